@@ -1,0 +1,1 @@
+"""Squall: real-time stream processing for Python."""
