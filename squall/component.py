@@ -1,0 +1,284 @@
+"""Spouts, bolts, and what the runtime hands them: context and output collectors.
+
+Lifecycle contract (as Storm's ``ISpout``/``IBolt``): a component object given to the
+``TopologyBuilder`` is a *spec*; the runtime copies it once per task and calls
+``open``/``prepare`` on the copy in the worker, so open connections and files there,
+never in ``__init__``. ``next_tuple``, ``ack``, ``fail``, ``activate`` and
+``deactivate`` of a spout run on one thread, so ``next_tuple`` must not block: return
+without emitting when there is nothing to emit.
+
+Semantics: Storm "Concepts", "Guaranteeing Message Processing";
+``org.apache.storm.spout.ISpout``, ``org.apache.storm.task.IBolt``,
+``org.apache.storm.topology.base.BaseBasicBolt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SquallError
+from .tuple import DEFAULT_STREAM, Fields, Tuple
+
+__all__ = [
+    "Spout", "Bolt", "BasicBolt", "Component", "OutputFieldsDeclarer", "StreamSpec",
+    "TopologyContext", "SpoutOutputCollector", "OutputCollector", "BasicOutputCollector",
+    "FailedException", "ReportedFailedException",
+]
+
+
+class FailedException(SquallError):
+    """Raised from a ``BasicBolt.process`` to fail its input tuple (Storm's ``FailedException``)."""
+
+
+class ReportedFailedException(FailedException):
+    """Like :class:`FailedException`, and the error is also reported to the component's errors."""
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A declared output stream: its fields, and whether it is routed by ``emit_direct``."""
+
+    fields: Fields
+    direct: bool = False
+
+
+class OutputFieldsDeclarer:
+    """Collects the streams a component declares in ``declare_output_fields``."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamSpec] = {}
+
+    def declare(self, fields: Sequence[str] | Fields, direct: bool = False) -> None:
+        """Declare the default stream's fields."""
+        self.declare_stream(DEFAULT_STREAM, fields, direct=direct)
+
+    def declare_stream(self, stream: str, fields: Sequence[str] | Fields, direct: bool = False) -> None:
+        """Declare a named stream.
+
+        Raises:
+            ValueError: the stream is declared twice, or the name is reserved (``__``).
+        """
+        if stream in self.streams:
+            raise ValueError(f"stream {stream!r} is declared twice")
+        if stream.startswith("__"):
+            raise ValueError(f"stream ids starting with '__' are reserved for the system: {stream!r}")
+        self.streams[stream] = StreamSpec(Fields(fields), direct)
+
+
+class Component:
+    """What spouts and bolts share: output declaration and per-component config."""
+
+    def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
+        """Declare output streams; the default declares none (a sink)."""
+
+    def component_configuration(self) -> Mapping[str, Any] | None:
+        """Config keys that apply to this component only (e.g. tick tuple frequency)."""
+        return None
+
+
+@dataclass
+class TopologyContext:
+    """What a task knows about itself and the topology it runs in.
+
+    Attributes:
+        topology: the ``Topology`` being run.
+        component_id: this task's component.
+        task_id: this task's id (ids are dense, from 1, in component-name order).
+        component_tasks: the task ids of this component, ascending.
+        worker_tasks: the task ids hosted by this task's worker process.
+        config: the topology config merged with the component's own.
+    """
+
+    topology: Any
+    component_id: str
+    task_id: int
+    component_tasks: tuple[int, ...]
+    worker_tasks: frozenset[int] = field(default_factory=frozenset)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_index(self) -> int:
+        """Position of this task among its component's tasks, 0-based."""
+        return self.component_tasks.index(self.task_id)
+
+    def component_output_fields(self, component: str, stream: str = DEFAULT_STREAM) -> Fields:
+        return self.topology.components[component].streams[stream].fields
+
+    def tasks_of(self, component: str) -> tuple[int, ...]:
+        return self.topology.task_ids(component)
+
+
+class SpoutOutputCollector:
+    """Given to ``Spout.open``; implemented by the runtime."""
+
+    def emit(self, values: Sequence[Any], stream: str = DEFAULT_STREAM, message_id: Any = None,
+             direct_task: int | None = None) -> list[int]:
+        """Emit a tuple; with a ``message_id`` its tree is tracked and the spout's
+        ``ack``/``fail`` is called with that id. Returns the task ids it went to.
+
+        Raises:
+            KeyError: ``stream`` was not declared.
+        """
+        raise NotImplementedError
+
+    def emit_direct(self, task: int, values: Sequence[Any], stream: str = DEFAULT_STREAM,
+                    message_id: Any = None) -> None:
+        self.emit(values, stream, message_id, direct_task=task)
+
+    def report_error(self, error: BaseException) -> None:
+        raise NotImplementedError
+
+
+class OutputCollector:
+    """Given to ``Bolt.prepare``; implemented by the runtime."""
+
+    def emit(self, values: Sequence[Any], stream: str = DEFAULT_STREAM, anchors: Sequence[Tuple] = (),
+             direct_task: int | None = None) -> list[int]:
+        """Emit a tuple anchored to ``anchors`` (each must be acked or failed later).
+
+        Returns the task ids it went to. Raises KeyError for an undeclared stream.
+        """
+        raise NotImplementedError
+
+    def emit_direct(self, task: int, values: Sequence[Any], stream: str = DEFAULT_STREAM,
+                    anchors: Sequence[Tuple] = ()) -> None:
+        self.emit(values, stream, anchors, direct_task=task)
+
+    def ack(self, tup: Tuple) -> None:
+        raise NotImplementedError
+
+    def fail(self, tup: Tuple) -> None:
+        raise NotImplementedError
+
+    def report_error(self, error: BaseException) -> None:
+        raise NotImplementedError
+
+
+class Spout(Component):
+    """A source of tuples. Subclass and override ``next_tuple``.
+
+    ``ack(msg_id)`` is called when the tuple tree of a tuple emitted with ``msg_id``
+    completed; ``fail(msg_id)`` when it failed or timed out
+    (``topology.message.timeout.secs``). Replaying is the spout's job: re-emit the
+    values for ``msg_id`` from ``fail``/``next_tuple``.
+
+    A finite spout returns True from ``exhausted()`` once it has emitted everything;
+    when every spout is exhausted and every tuple tree completed, a local run ends.
+    """
+
+    def open(self, config: Mapping[str, Any], context: TopologyContext, collector: SpoutOutputCollector) -> None:
+        self.collector = collector
+
+    def next_tuple(self) -> None:
+        raise NotImplementedError
+
+    def ack(self, msg_id: Any) -> None:
+        """The tree of ``msg_id`` completed."""
+
+    def fail(self, msg_id: Any) -> None:
+        """The tree of ``msg_id`` failed or timed out."""
+
+    def activate(self) -> None:
+        """Called when the topology is activated; ``next_tuple`` calls follow."""
+
+    def deactivate(self) -> None:
+        """Called when deactivated; no ``next_tuple`` until ``activate``, acks still arrive."""
+
+    def close(self) -> None:
+        """Called on shutdown; not guaranteed after a kill."""
+
+    def exhausted(self) -> bool:
+        """True once a finite source has emitted its last tuple. Unbounded spouts: False."""
+        return False
+
+
+class Bolt(Component):
+    """A processing step. Override ``process``; ack or fail every input tuple.
+
+    An exception escaping ``process`` is reported and fails the input tuple (its tree
+    is replayed by the spout); the topology keeps running. This differs from Storm,
+    where it kills the worker, because one bad record must not stop a pipeline.
+
+    ``process_batch`` may be overridden to take a whole drained batch at once (sinks
+    that write in batches); the default calls ``process`` per tuple.
+
+    ``end_of_input`` is called once all upstream tasks are finished (every spout
+    exhausted and drained) and may emit: it is where a window flushes at end of input,
+    as Flink's ``endInput``.
+    """
+
+    def prepare(self, config: Mapping[str, Any], context: TopologyContext, collector: OutputCollector) -> None:
+        self.collector = collector
+
+    def process(self, tup: Tuple) -> None:
+        raise NotImplementedError
+
+    def process_batch(self, tuples: list[Tuple]) -> None:
+        process = self.process
+        for t in tuples:
+            process(t)
+
+    def end_of_input(self) -> None:
+        """All input has been delivered (bounded runs only)."""
+
+    def cleanup(self) -> None:
+        """Called on graceful shutdown; not guaranteed after a kill."""
+
+
+class BasicOutputCollector:
+    """Emits anchored to the current input tuple; used by :class:`BasicBolt`."""
+
+    __slots__ = ("_collector", "input")
+
+    def __init__(self, collector: OutputCollector) -> None:
+        self._collector = collector
+        self.input: Tuple | None = None
+
+    def emit(self, values: Sequence[Any], stream: str = DEFAULT_STREAM) -> list[int]:
+        return self._collector.emit(values, stream, (self.input,))
+
+    def emit_direct(self, task: int, values: Sequence[Any], stream: str = DEFAULT_STREAM) -> None:
+        self._collector.emit(values, stream, (self.input,), direct_task=task)
+
+    def report_error(self, error: BaseException) -> None:
+        self._collector.report_error(error)
+
+
+class BasicBolt(Bolt):
+    """A bolt whose emits are anchored to the input and whose input is acked for it.
+
+    Override ``execute(tup, collector)`` (a :class:`BasicOutputCollector`). Any
+    exception fails the input tuple, like Storm's ``FailedException``, and is reported
+    (unless it is a plain :class:`FailedException`).
+
+    Semantics: Storm ``BaseBasicBolt`` / ``BasicBoltExecutor``.
+    """
+
+    def prepare(self, config, context, collector):
+        self.collector = collector
+        self._basic = BasicOutputCollector(collector)
+        self.prepare_basic(config, context)
+
+    def prepare_basic(self, config: Mapping[str, Any], context: TopologyContext) -> None:
+        """Override for set-up; the basic collector is passed to ``execute``."""
+
+    def execute(self, tup: Tuple, collector: BasicOutputCollector) -> None:
+        raise NotImplementedError
+
+    def process(self, tup):
+        basic = self._basic
+        basic.input = tup
+        try:
+            self.execute(tup, basic)
+        except FailedException as exc:
+            if isinstance(exc, ReportedFailedException):
+                self.collector.report_error(exc)
+            self.collector.fail(tup)
+            return
+        except Exception as exc:
+            self.collector.report_error(exc)
+            self.collector.fail(tup)
+            return
+        self.collector.ack(tup)

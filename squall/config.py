@@ -1,0 +1,80 @@
+"""Topology configuration: Storm's key names, typed defaults, validation.
+
+Keys keep Storm's spelling so a Storm user's config reads the same. A topology config
+is a plain mapping; :func:`resolve` merges it over the defaults and checks types.
+
+Semantics: Storm ``Config`` / ``defaults.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import SquallError
+
+__all__ = [
+    "MESSAGE_TIMEOUT_SECS", "MAX_SPOUT_PENDING", "ACKER_EXECUTORS", "TICK_TUPLE_FREQ_SECS",
+    "STATS_SAMPLE_RATE", "SPOUT_BATCH_SIZE", "DEFAULTS", "ConfigError", "resolve",
+]
+
+MESSAGE_TIMEOUT_SECS = "topology.message.timeout.secs"
+MAX_SPOUT_PENDING = "topology.max.spout.pending"
+ACKER_EXECUTORS = "topology.acker.executors"
+TICK_TUPLE_FREQ_SECS = "topology.tick.tuple.freq.secs"
+STATS_SAMPLE_RATE = "topology.stats.sample.rate"
+# Squall's own: how many next_tuple calls a spout task gets per scheduling turn.
+SPOUT_BATCH_SIZE = "squall.spout.batch.size"
+
+DEFAULTS: dict[str, Any] = {
+    MESSAGE_TIMEOUT_SECS: 30,
+    MAX_SPOUT_PENDING: None,      # None: unbounded, as Storm's default
+    ACKER_EXECUTORS: None,        # None: acking on (Storm: one acker per worker); 0: off
+    TICK_TUPLE_FREQ_SECS: None,
+    STATS_SAMPLE_RATE: 0.05,
+    SPOUT_BATCH_SIZE: 512,
+}
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    MESSAGE_TIMEOUT_SECS: (int, float),
+    MAX_SPOUT_PENDING: (int, type(None)),
+    ACKER_EXECUTORS: (int, type(None)),
+    TICK_TUPLE_FREQ_SECS: (int, float, type(None)),
+    STATS_SAMPLE_RATE: (int, float),
+    SPOUT_BATCH_SIZE: (int,),
+}
+
+
+class ConfigError(SquallError, ValueError):
+    """A config value has the wrong type or range."""
+
+
+def resolve(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge config layers (later wins) over :data:`DEFAULTS` and validate known keys.
+
+    >>> resolve({MAX_SPOUT_PENDING: 100})[MESSAGE_TIMEOUT_SECS]
+    30
+
+    Raises:
+        ConfigError: a known key with a value of the wrong type or out of range.
+    """
+    conf = dict(DEFAULTS)
+    for layer in layers:
+        if layer:
+            conf.update(layer)
+    for key, types in _TYPES.items():
+        value = conf[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ConfigError(f"{key} must be {' or '.join(t.__name__ for t in types)}, got {value!r}")
+        if isinstance(value, (int, float)) and value < 0:
+            raise ConfigError(f"{key} must not be negative, got {value!r}")
+    if conf[MESSAGE_TIMEOUT_SECS] <= 0:
+        raise ConfigError(f"{MESSAGE_TIMEOUT_SECS} must be positive")
+    if conf[SPOUT_BATCH_SIZE] < 1:
+        raise ConfigError(f"{SPOUT_BATCH_SIZE} must be at least 1")
+    return conf
+
+
+def acking_enabled(conf: Mapping[str, Any]) -> bool:
+    """Acking is off only when ``topology.acker.executors`` is 0 (at-most-once)."""
+    return conf.get(ACKER_EXECUTORS) != 0

@@ -1,0 +1,9 @@
+"""The local runtime: workers, executors, the acker, metrics.
+
+Nothing here is imported by the core (``squall.tuple``/``component``/``topology``).
+"""
+
+from .local import LocalCluster, RunResult, TopologyHandle, run_topology
+from .worker import Worker
+
+__all__ = ["LocalCluster", "RunResult", "TopologyHandle", "Worker", "run_topology"]

@@ -1,0 +1,381 @@
+"""Task runtimes and their collectors: the per-tuple hot path.
+
+A worker owns one inbox (a plain list) per bolt task. Emitting appends the tuple to
+the inboxes of the chosen tasks; the worker later drains each inbox as one batch. No
+lock, thread switch or syscall happens per tuple: a worker runs its executors on one
+thread, and routing tables are built once in ``prepare``.
+
+Semantics: Storm ``SpoutExecutor``/``BoltExecutor`` and their output collectors;
+anchoring and acking as in "Guaranteeing Message Processing".
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from random import getrandbits
+from time import perf_counter, time
+from typing import Any
+
+from ..component import Bolt, OutputCollector, Spout, SpoutOutputCollector, TopologyContext
+from ..errors import SquallError
+from ..grouping import (AllGrouping, FieldsGrouping, GlobalGrouping, LocalOrShuffleGrouping,
+                        NoneGrouping, PartialKeyGrouping, ShuffleGrouping, StreamId)
+from ..tuple import DEFAULT_STREAM, Tuple, TupleSource
+from .acker import Acker
+from .metrics import TaskCounters
+
+__all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError"]
+
+log = logging.getLogger("squall.runtime")
+
+
+class UndeclaredStreamError(SquallError, KeyError):
+    """A component emitted on a stream it did not declare."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidDirectTaskError(SquallError, ValueError):
+    """``emit_direct`` named a task that does not subscribe directly to the stream."""
+
+
+class Route:
+    """Where one (task, stream) sends its tuples.
+
+    ``choose(values)`` returns the target task ids; ``direct_targets`` is the set of
+    tasks that may be named by ``emit_direct`` (subscribers with a direct grouping).
+    """
+
+    __slots__ = ("source", "choose", "direct_targets", "fanout", "emitted", "direct_sent", "counted")
+
+    def __init__(self, source: TupleSource, choose: Callable[[Sequence[Any]], list[int]],
+                 direct_targets: frozenset[int], fanout: int | None) -> None:
+        self.source = source
+        self.choose = choose
+        self.direct_targets = direct_targets
+        # Tasks per non-direct emit when every grouping picks a fixed number (all but
+        # custom ones): transferred is then emitted x fanout, not counted per tuple.
+        self.fanout = fanout
+        self.emitted = 0
+        self.direct_sent = 0
+        self.counted = 0
+
+    def transferred(self) -> int:
+        if self.fanout is None:
+            return self.counted + self.direct_sent
+        return (self.emitted - self.direct_sent) * self.fanout + self.direct_sent
+
+    def count_transfers(self) -> None:
+        """Wrap ``choose`` to count its tasks: for variable fan-out (custom groupings)."""
+        inner = self.choose
+
+        def choose(values):
+            tasks = inner(values)
+            self.counted += len(tasks)
+            return tasks
+        self.choose = choose
+
+
+_NO_TASKS: list[int] = []
+_ONE = lambda n: 1  # noqa: E731
+_FIXED_FANOUT = {ShuffleGrouping: _ONE, NoneGrouping: _ONE, LocalOrShuffleGrouping: _ONE,
+                 FieldsGrouping: _ONE, PartialKeyGrouping: _ONE, GlobalGrouping: _ONE,
+                 AllGrouping: lambda n: n}
+
+
+def build_routes(context: TopologyContext, component: str, task_id: int) -> dict[str, Route]:
+    """Routing tables of one task: per declared stream, its groupings, prepared."""
+    topo = context.topology
+    spec = topo.components[component]
+    routes: dict[str, Route] = {}
+    for stream, sspec in spec.streams.items():
+        source = TupleSource(component, task_id, stream, sspec.fields)
+        choosers = []
+        fanout: int | None = 0
+        direct: set[int] = set()
+        for target, grouping in topo.subscribers(component, stream):
+            targets = topo.task_ids(target)
+            if grouping.direct:
+                direct.update(targets)
+                continue
+            g = _copy_grouping(grouping)
+            g.prepare(context, StreamId(component, stream), targets)
+            choosers.append(g.choose_tasks)
+            size = _FIXED_FANOUT.get(type(g), lambda n: None)(len(targets))
+            fanout = None if fanout is None or size is None else fanout + size
+        if not choosers:
+            choose = _no_targets
+        elif len(choosers) == 1:
+            choose = choosers[0]
+        else:
+            def choose(values, _cs=tuple(choosers)):
+                out: list[int] = []
+                for c in _cs:
+                    out.extend(c(values))
+                return out
+        route = routes[stream] = Route(source, choose, frozenset(direct), fanout)
+        if fanout is None:
+            route.count_transfers()
+    return routes
+
+
+def _no_targets(values):
+    return _NO_TASKS
+
+
+def _copy_grouping(grouping):
+    # Each source task keeps its own routing state (round-robin position, key memo).
+    return copy.copy(grouping)
+
+
+class _TaskBase:
+    """What spout and bolt tasks share: identity, routes, counters, error reporting."""
+
+    def __init__(self, obj, context: TopologyContext, routes: dict[str, Route],
+                 inboxes: list[list[Tuple] | None], acker: Acker | None) -> None:
+        self.obj = obj
+        self.context = context
+        self.component = context.component_id
+        self.task_id = context.task_id
+        self.routes = routes
+        self.inboxes = inboxes
+        self.acker = acker
+        self.counters = TaskCounters()
+
+    def _route(self, stream: str) -> Route:
+        try:
+            return self.routes[stream]
+        except KeyError:
+            declared = ", ".join(sorted(self.routes)) or "none"
+            raise UndeclaredStreamError(
+                f"{self.component!r} emitted on stream {stream!r}, which it does not declare "
+                f"(declared: {declared}); declare it in declare_output_fields") from None
+
+    def _direct(self, route: Route, task: int) -> list[int]:
+        if task not in route.direct_targets:
+            raise InvalidDirectTaskError(
+                f"{self.component!r} emit_direct to task {task} on stream {route.source.stream!r}: "
+                f"that task does not subscribe with a direct grouping (direct targets: "
+                f"{sorted(route.direct_targets)})")
+        route.direct_sent += 1
+        return [task]
+
+    def sync_counters(self) -> None:
+        """Publish the hot counters kept on routes and tasks into ``counters``."""
+        c = self.counters
+        c.emitted = {s: r.emitted for s, r in self.routes.items()}
+        c.transferred = sum(r.transferred() for r in self.routes.values())
+        if isinstance(self, BoltTask):
+            c.acked = self.n_acked
+            c.failed = self.n_failed
+
+    def report_error(self, error: BaseException) -> None:
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        self.counters.errors.append((time(), text))
+        log.warning("%s[%d]: %s", self.component, self.task_id, text,
+                    exc_info=(type(error), error, error.__traceback__))
+
+
+class SpoutTask(_TaskBase, SpoutOutputCollector):
+    """One spout task and its collector.
+
+    ``completed`` receives ``(msg_id, ok, t0)`` from the acker; the worker delivers
+    them to ``Spout.ack``/``fail`` at the start of this task's turn.
+    """
+
+    def __init__(self, obj: Spout, context, routes, inboxes, acker, *, max_pending: int | None,
+                 batch_size: int, sample_every: int) -> None:
+        super().__init__(obj, context, routes, inboxes, acker)
+        self.completed: list[tuple[Any, bool, float]] = []
+        self.pending = 0
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self.active = False
+        self._sample_every = sample_every
+        self._sample_left = sample_every
+        self._now = 0.0
+        self._emits = 0
+
+    def emit(self, values, stream=DEFAULT_STREAM, message_id=None, direct_task=None):
+        route = self.routes.get(stream) or self._route(stream)
+        src = route.source
+        tasks = route.choose(values) if direct_task is None else self._direct(route, direct_task)
+        inboxes = self.inboxes
+        route.emitted += 1
+        self._emits += 1
+        acker = self.acker
+        if message_id is None:
+            tup = Tuple(values, src, None)
+            for t in tasks:
+                inboxes[t].append(tup)
+            return tasks
+        if acker is None or not tasks:
+            # At-most-once (no acker) or nobody listening: the tree is complete at once.
+            for t in tasks:
+                inboxes[t].append(Tuple(values, src, None))
+            self.pending += 1
+            self.completed.append((message_id, True, 0.0))
+            return tasks
+        root = getrandbits(64)
+        xor = 0
+        for t in tasks:
+            edge = getrandbits(64)
+            xor ^= edge
+            inboxes[t].append(Tuple(values, src, {root: edge}))
+        self._sample_left -= 1
+        if self._sample_left:
+            acker.init(root, xor, self, message_id, self._now)
+        else:
+            self._sample_left = self._sample_every
+            acker.init(root, xor, self, message_id, self._now, perf_counter())
+        self.pending += 1
+        return tasks
+
+    def deliver_completions(self) -> int:
+        """Call the spout's ``ack``/``fail`` for trees that finished since the last turn."""
+        done = self.completed
+        if not done:
+            return 0
+        self.completed = []
+        obj = self.obj
+        c = self.counters
+        now = perf_counter()
+        lat = c.complete_latency
+        for msg_id, ok, t0 in done:
+            self.pending -= 1
+            try:
+                if ok:
+                    c.acked += 1
+                    if t0:
+                        lat.add(now - t0)
+                    obj.ack(msg_id)
+                else:
+                    c.failed += 1
+                    obj.fail(msg_id)
+            except Exception as exc:  # a spout's own bug must not lose the other outcomes
+                self.report_error(exc)
+        return len(done)
+
+    def turn(self, now_s: float) -> int:
+        """Deliver outcomes, then call ``next_tuple`` up to the batch size; returns tuples emitted."""
+        self._now = now_s
+        self.deliver_completions()
+        if not self.active:
+            return 0
+        next_tuple = self.obj.next_tuple
+        max_pending = self.max_pending
+        start = self._emits
+        t0 = perf_counter()
+        for _ in range(self.batch_size):
+            if max_pending is not None and self.pending >= max_pending:
+                break
+            before = self._emits
+            try:
+                next_tuple()
+            except Exception as exc:
+                self.report_error(exc)
+                break
+            if self._emits == before:
+                break
+        self.counters.exec_s += perf_counter() - t0
+        n = self._emits - start
+        self.counters.executed += n
+        return n
+
+class BoltTask(_TaskBase, OutputCollector):
+    """One bolt task, its inbox and its collector."""
+
+    def __init__(self, obj: Bolt, context, routes, inboxes, acker) -> None:
+        super().__init__(obj, context, routes, inboxes, acker)
+        self.inbox: list[Tuple] = []
+        inboxes[self.task_id] = self.inbox
+        self._batched = type(obj).process_batch is not Bolt.process_batch
+        # Hot counters live on the task (one attribute hop); sync_counters publishes them.
+        self.n_acked = 0
+        self.n_failed = 0
+        self._acker_ack = acker.ack if acker is not None else None
+        self._tracking = acker is not None
+
+    def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
+        route = self.routes.get(stream) or self._route(stream)
+        tasks = route.choose(values) if direct_task is None else self._direct(route, direct_task)
+        route.emitted += 1
+        inboxes = self.inboxes
+        if anchors and self._tracking:
+            if len(anchors) == 1:
+                a = anchors[0]
+                amid = a.message_id
+                if amid is not None and len(amid) == 1:
+                    # The common case (one anchor, one root) without the general loops.
+                    for root in amid:
+                        for t in tasks:
+                            edge = getrandbits(64)
+                            a.out_ack ^= edge
+                            inboxes[t].append(Tuple(values, route.source, {root: edge}))
+                    return tasks
+            for t in tasks:
+                edge = getrandbits(64)
+                mid: dict[int, int] = {}
+                for a in anchors:
+                    amid = a.message_id
+                    if amid:
+                        for root in amid:
+                            mid[root] = mid.get(root, 0) ^ edge
+                        a.out_ack ^= edge
+                inboxes[t].append(Tuple(values, route.source, mid or None))
+            return tasks
+        tup = Tuple(values, route.source, None)
+        for t in tasks:
+            inboxes[t].append(tup)
+        return tasks
+
+    def ack(self, tup: Tuple) -> None:
+        mid = tup.message_id
+        if mid is not None:
+            out = tup.out_ack
+            acker_ack = self._acker_ack
+            for root, edge in mid.items():
+                acker_ack(root, edge ^ out)
+        self.n_acked += 1
+
+    def fail(self, tup: Tuple) -> None:
+        mid = tup.message_id
+        if mid is not None and self.acker is not None:
+            for root in mid:
+                self.acker.fail(root)
+        self.n_failed += 1
+
+    def drain(self) -> int:
+        """Process everything in the inbox as one batch; returns how many tuples."""
+        inbox = self.inbox
+        batch = inbox.copy()
+        inbox.clear()
+        t0 = perf_counter()
+        if self._batched:
+            try:
+                self.obj.process_batch(batch)
+            except Exception as exc:
+                # Which tuples the batch got to is unknown: fail them all (already-acked
+                # trees ignore it), so nothing is lost and at most some are replayed.
+                self.report_error(exc)
+                for t in batch:
+                    self.fail(t)
+        else:
+            process = self.obj.process
+            it = iter(batch)
+            while True:
+                try:
+                    for t in it:
+                        process(t)
+                    break
+                except Exception as exc:
+                    self.report_error(exc)
+                    self.fail(t)
+        c = self.counters
+        c.exec_s += perf_counter() - t0
+        c.executed += len(batch)
+        return len(batch)

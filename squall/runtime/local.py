@@ -1,0 +1,162 @@
+"""Run topologies in this process: Storm's ``LocalCluster``, and bounded runs.
+
+Semantics: Storm ``LocalCluster`` (submit, kill with a wait, activate/deactivate).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SquallError
+from ..topology import Topology
+from .metrics import ComponentStats
+from .worker import Worker
+
+__all__ = ["LocalCluster", "TopologyHandle", "RunResult", "run_topology", "NotRunningError"]
+
+
+class NotRunningError(SquallError, KeyError):
+    """No topology of that name runs on this cluster."""
+
+
+@dataclass
+class RunResult:
+    """What a bounded run reports when it ends."""
+
+    completed: bool
+    elapsed_s: float
+    stats: dict[str, ComponentStats] = field(default_factory=dict)
+
+    def errors(self) -> list[str]:
+        return [e for st in self.stats.values() for e in st.last_errors]
+
+
+class TopologyHandle:
+    """A topology running on a background thread of a :class:`LocalCluster`."""
+
+    def __init__(self, name: str, worker: Worker, until_complete: bool) -> None:
+        self.name = name
+        self.worker = worker
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(until_complete,),
+                                        name=f"squall-{name}", daemon=True)
+
+    def _run(self, until_complete: bool) -> None:
+        try:
+            self.worker.run(until_complete=until_complete)
+        except BaseException as exc:  # surfaced by wait(); a thread has nobody else to tell
+            self.error = exc
+
+    def start(self) -> TopologyHandle:
+        self._thread.start()
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the run to end; True if it did. Re-raises an error that ended it."""
+        self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stats(self) -> dict[str, ComponentStats]:
+        return self.worker.stats()
+
+
+class LocalCluster:
+    """Runs topologies in this process, each on its own thread.
+
+    >>> from squall.testing import ListSpout, ListSink
+    >>> from squall.topology import TopologyBuilder
+    >>> b = TopologyBuilder()
+    >>> b.set_spout("src", ListSpout([[1], [2], [3]], ["n"]))
+    >>> _ = b.set_bolt("out", ListSink("local-doc")).shuffle_grouping("src")
+    >>> with LocalCluster() as cluster:
+    ...     h = cluster.submit_topology("t", {}, b.build(), until_complete=True)
+    ...     h.wait(10)
+    True
+    >>> sorted(v[0] for v in ListSink.values("local-doc"))
+    [1, 2, 3]
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, TopologyHandle] = {}
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def submit_topology(self, name: str, conf: Mapping[str, Any] | None, topology: Topology,
+                        until_complete: bool = False) -> TopologyHandle:
+        """Start ``topology`` under ``name``; with ``until_complete`` it ends by itself
+        once its spouts are exhausted and every tree completed.
+
+        Raises:
+            SquallError: a topology of that name already runs here.
+        """
+        if name in self._running and self._running[name].running:
+            raise SquallError(f"a topology named {name!r} is already running")
+        handle = TopologyHandle(name, Worker(topology, conf), until_complete).start()
+        self._running[name] = handle
+        return handle
+
+    def _handle(self, name: str) -> TopologyHandle:
+        try:
+            return self._running[name]
+        except KeyError:
+            raise NotRunningError(f"no topology named {name!r} (running: {sorted(self._running)})") from None
+
+    def kill_topology(self, name: str, wait_secs: float | None = None) -> None:
+        """Stop ``name``. With ``wait_secs`` spouts are deactivated first and in-flight
+        tuples get up to that long to finish (Storm's kill -w); then it stops."""
+        handle = self._handle(name)
+        if wait_secs:
+            handle.worker.drain_and_stop()
+            handle.wait(wait_secs)
+        handle.worker.stop()
+        handle.wait()
+        del self._running[name]
+
+    def activate(self, name: str) -> None:
+        self._handle(name).worker.activate()
+
+    def deactivate(self, name: str) -> None:
+        self._handle(name).worker.deactivate()
+
+    def get_stats(self, name: str) -> dict[str, ComponentStats]:
+        return self._handle(name).stats()
+
+    def shutdown(self) -> None:
+        for name in list(self._running):
+            self.kill_topology(name)
+
+
+def run_topology(topology: Topology, conf: Mapping[str, Any] | None = None,
+                 timeout_s: float | None = None) -> RunResult:
+    """Run a bounded topology on the calling thread until its input is used up.
+
+    Returns when every spout is exhausted and every tuple tree completed (after the
+    bolts' ``end_of_input``), or after ``timeout_s`` (then ``completed`` is False).
+    """
+    worker = Worker(topology, conf)
+    timer = None
+    if timeout_s is not None:
+        timer = threading.Timer(timeout_s, worker.stop)
+        timer.daemon = True
+        timer.start()
+    start = time.monotonic()
+    try:
+        worker.run(until_complete=True)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return RunResult(worker.completed, time.monotonic() - start, worker.stats())

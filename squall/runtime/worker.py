@@ -1,0 +1,313 @@
+"""A worker: one process's share of a topology, run by one scheduling loop.
+
+The loop gives every spout task a turn (deliver ack/fail outcomes, then up to
+``squall.spout.batch.size`` ``next_tuple`` calls), then drains every bolt inbox in
+topological order, so one pass carries a spout batch through an acyclic topology.
+Because downstream inboxes are drained before a spout runs again, queues stay bounded
+by a spout batch times the fan-out; ``topology.max.spout.pending`` bounds the tuple
+trees in flight. Housekeeping (timeouts, tick tuples, capacity) runs between passes.
+
+A worker takes its task ids as an argument and is driven by its owner (a thread of the
+local cluster here; a Ray actor later), so nothing assumes a single process.
+
+Semantics: Storm worker/executor model ("Understanding the Parallelism of a Storm
+Topology"), timeouts and replay ("Guaranteeing Message Processing"), tick tuples.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..component import TopologyContext
+from ..config import (MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE,
+                      STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS, acking_enabled, resolve)
+from ..topology import Topology, copy_component
+from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
+from .acker import Acker
+from .executor import BoltTask, SpoutTask, build_routes
+from .metrics import ComponentStats, LatencySample
+
+__all__ = ["Worker", "Executor"]
+
+_TICK_FIELDS = Fields(["rate_secs"])
+_HOUSEKEEPING_S = 0.05
+_CAPACITY_WINDOW_S = 10.0
+_IDLE_SLEEP_S = 0.0005
+
+
+@dataclass
+class Executor:
+    """A group of tasks of one component scheduled together (parallelism = executors)."""
+
+    component: str
+    tasks: list[Any]
+    capacity: float = 0.0
+    _window_exec_s: float = 0.0
+
+    def exec_s(self) -> float:
+        return sum(t.counters.exec_s for t in self.tasks)
+
+
+class Worker:
+    """Runs a set of tasks of a topology on the calling thread.
+
+    Args:
+        topology: the validated spec.
+        conf: topology config (Storm keys); merged over the defaults.
+        task_ids: the tasks this worker hosts; all of them by default.
+
+    Lifecycle: ``run()`` opens spouts and prepares bolts on the running thread, loops
+    until stopped (``stop()``, from any thread) or, with ``until_complete``, until every
+    spout is exhausted and every tree completed; then calls ``end_of_input`` on bolts in
+    topological order (bounded runs), ``cleanup``/``close``, and returns.
+    """
+
+    def __init__(self, topology: Topology, conf: Mapping[str, Any] | None = None,
+                 task_ids: Iterable[int] | None = None) -> None:
+        self.topology = topology
+        self.conf = resolve(conf)
+        all_tasks = topology.component_of_task()
+        self.task_ids = frozenset(all_tasks if task_ids is None else task_ids)
+        self.acker = Acker(self.conf[MESSAGE_TIMEOUT_SECS]) if acking_enabled(self.conf) else None
+        self._inboxes: list[list[Tuple] | None] = [None] * (max(all_tasks, default=0) + 1)
+        self.spout_tasks: list[SpoutTask] = []
+        self.bolt_tasks: list[BoltTask] = []
+        self.executors: list[Executor] = []
+        self._commands: deque[Callable[[], None]] = deque()
+        self._stop = threading.Event()
+        self._draining = False
+        self.completed = False
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self._build()
+
+    def _build(self) -> None:
+        topo = self.topology
+        rate = self.conf[STATS_SAMPLE_RATE]
+        sample_every = max(1, round(1 / rate)) if rate > 0 else 1 << 62
+        self._ticks: list[tuple[float, list[BoltTask], Tuple]] = []
+        for name in topo.topological_order():
+            spec = topo.components[name]
+            ids = [t for t in topo.task_ids(name) if t in self.task_ids]
+            if not ids:
+                continue
+            conf = resolve(self.conf, spec.config)
+            tasks = []
+            for task_id in ids:
+                ctx = TopologyContext(topo, name, task_id, topo.task_ids(name), self.task_ids, conf)
+                routes = build_routes(ctx, name, task_id)
+                obj = copy_component(spec)
+                if spec.is_spout:
+                    task = SpoutTask(obj, ctx, routes, self._inboxes, self.acker,
+                                     max_pending=conf[MAX_SPOUT_PENDING] if self.acker is not None else None,
+                                     batch_size=conf[SPOUT_BATCH_SIZE], sample_every=sample_every)
+                    self.spout_tasks.append(task)
+                else:
+                    task = BoltTask(obj, ctx, routes, self._inboxes, self.acker)
+                    self.bolt_tasks.append(task)
+                tasks.append(task)
+            # Tasks are dealt to executors in contiguous runs, as Storm assigns them.
+            n_exec = min(spec.parallelism, len(tasks))
+            for i in range(n_exec):
+                self.executors.append(Executor(name, tasks[i * len(tasks) // n_exec:(i + 1) * len(tasks) // n_exec]))
+            freq = conf[TICK_TUPLE_FREQ_SECS]
+            if freq and not spec.is_spout:
+                src = TupleSource(SYSTEM_COMPONENT, -1, TICK_STREAM, _TICK_FIELDS)
+                self._ticks.append((float(freq), tasks, Tuple([freq], src, None)))
+
+    # -- control, callable from any thread ------------------------------------------
+
+    def stop(self) -> None:
+        """Stop at the end of the current pass, without draining (a kill)."""
+        self._stop.set()
+
+    def drain_and_stop(self) -> None:
+        """Deactivate spouts; stop once nothing is queued and no tree is pending."""
+        self._commands.append(self._begin_drain)
+
+    def activate(self) -> None:
+        self._commands.append(lambda: self._set_active(True))
+
+    def deactivate(self) -> None:
+        self._commands.append(lambda: self._set_active(False))
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, until_complete: bool = False) -> None:
+        self.started_at = time.monotonic()
+        self._open()
+        try:
+            self._loop(until_complete)
+            if self.completed:
+                self._end_of_input()
+        finally:
+            self._close()
+            self.finished_at = time.monotonic()
+
+    def _open(self) -> None:
+        for task in self.spout_tasks:
+            task.obj.open(task.context.config, task.context, task)
+        for task in self.bolt_tasks:
+            task.obj.prepare(task.context.config, task.context, task)
+        self._set_active(True)
+
+    def _set_active(self, active: bool) -> None:
+        for task in self.spout_tasks:
+            if task.active != active:
+                task.active = active
+                try:
+                    task.obj.activate() if active else task.obj.deactivate()
+                except Exception as exc:
+                    task.report_error(exc)
+
+    def _begin_drain(self) -> None:
+        self._set_active(False)
+        self._draining = True
+
+    def _loop(self, until_complete: bool) -> None:
+        spouts = self.spout_tasks
+        bolts = self.bolt_tasks
+        acker = self.acker
+        commands = self._commands
+        stop = self._stop
+        monotonic = time.monotonic
+        now = monotonic()
+        next_housekeeping = now
+        expire_every = min(1.0, self.conf[MESSAGE_TIMEOUT_SECS] / 4)
+        next_expire = now + expire_every
+        next_tick = [now + f for f, _, _ in self._ticks]
+        cap_window_start = now
+        while not stop.is_set():
+            while commands:
+                commands.popleft()()
+            now = monotonic()
+            if now >= next_housekeeping:
+                next_housekeeping = now + _HOUSEKEEPING_S
+                if acker is not None and now >= next_expire:
+                    next_expire = now + expire_every
+                    acker.expire(now)
+                for i, (freq, tasks, tick) in enumerate(self._ticks):
+                    if now >= next_tick[i]:
+                        next_tick[i] = now + freq
+                        for task in tasks:
+                            task.inbox.append(tick)
+                if now - cap_window_start >= _CAPACITY_WINDOW_S:
+                    self._roll_capacity(now - cap_window_start)
+                    cap_window_start = now
+            did = 0
+            for sp in spouts:
+                did += sp.turn(now)
+            for bt in bolts:
+                if bt.inbox:
+                    did += bt.drain()
+            if did:
+                continue
+            if any(sp.completed for sp in spouts):
+                continue
+            in_flight = any(sp.pending for sp in spouts)
+            if self._draining and not in_flight:
+                return
+            if until_complete and not in_flight and all(sp.obj.exhausted() for sp in spouts):
+                self.completed = True
+                return
+            time.sleep(_IDLE_SLEEP_S)
+
+    def _drain_all(self) -> None:
+        while True:
+            did = 0
+            for sp in self.spout_tasks:
+                did += sp.deliver_completions()
+            for bt in self.bolt_tasks:
+                if bt.inbox:
+                    did += bt.drain()
+            if not did:
+                return
+
+    def _end_of_input(self) -> None:
+        # Upstream first, draining in between, so what a bolt flushes at end of input
+        # reaches its subscribers before they are told the input ended.
+        for bt in self.bolt_tasks:
+            try:
+                bt.obj.end_of_input()
+            except Exception as exc:
+                bt.report_error(exc)
+            self._drain_all()
+
+    def _close(self) -> None:
+        for task in self.bolt_tasks:
+            try:
+                task.obj.cleanup()
+            except Exception as exc:
+                task.report_error(exc)
+        for task in self.spout_tasks:
+            try:
+                task.obj.close()
+            except Exception as exc:
+                task.report_error(exc)
+
+    def _roll_capacity(self, window_s: float) -> None:
+        for ex in self.executors:
+            total = ex.exec_s()
+            ex.capacity = (total - ex._window_exec_s) / window_s
+            ex._window_exec_s = total
+
+    # -- metrics, readable from any thread -------------------------------------------
+
+    def stats(self) -> dict[str, ComponentStats]:
+        """Per-component figures (Storm UI names); safe to call while running."""
+        out: dict[str, ComponentStats] = {}
+        for ex in self.executors:
+            spec = self.topology.components[ex.component]
+            st = out.get(ex.component)
+            if st is None:
+                st = out[ex.component] = ComponentStats(
+                    ex.component, "spout" if spec.is_spout else "bolt", 0, 0)
+                st.capacity = 0.0
+            st.executors += 1
+            st.capacity = max(st.capacity or 0.0, ex.capacity)
+            for task in ex.tasks:
+                task.sync_counters()
+                c = task.counters
+                st.tasks += 1
+                for stream, n in c.emitted.items():
+                    st.emitted_by_stream[stream] = st.emitted_by_stream.get(stream, 0) + n
+                st.transferred += c.transferred
+                st.acked += c.acked
+                st.failed += c.failed
+                st.executed += c.executed
+                st.last_errors.extend(text for _, text in list(c.errors))
+        for st in out.values():
+            st.emitted = sum(st.emitted_by_stream.values())
+            tasks = [t for ex in self.executors if ex.component == st.component for t in ex.tasks]
+            exec_s = sum(t.counters.exec_s for t in tasks)
+            if st.executed:
+                st.execute_latency_ms = exec_s / st.executed * 1000.0
+                if st.kind == "bolt":
+                    # Bolts here ack inside process, so a tuple's process latency is its
+                    # execute latency; an async bolt would stamp its own.
+                    st.process_latency_ms = st.execute_latency_ms
+            if st.kind == "spout":
+                samples = [t.counters.complete_latency for t in tasks]
+                count = sum(s.count for s in samples)
+                if count:
+                    st.complete_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
+                    merged = samples[0] if len(samples) == 1 else _merge(samples)
+                    st.complete_latency_p50_ms = merged.percentile_ms(50)
+                    st.complete_latency_p99_ms = merged.percentile_ms(99)
+        return out
+
+    def in_flight(self) -> int:
+        return len(self.acker) if self.acker is not None else 0
+
+
+def _merge(samples):
+    merged = LatencySample(sum(len(s.recent) for s in samples) or 1)
+    for s in samples:
+        for v in s.recent:
+            merged.add(v)
+    return merged

@@ -1,0 +1,70 @@
+"""A process-wide, reference-counted registry of open database handles.
+
+RocksDB lets only one handle per directory exist in a process (a second open fails on
+its ``LOCK`` file even in the same process), yet a CLI command, several bolts and a
+test may each build their own store object for the same ``data_dir``. Every embedded
+store therefore borrows its live handle from here: the first ``acquire`` opens it, the
+last ``release`` closes it. Nothing here imports RocksDB; the opener is passed in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+H = TypeVar("H")
+
+__all__ = ["SharedHandles"]
+
+
+class SharedHandles(Generic[H]):
+    """Open-once, close-on-last-release handles keyed by real path.
+
+    Args:
+        opener: builds the live handle for a directory path (str); may raise.
+        closer: closes a live handle when its last borrower releases it.
+
+    Thread-safety: all methods may be called from any thread.
+    """
+
+    def __init__(self, opener: Callable[[str], H], closer: Callable[[H], None]) -> None:
+        self._opener = opener
+        self._closer = closer
+        self._lock = threading.Lock()
+        self._entries: dict[str, list] = {}  # path -> [handle, refcount]
+
+    @staticmethod
+    def key(path: str | os.PathLike[str]) -> str:
+        """Return the registry key for ``path``: its absolute, symlink-resolved form."""
+        return os.path.realpath(os.fspath(path))
+
+    def acquire(self, path: str | os.PathLike[str]) -> H:
+        """Return the live handle for ``path``, opening it on first use; add one reference."""
+        key = self.key(path)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = [self._opener(key), 0]
+            entry[1] += 1
+            return entry[0]
+
+    def release(self, path: str | os.PathLike[str]) -> None:
+        """Drop one reference to ``path``'s handle; close it when none remain."""
+        key = self.key(path)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del self._entries[key]
+        self._closer(entry[0])
+
+    def refcount(self, path: str | os.PathLike[str]) -> int:
+        """Return how many store objects currently share ``path``'s handle (0 when closed)."""
+        with self._lock:
+            entry = self._entries.get(self.key(path))
+            return entry[1] if entry else 0

@@ -1,0 +1,421 @@
+"""The embedded key-value store with Redis semantics on RocksDB (the Redis role's default).
+
+The only module that imports rocksdict for the key-value store.
+
+On-disk layout: one RocksDB at ``data_dir/kv/`` with two column families, as
+RocksDB-backed Redis servers (Kvrocks, Pika) do:
+
+* ``default`` (metadata): key bytes -> msgpack ``[type, expire_at_ms | None, payload]``
+  where a string's payload is its value and a set's payload is its cardinality.
+* ``members``: ``len(key) as 4 bytes big-endian + key + member`` -> empty. The length
+  prefix keeps one key's members contiguous and apart from every other key's, so
+  SMEMBERS is one prefix scan, SADD/SISMEMBER are point lookups (no rewrite of the
+  whole set per SADD), and deleting a set is one range delete.
+
+Expiry: lazy, as Redis - every command checks the key's deadline and treats an expired
+key as absent (deleting it). Expired keys are also purged when the store opens and,
+at most once per ``purge_interval_s``, by the next write (Redis's active expiry cycle
+in spirit). Deadlines are epoch milliseconds from the injected ``clock``; a key expires
+when ``now_ms > expire_at_ms``, as Redis's ``keyIsExpired``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import msgpack
+from rocksdict import Options, Rdict, WriteBatch
+
+from squall.store._handles import SharedHandles
+from squall.store.errors import InvalidArgumentError, StoreLockedError, WrongTypeError
+from squall.store.kv import KeyValueStore, Value, encode_value, expire_seconds, glob_to_regex
+
+__all__ = ["EmbeddedKeyValueStore"]
+
+_STRING, _SET = 0, 1
+_TYPE_NAMES = {_STRING: "string", _SET: "set"}
+_MEMBERS_CF = "members"
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+_unpack = msgpack.unpackb
+
+
+def _options() -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    return opts
+
+
+def _successor(prefix: bytes) -> bytes:
+    """Return the smallest key greater than every key starting with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    # The 4-byte length prefix is never all 0xff for a real key, so stripped is non-empty.
+    return stripped[:-1] + bytes((stripped[-1] + 1,))
+
+
+def _member_prefix(key: bytes) -> bytes:
+    return len(key).to_bytes(4, "big") + key
+
+
+class _Database:
+    """The one live RocksDB of a ``data_dir/kv`` directory, shared in the process."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        try:
+            self.db = Rdict(path, _options(), column_families={_MEMBERS_CF: _options()})
+        except Exception as exc:  # rocksdict raises bare Exception for RocksDB statuses
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(path) from exc
+            raise
+        self.members = self.db.get_column_family(_MEMBERS_CF)
+        self.members_handle = self.db.get_column_family_handle(_MEMBERS_CF)
+        self.meta_handle = self.db.get_column_family_handle("default")
+        # Commands are read-modify-write on meta and members; one lock makes each atomic.
+        self.lock = threading.RLock()
+        self.last_purge_ms = -1
+
+    def close(self) -> None:
+        self.members = self.members_handle = self.meta_handle = None
+        self.db.close()
+
+
+_HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
+
+
+class EmbeddedKeyValueStore(KeyValueStore):
+    """Redis-like strings and sets with TTLs, persisted in RocksDB under ``data_dir/kv/``.
+
+    Args:
+        data_dir: the Squall data directory (str or Path); created when missing.
+        clock: returns the current time in epoch seconds (float); inject a test clock
+            so TTL tests do not sleep. Must be picklable (a module-level function) if
+            the store is pickled.
+        purge_interval_s: minimum seconds between sweeps that delete expired keys
+            (besides the sweep at open and lazy expiry on every read).
+
+    Lifecycle and sharing: as :class:`~squall.store.rocks_table.EmbeddedTableStore` -
+    no I/O at construction, picklable, opens on first use, one reference-counted
+    RocksDB handle per directory per process, :class:`~squall.store.errors.StoreLockedError`
+    when another process holds the directory, reopens on use after ``close()``.
+
+    Thread-safety: all methods may be called from several threads; each is atomic.
+
+    Semantics: see :class:`~squall.store.kv.KeyValueStore` (Redis command reference).
+
+    >>> import tempfile
+    >>> now = [1_700_000_000.0]
+    >>> with EmbeddedKeyValueStore(tempfile.mkdtemp(), clock=lambda: now[0]) as kv:
+    ...     kv.sadd("speeding:2024-05-01", "car7", "car9", "car7")
+    ...     kv.expire("speeding:2024-05-01", 7 * 24 * 3600)
+    ...     kv.sadd("speeding:2024-05-01", "car3"), kv.ttl("speeding:2024-05-01")
+    ...     now[0] += 7 * 24 * 3600 + 1
+    ...     kv.smembers("speeding:2024-05-01"), kv.ttl("speeding:2024-05-01")
+    2
+    True
+    (1, 604800)
+    (set(), -2)
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], clock: Callable[[], float] = time.time,
+                 purge_interval_s: float = 60.0) -> None:
+        self._data_dir = Path(data_dir)
+        self._path = str(self._data_dir / "kv")
+        self._clock = clock
+        self._purge_interval_ms = int(purge_interval_s * 1000)
+        self._db: _Database | None = None
+        self._open_lock = threading.Lock()
+
+    @property
+    def data_dir(self) -> Path:
+        """The Squall data directory this store lives under."""
+        return self._data_dir
+
+    def __getstate__(self) -> dict:
+        return {"data_dir": self._data_dir, "clock": self._clock,
+                "purge_interval_s": self._purge_interval_ms / 1000}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedKeyValueStore({str(self._data_dir)!r})"
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _live(self) -> _Database:
+        db = self._db
+        if db is None:
+            with self._open_lock:
+                if self._db is None:
+                    db = _HANDLES.acquire(self._path)
+                    self._db = db
+                    with db.lock:
+                        self._purge(db, self._now_ms())
+                db = self._db
+        return db
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _load(self, db: _Database, key: bytes, now_ms: int) -> list | None:
+        """Return the key's live metadata, deleting it first if it has expired."""
+        raw = db.db.get(key)
+        if raw is None:
+            return None
+        meta = _unpack(raw)
+        if meta[1] is not None and now_ms > meta[1]:
+            wb = WriteBatch(raw_mode=True)
+            self._delete_into(db, wb, key, meta)
+            db.db.write(wb)
+            return None
+        return meta
+
+    @staticmethod
+    def _delete_into(db: _Database, wb: WriteBatch, key: bytes, meta: list) -> None:
+        wb.delete(key, db.meta_handle)
+        if meta[0] == _SET:
+            prefix = _member_prefix(key)
+            wb.delete_range(prefix, _successor(prefix), db.members_handle)
+
+    def _purge(self, db: _Database, now_ms: int) -> int:
+        db.last_purge_ms = now_ms
+        wb = WriteBatch(raw_mode=True)
+        purged = 0
+        for key, raw in db.db.items():
+            meta = _unpack(raw)
+            if meta[1] is not None and now_ms > meta[1]:
+                self._delete_into(db, wb, key, meta)
+                purged += 1
+        if purged:
+            db.db.write(wb)
+        return purged
+
+    def _write_begin(self, db: _Database) -> int:
+        now_ms = self._now_ms()
+        if now_ms - db.last_purge_ms >= self._purge_interval_ms:
+            self._purge(db, now_ms)
+        return now_ms
+
+    @staticmethod
+    def _as_set(key: Value, meta: list | None) -> list | None:
+        if meta is not None and meta[0] != _SET:
+            raise WrongTypeError(_show(key), _TYPE_NAMES[meta[0]], "set")
+        return meta
+
+    def purge_expired(self) -> int:
+        """Delete every expired key now.
+
+        Returns:
+            How many keys were deleted.
+        """
+        db = self._live()
+        with db.lock:
+            return self._purge(db, self._now_ms())
+
+    # -- strings -----------------------------------------------------------------------
+
+    def get(self, key: Value) -> str | None:
+        kb = encode_value(key)
+        db = self._live()
+        with db.lock:
+            meta = self._load(db, kb, self._now_ms())
+        if meta is None:
+            return None
+        if meta[0] != _STRING:
+            raise WrongTypeError(_show(key), _TYPE_NAMES[meta[0]], "string")
+        return meta[2].decode()
+
+    def set(self, key: Value, value: Value, ex: int | timedelta | None = None) -> bool:
+        kb, vb = encode_value(key), encode_value(value)
+        if ex is not None:
+            ex = expire_seconds(ex, "SET")
+            if ex <= 0:
+                raise InvalidArgumentError(f"invalid expire time in 'set' command: {ex} (must be >= 1)")
+        db = self._live()
+        with db.lock:
+            now_ms = self._write_begin(db)
+            wb = WriteBatch(raw_mode=True)
+            old = self._load(db, kb, now_ms)
+            if old is not None and old[0] == _SET:
+                self._delete_into(db, wb, kb, old)
+            wb.put(kb, _pack([_STRING, None if ex is None else now_ms + ex * 1000, vb]), db.meta_handle)
+            db.db.write(wb)
+        return True
+
+    # -- sets --------------------------------------------------------------------------
+
+    def sadd(self, key: Value, *members: Value) -> int:
+        if not members:
+            raise InvalidArgumentError("SADD needs at least one member (wrong number of arguments)")
+        kb = encode_value(key)
+        prefix = _member_prefix(kb)
+        mkeys = list(dict.fromkeys(prefix + encode_value(m) for m in members))
+        db = self._live()
+        with db.lock:
+            now_ms = self._write_begin(db)
+            meta = self._as_set(key, self._load(db, kb, now_ms)) or [_SET, None, 0]
+            found = db.members.get(mkeys)
+            wb = WriteBatch(raw_mode=True)
+            added = 0
+            for mk, present in zip(mkeys, found):
+                if present is None:
+                    wb.put(mk, b"", db.members_handle)
+                    added += 1
+            if added:
+                meta[2] += added  # meta[1] (the deadline) is carried over: SADD keeps the TTL
+                wb.put(kb, _pack(meta), db.meta_handle)
+                db.db.write(wb)
+        return added
+
+    def srem(self, key: Value, *members: Value) -> int:
+        if not members:
+            raise InvalidArgumentError("SREM needs at least one member (wrong number of arguments)")
+        kb = encode_value(key)
+        prefix = _member_prefix(kb)
+        mkeys = list(dict.fromkeys(prefix + encode_value(m) for m in members))
+        db = self._live()
+        with db.lock:
+            now_ms = self._write_begin(db)
+            meta = self._as_set(key, self._load(db, kb, now_ms))
+            if meta is None:
+                return 0
+            found = db.members.get(mkeys)
+            wb = WriteBatch(raw_mode=True)
+            removed = 0
+            for mk, present in zip(mkeys, found):
+                if present is not None:
+                    wb.delete(mk, db.members_handle)
+                    removed += 1
+            if removed:
+                meta[2] -= removed
+                if meta[2] <= 0:  # Redis deletes a set when its last member goes
+                    wb.delete(kb, db.meta_handle)
+                else:
+                    wb.put(kb, _pack(meta), db.meta_handle)
+                db.db.write(wb)
+        return removed
+
+    def smembers(self, key: Value) -> set[str]:
+        kb = encode_value(key)
+        prefix = _member_prefix(kb)
+        db = self._live()
+        with db.lock:
+            meta = self._as_set(key, self._load(db, kb, self._now_ms()))
+            if meta is None:
+                return set()
+            cut = len(prefix)
+            out = set()
+            for mk in db.members.keys(from_key=prefix):
+                if not mk.startswith(prefix):
+                    break
+                out.add(mk[cut:].decode())
+        return out
+
+    def sismember(self, key: Value, member: Value) -> bool:
+        kb = encode_value(key)
+        mk = _member_prefix(kb) + encode_value(member)
+        db = self._live()
+        with db.lock:
+            meta = self._as_set(key, self._load(db, kb, self._now_ms()))
+            return meta is not None and db.members.get(mk) is not None
+
+    def scard(self, key: Value) -> int:
+        kb = encode_value(key)
+        db = self._live()
+        with db.lock:
+            meta = self._as_set(key, self._load(db, kb, self._now_ms()))
+        return 0 if meta is None else meta[2]
+
+    # -- keyspace ----------------------------------------------------------------------
+
+    def delete(self, *keys: Value) -> int:
+        kbs = [encode_value(k) for k in keys]
+        db = self._live()
+        deleted = 0
+        with db.lock:
+            now_ms = self._write_begin(db)
+            wb = WriteBatch(raw_mode=True)
+            for kb in dict.fromkeys(kbs):
+                meta = self._load(db, kb, now_ms)
+                if meta is not None:
+                    self._delete_into(db, wb, kb, meta)
+                    deleted += 1
+            if deleted:
+                db.db.write(wb)
+        return deleted
+
+    def exists(self, *keys: Value) -> int:
+        kbs = [encode_value(k) for k in keys]
+        db = self._live()
+        with db.lock:
+            now_ms = self._now_ms()
+            return sum(1 for kb in kbs if self._load(db, kb, now_ms) is not None)
+
+    def expire(self, key: Value, seconds: int | timedelta) -> bool:
+        kb = encode_value(key)
+        seconds = expire_seconds(seconds, "EXPIRE")
+        db = self._live()
+        with db.lock:
+            now_ms = self._write_begin(db)
+            meta = self._load(db, kb, now_ms)
+            if meta is None:
+                return False
+            wb = WriteBatch(raw_mode=True)
+            if seconds <= 0:
+                self._delete_into(db, wb, kb, meta)
+            else:
+                meta[1] = now_ms + seconds * 1000
+                wb.put(kb, _pack(meta), db.meta_handle)
+            db.db.write(wb)
+        return True
+
+    def ttl(self, key: Value) -> int:
+        kb = encode_value(key)
+        db = self._live()
+        with db.lock:
+            now_ms = self._now_ms()
+            meta = self._load(db, kb, now_ms)
+        if meta is None:
+            return -2
+        if meta[1] is None:
+            return -1
+        return (max(meta[1] - now_ms, 0) + 500) // 1000
+
+    def keys(self, pattern: str = "*") -> list[str]:
+        match = glob_to_regex(pattern).fullmatch
+        db = self._live()
+        with db.lock:
+            now_ms = self._now_ms()
+            out = []
+            for kb, raw in db.db.items():
+                deadline = _unpack(raw)[1]
+                if deadline is not None and now_ms > deadline:
+                    continue
+                key = kb.decode()
+                if match(key):
+                    out.append(key)
+        return out
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._db is not None:
+                self._db = None
+                _HANDLES.release(self._path)
+
+    def __del__(self) -> None:
+        # A forgotten close() must not pin the shared handle for the process's life.
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _show(key: Value) -> str:
+    return key if isinstance(key, str) else encode_value(key).decode(errors="replace")

@@ -1,0 +1,476 @@
+"""The embedded wide-column table store on RocksDB (the HBase role's default backend).
+
+The only module that imports rocksdict for tables.
+
+On-disk layout (why, in short):
+
+* One RocksDB per store at ``data_dir/tables/``, one RocksDB *column family per
+  table* (named ``t.<table>``), and the ``default`` column family for metadata
+  (each table's families and row count). One database rather than one per table
+  because a table's rows and its row counter must change in the same atomic
+  ``WriteBatch`` (batches cannot span databases), because create/delete table are
+  then single metadata writes plus a column-family create/drop, and because every
+  extra database costs its own WAL, memtables, lock file and background threads on
+  a 2-core machine. Dropping a column family deletes a table in O(1).
+* One RocksDB key per *row* (the row key's UTF-8 bytes), its value the row's cells
+  as a msgpack map ``{"family:qualifier": bytes}``. ``put_many`` merges with the
+  stored rows through one multi-get per batch. Measured on this 2-core machine with
+  40,000 smart-car rows x 8 columns in batches of 1,000 (tmp benchmark, best of 2):
+  row-per-key 3.2-3.4 us/row (multi-get + merge + msgpack + write) vs
+  cell-per-key 4.4 us/row (8 keys per row, blind writes) - and row-per-key also
+  makes ``get`` one point lookup instead of a prefix scan. The implemented
+  ``put_many`` (with validation and value encoding) measured 4.2 us/row for new rows
+  and 5.5 us/row when every row merges into a stored one (same input, wall clock via
+  ``time.perf_counter`` around the batches); ``test_put_many_speed`` guards it loosely.
+* ``count()`` reads a row counter kept in the metadata column family and updated in
+  the same batch as the rows (the multi-get already tells which rows are new), so it
+  is O(1) and never decodes rows.
+
+Durability: writes go to the WAL without fsync (RocksDB's default), so they survive a
+process crash but the last few may be lost on an OS crash - as HBase with its default
+WAL hflush.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import msgpack
+from rocksdict import Options, Rdict, WriteBatch
+
+from squall.store._handles import SharedHandles
+from squall.store.errors import (
+    InvalidArgumentError,
+    StoreLockedError,
+    TableExistsError,
+    UnknownColumnFamilyError,
+    UnknownTableError,
+)
+from squall.store.table import (
+    Columns,
+    Table,
+    TableStore,
+    encode_value,
+    validate_family_name,
+    validate_table_name,
+)
+
+__all__ = ["EmbeddedTableStore", "EmbeddedTable"]
+
+_CF_PREFIX = "t."
+_SCHEMA_KEY = b"schema\x00"  # + table name -> msgpack {"families": [...]}
+_ROWS_KEY = b"rows\x00"      # + table name -> row count, 8 bytes big-endian
+_COLUMN_CACHE_MAX = 4096     # columns are few in practice; bound it against pathological callers
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+_unpack = msgpack.unpackb
+
+
+def _options() -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    return opts
+
+
+def _open_rdict(path: str, column_families: dict[str, Options] | None = None) -> Rdict:
+    """Open a raw-mode Rdict, mapping RocksDB's lock failure to StoreLockedError."""
+    os.makedirs(path, exist_ok=True)
+    try:
+        return Rdict(path, _options(), column_families=column_families)
+    except Exception as exc:  # rocksdict raises bare Exception for RocksDB statuses
+        if "lock" in str(exc).lower():
+            raise StoreLockedError(path) from exc
+        raise
+
+
+class _TableState:
+    """Live per-table state, shared by every store object on the same directory."""
+
+    __slots__ = ("name", "families", "family_set", "cf", "cf_handle", "lock", "rows", "rows_key",
+                 "columns")
+
+    def __init__(self, name: str, families: list[str], cf: Rdict, cf_handle: object, rows: int) -> None:
+        self.name = name
+        self.families = families
+        self.family_set = frozenset(families)
+        self.cf = cf
+        self.cf_handle = cf_handle
+        # Serialises read-merge-write of rows and the row counter across threads.
+        self.lock = threading.Lock()
+        self.rows = rows
+        self.rows_key = _ROWS_KEY + name.encode()
+        self.columns: dict[str, str] = {}  # accepted column name -> normalised "cf:q"
+
+    def column(self, column: object) -> str:
+        """Return the normalised name of a column being written, validating its family."""
+        if not isinstance(column, str):
+            raise InvalidArgumentError(f"column name {column!r} is not a str 'family:qualifier'")
+        family, sep, _ = column.partition(":")
+        if family not in self.family_set:
+            raise UnknownColumnFamilyError(self.name, family, self.families)
+        normalised = column if sep else column + ":"
+        if len(self.columns) < _COLUMN_CACHE_MAX:
+            self.columns[column] = normalised
+        return normalised
+
+    def selector(self, columns: Sequence[str] | str) -> tuple[frozenset[str], frozenset[str]]:
+        """Compile a ``columns`` filter into (exact columns, whole families)."""
+        if isinstance(columns, str):
+            columns = (columns,)
+        exact, families = set(), set()
+        for c in columns:
+            if not isinstance(c, str):
+                raise InvalidArgumentError(f"column filter item {c!r} is not a str 'cf' or 'cf:q'")
+            family, sep, _ = c.partition(":")
+            if family not in self.family_set:
+                raise UnknownColumnFamilyError(self.name, family, self.families)
+            (exact if sep else families).add(c)
+        return frozenset(exact), frozenset(families)
+
+
+def _select(cells: dict[str, bytes], exact: frozenset[str], families: frozenset[str]) -> dict[str, bytes]:
+    if not families:
+        return {c: v for c, v in cells.items() if c in exact}
+    return {c: v for c, v in cells.items() if c in exact or c[:c.index(":")] in families}
+
+
+class _Database:
+    """The one live RocksDB of a ``data_dir/tables`` directory and its tables' state."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.ddl_lock = threading.Lock()
+        try:
+            existing = Rdict.list_cf(path, Options(raw_mode=True))
+        except Exception:  # no database yet
+            existing = ["default"]
+        self.db = _open_rdict(path, {n: _options() for n in existing if n != "default"})
+        self.meta_handle = self.db.get_column_family_handle("default")
+        self.tables: dict[str, _TableState] = {}
+        for cf_name in existing:
+            if not cf_name.startswith(_CF_PREFIX):
+                continue
+            name = cf_name[len(_CF_PREFIX):]
+            schema = self.db.get(_SCHEMA_KEY + name.encode())
+            if schema is None:
+                # create_table writes the schema after creating the column family, and
+                # delete_table removes it before dropping: a family without schema is
+                # the remains of an interrupted create/delete.
+                self.db.drop_column_family(cf_name)
+                continue
+            rows = self.db.get(_ROWS_KEY + name.encode())
+            self.tables[name] = self._state(name, _unpack(schema)["families"],
+                                            int.from_bytes(rows, "big") if rows else 0)
+
+    def _state(self, name: str, families: list[str], rows: int) -> _TableState:
+        cf_name = _CF_PREFIX + name
+        return _TableState(name, families, self.db.get_column_family(cf_name),
+                           self.db.get_column_family_handle(cf_name), rows)
+
+    def table(self, name: str) -> _TableState:
+        st = self.tables.get(name)
+        if st is None:
+            raise UnknownTableError(name, list(self.tables))
+        return st
+
+    def create(self, name: str, families: list[str]) -> None:
+        with self.ddl_lock:
+            if name in self.tables:
+                raise TableExistsError(name)
+            self.db.create_column_family(_CF_PREFIX + name, _options())
+            wb = WriteBatch(raw_mode=True)
+            wb.put(_SCHEMA_KEY + name.encode(), _pack({"families": families}), self.meta_handle)
+            wb.put(_ROWS_KEY + name.encode(), (0).to_bytes(8, "big"), self.meta_handle)
+            self.db.write(wb)
+            self.tables[name] = self._state(name, families, 0)
+
+    def drop(self, name: str) -> None:
+        with self.ddl_lock:
+            st = self.table(name)
+            with st.lock:
+                del self.tables[name]
+                wb = WriteBatch(raw_mode=True)
+                wb.delete(_SCHEMA_KEY + name.encode(), self.meta_handle)
+                wb.delete(st.rows_key, self.meta_handle)
+                self.db.write(wb)
+                st.cf = st.cf_handle = None  # release our references before the drop
+                self.db.drop_column_family(_CF_PREFIX + name)
+
+    def close(self) -> None:
+        for st in self.tables.values():
+            st.cf = st.cf_handle = None
+        self.tables.clear()
+        self.meta_handle = None
+        self.db.close()
+
+
+_HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
+
+
+class EmbeddedTableStore(TableStore):
+    """Tables persisted in RocksDB under ``data_dir/tables/``; they survive restarts.
+
+    Args:
+        data_dir: the Squall data directory (str or Path); created when missing.
+
+    Lifecycle and sharing: construction does no I/O and the object is picklable and
+    deep-copyable (only ``data_dir`` travels), so bolts may carry it to workers. The
+    database opens on first use. All store objects of one process on the same
+    ``data_dir`` share one RocksDB handle (reference-counted); ``close()`` drops this
+    object's reference and the database closes with the last one. A closed store
+    reopens on next use. A second *process* opening the same directory gets
+    :class:`~squall.store.errors.StoreLockedError` naming the path.
+
+    Thread-safety: all methods may be called from several threads.
+
+    Semantics: see :class:`~squall.store.table.TableStore`.
+
+    >>> import tempfile
+    >>> with EmbeddedTableStore(tempfile.mkdtemp()) as store:
+    ...     store.create_table("records", ["info", "drive"])
+    ...     t = store.open_table("records")
+    ...     t.put("r1", {"info:car": "car7", "drive:speed": 81.5})
+    ...     t.put("r1", {"drive:speed": 90})
+    ...     t.get("r1")
+    {'info:car': b'car7', 'drive:speed': b'90'}
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self._data_dir = Path(data_dir)
+        self._path = str(self._data_dir / "tables")
+        self._db: _Database | None = None
+        self._open_lock = threading.Lock()
+
+    @property
+    def data_dir(self) -> Path:
+        """The Squall data directory this store lives under."""
+        return self._data_dir
+
+    def __getstate__(self) -> dict:
+        return {"data_dir": self._data_dir}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["data_dir"])
+
+    def __repr__(self) -> str:
+        return f"EmbeddedTableStore({str(self._data_dir)!r})"
+
+    def _live(self) -> _Database:
+        db = self._db
+        if db is None:
+            with self._open_lock:
+                if self._db is None:
+                    self._db = _HANDLES.acquire(self._path)
+                db = self._db
+        return db
+
+    def create_table(self, name: str, families: Sequence[str]) -> None:
+        validate_table_name(name)
+        if isinstance(families, str):
+            raise InvalidArgumentError(f"families must be a list of names, not the str {families!r}")
+        fams = [validate_family_name(f) for f in families]
+        if not fams:
+            raise InvalidArgumentError(f"table {name!r} needs at least one column family")
+        if len(set(fams)) != len(fams):
+            raise InvalidArgumentError(f"table {name!r}: duplicate column families in {fams}")
+        self._live().create(name, fams)
+
+    def open_table(self, name: str) -> EmbeddedTable:
+        self._live().table(name)
+        return EmbeddedTable(self, name)
+
+    def tables(self) -> list[str]:
+        return sorted(self._live().tables)
+
+    def delete_table(self, name: str) -> None:
+        self._live().drop(name)
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._db is not None:
+                self._db = None
+                _HANDLES.release(self._path)
+
+    def __del__(self) -> None:
+        # A forgotten close() must not pin the shared handle for the process's life.
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class EmbeddedTable(Table):
+    """A table of an :class:`EmbeddedTableStore`; get one from ``open_table``.
+
+    Like a happybase ``Table`` it is a name bound to its store: it follows the table
+    by name (a table deleted and re-created is the new one) and stays usable across
+    the store's close/reopen. Picklable (store spec + name).
+
+    Semantics: see :class:`~squall.store.table.Table`.
+    """
+
+    __slots__ = ("_store", "_name")
+
+    def __init__(self, store: EmbeddedTableStore, name: str) -> None:
+        self._store = store
+        self._name = name
+
+    def __reduce__(self) -> tuple:
+        return (EmbeddedTable, (self._store, self._name))
+
+    def __repr__(self) -> str:
+        return f"EmbeddedTable({self._store!r}, {self._name!r})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _st(self) -> _TableState:
+        return self._store._live().table(self._name)
+
+    def families(self) -> list[str]:
+        return list(self._st().families)
+
+    def put(self, row: str, columns: Columns) -> None:
+        self.put_many(((row, columns),))
+
+    def put_many(self, rows: Iterable[tuple[str, Columns]]) -> None:
+        st = self._st()
+        known = st.columns
+        staged: dict[bytes, dict[str, bytes]] = {}
+        # Validate and encode everything before touching the database: the batch is
+        # all-or-nothing, so a bad row must not leave earlier rows written.
+        try:
+            for row, columns in rows:
+                key = row.encode()
+                cells = staged.get(key)
+                if cells is None:
+                    cells = staged[key] = {}
+                for column, value in columns.items():
+                    name = known.get(column) or st.column(column)
+                    t = type(value)
+                    cells[name] = value if t is bytes else (
+                        value.encode() if t is str else encode_value(value))
+        except AttributeError as exc:
+            raise InvalidArgumentError(
+                f"put to table {self._name!r}: rows must be (str row key, mapping of columns) "
+                f"pairs; got row {row!r} with columns of type {type(columns).__name__}") from exc
+        if not staged:
+            return
+        keys = list(staged)
+        with st.lock:
+            if st.cf is None:  # dropped while we were validating
+                raise UnknownTableError(self._name, self._store.tables())
+            stored = st.cf.get(keys)
+            wb = WriteBatch(raw_mode=True)
+            wb.set_default_column_family(st.cf_handle)
+            new_rows = 0
+            for key, old in zip(keys, stored):
+                cells = staged[key]
+                if not cells:
+                    continue
+                if old is None:
+                    new_rows += 1
+                else:
+                    merged = _unpack(old)
+                    merged.update(cells)
+                    cells = merged
+                wb.put(key, _pack(cells))
+            if new_rows:
+                total = st.rows + new_rows
+                wb.put(st.rows_key, total.to_bytes(8, "big"), self._store._live().meta_handle)
+                self._store._live().db.write(wb)
+                st.rows = total
+            elif not wb.is_empty():
+                self._store._live().db.write(wb)
+
+    def get(self, row: str, columns: Sequence[str] | None = None) -> dict[str, bytes]:
+        st = self._st()
+        selector = None if columns is None else st.selector(columns)
+        cf = st.cf
+        if cf is None:  # dropped by another thread since _st()
+            raise UnknownTableError(self._name, self._store.tables())
+        raw = cf.get(_row_key(row))
+        if raw is None:
+            return {}
+        cells = _unpack(raw)
+        return cells if selector is None else _select(cells, *selector)
+
+    def scan(self, row_prefix: str | None = None, row_start: str | None = None,
+             row_stop: str | None = None, columns: Sequence[str] | None = None,
+             limit: int | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
+        st = self._st()
+        if row_prefix is not None and (row_start is not None or row_stop is not None):
+            raise InvalidArgumentError("scan: row_prefix cannot be combined with row_start/row_stop")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise InvalidArgumentError(f"scan: limit must be an int >= 1, got {limit!r}")
+        selector = None if columns is None else st.selector(columns)
+        prefix = None if row_prefix is None else _row_key(row_prefix)
+        start = prefix if prefix is not None else (None if row_start is None else _row_key(row_start))
+        stop = None if row_stop is None else _row_key(row_stop)
+        # Create the iterator now so it reads the snapshot of this call, not of first next().
+        cf = st.cf
+        if cf is None:  # dropped by another thread since _st()
+            raise UnknownTableError(self._name, self._store.tables())
+        items = cf.items() if start is None else cf.items(from_key=start)
+        return _scan(items, prefix, stop, selector, limit)
+
+    def delete(self, row: str, columns: Sequence[str] | None = None) -> None:
+        st = self._st()
+        selector = None if columns is None else st.selector(columns)
+        key = _row_key(row)
+        with st.lock:
+            if st.cf is None:
+                raise UnknownTableError(self._name, self._store.tables())
+            raw = st.cf.get(key)
+            if raw is None:
+                return
+            wb = WriteBatch(raw_mode=True)
+            wb.set_default_column_family(st.cf_handle)
+            if selector is not None:
+                cells = _unpack(raw)
+                drop = _select(cells, *selector)
+                if not drop:
+                    return
+                if len(drop) < len(cells):
+                    wb.put(key, _pack({c: v for c, v in cells.items() if c not in drop}))
+                    self._store._live().db.write(wb)
+                    return
+            wb.delete(key)
+            total = st.rows - 1
+            wb.put(st.rows_key, total.to_bytes(8, "big"), self._store._live().meta_handle)
+            self._store._live().db.write(wb)
+            st.rows = total
+
+    def count(self) -> int:
+        return self._st().rows
+
+
+def _row_key(row: str) -> bytes:
+    if not isinstance(row, str):
+        raise InvalidArgumentError(f"row key {row!r} is not a str")
+    return row.encode()
+
+
+def _scan(items: Iterable[tuple[bytes, bytes]], prefix: bytes | None, stop: bytes | None,
+          selector: tuple[frozenset[str], frozenset[str]] | None,
+          limit: int | None) -> Iterator[tuple[str, dict[str, bytes]]]:
+    left = limit if limit is not None else -1
+    for key, raw in items:
+        if prefix is not None and not key.startswith(prefix):
+            return
+        if stop is not None and key >= stop:
+            return
+        cells = _unpack(raw)
+        if selector is not None:
+            cells = _select(cells, *selector)
+            if not cells:
+                continue
+        yield key.decode(), cells
+        left -= 1
+        if left == 0:
+            return

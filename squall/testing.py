@@ -1,0 +1,170 @@
+"""A testing kit: a list spout, a list sink, and a clock the test advances.
+
+Components are copied once per task, so the kit keeps what it sees in a process-wide
+registry under a name the test chooses, not on the instance.
+
+>>> from squall.topology import TopologyBuilder
+>>> from squall.runtime import run_topology
+>>> b = TopologyBuilder()
+>>> b.set_spout("src", ListSpout([["a"], ["b"]], ["w"], name="kit-doc"))
+>>> _ = b.set_bolt("sink", ListSink("kit-doc")).shuffle_grouping("src")
+>>> run_topology(b.build()).completed
+True
+>>> sorted(ListSink.values("kit-doc")), sorted(ListSpout.acked("kit-doc"))
+([['a'], ['b']], [0, 1])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .component import Bolt, OutputFieldsDeclarer, Spout
+from .tuple import DEFAULT_STREAM, Tuple, is_tick
+
+__all__ = ["ListSpout", "ListSink", "ManualClock"]
+
+_lock = threading.Lock()
+_sink_tuples: dict[str, list[tuple[str, str, list[Any]]]] = defaultdict(list)
+_spout_events: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"acked": [], "failed": []})
+
+
+class ListSpout(Spout):
+    """Emits the given rows once each, reliably, and replays a row when it fails.
+
+    Args:
+        rows: the values of each tuple, in order.
+        fields: the declared output fields.
+        name: registry key for ``acked``/``failed`` (optional).
+        reliable: emit with a message id (the row index) so trees are tracked.
+        max_replays: replays per row before it is given up (None: forever).
+
+    With several tasks, task *i* of *n* emits rows ``i, i+n, ...``. ``exhausted()`` is
+    True once every row was emitted and none awaits its ack.
+    """
+
+    def __init__(self, rows: Iterable[Sequence[Any]], fields: Sequence[str], name: str | None = None,
+                 reliable: bool = True, stream: str = DEFAULT_STREAM, max_replays: int | None = None) -> None:
+        self.rows = [list(r) for r in rows]
+        self.fields = list(fields)
+        self.name = name
+        self.reliable = reliable
+        self.stream = stream
+        self.max_replays = max_replays
+
+    def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
+        declarer.declare_stream(self.stream, self.fields) if self.stream != DEFAULT_STREAM \
+            else declarer.declare(self.fields)
+
+    def open(self, config, context, collector):
+        self.collector = collector
+        n = len(context.component_tasks)
+        self._todo = deque(range(context.task_index, len(self.rows), n))
+        self._pending: set[int] = set()
+        self._replays: dict[int, int] = defaultdict(int)
+
+    def next_tuple(self):
+        if not self._todo:
+            return
+        i = self._todo.popleft()
+        if self.reliable:
+            self._pending.add(i)
+            self.collector.emit(self.rows[i], self.stream, message_id=i)
+        else:
+            self.collector.emit(self.rows[i], self.stream)
+
+    def ack(self, msg_id):
+        self._pending.discard(msg_id)
+        if self.name:
+            with _lock:
+                _spout_events[self.name]["acked"].append(msg_id)
+
+    def fail(self, msg_id):
+        if self.name:
+            with _lock:
+                _spout_events[self.name]["failed"].append(msg_id)
+        self._replays[msg_id] += 1
+        if self.max_replays is not None and self._replays[msg_id] > self.max_replays:
+            self._pending.discard(msg_id)
+            return
+        self._todo.append(msg_id)
+
+    def exhausted(self):
+        return not self._todo and not self._pending
+
+    @staticmethod
+    def acked(name: str) -> list[Any]:
+        with _lock:
+            return list(_spout_events[name]["acked"])
+
+    @staticmethod
+    def failed(name: str) -> list[Any]:
+        with _lock:
+            return list(_spout_events[name]["failed"])
+
+    @staticmethod
+    def reset(name: str) -> None:
+        with _lock:
+            _spout_events.pop(name, None)
+
+
+class ListSink(Bolt):
+    """Records every tuple it receives under ``name`` and acks it (ticks are skipped).
+
+    ``ListSink.values(name)`` gives the values, ``ListSink.received(name)`` gives
+    ``(source component, stream, values)`` triples, in arrival order.
+    """
+
+    def __init__(self, name: str, ack: bool = True) -> None:
+        self.name = name
+        self.ack = ack
+        ListSink.reset(name)
+
+    def process(self, tup: Tuple) -> None:
+        if is_tick(tup):
+            return
+        ListSink.record(self.name, tup.values, tup.source_component, tup.stream)
+        if self.ack:
+            self.collector.ack(tup)
+
+    @staticmethod
+    def record(name: str, values: Sequence[Any], source: str = "", stream: str = DEFAULT_STREAM) -> None:
+        """Record ``values`` under ``name`` as if received: for test bolts of your own."""
+        with _lock:
+            _sink_tuples[name].append((source, stream, list(values)))
+
+    @staticmethod
+    def values(name: str) -> list[list[Any]]:
+        with _lock:
+            return [v for _, _, v in _sink_tuples[name]]
+
+    @staticmethod
+    def received(name: str) -> list[tuple[str, str, list[Any]]]:
+        with _lock:
+            return list(_sink_tuples[name])
+
+    @staticmethod
+    def reset(name: str) -> None:
+        with _lock:
+            _sink_tuples.pop(name, None)
+
+
+class ManualClock:
+    """A clock that moves only when the test says so; ``clock()`` returns seconds.
+
+    >>> c = ManualClock(100.0); c.advance(2.5); c()
+    102.5
+    """
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self.now_s = start_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self.now_s += seconds

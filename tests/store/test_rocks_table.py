@@ -1,0 +1,237 @@
+"""Tests for the embedded wide-column table (squall.store.rocks_table)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import squall.store as store_pkg
+from squall.store import (
+    EmbeddedTableStore,
+    InvalidArgumentError,
+    StoreLockedError,
+    TableExistsError,
+    UnknownColumnFamilyError,
+    UnknownTableError,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = EmbeddedTableStore(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def table(store):
+    store.create_table("records", ["info", "drive"])
+    return store.open_table("records")
+
+
+def test_public_surface():
+    assert set(store_pkg.__all__) == {n for n in dir(store_pkg) if not n.startswith("_")} - {
+        "errors", "kv", "table", "rocks_kv", "rocks_table"}
+
+
+def test_put_get_merges_columns_and_encodes_values(table):
+    table.put("r1", {"info:car": "car7", "drive:speed": 81.5, "drive:brake": 0})
+    table.put("r1", {"drive:speed": 90, "info:raw": b"\x00\xff"})
+    assert table.get("r1") == {"info:car": b"car7", "drive:speed": b"90", "drive:brake": b"0",
+                               "info:raw": b"\x00\xff"}
+    assert table.get("absent") == {}
+
+
+def test_family_only_column_is_empty_qualifier(table):
+    table.put("r", {"info": "x"})
+    assert table.get("r") == {"info:": b"x"}
+
+
+def test_get_filters_by_column_and_family(table):
+    table.put("r", {"info:car": "c", "info:area": "A", "drive:speed": 1})
+    assert table.get("r", columns=["drive"]) == {"drive:speed": b"1"}
+    assert table.get("r", columns=["info:car", "drive"]) == {"info:car": b"c", "drive:speed": b"1"}
+    assert table.get("r", columns=["info:nope"]) == {}
+
+
+def test_unknown_family_on_put_names_table_family_and_families(table):
+    with pytest.raises(UnknownColumnFamilyError) as err:
+        table.put("r", {"speed:kmh": 1})
+    e = err.value
+    assert (e.table, e.family, e.families) == ("records", "speed", ["info", "drive"])
+    assert "'speed'" in str(e) and "records" in str(e) and "info, drive" in str(e)
+    assert isinstance(e, KeyError)
+    with pytest.raises(UnknownColumnFamilyError):
+        table.get("r", columns=["speed"])
+    assert table.count() == 0
+
+
+def test_bad_values_and_rows_rejected(table):
+    with pytest.raises(InvalidArgumentError):
+        table.put("r", {"info:a": None})
+    with pytest.raises(InvalidArgumentError):
+        table.put(b"r", {"info:a": "x"})
+    assert table.count() == 0
+
+
+def _fill(table):
+    for car in ("car1", "car2"):
+        for ts in ("100", "101", "102"):
+            table.put(f"{car}-{ts}", {"info:car": car, "drive:speed": ts})
+
+
+def test_scan_prefix_range_limit_columns_in_order(table):
+    _fill(table)
+    assert [r for r, _ in table.scan()] == sorted(r for r, _ in table.scan())
+    assert [r for r, _ in table.scan(row_prefix="car2-")] == ["car2-100", "car2-101", "car2-102"]
+    assert [r for r, _ in table.scan(row_start="car1-101", row_stop="car2-101")] == [
+        "car1-101", "car1-102", "car2-100"]  # stop exclusive, like HBase
+    assert [r for r, _ in table.scan(row_start="car1-102", limit=2)] == ["car1-102", "car2-100"]
+    rows = list(table.scan(row_prefix="car1", columns=["drive"], limit=1))
+    assert rows == [("car1-100", {"drive:speed": b"100"})]
+
+
+def test_scan_column_filter_skips_rows_without_them(table):
+    table.put("a", {"info:x": 1})
+    table.put("b", {"drive:y": 2})
+    assert list(table.scan(columns=["drive:y"])) == [("b", {"drive:y": b"2"})]
+
+
+def test_scan_argument_errors_raise_at_call(table):
+    with pytest.raises(InvalidArgumentError):
+        table.scan(row_prefix="a", row_start="b")
+    with pytest.raises(InvalidArgumentError):
+        table.scan(limit=0)
+    with pytest.raises(UnknownColumnFamilyError):
+        table.scan(columns=["nope"])
+
+
+def test_delete_row_columns_family_and_count(table):
+    _fill(table)
+    assert table.count() == 6
+    table.delete("car1-100")
+    table.delete("car1-100")  # absent: no error, count unchanged
+    assert table.get("car1-100") == {} and table.count() == 5
+    table.delete("car1-101", columns=["drive:speed"])
+    assert table.get("car1-101") == {"info:car": b"car1"} and table.count() == 5
+    table.delete("car1-101", columns=["info"])  # last columns gone -> row gone
+    assert table.get("car1-101") == {} and table.count() == 4
+    assert "car1-101" not in [r for r, _ in table.scan()]
+
+
+def test_put_many_is_atomic(table):
+    table.put("keep", {"info:a": "1"})
+    with pytest.raises(UnknownColumnFamilyError):
+        table.put_many([("n1", {"info:a": "x"}), ("keep", {"info:a": "2"}), ("n2", {"bad:a": "y"})])
+    assert [r for r, _ in table.scan()] == ["keep"]
+    assert table.get("keep") == {"info:a": b"1"} and table.count() == 1
+
+
+def test_put_many_repeated_row_merges_in_order(table):
+    table.put_many([("r", {"info:a": "1", "info:b": "1"}), ("r", {"info:a": "2"})])
+    assert table.get("r") == {"info:a": b"2", "info:b": b"1"} and table.count() == 1
+
+
+def test_table_admin(store):
+    store.create_table("b", ["f"])
+    store.create_table("a", ["f", "g"])
+    assert store.tables() == ["a", "b"]
+    with pytest.raises(TableExistsError):
+        store.create_table("a", ["f"])
+    for bad in (("", ["f"]), ("x y", ["f"]), ("c", []), ("c", ["f:q"]), ("c", ["f", "f"]), ("c", "f")):
+        with pytest.raises(InvalidArgumentError):
+            store.create_table(*bad)
+    t = store.open_table("a")
+    t.put("r", {"f:q": 1})
+    store.delete_table("a")
+    assert store.tables() == ["b"]
+    with pytest.raises(UnknownTableError) as err:
+        t.get("r")
+    assert "'a'" in str(err.value) and err.value.tables == ["b"]
+    with pytest.raises(UnknownTableError):
+        store.open_table("a")
+    store.create_table("a", ["f"])  # re-created table is empty
+    assert t.get("r") == {} and t.count() == 0
+
+
+def test_persistence_across_close_and_reopen(tmp_path):
+    s = EmbeddedTableStore(tmp_path)
+    s.create_table("records", ["info"])
+    s.open_table("records").put_many([(f"r{i}", {"info:i": i}) for i in range(50)])
+    s.close()
+    s2 = EmbeddedTableStore(tmp_path)
+    t = s2.open_table("records")
+    assert s2.tables() == ["records"] and t.count() == 50 and t.get("r7") == {"info:i": b"7"}
+    assert t.families() == ["info"]
+    s2.close()
+
+
+def test_persistence_across_processes(tmp_path):
+    code = ("import sys; from squall.store import EmbeddedTableStore as S; s = S(sys.argv[1]); "
+            "s.create_table('t', ['f']); s.open_table('t').put('r', {'f:q': 'v'}); s.close()")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    with EmbeddedTableStore(tmp_path) as s:
+        assert s.open_table("t").get("r") == {"f:q": b"v"}
+
+
+def test_shared_handle_in_process_and_lock_across_processes(tmp_path):
+    a, b = EmbeddedTableStore(tmp_path), EmbeddedTableStore(tmp_path)
+    a.create_table("t", ["f"])
+    b.open_table("t").put("r", {"f:q": 1})  # no RocksDB lock clash in the same process
+    assert a.open_table("t").get("r") == {"f:q": b"1"}
+    code = ("import sys; from squall.store import EmbeddedTableStore as S, StoreLockedError\n"
+            "try:\n    S(sys.argv[1]).tables()\nexcept StoreLockedError as e:\n"
+            "    print(e.path); sys.exit(3)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 3, res.stderr
+    assert res.stdout.strip().endswith("tables")
+    a.close()
+    assert b.open_table("t").count() == 1  # b still holds the handle
+    b.close()
+    assert StoreLockedError("/x").path == "/x"
+
+
+def test_store_and_table_are_picklable_specs(tmp_path, table):
+    table.put("r", {"info:a": "1"})
+    clone = pickle.loads(pickle.dumps(table))
+    assert clone.get("r") == {"info:a": b"1"}
+    spec = copy.deepcopy(EmbeddedTableStore(tmp_path / "fresh"))
+    assert not (tmp_path / "fresh").exists()  # nothing opened before first use
+    spec.close()
+
+
+def test_put_many_in_batches_stores_every_row(table):
+    rows = [(f"{9999999999999 - i:013d}-car{i % 100:03d}",
+             {"info:ts": 1700000000000 + i, "info:car": f"car{i % 100}", "drive:speed": 81.2})
+            for i in range(10_000)]
+    for i in range(0, len(rows), 1000):
+        table.put_many(rows[i:i + 1000])
+    assert table.count() == 10_000
+    assert table.get(rows[1234][0])["drive:speed"] == b"81.2"
+
+
+def test_concurrent_puts_from_two_store_objects_merge(tmp_path):
+    import threading
+
+    a, b = EmbeddedTableStore(tmp_path), EmbeddedTableStore(tmp_path)
+    a.create_table("t", ["f"])
+    ta, tb = a.open_table("t"), b.open_table("t")
+
+    def writer(table, column):
+        for i in range(0, 2000, 100):
+            table.put_many([(f"r{j:04d}", {column: j}) for j in range(i, i + 100)])
+
+    threads = [threading.Thread(target=writer, args=(ta, "f:a")),
+               threading.Thread(target=writer, args=(tb, "f:b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ta.count() == 2000
+    assert all(cells.keys() == {"f:a", "f:b"} for _, cells in ta.scan())
+    a.close()
+    b.close()
