@@ -1,0 +1,1 @@
+"""The smart-car reference pipeline: driving records stored, speeding cars flagged."""

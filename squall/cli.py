@@ -1,0 +1,488 @@
+"""The ``squall`` command: inspect and modify stored data, as the HBase shell and redis-cli do.
+
+Groups:
+
+* ``squall table ...`` - the wide-column table store (``list``, ``create``, ``scan``,
+  ``get``, ``put``, ``delete``, ``count``).
+* ``squall kv ...`` - the key-value store (``get``, ``set``, ``sadd``, ``smembers``,
+  ``expire``, ``ttl``, ``keys``).
+
+Every store command takes ``--data-dir``; its default is ``$SQUALL_DATA_DIR`` when set,
+else ``./squall-data`` (:func:`default_data_dir`). Other command modules reuse the
+option with ``from squall.cli import data_dir_option``.
+
+Exit codes: 0 success; 1 the row or key asked for does not exist (as ``grep``: "not
+found" is an answer, not a failure); 2 an error - a usage error (click's convention)
+or a store error (unknown table or family, store locked by another process, wrong
+type), reported as one ``squall: error: ...`` line on stderr, never a traceback.
+
+Read-only commands (``scan``, ``get``, ``count``, ``list``, ``smembers``, ``ttl``,
+``keys``, ``kv get``) never create the data directory, a store directory or a table:
+a missing data directory is an error, and a store directory not created yet reads as
+empty. Writes create what they need, except that ``put``/``delete`` need an existing
+table (``squall table create`` makes one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+import squall
+from squall.store import (
+    EmbeddedKeyValueStore,
+    EmbeddedTableStore,
+    KeyValueStore,
+    StoreError,
+    TableStore,
+    UnknownTableError,
+)
+
+__all__ = ["main", "default_data_dir", "data_dir_option", "CliError", "NotFoundError",
+           "DATA_DIR_ENV", "DEFAULT_DATA_DIR"]
+
+DATA_DIR_ENV = "SQUALL_DATA_DIR"
+"""Environment variable naming the default data directory."""
+
+DEFAULT_DATA_DIR = "squall-data"
+"""The data directory used when neither ``--data-dir`` nor ``$SQUALL_DATA_DIR`` is given."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
+
+
+# -- shared pieces other command modules import ----------------------------------------
+
+def default_data_dir() -> Path:
+    """Return the data directory to use when ``--data-dir`` is not given.
+
+    Returns:
+        ``$SQUALL_DATA_DIR`` when set and non-empty, else ``./squall-data`` (relative
+        to the current directory). Read at each call, so it follows the environment.
+    """
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def data_dir_option(func: F) -> F:
+    """Add ``--data-dir DIR`` to a click command; the function receives ``data_dir: Path``.
+
+    The default is resolved at invocation time by :func:`default_data_dir`. The option
+    does not require the directory to exist: each command decides (read-only commands
+    refuse a missing one, writes create it).
+
+    >>> @click.command()
+    ... @data_dir_option
+    ... def where(data_dir):
+    ...     click.echo(data_dir)
+    """
+    return click.option(
+        "--data-dir", "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default_data_dir,
+        show_default=f"${DATA_DIR_ENV} or ./{DEFAULT_DATA_DIR}",
+        help="Squall data directory holding the stores.",
+    )(func)
+
+
+class CliError(click.ClickException):
+    """An error reported as one ``squall: error: ...`` line on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"squall: error: {self.format_message()}", file=file or sys.stderr)
+
+
+class NotFoundError(click.ClickException):
+    """The row or key asked for does not exist: ``squall: ...`` on stderr, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"squall: {self.format_message()}", file=file or sys.stderr)
+
+
+class _SquallGroup(click.Group):
+    """The top-level group: turns store errors from any subcommand into :class:`CliError`.
+
+    Commands may map errors to better messages themselves; whatever ``StoreError``
+    escapes still becomes one stderr line and exit code 2, so groups registered later
+    (``main.add_command``) get the same treatment without doing anything.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            log.debug("store error", exc_info=True)
+            raise CliError(str(exc)) from exc
+        except BrokenPipeError:
+            # `squall table scan t | head`: the reader left; stop quietly, as cat does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(1)
+
+
+@click.group(cls=_SquallGroup)
+@click.version_option(squall.__version__, prog_name="squall")
+@click.option("-v", "--verbose", count=True,
+              help="Log more: -v for INFO, -vv for DEBUG (default: warnings only).")
+def main(verbose: int) -> None:
+    """Squall: real-time stream processing. Inspect and modify stored data."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _show(text: str) -> str:
+    """Return ``text`` as printed: itself when printable, else its repr (keeps one line per item)."""
+    return text if text and text.isprintable() else repr(text)
+
+
+def _show_value(value: bytes) -> str:
+    """Return a cell value as printed: UTF-8 text, or the bytes repr when not printable text."""
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        return repr(value)
+    return text if text.isprintable() else repr(value)
+
+
+def _column_key(column: str) -> tuple[str, str]:
+    family, _, qualifier = column.partition(":")
+    return family, qualifier
+
+
+def _format_cells(cells: dict[str, bytes]) -> list[str]:
+    """Return ``cf:q=value`` items sorted by (family, qualifier), as HBase orders cells."""
+    return [f"{_show(c)}={_show_value(cells[c])}" for c in sorted(cells, key=_column_key)]
+
+
+def _parse_columns(columns: str | None) -> list[str] | None:
+    """Split ``--columns cf:q,cf2`` into a filter list; None when not given."""
+    if columns is None:
+        return None
+    parsed = [c.strip() for c in columns.split(",") if c.strip()]
+    if not parsed:
+        raise click.BadParameter("give at least one 'cf' or 'cf:q'", param_hint="'--columns'")
+    return parsed
+
+
+def _require_data_dir(data_dir: Path) -> None:
+    """Raise :class:`CliError` unless ``data_dir`` exists, saying where the path came from."""
+    if data_dir.is_dir():
+        return
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("data_dir") if ctx is not None else None
+    if source is not None and source is not click.core.ParameterSource.DEFAULT:
+        origin = ""
+    elif os.environ.get(DATA_DIR_ENV):
+        origin = f" (from ${DATA_DIR_ENV})"
+    else:
+        origin = f" (the default; give --data-dir or set ${DATA_DIR_ENV})"
+    raise CliError(f"data directory {str(data_dir)!r} does not exist{origin}")
+
+
+def _columns_option(func: F) -> F:
+    return click.option(
+        "--columns", "columns", metavar="CF[:Q],...",
+        help="Only these columns ('cf:q') and/or whole families ('cf'), comma-separated.",
+    )(func)
+
+
+# -- squall table ----------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _table_store(data_dir: Path, *, create: bool = False) -> Iterator[TableStore | None]:
+    """Yield the table store under ``data_dir``, mapping store errors to :class:`CliError`.
+
+    With ``create`` False the data directory must exist, and None is yielded when its
+    table store was never created (so nothing is created by looking). Closes the store.
+    """
+    if not create:
+        _require_data_dir(data_dir)
+        if not (data_dir / "tables").is_dir():
+            yield None
+            return
+    store = EmbeddedTableStore(data_dir)
+    try:
+        yield store
+    except UnknownTableError as exc:
+        have = ", ".join(exc.tables) if exc.tables else "none"
+        raise CliError(f"table {exc.table!r} does not exist in {str(data_dir)!r} (tables: {have}); "
+                       f"create it with: squall table create {exc.table} FAMILY...") from exc
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _open_table(data_dir: Path, name: str) -> Iterator[Any]:
+    """Yield an existing table (read or write); never creates the data dir or the table."""
+    with _table_store(data_dir) as store:
+        if store is None:
+            raise CliError(f"table {name!r} does not exist in {str(data_dir)!r} (tables: none); "
+                           f"create it with: squall table create {name} FAMILY...")
+        yield store.open_table(name)
+
+
+@click.group("table")
+def table() -> None:
+    """Wide-column tables (the HBase shell's role)."""
+
+
+@table.command("list")
+@data_dir_option
+def table_list(data_dir: Path) -> None:
+    """List the tables, one per line, sorted."""
+    with _table_store(data_dir) as store:
+        names = store.tables() if store is not None else []
+    for name in names:
+        click.echo(name)
+
+
+@table.command("create")
+@click.argument("name")
+@click.argument("families", nargs=-1, required=True)
+@data_dir_option
+def table_create(name: str, families: Sequence[str], data_dir: Path) -> None:
+    """Create table NAME with column FAMILIES (creates the data directory if needed)."""
+    with _table_store(data_dir, create=True) as store:
+        store.create_table(name, list(families))
+
+
+@table.command("scan")
+@click.argument("name")
+@click.option("--prefix", help="Only rows whose key starts with this.")
+@click.option("--start", help="First row key, inclusive.")
+@click.option("--stop", help="Last row key, exclusive.")
+@_columns_option
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@data_dir_option
+def table_scan(name: str, prefix: str | None, start: str | None, stop: str | None,
+               columns: str | None, limit: int | None, data_dir: Path) -> None:
+    """Print rows in key order, 'ROW  cf:q=value ...', then 'N row(s)'."""
+    selected = _parse_columns(columns)
+    n = 0
+    with _open_table(data_dir, name) as t:
+        for row, cells in t.scan(row_prefix=prefix, row_start=start, row_stop=stop,
+                                 columns=selected, limit=limit):
+            click.echo(f"{_show(row)}  {' '.join(_format_cells(cells))}")
+            n += 1
+    click.echo(f"{n} row(s)")
+
+
+@table.command("get")
+@click.argument("name")
+@click.argument("row")
+@_columns_option
+@data_dir_option
+def table_get(name: str, row: str, columns: str | None, data_dir: Path) -> None:
+    """Print one row's cells, 'cf:q=value' per line; exit 1 when the row does not exist."""
+    selected = _parse_columns(columns)
+    with _open_table(data_dir, name) as t:
+        cells = t.get(row, columns=selected)
+        if not cells:
+            if selected is not None and t.get(row):
+                raise NotFoundError(f"row {row!r} in table {name!r} has none of the columns {columns}")
+            raise NotFoundError(f"row {row!r} not found in table {name!r}")
+    for item in _format_cells(cells):
+        click.echo(item)
+
+
+def _parse_cell(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, str]:
+    cells: dict[str, str] = {}
+    for item in values:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise click.BadParameter(f"{item!r} is not 'family:qualifier=value'", ctx, param)
+        cells[column] = value
+    return cells
+
+
+@table.command("put")
+@click.argument("name")
+@click.argument("row")
+@click.argument("cells", nargs=-1, required=True, callback=_parse_cell,
+                metavar="CF:Q=VALUE...")
+@data_dir_option
+def table_put(name: str, row: str, cells: dict[str, str], data_dir: Path) -> None:
+    """Write cells of ROW (UTF-8 values; other columns of the row are kept)."""
+    with _open_table(data_dir, name) as t:
+        t.put(row, cells)
+
+
+@table.command("delete")
+@click.argument("name")
+@click.argument("row")
+@_columns_option
+@data_dir_option
+def table_delete(name: str, row: str, columns: str | None, data_dir: Path) -> None:
+    """Delete ROW, or only the given --columns of it (an absent row is not an error)."""
+    selected = _parse_columns(columns)
+    with _open_table(data_dir, name) as t:
+        t.delete(row, columns=selected)
+
+
+@table.command("count")
+@click.argument("name")
+@data_dir_option
+def table_count(name: str, data_dir: Path) -> None:
+    """Print the number of rows (only the number, on the last line)."""
+    with _open_table(data_dir, name) as t:
+        n = t.count()
+    click.echo(n)
+
+
+# -- squall kv -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _kv_store(data_dir: Path, *, create: bool = False) -> Iterator[KeyValueStore | None]:
+    """Yield the key-value store under ``data_dir``, mapping store errors to :class:`CliError`.
+
+    With ``create`` False the data directory must exist, and None is yielded when its
+    key-value store was never created (every key is absent). Closes the store.
+    """
+    if not create:
+        _require_data_dir(data_dir)
+        if not (data_dir / "kv").is_dir():
+            yield None
+            return
+    store = EmbeddedKeyValueStore(data_dir)
+    try:
+        yield store
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@click.group("kv")
+def kv() -> None:
+    """Keys holding strings or sets with TTLs (redis-cli's role)."""
+
+
+@kv.command("get")
+@click.argument("key")
+@data_dir_option
+def kv_get(key: str, data_dir: Path) -> None:
+    """Print a string key's value; exit 1 when the key does not exist."""
+    with _kv_store(data_dir) as store:
+        value = store.get(key) if store is not None else None
+    if value is None:
+        raise NotFoundError(f"key {key!r} does not exist")
+    click.echo(value)
+
+
+@kv.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--ex", type=click.IntRange(min=1), metavar="SECONDS", help="Expire after SECONDS.")
+@data_dir_option
+def kv_set(key: str, value: str, ex: int | None, data_dir: Path) -> None:
+    """Set a string key (replacing any value and TTL); prints OK."""
+    with _kv_store(data_dir, create=True) as store:
+        store.set(key, value, ex=ex)
+    click.echo("OK")
+
+
+@kv.command("sadd")
+@click.argument("key")
+@click.argument("members", nargs=-1, required=True)
+@data_dir_option
+def kv_sadd(key: str, members: Sequence[str], data_dir: Path) -> None:
+    """Add MEMBERS to the set at KEY; prints how many were new."""
+    with _kv_store(data_dir, create=True) as store:
+        added = store.sadd(key, *members)
+    click.echo(added)
+
+
+@kv.command("smembers")
+@click.argument("key")
+@data_dir_option
+def kv_smembers(key: str, data_dir: Path) -> None:
+    """Print the members of the set at KEY, one per line, sorted (nothing when absent)."""
+    with _kv_store(data_dir) as store:
+        members = store.smembers(key) if store is not None else set()
+    for member in sorted(members):
+        click.echo(_show(member))
+
+
+@kv.command("expire")
+@click.argument("key")
+@click.argument("seconds", type=int)
+@data_dir_option
+def kv_expire(key: str, seconds: int, data_dir: Path) -> None:
+    """Set KEY's time to live; prints 1 if the key exists, 0 if not (<= 0 deletes it)."""
+    with _kv_store(data_dir, create=True) as store:
+        ok = store.expire(key, seconds)
+    click.echo(int(ok))
+
+
+@kv.command("ttl")
+@click.argument("key")
+@data_dir_option
+def kv_ttl(key: str, data_dir: Path) -> None:
+    """Print KEY's time to live in seconds: -1 no expiry, -2 no such key (as redis-cli)."""
+    with _kv_store(data_dir) as store:
+        seconds = store.ttl(key) if store is not None else -2
+    click.echo(seconds)
+
+
+@kv.command("keys")
+@click.argument("pattern", default="*")
+@data_dir_option
+def kv_keys(pattern: str, data_dir: Path) -> None:
+    """Print the keys matching a Redis glob PATTERN (default '*'), one per line, sorted."""
+    with _kv_store(data_dir) as store:
+        keys = store.keys(pattern) if store is not None else []
+    for key in sorted(keys):
+        click.echo(_show(key))
+
+
+# -- command groups --------------------------------------------------------------------
+# Register each command group here, one line per group. A module defining a group that
+# imports from squall.cli (data_dir_option, CliError) must be imported *here*, below all
+# definitions, not at the top of this file, to avoid a circular import.
+
+main.add_command(table)
+main.add_command(kv)
+
+
+class _LazyGroup(click.Group):
+    """A subcommand group imported on first use, so `squall table ...` never loads it."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:
+        super().__init__(name, help=help)
+        self._target = target
+
+    def _group(self) -> click.Group:
+        module, attr = self._target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def list_commands(self, ctx):
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._group().get_command(ctx, name)
+
+
+main.add_command(_LazyGroup("smartcar", "squall_smartcar.cli:smartcar",
+                            "The smart-car reference pipeline: run it, list flagged cars."))
+
+
+if __name__ == "__main__":
+    main()
