@@ -55,8 +55,12 @@ class Acker:
         if value:
             entry[0] = value
         else:
-            del self.pending[root]
-            entry[1].completed.append((entry[2], True, entry[4]))
+            self.complete(root)
+
+    def complete(self, root: int) -> None:
+        """The ledger of ``root`` reached zero: tell its spout task."""
+        entry = self.pending.pop(root)
+        entry[1].completed.append((entry[2], True, entry[4]))
 
     def fail(self, root: int) -> None:
         """Fail ``root``'s tree now (an explicit ``fail`` anywhere in the tree)."""
