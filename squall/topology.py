@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from .component import Bolt, Component, OutputFieldsDeclarer, Spout, StreamSpec
@@ -23,6 +22,30 @@ from .grouping import (AllGrouping, CustomStreamGrouping, DirectGrouping, Fields
 from .tuple import DEFAULT_STREAM
 
 __all__ = ["TopologyBuilder", "Topology", "ComponentSpec", "Subscription", "BoltDeclarer"]
+
+
+class FrozenMap(Mapping):
+    """A read-only, picklable mapping (``MappingProxyType`` does not pickle)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping | None = None) -> None:
+        self._data = dict(data or {})
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __reduce__(self):
+        return (FrozenMap, (self._data,))
 
 
 @dataclass(frozen=True)
@@ -220,9 +243,9 @@ class TopologyBuilder:
                 raise TopologyValidationError(f"{name!r}: {exc}") from exc
             specs[name] = ComponentSpec(
                 name=name, obj=obj, parallelism=par, num_tasks=tasks, is_spout=is_spout,
-                streams=MappingProxyType(dict(declarer.streams)),
+                streams=FrozenMap(dict(declarer.streams)),
                 inputs=tuple(self._inputs[name]),
-                config=MappingProxyType(dict(self._configs[name])))
+                config=FrozenMap(dict(self._configs[name])))
         if specs and not any(s.is_spout for s in specs.values()):
             raise TopologyValidationError("a topology needs at least one spout")
         for spec in specs.values():
@@ -236,7 +259,7 @@ class TopologyBuilder:
             n = specs[name].num_tasks
             task_ranges[name] = tuple(range(next_id, next_id + n))
             next_id += n
-        return Topology(MappingProxyType(specs), MappingProxyType(task_ranges))
+        return Topology(FrozenMap(specs), FrozenMap(task_ranges))
 
     @staticmethod
     def _check_subscription(name: str, sub: Subscription, specs: Mapping[str, ComponentSpec]) -> None:

@@ -1,0 +1,52 @@
+"""CepBolt: EPL statements inside a topology, on event time."""
+
+import pytest
+
+from squall import TopologyBuilder
+from squall.cep import EPLSyntaxError
+from squall.cep.bolt import CepBolt
+from squall.runtime import run_topology
+from squall.testing import ListSink, ListSpout
+
+RULE = ("SELECT car, avg(speed) AS avgSpeed, count(*) AS n FROM Car#time_batch(10 sec) "
+        "GROUP BY car HAVING avg(speed) > 80")
+T0 = 1_700_000_000_000
+
+
+def run(rows, rule=RULE):
+    ListSink.reset("cep-out")
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout(rows, ["ts", "car_number", "speed"]))
+    b.set_bolt("cep", CepBolt(rule, "Car", {"car_number": "car"}, time_field="ts")).global_grouping("src")
+    b.set_bolt("out", ListSink("cep-out")).shuffle_grouping("cep")
+    result = run_topology(b.build(), timeout_s=10)
+    assert result.completed
+    return ListSink.values("cep-out"), result
+
+
+def test_batches_on_event_time_with_window_bounds_and_last_batch_at_end_of_input():
+    rows = [
+        [T0, "a", 90.0], [T0 + 1000, "b", 50.0], [T0 + 9999, "a", 80.0],   # batch 1: a avg 85
+        [T0 + 10_000, "a", 70.0], [T0 + 12_000, "b", 100.0],               # batch 2: b 100
+        [T0 + 25_000, "b", 81.0],                                          # batch 3, fired at end
+    ]
+    out, result = run(rows)
+    assert out == [
+        ["a", 85.0, 2, T0, T0 + 10_000],
+        ["b", 100.0, 1, T0 + 10_000, T0 + 20_000],
+        ["b", 81.0, 1, T0 + 20_000, T0 + 30_000],
+    ]
+    assert result.stats["cep"].acked == len(rows)
+
+
+def test_a_changed_threshold_changes_detections():
+    rows = [[T0, "a", 90.0], [T0 + 1000, "b", 95.0], [T0 + 11_000, "a", 1.0]]
+    assert [r[0] for r in run(rows)[0]] == ["a", "b"]
+    assert [r[0] for r in run(rows, RULE.replace("> 80", "> 92"))[0]] == ["b"]
+
+
+def test_output_fields_follow_the_select_list_and_a_bad_rule_fails_the_build():
+    bolt = CepBolt(RULE, "Car", time_field="ts")
+    assert bolt._streams == [("default", ("car", "avgSpeed", "n"))]
+    with pytest.raises(EPLSyntaxError):
+        CepBolt("SELECT FROM", "Car", time_field="ts")
