@@ -109,23 +109,33 @@ def parse_line(line: str) -> Record:
             carries the line as ``record`` and the reason.
     """
     parts = line.rstrip("\r\n").split(",")
-    if len(parts) != len(FIELDS):
+    if len(parts) != 8:
         raise RecordError(f"expected {len(FIELDS)} comma-separated fields, got {len(parts)}", line)
-    date, car, pedal, brake, steer, light, speed, area = (p.strip() for p in parts)
+    date, car, pedal, brake, steer, light, speed, area = parts
+    date, car, area = date.strip(), car.strip(), area.strip()
     try:
         date_to_ms(date)
     except ValueError as exc:
         raise RecordError(str(exc), line) from None
     if not car:
         raise RecordError("car_number is empty", line)
-    speed_v = _number("speed", speed, line)
+    try:
+        # float() ignores surrounding blanks; the check below covers nan and inf.
+        values = (float(pedal), float(brake), float(steer), float(light), float(speed))
+    except ValueError:
+        values = tuple(_number(n, t, line) for n, t in
+                       (("speed_pedal", pedal), ("break_pedal", brake), ("steer_angle", steer),
+                        ("direct_light", light), ("speed", speed)))
+    if not math.isfinite(sum(values)):
+        for n, t, v in zip(("speed_pedal", "break_pedal", "steer_angle", "direct_light", "speed"),
+                           (pedal, brake, steer, light, speed), values):
+            _number(n, t, line)
+    pedal_v, brake_v, steer_v, light_v, speed_v = values
     if speed_v < 0:
-        raise RecordError(f"speed is negative: {speed!r}", line)
-    light_v = _number("direct_light", light, line)
-    if light_v not in (0, 1, 2):
-        raise RecordError(f"direct_light must be 0, 1 or 2, got {light!r}", line)
-    return Record(date, car, _number("speed_pedal", pedal, line), _number("break_pedal", brake, line),
-                  _number("steer_angle", steer, line), int(light_v), speed_v, area)
+        raise RecordError(f"speed is negative: {speed.strip()!r}", line)
+    if light_v != 0 and light_v != 1 and light_v != 2:
+        raise RecordError(f"direct_light must be 0, 1 or 2, got {light.strip()!r}", line)
+    return Record(date, car, pedal_v, brake_v, steer_v, int(light_v), speed_v, area)
 
 
 def format_line(date: str, car_number: str, speed_pedal: float, break_pedal: float, steer_angle: float,

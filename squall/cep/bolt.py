@@ -83,6 +83,7 @@ class CepBolt(Bolt):
         for st, (stream, columns) in zip(statements, streams):
             st.add_listener(self._listener(st, stream, columns))
         self._started = False
+        self._names: dict = {}
 
     def _listener(self, st, stream: str, columns: tuple[str, ...]):
         emit = self.collector.emit
@@ -99,8 +100,10 @@ class CepBolt(Bolt):
                 self.engine.poll()
             return
         fields = tup.source.fields
-        props = self.properties
-        event = {props.get(f, f): v for f, v in zip(fields, tup.values)}
+        names = self._names.get(fields)
+        if names is None:  # once per input stream: field names -> event property names
+            names = self._names[fields] = tuple(self.properties.get(f, f) for f in fields)
+        event = dict(zip(names, tup.values))
         if self.time_field:
             ts = tup.values[fields.index(self.time_field)]
             engine = self.engine

@@ -12,6 +12,8 @@ in an efficient way?), ``org.apache.storm.daemon.Acker``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from random import getrandbits
 from typing import Any, Protocol
 
 __all__ = ["Acker", "CompletionSink"]
@@ -35,11 +37,24 @@ class Acker:
     run on the spout's turn, never inside a bolt's ``process``.
     """
 
-    __slots__ = ("pending", "timeout_s")
+    __slots__ = ("pending", "timeout_s", "worker_index", "forward")
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, worker_index: int = 0,
+                 forward: Callable[[int, int | None], None] | None = None) -> None:
         self.pending: dict[int, list] = {}
         self.timeout_s = timeout_s
+        # Roots carry their worker's index in the low byte (see new_root); an ack or
+        # fail for another worker's root is handed to ``forward(root, value)``
+        # (value None = fail), which sends it to the owner.
+        self.worker_index = worker_index
+        self.forward = forward
+
+    def new_root(self) -> int:
+        """A fresh random root id owned by this worker."""
+        return getrandbits(56) << 8 | self.worker_index
+
+    def owns(self, root: int) -> bool:
+        return root & 0xFF == self.worker_index
 
     def init(self, root: int, xor: int, spout_task: CompletionSink, msg_id: Any, now_s: float,
              t0: float = 0.0) -> None:
@@ -49,7 +64,11 @@ class Acker:
     def ack(self, root: int, value: int) -> None:
         """XOR ``value`` into ``root``'s ledger; complete the tree when it reaches zero."""
         entry = self.pending.get(root)
-        if entry is None:  # already failed or timed out: a late ack changes nothing
+        if entry is None:
+            # Another worker's tree: send it on. Ours: already failed or timed out,
+            # and a late ack changes nothing.
+            if self.forward is not None and not self.owns(root):
+                self.forward(root, value)
             return
         value ^= entry[0]
         if value:
@@ -67,6 +86,8 @@ class Acker:
         entry = self.pending.pop(root, None)
         if entry is not None:
             entry[1].completed.append((entry[2], False, 0.0))
+        elif self.forward is not None and not self.owns(root):
+            self.forward(root, None)
 
     def expire(self, now_s: float) -> int:
         """Fail every tree started more than ``timeout_s`` before ``now_s``; returns how many.

@@ -220,7 +220,7 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
             self.pending += 1
             self.completed.append((message_id, True, 0.0))
             return tasks
-        root = getrandbits(64)
+        root = acker.new_root()
         xor = 0
         for t in tasks:
             edge = getrandbits(64)
@@ -299,6 +299,7 @@ class BoltTask(_TaskBase, OutputCollector):
         self.n_failed = 0
         self._pending = acker.pending if acker is not None else {}
         self._complete = acker.complete if acker is not None else None
+        self._forwarding = acker is not None and acker.forward is not None
         self._tracking = acker is not None
 
     def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
@@ -356,6 +357,8 @@ class BoltTask(_TaskBase, OutputCollector):
                         entry[0] = value
                     else:
                         self._complete(root)
+                elif self._forwarding:
+                    self.acker.ack(root, edge ^ out)
         self.n_acked += 1
 
     def fail(self, tup: Tuple) -> None:

@@ -60,6 +60,16 @@ class Worker:
         topology: the validated spec.
         conf: topology config (Storm keys); merged over the defaults.
         task_ids: the tasks this worker hosts; all of them by default.
+        worker_index: this worker's number (0-255) among the topology's workers.
+        placement: task id -> worker index, for tasks hosted elsewhere.
+        transport: ``send(worker_index, message)`` for tuples, acks and fails bound
+            for other workers; messages are plain picklable tuples, delivered on the
+            other side with :meth:`deliver`. Needed when ``task_ids`` is not all tasks.
+
+    Tuples for a task of another worker collect in an outbox, flushed to the transport
+    once per pass as one message per task; acks for another worker's tuple trees are
+    forwarded to that worker's acker. A bounded run (``until_complete``) ends on the
+    worker whose spouts are exhausted; the others are stopped by their owner.
 
     Lifecycle: ``run()`` opens spouts and prepares bolts on the running thread, loops
     until stopped (``stop()``, from any thread) or, with ``until_complete``, until every
@@ -68,13 +78,31 @@ class Worker:
     """
 
     def __init__(self, topology: Topology, conf: Mapping[str, Any] | None = None,
-                 task_ids: Iterable[int] | None = None) -> None:
+                 task_ids: Iterable[int] | None = None, *, worker_index: int = 0,
+                 placement: Mapping[int, int] | None = None,
+                 transport: Callable[[int, tuple], None] | None = None) -> None:
         self.topology = topology
         self.conf = resolve(conf)
         all_tasks = topology.component_of_task()
         self.task_ids = frozenset(all_tasks if task_ids is None else task_ids)
-        self.acker = Acker(self.conf[MESSAGE_TIMEOUT_SECS]) if acking_enabled(self.conf) else None
+        remote = set(all_tasks) - self.task_ids
+        if remote and (transport is None or placement is None or not remote <= set(placement)):
+            raise ValueError(f"tasks {sorted(remote)} run elsewhere: a worker hosting only some "
+                             f"tasks needs a transport and the placement of the others")
+        if not 0 <= worker_index <= 255:
+            raise ValueError(f"worker_index must be 0..255, got {worker_index}")
+        self.worker_index = worker_index
+        self._transport = transport
+        self._placement = dict(placement or {})
+        self.acker = (Acker(self.conf[MESSAGE_TIMEOUT_SECS], worker_index,
+                            self._forward_ack if remote else None)
+                      if acking_enabled(self.conf) else None)
         self._inboxes: list[list[Tuple] | None] = [None] * (max(all_tasks, default=0) + 1)
+        self._outboxes: dict[int, list[Tuple]] = {t: [] for t in remote}
+        for t, box in self._outboxes.items():
+            self._inboxes[t] = box
+        self._incoming: deque[tuple] = deque()
+        self._sources: dict[tuple[str, int, str], TupleSource] = {}
         self.spout_tasks: list[SpoutTask] = []
         self.bolt_tasks: list[BoltTask] = []
         self.executors: list[Executor] = []
@@ -199,12 +227,14 @@ class Worker:
                 if now - cap_window_start >= _CAPACITY_WINDOW_S:
                     self._roll_capacity(now - cap_window_start)
                     cap_window_start = now
-            did = 0
+            did = self._receive() if self._incoming else 0
             for sp in spouts:
                 did += sp.turn(now)
             for bt in bolts:
                 if bt.inbox:
                     did += bt.drain()
+            if self._outboxes:
+                self._flush_remote()
             if did:
                 continue
             if any(sp.completed for sp in spouts):
@@ -219,14 +249,62 @@ class Worker:
 
     def _drain_all(self) -> None:
         while True:
-            did = 0
+            did = self._receive() if self._incoming else 0
             for sp in self.spout_tasks:
                 did += sp.deliver_completions()
             for bt in self.bolt_tasks:
                 if bt.inbox:
                     did += bt.drain()
+            if self._outboxes:
+                self._flush_remote()
             if not did:
                 return
+
+    # -- other workers ------------------------------------------------------------------
+
+    def deliver(self, message: tuple) -> None:
+        """Take a message from another worker's transport; safe from any thread.
+
+        Messages: ``("tuples", task_id, [(values, component, task, stream, message_id), ...])``,
+        ``("ack", root, value)``, ``("fail", root, None)``.
+        """
+        self._incoming.append(message)
+
+    def _forward_ack(self, root: int, value: int | None) -> None:
+        owner = root & 0xFF
+        self._transport(owner, ("fail", root, None) if value is None else ("ack", root, value))
+
+    def _flush_remote(self) -> None:
+        for task, box in self._outboxes.items():
+            if box:
+                batch = [(t.values, t.source.component, t.source.task, t.source.stream, t.message_id)
+                         for t in box]
+                box.clear()
+                self._transport(self._placement[task], ("tuples", task, batch))
+
+    def _receive(self) -> int:
+        n = 0
+        incoming = self._incoming
+        while incoming:
+            kind, target, payload = incoming.popleft()
+            if kind == "tuples":
+                inbox = self._inboxes[target]
+                sources = self._sources
+                for values, component, task, stream, mid in payload:
+                    key = (component, task, stream)
+                    src = sources.get(key)
+                    if src is None:
+                        fields = self.topology.components[component].streams[stream].fields
+                        src = sources[key] = TupleSource(component, task, stream, fields)
+                    inbox.append(Tuple(values, src, mid))
+                n += len(payload)
+            elif self.acker is not None:
+                if kind == "ack":
+                    self.acker.ack(target, payload)
+                else:
+                    self.acker.fail(target)
+                n += 1
+        return n
 
     def _end_of_input(self) -> None:
         # Upstream first, draining in between, so what a bolt flushes at end of input

@@ -354,7 +354,8 @@ class EmbeddedTable(Table):
                     name = known.get(column) or st.column(column)
                     t = type(value)
                     cells[name] = value if t is bytes else (
-                        value.encode() if t is str else encode_value(value))
+                        value.encode() if t is str else
+                        str(value).encode() if t is float or t is int else encode_value(value))
         except AttributeError as exc:
             raise InvalidArgumentError(
                 f"put to table {self._name!r}: rows must be (str row key, mapping of columns) "
