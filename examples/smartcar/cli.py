@@ -104,6 +104,10 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
     click.echo(f"speeding detections {p['speeding']:,}")
     click.echo(f"failed trees replayed {failed:,}; complete latency "
                f"{_ms(stats['source'].complete_latency_ms)} mean")
+    source_error = FeedSpout.progress.get(source.name, {}).get("source_error")
+    if source_error:
+        click.echo(f"INCOMPLETE: the source stopped after {p['read']:,} records: {source_error}", err=True)
+        sys.exit(1)
     lost = p["read"] - p["acked"]
     if lost:
         click.echo(f"LOSS: {lost:,} records read were neither stored nor dead-lettered", err=True)

@@ -1,6 +1,7 @@
 """Read OBD-II trip logs (the carOBD CSVs) as smart-car records, one car per file.
 
-Each file is one car (``car_number`` = the file stem). Its rows (about 2 Hz) become
+Each file is one car (``car_number`` = the file stem, with commas and white space
+replaced by ``_`` since the feed line is comma-separated). Its rows (about 2 Hz) become
 one record per engine-run-time second: the last valid reading of that second. Fields
 the OBD-II log lacks take neutral values: ``break_pedal`` 0, ``steer_angle`` 0,
 ``direct_light`` 0 (off), ``area_number`` "0"; ``speed_pedal`` is ``PEDAL_D ()``
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .record import format_line, ms_to_date
+from .record import MAX_DATE_MS, format_line, ms_to_date
 
 __all__ = ["RUN_TIME", "SPEED", "PEDAL", "Reading", "read_trip", "read_fleet", "trip_files"]
 
@@ -85,7 +86,9 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
         ValueError: the header lacks the run-time or speed column.
     """
     path = Path(path)
-    car, name = path.stem, path.name
+    car, name = _car_number(path.stem), path.name
+    # A run time that would date the record past year 9999 cannot be a 14-digit date.
+    max_second = (MAX_DATE_MS - start_ms) // 1000
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         header = [h.strip() for h in _split(fh.readline())]
         try:
@@ -104,13 +107,13 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
             try:
                 run_time = float(row[rt_i])
                 speed = float(row[sp_i])
-                ok = (run_time >= 0 and speed >= 0 and math.isfinite(run_time) and math.isfinite(speed)
+                ok = (0 <= run_time <= max_second and 0 <= speed and math.isfinite(speed)
                       and (current is None or int(run_time) >= current))
             except (ValueError, IndexError):
                 ok = False
             if not ok:
                 yield Reading(current if current is not None else 0, car, line.rstrip("\r\n"), f"{name}:{line_no}",
-                              _reason(row, rt_i, sp_i, need, current))
+                              _reason(row, rt_i, sp_i, need, current, max_second))
                 continue
             second = int(run_time)
             if second != current and pending is not None:
@@ -120,7 +123,11 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
             yield _record(car, current, pending, start_ms, name, pd_i)
 
 
-def _reason(row: list[str], rt_i: int, sp_i: int, need: int, current: int | None) -> str:
+def _car_number(stem: str) -> str:
+    return "".join("_" if c == "," or c.isspace() else c for c in stem) or "_"
+
+
+def _reason(row: list[str], rt_i: int, sp_i: int, need: int, current: int | None, max_second: int) -> str:
     """Why a row was rejected, naming the column and the text found."""
     if len(row) < need:
         return f"row has {len(row)} fields; {RUN_TIME} and {SPEED} need {need}"
@@ -129,6 +136,8 @@ def _reason(row: list[str], rt_i: int, sp_i: int, need: int, current: int | None
         return f"{RUN_TIME} does not parse as a finite number: {row[rt_i]!r}"
     if run_time < 0:
         return f"{RUN_TIME} is negative: {row[rt_i]!r}"
+    if run_time > max_second:
+        return f"{RUN_TIME} is out of range (the record would be dated after year 9999): {row[rt_i]!r}"
     speed = _parse_number(row[sp_i])
     if speed is None:
         return f"{SPEED} does not parse as a finite number: {row[sp_i]!r}"

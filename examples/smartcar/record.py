@@ -14,7 +14,9 @@ from typing import NamedTuple
 
 from squall.errors import RecordError
 
-__all__ = ["FIELDS", "EVENT_PROPERTIES", "Record", "parse_line", "format_line", "date_to_ms",
+MAX_DATE_MS = 253402300799000  # 9999-12-31 23:59:59 UTC, the last 14-digit date
+
+__all__ = ["MAX_DATE_MS", "FIELDS", "EVENT_PROPERTIES", "Record", "parse_line", "format_line", "date_to_ms",
            "ms_to_date", "row_key"]
 
 FIELDS = ("date", "car_number", "speed_pedal", "break_pedal", "steer_angle", "direct_light",
@@ -72,7 +74,9 @@ def ms_to_date(ms: int) -> str:
     >>> ms_to_date(1704067230000)
     '20240101000030'
     """
-    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y%m%d%H%M%S")
+    d = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    # Formatted by hand: strftime's %Y does not pad years below 1000 on glibc.
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}{d.hour:02d}{d.minute:02d}{d.second:02d}"
 
 
 def row_key(date: str, car_number: str) -> str:

@@ -31,7 +31,8 @@ class FeedSpout(Spout):
             than event time (1 = real time).
 
     Counters ``read`` (distinct records taken from the source) and ``replayed`` are
-    published as ``FeedSpout.progress[name]`` for the command's summary.
+    published as ``FeedSpout.progress[name]`` for the command's summary, with
+    ``source_error`` set if the reader raised (the input was then not read to its end).
     """
 
     progress: dict[str, dict[str, int]] = {}
@@ -68,7 +69,14 @@ class FeedSpout(Spout):
             return
         reading = self._held
         if reading is None:
-            reading = next(self._source, None)
+            try:
+                reading = next(self._source, None)
+            except Exception as exc:
+                # A reader that breaks cannot be resumed: stop, and say so loudly (the
+                # command exits non-zero) rather than end as if the input were complete.
+                self._done = True
+                self._counts["source_error"] = f"{type(exc).__name__}: {exc}"
+                raise
             if reading is None:
                 self._done = True
                 return

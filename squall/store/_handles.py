@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 H = TypeVar("H")
 
-__all__ = ["SharedHandles"]
+__all__ = ["SharedHandles", "HandleBorrower"]
 
 
 class SharedHandles(Generic[H]):
@@ -68,3 +68,46 @@ class SharedHandles(Generic[H]):
         with self._lock:
             entry = self._entries.get(self.key(path))
             return entry[1] if entry else 0
+
+
+class HandleBorrower:
+    """Base of store objects that borrow a live handle from a :class:`SharedHandles`.
+
+    Subclasses set the class attribute ``_handles`` and call ``_init_handle(path)``;
+    ``_live()`` opens on first use (then runs ``_on_open``), ``close()`` gives the
+    handle back. Creating the object does no I/O, so it pickles as a spec.
+    """
+
+    _handles: SharedHandles
+
+    def _init_handle(self, path: str) -> None:
+        self._path = path
+        self._db = None
+        self._open_lock = threading.Lock()
+
+    def _on_open(self, db) -> None:
+        """Called once, under the open lock, when this object first gets its handle."""
+
+    def _live(self):
+        db = self._db
+        if db is None:
+            with self._open_lock:
+                if self._db is None:
+                    db = self._handles.acquire(self._path)
+                    self._on_open(db)
+                    self._db = db
+                db = self._db
+        return db
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._db is not None:
+                self._db = None
+                self._handles.release(self._path)
+
+    def __del__(self) -> None:
+        # A forgotten close() must not pin the shared handle for the process's life.
+        try:
+            self.close()
+        except Exception:
+            pass

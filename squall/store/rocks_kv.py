@@ -31,7 +31,7 @@ from pathlib import Path
 import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
-from squall.store._handles import SharedHandles
+from squall.store._handles import HandleBorrower, SharedHandles
 from squall.store.errors import InvalidArgumentError, StoreLockedError, WrongTypeError
 from squall.store.kv import KeyValueStore, Value, encode_value, expire_seconds, glob_to_regex
 
@@ -89,7 +89,7 @@ class _Database:
 _HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
 
 
-class EmbeddedKeyValueStore(KeyValueStore):
+class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     """Redis-like strings and sets with TTLs, persisted in RocksDB under ``data_dir/kv/``.
 
     Args:
@@ -123,14 +123,14 @@ class EmbeddedKeyValueStore(KeyValueStore):
     (set(), -2)
     """
 
+    _handles = _HANDLES
+
     def __init__(self, data_dir: str | os.PathLike[str], clock: Callable[[], float] = time.time,
                  purge_interval_s: float = 60.0) -> None:
         self._data_dir = Path(data_dir)
-        self._path = str(self._data_dir / "kv")
+        self._init_handle(str(self._data_dir / "kv"))
         self._clock = clock
         self._purge_interval_ms = int(purge_interval_s * 1000)
-        self._db: _Database | None = None
-        self._open_lock = threading.Lock()
 
     @property
     def data_dir(self) -> Path:
@@ -149,17 +149,9 @@ class EmbeddedKeyValueStore(KeyValueStore):
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _live(self) -> _Database:
-        db = self._db
-        if db is None:
-            with self._open_lock:
-                if self._db is None:
-                    db = _HANDLES.acquire(self._path)
-                    self._db = db
-                    with db.lock:
-                        self._purge(db, self._now_ms())
-                db = self._db
-        return db
+    def _on_open(self, db: _Database) -> None:
+        with db.lock:
+            self._purge(db, self._now_ms())
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -403,18 +395,6 @@ class EmbeddedKeyValueStore(KeyValueStore):
                     out.append(key)
         return out
 
-    def close(self) -> None:
-        with self._open_lock:
-            if self._db is not None:
-                self._db = None
-                _HANDLES.release(self._path)
-
-    def __del__(self) -> None:
-        # A forgotten close() must not pin the shared handle for the process's life.
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _show(key: Value) -> str:

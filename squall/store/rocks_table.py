@@ -41,7 +41,7 @@ from pathlib import Path
 import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
-from squall.store._handles import SharedHandles
+from squall.store._handles import HandleBorrower, SharedHandles
 from squall.store.errors import (
     InvalidArgumentError,
     StoreLockedError,
@@ -211,7 +211,7 @@ class _Database:
 _HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
 
 
-class EmbeddedTableStore(TableStore):
+class EmbeddedTableStore(HandleBorrower, TableStore):
     """Tables persisted in RocksDB under ``data_dir/tables/``; they survive restarts.
 
     Args:
@@ -239,11 +239,11 @@ class EmbeddedTableStore(TableStore):
     {'info:car': b'car7', 'drive:speed': b'90'}
     """
 
+    _handles = _HANDLES
+
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self._data_dir = Path(data_dir)
-        self._path = str(self._data_dir / "tables")
-        self._db: _Database | None = None
-        self._open_lock = threading.Lock()
+        self._init_handle(str(self._data_dir / "tables"))
 
     @property
     def data_dir(self) -> Path:
@@ -259,14 +259,6 @@ class EmbeddedTableStore(TableStore):
     def __repr__(self) -> str:
         return f"EmbeddedTableStore({str(self._data_dir)!r})"
 
-    def _live(self) -> _Database:
-        db = self._db
-        if db is None:
-            with self._open_lock:
-                if self._db is None:
-                    self._db = _HANDLES.acquire(self._path)
-                db = self._db
-        return db
 
     def create_table(self, name: str, families: Sequence[str]) -> None:
         validate_table_name(name)
@@ -289,18 +281,6 @@ class EmbeddedTableStore(TableStore):
     def delete_table(self, name: str) -> None:
         self._live().drop(name)
 
-    def close(self) -> None:
-        with self._open_lock:
-            if self._db is not None:
-                self._db = None
-                _HANDLES.release(self._path)
-
-    def __del__(self) -> None:
-        # A forgotten close() must not pin the shared handle for the process's life.
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class EmbeddedTable(Table):
