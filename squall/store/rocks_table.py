@@ -73,6 +73,10 @@ def _options() -> Options:
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
+    # RocksDB's default 64 MB memtable per table shows up as RSS that grows for the
+    # first minutes of a long run; 16 MB keeps a process's footprint flat sooner at a
+    # small cost in flush frequency.
+    opts.set_write_buffer_size(16 << 20)
     return opts
 
 
