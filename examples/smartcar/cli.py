@@ -12,6 +12,7 @@ from squall.cli import CliError, data_dir_option
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS
 from squall.runtime import LocalCluster
 
+from .obd import trip_files
 from .record import date_to_ms
 from .sources import FeedSpout, ReplaySpout, SimulatorSpout
 from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
@@ -64,8 +65,10 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
         raise CliError(f"--start: {exc}")
     rule = Path(rule_file).read_text(encoding="utf-8")
     if replay_dir is not None:
-        if not Path(replay_dir).is_dir():
-            raise CliError(f"--replay: directory not found: {replay_dir}")
+        try:
+            trip_files(replay_dir)
+        except FileNotFoundError as exc:
+            raise CliError(f"--replay: {exc}") from None
         source = ReplaySpout(replay_dir, start_ms, pace, duration_s)
         what = f"replay of {replay_dir}"
     else:

@@ -82,20 +82,27 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
         path: the CSV file; its header must name the run-time and speed columns.
         start_ms: epoch ms at which the trip's run time 0 is placed.
 
-    Raises:
-        ValueError: the header lacks the run-time or speed column.
+    Header names match ignoring case, blanks and a byte-order mark. A file whose header
+    lacks the run-time or speed column cannot be read as a trip: each of its rows is
+    yielded as malformed with that reason (dead-lettered, not dropped, and the rest of
+    the fleet goes on).
     """
     path = Path(path)
     car, name = _car_number(path.stem), path.name
     # A run time that would date the record past year 9999 cannot be a 14-digit date.
     max_second = (MAX_DATE_MS - start_ms) // 1000
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        header = [h.strip() for h in _split(fh.readline())]
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        header = [_column_key(h) for h in _split(fh.readline())]
         try:
-            rt_i, sp_i = header.index(RUN_TIME), header.index(SPEED)
+            rt_i, sp_i = header.index(_column_key(RUN_TIME)), header.index(_column_key(SPEED))
         except ValueError:
-            raise ValueError(f"{path}: header lacks {RUN_TIME!r} or {SPEED!r}") from None
-        pd_i = header.index(PEDAL) if PEDAL in header else None
+            reason = f"the file's header lacks {RUN_TIME!r} or {SPEED!r}"
+            for line_no, line in enumerate(fh, start=2):
+                if line.strip():
+                    yield Reading(0, car, line.rstrip("\r\n"), f"{name}:{line_no}", reason)
+            return
+        pd_key = _column_key(PEDAL)
+        pd_i = header.index(pd_key) if pd_key in header else None
         need = max(rt_i, sp_i) + 1
         maxsplit = max(need, (pd_i or 0) + 1)
         current: int | None = None
@@ -121,6 +128,10 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
             current, pending = second, (speed, row, line_no)
         if pending is not None:
             yield _record(car, current, pending, start_ms, name, pd_i)
+
+
+def _column_key(name: str) -> str:
+    return "".join(name.split()).upper()
 
 
 def _car_number(stem: str) -> str:

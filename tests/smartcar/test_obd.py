@@ -112,10 +112,18 @@ def test_non_utf8_row_is_malformed_not_fatal(tmp_path):
     "ENGINE_RUN_TINE (),ENGINE_RPM ()\n",
     "\n",
 ])
-def test_missing_header_column_is_value_error(tmp_path, header):
-    p = write(tmp_path, "car5.csv", "0, 10\n", header=header)
-    with pytest.raises(ValueError, match="header"):
-        list(read_trip(p, START_MS))
+def test_a_header_without_the_columns_dead_letters_every_row(tmp_path, header):
+    p = write(tmp_path, "car5.csv", "0, 10\n\n1, 20\n", header=header)
+    readings = list(read_trip(p, START_MS))
+    assert [(r.line, r.origin) for r in readings] == [("0, 10", "car5.csv:2"), ("1, 20", "car5.csv:4")]
+    assert all("header lacks" in r.error for r in readings)
+
+
+def test_header_names_match_ignoring_case_blanks_and_bom(tmp_path):
+    p = tmp_path / "car8.csv"
+    p.write_bytes("\ufeffengine_run_tine(),Vehicle_Speed ( )\n0,10\n1,20\n".encode("utf-8"))
+    good, bad = split(list(read_trip(p, START_MS)))
+    assert not bad and [parse_line(r.line).speed for r in good] == [10.0, 20.0]
 
 
 def test_empty_trip_yields_nothing(tmp_path):
