@@ -365,10 +365,11 @@ class Worker:
             exec_s = sum(t.counters.exec_s for t in tasks)
             if st.executed:
                 st.execute_latency_ms = exec_s / st.executed * 1000.0
-                if st.kind == "bolt":
-                    # Bolts here ack inside process, so a tuple's process latency is its
-                    # execute latency; an async bolt would stamp its own.
-                    st.process_latency_ms = st.execute_latency_ms
+            if st.kind == "bolt":
+                samples = [t.counters.process_latency for t in tasks]
+                count = sum(s.count for s in samples)
+                if count:
+                    st.process_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
             if st.kind == "spout":
                 samples = [t.counters.complete_latency for t in tasks]
                 count = sum(s.count for s in samples)
