@@ -50,7 +50,8 @@ class Route:
     tasks that may be named by ``emit_direct`` (subscribers with a direct grouping).
     """
 
-    __slots__ = ("source", "choose", "direct_targets", "fanout", "emitted", "direct_sent", "counted")
+    __slots__ = ("source", "choose", "direct_targets", "fanout", "emitted", "direct_sent", "counted",
+                 "fixed")
 
     def __init__(self, source: TupleSource, choose: Callable[[Sequence[Any]], list[int]],
                  direct_targets: frozenset[int], fanout: int | None) -> None:
@@ -63,6 +64,8 @@ class Route:
         self.emitted = 0
         self.direct_sent = 0
         self.counted = 0
+        # The target tasks when they cannot depend on the values; emit skips choose.
+        self.fixed: list[int] | None = None
 
     def transferred(self) -> int:
         if self.fanout is None:
@@ -96,6 +99,7 @@ def build_routes(context: TopologyContext, component: str, task_id: int) -> dict
         source = TupleSource(component, task_id, stream, sspec.fields)
         choosers = []
         fanout: int | None = 0
+        fixed: list[int] | None = []
         direct: set[int] = set()
         for target, grouping in topo.subscribers(component, stream):
             targets = topo.task_ids(target)
@@ -107,6 +111,14 @@ def build_routes(context: TopologyContext, component: str, task_id: int) -> dict
             choosers.append(g.choose_tasks)
             size = _FIXED_FANOUT.get(type(g), lambda n: None)(len(targets))
             fanout = None if fanout is None or size is None else fanout + size
+            if fixed is not None and size is not None and len(targets) == 1:
+                fixed.extend(targets)
+            elif fixed is not None and type(g) is AllGrouping:
+                fixed.extend(targets)
+            elif fixed is not None and type(g) is GlobalGrouping:
+                fixed.append(min(targets))
+            else:
+                fixed = None
         if not choosers:
             choose = _no_targets
         elif len(choosers) == 1:
@@ -118,6 +130,9 @@ def build_routes(context: TopologyContext, component: str, task_id: int) -> dict
                     out.extend(c(values))
                 return out
         route = routes[stream] = Route(source, choose, frozenset(direct), fanout)
+        if fixed and fanout is not None:
+            # The tasks cannot depend on the values (one target, or all/global).
+            route.fixed = fixed
         if fanout is None:
             route.count_transfers()
     return routes
@@ -203,7 +218,8 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
     def emit(self, values, stream=DEFAULT_STREAM, message_id=None, direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
         src = route.source
-        tasks = route.choose(values) if direct_task is None else self._direct(route, direct_task)
+        tasks = (route.fixed or route.choose(values)) if direct_task is None \
+            else self._direct(route, direct_task)
         inboxes = self.inboxes
         route.emitted += 1
         self._emits += 1
@@ -308,7 +324,8 @@ class BoltTask(_TaskBase, OutputCollector):
 
     def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
-        tasks = route.choose(values) if direct_task is None else self._direct(route, direct_task)
+        tasks = (route.fixed or route.choose(values)) if direct_task is None \
+            else self._direct(route, direct_task)
         route.emitted += 1
         inboxes = self.inboxes
         if anchors and self._tracking:
