@@ -67,12 +67,12 @@ def _parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _split(line: str, maxsplit: int = -1) -> list[str]:
-    # Numeric logs have no quoting: a plain split (only as far as the columns used) is
-    # several times faster than the csv module, which still parses any quoted line.
+def _split(line: str) -> list[str]:
+    # Numeric logs have no quoting: a plain split is several times faster than the csv
+    # module, which still parses any quoted line.
     if '"' in line:
         return next(csv.reader([line]), [])
-    return line.rstrip("\r\n").split(",", maxsplit)
+    return line.rstrip("\r\n").split(",")
 
 
 def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
@@ -105,24 +105,27 @@ def read_trip(path: str | Path, start_ms: int) -> Iterator[Reading]:
         pd_i = header.index(pd_key) if pd_key in header else None
         need = max(rt_i, sp_i) + 1
         maxsplit = max(need, (pd_i or 0) + 1)
-        current: int | None = None
-        pending: tuple[float, list[str], int] | None = None  # (speed, row, line_no) of `current`
+        current = -1               # the second being collected; -1 before the first
+        pending = None             # (speed, row, line_no): its last valid reading so far
+        inf = math.inf
         for line_no, line in enumerate(fh, start=2):
-            if not line.strip():
-                continue
-            row = _split(line, maxsplit)
+            # The per-row path: this loop is most of a replay's cost, so it is kept flat.
+            if '"' in line:
+                row = next(csv.reader([line]), [])
+            else:
+                row = line.split(",", maxsplit)
             try:
                 run_time = float(row[rt_i])
                 speed = float(row[sp_i])
-                ok = (0 <= run_time <= max_second and 0 <= speed and math.isfinite(speed)
-                      and (current is None or int(run_time) >= current))
             except (ValueError, IndexError):
-                ok = False
-            if not ok:
-                yield Reading(current if current is not None else 0, car, line.rstrip("\r\n"), f"{name}:{line_no}",
-                              _reason(row, rt_i, sp_i, need, current, max_second))
+                if not line.strip():
+                    continue       # a blank line
+                run_time = speed = -1.0
+            second = int(run_time) if 0 <= run_time <= max_second else -1
+            if second < current or second < 0 or not 0 <= speed < inf:
+                yield Reading(max(current, 0), car, line.rstrip("\r\n"), f"{name}:{line_no}",
+                              _reason(row, rt_i, sp_i, need, current if current >= 0 else None, max_second))
                 continue
-            second = int(run_time)
             if second != current and pending is not None:
                 yield _record(car, current, pending, start_ms, name, pd_i)
             current, pending = second, (speed, row, line_no)
