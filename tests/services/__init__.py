@@ -1,0 +1,1 @@
+"""Real services for connector tests: started by fixtures, on free loopback ports."""
