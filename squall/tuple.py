@@ -107,8 +107,9 @@ class Tuple:
 
     Attributes:
         values: the values, in the order of ``fields``.
-        message_id: the acking ids, ``{root_id: edge_id}`` (Storm's ``MessageId``),
-            or None when the tuple is not tracked (no anchors, or acking off).
+        message_id: the acking ids (Storm's ``MessageId``): a ``(root_id, edge_id)``
+            pair for a tuple in one tree, ``{root_id: edge_id}`` for a tuple anchored
+            to several trees, or None when it is not tracked (no anchors, acking off).
 
     >>> src = TupleSource("parse", 3, "default", Fields(["car", "speed"]))
     >>> t = Tuple(["c1", 92.0], src, None)

@@ -241,7 +241,7 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
         for t in tasks:
             edge = getrandbits(64)
             xor ^= edge
-            inboxes[t].append(Tuple(values, src, {root: edge}))
+            inboxes[t].append(Tuple(values, src, (root, edge)))
         self._sample_left -= 1
         if self._sample_left:
             acker.init(root, xor, self, message_id, self._now)
@@ -332,26 +332,21 @@ class BoltTask(_TaskBase, OutputCollector):
             if len(anchors) == 1:
                 a = anchors[0]
                 amid = a.message_id
-                if amid is not None and len(amid) == 1:
+                if type(amid) is tuple:
                     # The common case (one anchor, one root) without the general loops.
-                    for root in amid:
-                        if len(tasks) == 1:
-                            edge = getrandbits(64)
-                            a.out_ack ^= edge
-                            inboxes[tasks[0]].append(Tuple(values, route.source, {root: edge}))
-                            return tasks
-                        for t in tasks:
-                            edge = getrandbits(64)
-                            a.out_ack ^= edge
-                            inboxes[t].append(Tuple(values, route.source, {root: edge}))
+                    root = amid[0]
+                    for t in tasks:
+                        edge = getrandbits(64)
+                        a.out_ack ^= edge
+                        inboxes[t].append(Tuple(values, route.source, (root, edge)))
                     return tasks
             for t in tasks:
                 edge = getrandbits(64)
                 mid: dict[int, int] = {}
                 for a in anchors:
                     amid = a.message_id
-                    if amid:
-                        for root in amid:
+                    if amid is not None:
+                        for root in ((amid[0],) if type(amid) is tuple else amid):
                             mid[root] = mid.get(root, 0) ^ edge
                         a.out_ack ^= edge
                 inboxes[t].append(Tuple(values, route.source, mid or None))
@@ -370,7 +365,7 @@ class BoltTask(_TaskBase, OutputCollector):
             # Acker.ack inlined: this runs once per tuple and the call was a fifth of it.
             out = tup.out_ack
             pending = self._pending
-            for root, edge in mid.items():
+            for root, edge in ((mid,) if type(mid) is tuple else mid.items()):
                 entry = pending.get(root)
                 if entry is not None:
                     value = entry[0] ^ edge ^ out
@@ -388,7 +383,7 @@ class BoltTask(_TaskBase, OutputCollector):
     def fail(self, tup: Tuple) -> None:
         mid = tup.message_id
         if mid is not None and self.acker is not None:
-            for root in mid:
+            for root in ((mid[0],) if type(mid) is tuple else mid):
                 self.acker.fail(root)
         self.n_failed += 1
 

@@ -287,3 +287,48 @@ def test_metrics_count_emitted_transferred_acked():
     assert (st["sink"].executed, st["sink"].acked) == (15, 15)
     assert st["src"].complete_latency_ms is not None and st["src"].complete_latency_ms >= 0
     assert st["split"].executors == 2 and st["sink"].tasks == 3
+
+
+class Joiner(Bolt):
+    """Holds pairs of inputs and emits one child anchored to both (a join)."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["pair"])
+
+    def prepare(self, config, context, collector):
+        self.collector, self.held = collector, []
+
+    def process(self, tup):
+        self.held.append(tup)
+        if len(self.held) == 2:
+            a, b = self.held
+            self.collector.emit([a[0] + b[0]], anchors=[a, b])
+            self.collector.ack(a)
+            self.collector.ack(b)
+            self.held = []
+
+
+class FailPair(Bolt):
+    def prepare(self, config, context, collector):
+        self.collector, self.failed = collector, False
+
+    def process(self, tup):
+        ListSink.record("join", tup.values)
+        if not self.failed:
+            self.failed = True
+            self.collector.fail(tup)       # fails both parent trees at once
+        else:
+            self.collector.ack(tup)
+
+
+def test_a_child_anchored_to_two_trees_completes_or_fails_both():
+    ListSpout.reset("join")
+    ListSink.reset("join")
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([[1], [2], [3], [4]], ["n"], name="join"))
+    b.set_bolt("join", Joiner()).global_grouping("src")
+    b.set_bolt("sink", FailPair()).shuffle_grouping("join")
+    assert run_topology(b.build(), timeout_s=10).completed
+    # The first pair's child failed: both of its roots failed and were replayed.
+    assert sorted(ListSpout.failed("join")) == [0, 1]
+    assert sorted(ListSpout.acked("join")) == [0, 1, 2, 3]
