@@ -104,7 +104,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
     click.echo(f"read {p['read']:,} records in {elapsed:.2f} s ({p['read'] / max(elapsed, 1e-9):,.0f} records/s)")
     click.echo(f"stored {p['stored']:,} rows in {TABLE} ({new_rows:,} new; the table holds {rows_after:,})")
     click.echo(f"dead letters {p['errors']:,} in {DEAD_LETTER_TABLE} ({new_dead:,} new)")
-    click.echo(f"speeding detections {p['speeding']:,}")
+    click.echo(f"speeding rows from the rule {p['speeding']:,}")
     click.echo(f"failed trees replayed {failed:,}; complete latency "
                f"{_ms(stats['source'].complete_latency_ms)} mean")
     source_error = FeedSpout.progress.get(source.name, {}).get("source_error")

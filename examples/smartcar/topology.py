@@ -52,6 +52,7 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
 
     Raises:
         EPLSyntaxError / EPLCompileError: ``rule`` does not compile.
+        ValueError: the rule's first statement does not select ``carNumber``.
     """
     b = TopologyBuilder()
     b.set_spout("source", source)
@@ -61,8 +62,12 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
                table_tasks).shuffle_grouping("parse")
     b.set_bolt("deadletter", DeadLetterBolt(stores.table, DEAD_LETTER_TABLE)) \
         .shuffle_grouping("parse", ERROR_STREAM)
-    b.set_bolt("cep", CepBolt(rule, "DriverCarInfo", EVENT_PROPERTIES, time_field="event_time_ms",
-                              name="speeding")).global_grouping("parse")
+    cep = CepBolt(rule, "DriverCarInfo", EVENT_PROPERTIES, time_field="event_time_ms", name="speeding")
+    columns = cep.output_columns()
+    if "carNumber" not in columns:
+        raise ValueError(f"the speeding rule must select carNumber (its first statement selects "
+                         f"{', '.join(columns)})")
+    b.set_bolt("cep", cep).global_grouping("parse")
     b.set_bolt("speeding", SpeedingBolt(stores.kv, speeding_ttl_s)).shuffle_grouping("cep")
     if speeding_log:
         b.set_bolt("detections", DetectionLogBolt(speeding_log)).global_grouping("cep")

@@ -68,6 +68,10 @@ class CepBolt(Bolt):
             streams.append((DEFAULT_STREAM if i == 0 else st.name, tuple(st.columns)))
         return statements, streams
 
+    def output_columns(self, stream: str = DEFAULT_STREAM) -> tuple[str, ...]:
+        """The select columns a statement's stream carries (before the window fields)."""
+        return dict(self._streams)[stream]
+
     def declare_output_fields(self, declarer):
         for stream, columns in self._streams:
             declarer.declare_stream(stream, [*columns, "window_start", "window_end"]) \

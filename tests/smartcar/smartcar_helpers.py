@@ -32,7 +32,7 @@ _SUMMARY = {
     "read": re.compile(r"^read ([\d,]+) records", re.M),
     "stored": re.compile(r"^stored ([\d,]+) rows in DriverCarInfo \(([\d,]+) new", re.M),
     "dead": re.compile(r"^dead letters ([\d,]+) in DeadLetters \(([\d,]+) new", re.M),
-    "speeding": re.compile(r"^speeding detections ([\d,]+)", re.M),
+    "speeding": re.compile(r"^speeding rows from the rule ([\d,]+)", re.M),
 }
 
 

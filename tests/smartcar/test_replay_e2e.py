@@ -297,3 +297,27 @@ def test_absurd_run_time_does_not_truncate_the_fleet(tmp_path, cli):
     s = run_replay(cli, trips, tmp_path / "data", tmp_path / "det.jsonl")
     assert s["stored"] == 100 + 3
     assert s["dead"] == 1
+
+
+BOOK_RULE = """SELECT date, carNumber, speedPedal, breakPedal, steerAngle, directLight, speed, areaNumber,
+       avg(speed)
+FROM DriverCarInfo.win:time_batch(30 sec)
+GROUP BY carNumber
+HAVING avg(speed) > 80
+"""
+
+
+@pytest.mark.slow
+def test_book_style_rule_logs_one_line_per_car_and_batch(tmp_path, cli):
+    """The book's rule selects the eight fields: a row per event, yet one log line per detection."""
+    trips = copy_trips(tmp_path / "trips")
+    rule = tmp_path / "book.epl"
+    rule.write_text(BOOK_RULE)
+    log = tmp_path / "det.jsonl"
+    run_replay(cli, trips, tmp_path / "d", log, "--rule", rule)
+    entries = read_detection_log(log)
+    got = {(e["car_number"], e["window_start"], e["window_end"]): e["avg_speed"] for e in entries}
+    assert len(entries) == len(got), "one line per car and batch"
+    expected = Fleet(trips).detections(80)
+    assert set(got) == set(expected)
+    assert all(got[k] == pytest.approx(v[0]) for k, v in expected.items())
