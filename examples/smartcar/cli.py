@@ -150,3 +150,9 @@ def speeding(date, data_dir):
     kv = EmbeddedKeyValueStore(data_dir)
     for car in sorted(kv.smembers(date)):
         click.echo(car)
+
+
+# `produce` needs the Kafka extra only when it runs; registering it imports nothing of it.
+from .produce import produce  # noqa: E402
+
+smartcar.add_command(produce)

@@ -1,1 +1,25 @@
-"""The kafka connector."""
+"""Kafka connector: ``KafkaSpout`` (consumer group, at-least-once) and ``KafkaBolt`` (producer).
+
+The only package that imports ``confluent_kafka`` (``pip install squall[kafka]``).
+
+Semantics: Apache Storm's storm-kafka-client (``KafkaSpout``, ``KafkaSpoutConfig``,
+``KafkaBolt``).
+"""
+
+from .bolt import (DefaultTopicSelector, FieldNameBasedTupleToKafkaMapper, FieldNameTopicSelector, KafkaBolt,
+                   TopicSelector, TupleToKafkaMapper)
+from .config import FirstPollOffsetStrategy, KafkaConfigError, KafkaSpoutConfig, RetryBackoff
+from .errors import KafkaConnectorError, KafkaDeliveryError, KafkaOutageError, KafkaRecordDroppedError
+from .spout import KafkaSpout
+from .translator import (DEFAULT_FIELDS, ByTopicRecordTranslator, DefaultRecordTranslator, RecordTranslator,
+                         SimpleRecordTranslator)
+
+__all__ = [
+    "KafkaSpout", "KafkaSpoutConfig", "FirstPollOffsetStrategy", "RetryBackoff",
+    "RecordTranslator", "DefaultRecordTranslator", "SimpleRecordTranslator", "ByTopicRecordTranslator",
+    "DEFAULT_FIELDS",
+    "KafkaBolt", "TopicSelector", "DefaultTopicSelector", "FieldNameTopicSelector",
+    "TupleToKafkaMapper", "FieldNameBasedTupleToKafkaMapper",
+    "KafkaConnectorError", "KafkaConfigError", "KafkaOutageError", "KafkaDeliveryError",
+    "KafkaRecordDroppedError",
+]

@@ -1,0 +1,54 @@
+"""Errors of the Kafka connector."""
+
+from __future__ import annotations
+
+from ...errors import SquallError
+
+__all__ = ["KafkaConnectorError", "KafkaOutageError", "KafkaDeliveryError", "KafkaRecordDroppedError"]
+
+
+class KafkaConnectorError(SquallError):
+    """Root of the Kafka connector's errors."""
+
+
+class KafkaOutageError(KafkaConnectorError, ConnectionError):
+    """The client lost the brokers (reported once per outage; the component keeps going).
+
+    Attributes:
+        component: ``"KafkaSpout"`` or ``"KafkaBolt"``.
+        reason: the client's error text.
+    """
+
+    def __init__(self, reason: str, component: str) -> None:
+        super().__init__(f"{component}: Kafka unreachable: {reason}")
+        self.reason = reason
+        self.component = component
+
+
+class KafkaDeliveryError(KafkaConnectorError):
+    """The broker did not confirm a produced message; its input tuple was failed.
+
+    Attributes:
+        topic: the topic it was produced to.
+        reason: the client's error text.
+    """
+
+    def __init__(self, reason: str, topic: str | None) -> None:
+        super().__init__(f"delivery to topic {topic!r} failed: {reason}")
+        self.reason = reason
+        self.topic = topic
+
+
+class KafkaRecordDroppedError(KafkaConnectorError):
+    """A record was given up: its tuple failed more than ``max_retries`` times, or the
+    translator raised on it. It is committed past (Storm's behaviour) and counted.
+
+    Attributes:
+        message_id: ``(topic, partition, offset)``.
+        reason: why.
+    """
+
+    def __init__(self, reason: str, message_id: tuple[str, int, int]) -> None:
+        super().__init__(f"record {message_id} dropped: {reason}")
+        self.reason = reason
+        self.message_id = message_id
