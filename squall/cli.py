@@ -480,6 +480,9 @@ class _LazyGroup(click.Group):
         return self._group().get_command(ctx, name)
 
 
+from squall.collect import collect  # noqa: E402  (it imports this module's helpers)
+
+main.add_command(collect)
 main.add_command(_LazyGroup("smartcar", "squall_smartcar.cli:smartcar",
                             "The smart-car reference pipeline: run it, list flagged cars."))
 

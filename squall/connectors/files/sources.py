@@ -170,6 +170,8 @@ class TailSpout(_LineSpout):
             deactivate and close).
         poll_interval_s: how often the name is checked for rotation at end of file.
         max_line_bytes: longer lines are split at this size.
+        stop_at_eof: exhausted once the end of the file is reached and every line is
+            acked (for bounded runs); by default it waits for more, as ``tail -F``.
 
     A saved position whose inode no longer matches the file (it was rotated while the
     source was down) cannot be resumed; the new file is read from its start and a
@@ -178,10 +180,11 @@ class TailSpout(_LineSpout):
 
     def __init__(self, path: str, position_file: str, include: str | None = None,
                  from_end: bool = False, save_interval_s: float = 1.0, poll_interval_s: float = 0.25,
-                 max_line_bytes: int = 1 << 20) -> None:
+                 max_line_bytes: int = 1 << 20, stop_at_eof: bool = False) -> None:
         super().__init__(position_file, include, save_interval_s, poll_interval_s, max_line_bytes)
         self.path = str(path)
         self.from_end = from_end
+        self.stop_at_eof = stop_at_eof
 
     def open(self, config, context, collector):
         super().open(config, context, collector)
@@ -221,6 +224,15 @@ class TailSpout(_LineSpout):
     def _file_acked(self, ident, acked):
         if ident != self._ident and acked.in_flight == 0:
             del self._files[ident]      # a rotated file whose lines are all delivered
+
+    def exhausted(self):
+        if not self.stop_at_eof or self._pending or self._replay:
+            return False
+        if self._fh is None:
+            return True
+        if self._read_line(final=True):   # more arrived, or an unterminated last line
+            return False
+        return True
 
     def _save(self) -> None:
         if self._ident is None:
