@@ -16,6 +16,7 @@ __all__ = ["ParseBolt", "SpeedingBolt", "DetectionLogBolt", "RECORD_FIELDS", "ER
 
 ERROR_STREAM = "error"
 RECORD_FIELDS = ("row_key", *FIELDS, "event_time_ms")
+MAX_RECORD_BYTES = 65536   # a feed line is ~60 bytes: anything this large is not a record
 
 
 class ParseBolt(BasicBolt):
@@ -38,12 +39,22 @@ class ParseBolt(BasicBolt):
         if error is not None:
             collector.emit([line, error, origin], ERROR_STREAM)
             return
+        if line is None:
+            collector.emit(["", "empty message (no value)", origin], ERROR_STREAM)
+            return
+        if len(line) > MAX_RECORD_BYTES:
+            collector.emit([line[:MAX_RECORD_BYTES], f"record is {len(line):,} bytes; a record is at most "
+                            f"{MAX_RECORD_BYTES:,} (stored truncated)", origin], ERROR_STREAM)
+            return
         try:
             if isinstance(line, bytes):
                 line = line.decode("utf-8")
             r = parse_line(line)
-        except (RecordError, UnicodeDecodeError) as exc:
-            collector.emit([line, getattr(exc, "reason", str(exc)), origin], ERROR_STREAM)
+        except RecordError as exc:
+            collector.emit([line, exc.reason, origin], ERROR_STREAM)
+            return
+        except UnicodeDecodeError as exc:
+            collector.emit([line, f"not UTF-8: {exc.reason} at byte {exc.start}", origin], ERROR_STREAM)
             return
         collector.emit([row_key(r.date, r.car_number), r.date, r.car_number, r.speed_pedal, r.break_pedal,
                         r.steer_angle, r.direct_light, r.speed, r.area_number, date_to_ms(r.date)])

@@ -1,0 +1,51 @@
+"""The real deployment: the feed from Kafka, rows to HBase, speeding sets to Redis.
+
+The topology is the same as with the embedded defaults; only the source and the
+stores change, each chosen separately (``--kafka``, ``--hbase``, ``--redis``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from squall import Spout
+from squall.connectors.kafka import KafkaSpout, KafkaSpoutConfig, RecordTranslator
+from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
+
+from .topology import Stores
+
+__all__ = ["FeedLineTranslator", "kafka_source", "stores_for"]
+
+
+class FeedLineTranslator(RecordTranslator):
+    """A feed message -> ``(line, origin, error)``: the raw value (bytes: the parse bolt
+    decodes and dead-letters what is not UTF-8), origin ``topic/partition/offset``."""
+
+    def streams(self):
+        return {"default": ("line", "origin", "error")}
+
+    def translate(self, record):
+        return "default", [record.value(), f"{record.topic()}/{record.partition()}/{record.offset()}", None]
+
+
+def kafka_source(bootstrap: str, topic: str, group: str, follow: bool) -> Spout:
+    """A KafkaSpout on ``topic``; without ``follow`` it ends at the end of the topic."""
+    return KafkaSpout(KafkaSpoutConfig(bootstrap_servers=bootstrap, group_id=group, topics=(topic,),
+                                       translator=FeedLineTranslator(), stop_at_end=not follow,
+                                       offset_commit_period_s=1.0))
+
+
+def stores_for(data_dir: str | Path, redis_url: str | None, hbase: str | None) -> Stores:
+    """Embedded stores unless a real service is named (HBase as ``HOST:PORT`` of its Thrift server)."""
+    if hbase:
+        from squall.connectors.hbase import HBaseTableStore
+        host, _, port = hbase.rpartition(":")
+        table = HBaseTableStore(host or "127.0.0.1", int(port))
+    else:
+        table = EmbeddedTableStore(data_dir)
+    if redis_url:
+        from squall.connectors.redis import RedisKeyValueStore
+        kv = RedisKeyValueStore(redis_url)
+    else:
+        kv = EmbeddedKeyValueStore(data_dir)
+    return Stores(table, kv)
