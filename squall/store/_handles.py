@@ -32,7 +32,9 @@ class SharedHandles(Generic[H]):
     def __init__(self, opener: Callable[[str], H], closer: Callable[[H], None]) -> None:
         self._opener = opener
         self._closer = closer
-        self._lock = threading.Lock()
+        # Re-entrant: a forgotten store's __del__ may run release() from the garbage
+        # collector while this thread is inside acquire().
+        self._lock = threading.RLock()
         self._entries: dict[str, list] = {}  # path -> [handle, refcount]
 
     @staticmethod
@@ -83,7 +85,7 @@ class HandleBorrower:
     def _init_handle(self, path: str) -> None:
         self._path = path
         self._db = None
-        self._open_lock = threading.Lock()
+        self._open_lock = threading.RLock()
 
     def _on_open(self, db) -> None:
         """Called once, under the open lock, when this object first gets its handle."""

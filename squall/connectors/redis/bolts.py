@@ -1,0 +1,310 @@
+"""Bolts that write to, read from and filter by Redis, one pipelined round trip per batch.
+
+All three share one contract (:class:`RedisBolt`):
+
+* the runtime hands ``process_batch`` each drained batch; the bolt queues one command
+  (two with a TTL) per tuple on a non-transactional pipeline and sends the whole batch
+  in ONE round trip;
+* a tuple is acked (or, for lookup/filter, its output emitted anchored to it and then
+  acked) only after the pipeline returned; a command the server rejected (e.g.
+  ``WRONGTYPE``) fails only its own tuple and is reported once per batch;
+* when Redis cannot be reached (connection refused, timeout, failover in progress) the
+  batch's tuples are FAILED, so the spouts replay them, and the bolt backs off
+  exponentially (``backoff_initial_s`` doubling up to ``backoff_max_s``): until the
+  backoff expires it fails incoming tuples at once without touching Redis, so the
+  worker loop never waits on a dead server; the next batch after it is the probe.
+  The outage is reported through ``collector.report_error`` once (when it starts, not
+  per tuple or per probe) and its end is logged with its length and the number of
+  tuples failed meanwhile.
+
+Semantics: storm-redis ``AbstractRedisBolt``, ``RedisStoreBolt``, ``RedisLookupBolt``,
+``RedisFilterBolt`` (there one command per tuple; here one pipeline per batch); Storm
+"Guaranteeing Message Processing" (fail -> replay); Redis "Pipelining" (redis.io/docs/
+manual/pipelining) and redis-py ``Pipeline(transaction=False)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from squall.component import Bolt
+from squall.tuple import Tuple, is_tick
+
+from .config import RedisConfig, from_url
+from .errors import RedisCommandError, RedisConfigError
+from .mappers import RedisFilterMapper, RedisLookupMapper, RedisStoreMapper
+from .store import CONNECTION_ERRORS, release_client, shared_client, translate_error
+
+__all__ = ["RedisBolt", "RedisStoreBolt", "RedisLookupBolt", "RedisFilterBolt"]
+
+log = logging.getLogger(__name__)
+
+
+class RedisBolt(Bolt):
+    """Base of the Redis bolts: the shared client, batching, outage detection and backoff.
+
+    Args:
+        config: a :class:`RedisConfig` or a URL (see :func:`from_url`).
+        mapper: the bolt's mapper.
+        backoff_initial_s: seconds to stay away from Redis after the first failed batch.
+        backoff_max_s: the longest backoff; each failed probe doubles it up to this.
+        clock: monotonic seconds (inject a test clock); must pickle for Ray (module-level).
+
+    Attributes (per task, for tests and metrics):
+        outages: how many outages began.
+        outage_failed: tuples failed because Redis was unreachable.
+        round_trips: pipelines sent (successful or not).
+
+    Subclasses implement ``_queue(pipe, tup)`` and ``_settle(tuples, replies)``.
+    """
+
+    def __init__(self, config: RedisConfig | str, mapper: Any, backoff_initial_s: float = 0.1,
+                 backoff_max_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < backoff_initial_s <= backoff_max_s:
+            raise RedisConfigError(f"need 0 < backoff_initial_s <= backoff_max_s, got {backoff_initial_s!r} "
+                                   f"and {backoff_max_s!r}")
+        self.config = from_url(config) if isinstance(config, str) else config
+        self.mapper = mapper
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.clock = clock
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def prepare(self, config, context, collector):
+        self.collector = collector
+        self.component = f"{context.component_id}[{context.task_id}]"
+        self.server = self.config.describe()
+        self._client = None  # borrowed on first batch: a dead server must not fail prepare
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._delay_s = self.backoff_initial_s
+        self.outages = 0
+        self.outage_failed = 0
+        self.round_trips = 0
+
+    def cleanup(self):
+        if self._client is not None:
+            self._client = None
+            release_client(self.config)
+
+    @property
+    def down(self) -> bool:
+        """True while the bolt considers Redis unreachable."""
+        return self._down_since is not None
+
+    # -- the batch path ------------------------------------------------------------------
+
+    def process(self, tup: Tuple) -> None:
+        self.process_batch([tup])
+
+    def process_batch(self, tuples: list[Tuple]) -> None:
+        collector = self.collector
+        if self._down_since is not None and self.clock() < self._retry_at:
+            fail = collector.fail
+            for t in tuples:
+                fail(t)
+            self.outage_failed += len(tuples)
+            return
+        data = [t for t in tuples if not is_tick(t)]
+        if len(data) != len(tuples):
+            for t in tuples:
+                if is_tick(t):
+                    collector.ack(t)
+        if not data:
+            return
+        try:
+            client = self._client
+            if client is None:
+                client = self._client = shared_client(self.config)
+            pipe = client.pipeline(transaction=False)
+            queue = self._queue
+            for t in data:
+                queue(pipe, t)
+            self.round_trips += 1
+            replies = pipe.execute(raise_on_error=False)
+        except CONNECTION_ERRORS as exc:
+            self._outage(exc, len(data))
+            fail = collector.fail
+            for t in data:
+                fail(t)
+            return
+        if self._down_since is not None:
+            self._recovered()
+        self._settle(data, replies)
+
+    def _outage(self, exc: BaseException, n: int) -> None:
+        now = self.clock()
+        self.outage_failed += n
+        if self._down_since is None:
+            self._down_since = now
+            self._delay_s = self.backoff_initial_s
+            self.outages += 1
+            err = translate_error(exc, self.config, f"pipeline of {n}")
+            err.__cause__ = exc
+            self.collector.report_error(err)
+        else:
+            self._delay_s = min(self._delay_s * 2, self.backoff_max_s)
+            log.debug("%s: Redis at %s still unreachable; next try in %.1f s", self.component, self.server,
+                      self._delay_s)
+        self._retry_at = now + self._delay_s
+
+    def _recovered(self) -> None:
+        took = self.clock() - self._down_since  # type: ignore[operator]
+        log.warning("%s: Redis at %s is reachable again after %.1f s; %d tuples were failed for replay "
+                    "during the outage", self.component, self.server, took, self.outage_failed)
+        self._down_since = None
+        self._delay_s = self.backoff_initial_s
+        self.outage_failed = 0
+
+    def _reject(self, tup: Tuple, reply: BaseException, first: list) -> None:
+        """Fail ``tup`` whose command the server rejected; remember the batch's first error."""
+        if not first:
+            first.append(reply)
+        self.collector.fail(tup)
+
+    def _report_rejects(self, first: list, n_failed: int) -> None:
+        """Report a batch's rejected commands once: how many, and the first reply."""
+        if first:
+            err = RedisCommandError(self.server, f"{type(self).__name__} {self.component}",
+                                    f"{n_failed} tuple(s) of a batch failed; first reply: {first[0]}")
+            err.__cause__ = first[0]
+            self.collector.report_error(err)
+
+    def _queue(self, pipe: Any, tup: Tuple) -> None:
+        raise NotImplementedError
+
+    def _settle(self, tuples: list[Tuple], replies: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class RedisStoreBolt(RedisBolt):
+    """Writes each tuple as its :class:`RedisStoreMapper` says, acking after the write.
+
+    A sink: declares no output. Each drained batch is one pipeline (``transaction=False``:
+    writes are not atomic as a group, and each tuple is acked or failed on its own
+    command's reply).
+
+    >>> from squall.connectors.redis.mappers import RedisDataType
+    >>> bolt = RedisStoreBolt("redis://127.0.0.1:6379/0",
+    ...                       RedisStoreMapper(RedisDataType.SET, key_field="day", value_field="car", ttl_s=604800))
+    >>> bolt.mapper.commands_per_tuple
+    2
+
+    Semantics: storm-redis ``RedisStoreBolt``; see the module docstring.
+    """
+
+    def __init__(self, config: RedisConfig | str, mapper: RedisStoreMapper, **kwargs: Any) -> None:
+        if not isinstance(mapper, RedisStoreMapper):
+            raise RedisConfigError(f"RedisStoreBolt needs a RedisStoreMapper, got {type(mapper).__name__}")
+        super().__init__(config, mapper, **kwargs)
+
+    def prepare(self, config, context, collector):
+        super().prepare(config, context, collector)
+        self._queue = self.mapper.queue  # type: ignore[method-assign]
+        self._k = self.mapper.commands_per_tuple
+        self.written = 0
+
+    def _settle(self, tuples, replies):
+        ack = self.collector.ack
+        first: list = []
+        failed = 0
+        if self._k == 1:
+            for t, r in zip(tuples, replies):
+                if isinstance(r, Exception):
+                    self._reject(t, r, first)
+                    failed += 1
+                else:
+                    ack(t)
+        else:
+            k = self._k
+            for i, t in enumerate(tuples):
+                rs = replies[i * k:(i + 1) * k]
+                bad = next((r for r in rs if isinstance(r, Exception)), None)
+                if bad is not None:
+                    self._reject(t, bad, first)
+                    failed += 1
+                else:
+                    ack(t)
+        self.written += len(tuples) - failed
+        self._report_rejects(first, failed)
+
+
+class RedisLookupBolt(RedisBolt):
+    """Reads one value per tuple and emits the input's ``output_fields`` plus that value.
+
+    Declares ``mapper.declared_fields()`` on the default stream; each output is anchored
+    to its input, which is acked after the emit.
+
+    Semantics: storm-redis ``RedisLookupBolt``; see the module docstring.
+    """
+
+    def __init__(self, config: RedisConfig | str, mapper: RedisLookupMapper, **kwargs: Any) -> None:
+        if not isinstance(mapper, RedisLookupMapper):
+            raise RedisConfigError(f"RedisLookupBolt needs a RedisLookupMapper, got {type(mapper).__name__}")
+        super().__init__(config, mapper, **kwargs)
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(self.mapper.declared_fields())
+
+    def prepare(self, config, context, collector):
+        super().prepare(config, context, collector)
+        self._queue = self.mapper.queue  # type: ignore[method-assign]
+
+    def _settle(self, tuples, replies):
+        collector = self.collector
+        emit, ack = collector.emit, collector.ack
+        values = self.mapper.values
+        first: list = []
+        failed = 0
+        for t, r in zip(tuples, replies):
+            if isinstance(r, Exception):
+                self._reject(t, r, first)
+                failed += 1
+                continue
+            emit(values(t, r), anchors=(t,))
+            ack(t)
+        self._report_rejects(first, failed)
+
+
+class RedisFilterBolt(RedisBolt):
+    """Emits a tuple (all its values, anchored) only when its Redis test passes; acks every input.
+
+    Declares ``mapper.output_fields`` on the default stream (the input's fields).
+
+    Semantics: storm-redis ``RedisFilterBolt``; see the module docstring.
+    """
+
+    def __init__(self, config: RedisConfig | str, mapper: RedisFilterMapper, **kwargs: Any) -> None:
+        if not isinstance(mapper, RedisFilterMapper):
+            raise RedisConfigError(f"RedisFilterBolt needs a RedisFilterMapper, got {type(mapper).__name__}")
+        if not mapper.output_fields:
+            raise RedisConfigError("RedisFilterMapper needs output_fields= (the input stream's fields) "
+                                   "for the filter bolt to declare")
+        super().__init__(config, mapper, **kwargs)
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(self.mapper.output_fields)
+
+    def prepare(self, config, context, collector):
+        super().prepare(config, context, collector)
+        self._queue = self.mapper.queue  # type: ignore[method-assign]
+
+    def _settle(self, tuples, replies):
+        collector = self.collector
+        emit, ack = collector.emit, collector.ack
+        passes = self.mapper.passes
+        first: list = []
+        failed = 0
+        for t, r in zip(tuples, replies):
+            if isinstance(r, Exception):
+                self._reject(t, r, first)
+                failed += 1
+                continue
+            if passes(r):
+                emit(list(t.values), anchors=(t,))
+            ack(t)
+        self._report_rejects(first, failed)

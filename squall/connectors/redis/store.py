@@ -1,0 +1,281 @@
+"""The key-value store on a real Redis: :class:`RedisKeyValueStore`.
+
+It implements :class:`~squall.store.kv.KeyValueStore` (the contract the embedded
+RocksDB store implements) over redis-py, so a topology moves from the embedded store
+to Redis by passing another store object - ``SpeedingBolt(RedisKeyValueStore(url))``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import timedelta
+from typing import Any
+
+import redis
+from redis import exceptions as rex
+
+from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store.errors import InvalidArgumentError, WrongTypeError
+from squall.store.kv import KeyValueStore, Value, expire_seconds
+
+from .config import RedisConfig, build_client, from_url
+from .errors import RedisCommandError, RedisConnectionError
+
+__all__ = ["RedisKeyValueStore", "shared_client", "release_client", "translate_error", "CONNECTION_ERRORS"]
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, rex.TryAgainError,
+    rex.RedisClusterException, TimeoutError, ConnectionError)
+"""redis-py exceptions that mean "the server is not reachable now" (retry later); Sentinel's
+``MasterNotFoundError`` is a ``ConnectionError``, Cluster's slot/failover errors are listed."""
+
+
+class _ClientHandles(SharedHandles):
+    """One live client (and connection pool) per (process, config), reference-counted.
+
+    The lock is re-entrant: building a client allocates, the garbage collector may then
+    run a forgotten store's ``__del__`` -> ``close()`` -> ``release()`` on this same
+    thread while ``acquire()`` holds the lock (a plain Lock deadlocks there).
+    """
+
+    def __init__(self, opener, closer) -> None:
+        super().__init__(opener, closer)
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def key(config: RedisConfig) -> tuple[int, RedisConfig]:  # type: ignore[override]
+        return (os.getpid(), config)
+
+
+def _open(key: tuple[int, RedisConfig]):
+    return build_client(key[1])
+
+
+def _close(client) -> None:
+    try:
+        client.close()
+    except Exception:  # a pool of dead connections may fail to say goodbye
+        pass
+
+
+_CLIENTS = _ClientHandles(_open, _close)
+
+
+def shared_client(config: RedisConfig):
+    """Borrow this process's client for ``config`` (built on first use); pair with :func:`release_client`."""
+    return _CLIENTS.acquire(config)
+
+
+def release_client(config: RedisConfig) -> None:
+    """Return a client borrowed with :func:`shared_client`; the last return closes its pool."""
+    _CLIENTS.release(config)
+
+
+def translate_error(exc: BaseException, config: RedisConfig, command: str, key: Any = None,
+                    expected: str = "", client: Any = None) -> Exception:
+    """Map a redis-py exception onto Squall's store/connector errors (to be raised ``from exc``).
+
+    ``WRONGTYPE`` -> :class:`WrongTypeError` (the key's actual type looked up with
+    ``TYPE`` when a client is given), argument errors -> :class:`InvalidArgumentError`,
+    unreachable server -> :class:`RedisConnectionError`, any other error reply ->
+    :class:`RedisCommandError`.
+    """
+    server = config.describe()
+    if isinstance(exc, CONNECTION_ERRORS):
+        return RedisConnectionError(server, command, str(exc) or type(exc).__name__)
+    if isinstance(exc, rex.DataError):
+        return InvalidArgumentError(f"{command}: {exc}")
+    text = str(exc)
+    if isinstance(exc, rex.ResponseError) and text.startswith("WRONGTYPE"):
+        actual = "other type"
+        if client is not None and key is not None:
+            try:
+                actual = client.type(key)
+            except Exception:  # only for the message
+                pass
+        return WrongTypeError(_show(key), actual, expected or "other type")
+    if isinstance(exc, rex.ResponseError) and ("wrong number of arguments" in text or "invalid expire" in text
+                                                or "not an integer" in text or "syntax error" in text):
+        return InvalidArgumentError(f"{command} on {server}: {text}")
+    return RedisCommandError(server, command, text)
+
+
+def _show(key: Any) -> str:
+    if isinstance(key, bytes):
+        return key.decode(errors="replace")
+    return str(key)
+
+
+class RedisKeyValueStore(HandleBorrower, KeyValueStore):
+    """The key-value contract on a Redis server, Sentinel master or Cluster.
+
+    Args:
+        config: a :class:`RedisConfig`, or a URL string for :func:`from_url`.
+
+    Lifecycle and sharing: construction does no I/O and the object pickles as its
+    config, so it travels inside bolt specs. On first use it borrows this process's
+    client for the config (one connection pool per process and config, shared by
+    every store object and bolt using that config); ``close()`` returns it, the last
+    return closes the pool, and a closed store reopens on its next use.
+
+    Errors: ``WRONGTYPE`` raises :class:`~squall.store.errors.WrongTypeError`, bad
+    arguments :class:`~squall.store.errors.InvalidArgumentError` (as the embedded
+    store), an unreachable server :class:`RedisConnectionError` naming the server,
+    after the config's ``retries``.
+
+    Thread-safety: all methods may be called from several threads (the pool hands each
+    call its own connection); each method is one Redis command, atomic on the server.
+
+    Semantics: see :class:`~squall.store.kv.KeyValueStore`; each method is the Redis
+    command of the same name (redis.io/commands), ``keys`` runs ``SCAN MATCH`` (on
+    every master in Cluster mode) and returns the keys sorted.
+    """
+
+    def __init__(self, config: RedisConfig | str = RedisConfig()) -> None:
+        self.config = from_url(config) if isinstance(config, str) else config
+        self._init_handle(self.config)  # type: ignore[arg-type]
+
+    _handles = _CLIENTS
+
+    def __getstate__(self) -> dict:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["config"])
+
+    def __deepcopy__(self, memo: dict) -> RedisKeyValueStore:
+        return RedisKeyValueStore(self.config)
+
+    def __repr__(self) -> str:
+        return f"RedisKeyValueStore({self.config.describe()!r})"
+
+    @property
+    def client(self) -> redis.Redis:
+        """The live redis-py client (``decode_responses=True``), opened on first use."""
+        return self._live()
+
+    def _run(self, command: str, key: Any, expected: str, call, *args):
+        try:
+            client = self._live()
+        except Exception as exc:  # cluster mode connects when the client is built
+            raise translate_error(exc, self.config, command) from exc
+        try:
+            return call(client, *args)
+        except (rex.RedisError, rex.RedisClusterException) as exc:
+            raise translate_error(exc, self.config, command, key, expected, client) from exc
+        except (OSError, TimeoutError) as exc:
+            raise translate_error(exc, self.config, command) from exc
+
+    # -- strings -----------------------------------------------------------------------
+
+    def get(self, key: Value) -> str | None:
+        return self._run("GET", key, "string", _get, key)
+
+    def set(self, key: Value, value: Value, ex: int | timedelta | None = None) -> bool:
+        if ex is not None:
+            ex = expire_seconds(ex, "SET")
+            if ex <= 0:
+                raise InvalidArgumentError(f"invalid expire time in 'set' command: {ex} (must be >= 1)")
+        return bool(self._run("SET", key, "", _set, key, value, ex))
+
+    # -- sets --------------------------------------------------------------------------
+
+    def sadd(self, key: Value, *members: Value) -> int:
+        if not members:
+            raise InvalidArgumentError("SADD needs at least one member (wrong number of arguments)")
+        return self._run("SADD", key, "set", _sadd, key, members)
+
+    def srem(self, key: Value, *members: Value) -> int:
+        if not members:
+            raise InvalidArgumentError("SREM needs at least one member (wrong number of arguments)")
+        return self._run("SREM", key, "set", _srem, key, members)
+
+    def smembers(self, key: Value) -> set[str]:
+        return set(self._run("SMEMBERS", key, "set", _smembers, key))
+
+    def sismember(self, key: Value, member: Value) -> bool:
+        return bool(self._run("SISMEMBER", key, "set", _sismember, key, member))
+
+    def scard(self, key: Value) -> int:
+        return self._run("SCARD", key, "set", _scard, key)
+
+    # -- keyspace ----------------------------------------------------------------------
+
+    def delete(self, *keys: Value) -> int:
+        if not keys:
+            return 0
+        return self._run("DEL", None, "", _delete, keys)
+
+    def exists(self, *keys: Value) -> int:
+        if not keys:
+            return 0
+        return self._run("EXISTS", None, "", _exists, keys)
+
+    def expire(self, key: Value, seconds: int | timedelta) -> bool:
+        seconds = expire_seconds(seconds, "EXPIRE")
+        return bool(self._run("EXPIRE", key, "", _expire, key, seconds))
+
+    def ttl(self, key: Value) -> int:
+        return self._run("TTL", key, "", _ttl, key)
+
+    def keys(self, pattern: str = "*") -> list[str]:
+        return sorted(set(self._run("SCAN", None, "", _scan, pattern)))
+
+    def flushdb(self) -> None:
+        """Delete every key of this database (every master's in Cluster mode). For tests and tools.
+
+        Semantics: Redis ``FLUSHDB``.
+        """
+        self._run("FLUSHDB", None, "", lambda c: c.flushdb())
+
+
+# Module-level callables: no closure is built per command.
+def _get(c, key):
+    return c.get(key)
+
+
+def _set(c, key, value, ex):
+    return c.set(key, value, ex=ex)
+
+
+def _sadd(c, key, members):
+    return c.sadd(key, *members)
+
+
+def _srem(c, key, members):
+    return c.srem(key, *members)
+
+
+def _smembers(c, key):
+    return c.smembers(key)
+
+
+def _sismember(c, key, member):
+    return c.sismember(key, member)
+
+
+def _scard(c, key):
+    return c.scard(key)
+
+
+def _delete(c, keys):
+    return c.delete(*keys)
+
+
+def _exists(c, keys):
+    return c.exists(*keys)
+
+
+def _expire(c, key, seconds):
+    return c.expire(key, seconds)
+
+
+def _ttl(c, key):
+    return c.ttl(key)
+
+
+def _scan(c, pattern):
+    return list(c.scan_iter(match=pattern, count=1000))
+
+
