@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections import deque
 from pathlib import Path
 
 from squall import BasicBolt, Bolt
+from squall.config import TICK_TUPLE_FREQ_SECS
 from squall.errors import RecordError
+from squall.store.errors import StoreError
 from squall.store.kv import KeyValueStore
 from squall.tuple import is_tick
 
 from .record import FIELDS, date_to_ms, ms_to_date, parse_line, row_key
 
 __all__ = ["ParseBolt", "SpeedingBolt", "DetectionLogBolt", "RECORD_FIELDS", "ERROR_STREAM"]
+
+log = logging.getLogger("squall.smartcar")
 
 ERROR_STREAM = "error"
 RECORD_FIELDS = ("row_key", *FIELDS, "event_time_ms")
@@ -65,26 +72,80 @@ class SpeedingBolt(Bolt):
 
     The key is the UTC date of the detection window's start. Input fields:
     ``carNumber`` and ``window_start`` (epoch ms). SADD is idempotent, so a replay
-    changes nothing. Acks after both commands succeeded.
+    changes nothing. A detection is acked once both commands succeeded.
+
+    Detections come unanchored from the CEP bolt (nothing upstream would replay them),
+    so when the store is unreachable this bolt keeps them and retries on its own:
+    exponential backoff from ``retry_initial_s`` to ``retry_max_s``, driven by tick
+    tuples, never blocking the worker; the outage is reported once. At most
+    ``max_buffered`` detections wait (beyond that the oldest is reported and dropped).
 
     Semantics: the book's Redis sink (a set per day, expiring after a week by default).
     """
 
-    def __init__(self, store: KeyValueStore, ttl_s: int = 604800) -> None:
+    def __init__(self, store: KeyValueStore, ttl_s: int = 604800, retry_initial_s: float = 0.1,
+                 retry_max_s: float = 5.0, max_buffered: int = 100_000) -> None:
         self.store = store
         self.ttl_s = ttl_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.max_buffered = max_buffered
+
+    def component_configuration(self):
+        return {TICK_TUPLE_FREQ_SECS: 0.2}
 
     def prepare(self, config, context, collector):
         self.collector = collector
+        self._waiting: deque = deque()
+        self._delay = 0.0
+        self._next_try = 0.0
+        self._outage_since: float | None = None
 
     def process(self, tup):
-        if is_tick(tup):
+        self.process_batch([tup])
+
+    def process_batch(self, tuples):
+        waiting = self._waiting
+        waiting.extend(t for t in tuples if not is_tick(t))
+        for t in tuples:
+            if is_tick(t):
+                self.collector.ack(t)
+        while len(waiting) > self.max_buffered:
+            lost = waiting.popleft()
+            self.collector.report_error(RuntimeError(f"speeding store unreachable: dropped detection {lost.values}"))
+            self.collector.fail(lost)
+        if not waiting or time.monotonic() < self._next_try:
             return
-        car = tup["carNumber"]
-        key = ms_to_date(tup["window_start"])[:8]
-        self.store.sadd(key, car)
-        self.store.expire(key, self.ttl_s)
-        self.collector.ack(tup)
+        store = self.store
+        while waiting:
+            t = waiting[0]
+            key = ms_to_date(t["window_start"])[:8]
+            try:
+                store.sadd(key, t["carNumber"])
+                store.expire(key, self.ttl_s)
+            except (StoreError, OSError) as exc:
+                self._delay = min(self.retry_max_s, self._delay * 2 or self.retry_initial_s)
+                self._next_try = time.monotonic() + self._delay
+                if self._outage_since is None:
+                    self._outage_since = time.monotonic()
+                    self.collector.report_error(exc)
+                return
+            waiting.popleft()
+            self.collector.ack(t)
+        if self._outage_since is not None:
+            log.warning("speeding store reachable again after %.1f s", time.monotonic() - self._outage_since)
+            self._outage_since = None
+        self._delay = 0.0
+
+    def end_of_input(self, deadline_s: float = 60.0) -> None:
+        # The run ends after this returns: keep retrying what waits, for a while.
+        end = time.monotonic() + deadline_s
+        while self._waiting and time.monotonic() < end:
+            time.sleep(max(0.0, self._next_try - time.monotonic()))
+            self.process_batch([])
+        if self._waiting:
+            self.collector.report_error(RuntimeError(
+                f"speeding store still unreachable at end of input: {len(self._waiting)} detections not written"))
 
 
 class DetectionLogBolt(Bolt):

@@ -62,7 +62,9 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
                table_tasks).shuffle_grouping("parse")
     b.set_bolt("deadletter", DeadLetterBolt(stores.table, DEAD_LETTER_TABLE)) \
         .shuffle_grouping("parse", ERROR_STREAM)
-    cep = CepBolt(rule, "DriverCarInfo", EVENT_PROPERTIES, time_field="event_time_ms", name="speeding")
+    # A record replayed because a store was down must not count twice in an average.
+    cep = CepBolt(rule, "DriverCarInfo", EVENT_PROPERTIES, time_field="event_time_ms", name="speeding",
+                  dedupe_field="row_key")
     columns = cep.output_columns()
     if "carNumber" not in columns:
         raise ValueError(f"the speeding rule must select carNumber (its first statement selects "

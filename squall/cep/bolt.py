@@ -10,7 +10,10 @@ Output: one stream per statement (``default`` for the first, ``<name>`` for othe
 fields = the statement's select columns + ``window_start``, ``window_end`` (epoch ms,
 None for windows without bounds).
 
-Guarantees: an input tuple is acked once the engine has taken it; the window is held
+Guarantees: an input tuple is acked once the engine has taken it. With
+``dedupe_field`` an event whose key was already taken within ``dedupe_horizon_ms`` of
+event time is acked and dropped: a replay caused by a failure elsewhere in its tuple
+tree (a store that was down) does not count the event twice. The window is held
 in memory, so outputs are emitted unanchored (anchoring them to the events would
 replay events into the next window on a downstream failure and double-count).
 Exactly-once windows need checkpointed state (a later milestone). At end of input the
@@ -46,14 +49,20 @@ class CepBolt(Bolt):
         properties: input field -> event property name (fields not named keep their name).
         time_field: input field with the event time in epoch ms, or None for wall clock.
         name: statement name prefix (stream ids of the second and later statements).
+        dedupe_field: input field identifying an event (e.g. a row key); replays of an
+            event already taken are dropped.
+        dedupe_horizon_ms: how long (event time) a key is remembered.
 
     Raises (at build time):
         EPLSyntaxError / EPLCompileError: the rule does not parse or compile.
     """
 
     def __init__(self, epl: str, event_type: str, properties: Mapping[str, str] | None = None,
-                 time_field: str | None = None, name: str = "rule") -> None:
+                 time_field: str | None = None, name: str = "rule", dedupe_field: str | None = None,
+                 dedupe_horizon_ms: int = 600_000) -> None:
         self.epl = epl
+        self.dedupe_field = dedupe_field
+        self.dedupe_horizon_ms = dedupe_horizon_ms
         self.event_type = event_type
         self.properties = dict(properties or {})
         self.time_field = time_field
@@ -88,6 +97,8 @@ class CepBolt(Bolt):
             st.add_listener(self._listener(st, stream, columns))
         self._started = False
         self._names: dict = {}
+        self._seen: dict = {}      # dedupe key -> event time (ms), in arrival order
+        self.duplicates = 0
 
     def _listener(self, st, stream: str, columns: tuple[str, ...]):
         emit = self.collector.emit
@@ -107,6 +118,9 @@ class CepBolt(Bolt):
         names = self._names.get(fields)
         if names is None:  # once per input stream: field names -> event property names
             names = self._names[fields] = tuple(self.properties.get(f, f) for f in fields)
+        if self.dedupe_field is not None and self._is_duplicate(tup, fields):
+            self.collector.ack(tup)
+            return
         event = dict(zip(names, tup.values))
         if self.time_field:
             ts = tup.values[fields.index(self.time_field)]
@@ -120,6 +134,21 @@ class CepBolt(Bolt):
                 engine.advance_time(ts)
         self.engine.send(self.event_type, event)
         self.collector.ack(tup)
+
+    def _is_duplicate(self, tup: Tuple, fields) -> bool:
+        key = tup.values[fields.index(self.dedupe_field)]
+        seen = self._seen
+        if key in seen:
+            self.duplicates += 1
+            return True
+        now = self.engine.current_time_ms
+        seen[key] = now
+        if len(seen) % 4096 == 0:
+            # Forget keys older than the horizon; arrival order is about event order.
+            cutoff = now - self.dedupe_horizon_ms
+            for k in [k for k, t in seen.items() if t < cutoff]:
+                del seen[k]
+        return False
 
     def end_of_input(self) -> None:
         if self.time_field and self._started:

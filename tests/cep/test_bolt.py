@@ -50,3 +50,18 @@ def test_output_fields_follow_the_select_list_and_a_bad_rule_fails_the_build():
     assert bolt._streams == [("default", ("car", "avgSpeed", "n"))]
     with pytest.raises(EPLSyntaxError):
         CepBolt("SELECT FROM", "Car", time_field="ts")
+
+
+def test_dedupe_drops_replayed_events_so_averages_do_not_change():
+    ListSink.reset("cep-out")
+    rows = [[T0, "a", 90.0, "k1"], [T0 + 1000, "a", 70.0, "k2"], [T0 + 1000, "a", 70.0, "k2"],
+            [T0 + 2000, "a", 100.0, "k3"]]
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout(rows, ["ts", "car_number", "speed", "key"]))
+    b.set_bolt("cep", CepBolt(RULE, "Car", {"car_number": "car"}, time_field="ts",
+                              dedupe_field="key")).global_grouping("src")
+    b.set_bolt("out", ListSink("cep-out")).shuffle_grouping("cep")
+    assert run_topology(b.build(), timeout_s=10).completed
+    # k2 counted once: avg(90, 70, 100) = 86.67 over 3 events, not 82.5 over 4.
+    [[car, avg, n, _, _]] = ListSink.values("cep-out")
+    assert (car, n) == ("a", 3) and avg == pytest.approx(260 / 3)

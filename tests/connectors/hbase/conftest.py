@@ -9,29 +9,11 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 
 import pytest
 
-from tests.services.hbase import HBaseServer, java_binary
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def hbase_server(tmp_path_factory):
-    """The running :class:`HBaseServer` (``thrift_port``, ``restart_thrift()``)."""
-    try:
-        java_binary()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    if shutil.which("mvn") is None:
-        pytest.skip("mvn is needed to fetch the HBase jars from Maven Central")
-    server = HBaseServer(tmp_path_factory.mktemp("hbase")).start()
-    print(f"\nHBase standalone + Thrift started in {server.start_seconds:.1f} s "
-          f"(thrift port {server.thrift_port})")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,23 +13,8 @@ _ROOT = Path(__file__).resolve().parents[3]
 if str(_ROOT) not in sys.path:      # `tests.services` when pytest runs without `python -m`
     sys.path.insert(0, str(_ROOT))
 
-from tests.services.kafka import KafkaBroker, java_binary  # noqa: E402
 
 confluent_kafka = pytest.importorskip("confluent_kafka", reason="pip install squall[kafka]")
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory):
-    """The session's broker: ``.bootstrap``, ``.restart()``, ``.create_topic(name, partitions)``."""
-    try:
-        java_binary()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka")).start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

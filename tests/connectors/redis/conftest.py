@@ -15,26 +15,13 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # `tests.services` is importable however pytest was started
     sys.path.insert(0, str(ROOT))
 
-from tests.services.redis import REDIS_CLI, REDIS_SERVER, start_redis, start_redis_cluster  # noqa: E402
+from tests.services.redis import REDIS_CLI, REDIS_SERVER, start_redis_cluster  # noqa: E402
 
 from squall.connectors.redis import RedisConfig, RedisKeyValueStore, from_url  # noqa: E402
 
 if REDIS_SERVER is None:
     pytest.skip("redis-server is not installed (scripts/test.sh installs Debian's redis-server)",
                 allow_module_level=True)
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
-    """The session's redis-server (a ``Service``; ``.port``)."""
-    svc = start_redis(tmp_path_factory.mktemp("redis"))
-    yield svc
-    svc.kill()
-
-
-@pytest.fixture(scope="session")
-def redis_url(redis_server) -> str:
-    return f"redis://127.0.0.1:{redis_server.port}/0"
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from squall.connectors.redis import RedisDataType, RedisKeyValueStore, RedisStoreBolt, RedisStoreMapper, from_url
 from squall.runtime import LocalCluster

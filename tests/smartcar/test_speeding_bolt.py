@@ -1,0 +1,59 @@
+"""SpeedingBolt keeps detections through a store outage and writes them when it is back."""
+
+from squall import Spout, TopologyBuilder
+from squall.runtime import run_topology
+from squall.store import EmbeddedKeyValueStore
+from squall.store.errors import StoreError
+from squall_smartcar.bolts import SpeedingBolt
+from squall_smartcar.record import date_to_ms
+
+
+class FlakyStore(EmbeddedKeyValueStore):
+    """The embedded store, unreachable for its first ``down`` SADD calls (a test double)."""
+
+    calls = 0
+
+    def __init__(self, data_dir, down, **kw):
+        super().__init__(data_dir, **kw)
+        self.down = down
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "down": self.down}
+
+    def sadd(self, key, *members):
+        FlakyStore.calls += 1
+        if FlakyStore.calls <= self.down:
+            raise StoreError("store unreachable (simulated)")
+        return super().sadd(key, *members)
+
+
+class Detections(Spout):
+    """Unanchored detections, as the CEP bolt emits them."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["carNumber", "window_start"])
+
+    def open(self, config, context, collector):
+        self.collector, self.i = collector, 0
+
+    def next_tuple(self):
+        if self.i < 5:
+            self.collector.emit([f"car{self.i}", date_to_ms("20240101000000") + self.i * 30_000])
+            self.i += 1
+
+    def exhausted(self):
+        return self.i >= 5
+
+
+def test_detections_survive_an_outage_of_the_store(tmp_path):
+    FlakyStore.calls = 0
+    b = TopologyBuilder()
+    b.set_spout("cep", Detections())
+    b.set_bolt("speeding", SpeedingBolt(FlakyStore(tmp_path, down=4), ttl_s=3600,
+                                        retry_initial_s=0.01, retry_max_s=0.05)).shuffle_grouping("cep")
+    result = run_topology(b.build(), timeout_s=20)
+    assert result.completed
+    assert EmbeddedKeyValueStore(tmp_path).smembers("20240101") == {f"car{i}" for i in range(5)}
+    assert FlakyStore.calls >= 4 + 5
+    assert len(result.stats["speeding"].last_errors) == 1      # reported once per outage
+    assert result.stats["speeding"].acked >= 5
