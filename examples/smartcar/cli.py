@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 from squall.cli import CliError, data_dir_option
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS
 from squall.runtime import LocalCluster
+from squall.store.errors import StoreError
 
 from .obd import trip_files
 from .record import date_to_ms
@@ -19,14 +21,21 @@ from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topo
 
 __all__ = ["smartcar"]
 
+log = logging.getLogger("squall.smartcar")
+
 
 @click.group()
 def smartcar() -> None:
     """The smart-car reference pipeline."""
 
 
-def _rows(store, table: str) -> int:
-    return store.open_table(table).count() if table in store.tables() else 0
+def _rows(store, table: str) -> int | None:
+    """Rows in ``table`` (0 if absent), or None when the store cannot be reached now."""
+    try:
+        return store.open_table(table).count() if table in store.tables() else 0
+    except (StoreError, OSError) as exc:
+        log.warning("cannot count %s now: %s", table, exc)
+        return None
 
 
 @smartcar.command()
@@ -117,11 +126,12 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
     p = _progress(stats, source)
     rows_after = _rows(stores.table, TABLE)
     dead_after = _rows(stores.table, DEAD_LETTER_TABLE)
-    new_rows, new_dead = rows_after - rows_before, dead_after - dead_before
+    new_rows = None if None in (rows_after, rows_before) else rows_after - rows_before
+    new_dead = None if None in (dead_after, dead_before) else dead_after - dead_before
     failed = stats["source"].failed
     click.echo(f"read {p['read']:,} records in {elapsed:.2f} s ({p['read'] / max(elapsed, 1e-9):,.0f} records/s)")
-    click.echo(f"stored {p['stored']:,} rows in {TABLE} ({new_rows:,} new; the table holds {rows_after:,})")
-    click.echo(f"dead letters {p['errors']:,} in {DEAD_LETTER_TABLE} ({new_dead:,} new)")
+    click.echo(f"stored {p['stored']:,} rows in {TABLE} ({_n(new_rows)} new; the table holds {_n(rows_after)})")
+    click.echo(f"dead letters {p['errors']:,} in {DEAD_LETTER_TABLE} ({_n(new_dead)} new)")
     click.echo(f"speeding rows from the rule {p['speeding']:,}")
     click.echo(f"failed trees replayed {failed:,}; complete latency "
                f"{_ms(stats['source'].complete_latency_ms)} mean")
@@ -139,6 +149,10 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
     else:
         click.echo(f"no loss: every record read was acked; {p['stored'] + p['errors'] - p['read']:,} "
                    f"writes were replays of failed trees (keyed writes, so no duplicate rows)")
+
+
+def _n(value):
+    return "?" if value is None else f"{value:,}"
 
 
 def _ms(value):

@@ -32,7 +32,10 @@ def kafka_source(bootstrap: str, topic: str, group: str, follow: bool) -> Spout:
     """A KafkaSpout on ``topic``; without ``follow`` it ends at the end of the topic."""
     return KafkaSpout(KafkaSpoutConfig(bootstrap_servers=bootstrap, group_id=group, topics=(topic,),
                                        translator=FeedLineTranslator(), stop_at_end=not follow,
-                                       offset_commit_period_s=1.0))
+                                       offset_commit_period_s=1.0,
+                                       # A killed run's partitions come back to the restarted
+                                       # one after this long, not Kafka's default 45 s.
+                                       consumer_config={"session.timeout.ms": 10000}))
 
 
 def stores_for(data_dir: str | Path, redis_url: str | None, hbase: str | None) -> Stores:

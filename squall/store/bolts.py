@@ -77,13 +77,17 @@ class TableWriterBolt(Bolt):
 
     def prepare(self, config, context, collector):
         self.collector = collector
+        self.table = None       # opened on the first batch: the store may be down now
+        self.written = 0
+
+    def _open(self):
         if self.create_if_missing and self.table_name not in self.store.tables():
             try:
                 self.store.create_table(self.table_name, self.families)
             except TableExistsError:  # another task created it first
                 pass
         self.table = self.store.open_table(self.table_name)
-        self.written = 0
+        return self.table
 
     def process(self, tup: Tuple) -> None:
         self.process_batch([tup])
@@ -91,7 +95,7 @@ class TableWriterBolt(Bolt):
     def process_batch(self, tuples: list[Tuple]) -> None:
         row = self.mapper.row
         data = [t for t in tuples if not is_tick(t)]
-        self.table.put_many([row(t) for t in data])
+        (self.table or self._open()).put_many([row(t) for t in data])
         self.written += len(data)
         ack = self.collector.ack
         for t in tuples:

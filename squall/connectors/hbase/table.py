@@ -46,6 +46,7 @@ from happybase.util import bytes_increment
 from Hbase_thrift import AlreadyExists, IllegalArgument, TIncrement, TScan  # loaded by happybase
 from Hbase_thrift import IOError as ThriftIOError
 from thriftpy2.thrift import TException
+from thriftpy2.transport import TTransportException
 
 from squall.connectors.hbase.errors import HBaseConnectionError, HBaseError, HBaseServerError
 from squall.store.errors import (
@@ -176,16 +177,29 @@ class HBaseTableStore(TableStore):
                         self._pool_size, host=self._host, port=self._port, timeout=self._timeout_ms)
         return pool
 
-    def _call(self, operation: str, table: str | None, fn: Callable[[happybase.Connection], T]) -> T:
-        """Run ``fn(connection)`` on a pooled connection, mapping Thrift errors to ours."""
-        try:
-            pool = self._connection_pool()
-            with pool.connection(timeout=self._timeout_ms / 1000) as conn:
-                return fn(conn)
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, operation, table) from exc
+    def _call(self, operation: str, table: str | None, fn: Callable[[happybase.Connection], T],
+              idempotent: bool = True) -> T:
+        """Run ``fn(connection)`` on a pooled connection, mapping Thrift errors to ours.
+
+        A pooled connection goes stale when the Thrift server restarts; the pool then
+        replaces it, and an idempotent call (all but increments) is tried once more on
+        the fresh connection before the error is reported.
+        """
+        tries = 2 if idempotent else 1
+        for attempt in range(tries):
+            try:
+                pool = self._connection_pool()
+                with pool.connection(timeout=self._timeout_ms / 1000) as conn:
+                    return fn(conn)
+            except StoreError:
+                raise
+            except (TTransportException, OSError) as exc:
+                if attempt + 1 < tries:
+                    continue
+                raise self._translate(exc, operation, table) from exc
+            except Exception as exc:
+                raise self._translate(exc, operation, table) from exc
+        raise AssertionError("unreachable")
 
     def _translate(self, exc: BaseException, operation: str, table: str | None) -> Exception:
         if isinstance(exc, AlreadyExists):
@@ -363,8 +377,8 @@ class HBaseTable(Table):
             out.append(c.encode())
         return out
 
-    def _call(self, operation: str, fn: Callable[[happybase.Connection], T]) -> T:
-        return self._store._call(f"{operation} {self._name}", self._name, fn)
+    def _call(self, operation: str, fn: Callable[[happybase.Connection], T], idempotent: bool = True) -> T:
+        return self._store._call(f"{operation} {self._name}", self._name, fn, idempotent)
 
     # -- Table -----------------------------------------------------------------------
 
@@ -429,7 +443,8 @@ class HBaseTable(Table):
                 conn.client.incrementRows(incs)
 
         if staged or incs:
-            self._call("put_many", send)
+            # Counters would count twice if a lost reply were retried: only puts retry.
+            self._call("put_many", send, idempotent=not incs)
 
     def _stage_increments(self, increments: Iterable[tuple[str, str, int]]) -> list[Any]:
         out = []
@@ -452,7 +467,8 @@ class HBaseTable(Table):
         key, wire = _row_key(row), self._column(column)
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise InvalidArgumentError(f"increment amount {amount!r} is not an int")
-        return self._call("increment", lambda c: c.client.atomicIncrement(self._bname, key, wire, amount))
+        return self._call("increment", lambda c: c.client.atomicIncrement(self._bname, key, wire, amount),
+                          idempotent=False)
 
     def increment_many(self, increments: Iterable[tuple[str, str, int]]) -> None:
         """Apply ``(row, "cf:q", amount)`` counter increments in one ``incrementRows`` call."""
