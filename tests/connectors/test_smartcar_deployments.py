@@ -214,3 +214,36 @@ def test_process_killed_and_restarted_with_the_same_group_loses_no_record(real, 
     assert dead_records(got["DeadLetters"]) == dead_records(embedded["DeadLetters"])
     # Window state lives in memory until checkpoints exist (exactly-once state is the
     # next milestone), so the batch open at the kill may differ; the records do not.
+
+
+def test_bad_input_from_kafka_is_dead_lettered_with_its_reason(kafka, tmp_path):
+    from confluent_kafka import Producer
+
+    topic = kafka.create_topic(f"bad-{uuid.uuid4().hex[:8]}", 1)
+    good = "20240101000000,car1,10.0,0,0,0,90.0,7"
+    bad = {
+        b"\xff\xfe,not,utf8": "not UTF-8",
+        b"20240101000001,car1,10.0": "expected 8 comma-separated fields, got 3",
+        b"2024010100000x,car1,10.0,0,0,0,90.0,7": "date must be 14 digits",
+        b"20240101000002,car1,10.0,0,0,0,fast,7": "speed is not a number",
+        b"9" * 300_000: "record is 300,000 bytes",
+    }
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce(topic, good.encode(), key=b"car1")
+    for value in bad:
+        p.produce(topic, value, key=b"car1")
+    p.produce(topic, None, key=b"car1")          # a tombstone: no value at all
+    assert p.flush(30) == 0
+    data = tmp_path / "data"
+    proc = squall("smartcar", "run", "--kafka", kafka.bootstrap, "--topic", topic, "--group", "bad",
+                  "--data-dir", data)
+    assert "no loss" in proc.stdout
+    store = EmbeddedTableStore(data)
+    assert list(table_rows(store, "DriverCarInfo")) == ["00000010104202-car1"]
+    dead = table_rows(store, "DeadLetters")
+    reasons = {cells["d:origin"].decode(): cells["d:reason"].decode() for cells in dead.values()}
+    assert len(dead) == len(bad) + 1
+    for offset, (value, reason) in enumerate(bad.items(), start=1):
+        assert reason in reasons[f"{topic}/0/{offset}"], (value[:40], reasons)
+    assert "empty message" in reasons[f"{topic}/0/{len(bad) + 1}"]
+    store.close()
