@@ -14,8 +14,7 @@ from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS
 from squall.runtime import LocalCluster
 from squall.store.errors import StoreError
 
-from .obd import trip_files
-from .record import date_to_ms
+from .feed import SIMULATED_S, Feed, feed_options
 from .sources import FeedSpout, ReplaySpout, SimulatorSpout
 from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
 
@@ -39,15 +38,7 @@ def _rows(store, table: str) -> int | None:
 
 
 @smartcar.command()
-@click.option("--replay", "replay_dir", type=click.Path(file_okay=False), default=None,
-              help="Replay the OBD-II trip CSVs of DIR as a fleet (one car per file).")
-@click.option("--cars", type=click.IntRange(1), default=100, show_default=True,
-              help="Simulated cars (when not replaying).")
-@click.option("--seed", type=int, default=42, show_default=True, help="Simulator seed.")
-@click.option("--duration", "duration_s", type=click.IntRange(1), default=None,
-              help="Seconds of event time to produce [simulator default: 300; replay: all].")
-@click.option("--start", default="20240101000000", show_default=True,
-              help="Event time of second 0, yyyyMMddHHmmss (UTC).")
+@feed_options
 @click.option("--pace", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Replay X times faster than event time (1 = real time) [default: as fast as possible].")
 @click.option("--rule", "rule_file", type=click.Path(dir_okay=False, exists=True), default=str(DEFAULT_RULE),
@@ -78,10 +69,6 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
     --speeding-log, to a JSON-lines file. Embedded stores in --data-dir by default;
     --kafka, --hbase and --redis put the real services in their places.
     """
-    try:
-        start_ms = date_to_ms(start)
-    except ValueError as exc:
-        raise CliError(f"--start: {exc}")
     rule = Path(rule_file).read_text(encoding="utf-8")
     if bootstrap is not None:
         if replay_dir is not None:
@@ -89,16 +76,13 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, ttl_s, speed
         from .deploy import kafka_source
         source = kafka_source(bootstrap, topic, group, follow)
         what = f"Kafka {bootstrap}/{topic} (group {group})"
-    elif replay_dir is not None:
-        try:
-            trip_files(replay_dir)
-        except FileNotFoundError as exc:
-            raise CliError(f"--replay: {exc}") from None
-        source = ReplaySpout(replay_dir, start_ms, pace, duration_s)
-        what = f"replay of {replay_dir}"
     else:
-        source = SimulatorSpout(cars, duration_s or 300, start_ms, seed, pace)
-        what = f"simulator, {cars} cars, {duration_s or 300} s of event time"
+        feed = Feed.from_options(replay_dir, cars, seed, duration_s, start)
+        if replay_dir is not None:
+            source = ReplaySpout(replay_dir, feed.start_ms, pace, duration_s)
+        else:
+            source = SimulatorSpout(cars, duration_s or SIMULATED_S, feed.start_ms, seed, pace)
+        what = feed.description
     from .deploy import stores_for
     stores = stores_for(data_dir, redis_url, hbase) if (redis_url or hbase) else Stores.embedded(data_dir)
     try:
