@@ -106,10 +106,7 @@ class SpeedingBolt(Bolt):
 
     def process_batch(self, tuples):
         waiting = self._waiting
-        waiting.extend(t for t in tuples if not is_tick(t))
-        for t in tuples:
-            if is_tick(t):
-                self.collector.ack(t)
+        waiting.extend(t for t in tuples if not is_tick(t))   # ticks only wake the retry
         while len(waiting) > self.max_buffered:
             lost = waiting.popleft()
             self.collector.report_error(RuntimeError(f"speeding store unreachable: dropped detection {lost.values}"))

@@ -122,7 +122,11 @@ class KafkaBroker:
         java = java_binary()
         cp = classpath([KAFKA_COORDINATE, _LOG_BINDING])
         config = self._write_config()
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # A Kafka cluster id is a URL-safe base64 UUID; one starting with "-" would be
+        # read by the storage tool as an option, so draw again.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run([java, *_JVM_OPTS, "-cp", cp, "kafka.tools.StorageTool", "format",
                               "-t", cluster_id, "-c", str(config)],
                              capture_output=True, text=True, cwd=self.workdir)
