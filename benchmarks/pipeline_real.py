@@ -321,7 +321,8 @@ class Services:
         from tests.services.kafka import KafkaBroker
         self._broker = KafkaBroker
         self.kafka = KafkaBroker(workdir / "kafka")
-        self.hbase = HBaseServer(workdir / "hbase")
+        # Default JIT and collector, bigger heap: steady-state speed, not start-up time.
+        self.hbase = HBaseServer(workdir / "hbase", master_heap_mb=1536, thrift_heap_mb=512, fast_start=False)
         self.redis = None
         self.workdir = workdir
 

@@ -223,6 +223,19 @@ class Bolt(Component):
     def end_of_input(self) -> None:
         """All input has been delivered (bounded runs only)."""
 
+    def poll(self) -> int:
+        """Settle work finished in the background (e.g. ack tuples whose write completed).
+
+        The runtime calls it on the bolt's thread every scheduling pass, only for bolt
+        classes that override it. Returns how many tuples it settled; ``in_flight()``
+        says how many still wait. Use it to keep blocking I/O off the worker loop.
+        """
+        return 0
+
+    def in_flight(self) -> int:
+        """Tuples taken but not yet settled by ``poll`` (0 for synchronous bolts)."""
+        return 0
+
     def cleanup(self) -> None:
         """Called on graceful shutdown; not guaranteed after a kill."""
 

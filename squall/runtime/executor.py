@@ -387,6 +387,14 @@ class BoltTask(_TaskBase, OutputCollector):
                 self.acker.fail(root)
         self.n_failed += 1
 
+    def poll(self) -> int:
+        """Let the bolt settle background work; errors are reported, never fatal."""
+        try:
+            return self.obj.poll()
+        except Exception as exc:
+            self.report_error(exc)
+            return 0
+
     def drain(self) -> int:
         """Process everything in the inbox as one batch; returns how many tuples."""
         inbox = self.inbox

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..component import TopologyContext
+from ..component import Bolt, TopologyContext
 from ..config import (MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE,
                       STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS, acking_enabled, resolve)
 from ..topology import Topology, copy_component
@@ -107,6 +107,7 @@ class Worker:
         self.bolt_tasks: list[BoltTask] = []
         self.executors: list[Executor] = []
         self._commands: deque[Callable[[], None]] = deque()
+        self._pollers: list[BoltTask] = []
         self._stop = threading.Event()
         self._draining = False
         self.completed = False
@@ -138,6 +139,8 @@ class Worker:
                 else:
                     task = BoltTask(obj, ctx, routes, self._inboxes, self.acker)
                     self.bolt_tasks.append(task)
+                    if type(obj).poll is not Bolt.poll:
+                        self._pollers.append(task)
                 tasks.append(task)
             # Tasks are dealt to executors in contiguous runs, as Storm assigns them.
             n_exec = min(spec.parallelism, len(tasks))
@@ -200,6 +203,7 @@ class Worker:
     def _loop(self, until_complete: bool) -> None:
         spouts = self.spout_tasks
         bolts = self.bolt_tasks
+        pollers = self._pollers
         acker = self.acker
         commands = self._commands
         stop = self._stop
@@ -233,6 +237,8 @@ class Worker:
             for bt in bolts:
                 if bt.inbox:
                     did += bt.drain()
+            for bt in pollers:
+                did += bt.poll()
             if self._outboxes:
                 self._flush_remote()
             if did:
@@ -255,9 +261,14 @@ class Worker:
             for bt in self.bolt_tasks:
                 if bt.inbox:
                     did += bt.drain()
+            for bt in self._pollers:
+                did += bt.poll()
             if self._outboxes:
                 self._flush_remote()
             if not did:
+                if any(bt.obj.in_flight() for bt in self._pollers):
+                    time.sleep(_IDLE_SLEEP_S)   # background work still to settle
+                    continue
                 return
 
     # -- other workers ------------------------------------------------------------------

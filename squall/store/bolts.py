@@ -8,6 +8,10 @@ to a real one by passing another store object.
 from __future__ import annotations
 
 import hashlib
+import logging
+import queue
+import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +19,8 @@ from squall.component import Bolt
 from squall.store.errors import TableExistsError
 from squall.store.table import Columns, TableStore
 from squall.tuple import Tuple, is_tick
+
+log = logging.getLogger("squall.store")
 
 __all__ = ["FieldsTableMapper", "TableWriterBolt", "DeadLetterBolt", "DEAD_LETTER_FIELDS"]
 
@@ -57,10 +63,19 @@ class TableWriterBolt(Bolt):
 
     A tuple is acked only after its row was written; if the write raises, every tuple
     of the batch fails and is replayed (puts are keyed, so a replay rewrites the same
-    row: idempotent). Ticks are ignored.
+    row: idempotent). Ticks are ignored. The table is opened on the first write, so a
+    store that is down at start is an outage like any other, not a crash.
+
+    With ``background=True`` (the default) the writes run on ``writers`` threads: the
+    worker loop hands each batch over and goes on with other executors while the store
+    answers (a remote store spends most of a write waiting on the network; more writers
+    keep more writes in flight, which helps only when the store has cores to spare); ``poll`` acks or fails finished batches on
+    the worker thread. Puts are keyed, so the order of concurrent batches does not matter. At most ``max_batches_in_flight``
+    batches wait; beyond that ``process_batch`` waits for the writer (backpressure).
+    An outage is reported once, when writes start failing, and logged when they recover.
 
     Args:
-        store: the table store (picklable spec, opened in ``prepare``).
+        store: the table store (picklable spec, opened by the writer).
         table: table name; created with ``families`` when missing and ``create_if_missing``.
         mapper: anything with ``row(tup) -> (row_key, {"cf:q": value})``.
 
@@ -68,19 +83,39 @@ class TableWriterBolt(Bolt):
     """
 
     def __init__(self, store: TableStore, table: str, families: Sequence[str], mapper: Any,
-                 create_if_missing: bool = True) -> None:
+                 create_if_missing: bool = True, background: bool = True,
+                 max_batches_in_flight: int = 8, writers: int = 1) -> None:
         self.store = store
         self.table_name = table
         self.families = list(families)
         self.mapper = mapper
         self.create_if_missing = create_if_missing
+        self.background = background
+        self.max_batches_in_flight = max_batches_in_flight
+        self.writers = writers
 
     def prepare(self, config, context, collector):
         self.collector = collector
         self.table = None       # opened on the first batch: the store may be down now
+        self._open_lock = threading.Lock()
         self.written = 0
+        self._failing = False
+        self._waiting = 0       # tuples handed to the writer, not yet settled
+        if self.background:
+            self._todo: queue.Queue = queue.Queue(self.max_batches_in_flight)
+            self._done: deque = deque()
+            self._writer_threads = [
+                threading.Thread(target=self._write_loop, daemon=True,
+                                 name=f"squall-{context.component_id}-{context.task_id}-writer{i}")
+                for i in range(self.writers)]
+            for t in self._writer_threads:
+                t.start()
 
     def _open(self):
+        with self._open_lock:
+            return self.table or self._open_table()
+
+    def _open_table(self):
         if self.create_if_missing and self.table_name not in self.store.tables():
             try:
                 self.store.create_table(self.table_name, self.families)
@@ -89,17 +124,93 @@ class TableWriterBolt(Bolt):
         self.table = self.store.open_table(self.table_name)
         return self.table
 
+    def _write(self, rows) -> None:
+        (self.table or self._open()).put_many(rows)
+
     def process(self, tup: Tuple) -> None:
         self.process_batch([tup])
 
     def process_batch(self, tuples: list[Tuple]) -> None:
         row = self.mapper.row
         data = [t for t in tuples if not is_tick(t)]
-        (self.table or self._open()).put_many([row(t) for t in data])
-        self.written += len(data)
-        ack = self.collector.ack
+        if not data:
+            return
+        rows = [row(t) for t in data]
+        if self.background:
+            self._waiting += len(data)
+            self._todo.put((rows, data))
+            return
+        self._write(rows)
+        self._settle(data, None)
+
+    # -- background writes --------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        todo, done = self._todo, self._done
+        while True:
+            item = todo.get()
+            if item is None:
+                return
+            rows, tuples = item
+            # Batches that queued while the last write was out go as one write: small
+            # writes would each pay a round trip, and the queue would only grow.
+            stop = False
+            while True:
+                try:
+                    more = todo.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                rows = rows + more[0]
+                tuples = tuples + more[1]
+            try:
+                self._write(rows)
+                done.append((tuples, None))
+            except Exception as exc:  # handed to the worker thread, which fails the batch
+                done.append((tuples, exc))
+            if stop:
+                return
+
+    def poll(self) -> int:
+        if not self.background:
+            return 0
+        done = self._done
+        n = 0
+        while done:
+            tuples, exc = done.popleft()
+            self._waiting -= len(tuples)
+            self._settle(tuples, exc)
+            n += len(tuples)
+        return n
+
+    def in_flight(self) -> int:
+        return self._waiting if self.background else 0
+
+    def _settle(self, tuples: list[Tuple], exc: BaseException | None) -> None:
+        if exc is None:
+            if self._failing:
+                self._failing = False
+                log.warning("%s: writes to %s succeed again", self.table_name, self.store)
+            self.written += len(tuples)
+            ack = self.collector.ack
+            for t in tuples:
+                ack(t)
+            return
+        if not self._failing:
+            self._failing = True
+            self.collector.report_error(exc)
+        fail = self.collector.fail
         for t in tuples:
-            ack(t)
+            fail(t)
+
+    def cleanup(self) -> None:
+        if self.background:
+            for _ in self._writer_threads:
+                self._todo.put(None)
+            for t in self._writer_threads:
+                t.join(30)
 
 
 class DeadLetterBolt(TableWriterBolt):

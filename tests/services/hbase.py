@@ -40,8 +40,9 @@ HBASE_COORDINATES = (
 
 # What HBase's own bin/hbase passes on JDK 17 (hbase-env / "jdk17 flags"), plus small
 # heaps and a start-up-friendly JIT for a 2-core machine.
+_FAST_START = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 _JVM_FLAGS = [
-    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+    "-Xss512k",
     "-Djava.net.preferIPv4Stack=true",
     "-Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true",
     "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
@@ -104,6 +105,8 @@ class HBaseServer:
     Args:
         workdir: where data, config and logs go (created; the caller cleans it up).
         master_heap_mb, thrift_heap_mb: JVM heaps.
+        fast_start: C1-only JIT and the serial collector: starts in seconds, for tests;
+            False gives the default JIT and collector, for benchmarks.
 
     ``start()`` fetches the jars (first run only), starts both JVMs and returns once
     the master finished initialising and the Thrift port accepts connections.
@@ -113,9 +116,10 @@ class HBaseServer:
     """
 
     def __init__(self, workdir: str | os.PathLike[str], master_heap_mb: int = 512,
-                 thrift_heap_mb: int = 192, start_timeout_s: float = 90.0) -> None:
+                 thrift_heap_mb: int = 192, start_timeout_s: float = 90.0, fast_start: bool = True) -> None:
         self.workdir = Path(workdir)
         self.master_heap_mb = master_heap_mb
+        self._flags = (_FAST_START if fast_start else []) + _JVM_FLAGS
         self.thrift_heap_mb = thrift_heap_mb
         self.start_timeout_s = start_timeout_s
         self.zk_port = free_port()
@@ -147,12 +151,12 @@ class HBaseServer:
         cp = f"{conf}{os.pathsep}{cp}"
         self.master = Service(
             "hbase-master",
-            [java, f"-Xmx{self.master_heap_mb}m", *_JVM_FLAGS, "-cp", cp,
+            [java, f"-Xmx{self.master_heap_mb}m", *self._flags, "-cp", cp,
              "org.apache.hadoop.hbase.master.HMaster", "start"],
             self.workdir, self.master_port, start_timeout_s=self.start_timeout_s)
         self.thrift = Service(
             "hbase-thrift",
-            [java, f"-Xmx{self.thrift_heap_mb}m", *_JVM_FLAGS, "-cp", cp,
+            [java, f"-Xmx{self.thrift_heap_mb}m", *self._flags, "-cp", cp,
              "org.apache.hadoop.hbase.thrift.ThriftServer",
              "-b", "127.0.0.1", "-p", str(self.thrift_port), "start"],
             self.workdir, self.thrift_port, start_timeout_s=self.start_timeout_s)
