@@ -66,7 +66,9 @@ class TableWriterBolt(Bolt):
     row: idempotent). Ticks are ignored. The table is opened on the first write, so a
     store that is down at start is an outage like any other, not a crash.
 
-    With ``background=True`` (the default) the writes run on ``writers`` threads: the
+    With ``background`` (the default for stores whose ``blocking_io`` is true: remote
+    ones; an in-process store's writes are CPU work, which a thread would only contend
+    for) the writes run on ``writers`` threads: the
     worker loop hands each batch over and goes on with other executors while the store
     answers (a remote store spends most of a write waiting on the network; more writers
     keep more writes in flight, which helps only when the store has cores to spare); ``poll`` acks or fails finished batches on
@@ -83,14 +85,14 @@ class TableWriterBolt(Bolt):
     """
 
     def __init__(self, store: TableStore, table: str, families: Sequence[str], mapper: Any,
-                 create_if_missing: bool = True, background: bool = True,
+                 create_if_missing: bool = True, background: bool | None = None,
                  max_batches_in_flight: int = 8, writers: int = 1) -> None:
         self.store = store
         self.table_name = table
         self.families = list(families)
         self.mapper = mapper
         self.create_if_missing = create_if_missing
-        self.background = background
+        self.background = getattr(store, "blocking_io", False) if background is None else background
         self.max_batches_in_flight = max_batches_in_flight
         self.writers = writers
 

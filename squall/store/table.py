@@ -247,6 +247,10 @@ class TableStore(abc.ABC):
     context manager to close on exit.
     """
 
+    # True when calls wait on another process (a server): writers then run off the
+    # worker loop. In-process stores leave it False.
+    blocking_io = False
+
     @abc.abstractmethod
     def create_table(self, name: str, families: Sequence[str]) -> None:
         """Create an empty table.

@@ -122,6 +122,8 @@ class HBaseTableStore(TableStore):
     Semantics: see :class:`~squall.store.table.TableStore` and this module's notes.
     """
 
+    blocking_io = True   # every call is a Thrift round trip
+
     def __init__(self, host: str = "127.0.0.1", port: int = 9090, pool_size: int = 4,
                  timeout_ms: int = 10_000, scan_batch_size: int = 1000) -> None:
         if not isinstance(pool_size, int) or pool_size < 1:
