@@ -483,6 +483,7 @@ class _LazyGroup(click.Group):
 from squall.collect import collect  # noqa: E402  (it imports this module's helpers)
 
 main.add_command(collect)
+main.add_command(_LazyGroup("epl", "squall.cep.cli:epl", "EPL rules: run them over recorded events."))
 main.add_command(_LazyGroup("smartcar", "squall_smartcar.cli:smartcar",
                             "The smart-car reference pipeline: run it, list flagged cars."))
 
