@@ -1,0 +1,38 @@
+"""Keyed state for bolts: key-value state per ``(component, task)`` with a
+prepare/commit/rollback lifecycle, behind pluggable backends.
+
+* :class:`KeyValueState` - get/put/delete/items; ``prepare_commit(txid)``,
+  ``commit(txid)``, ``rollback()``; ``committed_txid``; ``status`` (:class:`TxStatus`).
+* Backends: :class:`MemoryStateBackend`, :class:`RocksDBStateBackend` (local, survives
+  the process), :class:`RedisStateBackend` (external).
+* :func:`redistribute` moves state by key when parallelism changes.
+
+The RocksDB and Redis backends import their client libraries only when first named.
+
+Semantics: Storm 2 State Checkpointing; Flink keyed state redistribution.
+"""
+
+from __future__ import annotations
+
+from squall.state.base import KeyValueState, StateBackend, TxStatus
+from squall.state.errors import (StateBackendError, StateClosedError, StateError, StateKeyError,
+                                 TransactionStateError)
+from squall.state.memory import MemoryStateBackend
+from squall.state.redistribute import fields_key_to_task, load_redistributed, redistribute
+
+__all__ = [
+    "KeyValueState", "StateBackend", "TxStatus",
+    "MemoryStateBackend", "RocksDBStateBackend", "RedisStateBackend",
+    "redistribute", "fields_key_to_task", "load_redistributed",
+    "StateError", "TransactionStateError", "StateKeyError", "StateBackendError", "StateClosedError",
+]
+
+
+def __getattr__(name: str):
+    if name == "RocksDBStateBackend":
+        from squall.state.rocksdb import RocksDBStateBackend
+        return RocksDBStateBackend
+    if name == "RedisStateBackend":
+        from squall.state.redis import RedisStateBackend
+        return RedisStateBackend
+    raise AttributeError(f"module 'squall.state' has no attribute {name!r}")

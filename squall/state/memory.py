@@ -1,0 +1,86 @@
+"""The in-memory state backend: state lives as long as the backend object.
+
+Useful for tests and for topologies that need no recovery across processes: a task
+that reopens its namespace on the same backend object sees the last committed state,
+exactly as with the durable backends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+
+from squall.state.base import KeyValueState, StateBackend
+
+__all__ = ["MemoryStateBackend"]
+
+
+class _Namespace:
+    __slots__ = ("committed", "committed_txid", "staged", "staged_txid")
+
+    def __init__(self) -> None:
+        self.committed: dict[bytes, bytes] = {}
+        self.committed_txid: int | None = None
+        self.staged: dict[bytes, bytes | None] = {}
+        self.staged_txid: int | None = None
+
+
+class _MemoryState(KeyValueState):
+    def __init__(self, component: str, task: int, ns: _Namespace, lock: threading.Lock) -> None:
+        super().__init__(component, task, ns.committed_txid, ns.staged_txid)
+        self._data = ns
+        self._lock = lock
+
+    def _get_committed(self, kb: bytes) -> bytes | None:
+        return self._data.committed.get(kb)
+
+    def _scan_committed(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(list(self._data.committed.items()))
+
+    def _stage(self, txid: int, changes: Mapping[bytes, bytes | None]) -> None:
+        with self._lock:
+            self._data.staged = dict(changes)
+            self._data.staged_txid = txid
+
+    def _load_staged(self) -> dict[bytes, bytes | None]:
+        return dict(self._data.staged)
+
+    def _apply_staged(self, txid: int, changes: Mapping[bytes, bytes | None]) -> None:
+        # Build the new dict aside and swap it in: readers see all of it or none.
+        new = dict(self._data.committed)
+        for kb, vb in changes.items():
+            if vb is None:
+                new.pop(kb, None)
+            else:
+                new[kb] = vb
+        with self._lock:
+            self._data.committed = new
+            self._data.committed_txid = txid
+            self._data.staged = {}
+            self._data.staged_txid = None
+
+    def _drop_staged(self) -> None:
+        with self._lock:
+            self._data.staged = {}
+            self._data.staged_txid = None
+
+
+class MemoryStateBackend(StateBackend):
+    """Keyed state held in this process's memory, per ``(component, task)``.
+
+    >>> backend = MemoryStateBackend()
+    >>> st = backend.state("counter", 1)
+    >>> st.put("car-7", 3); st.prepare_commit(1); st.commit(1)
+    >>> st.close(); backend.state("counter", 1).get("car-7")
+    3
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._namespaces: dict[tuple[str, int], _Namespace] = {}
+        self._lock = threading.Lock()
+
+    def _open_state(self, component: str, task: int) -> KeyValueState:
+        with self._lock:
+            ns = self._namespaces.setdefault((component, task), _Namespace())
+        return _MemoryState(component, task, ns, self._lock)

@@ -1,0 +1,128 @@
+"""The Redis state backend (redis-py): state in an external Redis server.
+
+Layout per namespace ``(component, task)``, under ``key_prefix`` (default
+``squall:state``), with a hash tag so a namespace's keys share one Cluster slot and
+fit in one MULTI:
+
+* ``{prefix}:{<component>/<task>}:c`` - hash, key bytes -> value bytes: committed state;
+* ``{prefix}:{<component>/<task>}:s`` - hash, key bytes -> ``b"v" + value`` or ``b"d"``:
+  the prepared transaction;
+* ``{prefix}:{<component>/<task>}:m`` - hash with ``committed_txid`` / ``prepared_txid``.
+
+``prepare_commit`` and ``commit`` are each one MULTI/EXEC transaction: Redis runs it
+without interleaving another client's command, so a reader sees the whole commit or
+none of it, and a client dying mid-call leaves nothing half-applied (a transaction
+the server never received EXEC for is discarded). Durability is the server's
+(AOF/RDB settings).
+
+Semantics: Storm 2 ``RedisKeyValueState`` (committed hash + prepare hash + txid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import redis
+
+from squall.state.base import KeyValueState, StateBackend
+from squall.state.errors import StateBackendError
+
+__all__ = ["RedisStateBackend"]
+
+_HSCAN_COUNT = 500
+
+
+class _RedisState(KeyValueState):
+    def __init__(self, component: str, task: int, client: redis.Redis, prefix: str) -> None:
+        base = f"{prefix}:{{{component}/{task}}}"
+        self._r = client
+        self._kc, self._ks, self._km = f"{base}:c", f"{base}:s", f"{base}:m"
+        ctx, ptx = self._call(lambda: client.hmget(self._km, "committed_txid", "prepared_txid"),
+                              component, task)
+        super().__init__(component, task, None if ctx is None else int(ctx),
+                         None if ptx is None else int(ptx))
+
+    def _call(self, fn, component=None, task=None):
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            ns = (component, task) if component is not None else self.namespace
+            raise StateBackendError(f"Redis call failed for state {ns[0]!r}[task {ns[1]}]: {exc}",
+                                    ns) from exc
+
+    def _get_committed(self, kb: bytes) -> bytes | None:
+        return self._call(lambda: self._r.hget(self._kc, kb))
+
+    def _scan_committed(self) -> Iterator[tuple[bytes, bytes]]:
+        # HSCAN may return a field twice if the hash is rehashed mid-scan: de-duplicate.
+        seen: set[bytes] = set()
+        cursor = 0
+        while True:
+            cursor, batch = self._call(lambda: self._r.hscan(self._kc, cursor, count=_HSCAN_COUNT))
+            for kb, vb in batch.items():
+                if kb not in seen:
+                    seen.add(kb)
+                    yield kb, vb
+            if cursor == 0:
+                return
+
+    def _stage(self, txid: int, changes: Mapping[bytes, bytes | None]) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(self._ks)
+        if changes:
+            pipe.hset(self._ks, mapping={kb: (b"d" if vb is None else b"v" + vb)
+                                         for kb, vb in changes.items()})
+        pipe.hset(self._km, "prepared_txid", txid)
+        self._call(pipe.execute)
+
+    def _load_staged(self) -> dict[bytes, bytes | None]:
+        raw = self._call(lambda: self._r.hgetall(self._ks))
+        return {kb: (None if v[:1] == b"d" else v[1:]) for kb, v in raw.items()}
+
+    def _apply_staged(self, txid: int, changes: Mapping[bytes, bytes | None]) -> None:
+        puts = {kb: vb for kb, vb in changes.items() if vb is not None}
+        dels = [kb for kb, vb in changes.items() if vb is None]
+        pipe = self._r.pipeline(transaction=True)
+        if puts:
+            pipe.hset(self._kc, mapping=puts)
+        if dels:
+            pipe.hdel(self._kc, *dels)
+        pipe.delete(self._ks)
+        pipe.hset(self._km, "committed_txid", txid)
+        pipe.hdel(self._km, "prepared_txid")
+        self._call(pipe.execute)
+
+    def _drop_staged(self) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(self._ks)
+        pipe.hdel(self._km, "prepared_txid")
+        self._call(pipe.execute)
+
+
+class RedisStateBackend(StateBackend):
+    """Keyed state in a Redis server, per ``(component, task)``.
+
+    Args:
+        url: a redis-py URL, e.g. ``redis://127.0.0.1:6379/0``.
+        key_prefix: prefix of every key this backend writes.
+
+    The client connects lazily; creating the backend does no I/O.
+    """
+
+    def __init__(self, url: str, key_prefix: str = "squall:state") -> None:
+        super().__init__()
+        self.url = url
+        self.key_prefix = key_prefix
+        self._client: redis.Redis | None = None
+
+    def _open_state(self, component: str, task: int) -> KeyValueState:
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.url)
+        return _RedisState(component, task, self._client, self.key_prefix)
+
+    def close(self) -> None:
+        """Close every state handed out, then the client's connections."""
+        super().close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
