@@ -164,8 +164,10 @@ class Spout(Component):
     (``topology.message.timeout.secs``). Replaying is the spout's job: re-emit the
     values for ``msg_id`` from ``fail``/``next_tuple``.
 
-    A finite spout returns True from ``exhausted()`` once it has emitted everything;
-    when every spout is exhausted and every tuple tree completed, a local run ends.
+    A finite spout returns True from ``emitted_all()`` once it has emitted everything
+    and from ``exhausted()`` once all of it was acked too; a bounded run calls the bolts'
+    ``end_of_input`` when every spout has emitted all, and ends when every spout is
+    exhausted.
     """
 
     def open(self, config: Mapping[str, Any], context: TopologyContext, collector: SpoutOutputCollector) -> None:
@@ -190,8 +192,15 @@ class Spout(Component):
         """Called on shutdown; not guaranteed after a kill."""
 
     def exhausted(self) -> bool:
-        """True once a finite source has emitted its last tuple. Unbounded spouts: False."""
+        """True once a finite source is done: everything emitted and acked. Unbounded: False."""
         return False
+
+    def emitted_all(self) -> bool:
+        """True once a finite source will emit nothing new (replays of failed tuples
+        aside), even if some trees are still pending. Bounded runs then call the bolts'
+        ``end_of_input``, which may be what completes those trees (a window that acks
+        its tuples when it fires). Defaults to ``exhausted()``."""
+        return self.exhausted()
 
 
 class Bolt(Component):
@@ -204,9 +213,9 @@ class Bolt(Component):
     ``process_batch`` may be overridden to take a whole drained batch at once (sinks
     that write in batches); the default calls ``process`` per tuple.
 
-    ``end_of_input`` is called once all upstream tasks are finished (every spout
-    exhausted and drained) and may emit: it is where a window flushes at end of input,
-    as Flink's ``endInput``.
+    ``end_of_input`` is called once every spout has emitted all its input and every
+    inbox is drained (trees may still be pending) and may emit: it is where a window
+    flushes at end of input, as Flink's ``endInput``.
     """
 
     def prepare(self, config: Mapping[str, Any], context: TopologyContext, collector: OutputCollector) -> None:

@@ -94,6 +94,9 @@ class ListSpout(Spout):
     def exhausted(self):
         return not self._todo and not self._pending
 
+    def emitted_all(self):
+        return not self._todo
+
     @staticmethod
     def acked(name: str) -> list[Any]:
         with _lock:

@@ -105,6 +105,9 @@ class FeedSpout(Spout):
     def exhausted(self):
         return self._done and not self._pending and not self._replay
 
+    def emitted_all(self):
+        return self._done and not self._replay
+
 
 class ReplaySpout(FeedSpout):
     """Replays a directory of OBD-II trips as a fleet (one car per file)."""

@@ -73,8 +73,9 @@ class Worker:
 
     Lifecycle: ``run()`` opens spouts and prepares bolts on the running thread, loops
     until stopped (``stop()``, from any thread) or, with ``until_complete``, until every
-    spout is exhausted and every tree completed; then calls ``end_of_input`` on bolts in
-    topological order (bounded runs), ``cleanup``/``close``, and returns.
+    spout is exhausted and every tree completed; on the way, once every spout has
+    emitted all its input and the inboxes are drained, it calls ``end_of_input`` on the
+    bolts in topological order (bounded runs). Then ``cleanup``/``close``, and return.
     """
 
     def __init__(self, topology: Topology, conf: Mapping[str, Any] | None = None,
@@ -174,8 +175,6 @@ class Worker:
         self._open()
         try:
             self._loop(until_complete)
-            if self.completed:
-                self._end_of_input()
         finally:
             self._close()
             self.finished_at = time.monotonic()
@@ -214,6 +213,7 @@ class Worker:
         next_expire = now + expire_every
         next_tick = [now + f for f, _, _ in self._ticks]
         cap_window_start = now
+        input_ended = False
         while not stop.is_set():
             while commands:
                 commands.popleft()()
@@ -248,9 +248,14 @@ class Worker:
             in_flight = any(sp.pending for sp in spouts)
             if self._draining and not in_flight:
                 return
-            if until_complete and not in_flight and all(sp.obj.exhausted() for sp in spouts):
-                self.completed = True
-                return
+            if until_complete:
+                if not input_ended and all(sp.obj.emitted_all() for sp in spouts):
+                    input_ended = True
+                    self._end_of_input()
+                    continue
+                if input_ended and not in_flight and all(sp.obj.exhausted() for sp in spouts):
+                    self.completed = True
+                    return
             time.sleep(_IDLE_SLEEP_S)
 
     def _drain_all(self) -> None:
