@@ -1,0 +1,1 @@
+"""Differential tests against real Esper (a package so its conftest gets a unique module name)."""

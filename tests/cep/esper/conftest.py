@@ -1,0 +1,148 @@
+"""Real Esper as a black-box oracle for the differential tests in this folder.
+
+Esper 8 (esper-common / esper-compiler / esper-runtime, GPL) is fetched from Maven
+Central at test time by :mod:`tests.services.maven` into the jar cache outside the repo
+(``~/.cache/squall/jars`` or ``$SQUALL_JAR_CACHE``); nothing of it is vendored. Our
+``EsperRunner.java`` is compiled there with javac once per source version, and one JVM
+(``EsperRunner --serve``) answers every case of the session.
+
+``run_esper(rule_text, events, type_name, time_field, property_types, advance="time")``
+returns the output rows as dicts ``{"time", "statement", "kind", "row"}``, the format of
+``squall epl run``. ``run_squall`` (same arguments, minus the property types and
+``advance``) runs the same case through ``squall epl run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[3]
+if str(_ROOT) not in sys.path:      # `tests.services` however pytest was started
+    sys.path.insert(0, str(_ROOT))
+
+from tests.services.maven import jar_cache, resolve_jars  # noqa: E402
+
+ESPER_VERSION = "8.9.0"
+ESPER = [f"com.espertech:{a}:{ESPER_VERSION}" for a in ("esper-common", "esper-compiler", "esper-runtime")]
+_SOURCE = Path(__file__).with_name("EsperRunner.java")
+
+
+def _tool(name: str) -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / name).exists():
+        return str(Path(home) / "bin" / name)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"no {name} on PATH and no JAVA_HOME")
+    return found
+
+
+def build_runner() -> tuple[str, str]:
+    """(java binary, classpath) with EsperRunner compiled into the jar cache."""
+    java, javac = _tool("java"), _tool("javac")
+    if not shutil.which("mvn"):
+        raise RuntimeError("no mvn on PATH")
+    jars = resolve_jars(ESPER)
+    cp = os.pathsep.join(str(p) for p in jars)
+    digest = hashlib.sha1(_SOURCE.read_bytes() + ESPER_VERSION.encode()).hexdigest()[:16]
+    classes = jar_cache() / f"esper-runner-{digest}"
+    if not (classes / ".complete").exists():
+        classes.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([javac, "-nowarn", "-d", str(classes), "-cp", cp, str(_SOURCE)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"javac failed:\n{proc.stdout}{proc.stderr}")
+        (classes / ".complete").touch()
+    return java, os.pathsep.join([str(classes), cp])
+
+
+class EsperOracle:
+    """One ``EsperRunner --serve`` JVM; each case is one request line (a fresh Esper runtime)."""
+
+    def __init__(self, java: str, cp: str) -> None:
+        self._proc = subprocess.Popen(
+            [java, "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
+             "EsperRunner", "--serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8", bufsize=1)
+        self._stderr: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        for line in self._proc.stderr:
+            self._stderr.append(line)
+            del self._stderr[:-50]
+
+    def run(self, rule_text, events, type_name, time_field, property_types, advance="time"):
+        req = {"rules": rule_text, "type": type_name, "timeField": time_field,
+               "props": dict(property_types), "events": list(events), "advance": advance}
+        self._proc.stdin.write(json.dumps(req) + "\n")
+        self._proc.stdin.flush()
+        rows = []
+        while True:
+            line = self._proc.stdout.readline()
+            if not line:
+                raise RuntimeError("EsperRunner exited:\n" + "".join(self._stderr))
+            obj = json.loads(line)
+            if obj.get("done") is True and "row" not in obj:
+                if obj["error"]:
+                    raise RuntimeError(f"Esper rejected the case: {obj['error']}")
+                return rows
+            rows.append(obj)
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+@pytest.fixture(scope="session")
+def esper_oracle():
+    try:
+        java, cp = build_runner()
+    except RuntimeError as exc:
+        pytest.skip(f"Esper oracle unavailable: {exc}")
+    oracle = EsperOracle(java, cp)
+    yield oracle
+    oracle.close()
+
+
+@pytest.fixture(scope="session")
+def run_esper(esper_oracle):
+    """``run_esper(rule_text, events, type_name, time_field, property_types, advance="time")``."""
+    return esper_oracle.run
+
+
+def squall_epl_run(rule_text, events, type_name, time_field):
+    """The rows ``squall epl run`` prints for the case (run in-process)."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from squall.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rule = Path(tmp) / "rule.epl"
+        rule.write_text(rule_text, encoding="utf-8")
+        result = CliRunner().invoke(
+            main, ["epl", "run", str(rule), "-", "--type", type_name, "--time-field", time_field],
+            input="".join(json.dumps(e) + "\n" for e in events))
+    if result.exit_code != 0:
+        raise AssertionError(f"squall epl run failed ({result.exit_code}): {result.output}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def run_squall():
+    return squall_epl_run
