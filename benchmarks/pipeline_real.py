@@ -53,6 +53,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _report import component_figures, print_components, speeding_sets, table_rows
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, STATS_SAMPLE_RATE
 from squall.runtime import LocalCluster
 from squall_smartcar.deploy import kafka_source, stores_for
@@ -121,24 +122,6 @@ def produce_all(bootstrap: str, topic: str, messages) -> dict:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-def table_rows(store, name: str) -> int:
-    return store.open_table(name).count() if name in store.tables() else 0
-
-
-def speeding_sets(kv) -> dict[str, list[str]]:
-    return {k: sorted(kv.smembers(k)) for k in sorted(kv.keys("*"))}
-
-
-def component_figures(stats, elapsed_s: float) -> dict[str, dict]:
-    out = {}
-    for name, st in stats.items():
-        busy = (st.execute_latency_ms or 0.0) * st.executed / 1000.0
-        out[name] = {"executed": st.executed, "execute_us": round((st.execute_latency_ms or 0.0) * 1000, 2),
-                     "busy_s": round(busy, 3), "busy_share": round(busy / elapsed_s, 3),
-                     "failed": st.failed, "errors": st.last_errors[-3:]}
-    return out
-
 
 def make_stores(kind: str, data_dir: str, hbase: str, redis_url: str) -> Stores:
     if kind == "embedded":
@@ -373,15 +356,6 @@ def check_throughput(label: str, run: dict, records: int, problems: list[str]) -
         problems.append(f"{label}: component errors: {run['errors']}")
 
 
-def print_components(run: dict) -> None:
-    for name, c in run["components"].items():
-        print(f"    {name:<11} {c['executed']:>9,} executed  {c['execute_us']:>8.2f} us each  "
-              f"{c['busy_s']:6.2f} s  {100 * c['busy_share']:5.1f}%")
-    rest = run["elapsed_s"] - sum(c["busy_s"] for c in run["components"].values())
-    print(f"    {'(other)':<11} {'':>9}           {'':>8}            {rest:6.2f} s  "
-          f"{100 * rest / run['elapsed_s']:5.1f}%   loop, acker, idle (incl. start-up), end of input")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replay", default=str(DEFAULT_REPLAY), help="directory of trip CSVs")
@@ -478,7 +452,7 @@ def main() -> None:
     print(f"  real / embedded: {real_rate / emb_rate:.2f}x")
     for label, run in (("real stores", real), ("embedded stores", emb)):
         print(f"  where the {label} run's time went (execute time per component, share of wall time):")
-        print_components(run)
+        print_components(run, "loop, acker, idle (incl. start-up), end of input")
 
     print(f"\n2. latency: produced at {args.rate:,.0f} records/s for ~{paced_s:g} s into a fresh topic, "
           f"topology following it (Kafka -> HBase + Redis), every tree sampled")
@@ -488,7 +462,7 @@ def main() -> None:
           f"{paced['acked']:,} acked  complete latency p50 {paced['p50_ms']:.2f} ms  "
           f"p99 {paced['p99_ms']:.2f} ms  mean {paced['mean_ms']:.2f} ms")
     print("  where the paced run's time went:")
-    print_components(paced)
+    print_components(paced, "loop, acker, idle (incl. start-up), end of input")
 
     figures = {
         "records": records,

@@ -50,6 +50,7 @@ from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 from squall_smartcar.obd import read_fleet, trip_files
 from squall_smartcar.record import EVENT_PROPERTIES, FIELDS, date_to_ms, ms_to_date, parse_line, row_key
 from squall_smartcar.sources import FeedSpout
+from _report import component_figures, print_components, speeding_sets, table_rows
 from squall_smartcar.topology import DEAD_LETTER_TABLE, DEFAULT_RULE, FAMILY, TABLE, Stores, build_topology
 
 DEFAULT_REPLAY = Path(__file__).resolve().parents[1].parent / "shared/data/carobd"
@@ -100,24 +101,6 @@ def peak_rss_mb() -> float:
 def fleet_profile(directory: str) -> Counter:
     """Records per event second of one pass of the fleet."""
     return Counter(r.second for r in read_fleet(directory, START_MS))
-
-
-def speeding_sets(kv: EmbeddedKeyValueStore) -> dict[str, list[str]]:
-    return {k: sorted(kv.smembers(k)) for k in sorted(kv.keys("*"))}
-
-
-def table_rows(store: EmbeddedTableStore, name: str) -> int:
-    return store.open_table(name).count() if name in store.tables() else 0
-
-
-def component_figures(stats, elapsed_s: float) -> dict[str, dict]:
-    out = {}
-    for name, st in stats.items():
-        busy = (st.execute_latency_ms or 0.0) * st.executed / 1000.0
-        out[name] = {"executed": st.executed, "execute_us": round((st.execute_latency_ms or 0.0) * 1000, 2),
-                     "busy_s": round(busy, 3), "busy_share": round(busy / elapsed_s, 3),
-                     "failed": st.failed, "errors": st.last_errors[-3:]}
-    return out
 
 
 # -- children: one measurement each, one JSON line on stdout -------------------------------
@@ -366,12 +349,7 @@ def main() -> None:
     print(f"  (RSS after imports, before the run: squall {sq['rss_base_mb']:.1f} MB, bare {bare['rss_base_mb']:.1f} MB;"
           f" trees failed/replayed: {sq['failed']}/{sq['replayed']})")
     print("  where the squall run's time went (execute time per component, share of the run's wall time):")
-    for name, c in sq["components"].items():
-        print(f"    {name:<11} {c['executed']:>9,} executed  {c['execute_us']:>8.2f} us each  "
-              f"{c['busy_s']:6.2f} s  {100 * c['busy_share']:5.1f}%")
-    rest = sq["elapsed_s"] - sum(c["busy_s"] for c in sq["components"].values())
-    print(f"    {'(other)':<11} {'':>9}           {'':>8}            {rest:6.2f} s  "
-          f"{100 * rest / sq['elapsed_s']:5.1f}%   loop, acker, spout ack/fail callbacks, end of input")
+    print_components(sq, "loop, acker, spout ack/fail callbacks, end of input")
 
     print(f"\n2. RSS flatness: 1x vs {repeat}x the fleet back to back")
     print(f"squall 1x  {sq['records']:>10,} records  {sq_rate:>10,.0f} records/s  peak RSS {sq['peak_rss_mb']:6.1f} MB")
