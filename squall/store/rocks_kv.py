@@ -244,11 +244,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     # -- sets --------------------------------------------------------------------------
 
     def sadd(self, key: Value, *members: Value) -> int:
-        if not members:
-            raise InvalidArgumentError("SADD needs at least one member (wrong number of arguments)")
-        kb = encode_value(key)
-        prefix = _member_prefix(kb)
-        mkeys = list(dict.fromkeys(prefix + encode_value(m) for m in members))
+        kb, mkeys = _member_keys("SADD", key, members)
         db = self._live()
         with db.lock:
             now_ms = self._write_begin(db)
@@ -267,11 +263,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         return added
 
     def srem(self, key: Value, *members: Value) -> int:
-        if not members:
-            raise InvalidArgumentError("SREM needs at least one member (wrong number of arguments)")
-        kb = encode_value(key)
-        prefix = _member_prefix(kb)
-        mkeys = list(dict.fromkeys(prefix + encode_value(m) for m in members))
+        kb, mkeys = _member_keys("SREM", key, members)
         db = self._live()
         with db.lock:
             now_ms = self._write_begin(db)
@@ -395,6 +387,15 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
                     out.append(key)
         return out
 
+
+
+def _member_keys(command: str, key: Value, members: tuple) -> tuple[bytes, list[bytes]]:
+    """The key's bytes and its distinct members' storage keys, in argument order."""
+    if not members:
+        raise InvalidArgumentError(f"{command} needs at least one member (wrong number of arguments)")
+    kb = encode_value(key)
+    prefix = _member_prefix(kb)
+    return kb, list(dict.fromkeys(prefix + encode_value(m) for m in members))
 
 
 def _show(key: Value) -> str:

@@ -178,7 +178,22 @@ class RedisBolt(Bolt):
         raise NotImplementedError
 
     def _settle(self, tuples: list[Tuple], replies: list[Any]) -> None:
-        raise NotImplementedError
+        """One reply per tuple: a rejected command fails its tuple, any other reply goes
+        to ``_on_reply`` (which may emit, anchored) and the tuple is acked."""
+        ack, on_reply = self.collector.ack, self._on_reply
+        first: list = []
+        failed = 0
+        for t, r in zip(tuples, replies):
+            if isinstance(r, Exception):
+                self._reject(t, r, first)
+                failed += 1
+                continue
+            on_reply(t, r)
+            ack(t)
+        self._report_rejects(first, failed)
+
+    def _on_reply(self, tup: Tuple, reply: Any) -> None:
+        """What a successful reply means for ``tup`` (emit or nothing); acked after."""
 
 
 class RedisStoreBolt(RedisBolt):
@@ -254,20 +269,8 @@ class RedisLookupBolt(RedisBolt):
         super().prepare(config, context, collector)
         self._queue = self.mapper.queue  # type: ignore[method-assign]
 
-    def _settle(self, tuples, replies):
-        collector = self.collector
-        emit, ack = collector.emit, collector.ack
-        values = self.mapper.values
-        first: list = []
-        failed = 0
-        for t, r in zip(tuples, replies):
-            if isinstance(r, Exception):
-                self._reject(t, r, first)
-                failed += 1
-                continue
-            emit(values(t, r), anchors=(t,))
-            ack(t)
-        self._report_rejects(first, failed)
+    def _on_reply(self, tup, reply):
+        self.collector.emit(self.mapper.values(tup, reply), anchors=(tup,))
 
 
 class RedisFilterBolt(RedisBolt):
@@ -293,18 +296,6 @@ class RedisFilterBolt(RedisBolt):
         super().prepare(config, context, collector)
         self._queue = self.mapper.queue  # type: ignore[method-assign]
 
-    def _settle(self, tuples, replies):
-        collector = self.collector
-        emit, ack = collector.emit, collector.ack
-        passes = self.mapper.passes
-        first: list = []
-        failed = 0
-        for t, r in zip(tuples, replies):
-            if isinstance(r, Exception):
-                self._reject(t, r, first)
-                failed += 1
-                continue
-            if passes(r):
-                emit(list(t.values), anchors=(t,))
-            ack(t)
-        self._report_rejects(first, failed)
+    def _on_reply(self, tup, reply):
+        if self.mapper.passes(reply):
+            self.collector.emit(list(tup.values), anchors=(tup,))
