@@ -7,7 +7,7 @@ knows nothing of runtimes, connectors or stores.
 
 from .component import (BasicBolt, BasicOutputCollector, Bolt, FailedException, OutputCollector,
                         OutputFieldsDeclarer, ReportedFailedException, Spout, SpoutOutputCollector,
-                        TopologyContext)
+                        Stateful, TopologyContext)
 from .errors import RecordError, SquallError, TopologyValidationError
 from .grouping import (AllGrouping, CustomStreamGrouping, DirectGrouping, FieldsGrouping,
                        GlobalGrouping, LocalOrShuffleGrouping, NoneGrouping, PartialKeyGrouping,
@@ -22,7 +22,7 @@ __all__ = [
     "DEFAULT_STREAM", "DirectGrouping", "FailedException", "Fields", "FieldsGrouping",
     "GlobalGrouping", "LocalOrShuffleGrouping", "NoneGrouping", "OutputCollector",
     "OutputFieldsDeclarer", "PartialKeyGrouping", "RecordError", "ReportedFailedException",
-    "ShuffleGrouping", "Spout", "SpoutOutputCollector", "SquallError", "Topology",
+    "ShuffleGrouping", "Spout", "SpoutOutputCollector", "Stateful", "SquallError", "Topology",
     "TopologyBuilder", "TopologyContext", "TopologyValidationError", "Tuple", "Values",
     "is_tick",
 ]

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SquallError
 from .tuple import DEFAULT_STREAM, Fields, Tuple
 
+if TYPE_CHECKING:
+    from .state import KeyValueState
+
 __all__ = [
     "Spout", "Bolt", "BasicBolt", "Component", "OutputFieldsDeclarer", "StreamSpec",
     "TopologyContext", "SpoutOutputCollector", "OutputCollector", "BasicOutputCollector",
-    "FailedException", "ReportedFailedException",
+    "FailedException", "ReportedFailedException", "Stateful",
 ]
 
 
@@ -304,3 +307,42 @@ class BasicBolt(Bolt):
             self.collector.fail(tup)
             return
         self.collector.ack(tup)
+
+
+class Stateful:
+    """Mixin for a spout or bolt whose state is part of the topology's checkpoints.
+
+    With a state backend the runtime gives each task of a stateful component its own
+    :class:`~squall.state.KeyValueState` (namespace = component, task) and drives it
+    through checkpoints:
+
+    * ``init_state(state)`` - once, after ``open``/``prepare`` and before any tuple:
+      ``state`` holds what the last *complete* checkpoint committed (empty on a first
+      run). Restore from it here: a spout rewinds to its checkpointed position, a bolt
+      reloads its windows. Keep ``state`` to write to later.
+    * ``pre_prepare(txid)`` - a checkpoint is being taken: every tuple emitted before
+      it has been processed (the barrier is aligned). Put everything needed to resume
+      into ``state``; the runtime then stages every task's state
+      (``prepare_commit(txid)``) and commits them all once all are staged.
+    * ``checkpoint_complete(txid)`` - checkpoint ``txid`` is durable. Append-style sinks
+      publish here what they buffered up to it (Flink's ``notifyCheckpointComplete``);
+      it may run again for the same data after a crash, so publishing must be
+      idempotent (e.g. truncate to the offset recorded in the state, then append).
+
+    A stateful bolt that holds input tuples past ``pre_prepare`` (a window) should ack
+    them there once they are in the state, as Storm's stateful windowed bolt does, so
+    the spout does not also replay them after a recovery.
+
+    Semantics: Storm 2 "State Checkpointing" (``IStatefulComponent``: initState,
+    preCommit/prePrepare), Flink "Checkpointing" (aligned barriers,
+    ``CheckpointListener.notifyCheckpointComplete``).
+    """
+
+    def init_state(self, state: KeyValueState) -> None:
+        self.state = state
+
+    def pre_prepare(self, txid: int) -> None:
+        """Write in-memory state into ``self.state`` before checkpoint ``txid`` is staged."""
+
+    def checkpoint_complete(self, txid: int) -> None:
+        """Checkpoint ``txid`` is durable: publish what it covers."""

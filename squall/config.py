@@ -15,7 +15,8 @@ from .errors import SquallError
 
 __all__ = [
     "MESSAGE_TIMEOUT_SECS", "MAX_SPOUT_PENDING", "ACKER_EXECUTORS", "TICK_TUPLE_FREQ_SECS",
-    "STATS_SAMPLE_RATE", "SPOUT_BATCH_SIZE", "DEFAULTS", "ConfigError", "resolve",
+    "STATS_SAMPLE_RATE", "SPOUT_BATCH_SIZE", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
+    "EXACTLY_ONCE", "AT_LEAST_ONCE", "DEFAULTS", "ConfigError", "resolve",
 ]
 
 MESSAGE_TIMEOUT_SECS = "topology.message.timeout.secs"
@@ -25,6 +26,13 @@ TICK_TUPLE_FREQ_SECS = "topology.tick.tuple.freq.secs"
 STATS_SAMPLE_RATE = "topology.stats.sample.rate"
 # Squall's own: how many next_tuple calls a spout task gets per scheduling turn.
 SPOUT_BATCH_SIZE = "squall.spout.batch.size"
+# Storm 2's checkpoint interval; checkpoints run only when the topology has a state backend.
+CHECKPOINT_INTERVAL_MS = "topology.state.checkpoint.interval.ms"
+# Flink's checkpointing mode: with exactly-once, append-style sinks publish what they
+# received only when the checkpoint covering it completes.
+CHECKPOINT_MODE = "squall.checkpoint.mode"
+EXACTLY_ONCE = "exactly-once"
+AT_LEAST_ONCE = "at-least-once"
 
 DEFAULTS: dict[str, Any] = {
     MESSAGE_TIMEOUT_SECS: 30,
@@ -33,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     TICK_TUPLE_FREQ_SECS: None,
     STATS_SAMPLE_RATE: 0.05,
     SPOUT_BATCH_SIZE: 512,
+    CHECKPOINT_INTERVAL_MS: 1000,
+    CHECKPOINT_MODE: AT_LEAST_ONCE,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -42,6 +52,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     TICK_TUPLE_FREQ_SECS: (int, float, type(None)),
     STATS_SAMPLE_RATE: (int, float),
     SPOUT_BATCH_SIZE: (int,),
+    CHECKPOINT_INTERVAL_MS: (int, float),
+    CHECKPOINT_MODE: (str,),
 }
 
 
@@ -70,6 +82,9 @@ def resolve(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ConfigError(f"{key} must not be negative, got {value!r}")
     if conf[MESSAGE_TIMEOUT_SECS] <= 0:
         raise ConfigError(f"{MESSAGE_TIMEOUT_SECS} must be positive")
+    if conf[CHECKPOINT_MODE] not in (EXACTLY_ONCE, AT_LEAST_ONCE):
+        raise ConfigError(f"{CHECKPOINT_MODE} must be {EXACTLY_ONCE!r} or {AT_LEAST_ONCE!r}, "
+                          f"got {conf[CHECKPOINT_MODE]!r}")
     if conf[SPOUT_BATCH_SIZE] < 1:
         raise ConfigError(f"{SPOUT_BATCH_SIZE} must be at least 1")
     return conf

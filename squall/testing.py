@@ -21,7 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .component import Bolt, OutputFieldsDeclarer, Spout
+from .component import Bolt, OutputFieldsDeclarer, Spout, Stateful
 from .tuple import DEFAULT_STREAM, Tuple, is_tick
 
 __all__ = ["ListSpout", "ListSink", "ManualClock"]
@@ -31,7 +31,7 @@ _sink_tuples: dict[str, list[tuple[str, str, list[Any]]]] = defaultdict(list)
 _spout_events: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"acked": [], "failed": []})
 
 
-class ListSpout(Spout):
+class ListSpout(Stateful, Spout):
     """Emits the given rows once each, reliably, and replays a row when it fails.
 
     Args:
@@ -43,6 +43,9 @@ class ListSpout(Spout):
 
     With several tasks, task *i* of *n* emits rows ``i, i+n, ...``. ``exhausted()`` is
     True once every row was emitted and none awaits its ack.
+
+    Checkpointed (with a state backend), its position is the rows not yet acked: a
+    restored spout emits exactly those again.
     """
 
     def __init__(self, rows: Iterable[Sequence[Any]], fields: Sequence[str], name: str | None = None,
@@ -61,9 +64,18 @@ class ListSpout(Spout):
     def open(self, config, context, collector):
         self.collector = collector
         n = len(context.component_tasks)
-        self._todo = deque(range(context.task_index, len(self.rows), n))
+        self._mine = range(context.task_index, len(self.rows), n)
+        self._todo = deque(self._mine)
         self._pending: set[int] = set()
         self._replays: dict[int, int] = defaultdict(int)
+
+    def init_state(self, state):
+        self.state = state
+        self._todo = deque(state.get("left", self._mine))
+        self._pending.clear()
+
+    def pre_prepare(self, txid):
+        self.state.put("left", sorted({*self._pending, *self._todo}))
 
     def next_tuple(self):
         if not self._todo:

@@ -214,6 +214,8 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
         self._sample_left = sample_every
         self._now = 0.0
         self._emits = 0
+        # Exactly-once: a failed tree rolls the worker back instead of reaching Spout.fail.
+        self.on_fail: Callable[[], None] | None = None
 
     def emit(self, values, stream=DEFAULT_STREAM, message_id=None, direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
@@ -271,7 +273,10 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
                     obj.ack(msg_id)
                 else:
                     c.failed += 1
-                    obj.fail(msg_id)
+                    if self.on_fail is not None:
+                        self.on_fail()
+                    else:
+                        obj.fail(msg_id)
             except Exception as exc:  # a spout's own bug must not lose the other outcomes
                 self.report_error(exc)
         return len(done)

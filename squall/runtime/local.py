@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SquallError
+from ..state import StateBackend
 from ..topology import Topology
+from .checkpoint import CheckpointStats
 from .metrics import ComponentStats
 from .worker import Worker
 
@@ -30,6 +32,7 @@ class RunResult:
     completed: bool
     elapsed_s: float
     stats: dict[str, ComponentStats] = field(default_factory=dict)
+    checkpoints: CheckpointStats | None = None
 
     def errors(self) -> list[str]:
         return [e for st in self.stats.values() for e in st.last_errors]
@@ -96,16 +99,20 @@ class LocalCluster:
         self.shutdown()
 
     def submit_topology(self, name: str, conf: Mapping[str, Any] | None, topology: Topology,
-                        until_complete: bool = False) -> TopologyHandle:
+                        until_complete: bool = False,
+                        state_backend: StateBackend | None = None) -> TopologyHandle:
         """Start ``topology`` under ``name``; with ``until_complete`` it ends by itself
-        once its spouts are exhausted and every tree completed.
+        once its spouts are exhausted and every tree completed. With ``state_backend``
+        its stateful tasks resume from the last checkpoint and are checkpointed
+        (see :class:`~squall.runtime.worker.Worker`).
 
         Raises:
             SquallError: a topology of that name already runs here.
         """
         if name in self._running and self._running[name].running:
             raise SquallError(f"a topology named {name!r} is already running")
-        handle = TopologyHandle(name, Worker(topology, conf), until_complete).start()
+        handle = TopologyHandle(name, Worker(topology, conf, state_backend=state_backend),
+                                until_complete).start()
         self._running[name] = handle
         return handle
 
@@ -141,13 +148,14 @@ class LocalCluster:
 
 
 def run_topology(topology: Topology, conf: Mapping[str, Any] | None = None,
-                 timeout_s: float | None = None) -> RunResult:
+                 timeout_s: float | None = None,
+                 state_backend: StateBackend | None = None) -> RunResult:
     """Run a bounded topology on the calling thread until its input is used up.
 
     Returns when every spout is exhausted and every tuple tree completed (after the
     bolts' ``end_of_input``), or after ``timeout_s`` (then ``completed`` is False).
     """
-    worker = Worker(topology, conf)
+    worker = Worker(topology, conf, state_backend=state_backend)
     timer = None
     if timeout_s is not None:
         timer = threading.Timer(timeout_s, worker.stop)
@@ -159,4 +167,4 @@ def run_topology(topology: Topology, conf: Mapping[str, Any] | None = None,
     finally:
         if timer is not None:
             timer.cancel()
-    return RunResult(worker.completed, time.monotonic() - start, worker.stats())
+    return RunResult(worker.completed, time.monotonic() - start, worker.stats(), worker.checkpoint_stats)

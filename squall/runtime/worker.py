@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..component import Bolt, TopologyContext
-from ..config import (MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE,
+from ..component import Bolt, Stateful, TopologyContext
+from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, ConfigError, MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE,
                       STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS, acking_enabled, resolve)
+from ..state import StateBackend
 from ..topology import Topology, copy_component
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from .acker import Acker
+from .checkpoint import CheckpointCoordinator, CheckpointStats
 from .executor import BoltTask, SpoutTask, build_routes
 from .metrics import ComponentStats, LatencySample
 
@@ -38,6 +40,13 @@ _TICK_FIELDS = Fields(["rate_secs"])
 _HOUSEKEEPING_S = 0.05
 _CAPACITY_WINDOW_S = 10.0
 _IDLE_SLEEP_S = 0.0005
+_ROLLBACK_BACKOFF_S = (0.05, 5.0)   # first and longest pause of the spouts after a rollback
+_FINAL_CHECKPOINT_ATTEMPTS = 6       # over about 1.5 s of backoff
+_TAKEN, _FAILED, _ROLLED_BACK = "taken", "failed", "rolled back"
+
+
+class _TreeFailed(Exception):
+    """Aborts a checkpoint: under exactly-once a failed tree means a rollback instead."""
 
 
 @dataclass
@@ -65,6 +74,11 @@ class Worker:
         transport: ``send(worker_index, message)`` for tuples, acks and fails bound
             for other workers; messages are plain picklable tuples, delivered on the
             other side with :meth:`deliver`. Needed when ``task_ids`` is not all tasks.
+        state_backend: where the state of :class:`~squall.component.Stateful` tasks
+            lives. With one, the worker restores them from the last complete checkpoint
+            on start and checkpoints every ``topology.state.checkpoint.interval.ms``
+            (0: only at the end of a bounded run or a drain), see
+            :mod:`squall.runtime.checkpoint`.
 
     Tuples for a task of another worker collect in an outbox, flushed to the transport
     once per pass as one message per task; acks for another worker's tuple trees are
@@ -75,13 +89,27 @@ class Worker:
     until stopped (``stop()``, from any thread) or, with ``until_complete``, until every
     spout is exhausted and every tree completed; on the way, once every spout has
     emitted all its input and the inboxes are drained, it calls ``end_of_input`` on the
-    bolts in topological order (bounded runs). Then ``cleanup``/``close``, and return.
+    bolts in topological order (bounded runs). A run that ends by itself or by a drain
+    takes a last checkpoint. Then ``cleanup``/``close``, and return.
+
+    Checkpoint barriers: the worker runs every task on one thread, so it aligns a
+    checkpoint by not giving spouts a turn and draining every inbox (and background
+    work) first; what each task then stages reflects exactly the tuples emitted before
+    the barrier. Checkpoints are per worker (one process).
+
+    Exactly-once (``squall.checkpoint.mode``): every spout must be stateful. A failed
+    or timed-out tree does not reach ``Spout.fail``; the worker rolls back instead, as
+    Flink restarts from a checkpoint: queued tuples are dropped, every stateful task
+    returns to the last complete checkpoint (spouts to its positions) and the spouts
+    resume after a pause that doubles while rollbacks repeat without a checkpoint in
+    between. So no state counts a replayed tuple twice.
     """
 
     def __init__(self, topology: Topology, conf: Mapping[str, Any] | None = None,
                  task_ids: Iterable[int] | None = None, *, worker_index: int = 0,
                  placement: Mapping[int, int] | None = None,
-                 transport: Callable[[int, tuple], None] | None = None) -> None:
+                 transport: Callable[[int, tuple], None] | None = None,
+                 state_backend: StateBackend | None = None) -> None:
         self.topology = topology
         self.conf = resolve(conf)
         all_tasks = topology.component_of_task()
@@ -114,7 +142,20 @@ class Worker:
         self.completed = False
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self._state_backend = state_backend
+        self.checkpointer: CheckpointCoordinator | None = None
+        self._rollback_requested = False
+        self._final_checkpoint_failed = False
+        self._resume_at = 0.0
+        self._backoff_s = 0.0
         self._build()
+        if state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE:
+            stateless = sorted({t.component for t in self.spout_tasks if not isinstance(t.obj, Stateful)})
+            if stateless:
+                raise ConfigError(f"exactly-once needs spouts that checkpoint their position; "
+                                  f"{', '.join(stateless)} do not (make them squall.Stateful)")
+            for t in self.spout_tasks:
+                t.on_fail = self._request_rollback
 
     def _build(self) -> None:
         topo = self.topology
@@ -184,7 +225,65 @@ class Worker:
             task.obj.open(task.context.config, task.context, task)
         for task in self.bolt_tasks:
             task.obj.prepare(task.context.config, task.context, task)
+        if self._state_backend is not None:
+            # Bolts stage before spouts: a bolt may ack held tuples in pre_prepare, and
+            # the spouts' positions must reflect those acks.
+            stateful = [(t.component, t.task_id, t.obj) for t in [*self.bolt_tasks, *self.spout_tasks]
+                        if isinstance(t.obj, Stateful)]
+            self.checkpointer = CheckpointCoordinator(self._state_backend, self.worker_index, stateful)
+            self.checkpointer.recover()
         self._set_active(True)
+
+    @property
+    def checkpoint_stats(self) -> CheckpointStats | None:
+        """Checkpoint counts and times, and the checkpoint restored at start; None without state."""
+        return self.checkpointer.stats if self.checkpointer is not None else None
+
+    def _request_rollback(self) -> None:
+        self._rollback_requested = True
+
+    def _rollback(self) -> None:
+        self._rollback_requested = False
+        for bt in self.bolt_tasks:
+            bt.inbox.clear()
+        while any(bt.obj.in_flight() for bt in self._pollers):
+            for bt in self._pollers:
+                bt.poll()
+            time.sleep(_IDLE_SLEEP_S)
+        for bt in self.bolt_tasks:
+            bt.inbox.clear()
+        if self.acker is not None:
+            self.acker.pending.clear()
+        for sp in self.spout_tasks:
+            sp.completed.clear()
+            sp.pending = 0
+        self.checkpointer.restore()
+        first, longest = _ROLLBACK_BACKOFF_S
+        self._backoff_s = min(longest, self._backoff_s * 2 or first)
+        self._resume_at = time.monotonic() + self._backoff_s
+        self._input_ended = False     # the input is emitted again from the checkpoint
+
+    def _checkpoint(self) -> str:
+        """Take a checkpoint: "taken", "failed" (the previous one stays current), or
+        "rolled back" (a failed tree made the worker roll back instead)."""
+        self._drain_all()          # the barrier: every tuple emitted so far is processed
+        if self._rollback_requested:
+            self._rollback()       # a tree failed: what the tasks hold must not be checkpointed
+            return _ROLLED_BACK
+
+        def before_prepare(obj, txid):
+            obj.pre_prepare(txid)
+            self._drain_all()      # what it emitted or acked reaches the tasks after it
+            if self._rollback_requested:
+                raise _TreeFailed(f"a tuple tree failed while checkpoint {txid} was taken")
+
+        if self.checkpointer.checkpoint(before_prepare) is not None:
+            self._backoff_s = 0.0
+            return _TAKEN
+        if self._rollback_requested:
+            self._rollback()
+            return _ROLLED_BACK
+        return _FAILED
 
     def _set_active(self, active: bool) -> None:
         for task in self.spout_tasks:
@@ -213,7 +312,9 @@ class Worker:
         next_expire = now + expire_every
         next_tick = [now + f for f, _, _ in self._ticks]
         cap_window_start = now
-        input_ended = False
+        self._input_ended = False
+        checkpoint_every = self.conf[CHECKPOINT_INTERVAL_MS] / 1000.0 if self.checkpointer else 0
+        next_checkpoint = now + checkpoint_every if checkpoint_every else float("inf")
         while not stop.is_set():
             while commands:
                 commands.popleft()()
@@ -231,9 +332,15 @@ class Worker:
                 if now - cap_window_start >= _CAPACITY_WINDOW_S:
                     self._roll_capacity(now - cap_window_start)
                     cap_window_start = now
+            if now >= next_checkpoint:
+                self._checkpoint()
+                next_checkpoint = monotonic() + checkpoint_every
             did = self._receive() if self._incoming else 0
-            for sp in spouts:
-                did += sp.turn(now)
+            if now >= self._resume_at:
+                for sp in spouts:
+                    did += sp.turn(now)
+            else:
+                did += sum(sp.deliver_completions() for sp in spouts)
             for bt in bolts:
                 if bt.inbox:
                     did += bt.drain()
@@ -241,22 +348,47 @@ class Worker:
                 did += bt.poll()
             if self._outboxes:
                 self._flush_remote()
+            if self._rollback_requested:
+                self._rollback()
+                continue
             if did:
+                continue
+            if now < self._resume_at:
+                time.sleep(_IDLE_SLEEP_S)
                 continue
             if any(sp.completed for sp in spouts):
                 continue
             in_flight = any(sp.pending for sp in spouts)
             if self._draining and not in_flight:
-                return
+                if self._final_checkpoint():
+                    return
+                continue
             if until_complete:
-                if not input_ended and all(sp.obj.emitted_all() for sp in spouts):
-                    input_ended = True
+                if not self._input_ended and all(sp.obj.emitted_all() for sp in spouts):
+                    self._input_ended = True
                     self._end_of_input()
                     continue
-                if input_ended and not in_flight and all(sp.obj.exhausted() for sp in spouts):
-                    self.completed = True
-                    return
+                if self._input_ended and not in_flight and all(sp.obj.exhausted() for sp in spouts):
+                    if self._final_checkpoint():
+                        self.completed = not self._final_checkpoint_failed
+                        return
+                    continue
             time.sleep(_IDLE_SLEEP_S)
+
+    def _final_checkpoint(self) -> bool:
+        """Checkpoint at the end of a run; False if the run must go on after a rollback.
+
+        A failing checkpoint is retried with backoff; if it keeps failing the run ends
+        incomplete (``completed`` stays False): a rerun resumes from the last one."""
+        if self.checkpointer is None:
+            return True
+        for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
+            outcome = self._checkpoint()
+            if outcome != _FAILED:
+                return outcome == _TAKEN
+            time.sleep(0.05 * 2 ** attempt)
+        self._final_checkpoint_failed = True
+        return True
 
     def _drain_all(self) -> None:
         while True:
@@ -333,6 +465,8 @@ class Worker:
             self._drain_all()
 
     def _close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         for task in self.bolt_tasks:
             try:
                 task.obj.cleanup()

@@ -1,5 +1,7 @@
-"""File sources: tail a file, drain a spooling directory (Flume-style collection)."""
+"""Files: tail a file, drain a spooling directory (Flume-style collection), and append
+lines to a file (exactly-once under checkpoints)."""
 
+from .sink import FileSinkBolt
 from .sources import SpoolDirSpout, TailSpout
 
-__all__ = ["SpoolDirSpout", "TailSpout"]
+__all__ = ["FileSinkBolt", "SpoolDirSpout", "TailSpout"]
