@@ -6,10 +6,10 @@ import json
 import logging
 import time
 from collections import deque
-from pathlib import Path
 
-from squall import BasicBolt, Bolt
+from squall import BasicBolt, Bolt, Stateful
 from squall.config import TICK_TUPLE_FREQ_SECS
+from squall.connectors.files import FileSinkBolt
 from squall.errors import RecordError
 from squall.store.errors import StoreError
 from squall.store.kv import KeyValueStore
@@ -67,7 +67,7 @@ class ParseBolt(BasicBolt):
                         r.steer_angle, r.direct_light, r.speed, r.area_number, date_to_ms(r.date)])
 
 
-class SpeedingBolt(Bolt):
+class SpeedingBolt(Stateful, Bolt):
     """Flags speeding cars: ``SADD yyyyMMdd car_number`` then ``EXPIRE yyyyMMdd ttl``.
 
     The key is the UTC date of the detection window's start. Input fields:
@@ -79,6 +79,7 @@ class SpeedingBolt(Bolt):
     exponential backoff from ``retry_initial_s`` to ``retry_max_s``, driven by tick
     tuples, never blocking the worker; the outage is reported once. At most
     ``max_buffered`` detections wait (beyond that the oldest is reported and dropped).
+    Checkpointed, the waiting detections are state: a crash during an outage loses none.
 
     Semantics: the book's Redis sink (a set per day, expiring after a week by default).
     """
@@ -104,21 +105,31 @@ class SpeedingBolt(Bolt):
     def process(self, tup):
         self.process_batch([tup])
 
+    def init_state(self, state):
+        self.state = state
+        self._waiting = deque((car, start, None) for car, start in state.get("waiting", ()))
+
+    def pre_prepare(self, txid):
+        self.state.put("waiting", [(car, start) for car, start, _ in self._waiting])
+
     def process_batch(self, tuples):
         waiting = self._waiting
-        waiting.extend(t for t in tuples if not is_tick(t))   # ticks only wake the retry
+        # Ticks only wake the retry.
+        waiting.extend((t["carNumber"], t["window_start"], t) for t in tuples if not is_tick(t))
         while len(waiting) > self.max_buffered:
-            lost = waiting.popleft()
-            self.collector.report_error(RuntimeError(f"speeding store unreachable: dropped detection {lost.values}"))
-            self.collector.fail(lost)
+            car, start, lost = waiting.popleft()
+            self.collector.report_error(RuntimeError(
+                f"speeding store unreachable: dropped detection of {car} in the window from {start}"))
+            if lost is not None:
+                self.collector.fail(lost)
         if not waiting or time.monotonic() < self._next_try:
             return
         store = self.store
         while waiting:
-            t = waiting[0]
-            key = ms_to_date(t["window_start"])[:8]
+            car, start, t = waiting[0]
+            key = ms_to_date(start)[:8]
             try:
-                store.sadd(key, t["carNumber"])
+                store.sadd(key, car)
                 store.expire(key, self.ttl_s)
             except (StoreError, OSError) as exc:
                 self._delay = min(self.retry_max_s, self._delay * 2 or self.retry_initial_s)
@@ -128,7 +139,8 @@ class SpeedingBolt(Bolt):
                     self.collector.report_error(exc)
                 return
             waiting.popleft()
-            self.collector.ack(t)
+            if t is not None:
+                self.collector.ack(t)
         if self._outage_since is not None:
             log.warning("speeding store reachable again after %.1f s", time.monotonic() - self._outage_since)
             self._outage_since = None
@@ -145,9 +157,11 @@ class SpeedingBolt(Bolt):
                 f"speeding store still unreachable at end of input: {len(self._waiting)} detections not written"))
 
 
-class DetectionLogBolt(Bolt):
+class DetectionLogBolt(FileSinkBolt):
     """Appends one JSON line per (car, batch) detection: car_number, window_start and
-    window_end (14-digit dates), avg_speed, events. Flushed per drained batch.
+    window_end (14-digit dates), avg_speed, events. Exactly-once under checkpoints in
+    exactly-once mode (see :class:`~squall.connectors.files.FileSinkBolt`); otherwise
+    flushed per drained batch.
 
     The rule's columns are looked up by name: ``avgSpeed`` or ``avg(speed)``, ``events``
     or ``count(*)`` (null when the rule selects neither). A rule that outputs a row per
@@ -155,38 +169,25 @@ class DetectionLogBolt(Bolt):
     and batch.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def restore_extra(self, extra):
+        self._window, logged = extra if extra is not None else (None, ())
+        self._logged = set(logged)
+
+    def save_extra(self):
+        return (self._window, sorted(self._logged))
 
     def prepare(self, config, context, collector):
-        self.collector = collector
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
-        self._window = None
-        self._logged: set[str] = set()
+        super().prepare(config, context, collector)
+        self.restore_extra(None)
 
-    def process(self, tup):
-        self.process_batch([tup])
-
-    def process_batch(self, tuples):
-        write = self._fh.write
-        for t in tuples:
-            if is_tick(t):
-                continue
-            car, start = t["carNumber"], t["window_start"]
-            if start != self._window:      # batches end in order: forget the previous one
-                self._window, self._logged = start, set()
-            if car in self._logged:
-                continue
-            self._logged.add(car)
-            avg = t.get("avgSpeed", t.get("avg(speed)"))
-            events = t.get("events", t.get("count(*)"))
-            write(json.dumps({"car_number": car, "window_start": ms_to_date(start),
-                              "window_end": ms_to_date(t["window_end"]), "avg_speed": avg,
-                              "events": events}) + "\n")
-        self._fh.flush()
-        for t in tuples:
-            self.collector.ack(t)
-
-    def cleanup(self):
-        self._fh.close()
+    def format(self, t):
+        car, start = t["carNumber"], t["window_start"]
+        if start != self._window:      # batches end in order: forget the previous one
+            self._window, self._logged = start, set()
+        if car in self._logged:
+            return None
+        self._logged.add(car)
+        return json.dumps({"car_number": car, "window_start": ms_to_date(start),
+                           "window_end": ms_to_date(t["window_end"]),
+                           "avg_speed": t.get("avgSpeed", t.get("avg(speed)")),
+                           "events": t.get("events", t.get("count(*)"))})

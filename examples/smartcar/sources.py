@@ -8,13 +8,14 @@ malformed, so the parse bolt can dead-letter it with that reason.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from squall import Spout
+from squall import Spout, Stateful
 
 from .obd import Reading, read_fleet
 from .record import format_line, ms_to_date
@@ -22,8 +23,12 @@ from .record import format_line, ms_to_date
 __all__ = ["FeedSpout", "ReplaySpout", "SimulatorSpout", "simulate"]
 
 
-class FeedSpout(Spout):
+class FeedSpout(Stateful, Spout):
     """A reliable, optionally paced spout over an iterator of :class:`Reading`.
+
+    Checkpointed, its position is the number of readings taken from the source plus
+    the records emitted but not yet acked; a restored spout skips that many readings
+    (re-reading the source, which is deterministic) and emits the unacked ones again.
 
     Args:
         start_ms: event time of second 0 (epoch ms).
@@ -57,7 +62,27 @@ class FeedSpout(Spout):
         self._done = False
         self._held: Reading | None = None
         self._wall0: float | None = None
-        self._counts = FeedSpout.progress[self.name] = {"read": 0, "replayed": 0}
+        self._counts = FeedSpout.progress[self.name] = {"read": 0, "replayed": 0, "resumed_at": 0}
+        self._position = 0
+
+    def init_state(self, state):
+        self.state = state
+        position, pending, next_id = state.get("position", (0, {}, 0))
+        # Also a rollback: every in-memory position goes back to the checkpoint's.
+        self._source = self.readings()
+        if position:
+            next(itertools.islice(self._source, position - 1, position), None)
+        self._position = position
+        self._pending = dict(pending)
+        self._replay = deque(sorted(pending))
+        self._next_id = next_id
+        self._done = False
+        self._held = None
+        self._wall0 = None
+        self._counts["resumed_at"] = position
+
+    def pre_prepare(self, txid):
+        self.state.put("position", (self._position, self._pending, self._next_id))
 
     def next_tuple(self):
         if self._replay:
@@ -92,6 +117,7 @@ class FeedSpout(Spout):
         self._next_id += 1
         values = [reading.line, reading.origin, reading.error]
         self._pending[msg_id] = values
+        self._position += 1
         self._counts["read"] += 1
         self.collector.emit(values, message_id=msg_id)
 
