@@ -19,6 +19,13 @@ within the timeout.
 Bounded runs: the runtime calls ``end_of_input`` once every spout has emitted all its
 input (``Spout.emitted_all``), before their trees complete, so the last windows fire
 and ack their tuples and the run ends.
+
+Checkpoints (Storm's stateful windowing): with a state backend the executor is
+:class:`~squall.component.Stateful`. At each checkpoint it stores every tuple it
+holds (values and origin), the watermark and the per-stream latest timestamps, then
+acks the held tuples, as Storm's ``StatefulWindowedBoltExecutor`` acks tuples once
+they are checkpointed: the spouts then do not replay them, and a recovery restores
+them into the windows instead. Restored tuples are unanchored.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from squall.component import Bolt, Component, OutputCollector, OutputFieldsDeclarer, TopologyContext
+from squall.component import (Bolt, Component, OutputCollector, OutputFieldsDeclarer, Stateful,
+                              TopologyContext)
 from squall.config import MESSAGE_TIMEOUT_SECS, TICK_TUPLE_FREQ_SECS, acking_enabled
-from squall.tuple import DEFAULT_STREAM, Tuple, is_tick
+from squall.tuple import DEFAULT_STREAM, Tuple, TupleSource, is_tick
 
 from .errors import TimestampError, WindowConfigError
 from .manager import WindowManager
@@ -91,7 +99,7 @@ class WindowedBolt(Component):
         """Called on graceful shutdown."""
 
 
-class WindowedBoltExecutor(Bolt):
+class WindowedBoltExecutor(Stateful, Bolt):
     """Runs a :class:`WindowedBolt` over windows described by a :class:`WindowSpec`.
 
     Args:
@@ -222,6 +230,50 @@ class WindowedBoltExecutor(Bolt):
         ack = self.collector.ack
         for t in held:
             ack(t)
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def init_state(self, state) -> None:
+        self.state = state
+        self._manager = WindowManager(self.spec.length, self.spec.slide, event_time=self.spec.event_time)
+        self._latest = {}
+        saved = state.get("window")
+        if saved is None:
+            return
+        topo = self.context.topology
+        sources: dict[tuple[str, int, str], TupleSource] = {}
+
+        def decode(item):
+            values, component, task, stream = item
+            src = sources.get((component, task, stream))
+            if src is None:
+                fields = topo.components[component].streams[stream].fields
+                src = sources[(component, task, stream)] = TupleSource(component, task, stream, fields)
+            return Tuple(values, src, None)
+
+        self._manager.restore(saved["manager"], decode)
+        self._latest = {tuple(k): v for k, v in saved["latest"]}
+
+    def pre_prepare(self, txid: int) -> None:
+        ack = self.collector.ack
+        held: dict[int, Tuple] = {}
+
+        def unanchor(t: Tuple) -> Tuple:
+            # Checkpointed now: ack the tree once and keep an unanchored copy, so the
+            # expiry ack later settles nothing twice.
+            copy = held.get(id(t))
+            if copy is None:
+                if t.message_id is not None:
+                    ack(t)
+                copy = held[id(t)] = Tuple(t.values, t.source, None)
+            return copy
+
+        manager = self._manager
+        manager.map_items(unanchor)
+        self.state.put("window", {
+            "manager": manager.snapshot(lambda t: (list(t.values), t.source.component, t.source.task,
+                                                   t.source.stream)),
+            "latest": [(list(k), v) for k, v in self._latest.items()]})
 
     def cleanup(self) -> None:
         self.bolt.cleanup()
