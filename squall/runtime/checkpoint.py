@@ -50,6 +50,7 @@ class CheckpointStats:
 
     recovered_txid: int | None = None
     recovery_s: float = 0.0
+    restored_at: float | None = None     # time.monotonic() when every task was restored
     completed: int = 0
     failed: int = 0
     rollbacks: int = 0
@@ -99,7 +100,8 @@ class CheckpointCoordinator:
             obj.init_state(st)
         self._txid = decided or 0
         self.stats.recovered_txid = decided
-        self.stats.recovery_s = time.monotonic() - t0
+        self.stats.restored_at = time.monotonic()
+        self.stats.recovery_s = self.stats.restored_at - t0
         return decided
 
     def restore(self) -> None:

@@ -97,7 +97,8 @@ class Worker:
     work) first; what each task then stages reflects exactly the tuples emitted before
     the barrier. Checkpoints are per worker (one process).
 
-    Exactly-once (``squall.checkpoint.mode``): every spout must be stateful. A failed
+    With a state backend every spout must be stateful (its position is checkpointed
+    with the bolts' state). Exactly-once (``squall.checkpoint.mode``): a failed
     or timed-out tree does not reach ``Spout.fail``; the worker rolls back instead, as
     Flink restarts from a checkpoint: queued tuples are dropped, every stateful task
     returns to the last complete checkpoint (spouts to its positions) and the spouts
@@ -149,13 +150,17 @@ class Worker:
         self._resume_at = 0.0
         self._backoff_s = 0.0
         self._build()
-        if state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE:
+        if state_backend is not None:
+            # Restoring bolts to a checkpoint while a source resumes from elsewhere would
+            # skip or repeat input in their state, in either mode.
             stateless = sorted({t.component for t in self.spout_tasks if not isinstance(t.obj, Stateful)})
             if stateless:
-                raise ConfigError(f"exactly-once needs spouts that checkpoint their position; "
-                                  f"{', '.join(stateless)} do not (make them squall.Stateful)")
-            for t in self.spout_tasks:
-                t.on_fail = self._request_rollback
+                raise ConfigError(f"checkpoints need spouts that checkpoint their position; "
+                                  f"{', '.join(stateless)} do not (make them squall.Stateful, or run "
+                                  f"without a state backend)")
+            if self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE:
+                for t in self.spout_tasks:
+                    t.on_fail = self._request_rollback
 
     def _build(self) -> None:
         topo = self.topology

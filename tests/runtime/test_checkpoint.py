@@ -187,7 +187,8 @@ def test_at_least_once_replays_failed_trees_and_counts_them_again(tmp_path):
     assert sum(counts.values()) > sum(totals.values())
 
 
-def test_exactly_once_refuses_a_spout_that_cannot_rewind(tmp_path):
+@pytest.mark.parametrize("mode", [EXACTLY_ONCE, "at-least-once"])
+def test_checkpoints_refuse_a_spout_that_cannot_rewind(tmp_path, mode):
     from squall import Spout
 
     class Plain(Spout):
@@ -201,7 +202,7 @@ def test_exactly_once_refuses_a_spout_that_cannot_rewind(tmp_path):
     b.set_spout("src", Plain())
     b.set_bolt("count", KeyCounter()).shuffle_grouping("src")
     with pytest.raises(ConfigError, match="src"):
-        Worker(b.build(), conf(), state_backend=MemoryStateBackend())
+        Worker(b.build(), conf(mode), state_backend=MemoryStateBackend())
 
 
 def test_a_checkpoint_that_fails_to_stage_is_retried_and_loses_no_write(tmp_path):
