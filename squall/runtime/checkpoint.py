@@ -31,12 +31,17 @@ from dataclasses import dataclass, field
 from ..component import Stateful
 from ..state import KeyValueState, StateBackend, TxStatus
 
-__all__ = ["CheckpointCoordinator", "CheckpointStats", "COORDINATOR_COMPONENT"]
+__all__ = ["CheckpointCoordinator", "CheckpointStats", "CheckpointDeclined", "COORDINATOR_COMPONENT"]
 
 log = logging.getLogger("squall.runtime")
 
 COORDINATOR_COMPONENT = "__checkpoint"
 _DECIDED = "txid"
+
+
+class CheckpointDeclined(Exception):
+    """Raised by ``before_prepare`` when the tasks cannot be checkpointed consistently now
+    (the checkpoint is skipped, not failed; the next interval tries again)."""
 
 
 @dataclass
@@ -53,6 +58,7 @@ class CheckpointStats:
     restored_at: float | None = None     # time.monotonic() when every task was restored
     completed: int = 0
     failed: int = 0
+    declined: int = 0
     rollbacks: int = 0
     last_txid: int | None = None
     total_s: float = 0.0
@@ -132,6 +138,9 @@ class CheckpointCoordinator:
             coord.put(_DECIDED, txid)
             coord.prepare_commit(txid)
             coord.commit(txid)
+        except CheckpointDeclined:
+            self.stats.declined += 1
+            return None
         except Exception as exc:
             self._abort(txid, exc)
             return None

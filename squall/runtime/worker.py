@@ -30,7 +30,7 @@ from ..state import StateBackend
 from ..topology import Topology, copy_component
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from .acker import Acker
-from .checkpoint import CheckpointCoordinator, CheckpointStats
+from .checkpoint import CheckpointCoordinator, CheckpointDeclined, CheckpointStats
 from .executor import BoltTask, SpoutTask, build_routes
 from .metrics import ComponentStats, LatencySample
 
@@ -103,7 +103,10 @@ class Worker:
     Flink restarts from a checkpoint: queued tuples are dropped, every stateful task
     returns to the last complete checkpoint (spouts to its positions) and the spouts
     resume after a pause that doubles while rollbacks repeat without a checkpoint in
-    between. So no state counts a replayed tuple twice.
+    between. So no state counts a replayed tuple twice. A checkpoint is declined (tried
+    again at the next interval) while a tree is still open once the bolts have staged
+    their state: a tuple held outside any state, or stuck, cannot be placed on either
+    side of the barrier; if it then fails, the rollback replays it.
     """
 
     def __init__(self, topology: Topology, conf: Mapping[str, Any] | None = None,
@@ -276,7 +279,14 @@ class Worker:
             self._rollback()       # a tree failed: what the tasks hold must not be checkpointed
             return _ROLLED_BACK
 
+        exactly_once = self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
+        spouts = {id(t.obj) for t in self.spout_tasks}
+
         def before_prepare(obj, txid):
+            if exactly_once and id(obj) in spouts and any(sp.pending for sp in self.spout_tasks):
+                # A tree still open after every bolt staged its state is held where no
+                # state covers it (or stuck): the spouts' positions cannot be cut here.
+                raise CheckpointDeclined(f"checkpoint {txid}: tuple trees still pending")
             obj.pre_prepare(txid)
             self._drain_all()      # what it emitted or acked reaches the tasks after it
             if self._rollback_requested:

@@ -15,7 +15,7 @@ import pytest
 
 from squall import Bolt, Stateful, TopologyBuilder
 from squall.config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING,
-                           ConfigError)
+                           MESSAGE_TIMEOUT_SECS, ConfigError)
 from squall.connectors.files import FileSinkBolt
 from squall.runtime.worker import Worker
 from squall.state import MemoryStateBackend, RocksDBStateBackend
@@ -47,8 +47,9 @@ class KeyCounter(Stateful, Bolt):
 class FailOnce(Bolt):
     """Fails every tuple whose (key, count) it has not seen and ``pick`` selects, once."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, how: str = "fail") -> None:
         self.every = every
+        self.how = how
 
     def declare_output_fields(self, declarer):
         declarer.declare(["key", "count"])
@@ -61,6 +62,10 @@ class FailOnce(Bolt):
         key = (t["key"], t["count"])
         if t["count"] % self.every == 0 and key not in self.failed:
             self.failed.add(key)
+            if self.how == "raise":
+                raise RuntimeError(f"bolt bug on {key}")
+            if self.how == "stuck":
+                return            # never acked: the tree times out
             self.collector.fail(t)
             return
         self.collector.emit(list(t.values), anchors=[t])
@@ -72,13 +77,13 @@ class LineSink(FileSinkBolt):
         return f"{tup['key']} {tup['count']}"
 
 
-def topology(rows, log_path, fail_every=None):
+def topology(rows, log_path, fail_every=None, how="fail"):
     b = TopologyBuilder()
     b.set_spout("src", ListSpout(rows, ["key"]))
     b.set_bolt("count", KeyCounter(), 2).fields_grouping("src", ["key"])
     upstream = "count"
     if fail_every:
-        b.set_bolt("flaky", FailOnce(fail_every)).shuffle_grouping("count")
+        b.set_bolt("flaky", FailOnce(fail_every, how)).shuffle_grouping("count")
         upstream = "flaky"
     b.set_bolt("log", LineSink(str(log_path))).global_grouping(upstream)
     return b.build()
@@ -161,11 +166,12 @@ def test_kills_at_random_points_lose_and_duplicate_nothing(tmp_path, seed):
         backend.close()
 
 
-def test_failed_trees_roll_back_instead_of_double_counting(tmp_path):
+@pytest.mark.parametrize("how", ["fail", "raise", "stuck"])
+def test_failed_trees_roll_back_instead_of_double_counting(tmp_path, how):
     rows = rows_of(2000)
     backend = MemoryStateBackend()
-    topo = topology(rows, tmp_path / "log", fail_every=97)
-    w = run_once(topo, backend, conf())
+    topo = topology(rows, tmp_path / "log", fail_every=97 if how != "stuck" else 200, how=how)
+    w = run_once(topo, backend, {**conf(), MESSAGE_TIMEOUT_SECS: 1})
     assert w.completed
     assert w.checkpoint_stats.rollbacks > 0
     want, totals = expected_lines(rows)
