@@ -1,5 +1,6 @@
-"""Files: tail a file, drain a spooling directory (Flume-style collection), and append
-lines to a file (exactly-once under checkpoints)."""
+"""Files: tail a file, drain a spooling directory (Flume-style collection; the source
+position is part of the checkpoint when there is one), and append lines to a file
+(exactly-once under checkpoints)."""
 
 from .sink import FileSinkBolt
 from .sources import SpoolDirSpout, TailSpout

@@ -88,3 +88,24 @@ class AckedOffsets:
     @property
     def in_flight(self) -> int:
         return len(self._order)
+
+    def snapshot(self) -> tuple[int, list[int], list[int]]:
+        """Plain data to checkpoint: ``(committed, in-flight end offsets in emission
+        order, end offsets among them already acked)``; :meth:`restore` takes it back.
+
+        >>> a = AckedOffsets(0)
+        >>> for end in (10, 20, 30): a.emitted(end)
+        >>> a.acked(20); a.snapshot()
+        (0, [10, 20, 30], [20])
+        >>> b = AckedOffsets.restore(a.snapshot()); b.acked(10); b.committed
+        20
+        """
+        return self.committed, list(self._order), sorted(self._done)
+
+    @classmethod
+    def restore(cls, snapshot: tuple[int, list[int], list[int]]) -> AckedOffsets:
+        committed, order, done = snapshot
+        acked = cls(committed)
+        acked._order = list(order)
+        acked._done = set(done)
+        return acked

@@ -1,5 +1,7 @@
 """File sources in the manner of Flume: follow a file (``tail -F``), or drain a spooling
-directory. Both are reliable spouts that keep a position file.
+directory. Both are reliable spouts that keep a position file, and are
+:class:`~squall.component.Stateful`, so under checkpoints their position is part of
+the topology's checkpoint.
 
 Each emits ``(line, origin)`` on the default stream: ``line`` as bytes without its line
 ending (a source does not guess encodings; the regex filter matches bytes), ``origin``
@@ -7,10 +9,42 @@ as ``"path:offset"``. The message id is ``(file identity, end offset)``; a faile
 is emitted again; the position file advances only over lines all acked, so a restart
 neither loses nor, after a graceful stop, repeats a line.
 
+Checkpoints (a state backend): the checkpoint is the source of truth.
+
+* ``pre_prepare`` stores the position in the task's state: the file being read (its
+  identity - inode for ``TailSpout``, name for ``SpoolDirSpout`` - the name it was
+  read under, and the offset after the last complete line read), every file's acked
+  bookkeeping (:class:`~.position.AckedOffsets`: acked prefix, in-flight and
+  acked-beyond offsets) and the lines still in flight with their values (always
+  none in exactly-once mode, where a checkpoint waits for every tree). ``init_state``
+  resumes there: the file is opened again at that offset and the in-flight lines are
+  emitted again. A rollback calls ``init_state`` again and rewinds the same way.
+* The position file is neither read nor written while the state holds a position.
+  It only seeds a first checkpointed run (empty state), and it is rewritten when a
+  checkpoint completes, so a later run without a state backend resumes from the last
+  checkpoint. It never runs ahead of the checkpoint: a kill before the first
+  checkpoint must not skip input that no state counted.
+* ``TailSpout``: the file is found again by inode, as ``tail -F`` and Flume's Taildir
+  follow it: under the followed name, or under another name in the same directory if
+  it was rotated (``app.log`` -> ``app.log.1``) since the checkpoint, in which case its
+  remainder is read there and the new file under the name from its start. A file
+  that can no longer be found (deleted, compressed, truncated below the offset) is
+  read from the start of what the name now holds, and a warning names the lost
+  remainder.
+* ``SpoolDirSpout``: a file is renamed ``.COMPLETED`` (or deleted) only once a
+  completed checkpoint records all of its lines as delivered (Flink's
+  ``notifyCheckpointComplete``), so the file a checkpoint is reading is never retired
+  by the spout; should it have been renamed ``.COMPLETED`` by someone else, the
+  checkpoint wins and its remainder is read from the renamed file. (Flume's rule
+  holds: names must not be reused; a new file under a name a checkpoint retires
+  would be retired unread.)
+
 Semantics: Flume User Guide, "Taildir Source" (position file, inode tracking) and
 "Spooling Directory Source" (immutable files, ``.COMPLETED`` suffix or delete), and the
 "Regex Filtering Interceptor"; ``tail -F`` for rotation (the name is followed, not the
-file handle: after a rename or truncation the new file is read from its start).
+file handle: after a rename or truncation the new file is read from its start); Storm
+2 "State Checkpointing", Flink "Checkpointing" (sources store their offsets in the
+checkpoint and rewind to them).
 """
 
 from __future__ import annotations
@@ -18,12 +52,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from squall.component import Spout
+from squall.component import Spout, Stateful
 
 from .position import AckedOffsets, PositionFile
 
@@ -31,9 +66,18 @@ __all__ = ["TailSpout", "SpoolDirSpout"]
 
 log = logging.getLogger("squall.connectors.files")
 
+_STATE_KEY = "position"
 
-class _LineSpout(Spout):
-    """Lines from one open file at a time, with replay and per-file ack bookkeeping."""
+
+class _LineSpout(Stateful, Spout):
+    """Lines from one open file at a time, with replay and per-file ack bookkeeping.
+
+    A position - what :meth:`_snapshot` returns and :meth:`_resume` takes - is plain
+    data: ``{"reading": (ident, name, offset) | None, "files": [(ident,
+    AckedOffsets.snapshot()), ...], "pending": [(msg_id, values), ...]}``, plus what
+    a subclass adds. A position file's document is turned into one by
+    :meth:`_from_position_file`.
+    """
 
     def __init__(self, position_file: str, include: str | None, save_interval_s: float,
                  poll_interval_s: float, max_line_bytes: int) -> None:
@@ -50,16 +94,87 @@ class _LineSpout(Spout):
         self.collector = collector
         self._positions = PositionFile(self.position_file)
         self._match = re.compile(self.include.encode()).search if self.include else None
+        self._fh = None
+        self._next_save = time.monotonic() + self.save_interval_s
+        self.filtered = 0
+        self._checkpointed = False     # init_state was called: the state is the truth
+        self._initial: dict[str, Any] | None = None   # where a checkpointed run started
+        self._staged: dict[str, Any] | None = None    # position file doc of a staged checkpoint
+        self._resume(self._from_position_file(self._positions.load()), from_checkpoint=False)
+
+    # -- positions --------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        """Forget every in-memory position (a rollback resumes from scratch)."""
+        if self._fh is not None:
+            self._fh.close()
+        self._fh = None
         self._pending: dict[tuple[Any, int], list[Any]] = {}
         self._replay: deque[tuple[Any, int]] = deque()
-        self._files: dict[Any, AckedOffsets] = {}   # file identity -> acked prefix
-        self._fh = None
+        self._files: dict[Any, AckedOffsets] = {}   # file identity -> acked prefix, reading order
         self._ident: Any = None
         self._name = ""
         self._offset = 0
-        self._next_save = time.monotonic() + self.save_interval_s
         self._next_poll = 0.0
-        self.filtered = 0
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "reading": (self._ident, self._name, self._offset) if self._fh is not None else None,
+            "files": [(ident, acked.snapshot()) for ident, acked in self._files.items()],
+            "pending": list(self._pending.items()),
+        }
+
+    def _resume(self, doc: dict[str, Any], from_checkpoint: bool) -> None:
+        self._reset()
+        for ident, snap in doc.get("files", ()):
+            self._files[ident] = AckedOffsets.restore(snap)
+        for msg_id, values in doc.get("pending", ()):
+            self._pending[msg_id] = values
+            self._replay.append(msg_id)      # their trees died with the run: emit again
+        self._open_at(doc, from_checkpoint)
+
+    def _from_position_file(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """The position a position file's document describes (``{}``: none saved)."""
+        raise NotImplementedError
+
+    def _open_at(self, doc: dict[str, Any], from_checkpoint: bool) -> None:
+        """Open the file ``doc["reading"]`` names at its offset, wherever it is now."""
+        raise NotImplementedError
+
+    def _position_doc(self) -> dict[str, Any] | None:
+        """What the position file should say now; None to leave it as it is."""
+        raise NotImplementedError
+
+    def _save(self) -> None:
+        if self._checkpointed:
+            return                     # only a completed checkpoint moves the position file
+        doc = self._position_doc()
+        if doc is not None:
+            self._positions.save(doc)
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def init_state(self, state):
+        self.state = state
+        if not self._checkpointed:
+            # First call, right after open: nothing emitted yet. Where open() started
+            # (position file, from_end) is where a run with an empty state starts, and
+            # where a rollback before the first checkpoint goes back to.
+            self._checkpointed = True
+            self._initial = self._snapshot()
+            self._next_save = float("inf")
+        self._staged = None
+        doc = state.get(_STATE_KEY)
+        self._resume(doc if doc is not None else self._initial, from_checkpoint=doc is not None)
+
+    def pre_prepare(self, txid):
+        self.state.put(_STATE_KEY, self._snapshot())
+        self._staged = self._position_doc()
+
+    def checkpoint_complete(self, txid):
+        if self._staged is not None:
+            self._positions.save(self._staged)
+            self._staged = None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -150,9 +265,6 @@ class _LineSpout(Spout):
             self._fh.close()
             self._fh = None
 
-    def _save(self) -> None:
-        raise NotImplementedError
-
 
 class TailSpout(_LineSpout):
     """Follows ``path`` like ``tail -F``: appended lines as they are written; after a
@@ -167,15 +279,18 @@ class TailSpout(_LineSpout):
         from_end: with no saved position, start at the end of the current file
             (``tail -F`` default) instead of its start.
         save_interval_s: how often the position is saved while running (always on
-            deactivate and close).
+            deactivate and close); without a state backend only.
         poll_interval_s: how often the name is checked for rotation at end of file.
         max_line_bytes: longer lines are split at this size.
         stop_at_eof: exhausted once the end of the file is reached and every line is
             acked (for bounded runs); by default it waits for more, as ``tail -F``.
 
-    A saved position whose inode no longer matches the file (it was rotated while the
-    source was down) cannot be resumed; the new file is read from its start and a
-    warning names the lost remainder.
+    A saved position (position file or checkpoint) is resumed in the file with the
+    saved inode: under ``path``, or under another name in the same directory when
+    the file was rotated while the source was down; its remainder is read, then the
+    file now under ``path`` from its start. When no file there has that inode (the
+    rotated file was deleted or compressed), the file under ``path`` is read from
+    its start and a warning names the lost remainder.
     """
 
     def __init__(self, path: str, position_file: str, include: str | None = None,
@@ -186,23 +301,52 @@ class TailSpout(_LineSpout):
         self.from_end = from_end
         self.stop_at_eof = stop_at_eof
 
-    def open(self, config, context, collector):
-        super().open(config, context, collector)
-        saved = self._positions.load()
+    def _from_position_file(self, saved):
+        if "inode" in saved:
+            return {"reading": (saved["inode"], self.path, int(saved.get("offset", 0)))}
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return
-        offset = 0
-        if saved.get("inode") == st.st_ino and saved.get("offset", 0) <= st.st_size:
-            offset = saved["offset"]
-        elif saved:
-            log.warning("%s was replaced while the source was down (saved inode %s at offset %s); "
-                        "reading the new file from its start", self.path, saved.get("inode"),
-                        saved.get("offset"))
-        elif self.from_end:
-            offset = st.st_size
-        self._open_file(Path(self.path), st.st_ino, offset)
+            return {}
+        return {"reading": (st.st_ino, self.path, st.st_size if self.from_end else 0)}
+
+    def _locate(self, inode: int, name: str, offset: int) -> Path | None:
+        """The file with ``inode`` holding at least ``offset`` bytes: under the followed
+        name, the name it was read under, or another name in the same directory."""
+        followed = Path(self.path)
+        seen = [followed, Path(name)]
+        try:
+            seen += sorted(p for p in followed.parent.iterdir() if p not in seen)
+        except FileNotFoundError:
+            pass
+        for p in seen:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if st.st_ino == inode and stat.S_ISREG(st.st_mode) and st.st_size >= offset:
+                return p
+        return None
+
+    def _open_at(self, doc, from_checkpoint):
+        reading = doc.get("reading")
+        if reading is not None:
+            inode, name, offset = reading
+            found = self._locate(inode, name, offset)
+            if found is not None:
+                if str(found) != self.path:
+                    log.info("%s: resuming %s (inode %s, rotated since) at offset %s",
+                             self.path, found, inode, offset)
+                self._open_file(found, inode, offset)
+                return         # once read to its end, _advance moves on to the new file
+            log.warning("%s: the file read up to offset %s (inode %s) is gone or was truncated; "
+                        "its remainder is lost, reading %s from its start", name, offset, inode, self.path)
+            self._files.pop(inode, None)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return              # not created yet: _advance opens it when it appears
+        self._open_file(Path(self.path), st.st_ino, 0)
 
     def _advance(self) -> None:
         try:
@@ -232,19 +376,25 @@ class TailSpout(_LineSpout):
             return True
         if self._read_line(final=True):   # more arrived, or an unterminated last line
             return False
-        return True
+        # At the end of the open file: done, unless the name was rotated or truncated
+        # meanwhile (then there is a file still to read).
+        where = (self._ident, self._offset)
+        self._advance()
+        return (self._ident, self._offset) == where and not self._pending
 
-    def _save(self) -> None:
+    def _position_doc(self):
         if self._ident is None:
-            return
+            return None
         acked = self._files.get(self._ident)
-        if acked is not None:
-            self._positions.save({"path": self.path, "inode": self._ident, "offset": acked.committed})
+        if acked is None:
+            return None
+        return {"path": self.path, "inode": self._ident, "offset": acked.committed}
 
 
 class SpoolDirSpout(_LineSpout):
     """Reads every file dropped into ``directory``, oldest first; once all of a file's
-    lines are acked it is renamed ``<name>.COMPLETED`` (or deleted with ``delete=True``).
+    lines are acked it is renamed ``<name>.COMPLETED`` (or deleted with ``delete=True``)
+    - under checkpoints, once a completed checkpoint covers them.
 
     Files must be complete and unchanging once in the directory (Flume's rule). Hidden
     files and files already carrying the suffix are ignored. The position file (by
@@ -266,14 +416,50 @@ class SpoolDirSpout(_LineSpout):
         self.delete = delete
         self.stop_when_empty = stop_when_empty
 
-    def open(self, config, context, collector):
-        super().open(config, context, collector)
+    def _reset(self) -> None:
+        super()._reset()
         self._finished: set[str] = set()    # read to the end, waiting for acks
+        self._done: set[str] = set()        # all acked, retired when a checkpoint covers it
+        self._retiring: set[str] = set()    # _done as staged by pre_prepare
         self._idle = False
-        saved = self._positions.load()
+
+    def _snapshot(self):
+        doc = super()._snapshot()
+        doc["finished"] = sorted(self._finished)
+        doc["done"] = sorted(self._done)
+        return doc
+
+    def _from_position_file(self, saved):
         name = saved.get("file")
-        if name and (Path(self.directory) / name).is_file():
-            self._open_file(Path(self.directory) / name, name, int(saved.get("offset", 0)))
+        if not name:
+            return {}
+        return {"reading": (name, str(Path(self.directory) / name), int(saved.get("offset", 0)))}
+
+    def _open_at(self, doc, from_checkpoint):
+        self._finished = set(doc.get("finished", ()))
+        for name in doc.get("done", ()):
+            self._retire(name)      # a committed checkpoint says so; idempotent
+        reading = doc.get("reading")
+        if reading is None:
+            return
+        name, _, offset = reading
+        path = Path(self.directory) / name
+        if path.is_file():
+            self._open_file(path, name, offset)
+            return
+        if not from_checkpoint:
+            return      # position file: the file was delivered and retired since
+        renamed = path.with_name(name + self.completed_suffix)
+        if renamed.is_file():
+            # Marked delivered by someone else, but the checkpoint says its remainder was
+            # not: the checkpoint wins (retiring it later is a no-op).
+            log.warning("%s: the checkpoint resumes it at offset %s but it was renamed %s; "
+                        "reading its remainder from there", path, offset, renamed.name)
+            self._open_file(renamed, name, offset)
+            return
+        log.warning("%s: the checkpoint resumes it at offset %s but it is gone; its remainder "
+                    "is lost", path, offset)
+        self._files.pop(name, None)
 
     def _candidates(self) -> list[Path]:
         d = Path(self.directory)
@@ -281,7 +467,7 @@ class SpoolDirSpout(_LineSpout):
         for p in d.iterdir():
             n = p.name
             if n.startswith(".") or n.endswith(self.completed_suffix) or n in self._finished \
-                    or n == self._ident or not p.is_file():
+                    or n in self._done or n == self._ident or not p.is_file():
                 continue
             files.append(p)
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
@@ -303,18 +489,39 @@ class SpoolDirSpout(_LineSpout):
         if ident in self._finished and acked.in_flight == 0:
             self._finished.discard(ident)
             del self._files[ident]
-            path = Path(self.directory) / ident
-            if self.delete:
-                path.unlink(missing_ok=True)
-            else:
-                os.replace(path, path.with_name(path.name + self.completed_suffix))
+            if self._checkpointed:
+                self._done.add(ident)   # retired by the checkpoint that records it
+                return
+            self._retire(ident)
             self._save()
 
-    def _save(self) -> None:
+    def _retire(self, name: str) -> None:
+        path = Path(self.directory) / name
+        try:
+            if self.delete:
+                path.unlink()
+            else:
+                os.replace(path, path.with_name(path.name + self.completed_suffix))
+        except FileNotFoundError:
+            pass                        # retired already (before a crash)
+
+    def pre_prepare(self, txid):
+        super().pre_prepare(txid)
+        self._retiring = set(self._done)
+
+    def checkpoint_complete(self, txid):
+        for name in self._retiring:
+            self._retire(name)
+        self._done -= self._retiring
+        self._retiring = set()
+        super().checkpoint_complete(txid)
+
+    def _position_doc(self):
         if self._ident is not None and self._ident in self._files:
-            self._positions.save({"file": self._ident, "offset": self._files[self._ident].committed})
-        elif not self._files:
-            self._positions.save({})
+            return {"file": self._ident, "offset": self._files[self._ident].committed}
+        if not self._files:
+            return {}
+        return None
 
     def exhausted(self):
         return (self.stop_when_empty and self._idle and self._fh is None and not self._pending
