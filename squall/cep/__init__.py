@@ -1,19 +1,26 @@
 """Squall's CEP engine: Esper-style EPL over dict events.
 
-Supported EPL (this milestone): ``select [istream] <items> from <Type>#time_batch(<period>)``
-(also ``.win:time_batch(...)``) or ``#length_batch(<n>)``, with ``where``, ``group by``
-and ``having``; aggregates ``avg sum count(*) count(expr) min max`` (optionally
-``distinct``); arithmetic, comparison, ``and/or/not``, ``is [not] null``; aliases with
-``as``. Keywords are case-insensitive; ``--`` and ``/* */`` comments; several
-statements separated by ``;``. Periods: ``30 sec``, ``1 min 30 sec``, ``500 msec``; a
-plain number means seconds.
+Supported EPL: ``select [istream|rstream|irstream] <items> from <Type><data windows>``
+with ``where``, ``group by`` (several keys) and ``having``; data windows ``length time
+ext_timed length_batch time_batch ext_timed_batch unique lastevent firstevent keepall
+groupwin`` in ``#`` and dotted (``.win:``/``.std:``) forms, several forming an
+intersection; aggregates ``count(*) count sum avg min max median stddev avedev``
+(optionally ``distinct``); arithmetic, comparison, ``and/or/not``, ``is [not] null``;
+aliases with ``as``. Keywords are case-insensitive; ``--`` and ``/* */`` comments;
+several statements separated by ``;``. Periods: ``30 sec``, ``1 min 30 sec``, ``500
+msec``; a plain number means seconds.
 
 Semantics: Esper 8 reference, 5 "EPL Reference: Clauses" (5.6 "Aggregation and
-grouping", output rows per model) and 14 "Data Windows" (time batch, length batch).
-See :mod:`squall.cep.runtime` for the batch schedule and the rows each model posts.
+grouping", output rows per model) and 14 "Data Windows". :mod:`squall.cep.views` has
+the data windows, :mod:`squall.cep.resultset` the rows each model posts on the insert
+and remove streams, :mod:`squall.cep.runtime` the fused batch operators (a single
+time/length batch, insert stream: the smart-car rule's fast path) and
+:mod:`squall.cep.aggregates` the aggregation functions. ``EPLEngine.snapshot`` /
+``restore`` checkpoint an engine (:mod:`squall.cep.snapshot`).
 
-Known differences from Esper: only the insert stream; no ``output`` clause, joins,
-patterns or sliding windows yet; WallClock engines fire batches on ``send``/``poll``
+Joins of data windows (:mod:`squall.cep.join`) and patterns (:mod:`squall.cep.pattern`)
+run as their own operators. The supported syntax and every known difference from Esper
+are listed in ``docs/epl.md``; WallClock engines fire batches on ``send``/``poll``
 (there is no timer thread).
 """
 

@@ -24,9 +24,11 @@ __all__ = [
     "Literal", "Property", "BinaryOp", "UnaryOp", "IsNull", "Aggregate", "FunctionCall",
     "Expr", "SelectItem", "TimePeriod", "View", "StreamDef", "SelectStatement",
     "AGGREGATE_FUNCTIONS", "TIME_UNIT_MS", "expr_text", "to_epl",
+    "PatternFilter", "PatternObserver", "PatternGuard", "PatternEvery", "PatternNot", "PatternAnd",
+    "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
 ]
 
-AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max"})
+AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
 
 #: Milliseconds per time-period unit, keyed by the lower-cased unit keyword.
 TIME_UNIT_MS = {
@@ -92,7 +94,68 @@ class FunctionCall:
     column: int | None = field(default=None, compare=False, repr=False)
 
 
-Expr = Union[Literal, Property, BinaryOp, UnaryOp, IsNull, Aggregate, FunctionCall]
+@dataclass(frozen=True)
+class InList:
+    """``operand [not] in (items...)``."""
+    operand: "Expr"
+    items: tuple
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Between:
+    """``operand [not] between low and high`` (inclusive; the bounds may come in either order)."""
+    operand: "Expr"
+    low: "Expr"
+    high: "Expr"
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Like:
+    """``operand [not] like pattern [escape 'c']`` (``%`` any run, ``_`` one character)."""
+    operand: "Expr"
+    pattern: "Expr"
+    escape: str | None = None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Regexp:
+    """``operand [not] regexp pattern`` (the whole string must match)."""
+    operand: "Expr"
+    pattern: "Expr"
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Case:
+    """``case [operand] when w then r ... [else e] end``; ``whens`` are (w, r) pairs."""
+    operand: "Expr | None"
+    whens: tuple
+    otherwise: "Expr | None" = None
+
+
+def children(e) -> tuple:
+    """The direct sub-expressions of the expression nodes above."""
+    if isinstance(e, InList):
+        return (e.operand, *e.items)
+    if isinstance(e, Between):
+        return (e.operand, e.low, e.high)
+    if isinstance(e, (Like, Regexp)):
+        return (e.operand, e.pattern)
+    if isinstance(e, Case):
+        out = [] if e.operand is None else [e.operand]
+        for w, r in e.whens:
+            out += [w, r]
+        if e.otherwise is not None:
+            out.append(e.otherwise)
+        return tuple(out)
+    return ()
+
+
+Expr = Union[Literal, Property, BinaryOp, UnaryOp, IsNull, Aggregate, FunctionCall, InList, Between,
+             Like, Regexp, Case]
 
 
 @dataclass(frozen=True)
@@ -128,6 +191,10 @@ class StreamDef:
     alias: str | None = None
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
+    #: ``unidirectional``: in a join, only this stream's events trigger join output.
+    unidirectional: bool = False
+    #: ``Type(expr, ...)``: the filter expressions (and-ed), applied before the data windows.
+    filters: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +209,9 @@ class SelectStatement:
     group_by: tuple[Expr, ...] = ()
     having: Expr | None = None
     stream_selector: str = "istream"
+    #: Further streams of a join (``from A#length(5) as a, B#time(10 sec) as b``); the first
+    #: stream is ``stream``. See :mod:`squall.cep.join`.
+    joins: tuple["StreamDef", ...] = ()
 
 
 # Precedence, low to high; mirrors the grammar's rule nesting.
@@ -155,7 +225,7 @@ def _prec(e: Expr) -> int:
         return _PREC[e.op]
     if isinstance(e, UnaryOp):
         return _PREC["not"] if e.op == "not" else _PREC["neg"]
-    if isinstance(e, IsNull):
+    if isinstance(e, (IsNull, InList, Between, Like, Regexp)):
         return _PREC["is"]
     if isinstance(e, Literal) and isinstance(e.value, (int, float)) \
             and not isinstance(e.value, bool) and e.value < 0:
@@ -182,6 +252,8 @@ def _literal_text(v: object) -> str:
 
 def expr_text(e: Expr) -> str:
     """Render an expression as EPL text, Esper's select-column naming style."""
+    if isinstance(e, (InList, Between, Like, Regexp, Case)):
+        return _special_text(e)
     if isinstance(e, Property):
         return e.name
     if isinstance(e, Literal):
@@ -236,11 +308,15 @@ def to_epl(st: SelectStatement) -> str:
         out.append(", ".join(expr_text(i.expr) + (f" as {i.alias}" if i.alias else "")
                              for i in st.items))
     s = st.stream
-    views = "".join(
-        (f".{v.namespace}:{v.name}" if v.namespace else f"#{v.name}")
-        + "(" + ", ".join(_param_text(p) for p in v.params) + ")"
-        for v in s.views)
-    out.append(f"from {s.event_type}{views}" + (f" as {s.alias}" if s.alias else ""))
+    if isinstance(s, PatternStream) or st.joins or s.unidirectional:
+        out.append("from " + ", ".join(stream_text(x) for x in (s, *st.joins)))
+    else:
+        views = "".join(
+            (f".{v.namespace}:{v.name}" if v.namespace else f"#{v.name}")
+            + "(" + ", ".join(_param_text(p) for p in v.params) + ")"
+            for v in s.views)
+        flt = f"({', '.join(expr_text(f) for f in s.filters)})" if s.filters else ""
+        out.append(f"from {s.event_type}{flt}{views}" + (f" as {s.alias}" if s.alias else ""))
     if st.where is not None:
         out.append("where " + expr_text(st.where))
     if st.group_by:
@@ -248,3 +324,148 @@ def to_epl(st: SelectStatement) -> str:
     if st.having is not None:
         out.append("having " + expr_text(st.having))
     return " ".join(out)
+
+
+# ---------------------------------------------------------------- patterns
+# Esper 8 reference, 7 "EPL Reference: Patterns". Built by the parser; compiled by
+# :mod:`squall.cep.pattern`.
+
+@dataclass(frozen=True)
+class PatternFilter:
+    """``tag=Type(filter, ...)``: one event of ``event_type`` for which every filter
+    expression is true. Filters may refer to earlier tags (``carNumber = a.carNumber``)."""
+    event_type: str
+    tag: str | None = None
+    filters: tuple["Expr", ...] = ()
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternObserver:
+    """``namespace:name(params)``, e.g. ``timer:interval(10 sec)``."""
+    namespace: str
+    name: str
+    params: tuple[Union["Expr", TimePeriod], ...] = ()
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternGuard:
+    """``child where namespace:name(params)``, e.g. ``where timer:within(10 sec)``."""
+    child: "PatternExpr"
+    namespace: str
+    name: str
+    params: tuple[Union["Expr", TimePeriod], ...] = ()
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternEvery:
+    child: "PatternExpr"
+
+
+@dataclass(frozen=True)
+class PatternNot:
+    child: "PatternExpr"
+
+
+@dataclass(frozen=True)
+class PatternAnd:
+    children: tuple["PatternExpr", ...]
+
+
+@dataclass(frozen=True)
+class PatternOr:
+    children: tuple["PatternExpr", ...]
+
+
+@dataclass(frozen=True)
+class PatternFollowedBy:
+    """``a -> b -> c``: one node with the children in order."""
+    children: tuple["PatternExpr", ...]
+
+
+PatternExpr = Union[PatternFilter, PatternObserver, PatternGuard, PatternEvery, PatternNot,
+                    PatternAnd, PatternOr, PatternFollowedBy]
+
+
+@dataclass(frozen=True)
+class PatternStream:
+    """``from pattern [ ... ]`` in place of a stream."""
+    pattern: PatternExpr
+    alias: str | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+_PATTERN_PREC = {PatternFollowedBy: 1, PatternOr: 2, PatternAnd: 3, PatternEvery: 4, PatternNot: 4,
+                 PatternGuard: 5}
+
+
+def pattern_text(p: PatternExpr) -> str:
+    """Render a pattern expression as EPL text (parenthesised where precedence needs it).
+
+    >>> pattern_text(PatternFollowedBy((PatternEvery(PatternFilter("A", "a")),
+    ...                                 PatternFilter("B", "b", (BinaryOp("=", Property("k"), Property("a.k")),)))))
+    'every a=A -> b=B(k=a.k)'
+    """
+    def sub(child, min_prec):
+        text = pattern_text(child)
+        return f"({text})" if _PATTERN_PREC.get(type(child), 6) < min_prec else text
+
+    if isinstance(p, PatternFilter):
+        head = f"{p.tag}={p.event_type}" if p.tag else p.event_type
+        return head + (f"({', '.join(expr_text(f) for f in p.filters)})" if p.filters else "")
+    if isinstance(p, PatternObserver):
+        return f"{p.namespace}:{p.name}({', '.join(_param_text(x) for x in p.params)})"
+    if isinstance(p, PatternGuard):
+        return (f"{sub(p.child, 6)} where {p.namespace}:{p.name}"
+                f"({', '.join(_param_text(x) for x in p.params)})")
+    if isinstance(p, PatternEvery):
+        return f"every {sub(p.child, 5)}"
+    if isinstance(p, PatternNot):
+        return f"not {sub(p.child, 5)}"
+    if isinstance(p, PatternAnd):
+        return " and ".join(sub(c, 4) for c in p.children)
+    if isinstance(p, PatternOr):
+        return " or ".join(sub(c, 3) for c in p.children)
+    if isinstance(p, PatternFollowedBy):
+        return " -> ".join(sub(c, 2) for c in p.children)
+    raise TypeError(f"not a pattern expression: {p!r}")
+
+
+def stream_text(s: Union[StreamDef, PatternStream]) -> str:
+    """Render one stream of a from clause (a filtered/windowed stream or a pattern)."""
+    if isinstance(s, PatternStream):
+        return f"pattern [{pattern_text(s.pattern)}]" + (f" as {s.alias}" if s.alias else "")
+    views = "".join(
+        (f".{v.namespace}:{v.name}" if v.namespace else f"#{v.name}")
+        + "(" + ", ".join(_param_text(p) for p in v.params) + ")"
+        for v in s.views)
+    return (f"{s.event_type}{views}" + (f" as {s.alias}" if s.alias else "")
+            + (" unidirectional" if s.unidirectional else ""))
+
+
+def _special_text(e) -> str:
+    neg = "not " if getattr(e, "negated", False) else ""
+    if isinstance(e, InList):
+        return f"{_wrap(e.operand, 5)} {neg}in ({','.join(expr_text(i) for i in e.items)})"
+    if isinstance(e, Between):
+        return f"{_wrap(e.operand, 5)} {neg}between {_wrap(e.low, 5)} and {_wrap(e.high, 5)}"
+    if isinstance(e, Like):
+        esc = "" if e.escape is None else f" escape {_literal_text(e.escape)}"
+        return f"{_wrap(e.operand, 5)} {neg}like {_wrap(e.pattern, 5)}{esc}"
+    if isinstance(e, Regexp):
+        return f"{_wrap(e.operand, 5)} {neg}regexp {_wrap(e.pattern, 5)}"
+    parts = ["case"]
+    if e.operand is not None:
+        parts.append(expr_text(e.operand))
+    for w, r in e.whens:
+        parts.append(f"when {expr_text(w)} then {expr_text(r)}")
+    if e.otherwise is not None:
+        parts.append(f"else {expr_text(e.otherwise)}")
+    parts.append("end")
+    return " ".join(parts)

@@ -16,9 +16,27 @@ event time is acked and dropped: a replay caused by a failure elsewhere in its t
 tree (a store that was down) does not count the event twice. The window is held
 in memory, so outputs are emitted unanchored (anchoring them to the events would
 replay events into the next window on a downstream failure and double-count).
-Exactly-once windows need checkpointed state (a later milestone). At end of input the
+With a state backend the bolt is checkpointed (:class:`~squall.component.Stateful`):
+the engine's snapshot (clock, open windows, aggregations, schedules) and the dedupe
+keys, so a crash in the middle of a batch neither loses nor double-counts an event
+once the spouts rewind to the same checkpoint. At end of input the
 clock jumps past every open window so the last batch fires, as Esper's
 ``advance_time`` at end of a replay.
+
+Live rules: with ``rules_dir`` the bolt watches that directory's ``rules.epl``
+(installed by ``squall rules apply``; see :mod:`squall.cep.rules`) from its own thread
+(``poll``, a stat at most every 0.5 s) and applies each new version between tuples:
+unchanged statements keep their windows, changed ones restart, new ones start, removed
+ones stop, and a statement that does not compile is rejected while its running version
+goes on. A ``rules.epl`` already in the directory at ``prepare`` is applied at once, so
+a restarted topology runs the latest rules. Each task writes
+``status-<component>-<task>.json`` there (the result per statement and the counters)
+for ``squall rules list``. Storm fixes a component's output streams when the topology is
+built, so a statement keeps the stream (and the columns) it was declared with: a new
+version of a statement must select the same columns (same names, same order) or it is
+rejected; a statement added live (a name not in the initial rules) emits on the
+``dynamic`` stream, fields ``statement, row, window_start, window_end`` with ``row`` a
+dict keyed by column.
 
 Semantics: Esper 8 reference, "Time batch window" and external timer control;
 runs the engine of :mod:`squall.cep.engine`.
@@ -26,21 +44,29 @@ runs the engine of :mod:`squall.cep.engine`.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from squall.component import Bolt
+from squall.component import Bolt, Stateful
 from squall.config import TICK_TUPLE_FREQ_SECS
 from squall.tuple import DEFAULT_STREAM, Tuple, is_tick
 
 from .engine import EPLEngine, ExternalClock, WallClock
+from .errors import EPLCompileError
+from .rules import RuleSet, RulesDir, RulesWatcher
 
 __all__ = ["CepBolt"]
 
 _END_OF_INPUT_JUMP_MS = 10 * 24 * 3600 * 1000
+_STATUS_EVERY_S = 1.0   # refresh a watched directory's status file at most this often
+
+DYNAMIC_STREAM = "dynamic"
+"""The stream of statements added live (``rules_dir``): statement, row (a dict), window bounds."""
 
 
-class CepBolt(Bolt):
+class CepBolt(Stateful, Bolt):
     """Adapts EPL statements to a bolt.
 
     Args:
@@ -52,6 +78,8 @@ class CepBolt(Bolt):
         dedupe_field: input field identifying an event (e.g. a row key); replays of an
             event already taken are dropped.
         dedupe_horizon_ms: how long (event time) a key is remembered.
+        rules_dir: a directory to watch for new versions of the rules (live rules, see
+            the module docs), or None.
 
     Raises (at build time):
         EPLSyntaxError / EPLCompileError: the rule does not parse or compile.
@@ -59,8 +87,9 @@ class CepBolt(Bolt):
 
     def __init__(self, epl: str, event_type: str, properties: Mapping[str, str] | None = None,
                  time_field: str | None = None, name: str = "rule", dedupe_field: str | None = None,
-                 dedupe_horizon_ms: int = 600_000) -> None:
+                 dedupe_horizon_ms: int = 600_000, rules_dir: str | os.PathLike | None = None) -> None:
         self.epl = epl
+        self.rules_dir = None if rules_dir is None else os.fspath(rules_dir)
         self.dedupe_field = dedupe_field
         self.dedupe_horizon_ms = dedupe_horizon_ms
         self.event_type = event_type
@@ -71,10 +100,19 @@ class CepBolt(Bolt):
         self._streams = self._compile(EPLEngine(ExternalClock(0)))[1]
 
     def _compile(self, engine: EPLEngine):
-        statements = engine.compile(self.epl, name=self.name)
+        # Named as live rules name them (first statement: `name`, then `name#i`, unless
+        # @Name), so a later version of the rule file finds its statements again.
+        rule_set = RuleSet.parse(self.epl, prefix=self.name)
+        if not rule_set.statements:
+            raise EPLCompileError("The rule text holds no statement")
+        report = rule_set.apply(engine)
+        if not report.ok:
+            raise report.rejected[0].exception
+        statements = engine.statements
         streams = []
         for i, st in enumerate(statements):
             streams.append((DEFAULT_STREAM if i == 0 else st.name, tuple(st.columns)))
+        self._declared = {st.name: s for st, s in zip(statements, streams)}
         return statements, streams
 
     def output_columns(self, stream: str = DEFAULT_STREAM) -> tuple[str, ...]:
@@ -85,17 +123,32 @@ class CepBolt(Bolt):
         for stream, columns in self._streams:
             declarer.declare_stream(stream, [*columns, "window_start", "window_end"]) \
                 if stream != DEFAULT_STREAM else declarer.declare([*columns, "window_start", "window_end"])
+        if self.rules_dir is not None:
+            declarer.declare_stream(DYNAMIC_STREAM, ["statement", "row", "window_start", "window_end"])
 
     def component_configuration(self):
         return None if self.time_field else {TICK_TUPLE_FREQ_SECS: 1}
 
     def prepare(self, config, context, collector):
+        self._prepare_args = (config, context, collector)
         self.collector = collector
         self.engine = EPLEngine(ExternalClock(0) if self.time_field else WallClock())
         statements, streams = self._compile(self.engine)
         for st, (stream, columns) in zip(statements, streams):
             st.add_listener(self._listener(st, stream, columns))
+        self._watcher = None
+        if self.rules_dir is not None:
+            self._rules = RulesDir(self.rules_dir)
+            self._watcher = RulesWatcher(self._rules)
+            self._component, self._task_index = context.component_id, context.task_index
+            self._status_key = f"{context.component_id}-{context.task_index}"
+            self._last_apply: dict[str, Any] = {"version": None, "applied_ms": None, "results": []}
+            self._errors: dict[str, str] = {}      # statement name -> its last rejection
+            self._next_status = 0.0
+            self._counts: tuple = ()
+            self._poll_rules(force=True)
         self._started = False
+        self._fresh_time = self.engine.current_time_ms
         self._names: dict = {}
         self._seen: dict = {}      # dedupe key -> event time (ms), in arrival order
         self.duplicates = 0
@@ -108,6 +161,82 @@ class CepBolt(Bolt):
             for row in new_rows:
                 emit([*(row[c] for c in columns), window[0], window[1]], stream)
         return on_output
+
+    def _dynamic_listener(self, st):
+        emit = self.collector.emit
+        name = st.name
+
+        def on_output(new_rows: list[dict[str, Any]], old_rows: list[dict[str, Any]]) -> None:
+            window = st.last_output_window or (None, None)
+            for row in new_rows:
+                emit([name, dict(row), window[0], window[1]], DYNAMIC_STREAM)
+        return on_output
+
+    def _on_start(self, st) -> None:
+        declared = self._declared.get(st.name)
+        if declared is None:
+            st.add_listener(self._dynamic_listener(st))
+        else:
+            st.add_listener(self._listener(st, *declared))
+
+    def _check(self, name: str, columns: tuple) -> str | None:
+        declared = self._declared.get(name)
+        if declared is None or declared[1] == columns:
+            return None
+        stream, have = declared
+        return (f"statement '{name}' now selects ({', '.join(columns)}) but its output stream "
+                f"'{stream}' was declared with ({', '.join(have)}) when the topology was built; a "
+                "running topology cannot change a stream's fields (Storm declares them at build "
+                "time): select the same columns (rename with 'as'), give the statement a new "
+                "@Name (it then emits on the 'dynamic' stream), or restart the topology")
+
+    def _poll_rules(self, force: bool = False) -> None:
+        text = self._watcher.changed(force)
+        if text is not None:
+            report = RuleSet.parse(text, prefix=self.name).apply(
+                self.engine, check=self._check, on_start=self._on_start)
+            for r in report.results:
+                if r.action == "rejected":
+                    self._errors[r.name] = r.error
+                else:
+                    self._errors.pop(r.name, None)
+            self._last_apply = {"version": self._watcher.version, "applied_ms": int(time.time() * 1000),
+                                "results": [r.to_json() for r in report.results]}
+            self._write_status()
+            return
+        now = time.monotonic()
+        if force or now >= self._next_status:
+            counts = tuple((st.name, st.events_in, st.rows_out) for st in self.engine.statements)
+            if force or counts != self._counts:
+                self._write_status()
+
+    def _write_status(self, running: bool = True) -> None:
+        statements = []
+        for st in self.engine.statements:
+            declared = self._declared.get(st.name)
+            statements.append({"name": st.name, "text": st.text, "events_in": st.events_in,
+                               "rows_out": st.rows_out, "stream": declared[0] if declared else DYNAMIC_STREAM,
+                               "last_error": self._errors.get(st.name)})
+        self._counts = tuple((s["name"], s["events_in"], s["rows_out"]) for s in statements)
+        self._next_status = time.monotonic() + _STATUS_EVERY_S
+        status = {"component": self._component, "task": self._task_index,
+                  "pid": os.getpid(), "running": running, "updated_ms": int(time.time() * 1000),
+                  "rules_file": str(self._rules.rules_path), **self._last_apply,
+                  "statements": statements}
+        try:
+            self._rules.write_status(self._status_key, status)
+        except OSError:
+            pass   # a status that cannot be written must not stop the stream; retried later
+
+    def poll(self) -> int:
+        """Watched rules (``rules_dir``): apply a new version; refresh the status file."""
+        if self._watcher is not None:
+            self._poll_rules()
+        return 0
+
+    def cleanup(self) -> None:
+        if getattr(self, "_watcher", None) is not None:
+            self._write_status(running=False)
 
     def process(self, tup: Tuple) -> None:
         if is_tick(tup):
@@ -150,8 +279,26 @@ class CepBolt(Bolt):
                 del seen[k]
         return False
 
+    # -- checkpoints: the engine's open windows, the clock and the dedupe keys are state
+
+    def init_state(self, state) -> None:
+        self.state = state
+        if self._started or self.engine.current_time_ms != self._fresh_time:
+            self.prepare(*self._prepare_args)      # a rollback: start from a fresh engine
+        saved = state.get("cep")
+        if saved is not None:
+            self.engine.restore(saved["engine"])
+            self._seen = dict(saved["seen"])
+            self._started = saved["started"]
+
+    def pre_prepare(self, txid: int) -> None:
+        self.state.put("cep", {"engine": self.engine.snapshot(), "seen": self._seen,
+                               "started": self._started})
+
     def end_of_input(self) -> None:
         if self.time_field and self._started:
             self.engine.advance_time(self.engine.current_time_ms + _END_OF_INPUT_JUMP_MS)
         elif not self.time_field:
             self.engine.poll()
+        if self._watcher is not None:
+            self._write_status()

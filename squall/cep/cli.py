@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import click
 
@@ -18,7 +19,7 @@ from squall.cli import CliError
 from .engine import EPLEngine, ExternalClock
 from .errors import EPLError
 
-__all__ = ["epl"]
+__all__ = ["epl", "rules"]
 
 # After the last event, time moves this far so every open batch ends (as at end of input).
 _END_JUMP_MS = 10 * 24 * 3600 * 1000
@@ -34,14 +35,18 @@ def epl() -> None:
 @click.argument("events_file", type=click.File("r", encoding="utf-8"))
 @click.option("--type", "type_name", required=True, help="Event type name the events are sent as.")
 @click.option("--time-field", required=True, help="Event field holding its time, epoch milliseconds.")
-def run(rule_file, events_file, type_name, time_field):
+@click.option("--type-field", default=None,
+              help="Event field naming the event's type (several types in one file, e.g. for "
+                   "patterns and joins); events without it are of --type.")
+def run(rule_file, events_file, type_name, time_field, type_field):
     """Run RULE_FILE over EVENTS_FILE (one JSON object per line, '-' for stdin).
 
     Time is external: before each event the engine clock advances to the event's time
     (never backwards: an older event is processed at the current time); after the last
-    event it advances past every open window. A line that is not a JSON object, or
-    lacks a numeric time field, is reported on stderr with its line number and skipped;
-    the exit code is then 1.
+    event it advances past every open window. With --type-field, each event is sent as the
+    type its FIELD names (a string), or as --type when the field is missing or null. A line
+    that is not a JSON object, or lacks a numeric time field, is reported on stderr with
+    its line number and skipped; the exit code is then 1.
     """
     with open(rule_file, encoding="utf-8") as fh:
         text = fh.read()
@@ -84,7 +89,8 @@ def run(rule_file, events_file, type_name, time_field):
             engine.advance_time(ts)
             started = True
         try:
-            engine.send(type_name, event)
+            engine.send(type_name if type_field is None or event.get(type_field) is None
+                        else str(event[type_field]), event)
         except Exception as exc:  # an event the statements cannot evaluate (a type clash)
             bad += 1
             click.echo(f"squall epl: line {line_no} rejected: {type(exc).__name__}: {exc}", err=True)
@@ -93,3 +99,139 @@ def run(rule_file, events_file, type_name, time_field):
     out.flush()
     if bad:
         sys.exit(1)
+
+
+# -- squall rules: live rules in a running topology ------------------------------------
+
+@click.group()
+def rules() -> None:
+    """Live rules: change the EPL of a running topology (a CepBolt with a rules dir)."""
+
+
+def _rules_dir_option(func):
+    return click.option("--rules-dir", required=True, type=click.Path(file_okay=False),
+                        help="The directory the topology's CEP bolt watches (its --rules-dir).")(func)
+
+
+@rules.command("apply")
+@click.argument("rule_file", type=click.Path(exists=True, dir_okay=False))
+@_rules_dir_option
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to wait for the running bolt tasks to apply the new version.")
+def rules_apply(rule_file, rules_dir, timeout_s):
+    """Install RULE_FILE into the rules dir; report what the running topology did with it.
+
+    The file is installed atomically as RULES_DIR/rules.epl. Each running CEP bolt task
+    watching the directory applies it within about half a second: unchanged statements
+    keep their state, changed ones restart, new ones start, removed ones stop, and a
+    statement that does not compile is rejected (its running version goes on). The
+    command prints one line per statement and task; exit code 1 when any statement was
+    rejected, 2 when no task answered within --timeout. Without a running topology it
+    only installs the file (and checks its syntax); the next topology started with this
+    rules dir loads it.
+    """
+    from .rules import RuleSet, RulesDir
+
+    with open(rule_file, encoding="utf-8") as fh:
+        text = fh.read()
+    rd = RulesDir(rules_dir)
+    live = rd.live_statuses()
+    version = rd.install(text)
+    if not live:
+        click.echo(f"installed {rule_file} as {rd.rules_path} (version {version}); no running topology "
+                   "watches this directory: the next one started with it loads the file")
+        bad = [s for s in RuleSet.parse(text).statements if s.error is not None]
+        for s in bad:
+            click.echo(f"  {s.name}: {s.error}", err=True)
+        if bad:
+            sys.exit(1)
+        return
+    deadline = time.monotonic() + timeout_s
+    waiting = {(s["component"], s["task"]) for s in live}
+    done: dict = {}
+    while True:
+        for s in rd.statuses():
+            key = (s.get("component"), s.get("task"))
+            if key in waiting and s.get("version") == version:
+                done[key] = s
+        pending = waiting - done.keys()
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"{c}[{t}]" for c, t in sorted(pending))
+            raise CliError(f"installed version {version}, but {names} did not apply it within "
+                           f"{timeout_s:g} s (is the topology stalled?)")
+        time.sleep(0.05)
+    rejected = 0
+    for key in sorted(done):
+        s = done[key]
+        prefix = f"{key[0]}[{key[1]}] " if len(done) > 1 else ""
+        for r in s.get("results", []):
+            name, action = r["name"], r["action"]
+            if action == "rejected":
+                rejected += 1
+                what = "the running version goes on" if r.get("kept") else "not started"
+                click.echo(f"{prefix}{name}: rejected ({what}): {r['error']}")
+            else:
+                click.echo(f"{prefix}{name}: {action}, accepted" if action != "removed" else
+                           f"{prefix}{name}: removed")
+    click.echo(f"version {version} applied by {len(done)} task(s)", err=True)
+    if rejected:
+        sys.exit(1)
+
+
+def _short(text: str, width: int) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[:width - 3] + "..."
+
+
+@rules.command("list")
+@_rules_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status files as JSON lines instead.")
+def rules_list(rules_dir, as_json):
+    """Show each statement of the topology watching RULES_DIR: events in, rows out, status.
+
+    Counters are as of the task's last status write (at most about a second old while it
+    runs). A statement whose last new version was rejected shows the rejection; a new
+    statement that was rejected shows as 'rejected' with no counters.
+    """
+    from .rules import RulesDir
+
+    rd = RulesDir(rules_dir)
+    if not rd.path.is_dir():
+        raise CliError(f"rules dir not found: {rules_dir}")
+    statuses = rd.statuses()
+    if as_json:
+        for s in statuses:
+            click.echo(json.dumps(s, default=str))
+        return
+    if not statuses:
+        click.echo(f"no CEP bolt has reported in {rules_dir} yet")
+        return
+    several = len(statuses) > 1
+    header = (["TASK"] if several else []) + ["STATEMENT", "STREAM", "EVENTS IN", "ROWS OUT", "STATUS", "TEXT"]
+    rows = []
+    notes = []
+    for s in statuses:
+        task = f"{s.get('component')}[{s.get('task')}]"
+        for st in s.get("statements", []):
+            status = "running" if st.get("last_error") is None else "running; new version rejected"
+            rows.append(([task] if several else []) + [st["name"], st.get("stream", ""), f"{st['events_in']:,}",
+                                                        f"{st['rows_out']:,}", status, _short(st["text"], 60)])
+            if st.get("last_error"):
+                notes.append(f"{st['name']}: {st['last_error']}")
+        for r in s.get("results", []):
+            if r["action"] == "rejected" and not r.get("kept"):
+                rows.append(([task] if several else []) + [r["name"], "", "-", "-", "rejected", ""])
+                notes.append(f"{r['name']}: {r['error']}")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    numeric = {"EVENTS IN", "ROWS OUT"}
+    for line in [header, *rows]:
+        click.echo("  ".join(str(v).rjust(w) if h in numeric else str(v).ljust(w)
+                             for v, w, h in zip(line, widths, header)).rstrip())
+    for s in statuses:
+        state = "running" if s.get("running") else "stopped"
+        click.echo(f"{s.get('component')}[{s.get('task')}] {state}, pid {s.get('pid')}; rules version "
+                   f"{s.get('version') or '(initial rules)'}", err=True)
+    for n in notes:
+        click.echo(f"rejected: {n}")

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from squall.cep import ast as A
+from squall.cep.aggregates import AggSpec, build_aggs
 from squall.cep.errors import EPLCompileError
+from squall.cep.views import compile_views
 
 __all__ = ["StatementPlan", "AggSpec", "compile_statement", "column_name", "MODELS"]
 
@@ -175,7 +178,118 @@ def compile_expr(e: A.Expr, scope: _Scope) -> Eval:
             return _or(lf, rf)
         fn = _ARITH.get(e.op) or _COMPARE[e.op]
         return _binary(fn, lf, rf)
+    if isinstance(e, (A.InList, A.Between, A.Like, A.Regexp, A.Case)):
+        return _compile_operator(e, scope)
     raise TypeError(f"unknown expression node {e!r}")
+
+
+def _like_regex(pattern: str, escape: str | None):
+    """SQL ``like`` pattern -> compiled regular expression (whole-string match)."""
+    esc = "\\" if escape is None else escape
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == esc and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _compile_operator(e, scope: _Scope) -> Eval:
+    """``in``, ``between``, ``like``, ``regexp``, ``case`` (Esper 8 reference, 9
+    "EPL Reference: Operators"; null handling as verified against Esper 8.9: ``in`` with a
+    null operand, or no match and a null in the list, is null; ``between`` with any null
+    is false; ``like``/``regexp`` of null is null)."""
+    if isinstance(e, A.InList):
+        f = compile_expr(e.operand, scope)
+        items = tuple(compile_expr(i, scope) for i in e.items)
+        hit, miss = (False, True) if e.negated else (True, False)
+
+        def ev_in(ev, av):
+            v = f(ev, av)
+            if v is None:
+                return None
+            has_null = False
+            for g in items:
+                x = g(ev, av)
+                if x is None:
+                    has_null = True
+                elif x == v:
+                    return hit
+            return None if has_null else miss
+        return ev_in
+    if isinstance(e, A.Between):
+        f, lo_f, hi_f = (compile_expr(x, scope) for x in (e.operand, e.low, e.high))
+        neg = e.negated
+
+        def ev_between(ev, av):
+            v, lo, hi = f(ev, av), lo_f(ev, av), hi_f(ev, av)
+            if v is None or lo is None or hi is None:
+                return False
+            if lo > hi:
+                lo, hi = hi, lo
+            return (lo <= v <= hi) != neg
+        return ev_between
+    if isinstance(e, (A.Like, A.Regexp)):
+        f, pf = compile_expr(e.operand, scope), compile_expr(e.pattern, scope)
+        neg = e.negated
+        if isinstance(e, A.Like):
+            escape = e.escape
+            make = lambda p: _like_regex(p, escape)  # noqa: E731
+        else:
+            make = re.compile
+        cache: dict = {}
+
+        def ev_match(ev, av):
+            v, p = f(ev, av), pf(ev, av)
+            if v is None or p is None:
+                return None
+            rx = cache.get(p)
+            if rx is None:
+                try:
+                    rx = cache[p] = make(str(p))
+                except re.error as exc:
+                    raise EPLCompileError(f"Invalid regular expression {p!r}: {exc}") from exc
+            return (rx.fullmatch(str(v)) is not None) != neg
+        if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
+            try:
+                (make)(e.pattern.value)   # reject a bad literal pattern at compile time
+            except re.error as exc:
+                raise EPLCompileError(f"Invalid regular expression {e.pattern.value!r}: {exc}") from exc
+        return ev_match
+    # case
+    whens = tuple((compile_expr(w, scope), compile_expr(r, scope)) for w, r in e.whens)
+    other = compile_expr(e.otherwise, scope) if e.otherwise is not None else (lambda ev, av: None)
+    results = [r for _, r in e.whens] + ([e.otherwise] if e.otherwise is not None else [])
+    # Esper types a case by its branches: int and double branches give a double
+    to_float = any(isinstance(r, A.Literal) and isinstance(r.value, float) for r in results)
+    if e.operand is None:
+        def ev_case(ev, av):
+            for w, r in whens:
+                if w(ev, av) is True:
+                    return r(ev, av)
+            return other(ev, av)
+    else:
+        of = compile_expr(e.operand, scope)
+
+        def ev_case(ev, av):
+            v = of(ev, av)
+            if v is not None:
+                for w, r in whens:
+                    x = w(ev, av)
+                    if x is not None and x == v:
+                        return r(ev, av)
+            return other(ev, av)
+    if not to_float:
+        return ev_case
+
+    def ev_case_float(ev, av):
+        v = ev_case(ev, av)
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    return ev_case_float
 
 
 def compile_row_expr(e: A.Expr, scope: _Scope) -> Getter:
@@ -190,135 +304,42 @@ def compile_row_expr(e: A.Expr, scope: _Scope) -> Getter:
 
 # ---------------------------------------------------------------- aggregation
 
-@dataclass(frozen=True)
-class AggSpec:
-    """Per-group accumulator layout: ``acc[0]`` is a representative event, then slots.
-
-    ``new_acc(ev)`` builds a fresh accumulator; ``update(acc, ev)`` adds one event;
-    ``values(acc)`` returns the aggregate values, indexed like ``StatementPlan.aggregates``.
-    """
-    new_acc: Callable[[Any], list]
-    update: Callable[[list, dict], None] | None
-    values: Callable[[list], list]
-
-
-def _aggregator(agg: A.Aggregate, slot: int, scope: _Scope):
-    """-> (initial slot values factory, updater(acc, ev), finalizer(acc))."""
-    i = slot
-    if agg.arg is None:  # count(*)
-        def upd(acc, ev):
-            acc[i] += 1
-        return (lambda: [0]), upd, (lambda acc: acc[i])
-    for sub in _walk(agg.arg):
-        if isinstance(sub, A.Aggregate):
-            raise EPLCompileError(f"Aggregate functions cannot be nested: '{A.expr_text(agg)}'",
-                                  line=agg.line, column=agg.column)
+def _build_aggs(aggs: list[A.Aggregate], scope: _Scope, retract: bool = False) -> AggSpec:
+    """Validate aggregate arguments and build the accumulator layout
+    (:mod:`squall.cep.aggregates`); ``retract`` when events leave the window."""
+    functions = []
     arg_scope = _Scope(scope.declared, scope.type_name, scope.clause, None)
-    if isinstance(agg.arg, A.Property):
-        check_property(agg.arg, arg_scope)
-        name = agg.arg.name
-        get = None
-    else:
-        name = None
-        get = compile_row_expr(agg.arg, arg_scope)
-    f = agg.func
-    if agg.distinct:
-        def upd(acc, ev):
-            v = ev.get(name) if get is None else get(ev)
-            if v is not None:
-                acc[i].add(v)
-        fin = {"count": lambda acc: len(acc[i]),
-               "sum": lambda acc: sum(acc[i]) if acc[i] else None,
-               "avg": lambda acc: sum(acc[i]) / len(acc[i]) if acc[i] else None,
-               "min": lambda acc: min(acc[i]) if acc[i] else None,
-               "max": lambda acc: max(acc[i]) if acc[i] else None}[f]
-        return (lambda: [set()]), upd, fin
-    if f == "count":
-        if get is None:
-            def upd(acc, ev):
-                if ev.get(name) is not None:
-                    acc[i] += 1
-        else:
-            def upd(acc, ev):
-                if get(ev) is not None:
-                    acc[i] += 1
-        return (lambda: [0]), upd, (lambda acc: acc[i])
-    if f in ("sum", "avg"):
-        j = i + 1
-        if get is None:
-            def upd(acc, ev):
-                v = ev.get(name)
-                if v is not None:
-                    acc[i] += 1
-                    acc[j] += v
-        else:
-            def upd(acc, ev):
-                v = get(ev)
-                if v is not None:
-                    acc[i] += 1
-                    acc[j] += v
-        if f == "sum":
-            fin = lambda acc: acc[j] if acc[i] else None  # noqa: E731  sum of nothing is null
-        else:
-            fin = lambda acc: acc[j] / acc[i] if acc[i] else None  # noqa: E731
-        return (lambda: [0, 0]), upd, fin
-    better = operator.lt if f == "min" else operator.gt
-
-    def upd(acc, ev):
-        v = ev.get(name) if get is None else get(ev)
-        if v is not None:
-            cur = acc[i]
-            if cur is None or better(v, cur):
-                acc[i] = v
-    return (lambda: [None]), upd, (lambda acc: acc[i])
-
-
-def _build_aggs(aggs: list[A.Aggregate], scope: _Scope) -> AggSpec:
-    inits, upds, fins = [], [], []
-    slot = 1
     for agg in aggs:
-        init, upd, fin = _aggregator(agg, slot, scope)
-        n = len(init())
-        inits.append(init)
-        upds.append(upd)
-        fins.append(fin)
-        slot += n
-    if all(len(i()) == 1 and not isinstance(i()[0], set) for i in inits) or not inits:
-        template = [None]
-        for init in inits:
-            template.extend(init())
-
-        def new_acc(ev):
-            acc = template.copy()  # immutable slot values only: a shallow copy is enough
-            acc[0] = ev
-            return acc
-    else:
-        def new_acc(ev):
-            acc = [ev]
-            for init in inits:
-                acc.extend(init())
-            return acc
-    if not upds:
-        update = None
-    elif len(upds) == 1:
-        update = upds[0]
-    else:
-        ups = tuple(upds)
-
-        def update(acc, ev):
-            for u in ups:
-                u(acc, ev)
-    fins_t = tuple(fins)
-    return AggSpec(new_acc, update, lambda acc: [fn(acc) for fn in fins_t])
+        if agg.arg is None:
+            functions.append((agg.func, False, None, None, True))
+            continue
+        for sub in _walk(agg.arg):
+            if isinstance(sub, A.Aggregate):
+                raise EPLCompileError(f"Aggregate functions cannot be nested: '{A.expr_text(agg)}'",
+                                      line=agg.line, column=agg.column)
+        if isinstance(agg.arg, A.Property):
+            check_property(agg.arg, arg_scope)
+            functions.append((agg.func, agg.distinct, None, agg.arg.name, False))
+        else:
+            functions.append((agg.func, agg.distinct, compile_row_expr(agg.arg, arg_scope), None,
+                              False))
+    return build_aggs(functions, retract)
 
 
 # ---------------------------------------------------------------- statement
 
 @dataclass(frozen=True)
 class ViewPlan:
-    """``kind`` is 'time_batch' (``size`` in msec) or 'length_batch' (``size`` in events)."""
+    """A stream's data windows (:mod:`squall.cep.views`).
+
+    ``kind``/``size``: the first data window's view name and size (msec or events; 0
+    for windows without one); ``windows``: the data windows (an intersection when
+    several), ``groupwin``: the leading ``groupwin`` view or None.
+    """
     kind: str
     size: int
+    windows: tuple = ()
+    groupwin: Any = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +355,9 @@ class StatementPlan:
     having: Eval | None
     aggs: AggSpec
     wildcard: bool
+    selector: str = "istream"         # istream | rstream | irstream
+    aggs_retract: AggSpec | None = None   # aggs with leave(), for windows events leave
+    stream_filter: Getter | None = None   # Type(expr, ...): true to enter the windows
 
 
 def _walk(e):
@@ -349,6 +373,9 @@ def _walk(e):
     elif isinstance(e, A.FunctionCall):
         for a in e.args:
             yield from _walk(a)
+    else:
+        for c in A.children(e):
+            yield from _walk(c)
 
 
 def _aggregates_in(e) -> list[A.Aggregate]:
@@ -374,53 +401,26 @@ def _children(e):
         return (e.operand,)
     if isinstance(e, A.FunctionCall):
         return e.args
-    return ()
+    return A.children(e)
 
 
-def _time_msec(p, view: A.View) -> int:
-    if isinstance(p, A.TimePeriod):
-        ms = p.msec
-    elif isinstance(p, A.Literal) and isinstance(p.value, (int, float)) \
-            and not isinstance(p.value, bool):
-        ms = p.value * 1000  # a plain number is seconds, as in Esper
-    else:
-        raise EPLCompileError(f"View '{view.name}' expects a time period such as '30 sec', got "
-                              f"'{A.expr_text(p)}'", line=view.line, column=view.column)
-    if ms < 1:
-        raise EPLCompileError(f"View '{view.name}' needs a time period of at least 1 msec",
-                              line=view.line, column=view.column)
-    return int(round(ms))
+def _view_plan(stream: A.StreamDef, declared: dict[str, type] | None = None) -> ViewPlan:
+    """Validate the stream's data windows (see :func:`squall.cep.views.compile_views`)."""
+    scope = _Scope(declared, stream.event_type, "view-parameter", None)
+    windows, groupwin = compile_views(stream, lambda e: compile_row_expr(e, scope))
+    return ViewPlan(windows[0].kind, windows[0].size or 0, windows, groupwin)
 
 
-def _view_plan(stream: A.StreamDef) -> ViewPlan:
-    if not stream.views:
-        raise EPLCompileError(
-            f"Stream '{stream.event_type}' needs a data window; supported: #time_batch(period), "
-            "#length_batch(count)", line=stream.line, column=stream.column)
-    if len(stream.views) > 1:
-        v = stream.views[1]
-        raise EPLCompileError("Only one data window per stream is supported", line=v.line,
-                              column=v.column)
-    v = stream.views[0]
-    name = v.name.lower()
-    if v.namespace is not None and v.namespace.lower() != "win":
-        raise EPLCompileError(f"Unknown view namespace '{v.namespace}'", line=v.line,
-                              column=v.column)
-    if name == "time_batch":
-        if len(v.params) != 1:
-            raise EPLCompileError("time_batch takes one parameter, the batch period "
-                                  "(reference points and flags are not supported yet)",
-                                  line=v.line, column=v.column)
-        return ViewPlan("time_batch", _time_msec(v.params[0], v))
-    if name == "length_batch":
-        p = v.params[0] if len(v.params) == 1 else None
-        if not (isinstance(p, A.Literal) and isinstance(p.value, int)
-                and not isinstance(p.value, bool) and p.value >= 1):
-            raise EPLCompileError("length_batch takes one parameter, a positive integer count",
-                                  line=v.line, column=v.column)
-        return ViewPlan("length_batch", p.value)
-    raise EPLCompileError(f"Unknown or unsupported view '{v.name}'; supported: time_batch, "
-                          "length_batch", line=v.line, column=v.column)
+def _stream_filter(stream: A.StreamDef, declared) -> Getter | None:
+    """``Type(e1, e2, ...)``: true when every expression is true (null is false)."""
+    if not stream.filters:
+        return None
+    scope = _Scope(declared, stream.event_type, "filter", None)
+    fs = tuple(compile_row_expr(e, scope) for e in stream.filters)
+    if len(fs) == 1:
+        f = fs[0]
+        return lambda ev: f(ev) is True
+    return lambda ev: all(f(ev) is True for f in fs)
 
 
 def compile_statement(st: A.SelectStatement,
@@ -431,12 +431,15 @@ def compile_statement(st: A.SelectStatement,
         EPLCompileError: unknown property of a declared type, misplaced or nested
             aggregate, unsupported view or stream selector, ...
     """
+    if isinstance(st.stream, A.PatternStream):
+        from squall.cep.pattern import compile_pattern_statement
+        return compile_pattern_statement(st, declared_types)
+    if st.joins:
+        from squall.cep.join import compile_join_statement
+        return compile_join_statement(st, declared_types)
     stream = st.stream
-    if st.stream_selector != "istream":
-        raise EPLCompileError(f"'{st.stream_selector}' is not supported yet; only the insert "
-                              "stream (the default) is", line=stream.line, column=stream.column)
-    view = _view_plan(stream)
     declared = declared_types.get(stream.event_type)
+    view = _view_plan(stream, declared)
     tn = stream.event_type
 
     where = None
@@ -496,4 +499,6 @@ def compile_statement(st: A.SelectStatement,
     if wildcard and declared is None:
         columns = ()
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
-                         wildcard and declared is None)
+                         wildcard and declared is None, st.stream_selector,
+                         _build_aggs(aggs, _Scope(declared, tn, "select-clause", None), retract=True),
+                         _stream_filter(stream, declared))

@@ -30,9 +30,10 @@ import time
 from typing import Callable, Iterable
 
 from squall.cep.compile import compile_statement
-from squall.cep.errors import EPLCompileError
-from squall.cep.parser import parse_with_spans
+from squall.cep.errors import EPLCompileError, EPLError
+from squall.cep.parser import parse_statements
 from squall.cep.runtime import make_operator
+from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
 
 __all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock"]
 
@@ -92,13 +93,25 @@ class Statement:
     def add_listener(self, fn: Listener) -> None:
         """Call ``fn(new_rows, old_rows)`` on each output; rows are dicts keyed by column.
 
-        Only the insert stream is produced, so ``old_rows`` is always ``[]``. Listeners run
-        on the thread that sent the event or advanced time; exceptions propagate to it.
+        ``new_rows`` is the insert stream; ``old_rows`` the remove stream, non-empty only
+        for ``select irstream`` (``select rstream`` delivers the remove stream as
+        ``new_rows``). Listeners run on the thread that sent the event or advanced time;
+        exceptions propagate to it.
         """
         self._listeners.append(fn)
 
     def remove_listener(self, fn: Listener) -> None:
         self._listeners.remove(fn)
+
+    def _emit_streams(self, new_rows: list, old_rows: list,
+                      window: tuple[int, int] | None) -> None:
+        """Deliver insert-stream and remove-stream rows (either may be empty)."""
+        if not new_rows and not old_rows:
+            return
+        self.rows_out += len(new_rows) + len(old_rows)
+        self.last_output_window = window
+        for fn in self._listeners:
+            fn(new_rows, old_rows)
 
     def _emit(self, rows: list, window: tuple[int, int] | None) -> None:
         if not rows:
@@ -117,6 +130,16 @@ class EPLEngine:
 
     Args:
         clock: ``WallClock()`` (default) or ``ExternalClock(start_ms)``.
+
+    Checkpoints: :meth:`snapshot` returns the whole engine state as plain picklable data
+    (engine time, pending schedules, every statement's windows, aggregation and output
+    state, counters); :meth:`restore` loads it into a fresh engine that compiled the
+    same statements (same names and texts; others stay fresh). Feeding the rest of the
+    events then gives exactly the outputs of an uninterrupted run::
+
+        snap = pickle.dumps(engine.snapshot())
+        engine2 = EPLEngine(ExternalClock(0)); engine2.compile(rules, name="rule")
+        engine2.restore(pickle.loads(snap))
 
     Semantics: Esper 8 reference, 5 "EPL Reference: Clauses" and 14 "Data Windows",
     for the supported subset (see ``squall.cep`` package docs).
@@ -139,24 +162,34 @@ class EPLEngine:
         """Declare an event type; statements against it are checked for unknown properties."""
         self._types[name] = dict(properties)
 
+    @property
+    def event_types(self) -> dict[str, dict[str, type]]:
+        """The declared event types: name -> {property: type} (a copy)."""
+        return {n: dict(p) for n, p in self._types.items()}
+
     def compile(self, text: str, name: str | None = None) -> list[Statement]:
         """Compile and start the ';'-separated statements in ``text``.
 
-        Names: ``name`` for a single statement, ``name#0``, ``name#1``... for several,
-        ``stmt-<n>`` (engine-wide counter) when ``name`` is None.
+        Names: a statement's ``@Name('x')`` annotation wins (Esper 8 reference, 5.2.7
+        "Annotation"); otherwise ``name`` for a single statement, ``name#0``, ``name#1``...
+        for several, ``stmt-<n>`` (engine-wide counter) when ``name`` is None.
 
         Raises:
             EPLSyntaxError: the text does not parse (``.line``, ``.column``).
             EPLCompileError: a statement is invalid; nothing from ``text`` is started.
         """
-        parsed = parse_with_spans(text)
-        plans = [(compile_statement(ast, self._types), src) for ast, src in parsed]
+        parsed = parse_statements(text)
+        plans = [(compile_statement(p.ast, self._types), p.text) for p in parsed]
         if name is None:
             names = [f"stmt-{next(self._auto)}" for _ in plans]
         elif len(plans) == 1:
             names = [name]
         else:
             names = [f"{name}#{i}" for i in range(len(plans))]
+        names = [p.name or n for p, n in zip(parsed, names)]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise EPLCompileError(f"Two statements are named '{dup}'")
         for n in names:
             if n in self._statements:
                 raise EPLCompileError(f"A statement named '{n}' already exists")
@@ -164,7 +197,10 @@ class EPLEngine:
         for n, (plan, src) in zip(names, plans):
             st = Statement(n, src, plan, self)
             self._statements[n] = st
-            self._routes.setdefault(plan.event_type, []).append(st)
+            # Kept, so remove() takes out these very entries (inlets() builds new ones).
+            st._route_entries = _route_targets(st)
+            for t, target in st._route_entries:
+                self._routes.setdefault(t, []).append(target)
             out.append(st)
         return out
 
@@ -177,8 +213,118 @@ class EPLEngine:
         if self._statements.get(statement.name) is not statement:
             raise KeyError(f"statement {statement.name!r} is not in this engine")
         del self._statements[statement.name]
-        self._routes[statement.plan.event_type].remove(statement)
+        for t, target in statement._route_entries:
+            self._routes[t].remove(target)
         statement._operator.stop()
+
+    # -- snapshot / restore
+
+    def snapshot(self) -> dict:
+        """The engine's state as plain data (dicts, lists, tuples, str, int, float, bool,
+        None; no functions), for a checkpoint: picklable, and JSON-able apart from tuple
+        group keys (restored either way).
+
+        Covers engine time, pending schedules (due time and order), and per statement
+        (keyed by name, with its text) its data windows and batches, aggregation state,
+        output state and counters (``events_in``, ``rows_out``, ``last_output_window``).
+        Events are copied shallowly into the snapshot; the engine never mutates them.
+
+        Returns:
+            ``{"version", "time_ms", "statements": {name: {"text", "events_in",
+            "rows_out", "last_output_window", "events", "operator"}}, "schedules":
+            [[due_ms, statement name, owner path, method name], ...]}`` (schedules in
+            firing order).
+
+        Raises:
+            EPLError: a statement's operator does not support snapshots (see
+                :mod:`squall.cep.snapshot` for the operator protocol).
+        """
+        owners = self._schedule_owner_index()
+        statements = {}
+        for st in self._statements.values():
+            op = st._operator
+            if not hasattr(op, "snapshot_state"):
+                raise EPLError(f"statement {st.name!r} cannot be snapshotted: its operator "
+                               f"{type(op).__name__} has no snapshot_state()")
+            table = EventTable()
+            state = op.snapshot_state(table)
+            statements[st.name] = {
+                "text": st.text, "events_in": st.events_in, "rows_out": st.rows_out,
+                "last_output_window": st.last_output_window, "events": table.events,
+                "operator": state}
+        schedules = []
+        for due, _seq, fn in sorted(self._heap, key=lambda e: (e[0], e[1])):
+            owner = getattr(fn, "__self__", None)
+            where = owners.get(id(owner)) if owner is not None else None
+            if where is None:
+                if owner is not None and getattr(owner, "stopped", False):
+                    continue  # a removed statement's leftover callback: a no-op
+                raise EPLError(f"cannot snapshot the pending schedule {fn!r} at {due}: it is "
+                               "not a bound method of a statement's schedule owner")
+            schedules.append([due, where[0], list(where[1]), fn.__name__])
+        return {"version": SNAPSHOT_VERSION, "time_ms": self._now,
+                "statements": statements, "schedules": schedules}
+
+    def restore(self, snapshot: dict) -> list[str]:
+        """Load a :meth:`snapshot` into this engine, which must be fresh: no event sent
+        and time not advanced since its statements were compiled.
+
+        Engine time becomes the snapshot's (an ``ExternalClock`` is set to it). Each
+        statement of this engine whose name and text equal a snapshotted statement's
+        gets that statement's state and pending schedules; other statements stay fresh,
+        and snapshotted statements missing here are ignored.
+
+        Returns:
+            the names of the restored statements.
+
+        Raises:
+            ValueError: an unknown snapshot version.
+        """
+        if not isinstance(snapshot, dict) or snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"not an EPL engine snapshot of version {SNAPSHOT_VERSION}")
+        restored = []
+        for st in self._statements.values():
+            saved = snapshot["statements"].get(st.name)
+            if saved is None or saved["text"] != st.text or not hasattr(st._operator, "restore_state"):
+                continue
+            st._operator.restore_state(saved["operator"], saved["events"])
+            st.events_in = saved["events_in"]
+            st.rows_out = saved["rows_out"]
+            w = saved["last_output_window"]
+            st.last_output_window = None if w is None else tuple(w)
+            restored.append(st.name)
+        done = set(restored)
+        owners = self._schedule_owner_index()
+        kept = []
+        for entry in self._heap:  # schedules made at compile time by statements left fresh
+            owner = getattr(entry[2], "__self__", None)
+            where = owners.get(id(owner)) if owner is not None else None
+            if where is None or where[0] not in done:
+                kept.append(entry)
+        by_path = {}
+        for st in self._statements.values():
+            if st.name in done:
+                for path, obj in st._operator.schedule_owners().items():
+                    by_path[(st.name, tuple(_tuplify(path)))] = obj
+        for due, name, path, method in snapshot["schedules"]:
+            obj = by_path.get((name, tuple(_tuplify(path))))
+            if obj is not None:
+                kept.append((due, next(self._seq), getattr(obj, method)))
+        heapq.heapify(kept)
+        self._heap = kept
+        self._now = int(snapshot["time_ms"])
+        if self._external:
+            self.clock.start_ms = self._now
+        return restored
+
+    def _schedule_owner_index(self) -> dict[int, tuple[str, tuple]]:
+        index = {}
+        for st in self._statements.values():
+            owners = getattr(st._operator, "schedule_owners", None)
+            if owners is not None:
+                for path, obj in owners().items():
+                    index[id(obj)] = (st.name, path)
+        return index
 
     # -- events
 
@@ -242,3 +388,20 @@ class EPLEngine:
 
     def _schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:
         heapq.heappush(self._heap, (due_ms, next(self._seq), fn))
+
+
+def _route_targets(st: Statement) -> tuple:
+    """(event type, route entry) pairs for a statement. A route entry has
+    ``_operator.on_events(events)``: the statement itself, or for operators that take
+    several event types (patterns, joins) the per-type inlets their ``inlets()`` give."""
+    inlets = getattr(st._operator, "inlets", None)
+    if inlets is None:
+        return ((st.plan.event_type, st),)
+    return inlets()
+
+
+def _tuplify(v):
+    """Lists back to tuples (a snapshot that went through JSON), recursively."""
+    if isinstance(v, (list, tuple)):
+        return tuple(_tuplify(x) for x in v)
+    return v

@@ -16,19 +16,20 @@ from __future__ import annotations
 import ast as _pyast
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import lark
 from lark import Token, Transformer, v_args
 
 from squall.cep import ast as A
-from squall.cep.errors import EPLSyntaxError
+from squall.cep.errors import EPLCompileError, EPLSyntaxError
 
-__all__ = ["parse", "parse_with_spans"]
+__all__ = ["parse", "parse_with_spans", "parse_statements", "ParsedStatement", "Annotation"]
 
 _OPERATOR_TOKENS = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "IS", "STAR"}
 _PRETTY = {"COMMA": "','", "SEMICOLON": "';'", "LPAR": "'('", "RPAR": "')'", "DOT": "'.'",
            "COLON": "':'", "HASH": "'#'", "$END": "end of input", "NAME": "an identifier",
-           "NUMBER": "a number", "STRING": "a string",
+           "NUMBER": "a number", "STRING": "a string", "AT": "'@'",
            "STAR": "'*'"}
 
 
@@ -55,6 +56,8 @@ def _name(tok: Token) -> str:
 class _ToAst(Transformer):
     def number(self, tok):
         s = str(tok)
+        if s[-1] in "lL":   # a Java long literal, e.g. 0L
+            return A.Literal(int(s[:-1]))
         return A.Literal(float(s) if any(c in s for c in ".eE") else int(s))
 
     def string(self, tok):
@@ -71,6 +74,10 @@ class _ToAst(Transformer):
 
     def prop(self, tok):
         return A.Property(_name(tok), tok.line, tok.column)
+
+    def dotted_prop(self, head, tail):
+        # 'a.speed': a property of the stream or pattern tag named 'a' (joins, patterns).
+        return A.Property(f"{_name(head)}.{_name(tail)}", head.line, head.column)
 
     def func(self, name, args=None):
         fname = str(name).lower()
@@ -108,6 +115,45 @@ class _ToAst(Transformer):
 
     def is_null(self, operand, _is, *rest):
         return A.IsNull(operand, negated=len(rest) == 2)
+
+    # -- in, between, like, regexp, case (Esper 8 reference, 9 "EPL Reference: Operators")
+
+    @staticmethod
+    def _split_negation(rest):
+        neg = isinstance(rest[0], Token) and rest[0].type == "NOT"
+        return neg, [r for r in rest if not isinstance(r, Token) or r.type == "STRING"]
+
+    def in_list(self, operand, *rest):
+        neg, items = self._split_negation(rest)
+        return A.InList(operand, tuple(items), neg)
+
+    def between(self, operand, *rest):
+        neg, (low, high) = self._split_negation(rest)
+        return A.Between(operand, low, high, neg)
+
+    def like(self, operand, *rest):
+        neg, parts = self._split_negation(rest)
+        escape = _unescape(str(parts[1])) if len(parts) > 1 else None
+        return A.Like(operand, parts[0], escape, neg)
+
+    def regexp(self, operand, *rest):
+        neg, (pattern,) = self._split_negation(rest)
+        return A.Regexp(operand, pattern, neg)
+
+    def case_when(self, _when, cond, _then, result):
+        return ("when", cond, result)
+
+    def case(self, _case, *rest):
+        operand, whens, otherwise = None, [], None
+        items = [r for r in rest if not (isinstance(r, Token) and r.type in ("END", "ELSE"))]
+        if items and not (isinstance(items[0], tuple) and items[0][:1] == ("when",)):
+            operand, items = items[0], items[1:]
+        for it in items:
+            if isinstance(it, tuple) and it[:1] == ("when",):
+                whens.append((it[1], it[2]))
+            else:
+                otherwise = it
+        return A.Case(operand, tuple(whens), otherwise)
 
     def and_op(self, left, _, right):
         return A.BinaryOp("and", left, right)
@@ -158,7 +204,62 @@ class _ToAst(Transformer):
         views = tuple(r for r in rest if isinstance(r, A.View))
         names = [r for r in rest if isinstance(r, Token) and r.type == "NAME"]
         alias = _name(names[-1]) if names else None
-        return A.StreamDef(_name(type_tok), views, alias, type_tok.line, type_tok.column)
+        uni = any(isinstance(r, Token) and r.type == "UNIDIRECTIONAL" for r in rest)
+        filters = next((r[1] for r in rest if isinstance(r, tuple) and r and r[0] == "filter"), ())
+        return A.StreamDef(_name(type_tok), views, alias, type_tok.line, type_tok.column,
+                           unidirectional=uni, filters=filters)
+
+    def stream_filter(self, *exprs):
+        return ("filter", tuple(exprs))
+
+    # -- joins and patterns (squall.cep.join, squall.cep.pattern)
+
+    def join_streams(self, *streams):
+        return ("joins", tuple(streams))
+
+    def pattern_stream(self, kw, pattern, *rest):
+        names = [r for r in rest if isinstance(r, Token) and r.type == "NAME"]
+        return A.PatternStream(pattern, _name(names[-1]) if names else None, kw.line, kw.column)
+
+    def pattern_followed_by(self, *children):
+        flat = []
+        for c in children:
+            flat.extend(c.children if isinstance(c, A.PatternFollowedBy) else (c,))
+        return A.PatternFollowedBy(tuple(flat))
+
+    def pattern_or(self, *items):
+        return A.PatternOr(tuple(i for i in items if not isinstance(i, Token)))
+
+    def pattern_and(self, *items):
+        return A.PatternAnd(tuple(i for i in items if not isinstance(i, Token)))
+
+    def pattern_every(self, _kw, child):
+        return A.PatternEvery(child)
+
+    def pattern_not(self, _kw, child):
+        return A.PatternNot(child)
+
+    def pattern_guard(self, child, _where, ns, name, params=()):
+        return A.PatternGuard(child, _name(ns), _name(name), params, ns.line, ns.column)
+
+    def pattern_observer(self, ns, name, params=()):
+        return A.PatternObserver(_name(ns), _name(name), params, ns.line, ns.column)
+
+    def pattern_filter(self, *items):
+        toks = [i for i in items if isinstance(i, Token)]
+        filters = tuple(i for i in items if not isinstance(i, Token))
+        tag = None
+        if len(toks) == 3:
+            tag_tok, op, type_tok = toks
+            if str(op) != "=":
+                raise EPLSyntaxError(
+                    f"Incorrect syntax near '{op}' at line {op.line}, column {op.column}: "
+                    "expected '=' between a pattern tag and its event type",
+                    line=op.line, column=op.column, token=str(op), expected=("'='",))
+            tag = _name(tag_tok)
+        else:
+            type_tok = toks[0]
+        return A.PatternFilter(_name(type_tok), tag, filters, type_tok.line, type_tok.column)
 
     def where_clause(self, _kw, expr):
         return ("where", expr)
@@ -169,6 +270,23 @@ class _ToAst(Transformer):
     def having_clause(self, _kw, expr):
         return ("having", expr)
 
+    def annotation_pair(self, name, op, value):
+        if str(op) != "=":
+            raise EPLSyntaxError(
+                f"Incorrect syntax near '{op}' at line {op.line}, column {op.column}: expected '='",
+                line=op.line, column=op.column, token=str(op), expected=("'='",))
+        return (_name(name), _annotation_value(value))
+
+    def annotation(self, name, *args):
+        if len(args) == 1 and isinstance(args[0], Token):
+            value = _annotation_value(args[0])
+        else:
+            value = dict(args) if args else None
+        return Annotation(_name(name), value, name.line, name.column)
+
+    def annotations(self, *items):
+        return tuple(items)
+
     def select_stmt(self, _select, *parts):
         selector = "istream"
         if isinstance(parts[0], str):
@@ -176,7 +294,7 @@ class _ToAst(Transformer):
         items, _from, stream, *clauses = parts
         kw = dict(clauses)
         return A.SelectStatement(items, stream, kw.get("where"), kw.get("group_by", ()),
-                                 kw.get("having"), selector)
+                                 kw.get("having"), selector, joins=kw.get("joins", ()))
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -209,27 +327,111 @@ def _syntax_error(text: str, exc: lark.exceptions.UnexpectedInput) -> EPLSyntaxE
                           expected=tuple(sorted(expected)))
 
 
-def parse_with_spans(text: str) -> list[tuple[A.SelectStatement, str]]:
-    """Parse EPL text into (statement AST, statement source text) pairs.
+class Annotation(NamedTuple):
+    """A statement annotation: ``@Name('x')`` -> ``Annotation('Name', 'x', line, column)``.
+
+    ``value`` is the single value, a dict for ``@Tag(name='a', value='b')``, or None.
+    """
+
+    name: str
+    value: Any
+    line: int | None = None
+    column: int | None = None
+
+
+class ParsedStatement(NamedTuple):
+    """One statement of a rule text, as :func:`parse_statements` returns it.
+
+    Attributes:
+        ast: the statement AST.
+        text: its source text, annotations included, without the separating ';'.
+        name: the ``@Name`` annotation's value, None when not annotated.
+        annotations: every annotation, in order.
+        line, column: 1-based position where the statement (or its first annotation) starts.
+    """
+
+    ast: Any
+    text: str
+    name: str | None
+    annotations: tuple[Annotation, ...]
+    line: int
+    column: int
+
+
+#: Annotations the engine accepts (lower case). Only @Name has an effect; @Description and
+#: @Tag are kept with the statement. Esper 8 reference, 5.2.7 "Annotation".
+SUPPORTED_ANNOTATIONS = ("name", "description", "tag")
+
+
+def _annotation_value(tok: Token):
+    if tok.type == "STRING":
+        return _unescape(str(tok))
+    if tok.type == "NUMBER":
+        s = str(tok)
+        return float(s) if any(c in s for c in ".eE") else int(s)
+    return tok.type == "TRUE"
+
+
+def _statement_name(annotations: tuple[Annotation, ...]) -> str | None:
+    name = None
+    for ann in annotations:
+        kind = ann.name.lower()
+        if kind not in SUPPORTED_ANNOTATIONS:
+            raise EPLCompileError(
+                f"Unsupported annotation '@{ann.name}' (supported: @Name, @Description, @Tag)",
+                line=ann.line, column=ann.column)
+        if kind == "name":
+            if name is not None:
+                raise EPLCompileError("Duplicate annotation '@Name'", line=ann.line, column=ann.column)
+            if not isinstance(ann.value, str) or not ann.value.strip():
+                raise EPLCompileError("Annotation '@Name' needs a non-empty string, e.g. @Name('speeding')",
+                                      line=ann.line, column=ann.column)
+            name = ann.value
+    return name
+
+
+def _transform(tree):
+    try:
+        return _ToAst().transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, EPLSyntaxError):
+            raise exc.orig_exc from None
+        raise
+
+
+def parse_statements(text: str) -> list[ParsedStatement]:
+    """Parse EPL text into :class:`ParsedStatement` items (AST, source text, @Name).
 
     Raises:
         EPLSyntaxError: with the 1-based line/column of the first offending token.
+        EPLCompileError: an unsupported or malformed annotation (with line/column).
     """
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     out = []
+    pending = None
     for child in tree.children:
-        try:
-            stmt = _ToAst().transform(child)
-        except lark.exceptions.VisitError as exc:
-            if isinstance(exc.orig_exc, EPLSyntaxError):
-                raise exc.orig_exc from None
-            raise
-        meta = child.meta
-        out.append((stmt, text[meta.start_pos:meta.end_pos]))
+        if child.data == "annotations":
+            pending = child
+            continue
+        stmt = _transform(child)
+        annotations = _transform(pending) if pending is not None else ()
+        first = (pending if pending is not None else child).meta
+        out.append(ParsedStatement(stmt, text[first.start_pos:child.meta.end_pos],
+                                   _statement_name(annotations), annotations, first.line, first.column))
+        pending = None
     return out
+
+
+def parse_with_spans(text: str) -> list[tuple[A.SelectStatement, str]]:
+    """Parse EPL text into (statement AST, statement source text) pairs.
+
+    Raises:
+        EPLSyntaxError: with the 1-based line/column of the first offending token.
+    """
+    return [(p.ast, p.text) for p in parse_statements(text)]
 
 
 def parse(text: str) -> list[A.SelectStatement]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from squall.cep.compile import StatementPlan
+from squall.cep.snapshot import EventTable, deref
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -57,6 +58,13 @@ class _Content:
     def rows(self, new, old) -> Rows:
         raise NotImplementedError
 
+    def dump(self, batch, events: EventTable):
+        """The batch as plain data (see :mod:`squall.cep.snapshot`)."""
+        raise NotImplementedError
+
+    def load(self, data, events: list):
+        raise NotImplementedError
+
 
 def _row_maker(plan: StatementPlan):
     cols = plan.columns
@@ -80,6 +88,15 @@ class _GroupAccs(_Content):
 
     def empty(self):
         return {}
+
+    def dump(self, batch, events):
+        dump, ref = self.plan.aggs.dump, events.ref
+        return [[k, ref(acc[0]), dump(acc)] for k, acc in batch.items()]
+
+    def load(self, data, events):
+        load = self.plan.aggs.load
+        return {(tuple(k) if isinstance(k, list) else k): load(deref(events, e), slots)
+                for k, e, slots in data}
 
     def adder(self, batch):
         plan = self.plan
@@ -141,6 +158,12 @@ class _EventList(_Content):
 
     def empty(self):
         return []
+
+    def dump(self, batch, events):
+        return events.refs(batch)
+
+    def load(self, data, events):
+        return [events[i] for i in data]
 
     def adder(self, batch):
         where = self.plan.where
@@ -247,6 +270,27 @@ class _TimeBatch:
     def stop(self) -> None:
         self.stopped = True
 
+    # -- snapshot protocol (squall.cep.snapshot)
+
+    def schedule_owners(self) -> dict:
+        return {(): self}
+
+    def snapshot_state(self, events: EventTable):
+        c = self.content
+        return {"reference": self.reference, "scheduled": self.scheduled,
+                "cur": c.dump(self.cur, events), "cur_arrived": self.cur_arrived,
+                "last": c.dump(self.last, events), "last_arrived": self.last_arrived}
+
+    def restore_state(self, state, events: list) -> None:
+        c = self.content
+        self.reference = state["reference"]
+        self.scheduled = state["scheduled"]
+        self.cur = c.load(state["cur"], events)
+        self.cur_add = c.adder(self.cur)
+        self.cur_arrived = state["cur_arrived"]
+        self.last = c.load(state["last"], events)
+        self.last_arrived = state["last_arrived"]
+
 
 class _LengthBatch:
     """``#length_batch(n)``: posts every n events (counted before WHERE) as new data,
@@ -280,8 +324,36 @@ class _LengthBatch:
     def stop(self) -> None:
         pass
 
+    # -- snapshot protocol (squall.cep.snapshot)
+
+    def schedule_owners(self) -> dict:
+        return {}
+
+    def snapshot_state(self, events: EventTable):
+        c = self.content
+        return {"count": self.count, "cur": c.dump(self.cur, events),
+                "last": c.dump(self.last, events)}
+
+    def restore_state(self, state, events: list) -> None:
+        c = self.content
+        self.count = state["count"]
+        self.cur = c.load(state["cur"], events)
+        self.cur_add = c.adder(self.cur)
+        self.last = c.load(state["last"], events)
+
 
 def make_operator(stmt: "Statement", plan: StatementPlan, engine: "EPLEngine"):
-    if plan.view.kind == "time_batch":
-        return _TimeBatch(stmt, plan, engine)
-    return _LengthBatch(stmt, plan, engine)
+    own = getattr(plan, "make_operator", None)  # patterns, joins: plans that build their own
+    if own is not None:
+        return own(stmt, engine)
+    # Fused batch operators: one time/length batch window, insert stream only;
+    # squall.cep.resultset.Pipeline for everything else.
+    view = plan.view
+    if plan.selector == "istream" and view.groupwin is None and len(view.windows) <= 1 \
+            and getattr(plan, "stream_filter", None) is None:
+        if view.kind == "time_batch":
+            return _TimeBatch(stmt, plan, engine)
+        if view.kind == "length_batch":
+            return _LengthBatch(stmt, plan, engine)
+    from squall.cep.resultset import Pipeline
+    return Pipeline(stmt, plan, engine)

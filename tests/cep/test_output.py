@@ -229,10 +229,10 @@ def test_declared_type_unknown_property_is_compile_error_with_position():
     ("select a from T#time_batch(1) group by sum(a)", "not allowed in the group-by"),
     ("select sum(avg(a)) from T#time_batch(1)", "nested"),
     ("select a, sum(b) from T#time_batch(1) group by a having c > 1", "HAVING"),
-    ("select a from T#time(1)", "view"),
+    ("select a from T#foo(1)", "not a known view name"),
     ("select a from T", "data window"),
     ("select foo(a) from T#time_batch(1)", "Unknown function"),
-    ("select rstream a from T#time_batch(1)", "not supported"),
+    ("select a from T#time_batch(1)#length(2)", "not supported"),
     ("select a from T#length_batch(0)", "positive"),
 ])
 def test_compile_errors(epl, fragment):

@@ -9,7 +9,9 @@
 //   java EsperRunner --serve
 //       reads one JSON request per stdin line:
 //       {"rules": "...", "type": "T", "timeField": "ts", "props": {...}, "events": [{...}, ...],
-//        "advance": "time"|"span"}
+//        "advance": "time"|"span", "types": {"U": {...}, ...}, "typeField": "type"}
+//       ("types" and "typeField" optional: several event types, each event's type named by
+//       its typeField, else "type")
 //       and answers with the output lines followed by {"done": true, "error": null|"..."}.
 //
 // Time: external timer; engine time starts at 0 (statements deployed at 0, like the
@@ -59,8 +61,10 @@ public class EsperRunner {
                     @SuppressWarnings("unchecked")
                     List<Object> events = (List<Object>) req.get("events");
                     Object adv = req.get("advance");
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> types = (Map<String, Object>) req.get("types");
                     run((String) req.get("rules"), (String) req.get("type"), (String) req.get("timeField"),
-                        props, events, "span".equals(adv), out);
+                        props, events, "span".equals(adv), out, types, (String) req.get("typeField"));
                 } catch (Throwable t) {
                     error = t.toString();
                     Throwable c = t.getCause();
@@ -85,7 +89,7 @@ public class EsperRunner {
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> props = (Map<String, Object>) Json.parse(args[4]);
-        run(rules, args[2], args[3], props, events, false, out);
+        run(rules, args[2], args[3], props, events, false, out, null, null);
         out.flush();
     }
 
@@ -111,18 +115,35 @@ public class EsperRunner {
         return v;
     }
 
+    // types: optional {"TypeName": {prop: type}} for several event types (props is then the
+    // default type's, unless types names it too); typeField: the event field naming its type
+    // (events without it are of the default type).
     static void run(String rules, String type, String timeField, Map<String, Object> props,
-                    List<Object> events, boolean spanPerEvent, PrintStream out) throws Exception {
+                    List<Object> events, boolean spanPerEvent, PrintStream out,
+                    Map<String, Object> types, String typeField) throws Exception {
         Configuration config = new Configuration();
         config.getRuntime().getThreading().setInternalTimerEnabled(false);
-        Map<String, Object> typeDef = new LinkedHashMap<>();
-        Map<String, Class<?>> classes = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : props.entrySet()) {
-            Class<?> c = javaType((String) e.getValue());
-            typeDef.put(e.getKey(), c);
-            classes.put(e.getKey(), c);
+        Map<String, Map<String, Object>> allTypes = new LinkedHashMap<>();
+        allTypes.put(type, props);
+        if (types != null) {
+            for (Map.Entry<String, Object> t : types.entrySet()) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> tp = (Map<String, Object>) t.getValue();
+                allTypes.put(t.getKey(), tp);
+            }
         }
-        config.getCommon().addEventType(type, typeDef);
+        Map<String, Map<String, Class<?>>> classesByType = new LinkedHashMap<>();
+        for (Map.Entry<String, Map<String, Object>> t : allTypes.entrySet()) {
+            Map<String, Object> typeDef = new LinkedHashMap<>();
+            Map<String, Class<?>> cls = new LinkedHashMap<>();
+            for (Map.Entry<String, Object> e : t.getValue().entrySet()) {
+                Class<?> c = javaType((String) e.getValue());
+                typeDef.put(e.getKey(), c);
+                cls.put(e.getKey(), c);
+            }
+            config.getCommon().addEventType(t.getKey(), typeDef);
+            classesByType.put(t.getKey(), cls);
+        }
         EPRuntime runtime = EPRuntimeProvider.getRuntime("squall-oracle-" + (runtimeCounter++), config);
         try {
             runtime.getEventService().advanceTime(0);
@@ -150,12 +171,16 @@ public class EsperRunner {
                     else runtime.getEventService().advanceTime(ts);
                     started = true;
                 }
+                String evType = type;
+                if (typeField != null && ev.get(typeField) != null) evType = ev.get(typeField).toString();
+                Map<String, Class<?>> classes = classesByType.get(evType);
+                if (classes == null) throw new IllegalArgumentException("event of undeclared type " + evType);
                 Map<String, Object> m = new LinkedHashMap<>();
                 for (Map.Entry<String, Object> e : ev.entrySet()) {
                     Class<?> c = classes.get(e.getKey());
                     m.put(e.getKey(), c == null ? e.getValue() : convert(e.getValue(), c));
                 }
-                runtime.getEventService().sendEventMap(m, type);
+                runtime.getEventService().sendEventMap(m, evType);
             }
             if (started) {
                 runtime.getEventService().advanceTimeSpan(runtime.getEventService().getCurrentTime() + END_JUMP_MS);

@@ -6,10 +6,13 @@ Central at test time by :mod:`tests.services.maven` into the jar cache outside t
 ``EsperRunner.java`` is compiled there with javac once per source version, and one JVM
 (``EsperRunner --serve``) answers every case of the session.
 
-``run_esper(rule_text, events, type_name, time_field, property_types, advance="time")``
-returns the output rows as dicts ``{"time", "statement", "kind", "row"}``, the format of
-``squall epl run``. ``run_squall`` (same arguments, minus the property types and
-``advance``) runs the same case through ``squall epl run``.
+``run_esper(rule_text, events, type_name, time_field, property_types, advance="time",
+types=None, type_field=None)`` returns the output rows as dicts ``{"time", "statement",
+"kind", "row"}``, the format of ``squall epl run``. ``run_squall(rule_text, events,
+type_name, time_field, type_field=None)`` runs the same case through ``squall epl run``.
+Several event types: ``types`` declares the others (``{"B": {"k": "string"}}``) and each
+event names its type in ``type_field`` (``--type-field``); events without it are
+``type_name``.
 """
 
 from __future__ import annotations
@@ -82,9 +85,14 @@ class EsperOracle:
             self._stderr.append(line)
             del self._stderr[:-50]
 
-    def run(self, rule_text, events, type_name, time_field, property_types, advance="time"):
+    def run(self, rule_text, events, type_name, time_field, property_types, advance="time",
+            types=None, type_field=None):
         req = {"rules": rule_text, "type": type_name, "timeField": time_field,
                "props": dict(property_types), "events": list(events), "advance": advance}
+        if types:
+            req["types"] = {n: dict(p) for n, p in types.items()}
+        if type_field:
+            req["typeField"] = type_field
         self._proc.stdin.write(json.dumps(req) + "\n")
         self._proc.stdin.flush()
         rows = []
@@ -124,7 +132,7 @@ def run_esper(esper_oracle):
     return esper_oracle.run
 
 
-def squall_epl_run(rule_text, events, type_name, time_field):
+def squall_epl_run(rule_text, events, type_name, time_field, type_field=None):
     """The rows ``squall epl run`` prints for the case (run in-process)."""
     import tempfile
 
@@ -136,7 +144,8 @@ def squall_epl_run(rule_text, events, type_name, time_field):
         rule = Path(tmp) / "rule.epl"
         rule.write_text(rule_text, encoding="utf-8")
         result = CliRunner().invoke(
-            main, ["epl", "run", str(rule), "-", "--type", type_name, "--time-field", time_field],
+            main, ["epl", "run", str(rule), "-", "--type", type_name, "--time-field", time_field]
+            + (["--type-field", type_field] if type_field else []),
             input="".join(json.dumps(e) + "\n" for e in events))
     if result.exit_code != 0:
         raise AssertionError(f"squall epl run failed ({result.exit_code}): {result.output}")

@@ -1,0 +1,275 @@
+"""The speeding rule alone: EPLEngine vs a hand-written bare-Python loop vs Esper on the JVM.
+
+Rule (the smart-car rule of issue 5)::
+
+    select carNumber, avg(speed) from DriverCarInfo#time_batch(30 sec)
+    group by carNumber having avg(speed) > 80
+
+Input: every trip CSV of ``--replay`` (default: the sibling ``shared/data/carobd``)
+read as the smart-car replay does (``read_fleet``: one car per file, one record per
+second, all trips from 2024-01-01 00:00:00 UTC), each record as the ``DriverCarInfo``
+event dict ``CepBolt`` builds (8 properties). That fleet pass (65,880 events over 2,682
+s of event time) is repeated back to back, each pass shifted by the fleet's span so event time keeps
+increasing, up to about ``--events`` (default 1.6 million: 24 passes, 1,581,120 events). Time is external: the clock
+moves to each event's second before the event.
+
+Implementations, all in one run, on the same events:
+
+* ``EPLEngine.send_many``: the events of one second in one call, after
+  ``advance_time`` to that second (the exact external-time semantics; about 25 events
+  per call on this fleet);
+* ``EPLEngine.send``: one call per event, ``advance_time`` when the second changes;
+* bare Python: a hand-written loop over the same per-second groups (dict of car ->
+  [count, sum], a batch boundary check per second, rows when a 30 s batch ends);
+* Esper 8.9 (esper-common/compiler/runtime from Maven Central, fetched and cached by
+  ``tests/services/maven.py``), ``EsperSpeedingBench.java`` compiled with javac into the
+  same jar cache: ``sendEventMap`` per event, ``advanceTime`` when the second changes,
+  in a fresh runtime per pass; the run is repeated (``--jvm-passes``, default 3) in one
+  JVM and the last pass is reported (JIT warm); the first (cold) pass is printed too.
+
+Detections must agree (same number of rows and the same sum of the averages), else the
+script exits non-zero. Timings exclude reading the logs and building the event dicts.
+
+    python benchmarks/epl.py [--replay DIR] [--events N] [--no-esper] [--profile]
+
+Prints a table (events/s and ratios to bare Python and to Esper) and one JSON line.
+``--profile`` also prints the top of a cProfile of one ``send_many`` pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:            # tests.services.maven, run from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from squall.cep import EPLEngine, ExternalClock  # noqa: E402
+from squall_smartcar.obd import read_fleet  # noqa: E402
+from squall_smartcar.record import EVENT_PROPERTIES, FIELDS, date_to_ms, parse_line  # noqa: E402
+from tests.services.maven import jar_cache, resolve_jars  # noqa: E402
+
+DEFAULT_REPLAY = ROOT.parent / "shared/data/carobd"
+START_MS = date_to_ms("20240101000000")
+RULE = ("select carNumber, avg(speed) from DriverCarInfo#time_batch(30 sec) "
+        "group by carNumber having avg(speed) > 80")
+BATCH_MS = 30_000
+THRESHOLD = 80.0
+ESPER_VERSION = "8.9.0"      # as the differential tests (tests/cep/esper/conftest.py)
+ESPER = [f"com.espertech:{a}:{ESPER_VERSION}" for a in ("esper-common", "esper-compiler", "esper-runtime")]
+JAVA_SOURCE = Path(__file__).with_name("EsperSpeedingBench.java")
+
+
+# ------------------------------------------------------------------ input
+
+def load_fleet(replay: Path):
+    """One fleet pass: [(second, [event dict, ...]), ...] in time order, and its span in s."""
+    names = [EVENT_PROPERTIES[f] for f in FIELDS]
+    groups: list = []
+    last = None
+    for r in read_fleet(replay, START_MS):
+        if r.error is not None:
+            continue
+        event = dict(zip(names, parse_line(r.line)))
+        if r.second != last:
+            groups.append((r.second, []))
+            last = r.second
+        groups[-1][1].append(event)
+    return groups, groups[-1][0] + 1
+
+
+def timeline(groups, span_s: int, repeat: int):
+    """[(ts_ms, events), ...] for ``repeat`` passes (the event dicts are shared)."""
+    return [(START_MS + (p * span_s + sec) * 1000, evs) for p in range(repeat) for sec, evs in groups]
+
+
+# ------------------------------------------------------------------ implementations
+
+def run_send_many(tl):
+    engine = EPLEngine(ExternalClock(0))
+    [st] = engine.compile(RULE)
+    rows = []
+    st.add_listener(lambda new, old: rows.extend((engine.current_time_ms, r["carNumber"], r["avg(speed)"])
+                                                 for r in new))
+    advance, send_many = engine.advance_time, engine.send_many
+    t0 = time.perf_counter()
+    for ts, evs in tl:
+        advance(ts)
+        send_many("DriverCarInfo", evs)
+    engine.advance_time(engine.current_time_ms + 10 * 86_400_000)
+    return time.perf_counter() - t0, rows
+
+
+def run_send(tl):
+    engine = EPLEngine(ExternalClock(0))
+    [st] = engine.compile(RULE)
+    rows = []
+    st.add_listener(lambda new, old: rows.extend((engine.current_time_ms, r["carNumber"], r["avg(speed)"])
+                                                 for r in new))
+    advance, send = engine.advance_time, engine.send
+    t0 = time.perf_counter()
+    for ts, evs in tl:
+        advance(ts)
+        for ev in evs:
+            send("DriverCarInfo", ev)
+    engine.advance_time(engine.current_time_ms + 10 * 86_400_000)
+    return time.perf_counter() - t0, rows
+
+
+def run_bare(tl):
+    """The rule by hand: 30 s batches from the first event's time, per car count and sum,
+    a row (batch end, car, avg) when the batch ends and the average is above 80."""
+    rows = []
+    t0 = time.perf_counter()
+    ref = tl[0][0]
+    end = ref + BATCH_MS
+    cur: dict = {}
+    for ts, evs in tl:
+        if ts >= end:
+            for car, (n, s) in cur.items():
+                if s / n > THRESHOLD:
+                    rows.append((end, car, s / n))
+            cur = {}
+            end = ref + ((ts - ref) // BATCH_MS + 1) * BATCH_MS
+        get = cur.get
+        for ev in evs:
+            car = ev["carNumber"]
+            acc = get(car)
+            if acc is None:
+                cur[car] = [1, ev["speed"]]
+            else:
+                acc[0] += 1
+                acc[1] += ev["speed"]
+    for car, (n, s) in cur.items():
+        if s / n > THRESHOLD:
+            rows.append((end, car, s / n))
+    return time.perf_counter() - t0, rows
+
+
+def build_esper() -> tuple[str, str]:
+    """(java, classpath) with EsperSpeedingBench compiled into the jar cache."""
+    java, javac = shutil.which("java"), shutil.which("javac")
+    if not (java and javac and shutil.which("mvn")):
+        raise RuntimeError("java, javac and mvn are needed on PATH")
+    cp = os.pathsep.join(str(p) for p in resolve_jars(ESPER))
+    digest = hashlib.sha1(JAVA_SOURCE.read_bytes() + ESPER_VERSION.encode()).hexdigest()[:16]
+    classes = jar_cache() / f"esper-bench-{digest}"
+    if not (classes / ".complete").exists():
+        classes.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([javac, "-nowarn", "-d", str(classes), "-cp", cp, str(JAVA_SOURCE)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"javac failed:\n{proc.stdout}{proc.stderr}")
+        (classes / ".complete").touch()
+    return java, os.pathsep.join([str(classes), cp])
+
+
+def run_esper(groups, span_s: int, repeat: int, passes: int) -> list[dict]:
+    java, cp = build_esper()
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "events.csv"
+        with open(csv, "w", encoding="utf-8") as fh:
+            for sec, evs in groups:
+                for ev in evs:
+                    fh.write(f"{sec},{ev['carNumber']},{ev['speed']!r},{ev['speedPedal']!r}\n")
+        proc = subprocess.run([java, "-Xms1g", "-Xmx1g", "-cp", cp, "EsperSpeedingBench", str(csv), str(repeat),
+                               str(span_s), str(START_MS), str(passes)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"EsperSpeedingBench failed:\n{proc.stdout}{proc.stderr[-4000:]}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+# ------------------------------------------------------------------ report
+
+def _checksum(rows) -> float:
+    return round(sum(a for _, _, a in rows), 6)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--replay", type=Path, default=DEFAULT_REPLAY)
+    ap.add_argument("--events", type=int, default=1_600_000, help="about this many events in total")
+    ap.add_argument("--jvm-passes", type=int, default=3)
+    ap.add_argument("--no-esper", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="cProfile one send_many pass of the fleet")
+    args = ap.parse_args()
+
+    groups, span_s = load_fleet(args.replay)
+    per_pass = sum(len(evs) for _, evs in groups)
+    repeat = max(1, round(args.events / per_pass))
+    tl = timeline(groups, span_s, repeat)
+    n = per_pass * repeat
+    print(f"speeding rule: {n:,} events ({repeat} x {per_pass:,}-event fleet pass spanning {span_s} s, "
+          f"{per_pass / len(groups):.1f} events per second that has events), external time")
+
+    results = {}
+    for label, fn in (("bare Python", run_bare), ("EPLEngine.send_many", run_send_many),
+                      ("EPLEngine.send", run_send)):
+        secs, rows = fn(tl)
+        results[label] = {"seconds": secs, "rows": len(rows), "checksum": _checksum(rows), "detail": rows}
+    esper = None
+    if not args.no_esper:
+        try:
+            passes = run_esper(groups, span_s, repeat, args.jvm_passes)
+            esper = passes[-1]
+            results["Esper 8.9 (JVM)"] = {"seconds": esper["seconds"], "rows": esper["rows"],
+                                          "checksum": round(esper["checksum"], 6)}
+        except RuntimeError as exc:
+            print(f"Esper skipped: {exc}", file=sys.stderr)
+
+    bare = results["bare Python"]
+    ok = True
+    for label, r in results.items():
+        if r["rows"] != bare["rows"] or abs(r["checksum"] - bare["checksum"]) > 1e-6 * max(1.0, bare["checksum"]):
+            print(f"MISMATCH: {label} gave {r['rows']} rows (checksum {r['checksum']}), bare Python "
+                  f"{bare['rows']} ({bare['checksum']})", file=sys.stderr)
+            ok = False
+    exact = sorted(bare["detail"])
+    for label in ("EPLEngine.send_many", "EPLEngine.send"):
+        got = sorted(results[label]["detail"])
+        if [(t, c) for t, c, _ in got] != [(t, c) for t, c, _ in exact]:
+            print(f"MISMATCH: {label} rows differ from bare Python's", file=sys.stderr)
+            ok = False
+
+    e_rate = n / results["Esper 8.9 (JVM)"]["seconds"] if "Esper 8.9 (JVM)" in results else None
+    b_rate = n / bare["seconds"]
+    print(f"\n{'implementation':<22} {'seconds':>8} {'events/s':>12} {'vs bare Python':>15} {'vs Esper':>9}"
+          f" {'rows':>7}")
+    summary = {"events": n, "rows": bare["rows"]}
+    for label, r in results.items():
+        rate = n / r["seconds"]
+        vs_e = f"{rate / e_rate:8.2f}x" if e_rate else "     n/a"
+        print(f"{label:<22} {r['seconds']:8.3f} {rate:12,.0f} {rate / b_rate:14.2f}x {vs_e} {r['rows']:>7,}")
+        summary[label] = round(rate)
+    if esper is not None:
+        cold = passes[0]
+        print(f"(Esper: pass {len(passes)} of {len(passes)} in one JVM; the first, cold pass ran "
+              f"{cold['events'] / cold['seconds']:,.0f} events/s)")
+    eng = n / results["EPLEngine.send_many"]["seconds"]
+    print(f"\ntarget: >= 500,000 events/s and within 3x of bare Python -> send_many {eng:,.0f} events/s, "
+          f"{b_rate / eng:.2f}x slower than bare Python: {'met' if eng >= 500_000 and b_rate / eng <= 3 else 'MISSED'}")
+    print(json.dumps(summary))
+
+    if args.profile:
+        prof = cProfile.Profile()
+        one = timeline(groups, span_s, 1)
+        prof.enable()
+        run_send_many(one)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""``squall rules apply`` / ``squall rules list``, and a rule change in a running topology."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from squall import Spout, TopologyBuilder
+from squall.cep.bolt import CepBolt
+from squall.cli import main
+from squall.runtime import LocalCluster
+from squall.testing import ListSink
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = 1_700_000_000_000
+RULE_V1 = ("SELECT car, avg(speed) AS avgSpeed FROM Car#time_batch(10 sec) GROUP BY car HAVING avg(speed) > 80;\n"
+           "@Name('total') SELECT count(*) AS n FROM Car#time_batch(10 sec)\n")
+RULE_V2 = RULE_V1.replace("> 80", "> 50")
+RULE_V3 = RULE_V2.replace("> 50", "> 95").replace("#time_batch", "#time_bath", 1)
+
+_gates: dict[str, list[threading.Event]] = {}
+
+
+class GatedSpout(Spout):
+    """Emits its phases in order; phase i waits until the test sets gate i."""
+
+    def __init__(self, phases, fields, name):
+        self.phases = [list(p) for p in phases]
+        self.fields = fields
+        self.name = name
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(self.fields)
+
+    def open(self, config, context, collector):
+        self.collector = collector
+        self.todo = [(p, i) for p, rows in enumerate(self.phases) for i in range(len(rows))]
+        self.pending = set()
+
+    def next_tuple(self):
+        if self.todo and _gates[self.name][self.todo[0][0]].is_set():
+            p, i = mid = self.todo.pop(0)
+            self.pending.add(mid)
+            self.collector.emit(self.phases[p][i], message_id=mid)
+
+    def ack(self, msg_id):
+        self.pending.discard(msg_id)
+
+    def fail(self, msg_id):
+        self.todo.insert(0, msg_id)
+
+    def emitted_all(self):
+        return not self.todo
+
+    def exhausted(self):
+        return not self.todo and not self.pending
+
+
+def squall_cli(*args):
+    """``squall ...`` in a subprocess (a separate process, as a user would run it)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "squall", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+
+
+def wait_for(cond, what, timeout_s=15.0):
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def rows(stream):
+    return [v for _, s, v in ListSink.received("rules-e2e") if s == stream]
+
+
+def test_apply_without_a_running_topology_installs_the_file(tmp_path):
+    rule = tmp_path / "r.epl"
+    rule.write_text(RULE_V1)
+    result = CliRunner().invoke(main, ["rules", "apply", str(rule), "--rules-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert "no running topology watches this directory" in result.output
+    assert (tmp_path / "d" / "rules.epl").read_text() == RULE_V1
+    rule.write_text("select from")
+    result = CliRunner().invoke(main, ["rules", "apply", str(rule), "--rules-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1 and "Incorrect syntax near 'from' at line 1, column 8" in result.stderr
+
+
+def test_list_of_a_dir_nobody_watches():
+    result = CliRunner().invoke(main, ["rules", "list", "--rules-dir", "/nonexistent/rules"])
+    assert result.exit_code == 2 and "rules dir not found" in result.stderr
+
+
+def test_a_changed_rule_applied_with_the_cli_changes_outputs_of_the_running_topology(tmp_path):
+    rules_dir = tmp_path / "rules"
+    _gates["e2e"] = [threading.Event() for _ in range(3)]
+    phases = [
+        [[T0, "a", 90.0], [T0 + 1000, "b", 60.0], [T0 + 10_000, "c", 70.0]],   # batch 1: a (> 80)
+        [[T0 + 12_000, "d", 55.0], [T0 + 25_000, "e", 100.0]],
+        [[T0 + 30_000, "f", 60.0]],
+    ]
+    ListSink.reset("rules-e2e")
+    b = TopologyBuilder()
+    b.set_spout("src", GatedSpout(phases, ["ts", "car", "speed"], "e2e"))
+    b.set_bolt("cep", CepBolt(RULE_V1, "Car", time_field="ts", rules_dir=rules_dir)).global_grouping("src")
+    b.set_bolt("out", ListSink("rules-e2e")).shuffle_grouping("cep").shuffle_grouping("cep", "total")
+    with LocalCluster() as cluster:
+        handle = cluster.submit_topology("rules-e2e", {}, b.build(), until_complete=True)
+        try:
+            _gates["e2e"][0].set()
+            wait_for(lambda: rows("default"), "batch 1")
+            assert rows("default") == [["a", 90.0, T0, T0 + 10_000]]
+
+            (tmp_path / "v2.epl").write_text(RULE_V2)
+            result = squall_cli("rules", "apply", str(tmp_path / "v2.epl"), "--rules-dir", str(rules_dir))
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert result.stdout.splitlines() == ["rule: changed, accepted", "total: unchanged, accepted"]
+
+            _gates["e2e"][1].set()
+            wait_for(lambda: len(rows("default")) == 2 and len(rows("total")) == 2, "batch 2")
+            # The new threshold (50) without a restart; its window restarted at the swap, so
+            # its batch starts at d, the first event after it.
+            assert rows("default")[1] == ["d", 55.0, T0 + 12_000, T0 + 22_000]
+            # 'total' kept its state across the swap: c (before) and d (after) in one batch.
+            assert rows("total") == [[2, T0, T0 + 10_000], [2, T0 + 10_000, T0 + 20_000]]
+
+            (tmp_path / "v3.epl").write_text(RULE_V3)
+            result = squall_cli("rules", "apply", str(tmp_path / "v3.epl"), "--rules-dir", str(rules_dir))
+            assert result.returncode == 1, result.stdout + result.stderr
+            rejected, unchanged = result.stdout.splitlines()
+            assert rejected.startswith("rule: rejected (the running version goes on): Unknown or "
+                                       "unsupported view 'time_bath'")
+            assert rejected.endswith("(line 1, column 45)") and unchanged == "total: unchanged, accepted"
+
+            def listed():
+                out = CliRunner().invoke(main, ["rules", "list", "--rules-dir", str(rules_dir), "--json"]).output
+                [status] = [json.loads(line) for line in out.splitlines()]
+                return {s["name"]: (s["events_in"], s["rows_out"]) for s in status["statements"]}
+            wait_for(lambda: listed() == {"total": (5, 2), "rule": (2, 1)}, "status counters")
+            table = CliRunner().invoke(main, ["rules", "list", "--rules-dir", str(rules_dir)])
+            assert table.exit_code == 0, table.output
+            lines = table.stdout.splitlines()
+            assert lines[0].split() == ["STATEMENT", "STREAM", "EVENTS", "IN", "ROWS", "OUT", "STATUS", "TEXT"]
+            assert lines[1].split()[:5] == ["total", "total", "5", "2", "running"]
+            assert lines[2].split()[:7] == ["rule", "default", "2", "1", "running;", "new", "version"]
+            assert any(line.startswith("rejected: rule: Unknown or unsupported view") for line in lines)
+
+            _gates["e2e"][2].set()
+            assert handle.wait(15)
+        finally:
+            for g in _gates["e2e"]:
+                g.set()
+    # v3 was rejected: v2 (> 50) still ran, so f (60) is a detection.
+    assert rows("default")[2:] == [["e", 100.0, T0 + 22_000, T0 + 32_000], ["f", 60.0, T0 + 22_000, T0 + 32_000]]

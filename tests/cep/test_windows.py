@@ -1,0 +1,196 @@
+"""Data windows, stream selectors and aggregates of squall.cep (unit level; the Esper
+differential tests are in tests/cep/esper/test_esper_windows.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from squall.cep import EPLCompileError, EPLEngine, ExternalClock
+from squall.cep.aggregates import build_aggs
+from squall.cep.resultset import Pipeline
+from squall.cep.runtime import _TimeBatch
+
+
+def _engine(rule: str):
+    engine = EPLEngine(ExternalClock(0))
+    st = engine.compile(rule, name="r")[0]
+    seen: list = []
+    st.add_listener(lambda new, old: seen.append((engine.current_time_ms, new, old)))
+    return engine, st, seen
+
+
+def _feed(engine, events):
+    for t, e in events:
+        if t > engine.current_time_ms:
+            engine.advance_time(t)
+        engine.send("T", e)
+
+
+# ------------------------------------------------------------------ windows
+
+def test_length_window_posts_new_and_evicted_old():
+    engine, _, seen = _engine("select irstream x from T#length(2)")
+    _feed(engine, [(0, {"x": 1}), (0, {"x": 2}), (0, {"x": 3})])
+    assert [(n, o) for _, n, o in seen] == [([{"x": 1}], []), ([{"x": 2}], []), ([{"x": 3}], [{"x": 1}])]
+
+
+def test_time_window_expires_at_arrival_plus_period():
+    engine, _, seen = _engine("select irstream x from T#time(1 sec)")
+    _feed(engine, [(0, {"x": 1}), (500, {"x": 2})])
+    engine.advance_time(5_000)
+    assert [(t, n, o) for t, n, o in seen] == [
+        (0, [{"x": 1}], []), (500, [{"x": 2}], []), (1_000, [], [{"x": 1}]), (1_500, [], [{"x": 2}])]
+
+
+def test_rstream_delivers_the_remove_stream_as_new_rows():
+    engine, _, seen = _engine("select rstream x from T#length(1)")
+    _feed(engine, [(0, {"x": 1}), (0, {"x": 2})])
+    assert seen == [(0, [{"x": 1}], [])]
+
+
+def test_send_many_on_a_sliding_window_is_one_post_per_event():
+    a, _, seen_a = _engine("select irstream count(*) as n from T#length(2)")
+    a.send_many("T", [{"x": i} for i in range(4)])
+    b, _, seen_b = _engine("select irstream count(*) as n from T#length(2)")
+    for i in range(4):
+        b.send("T", {"x": i})
+    assert seen_a == seen_b and len(seen_a) == 4
+
+
+def test_unique_intersected_with_length_removes_from_both():
+    engine, _, seen = _engine("select irstream k, v from T#unique(k)#length(2)")
+    _feed(engine, [(0, {"k": "a", "v": 1}), (0, {"k": "b", "v": 2}), (0, {"k": "a", "v": 3}),
+                   (0, {"k": "c", "v": 4})])
+    # a3 replaces a1 (unique); c4 pushes b2 out of the length window; nothing else leaves
+    assert [(n, o) for _, n, o in seen][2:] == [
+        ([{"k": "a", "v": 3}], [{"k": "a", "v": 1}]), ([{"k": "c", "v": 4}], [{"k": "b", "v": 2}])]
+
+
+def test_firstevent_keeps_the_first_event_only():
+    engine, _, seen = _engine("select irstream x from T#firstevent()")
+    _feed(engine, [(0, {"x": 1}), (0, {"x": 2})])
+    assert seen == [(0, [{"x": 1}], [])]
+
+
+def test_groupwin_keeps_a_window_per_key():
+    engine, _, seen = _engine("select irstream k, v from T#groupwin(k)#length(1)")
+    _feed(engine, [(0, {"k": "a", "v": 1}), (0, {"k": "b", "v": 2}), (0, {"k": "a", "v": 3})])
+    assert [o for _, _, o in seen] == [[], [], [{"k": "a", "v": 1}]]
+
+
+def test_ext_timed_batch_uses_event_timestamps_not_engine_time():
+    engine, _, seen = _engine("select count(*) as n from T#ext_timed_batch(ts, 10 sec)")
+    engine.send_many("T", [{"ts": 1_000}, {"ts": 5_000}, {"ts": 11_000}, {"ts": 30_000}])
+    assert [n for _, n, _ in seen] == [[{"n": 2}], [{"n": 1}]]
+
+
+def test_operator_choice_keeps_the_fused_batch_path_for_the_smart_car_rule():
+    _, st, _ = _engine("select carNumber, avg(speed) from T#time_batch(30 sec) group by carNumber "
+                       "having avg(speed) > 80")
+    assert isinstance(st._operator, _TimeBatch)
+    for rule in ("select irstream a from T#time_batch(1 sec)", "select a from T#length(2)",
+                 "select a from T#groupwin(a)#time_batch(1 sec)"):
+        assert isinstance(_engine(rule)[1]._operator, Pipeline)
+
+
+def test_cli_prints_remove_rows(tmp_path):
+    from squall.cli import main
+    rule = tmp_path / "r.epl"
+    rule.write_text("select irstream x from T#length(1)")
+    result = CliRunner().invoke(main, ["epl", "run", str(rule), "-", "--type", "T", "--time-field", "ts"],
+                                input='{"ts": 5, "x": 1}\n{"ts": 6, "x": 2}\n')
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"time": 5, "statement": 0, "kind": "insert", "row": {"x": 1}},
+        {"time": 6, "statement": 0, "kind": "insert", "row": {"x": 2}},
+        {"time": 6, "statement": 0, "kind": "remove", "row": {"x": 1}},
+    ]
+
+
+# ------------------------------------------------------------------ view errors
+
+@pytest.mark.parametrize("views,fragment,column", [
+    ("#foo(1)", "view name 'foo' is not a known view name", 4),
+    (".win:unique(a)", "View name 'win:unique' is not a known view name", 4),
+    ("#length(0)", "Length view requires a positive integer for size but received 0", 4),
+    ("#length(1.5)", "requires a single integer-type parameter", 4),
+    ("#time('x')", "Time view requires a time period", 4),
+    ("#time(0 sec)", "at least 1 msec", 4),
+    ("#ext_timed(10 sec)", "timestamp expression and a time period", 4),
+    ("#ext_timed_batch(ts, 1 sec, 'x')", "long-typed reference point", 4),
+    ("#unique()", "one or more expressions", 4),
+    ("#keepall(3)", "takes no parameters", 4),
+    ("#groupwin(a)", "requires one or more child views", 4),
+    ("#length(2)#groupwin(a)#length(1)", "must occur in the first position", 14),
+    ("#length_batch(2)#time_batch(1 sec)", "multiple batch data windows", 20),
+    ("#length(2)#length_batch(2)", "is not supported", 14),
+])
+def test_bad_views_are_compile_errors_with_position(views, fragment, column):
+    with pytest.raises(EPLCompileError, match=fragment) as info:
+        EPLEngine(ExternalClock(0)).compile(f"select a from\n T{views}")
+    assert (info.value.line, info.value.column) == (2, column)
+
+
+def test_unknown_property_in_a_view_parameter_of_a_declared_type():
+    engine = EPLEngine(ExternalClock(0))
+    engine.define_event_type("T", {"a": int})
+    with pytest.raises(EPLCompileError, match="property named 'b' is not valid"):
+        engine.compile("select a from T#unique(b)")
+
+
+# ------------------------------------------------------------------ aggregates
+
+def _spec(func, distinct=False, retract=True):
+    return build_aggs([(func, distinct, None, "v", False)], retract)
+
+
+@pytest.mark.parametrize("func,values,left,expected", [
+    ("min", [3, 1, 1, 2], [1], 1),
+    ("min", [3, 1, 1, 2], [1, 1], 2),
+    ("max", [3, 5, 5], [5, 5], 3),
+    ("median", [1, 2, 3, 4], [], 2.5),
+    ("median", [1, 2, 3, 4], [4], 2.0),
+    ("stddev", [2, 4, 4, 4, 5, 5, 7, 9], [], 2.138089935299395),
+    ("stddev", [2, 4], [2], None),
+    ("avedev", [1, 2, 3, 6], [], 1.5),
+    ("avedev", [1, 2, 3, 6], [1, 2, 3, 6], None),
+    ("sum", [1, 2], [1, 2], None),
+    ("avg", [1, 2, 6], [6], 1.5),
+    ("count", [1, None, 2], [], 2),
+])
+def test_aggregates_enter_and_leave(func, values, left, expected):
+    spec = _spec(func)
+    acc = spec.new_acc(None)
+    for v in values:
+        spec.update(acc, {"v": v})
+    for v in left:
+        spec.leave(acc, {"v": v})
+    got = spec.values(acc)[0]
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_distinct_counts_values_until_their_last_copy_leaves():
+    spec = _spec("count", distinct=True)
+    acc = spec.new_acc(None)
+    for v in (1, 1, 2):
+        spec.update(acc, {"v": v})
+    spec.leave(acc, {"v": 1})
+    assert spec.values(acc) == [2]
+    spec.leave(acc, {"v": 1})
+    assert spec.values(acc) == [1]
+
+
+def test_accumulator_dump_and_load_round_trip():
+    spec = build_aggs([("median", False, None, "v", False), ("count", True, None, "v", False),
+                       ("stddev", False, None, "v", False)], True)
+    acc = spec.new_acc({"v": 0})
+    for v in (3, 1, 3, 8):
+        spec.update(acc, {"v": v})
+    again = spec.load(acc[0], json.loads(json.dumps(spec.dump(acc))))
+    assert spec.values(again) == spec.values(acc)
+    spec.leave(again, {"v": 3})
+    spec.leave(acc, {"v": 3})
+    assert spec.values(again) == spec.values(acc)
