@@ -484,6 +484,8 @@ from squall.collect import collect  # noqa: E402  (it imports this module's help
 
 main.add_command(collect)
 main.add_command(_LazyGroup("epl", "squall.cep.cli:epl", "EPL rules: run them over recorded events."))
+main.add_command(_LazyGroup("rules", "squall.cep.cli:rules",
+                            "Live rules: change the EPL of a running topology, list its statements."))
 main.add_command(_LazyGroup("smartcar", "squall_smartcar.cli:smartcar",
                             "The smart-car reference pipeline: run it, list flagged cars."))
 

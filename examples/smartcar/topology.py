@@ -47,8 +47,13 @@ class Stores:
 
 
 def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int = 604800,
-                   speeding_log: str | None = None, table_tasks: int = 1) -> Topology:
+                   speeding_log: str | None = None, table_tasks: int = 1,
+                   rules_dir: str | Path | None = None) -> Topology:
     """Wire the pipeline around ``source`` (a spout emitting ``line, origin, error``).
+
+    With ``rules_dir`` the CEP bolt watches that directory for new versions of the rule
+    (``squall rules apply FILE --rules-dir DIR``) and applies them while it runs; a
+    rule file already there replaces ``rule`` at start (see :mod:`squall.cep.rules`).
 
     Raises:
         EPLSyntaxError / EPLCompileError: ``rule`` does not compile.
@@ -64,7 +69,7 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
         .shuffle_grouping("parse", ERROR_STREAM)
     # A record replayed because a store was down must not count twice in an average.
     cep = CepBolt(rule, "DriverCarInfo", EVENT_PROPERTIES, time_field="event_time_ms", name="speeding",
-                  dedupe_field="row_key")
+                  dedupe_field="row_key", rules_dir=rules_dir)
     columns = cep.output_columns()
     if "carNumber" not in columns:
         raise ValueError(f"the speeding rule must select carNumber (its first statement selects "
