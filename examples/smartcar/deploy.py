@@ -29,12 +29,20 @@ class FeedLineTranslator(RecordTranslator):
 
 
 def kafka_source(bootstrap: str, topic: str, group: str, follow: bool) -> Spout:
-    """A KafkaSpout on ``topic``; without ``follow`` it ends at the end of the topic."""
+    """A KafkaSpout on ``topic``; without ``follow`` it ends at the end of the topic.
+
+    Checkpointed (``squall smartcar run`` with a state backend), the spout's position
+    is in every checkpoint and a rerun resumes from the last one (offsets reach the
+    group when a checkpoint completes); without checkpoints it resumes from the group's
+    committed offsets. Static group membership lets the rerun after a ``kill -9`` take
+    the partitions back at once, instead of finding them held by the dead process (a
+    bounded run could then end early).
+    """
     return KafkaSpout(KafkaSpoutConfig(bootstrap_servers=bootstrap, group_id=group, topics=(topic,),
                                        translator=FeedLineTranslator(), stop_at_end=not follow,
-                                       offset_commit_period_s=1.0,
-                                       # A killed run's partitions come back to the restarted
-                                       # one after this long, not Kafka's default 45 s.
+                                       offset_commit_period_s=1.0, static_membership=True,
+                                       # A partition a dead run held goes to another member
+                                       # after this long, not Kafka's default 45 s.
                                        consumer_config={"session.timeout.ms": 10000}))
 
 

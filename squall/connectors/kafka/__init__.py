@@ -1,4 +1,5 @@
-"""Kafka connector: ``KafkaSpout`` (consumer group, at-least-once) and ``KafkaBolt`` (producer).
+"""Kafka connector: ``KafkaSpout`` (consumer group; checkpointed position) and ``KafkaBolt``
+(producer; transactional, commit on checkpoint, when exactly-once).
 
 The only package that imports ``confluent_kafka`` (``pip install squall[kafka]``).
 
@@ -9,7 +10,8 @@ Semantics: Apache Storm's storm-kafka-client (``KafkaSpout``, ``KafkaSpoutConfig
 from .bolt import (DefaultTopicSelector, FieldNameBasedTupleToKafkaMapper, FieldNameTopicSelector, KafkaBolt,
                    TopicSelector, TupleToKafkaMapper)
 from .config import FirstPollOffsetStrategy, KafkaConfigError, KafkaSpoutConfig, RetryBackoff
-from .errors import KafkaConnectorError, KafkaDeliveryError, KafkaOutageError, KafkaRecordDroppedError
+from .errors import (KafkaConnectorError, KafkaDeliveryError, KafkaOutageError, KafkaRecordDroppedError,
+                     KafkaTransactionError)
 from .spout import KafkaSpout
 from .translator import (DEFAULT_FIELDS, ByTopicRecordTranslator, DefaultRecordTranslator, RecordTranslator,
                          SimpleRecordTranslator)
@@ -21,5 +23,5 @@ __all__ = [
     "KafkaBolt", "TopicSelector", "DefaultTopicSelector", "FieldNameTopicSelector",
     "TupleToKafkaMapper", "FieldNameBasedTupleToKafkaMapper",
     "KafkaConnectorError", "KafkaConfigError", "KafkaOutageError", "KafkaDeliveryError",
-    "KafkaRecordDroppedError",
+    "KafkaRecordDroppedError", "KafkaTransactionError",
 ]

@@ -1,28 +1,65 @@
 """``KafkaBolt``: produces tuples to Kafka; acks each input only once the broker confirmed it.
 
+At least once (no state backend, or ``squall.checkpoint.mode = at-least-once``): each
+tuple is produced at once and acked in its delivery callback; a replayed tuple is
+produced again.
+
+Exactly once (a state backend and ``squall.checkpoint.mode = exactly-once``) the bolt
+is a two-phase-commit sink, as Flink's ``KafkaSink`` with ``DeliveryGuarantee.
+EXACTLY_ONCE``: records received since the last checkpoint are buffered (and their
+tuples acked); ``pre_prepare`` puts them into the task's state; ``checkpoint_complete``
+produces them inside one Kafka transaction of a transactional producer
+(``transactional.id`` = ``<transactional_id_prefix>-<component>-<task>``) and commits
+it. Records become visible to ``isolation.level=read_committed`` consumers at
+checkpoint completion (latency = the checkpoint interval).
+
+Publishing is idempotent across a crash between a checkpoint's decision and the Kafka
+commit: the same transaction also commits, with ``send_offsets_to_transaction``, a
+*marker* - offset = the checkpoint id, metadata = the state's run id - for the
+dedicated consumer group ``squall-sink-<transactional.id>`` on partition 0 of
+``transaction_marker_topic``. Records and marker commit atomically or not at all. On
+recovery the producer is initialised first (``init_transactions`` aborts a transaction
+a dead predecessor left open), then the marker is read: records staged by checkpoints
+up to the marker were published and are dropped; the rest are published again, with
+the restored checkpoint's id as the marker. So a read_committed consumer sees each
+record exactly once. A Kafka error at publish time keeps the records; they go out with
+the next checkpoint's transaction (they stay in every checkpoint until then).
+
+Only one bolt task may use a ``transactional.id`` at a time: give topologies that share
+component names distinct prefixes (a second producer with the same id fences the first).
+
 Semantics: storm-kafka-client ``KafkaBolt`` (``TopicSelector``, ``TupleToKafkaMapper``,
 ``FieldNameBasedTupleToKafkaMapper``); acks in the producer's delivery callback, as
-Storm's non-fire-and-forget mode.
+Storm's non-fire-and-forget mode. Exactly once: Flink ``TwoPhaseCommitSinkFunction`` /
+``KafkaSink`` (pre-commit on the barrier, commit on ``notifyCheckpointComplete``,
+recover-and-commit on restore); Kafka KIP-98 transactions, KIP-447 offset commits in a
+transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, TopicPartition
 
-from ...component import Bolt
-from ...config import TICK_TUPLE_FREQ_SECS
+from ...component import Bolt, Stateful
+from ...config import CHECKPOINT_MODE, EXACTLY_ONCE, TICK_TUPLE_FREQ_SECS
 from ...tuple import TICK_STREAM, Tuple
-from .errors import KafkaDeliveryError, KafkaOutageError
+from .config import KafkaConfigError
+from .errors import KafkaDeliveryError, KafkaOutageError, KafkaTransactionError
 
 __all__ = ["KafkaBolt", "TopicSelector", "DefaultTopicSelector", "FieldNameTopicSelector",
            "TupleToKafkaMapper", "FieldNameBasedTupleToKafkaMapper"]
 
 log = logging.getLogger("squall.connectors.kafka")
+
+_SEGMENTS = "segments"   # state key: [(txid that first staged them, [(topic, key, value), ...]), ...]
+_RUN = "run"             # state key: this state's run id, the marker's metadata
 
 
 class TopicSelector:
@@ -79,7 +116,7 @@ class FieldNameBasedTupleToKafkaMapper(TupleToKafkaMapper):
         return key, value
 
 
-class KafkaBolt(Bolt):
+class KafkaBolt(Stateful, Bolt):
     """Produces each input tuple as one Kafka message.
 
     Args:
@@ -93,27 +130,54 @@ class KafkaBolt(Bolt):
         producer_config: more librdkafka properties (``acks`` defaults to ``all``,
             ``message.timeout.ms`` to 20000 so a delivery fails before the topology's
             30 s tuple timeout would).
+        transactional_id_prefix: exactly-once only; ``transactional.id`` is
+            ``<prefix>-<component>-<task>``. Unique per topology writing to a cluster.
+        transaction_marker_topic: exactly-once only; the topic whose partition 0 carries
+            the checkpoint marker (see the module doc). Default: ``topic`` when fixed;
+            required with a :class:`TopicSelector`.
+        transaction_timeout_s: exactly-once only; bound of one publish (Kafka's
+            ``transaction.timeout.ms``) and of each blocking transaction call.
 
-    Each tuple is acked in its delivery callback when the broker confirmed it, failed
-    when delivery failed (the error is reported with the topic), and failed at once if
-    the client refuses it (queue full, message too large). The bolt emits nothing.
+    At least once, each tuple is acked in its delivery callback when the broker
+    confirmed it, failed when delivery failed (the error is reported with the topic),
+    and failed at once if the client refuses it (queue full, message too large).
+    Exactly once (a state backend and ``squall.checkpoint.mode = exactly-once``), each
+    tuple is acked on receipt and its record published in the transaction of the next
+    completed checkpoint; see the module doc. The bolt emits nothing.
 
-    Threading: callbacks run inside ``poll``/``flush`` on the bolt's thread.
+    Threading: callbacks run inside ``poll``/``flush`` on the bolt's thread. Exactly
+    once, ``checkpoint_complete`` blocks the worker for the transaction's commit (at
+    most ``transaction_timeout_s``), as the checkpoint itself does.
+
+    Counters (on the live task object): ``unconfirmed``; exactly once ``transactions``
+    (committed), ``published`` (records), ``skipped_on_recovery`` (records recovery
+    found already published).
+
+    Semantics: storm-kafka-client ``KafkaBolt``; Flink ``KafkaSink`` (exactly once).
     """
 
     def __init__(self, bootstrap_servers: str, topic: str | TopicSelector,
                  mapper: TupleToKafkaMapper | None = None, flush_timeout_s: float = 1.0,
-                 poll_interval_s: float = 0.2, producer_config: Mapping[str, Any] | None = None) -> None:
+                 poll_interval_s: float = 0.2, producer_config: Mapping[str, Any] | None = None, *,
+                 transactional_id_prefix: str = "squall", transaction_marker_topic: str | None = None,
+                 transaction_timeout_s: float = 60.0) -> None:
         if not bootstrap_servers:
             raise ValueError("KafkaBolt needs bootstrap_servers 'host:port'")
         if flush_timeout_s < 0 or poll_interval_s <= 0:
             raise ValueError("KafkaBolt: flush_timeout_s must be >= 0 and poll_interval_s > 0")
+        if not transactional_id_prefix:
+            raise KafkaConfigError("KafkaBolt: transactional_id_prefix must not be empty")
+        if transaction_timeout_s <= 0:
+            raise KafkaConfigError(f"KafkaBolt: transaction_timeout_s must be positive, got {transaction_timeout_s!r}")
         self.bootstrap_servers = bootstrap_servers
         self.selector = DefaultTopicSelector(topic) if isinstance(topic, str) else topic
         self.mapper = mapper or FieldNameBasedTupleToKafkaMapper()
         self.flush_timeout_s = flush_timeout_s
         self.poll_interval_s = poll_interval_s
         self.producer_config = dict(producer_config or {})
+        self.transactional_id_prefix = transactional_id_prefix
+        self.transaction_marker_topic = transaction_marker_topic or (topic if isinstance(topic, str) else None)
+        self.transaction_timeout_s = transaction_timeout_s
 
     def component_configuration(self):
         return {TICK_TUPLE_FREQ_SECS: self.poll_interval_s}
@@ -124,16 +188,31 @@ class KafkaBolt(Bolt):
                  "bootstrap.servers": self.bootstrap_servers, "error_cb": self._on_error}
         props.setdefault("client.id", f"squall-{context.component_id}-{context.task_id}")
         props.setdefault("logger", log)       # librdkafka's log lines through logging, not stderr
+        self._props = props
         self._producer = Producer(props)
         self._select = self.selector.select
         self._key_value = self.mapper.key_value
         self._outage = False
         self.unconfirmed = 0      # produced, delivery not yet reported
+        # Exactly once:
+        self._exactly_once = config.get(CHECKPOINT_MODE) == EXACTLY_ONCE
+        self._transactional = False            # until init_state: produce and ack on delivery
+        self.transactional_id = f"{self.transactional_id_prefix}-{context.component_id}-{context.task_id}"
+        self._buffer: list[tuple[str, Any, Any]] = []                  # records since the last pre_prepare
+        self._segments: list[tuple[int, list[tuple[str, Any, Any]]]] = []   # staged, not yet published
+        self._txn_producer: Producer | None = None
+        self._marker_consumer: Consumer | None = None
+        self._published_txid: int | None = None    # the marker, once known (None: read it before publishing)
+        self._run: str | None = None
+        self.transactions = self.published = self.skipped_on_recovery = 0
 
     def process(self, tup):
         self.process_batch([tup])
 
     def process_batch(self, tuples):
+        if self._transactional:
+            self._buffer_batch(tuples)
+            return
         producer = self._producer
         produce = producer.produce
         select = self._select
@@ -167,6 +246,25 @@ class KafkaBolt(Bolt):
         if self.unconfirmed:
             producer.flush(self.flush_timeout_s)
 
+    def _buffer_batch(self, tuples) -> None:
+        select = self._select
+        key_value = self._key_value
+        collector = self.collector
+        append = self._buffer.append
+        for tup in tuples:
+            if tup.source.stream == TICK_STREAM:
+                continue
+            try:
+                topic = select(tup)
+                if topic is not None:
+                    key, value = key_value(tup)
+                    append((topic, key, value))
+            except Exception as exc:
+                collector.report_error(exc)
+                collector.fail(tup)
+                continue
+            collector.ack(tup)
+
     def _delivered(self, tup, topic, err, msg) -> None:
         self.unconfirmed -= 1
         if err is None:
@@ -183,7 +281,157 @@ class KafkaBolt(Bolt):
             self._outage = True
             self.collector.report_error(KafkaOutageError(str(err), "KafkaBolt"))
 
+    # -- exactly once: checkpoints ----------------------------------------------------
+
+    def init_state(self, state):
+        """Exactly once: restore the records staged but perhaps not published, and
+        publish those the marker says were not (see the module doc). Again while
+        running (a rollback): drop what was buffered since the last checkpoint."""
+        self.state = state
+        if not self._exactly_once:
+            return
+        if self.transaction_marker_topic is None:
+            raise KafkaConfigError("KafkaBolt with a TopicSelector needs transaction_marker_topic=... "
+                                   "(an existing topic) to run exactly-once")
+        if not self._transactional:
+            self._transactional = True
+            self._producer.close()         # nothing was produced with it: the transactional one takes over
+        self._buffer = []
+        run = state.get(_RUN)
+        if run is None:
+            run = uuid.uuid4().hex
+            state.put(_RUN, run)
+        if run != self._run:
+            self._run = run
+            self._published_txid = None    # a marker from another run says nothing about this one
+        self._segments = [(txid, list(records)) for txid, records in state.get(_SEGMENTS) or ()]
+        if self._segments:
+            self._publish(max(txid for txid, _ in self._segments))
+
+    def pre_prepare(self, txid):
+        if not self._transactional:
+            return
+        if self._buffer:
+            self._segments.append((txid, self._buffer))
+            self._buffer = []
+        self.state.put(_SEGMENTS, [(t, tuple(records)) for t, records in self._segments])
+
+    def checkpoint_complete(self, txid):
+        if self._transactional and self._segments:
+            self._publish(txid)
+
+    def _publish(self, txid: int) -> None:
+        """Publish every staged segment in one transaction with marker ``txid``; on a
+        Kafka error keep them for the next checkpoint (reported, never raised)."""
+        try:
+            producer = self._ready()
+            self._drop_published()
+            if not self._segments:
+                return
+            timeout = self.transaction_timeout_s
+            marker = TopicPartition(self.transaction_marker_topic, 0, txid, metadata=self._run)
+            producer.begin_transaction()
+            try:
+                n = 0
+                for _, records in self._segments:
+                    for topic, key, value in records:
+                        self._produce(producer, topic, key, value)
+                        n += 1
+                producer.send_offsets_to_transaction([marker], self._marker_consumer.consumer_group_metadata(),
+                                                     timeout)
+                self._commit(producer, timeout)
+            except Exception as exc:
+                err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+                if err is not None and err.txn_requires_abort():
+                    try:
+                        producer.abort_transaction(timeout)
+                    except Exception:
+                        self._reset_producer()
+                else:
+                    self._reset_producer()     # fatal or ambiguous: a new producer reads the marker again
+                raise
+        except Exception as exc:
+            self.collector.report_error(KafkaTransactionError(
+                f"publishing checkpoint {txid} ({sum(len(r) for _, r in self._segments)} records) failed, "
+                f"kept for the next checkpoint: {type(exc).__name__}: {exc}", self.transactional_id))
+            return
+        self._published_txid = txid
+        self._segments = []
+        self.transactions += 1
+        self.published += n
+
+    @staticmethod
+    def _produce(producer: Producer, topic: str, key: Any, value: Any) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                return
+            except BufferError:
+                producer.poll(0.05)         # local queue full: let deliveries drain
+
+    @staticmethod
+    def _commit(producer: Producer, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                producer.commit_transaction(max(0.1, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if err is None or not err.retriable() or time.monotonic() >= deadline:
+                    raise
+                # Retriable (e.g. timed out): committing again is how the client resumes.
+
+    def _ready(self) -> Producer:
+        """The transactional producer, initialised (fencing a predecessor with the same
+        id, aborting its open transaction), and the marker known."""
+        if self._txn_producer is None:
+            props = {**self._props, "transactional.id": self.transactional_id,
+                     "transaction.timeout.ms": int(self.transaction_timeout_s * 1000)}
+            props.pop("error_cb", None)
+            props["error_cb"] = self._on_error
+            producer = Producer(props)
+            producer.init_transactions(self.transaction_timeout_s)
+            self._txn_producer = producer
+            self._published_txid = None
+        if self._marker_consumer is None:
+            self._marker_consumer = Consumer({
+                "bootstrap.servers": self.bootstrap_servers, "group.id": f"squall-sink-{self.transactional_id}",
+                "enable.auto.commit": False, "isolation.level": "read_committed", "logger": log})
+        if self._published_txid is None:
+            (tp,) = self._marker_consumer.committed([TopicPartition(self.transaction_marker_topic, 0)],
+                                                    self.transaction_timeout_s)
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            same_run = tp.offset != OFFSET_INVALID and tp.offset >= 0 and tp.metadata == self._run
+            self._published_txid = tp.offset if same_run else 0
+        return self._txn_producer
+
+    def _drop_published(self) -> None:
+        done = self._published_txid or 0
+        keep = [(t, records) for t, records in self._segments if t > done]
+        if len(keep) != len(self._segments):
+            dropped = sum(len(r) for t, r in self._segments if t <= done)
+            self.skipped_on_recovery += dropped
+            log.info("KafkaBolt %s: %d records of checkpoints <= %d were published before; not again",
+                     self.transactional_id, dropped, done)
+            self._segments = keep
+
+    def _reset_producer(self) -> None:
+        self._txn_producer = None
+        self._published_txid = None
+
     def cleanup(self):
+        if getattr(self, "_transactional", False):
+            # Nothing is in a transaction between checkpoints; what is buffered belongs
+            # to no checkpoint and is replayed from the sources after a restart.
+            if self._marker_consumer is not None:
+                self._marker_consumer.close()
+                self._marker_consumer = None
+            if self._txn_producer is not None:
+                self._txn_producer.close()
+                self._txn_producer = None
+            return
         producer = getattr(self, "_producer", None)
         if producer is not None:
             producer.flush(self.flush_timeout_s)

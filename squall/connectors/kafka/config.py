@@ -112,6 +112,14 @@ class KafkaSpoutConfig:
             partition was read to the end it had when reached and every tuple is done.
         consumer_config: more librdkafka properties (e.g. ``session.timeout.ms``);
             the spout's own settings (group, offsets, commits) win over them.
+        static_membership: each spout task joins the group as a static member
+            (KIP-345), ``group.instance.id`` = ``squall-<component>-<task>``: a task
+            restarted after a crash (even ``kill -9``) takes its partitions back at
+            once instead of after the dead member's ``session.timeout.ms``, and a clean
+            stop does not rebalance the group. Without it, a bounded run
+            (``stop_at_end``) restarted right after a kill may be given only some
+            partitions (the dead member still holds the rest) and end having read only
+            those. Two topologies in one group must then not share component names.
 
     Raises:
         KafkaConfigError: neither or both of ``topics``/``topic_pattern``, a bad
@@ -131,6 +139,7 @@ class KafkaSpoutConfig:
     partition_refresh_period_s: float = 2.0
     stop_at_end: bool = False
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
+    static_membership: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.topics, str):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ...errors import SquallError
 
-__all__ = ["KafkaConnectorError", "KafkaOutageError", "KafkaDeliveryError", "KafkaRecordDroppedError"]
+__all__ = ["KafkaConnectorError", "KafkaOutageError", "KafkaDeliveryError", "KafkaRecordDroppedError",
+           "KafkaTransactionError"]
 
 
 class KafkaConnectorError(SquallError):
@@ -52,3 +53,18 @@ class KafkaRecordDroppedError(KafkaConnectorError):
         super().__init__(f"record {message_id} dropped: {reason}")
         self.reason = reason
         self.message_id = message_id
+
+
+class KafkaTransactionError(KafkaConnectorError):
+    """An exactly-once ``KafkaBolt`` could not publish a checkpoint's records in a
+    transaction; they are kept and go out with the next checkpoint's transaction.
+
+    Attributes:
+        transactional_id: the producer's ``transactional.id``.
+        reason: what failed.
+    """
+
+    def __init__(self, reason: str, transactional_id: str) -> None:
+        super().__init__(f"Kafka transaction of {transactional_id!r}: {reason}")
+        self.reason = reason
+        self.transactional_id = transactional_id

@@ -25,6 +25,34 @@ Differences from Storm: a failed tuple is re-emitted from memory (the spout keep
 values of tuples in flight, bounded by ``max_uncommitted_offsets``) instead of seeking
 the consumer back; consumer errors never stop the spout, they are reported once per
 outage and the client keeps reconnecting.
+
+Checkpointed (a :class:`~squall.component.Stateful` spout run with a state backend),
+the position lives in the checkpoint, as Flink's Kafka source keeps it:
+
+- ``pre_prepare`` stores, per assigned (topic, partition), the offset the spout has
+  taken records up to and the offsets below it still not done (in flight or awaiting
+  retry, with their failure counts); everything else below it is done;
+- on start a partition found in the restored state resumes there (a seek), records
+  below it that were done are skipped, the pending ones emitted again; a partition not
+  in the state starts as without checkpoints (first-poll strategy / committed offset),
+  resolved to a number when assigned so that the next checkpoint holds it even before
+  a record was read from it;
+- a rollback (exactly-once mode, ``init_state`` again while running) seeks every
+  assigned partition back to the checkpoint (or to where this assignment began, for a
+  partition the checkpoint does not hold) and forgets buffered, in-flight and retry
+  bookkeeping;
+- offsets are committed to the consumer group only when a checkpoint completes
+  (``checkpoint_complete``, the checkpoint's positions, asynchronously; once more,
+  synchronously, on ``close``); never on ack, deactivate or revoke. The group's offsets
+  are then for monitoring and for a task that gets a partition it has no state for.
+
+Limitation with several spout tasks in one group: a partition's position is in the
+state of the task that held it at the checkpoint. If a restart or a rebalance gives it
+to another task, that task starts from the group's committed offset, which is the last
+completed checkpoint's position unless the crash fell between a checkpoint's decision
+and its offset commit; records emitted since that position are then read again (at
+least once, never lost). One spout task per group, or a stable assignment, keeps it
+exact.
 """
 
 from __future__ import annotations
@@ -38,7 +66,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from ...component import Spout
+from ...component import Spout, Stateful
 from ...tuple import DEFAULT_STREAM
 from .config import KafkaSpoutConfig
 from .errors import KafkaConnectorError, KafkaOutageError, KafkaRecordDroppedError
@@ -48,13 +76,14 @@ __all__ = ["KafkaSpout"]
 log = logging.getLogger("squall.connectors.kafka")
 
 _EOF = KafkaError._PARTITION_EOF
+_POSITIONS = "positions"     # state key: {(topic, partition): (taken_upto, {pending offset: failures})}
 
 
 class _Partition:
     """What the spout tracks for one assigned partition."""
 
     __slots__ = ("topic", "partition", "buffer", "inflight", "emitted", "fetched_upto", "committed",
-                 "requested", "queued", "blocked", "eof", "gone")
+                 "requested", "queued", "blocked", "eof", "gone", "taken_upto", "replay", "first_fetched")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -69,6 +98,10 @@ class _Partition:
         self.blocked = False                        # paused: max_uncommitted_offsets reached
         self.eof = False
         self.gone = False                           # revoked or lost
+        # Checkpointed runs only:
+        self.taken_upto: int | None = None          # next offset after the last record taken from the buffer
+        self.replay: dict[int, int] = {}            # restored: offset below taken_upto -> failures, to emit again
+        self.first_fetched: int | None = None       # where this assignment's reading began
 
     def commit_point(self) -> int | None:
         """The offset to commit: everything below it is done."""
@@ -78,10 +111,32 @@ class _Partition:
             return self.buffer[0].offset()
         return self.fetched_upto
 
+    def position(self) -> tuple[int, dict[int, int]] | None:
+        """``(taken_upto, {offset: failures})``: below ``taken_upto`` every offset is done
+        except the pending ones; None until this partition yielded a record."""
+        if self.taken_upto is None:
+            return None
+        pending = {o: e[2] for o, e in self.inflight.items()}
+        pending.update(self.replay)               # restored, not emitted again yet
+        return self.taken_upto, pending
 
-class KafkaSpout(Spout):
+    def restore(self, position: tuple[int, dict[int, int]]) -> int:
+        """Resume at a checkpointed ``position``; returns the offset to seek to."""
+        upto, pending = position
+        self.taken_upto = upto
+        self.replay = dict(pending)
+        return min(pending, default=upto)
+
+
+class KafkaSpout(Stateful, Spout):
     """Emits each record of the subscribed topics as a tuple with message id
     ``(topic, partition, offset)``; see the module doc for the offset contract.
+
+    Checkpoints (with a state backend): the position of each assigned partition is part
+    of every checkpoint and a restart resumes from it, not from the group's committed
+    offsets; offsets are committed to the group when a checkpoint completes and not on
+    ack. Without a state backend the spout commits acked offsets as storm-kafka-client
+    does. See the module doc.
 
     Args:
         config: a :class:`~squall.connectors.kafka.KafkaSpoutConfig`.
@@ -126,9 +181,16 @@ class KafkaSpout(Spout):
         self._seq = itertools.count()
         self._seen: set[tuple[str, int]] = set()
         self._outage_since: float | None = None
+        self._checkpointed = False         # until init_state: commit on ack
+        self._positions: dict[tuple[str, int], tuple[int, dict[int, int]]] = {}   # restored, not yet assigned
+        self._assigned_once = False
+        self._staged: tuple[int, list[TopicPartition]] | None = None     # (txid, offsets) of the last pre_prepare
+        self._completed_offsets: list[TopicPartition] = []               # of the last completed checkpoint
         self.counts = {"retried": 0, "dropped": 0, "commits": 0, "commit_errors": 0, "outages": 0}
         props = cfg.consumer_properties()
         props.setdefault("client.id", f"squall-{context.component_id}-{context.task_id}")
+        if cfg.static_membership:
+            props.setdefault("group.instance.id", f"squall-{context.component_id}-{context.task_id}")
         props.setdefault("logger", log)       # librdkafka's log lines through logging, not stderr
         props["on_commit"] = self._on_commit
         props["error_cb"] = self._on_error
@@ -137,7 +199,8 @@ class KafkaSpout(Spout):
                                  on_lost=self._on_lost)
 
     def deactivate(self):
-        self._commit(asynchronous=True)
+        if not self._checkpointed:
+            self._commit(asynchronous=True)
 
     def close(self):
         consumer = getattr(self, "_consumer", None)
@@ -146,7 +209,10 @@ class KafkaSpout(Spout):
         try:
             # Synchronous while the brokers answer; during an outage it could hang, so
             # the last acks are sent asynchronously and at worst replayed after restart.
-            self._commit(asynchronous=self._outage_since is not None)
+            if self._checkpointed:
+                self._commit_checkpoint(asynchronous=self._outage_since is not None)
+            else:
+                self._commit(asynchronous=self._outage_since is not None)
         except Exception as exc:
             self.collector.report_error(KafkaConnectorError(f"final commit failed: {exc}"))
         try:
@@ -157,7 +223,7 @@ class KafkaSpout(Spout):
     def exhausted(self):
         if not self.config.stop_at_end or not self._parts:
             return False
-        return all(p.eof and not p.buffer and not p.inflight for p in self._parts.values())
+        return all(p.eof and not p.buffer and not p.inflight and not p.replay for p in self._parts.values())
 
     # -- emitting ----------------------------------------------------------------------
 
@@ -170,7 +236,8 @@ class KafkaSpout(Spout):
         now = monotonic()
         if now >= self._next_commit:
             self._next_commit = now + self._commit_period_s
-            self._commit(asynchronous=True)
+            if not self._checkpointed:
+                self._commit(asynchronous=True)
         self._poll()
         if self._ready:
             self._emit_fetched()
@@ -208,6 +275,11 @@ class KafkaSpout(Spout):
             else:
                 p.queued = False
             offset = record.offset()
+            failures = 0
+            if p.replay:
+                failures = p.replay.pop(offset, 0)
+            if p.taken_upto is None or offset >= p.taken_upto:
+                p.taken_upto = offset + 1
             try:
                 out = translate(record)
             except Exception as exc:
@@ -216,7 +288,7 @@ class KafkaSpout(Spout):
             if out is None:
                 continue          # skipped: done at once, committed past
             stream, values = out
-            p.inflight[offset] = [stream, values, 0]
+            p.inflight[offset] = [stream, values, failures]
             p.emitted.append(offset)
             emit(values, stream, message_id=(p.topic, p.partition, offset))
             return True
@@ -252,6 +324,13 @@ class KafkaSpout(Spout):
             if upto is not None and offset < upto:
                 continue          # fetched before (a client-side re-fetch): already tracked
             p.fetched_upto = offset + 1
+            if p.first_fetched is None:
+                p.first_fetched = offset
+                if p.taken_upto is None:
+                    p.taken_upto = offset       # below where this assignment began: not ours
+            taken = p.taken_upto
+            if taken is not None and offset < taken and offset not in p.replay:
+                continue          # restored from a checkpoint: done before it
             p.eof = False
             p.buffer.append(record)
             if not p.queued and not p.blocked:
@@ -306,16 +385,7 @@ class KafkaSpout(Spout):
                 offsets.append(TopicPartition(p.topic, p.partition, point))
         if not offsets:
             return
-        self.counts["commits"] += 1
-        if asynchronous:
-            consumer.commit(offsets=offsets, asynchronous=True)
-            return
-        try:
-            done = consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            self._on_commit(exc.args[0] if exc.args else exc, offsets)
-            raise
-        self._on_commit(None, done or [])
+        self._send_commit(consumer, offsets, asynchronous)
 
     def _on_commit(self, err, partitions) -> None:
         parts = self._parts
@@ -359,6 +429,8 @@ class KafkaSpout(Spout):
     def _on_assign(self, consumer, partitions) -> None:
         ignore_commits = self.config.first_poll_offset_strategy.ignores_commits
         start = OFFSET_BEGINNING if self.config.first_poll_offset_strategy.reset == "earliest" else OFFSET_END
+        self._assigned_once = True
+        fresh = []
         for tp in partitions:
             key = (tp.topic, tp.partition)
             if ignore_commits and key not in self._seen:
@@ -367,13 +439,42 @@ class KafkaSpout(Spout):
             old = self._parts.get(key)
             if old is not None:
                 old.gone = True
-            self._parts[key] = _Partition(tp.topic, tp.partition)
+            p = self._parts[key] = _Partition(tp.topic, tp.partition)
+            restored = self._positions.pop(key, None)
+            if restored is not None:
+                tp.offset = p.restore(restored)     # the checkpoint wins over commits and strategy
+            elif self._checkpointed:
+                fresh.append((tp, p))
+        if fresh:
+            self._resolve_start(consumer, fresh)
         consumer.assign(partitions)
         log.info("KafkaSpout assigned %s", [(tp.topic, tp.partition) for tp in partitions])
 
+    def _resolve_start(self, consumer, fresh: list[tuple[TopicPartition, _Partition]]) -> None:
+        # Checkpointed: turn the logical start (committed offset, else the strategy's
+        # end of the log) into a number, so that the next checkpoint holds a position
+        # for this partition even if nothing was read from it yet. If the brokers do not
+        # answer, the first record read sets it instead.
+        reset = self.config.first_poll_offset_strategy.reset
+        try:
+            stored = [tp for tp, _ in fresh if tp.offset < 0 and tp.offset not in (OFFSET_BEGINNING, OFFSET_END)]
+            committed = {(c.topic, c.partition): c.offset
+                         for c in (consumer.committed(stored, timeout=10) if stored else [])}
+            for tp, p in fresh:
+                offset = committed.get((tp.topic, tp.partition), tp.offset)
+                if offset < 0:
+                    low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                    if offset == OFFSET_END or (offset != OFFSET_BEGINNING and reset == "latest"):
+                        offset = high
+                    else:
+                        offset = low
+                tp.offset = p.taken_upto = offset
+        except KafkaException as exc:
+            log.warning("KafkaSpout: start offsets not resolved (%s); set by the first records read", exc)
+
     def _on_revoke(self, consumer, partitions) -> None:
         mine = [p for p in (self._parts.get((tp.topic, tp.partition)) for tp in partitions) if p is not None]
-        if mine and self._outage_since is None:
+        if mine and self._outage_since is None and not self._checkpointed:
             try:
                 self._commit(asynchronous=False, only=mine)
             except Exception as exc:
@@ -391,6 +492,94 @@ class KafkaSpout(Spout):
                 p.buffer.clear()
                 p.inflight.clear()
         log.info("KafkaSpout revoked %s", [(tp.topic, tp.partition) for tp in partitions])
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def init_state(self, state):
+        """Resume from the checkpoint in ``state``; again while running: roll back to it.
+
+        Partitions the state holds resume at their checkpointed position when assigned
+        (or at once, by a seek, if they are assigned already); an assigned partition
+        the state does not hold goes back to where this assignment began reading.
+        """
+        self.state = state
+        self._checkpointed = True
+        self._staged = None
+        self._positions = dict(state.get(_POSITIONS) or {})
+        self._retries.clear()
+        self._ready.clear()
+        consumer = self._consumer
+        seeks = []
+        for key, old in list(self._parts.items()):
+            old.gone = True
+            p = self._parts[key] = _Partition(old.topic, old.partition)
+            restored = self._positions.pop(key, None)
+            if restored is not None:
+                offset = p.restore(restored)
+            elif old.first_fetched is not None:
+                offset = p.taken_upto = old.first_fetched
+            else:
+                offset = None          # nothing read from it yet: its position did not move
+                p.taken_upto = old.taken_upto
+            if old.blocked:
+                consumer.resume([TopicPartition(old.topic, old.partition)])
+            if offset is not None:
+                seeks.append(TopicPartition(old.topic, old.partition, offset))
+        try:
+            for tp in seeks:
+                consumer.seek(tp)
+        except KafkaException as exc:
+            # Seek refused (the partition's fetcher in a state that does not take it):
+            # assign the whole assignment again, each partition at its position.
+            log.warning("KafkaSpout: seek on rollback failed (%s); assigning again", exc)
+            wanted = {(tp.topic, tp.partition): tp.offset for tp in seeks}
+            current = consumer.position([TopicPartition(t, part) for t, part in self._parts])
+            consumer.assign([TopicPartition(tp.topic, tp.partition, wanted.get((tp.topic, tp.partition), tp.offset))
+                             for tp in current])
+
+    def pre_prepare(self, txid):
+        """Put the position of every assigned partition into the state (see the module doc)."""
+        if not self._assigned_once:
+            positions = dict(self._positions)       # not in the group yet: keep what was restored
+        else:
+            positions = {}
+            for key, p in self._parts.items():
+                pos = p.position()
+                if pos is not None:
+                    positions[key] = pos
+        self.state.put(_POSITIONS, positions)
+        offsets = [TopicPartition(t, part, min(pending, default=upto))
+                   for (t, part), (upto, pending) in positions.items() if (t, part) in self._parts]
+        self._staged = (txid, offsets)
+
+    def checkpoint_complete(self, txid):
+        """Commit the positions of checkpoint ``txid`` to the consumer group (asynchronously)."""
+        staged = self._staged
+        if staged is None or staged[0] != txid:
+            return
+        self._staged = None
+        self._completed_offsets = staged[1]
+        self._commit_checkpoint(asynchronous=True)
+
+    def _commit_checkpoint(self, asynchronous: bool) -> None:
+        consumer = getattr(self, "_consumer", None)
+        offsets = [tp for tp in self._completed_offsets if (tp.topic, tp.partition) in self._parts]
+        if consumer is None or not offsets:
+            return
+        offsets = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in offsets]
+        self._send_commit(consumer, offsets, asynchronous)
+
+    def _send_commit(self, consumer, offsets: list, asynchronous: bool) -> None:
+        self.counts["commits"] += 1
+        if asynchronous:
+            consumer.commit(offsets=offsets, asynchronous=True)
+            return
+        try:
+            done = consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self._on_commit(exc.args[0] if exc.args else exc, offsets)
+            raise
+        self._on_commit(None, done or [])
 
     # -- errors ------------------------------------------------------------------------
 
