@@ -26,6 +26,7 @@ __all__ = [
     "AGGREGATE_FUNCTIONS", "TIME_UNIT_MS", "expr_text", "to_epl",
     "PatternFilter", "PatternObserver", "PatternGuard", "PatternEvery", "PatternNot", "PatternAnd",
     "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
+    "OrderItem", "Limit", "OutputRate",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -212,6 +213,40 @@ class SelectStatement:
     #: Further streams of a join (``from A#length(5) as a, B#time(10 sec) as b``); the first
     #: stream is ``stream``. See :mod:`squall.cep.join`.
     joins: tuple["StreamDef", ...] = ()
+    #: ``output ... every ...`` (see :mod:`squall.cep.output`).
+    output: "OutputRate | None" = None
+    #: ``order by``: the sort keys, applied to each output batch of rows.
+    order_by: tuple["OrderItem", ...] = ()
+    #: ``limit n [offset m]`` / ``limit m, n``.
+    limit: "Limit | None" = None
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    """One ``order by`` key: ``expr [asc|desc]``."""
+    expr: Expr
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``limit count [offset offset]``: at most ``count`` rows of each output batch,
+    after skipping ``offset`` rows."""
+    count: int
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class OutputRate:
+    """``output [kind] every N events`` (``events`` set) or ``every <period>`` (``period``).
+
+    ``kind``: ``all`` (the default), ``first``, ``last`` or ``snapshot``.
+    """
+    kind: str = "all"
+    events: int | None = None
+    period: "TimePeriod | None" = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
 
 
 # Precedence, low to high; mirrors the grammar's rule nesting.
@@ -323,6 +358,15 @@ def to_epl(st: SelectStatement) -> str:
         out.append("group by " + ", ".join(expr_text(g) for g in st.group_by))
     if st.having is not None:
         out.append("having " + expr_text(st.having))
+    if st.output is not None:
+        o = st.output
+        rate = f"{o.events} events" if o.events is not None else _param_text(o.period)
+        out.append(f"output {o.kind} every {rate}")
+    if st.order_by:
+        out.append("order by " + ", ".join(expr_text(i.expr) + (" desc" if i.descending else "")
+                                           for i in st.order_by))
+    if st.limit is not None:
+        out.append(f"limit {st.limit.count}" + (f" offset {st.limit.offset}" if st.limit.offset else ""))
     return " ".join(out)
 
 

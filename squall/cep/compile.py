@@ -431,6 +431,9 @@ def compile_statement(st: A.SelectStatement,
         EPLCompileError: unknown property of a declared type, misplaced or nested
             aggregate, unsupported view or stream selector, ...
     """
+    if st.output is not None:
+        raise EPLCompileError("Output rate limiting ('output ... every ...') is not supported yet",
+                              line=st.output.line, column=st.output.column)
     if isinstance(st.stream, A.PatternStream):
         from squall.cep.pattern import compile_pattern_statement
         return compile_pattern_statement(st, declared_types)

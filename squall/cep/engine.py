@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 
 from squall.cep.compile import compile_statement
 from squall.cep.errors import EPLCompileError, EPLError
+from squall.cep.output import compile_shaper
 from squall.cep.parser import parse_statements
 from squall.cep.runtime import make_operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
@@ -83,6 +84,8 @@ class Statement:
         self.rows_out = 0
         self.last_output_window: tuple[int, int] | None = None
         self._listeners: list[Listener] = []
+        #: order by / limit on each output batch (squall.cep.output), None without them.
+        self._shape = None
         self._operator = make_operator(self, plan, engine)
 
     @property
@@ -106,6 +109,9 @@ class Statement:
     def _emit_streams(self, new_rows: list, old_rows: list,
                       window: tuple[int, int] | None) -> None:
         """Deliver insert-stream and remove-stream rows (either may be empty)."""
+        shape = self._shape
+        if shape is not None:
+            new_rows, old_rows = shape(new_rows), shape(old_rows)
         if not new_rows and not old_rows:
             return
         self.rows_out += len(new_rows) + len(old_rows)
@@ -114,6 +120,9 @@ class Statement:
             fn(new_rows, old_rows)
 
     def _emit(self, rows: list, window: tuple[int, int] | None) -> None:
+        shape = self._shape
+        if shape is not None:
+            rows = shape(rows)
         if not rows:
             return
         self.rows_out += len(rows)
@@ -180,6 +189,7 @@ class EPLEngine:
         """
         parsed = parse_statements(text)
         plans = [(compile_statement(p.ast, self._types), p.text) for p in parsed]
+        shapers = [compile_shaper(p.ast, plan.columns) for p, (plan, _) in zip(parsed, plans)]
         if name is None:
             names = [f"stmt-{next(self._auto)}" for _ in plans]
         elif len(plans) == 1:
@@ -194,8 +204,9 @@ class EPLEngine:
             if n in self._statements:
                 raise EPLCompileError(f"A statement named '{n}' already exists")
         out = []
-        for n, (plan, src) in zip(names, plans):
+        for n, (plan, src), shape in zip(names, plans, shapers):
             st = Statement(n, src, plan, self)
+            st._shape = shape
             self._statements[n] = st
             # Kept, so remove() takes out these very entries (inlets() builds new ones).
             st._route_entries = _route_targets(st)

@@ -199,7 +199,7 @@ def compile_join_statement(st: A.SelectStatement,
     synthetic = A.StreamDef("$join", (A.View("keepall", ()),))
     rs_stmt = A.SelectStatement(items, synthetic, st.where, st.group_by, st.having,
                                 st.stream_selector)
-    for extra in ("output", "order_by", "limit", "insert_into"):
+    for extra in ("output", "insert_into"):
         if getattr(st, extra, None):
             raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a join yet",
                                   line=st.stream.line, column=st.stream.column)

@@ -287,6 +287,59 @@ class _ToAst(Transformer):
     def annotations(self, *items):
         return tuple(items)
 
+    # -- output rate limiting, order by, limit (squall.cep.output)
+
+    def output_clause(self, _kw, *rest):
+        kind = "all"
+        if isinstance(rest[0], Token) and rest[0].type == "NAME":
+            tok = rest[0]
+            kind = str(tok).lower()
+            if kind not in ("all", "first", "last", "snapshot"):
+                raise EPLSyntaxError(
+                    f"Incorrect syntax near '{tok}' at line {tok.line}, column {tok.column}: "
+                    "expected all, first, last, snapshot or every",
+                    line=tok.line, column=tok.column, token=str(tok),
+                    expected=("all", "first", "last", "snapshot", "every"))
+        rate = rest[-1]
+        pos = {"line": _kw.line, "column": _kw.column}
+        if isinstance(rate, int):
+            return ("output", A.OutputRate(kind, events=rate, **pos))
+        return ("output", A.OutputRate(kind, period=rate, **pos))
+
+    def output_rate(self, *toks):
+        if len(toks) == 2 and str(toks[1]).lower() in ("events", "event"):
+            n = str(toks[0])
+            if not n.isdigit() or int(n) < 1:
+                raise EPLSyntaxError(
+                    f"Incorrect syntax near '{n}' at line {toks[0].line}, column {toks[0].column}: "
+                    "expected a positive whole number of events",
+                    line=toks[0].line, column=toks[0].column, token=n)
+            return int(n)
+        return self.time_period(*toks)
+
+    def order_item(self, expr, *direction):
+        return A.OrderItem(expr, bool(direction) and direction[0].type == "DESC")
+
+    def order_by_clause(self, _o, _b, *items):
+        return ("order_by", tuple(items))
+
+    @staticmethod
+    def _count(tok) -> int:
+        s = str(tok)
+        if not s.isdigit():
+            raise EPLSyntaxError(
+                f"Incorrect syntax near '{s}' at line {tok.line}, column {tok.column}: "
+                "expected a whole number", line=tok.line, column=tok.column, token=s)
+        return int(s)
+
+    def limit_clause(self, _kw, first, second=None):
+        if second is None:
+            return ("limit", A.Limit(self._count(first)))
+        return ("limit", A.Limit(self._count(second), self._count(first)))   # limit offset, count
+
+    def limit_offset(self, _kw, count, _off, offset):
+        return ("limit", A.Limit(self._count(count), self._count(offset)))
+
     def select_stmt(self, _select, *parts):
         selector = "istream"
         if isinstance(parts[0], str):
@@ -294,7 +347,9 @@ class _ToAst(Transformer):
         items, _from, stream, *clauses = parts
         kw = dict(clauses)
         return A.SelectStatement(items, stream, kw.get("where"), kw.get("group_by", ()),
-                                 kw.get("having"), selector, joins=kw.get("joins", ()))
+                                 kw.get("having"), selector, joins=kw.get("joins", ()),
+                                 output=kw.get("output"), order_by=kw.get("order_by", ()),
+                                 limit=kw.get("limit"))
 
 
 def _describe_expected(expected: set[str]) -> str:

@@ -1,0 +1,123 @@
+"""What happens to a statement's rows after its result-set processor: ``order by`` and
+``limit`` on each output batch (Esper 8 reference, 5.10 "Sorting Output: the Order By
+Clause" and 5.11 "Limiting Row Count: the Limit Clause").
+
+An output batch is what one listener call delivers: the insert-stream rows and the
+remove-stream rows are sorted and limited separately. Sorting is stable (rows with equal
+keys keep the result-set processor's order); ``null`` sorts before every value in
+ascending order and after every value in descending order. ``limit n offset m`` keeps
+rows m..m+n-1 of the sorted batch; ``limit m, n`` is the same as ``limit n offset m``.
+
+Order-by keys are evaluated on the output row: a key (or part of one) equal to a select
+expression reads that column, a property reads the column of that name (an alias or, for
+``select *``, the event's property). A key that needs anything else (an aggregate or
+property that is not selected) is a compile error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from squall.cep import ast as A
+from squall.cep.errors import EPLCompileError
+
+__all__ = ["compile_shaper"]
+
+Shaper = Callable[[list], list]
+
+
+def _rewrite(e, by_expr: dict):
+    """``e`` with every sub-expression equal to a select expression replaced by a
+    property reading that column of the row."""
+    col = by_expr.get(e)
+    if col is not None:
+        return A.Property(col)
+    if isinstance(e, A.Property) or not dataclasses.is_dataclass(e):
+        return e
+    changes = {}
+    for f in dataclasses.fields(e):
+        v = getattr(e, f.name)
+        if isinstance(v, tuple):
+            nv = tuple(tuple(_rewrite(x, by_expr) for x in item) if isinstance(item, tuple)
+                       else _rewrite(item, by_expr) for item in v)
+        elif dataclasses.is_dataclass(v):
+            nv = _rewrite(v, by_expr)
+        else:
+            continue
+        if nv != v:
+            changes[f.name] = nv
+    return dataclasses.replace(e, **changes) if changes else e
+
+
+def _walk(e):
+    yield e
+    if dataclasses.is_dataclass(e):
+        for f in dataclasses.fields(e):
+            v = getattr(e, f.name)
+            for item in (v if isinstance(v, tuple) else (v,)):
+                for x in (item if isinstance(item, tuple) else (item,)):
+                    if dataclasses.is_dataclass(x):
+                        yield from _walk(x)
+
+
+def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool) -> Callable[[dict], object]:
+    from squall.cep.compile import _Scope, compile_expr
+
+    by_expr = {}
+    for item, col in zip(items or (), columns):
+        by_expr.setdefault(item.expr, col)
+    r = _rewrite(e, by_expr)
+    for sub in _walk(r):
+        if isinstance(sub, A.Aggregate):
+            raise EPLCompileError(
+                f"Order-by expression '{A.expr_text(e)}' uses the aggregate '{A.expr_text(sub)}', "
+                "which is not in the select clause; select it (with an alias) and order by it",
+                line=sub.line, column=sub.column)
+        if isinstance(sub, A.Property) and not open_columns and sub.name not in columns:
+            raise EPLCompileError(
+                f"Order-by expression '{A.expr_text(e)}' uses '{sub.name}', which is not a "
+                f"column of the output (columns: {', '.join(columns)}); select it and order by it",
+                line=sub.line, column=sub.column)
+    f = compile_expr(r, _Scope(None, "", "order-by", None))
+    return lambda row: f(row, None)
+
+
+def _sort_key(get):
+    def key(row):
+        v = get(row)
+        return (False, 0) if v is None else (True, v)
+    return key
+
+
+def compile_shaper(st: A.SelectStatement, columns: tuple) -> Shaper | None:
+    """The ``order by`` / ``limit`` step of a statement, ``rows -> rows``; None without
+    either clause.
+
+    Raises:
+        EPLCompileError: an order-by key that is not computable from the output row.
+    """
+    if not st.order_by and st.limit is None:
+        return None
+    items = st.items
+    if items is None and st.order_by and (st.joins or isinstance(st.stream, A.PatternStream)):
+        raise EPLCompileError(
+            "'order by' with 'select *' is not supported on a join or pattern: select the "
+            "properties to sort by (with aliases) and order by them",
+            line=st.stream.line, column=st.stream.column)
+    open_columns = items is None or not columns
+    keys = [(_sort_key(_order_key(o.expr, items, columns, open_columns)), o.descending)
+            for o in st.order_by]
+    keys.reverse()   # successive stable sorts, least significant key first
+    lim = st.limit
+    start = lim.offset if lim is not None else 0
+    stop = start + lim.count if lim is not None else None
+
+    def shape(rows: list) -> list:
+        if len(rows) > 1:
+            for key, desc in keys:
+                rows = sorted(rows, key=key, reverse=desc)
+        if lim is not None:
+            rows = rows[start:stop]
+        return rows
+    return shape
