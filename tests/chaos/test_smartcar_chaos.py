@@ -34,7 +34,7 @@ from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 CAROBD = Path(os.environ.get("SQUALL_CAROBD_DIR")
               or Path(__file__).resolve().parents[3] / "shared" / "data" / "carobd")
 KILLS = 6
-PACE = "250"                 # the trips span 2,681 s of event time: about 11 s a run
+PACE = "150"                 # the trips span 2,681 s of event time: about 18 s a run
 TABLES = ("DriverCarInfo", "DeadLetters")
 RULE = """SELECT carNumber, avg(speed) AS avgSpeed, count(*) AS events
 FROM DriverCarInfo#time_batch(10 sec) GROUP BY carNumber HAVING avg(speed) > 40"""

@@ -58,14 +58,12 @@ def test_real_deployment_killed_five_times_ends_identical_with_each_detection_on
     rng = random.Random(5)
     kills = 0
     while kills < KILLS:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # Kill -9 at a random moment once the run is under way (progress lines on stderr).
-        deadline = time.monotonic() + 90
-        for line in proc.stderr:
-            if "records/s" in line:
-                break
-            assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(rng.uniform(0.0, 1.0))
+        # Killed runs keep few records in flight, so each gets only part of the input
+        # done before its kill; the last run (same checkpoints: --max-pending is not
+        # part of the job's identity) goes at full speed.
+        proc = subprocess.Popen([*args, "--max-pending", "5"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 2.5))
         if proc.poll() is not None:
             break                                  # it finished first: the input is used up
         proc.send_signal(signal.SIGKILL)

@@ -172,13 +172,13 @@ def commit_group(bootstrap, group, topic, offsets):
 def test_kills_at_random_points_count_and_publish_each_record_exactly_once(kafka, topic, produce, committed,
                                                                            tmp_path):
     t_in, t_out = topic(3), topic(2)
-    rows = feed(produce, t_in, 6000, 3, seed=7)
+    rows = feed(produce, t_in, 15000, 3, seed=7)
     group, prefix = f"g-{uuid.uuid4().hex[:8]}", f"eo-{uuid.uuid4().hex[:8]}"
     topo = topology(kafka.bootstrap, t_in, t_out, group, prefix)
     rng = random.Random(7)
     kills, skipped, checkpointed_kills = 0, 0, 0
     while True:
-        w = run_once(topo, tmp_path / "state", kill_after=rng.randint(300, 2500) if kills < 6 else None,
+        w = run_once(topo, tmp_path / "state", kill_after=rng.randint(300, 2000) if kills < 6 else None,
                      interval_ms=10)
         (sink,) = [t.obj for t in w.bolt_tasks if t.component == "out"]
         skipped += sink.skipped_on_recovery
