@@ -144,8 +144,8 @@ def main() -> None:
         print(json.dumps(one_run(args.one, args.replay, args.repeat, args.interval_ms)))
         return
     fig = throughput(args)
-    print(f"\n3. state on disk after the replay (RocksDB): {fig['state_bytes'] / 1024:,.0f} KiB")
     fig.update(recovery(args))
+    print(f"\n3. state on disk after the replay (RocksDB): {fig['state_bytes'] / 1024:,.0f} KiB")
     print(json.dumps(fig))
 
 
