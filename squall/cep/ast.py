@@ -219,6 +219,8 @@ class SelectStatement:
     order_by: tuple["OrderItem", ...] = ()
     #: ``limit n [offset m]`` / ``limit m, n``.
     limit: "Limit | None" = None
+    #: ``insert into Name select ...``: the insert-stream rows become events of type Name.
+    insert_into: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,9 +242,10 @@ class Limit:
 class OutputRate:
     """``output [kind] every N events`` (``events`` set) or ``every <period>`` (``period``).
 
-    ``kind``: ``all`` (the default), ``first``, ``last`` or ``snapshot``.
+    ``kind``: ``default`` (no keyword), ``all``, ``first``, ``last`` or ``snapshot``.
+    Esper distinguishes ``default`` from ``all`` for grouped, fully aggregated statements.
     """
-    kind: str = "all"
+    kind: str = "default"
     events: int | None = None
     period: "TimePeriod | None" = None
     line: int | None = field(default=None, compare=False, repr=False)
@@ -334,7 +337,8 @@ def to_epl(st: SelectStatement) -> str:
     >>> parse(to_epl(st))[0] == st
     True
     """
-    out = ["select"]
+    out = [] if st.insert_into is None else [f"insert into {st.insert_into}"]
+    out.append("select")
     if st.stream_selector != "istream":
         out.append(st.stream_selector)
     if st.items is None:
@@ -361,7 +365,7 @@ def to_epl(st: SelectStatement) -> str:
     if st.output is not None:
         o = st.output
         rate = f"{o.events} events" if o.events is not None else _param_text(o.period)
-        out.append(f"output {o.kind} every {rate}")
+        out.append(f"output {'' if o.kind == 'default' else o.kind + ' '}every {rate}")
     if st.order_by:
         out.append("order by " + ", ".join(expr_text(i.expr) + (" desc" if i.descending else "")
                                            for i in st.order_by))

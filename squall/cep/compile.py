@@ -358,6 +358,7 @@ class StatementPlan:
     selector: str = "istream"         # istream | rstream | irstream
     aggs_retract: AggSpec | None = None   # aggs with leave(), for windows events leave
     stream_filter: Getter | None = None   # Type(expr, ...): true to enter the windows
+    output: Any = None                    # ast.OutputRate: output rate limiting (squall.cep.rate)
 
 
 def _walk(e):
@@ -431,9 +432,14 @@ def compile_statement(st: A.SelectStatement,
         EPLCompileError: unknown property of a declared type, misplaced or nested
             aggregate, unsupported view or stream selector, ...
     """
-    if st.output is not None:
-        raise EPLCompileError("Output rate limiting ('output ... every ...') is not supported yet",
-                              line=st.output.line, column=st.output.column)
+    if st.insert_into is not None and st.stream_selector == "rstream":
+        raise EPLCompileError(
+            "'insert into' with 'select rstream' is not supported yet (Esper inserts the insert "
+            "stream there; use 'select' or 'select irstream')", line=st.stream.line,
+            column=st.stream.column)
+    if st.output is not None and (st.joins or isinstance(st.stream, A.PatternStream)):
+        raise EPLCompileError("Output rate limiting ('output ... every ...') on a join or pattern "
+                              "is not supported yet", line=st.output.line, column=st.output.column)
     if isinstance(st.stream, A.PatternStream):
         from squall.cep.pattern import compile_pattern_statement
         return compile_pattern_statement(st, declared_types)
@@ -499,9 +505,32 @@ def compile_statement(st: A.SelectStatement,
         else:
             gg = tuple(group_getters)
             group_key = lambda ev: tuple([g(ev) for g in gg])  # noqa: E731
+    if st.output is not None:
+        _check_output(st, model, view)
     if wildcard and declared is None:
         columns = ()
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
                          wildcard and declared is None, st.stream_selector,
                          _build_aggs(aggs, _Scope(declared, tn, "select-clause", None), retract=True),
-                         _stream_filter(stream, declared))
+                         _stream_filter(stream, declared), st.output)
+
+
+def _check_output(st: A.SelectStatement, model: str, view: ViewPlan) -> None:
+    """The output clause combinations :mod:`squall.cep.rate` supports."""
+    out = st.output
+    if model == "aggregated_grouped":
+        raise EPLCompileError(
+            "Output rate limiting on a grouped statement that selects properties outside the "
+            "group by (aggregated and grouped) is not supported yet; select only group-by "
+            "properties and aggregates", line=out.line, column=out.column)
+    if st.stream_selector != "istream" and (model != "unaggregated"
+                                            or out.kind not in ("default", "all")):
+        raise EPLCompileError(
+            f"Output rate limiting with 'select {st.stream_selector}' is supported only for "
+            "statements without aggregates and with 'output [all] every'",
+            line=out.line, column=out.column)
+    from squall.cep.views import BATCH_KINDS
+    if out.kind == "snapshot" and any(w.kind in BATCH_KINDS for w in view.windows):
+        raise EPLCompileError(
+            "'output snapshot' over a batch data window is not supported yet",
+            line=out.line, column=out.column)

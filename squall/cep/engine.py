@@ -86,6 +86,9 @@ class Statement:
         self._listeners: list[Listener] = []
         #: order by / limit on each output batch (squall.cep.output), None without them.
         self._shape = None
+        #: ``insert into Name``: the insert-stream rows go to the engine as events of Name.
+        self._insert_into: str | None = None
+        self._engine = engine
         self._operator = make_operator(self, plan, engine)
 
     @property
@@ -116,6 +119,8 @@ class Statement:
             return
         self.rows_out += len(new_rows) + len(old_rows)
         self.last_output_window = window
+        if self._insert_into is not None and new_rows:
+            self._engine._insert(self._insert_into, [dict(r) for r in new_rows])
         for fn in self._listeners:
             fn(new_rows, old_rows)
 
@@ -127,6 +132,8 @@ class Statement:
             return
         self.rows_out += len(rows)
         self.last_output_window = window
+        if self._insert_into is not None:
+            self._engine._insert(self._insert_into, [dict(r) for r in rows])
         for fn in self._listeners:
             fn(rows, [])
 
@@ -164,6 +171,10 @@ class EPLEngine:
         self._statements: dict[str, Statement] = {}
         self._routes: dict[str, list] = {}
         self._auto = itertools.count()
+        #: insert-into events waiting to be processed: (event type, event), FIFO
+        self._inserted: list = []
+        #: true while a schedule callback runs (not while an event is processed)
+        self._firing = False
 
     # -- types and statements
 
@@ -204,9 +215,11 @@ class EPLEngine:
             if n in self._statements:
                 raise EPLCompileError(f"A statement named '{n}' already exists")
         out = []
-        for n, (plan, src), shape in zip(names, plans, shapers):
+        for n, (plan, src), shape, p in zip(names, plans, shapers, parsed):
             st = Statement(n, src, plan, self)
             st._shape = shape
+            if p.ast.insert_into is not None:
+                st._insert_into = p.ast.insert_into
             self._statements[n] = st
             # Kept, so remove() takes out these very entries (inlets() builds new ones).
             st._route_entries = _route_targets(st)
@@ -345,6 +358,8 @@ class EPLEngine:
             self._sync_wall_clock()
         for st in self._routes.get(type_name, ()):
             st._operator.on_events((event,))
+        if self._inserted:
+            self._drain_inserted()
 
     def send_many(self, type_name: str, events: Iterable[dict]) -> None:
         """Process events in order, all at the current engine time; cheaper per event."""
@@ -354,8 +369,32 @@ class EPLEngine:
             events = list(events)
         if not events:
             return
+        if self._inserted or any(getattr(s, "_insert_into", None) for s in self._statements.values()):
+            # insert into: each event with the events it inserts before the next one
+            for ev in events:
+                self._send_now(type_name, ev)
+            return
         for st in self._routes.get(type_name, ()):
             st._operator.on_events(events)
+
+    def _send_now(self, type_name: str, event: dict) -> None:
+        for st in self._routes.get(type_name, ()):
+            st._operator.on_events((event,))
+        if self._inserted:
+            self._drain_inserted()
+
+    def _insert(self, type_name: str, rows: list) -> None:
+        """``insert into``: queue a statement's insert-stream rows as events of
+        ``type_name``; they are processed after the event (or timer) being processed,
+        in order, at the same engine time (Esper 8 reference, 5.10)."""
+        self._inserted.extend((type_name, row) for row in rows)
+
+    def _drain_inserted(self) -> None:
+        queue = self._inserted
+        while queue:
+            type_name, event = queue.pop(0)
+            for st in self._routes.get(type_name, ()):
+                st._operator.on_events((event,))
 
     # -- time
 
@@ -394,7 +433,13 @@ class EPLEngine:
         while heap and heap[0][0] <= target:
             due, _, fn = heapq.heappop(heap)
             self._now = due
-            fn(due)
+            self._firing = True
+            try:
+                fn(due)
+                if self._inserted:
+                    self._drain_inserted()
+            finally:
+                self._firing = False
         self._now = target
 
     def _schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:

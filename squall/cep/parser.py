@@ -13,6 +13,8 @@ squall.cep.errors.EPLSyntaxError: Incorrect syntax near 'fro' at line 1, column 
 
 from __future__ import annotations
 
+import dataclasses
+
 import ast as _pyast
 from functools import lru_cache
 from pathlib import Path
@@ -290,7 +292,7 @@ class _ToAst(Transformer):
     # -- output rate limiting, order by, limit (squall.cep.output)
 
     def output_clause(self, _kw, *rest):
-        kind = "all"
+        kind = "default"
         if isinstance(rest[0], Token) and rest[0].type == "NAME":
             tok = rest[0]
             kind = str(tok).lower()
@@ -339,6 +341,9 @@ class _ToAst(Transformer):
 
     def limit_offset(self, _kw, count, _off, offset):
         return ("limit", A.Limit(self._count(count), self._count(offset)))
+
+    def insert_stmt(self, _insert, _into, name, st):
+        return dataclasses.replace(st, insert_into=str(name).strip("`"))
 
     def select_stmt(self, _select, *parts):
         selector = "istream"

@@ -211,6 +211,10 @@ class Pipeline:
         self.rsp = _PROCESSORS[plan.model](plan, selector != "rstream", selector != "istream")
         self.where = plan.where
         self.stream_filter = getattr(plan, "stream_filter", None)
+        self.rate = None
+        if getattr(plan, "output", None) is not None:
+            from squall.cep.rate import RateLimiter
+            self.rate = RateLimiter(self, plan)
         view = plan.view
         if view.groupwin is not None:
             self.windows = GroupWin(view.groupwin, view.windows, self)
@@ -272,6 +276,9 @@ class Pipeline:
         new_rows, old_rows = self.rsp.process(new, old)
         if self.rstream:
             new_rows, old_rows = old_rows, []
+        if self.rate is not None:
+            self.rate.on_post(new, old, new_rows, old_rows)
+            return
         merged = self._merged
         if merged is not None:
             merged[0].extend(new_rows)
@@ -286,14 +293,22 @@ class Pipeline:
     # -- snapshot protocol (squall.cep.snapshot)
 
     def schedule_owners(self) -> dict:
-        return {("pipeline",): self}
+        owners = {("pipeline",): self}
+        if self.rate is not None:
+            owners[("rate",)] = self.rate
+        return owners
 
     def snapshot_state(self, events: EventTable):
-        return {"windows": self.windows.dump(events), "rsp": self.rsp.dump(events)}
+        state = {"windows": self.windows.dump(events), "rsp": self.rsp.dump(events)}
+        if self.rate is not None:
+            state["rate"] = self.rate.snapshot_state(events)
+        return state
 
     def restore_state(self, state, events: list) -> None:
         self.windows.load(state["windows"], events)
         self.rsp.load(state["rsp"], events)
+        if self.rate is not None:
+            self.rate.restore_state(state["rate"], events)
         # The windows' pending timers, from their restored due times; the engine
         # restores its on_due entries itself.
         self._due = {}

@@ -350,7 +350,7 @@ def make_operator(stmt: "Statement", plan: StatementPlan, engine: "EPLEngine"):
     # squall.cep.resultset.Pipeline for everything else.
     view = plan.view
     if plan.selector == "istream" and view.groupwin is None and len(view.windows) <= 1 \
-            and getattr(plan, "stream_filter", None) is None:
+            and getattr(plan, "stream_filter", None) is None and getattr(plan, "output", None) is None:
         if view.kind == "time_batch":
             return _TimeBatch(stmt, plan, engine)
         if view.kind == "length_batch":

@@ -53,6 +53,28 @@ RULES = {
         "group by carNumber",
         "select rstream carNumber, speed, max(speed) as m from DriverCarInfo#ext_timed_batch(ts, 4 sec, 0L)",
     ]),
+    "output_rate_limiting": ";\n".join([
+        "select irstream carNumber, speed from DriverCarInfo#length(3) output every 4 events",
+        "select carNumber, speed from DriverCarInfo#time(5 sec) output first every 7 sec",
+        "select count(*) as n, sum(speed) as s from DriverCarInfo#length(3) output last every 6 events",
+        "select carNumber, speed from DriverCarInfo#length(3) output last every 3 sec",
+        "select carNumber, count(*) as n from DriverCarInfo#time(6 sec) group by carNumber "
+        "output all every 4 events",
+        "select carNumber, max(speed) as m from DriverCarInfo#length(4) group by carNumber "
+        "having max(speed) > 10 output first every 2 events",
+        "select carNumber, count(*) as n from DriverCarInfo#length(4) group by carNumber "
+        "output last every 3 events",
+        "select carNumber, speed, avg(speed) as a from DriverCarInfo#time(4 sec) output snapshot every 5 events",
+        "select carNumber, count(*) as n from DriverCarInfo#length(3) group by carNumber "
+        "output snapshot every 2 events order by carNumber",
+    ]),
+    "insert_into_chain": ";\n".join([
+        "insert into Fast select carNumber, speed from DriverCarInfo#time(3 sec) where speed > 10 "
+        "output last every 2 events",
+        "insert into Sums select carNumber, sum(speed) as s from Fast#length(3) group by carNumber",
+        "select irstream carNumber, s from Sums#unique(carNumber)",
+        "select count(*) as n from Fast#time_batch(5 sec)",
+    ]),
     "length_batch_models": ";\n".join([
         "select carNumber, count(*) as n, count(distinct speed) as d, median(speed) as md, "
         "stddev(speed) as sd, avedev(speed) as ad from DriverCarInfo#length_batch(4) group by carNumber",

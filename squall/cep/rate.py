@@ -1,0 +1,288 @@
+"""Output rate limiting: ``output [all | first | last | snapshot] every (N events | period)``
+(Esper 8 reference, 5.7 "Stabilizing and Controlling Output: the Output Clause";
+verified against Esper 8.9 in tests/cep/esper/test_esper_rate.py).
+
+A :class:`RateLimiter` sits between a :class:`squall.cep.resultset.Pipeline`'s
+result-set processor and the statement's listeners: it sees every post (the events
+that passed WHERE and the rows the processor made of them) and decides what reaches the
+listeners, and when.
+
+The condition:
+
+* ``every N events``: the events of the posts (after WHERE) are counted, new and old
+  data separately; the interval ends with the post that brings either count to N (both
+  counts restart at 0).
+* ``every <period>``: on the engine schedule; the first post schedules the interval's
+  end ``period`` later, and from then on intervals follow each other without a gap
+  (whether or not events come).
+
+What is output at the end of an interval, per kind and output model:
+
+==========  =========================================  ====================================
+kind        un-aggregated / aggregated / fully         fully aggregated, grouped
+            aggregated (no group by)
+==========  =========================================  ====================================
+(none)      every row of the interval's posts          every row of the interval's posts
+``all``     every row of the interval's posts          one row per group ever seen, current
+                                                       aggregates (also after intervals
+                                                       without posts)
+``last``    the interval's last row                    one row per group the interval's
+                                                       posts touched, current aggregates
+``first``   the rows of the interval's first post,     per group, its own condition: a row
+            at once; nothing more until the            at once when the group's first
+            interval ends                              event comes, then when its own count
+                                                       or period ends
+``snapshot`` one row per event in the data windows     one row per group of the events in
+            (fully aggregated: one row, current        the data windows, current aggregates
+            aggregates, even over no events)
+==========  =========================================  ====================================
+
+A fully aggregated statement without group by outputs its current row (``having``
+permitting) at the end of an interval in which nothing was posted (possible with a
+period only), for every kind but ``first``: with a period this goes on after the last
+event, one row per period.
+
+``first`` counts (or times) from the first output: posts before it that give no row
+(``having``) do not count; per group, only events whose group row passes ``having``
+update the group's condition. ``having`` otherwise filters rows as without the clause; ``order by`` / ``limit`` apply to each
+output batch. Not supported (compile errors): ``irstream``/``rstream`` other than
+un-aggregated with ``all`` or no keyword, aggregated grouped statements, ``snapshot``
+over batch windows, joins and patterns.
+"""
+
+from __future__ import annotations
+
+from squall.cep.snapshot import EventTable, deref
+
+__all__ = ["RateLimiter"]
+
+
+def _tuplify(v):
+    return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+class RateLimiter:
+    """The output clause of one statement (see the module docstring)."""
+
+    def __init__(self, pipeline, plan) -> None:
+        out = plan.output
+        self.pipeline = pipeline
+        self.stmt = pipeline.stmt
+        self.engine = pipeline.engine
+        self.rsp = pipeline.rsp
+        self.kind = out.kind
+        self.grouped = plan.model == "fully_grouped"
+        self.model = plan.model
+        self.key = plan.group_key
+        self.every_n = out.events
+        self.period_ms = None if out.period is None else int(out.period.msec)
+        # interval state
+        self.n_new = 0
+        self.n_old = 0
+        self.due: int | None = None
+        self.deferred = False           # on_due put behind the other schedules due now
+        self.phase: int | None = None   # an interval end, once the timer has stopped
+        self.posted = False             # a post in the current interval
+        self.witnessed = False          # first: the interval's first rows went out
+        self.buf_new: list = []
+        self.buf_old: list = []
+        self.last_new = None
+        self.last_old = None
+        self.touched: dict = {}         # group key -> an event of the group (last, grouped)
+        self.conds: dict = {}           # group key -> its own condition (first, grouped)
+        self.contents: dict = {}        # id(event) -> event in the windows (snapshot)
+
+    # -- posts
+
+    def on_post(self, new: list, old: list, new_rows: list, old_rows: list) -> None:
+        kind = self.kind
+        self.posted = True
+        if kind == "snapshot":
+            c = self.contents
+            for ev in new:
+                c[id(ev)] = ev
+            for ev in old:
+                c.pop(id(ev), None)
+        elif kind == "first":
+            if self.grouped:
+                self._first_per_group(new, old)
+                return
+            if not self.witnessed:
+                if not (new_rows or old_rows):
+                    return   # the interval starts with the first output
+                self.witnessed = True
+                self.stmt._emit_streams(new_rows, old_rows, None)
+        elif kind == "last":
+            if self.grouped:
+                key, touched = self.key, self.touched
+                for ev in new:
+                    touched.setdefault(key(ev), ev)
+                for ev in old:
+                    touched.setdefault(key(ev), ev)
+            else:
+                if new_rows:
+                    self.last_new = new_rows[-1]
+                if old_rows:
+                    self.last_old = old_rows[-1]
+        elif not (kind == "all" and self.grouped):
+            self.buf_new.extend(new_rows)
+            self.buf_old.extend(old_rows)
+        if self.every_n is not None:
+            self.n_new += len(new)
+            self.n_old += len(old)
+            if self.n_new >= self.every_n or self.n_old >= self.every_n:
+                self.n_new = self.n_old = 0
+                self._output()
+        elif self.due is None:
+            now, phase, p = self.engine._now, self.phase, self.period_ms
+            # the first post starts the intervals; after idle intervals (see on_due) the
+            # next interval end keeps the original phase. A timer post (a window expiry)
+            # at an interval end still belongs to that interval, whose end fires after the
+            # windows' timers; an event at that time belongs to the next one.
+            if phase is None:
+                due = now + p
+            elif (now - phase) % p == 0 and self.engine._firing:
+                due = now
+            else:
+                due = phase + ((now - phase) // p + 1) * p
+            self._schedule(due)
+
+    def _first_per_group(self, new, old) -> None:
+        """Each group has its own condition, updated only by events whose group row
+        passes ``having``; a group whose condition holds outputs its row now."""
+        key, group_rows, out, done = self.key, self.rsp._group_rows, [], set()
+        for events, dn, do in ((new, 1, 0), (old, 0, 1)):
+            for ev in events:
+                k = key(ev)
+                rows = group_rows({k: ev})
+                if rows and self._group_condition(k, dn, do) and k not in done:
+                    done.add(k)
+                    out.extend(rows)
+        if out:
+            self.stmt._emit_streams(out, [], None)
+
+    def _group_condition(self, k, dn: int, do: int) -> bool:
+        """A group's own condition for ``output first`` (true: output the group now)."""
+        conds = self.conds
+        if self.every_n is None:
+            now = self.engine._now
+            last = conds.get(k)
+            if last is None or now >= last + self.period_ms:
+                conds[k] = now
+                return True
+            return False
+        c = conds.get(k)
+        if c is None:
+            conds[k] = [0, 0]
+            return True
+        c[0] += dn
+        c[1] += do
+        if c[0] >= self.every_n or c[1] >= self.every_n:
+            c[0] = c[1] = 0
+            return True
+        return False
+
+    # -- interval ends
+
+    def _schedule(self, due: int) -> None:
+        self.due = due
+        self.engine._schedule(due, self.on_due)
+
+    def on_due(self, now: int) -> None:
+        if self.pipeline.stopped or self.due != now:
+            return
+        if not self.deferred:
+            # After the statement's data windows' timers due now (Esper fires a
+            # statement's view schedules before its output condition's).
+            self.deferred = True
+            self.engine._schedule(now, self.on_due)
+            return
+        self.deferred = False
+        posted = self.posted
+        if self._output() or posted:
+            self._schedule(now + self.period_ms)
+        else:
+            # Nothing posted and nothing to output: the state cannot change until the
+            # next post, so every further interval would output nothing either. Stop the
+            # timer; the next post resumes it in phase.
+            self.due, self.phase = None, now
+
+    def _output(self) -> bool:
+        """End the interval; true when it had rows to output."""
+        kind, rsp = self.kind, self.rsp
+        rows_seen = []
+
+        def emit(new, old, window):
+            if new or old:
+                rows_seen.append(True)
+            self.stmt._emit_streams(new, old, window)
+        self._output_rows(kind, rsp, emit)
+        return bool(rows_seen)
+
+    def _output_rows(self, kind, rsp, emit) -> None:
+        posted, self.posted = self.posted, False
+        if not posted and kind != "first" and self.model == "fully_aggregated":
+            emit(rsp._row(), [], None)   # an interval without posts: the current row
+            return
+        if kind == "first":
+            self.witnessed = False
+        elif kind == "last":
+            if self.grouped:
+                touched, self.touched = self.touched, {}
+                if touched:
+                    emit(rsp._group_rows(touched), [], None)
+            else:
+                new, old = self.last_new, self.last_old
+                self.last_new = self.last_old = None
+                emit([] if new is None else [new], [] if old is None else [old], None)
+        elif kind == "snapshot":
+            emit(self._snapshot_rows(), [], None)
+        elif kind == "all" and self.grouped:
+            if rsp.groups:
+                emit(rsp._group_rows({k: acc[0] for k, acc in rsp.groups.items()}), [], None)
+        else:
+            new, old = self.buf_new, self.buf_old
+            self.buf_new, self.buf_old = [], []
+            emit(new, old, None)
+
+    def _snapshot_rows(self) -> list:
+        rsp, model = self.rsp, self.model
+        events = list(self.contents.values())
+        if model == "unaggregated":
+            return rsp._rows(events, None)
+        if model == "aggregated":
+            return rsp._rows(events, rsp.aggs.values(rsp.acc))
+        if model == "fully_aggregated":
+            return rsp._row()
+        key, keys = self.key, {}
+        for ev in events:
+            keys.setdefault(key(ev), ev)
+        return rsp._group_rows(keys)
+
+    # -- snapshot protocol (squall.cep.snapshot)
+
+    def snapshot_state(self, tab: EventTable):
+        ref = tab.ref
+        return {"n_new": self.n_new, "n_old": self.n_old, "due": self.due, "phase": self.phase,
+                "posted": self.posted,
+                "witnessed": self.witnessed, "buf_new": [dict(r) for r in self.buf_new],
+                "buf_old": [dict(r) for r in self.buf_old],
+                "last_new": None if self.last_new is None else dict(self.last_new),
+                "last_old": None if self.last_old is None else dict(self.last_old),
+                "touched": [[k, ref(ev)] for k, ev in self.touched.items()],
+                "conds": [[k, c] for k, c in self.conds.items()],
+                "contents": tab.refs(self.contents.values())}
+
+    def restore_state(self, state, events: list) -> None:
+        self.n_new, self.n_old = state["n_new"], state["n_old"]
+        self.due, self.posted, self.witnessed = state["due"], state["posted"], state["witnessed"]
+        self.phase = state["phase"]
+        self.buf_new = [dict(r) for r in state["buf_new"]]
+        self.buf_old = [dict(r) for r in state["buf_old"]]
+        self.last_new = None if state["last_new"] is None else dict(state["last_new"])
+        self.last_old = None if state["last_old"] is None else dict(state["last_old"])
+        self.touched = {_tuplify(k): deref(events, i) for k, i in state["touched"]}
+        self.conds = {_tuplify(k): (list(c) if isinstance(c, (list, tuple)) else c)
+                      for k, c in state["conds"]}
+        contents = [deref(events, i) for i in state["contents"]]
+        self.contents = {id(ev): ev for ev in contents}
