@@ -61,6 +61,8 @@ class BinaryOp:
     op: str
     left: "Expr"
     right: "Expr"
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class UnaryOp:
     """``op`` is ``not`` or ``-``."""
     op: str
     operand: "Expr"
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

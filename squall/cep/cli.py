@@ -25,6 +25,28 @@ __all__ = ["epl", "rules"]
 _END_JUMP_MS = 10 * 24 * 3600 * 1000
 
 
+_TYPE_NAMES = {"long": int, "int": int, "integer": int, "double": float, "float": float,
+               "string": str, "boolean": bool}
+
+
+def _parse_types(text: str) -> dict[str, type]:
+    """``--types`` JSON (property -> type name) -> the properties for define_event_type."""
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--types is not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise CliError("--types must be a JSON object mapping property names to type names")
+    props = {}
+    for name, tname in spec.items():
+        t = _TYPE_NAMES.get(tname.lower()) if isinstance(tname, str) else None
+        if t is None:
+            raise CliError(f"--types: property {name!r} has unknown type {tname!r} (use one of "
+                           f"{', '.join(sorted(_TYPE_NAMES))})")
+        props[name] = t
+    return props
+
+
 @click.group()
 def epl() -> None:
     """EPL rules: run them over recorded events."""
@@ -38,7 +60,12 @@ def epl() -> None:
 @click.option("--type-field", default=None,
               help="Event field naming the event's type (several types in one file, e.g. for "
                    "patterns and joins); events without it are of --type.")
-def run(rule_file, events_file, type_name, time_field, type_field):
+@click.option("--types", "types_json", default=None, metavar="JSON",
+              help="Declare the --type event type's properties, e.g. "
+                   "'{\"speed\":\"double\",\"carNumber\":\"string\"}' (long, int, double, "
+                   "float, string, boolean): statements are then checked for unknown properties "
+                   "and type mismatches.")
+def run(rule_file, events_file, type_name, time_field, type_field, types_json):
     """Run RULE_FILE over EVENTS_FILE (one JSON object per line, '-' for stdin).
 
     Time is external: before each event the engine clock advances to the event's time
@@ -51,6 +78,8 @@ def run(rule_file, events_file, type_name, time_field, type_field):
     with open(rule_file, encoding="utf-8") as fh:
         text = fh.read()
     engine = EPLEngine(ExternalClock(0))
+    if types_json is not None:
+        engine.define_event_type(type_name, _parse_types(types_json))
     try:
         statements = engine.compile(text)
     except EPLError as exc:

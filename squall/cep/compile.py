@@ -29,6 +29,7 @@ from typing import Any, Callable
 from squall.cep import ast as A
 from squall.cep.aggregates import AggSpec, build_aggs
 from squall.cep.errors import EPLCompileError
+from squall.cep.typecheck import check_expr, java_type
 from squall.cep.views import compile_views
 
 __all__ = ["StatementPlan", "AggSpec", "compile_statement", "column_name", "MODELS"]
@@ -429,8 +430,9 @@ def compile_statement(st: A.SelectStatement,
     """Validate a statement and build its plan.
 
     Raises:
-        EPLCompileError: unknown property of a declared type, misplaced or nested
-            aggregate, unsupported view or stream selector, ...
+        EPLCompileError: unknown property of a declared type, type mismatch
+            (:mod:`squall.cep.typecheck`), misplaced or nested aggregate, unsupported view
+            or stream selector, ...
     """
     if st.insert_into is not None and st.stream_selector == "rstream":
         raise EPLCompileError(
@@ -507,12 +509,42 @@ def compile_statement(st: A.SelectStatement,
             group_key = lambda ev: tuple([g(ev) for g in gg])  # noqa: E731
     if st.output is not None:
         _check_output(st, model, view)
+    _check_types(st, items, declared)
     if wildcard and declared is None:
         columns = ()
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
                          wildcard and declared is None, st.stream_selector,
                          _build_aggs(aggs, _Scope(declared, tn, "select-clause", None), retract=True),
                          _stream_filter(stream, declared), st.output)
+
+
+def declared_prop_type(declared: dict[str, type] | None):
+    """``prop -> Java type name or None`` for a stream of the type ``declared`` (None:
+    undeclared, every property of unknown type)."""
+    if declared is None:
+        return lambda p: None
+    return lambda p: java_type(declared.get(p.name))
+
+
+def check_clause_types(st: A.SelectStatement, items, prop_type, stream_pos) -> None:
+    """Type-check the select list, where, group by and having of ``st`` (see
+    :mod:`squall.cep.typecheck`); compile time only."""
+    for i in items:
+        check_expr(i.expr, prop_type, "select-clause", stream_pos)
+    if st.where is not None:
+        check_expr(st.where, prop_type, "where-clause", stream_pos)
+    for g in st.group_by:
+        check_expr(g, prop_type, "group-by-clause", stream_pos)
+    if st.having is not None:
+        check_expr(st.having, prop_type, "having-clause", stream_pos)
+
+
+def _check_types(st: A.SelectStatement, items, declared: dict[str, type] | None) -> None:
+    prop_type = declared_prop_type(declared)
+    pos = (st.stream.line, st.stream.column)
+    for f in st.stream.filters:
+        check_expr(f, prop_type, "filter", pos)
+    check_clause_types(st, items, prop_type, pos)
 
 
 def _check_output(st: A.SelectStatement, model: str, view: ViewPlan) -> None:

@@ -179,7 +179,8 @@ class EPLEngine:
     # -- types and statements
 
     def define_event_type(self, name: str, properties: dict[str, type]) -> None:
-        """Declare an event type; statements against it are checked for unknown properties."""
+        """Declare an event type; statements against it are checked, when they compile, for
+        unknown properties and type mismatches (:mod:`squall.cep.typecheck`)."""
         self._types[name] = dict(properties)
 
     @property

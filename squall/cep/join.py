@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.snapshot import EventTable, deref
+from squall.cep.typecheck import java_type
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -117,7 +118,7 @@ def compile_join_statement(st: A.SelectStatement,
             streams with the same name, an unknown stream name or property (named), an
             ambiguous or unqualified property that cannot be resolved.
     """
-    from squall.cep.compile import _view_plan, compile_statement
+    from squall.cep.compile import _view_plan, check_clause_types, compile_statement
 
     defs = (st.stream, *st.joins)
     streams = []
@@ -204,6 +205,12 @@ def compile_join_statement(st: A.SelectStatement,
             raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a join yet",
                                   line=st.stream.line, column=st.stream.column)
     rs = compile_statement(rs_stmt, {})
+
+    def prop_type(prop: A.Property) -> str | None:
+        alias, sub = names.get(prop.name, (None, None))
+        declared = declared_types.get(seen[alias].event_type) if sub is not None else None
+        return None if declared is None else java_type(declared.get(sub))
+    check_clause_types(st, items, prop_type, (st.stream.line, st.stream.column))
     types = []
     for s in streams:
         if s.event_type not in types:

@@ -106,14 +106,14 @@ class _ToAst(Transformer):
         if isinstance(operand, A.Literal) and isinstance(operand.value, (int, float)) \
                 and not isinstance(operand.value, bool):
             return A.Literal(-operand.value)
-        return A.UnaryOp("-", operand)
+        return A.UnaryOp("-", operand, op.line, op.column)
 
     def arith(self, left, op, right):
-        return A.BinaryOp(str(op), left, right)
+        return A.BinaryOp(str(op), left, right, op.line, op.column)
 
     def compare(self, left, op, right):
         o = str(op)
-        return A.BinaryOp("!=" if o == "<>" else o, left, right)
+        return A.BinaryOp("!=" if o == "<>" else o, left, right, op.line, op.column)
 
     def is_null(self, operand, _is, *rest):
         return A.IsNull(operand, negated=len(rest) == 2)
@@ -157,14 +157,14 @@ class _ToAst(Transformer):
                 otherwise = it
         return A.Case(operand, tuple(whens), otherwise)
 
-    def and_op(self, left, _, right):
-        return A.BinaryOp("and", left, right)
+    def and_op(self, left, op, right):
+        return A.BinaryOp("and", left, right, op.line, op.column)
 
-    def or_op(self, left, _, right):
-        return A.BinaryOp("or", left, right)
+    def or_op(self, left, op, right):
+        return A.BinaryOp("or", left, right, op.line, op.column)
 
-    def not_op(self, _, operand):
-        return A.UnaryOp("not", operand)
+    def not_op(self, op, operand):
+        return A.UnaryOp("not", operand, op.line, op.column)
 
     def select_item(self, expr, *alias):
         return A.SelectItem(expr, _name(alias[1]) if alias else None)

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Callable
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.snapshot import EventTable, deref
+from squall.cep.typecheck import check_expr, java_type
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -208,6 +209,19 @@ class _Compiler:
                 self.check_event_property(prop, n, event_type, clause)
         return names
 
+    def prop_type(self, names: dict, event_type: str | None):
+        """``prop -> Java type name or None``: tag properties through ``names``, others
+        of ``event_type`` (see :mod:`squall.cep.typecheck`)."""
+        def prop_type(prop: A.Property) -> str | None:
+            ref = names.get(prop.name)
+            if ref is not None:
+                tag, sub = ref
+                declared = self.declared_types.get(self.tags.get(tag))
+            else:
+                declared, sub = self.declared_types.get(event_type), prop.name
+            return None if declared is None or sub is None else java_type(declared.get(sub))
+        return prop_type
+
     def has_property(self, event_type: str, name: str) -> bool:
         declared = self.declared_types.get(event_type)
         return declared is not None and name in declared
@@ -283,6 +297,9 @@ class _Compiler:
             (tagged if uses_tags else plain).append(f)
             if index is None and uses_tags:
                 index = _index_candidate(c, names, scope)
+        prop_type = self.prop_type(names, p.event_type)
+        for f in p.filters:
+            check_expr(f, prop_type, "filter", (p.line, p.column))
         return _Node("filter", (), event_type=p.event_type, tag=p.tag, plain=tuple(plain),
                      tagged=tuple(tagged), names=names, index=index)
 
@@ -415,6 +432,11 @@ def compile_pattern_statement(st: A.SelectStatement,
     names = c.names_for(select_exprs, "select-clause expression", None, None)
     if st.where is not None:
         names.update(c.names_for(st.where, "where-clause expression", None, None))
+    prop_type = c.prop_type(names, None)
+    for e in select_exprs:
+        check_expr(e, prop_type, "select-clause", pos)
+    if st.where is not None:
+        check_expr(st.where, prop_type, "where-clause", pos)
     scope = _Scope(None, c.types[0] if c.types else "pattern", "select-clause", None)
     select = tuple(compile_expr(e, scope) for e in select_exprs)
     where = compile_expr(st.where, scope) if st.where is not None else None

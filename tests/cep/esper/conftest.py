@@ -9,7 +9,8 @@ Central at test time by :mod:`tests.services.maven` into the jar cache outside t
 ``run_esper(rule_text, events, type_name, time_field, property_types, advance="time",
 types=None, type_field=None)`` returns the output rows as dicts ``{"time", "statement",
 "kind", "row"}``, the format of ``squall epl run``. ``run_squall(rule_text, events,
-type_name, time_field, type_field=None)`` runs the same case through ``squall epl run``.
+type_name, time_field, type_field=None, props=None)`` runs the same case through ``squall epl
+run`` (``props`` declares ``type_name``'s properties with ``--types``).
 Several event types: ``types`` declares the others (``{"B": {"k": "string"}}``) and each
 event names its type in ``type_field`` (``--type-field``); events without it are
 ``type_name``.
@@ -132,8 +133,9 @@ def run_esper(esper_oracle):
     return esper_oracle.run
 
 
-def squall_epl_run(rule_text, events, type_name, time_field, type_field=None):
-    """The rows ``squall epl run`` prints for the case (run in-process)."""
+def squall_epl_run(rule_text, events, type_name, time_field, type_field=None, props=None):
+    """The rows ``squall epl run`` prints for the case (run in-process); ``props``
+    ({prop: "double"|"string"|...}) declares ``type_name`` with ``--types``."""
     import tempfile
 
     from click.testing import CliRunner
@@ -145,7 +147,8 @@ def squall_epl_run(rule_text, events, type_name, time_field, type_field=None):
         rule.write_text(rule_text, encoding="utf-8")
         result = CliRunner().invoke(
             main, ["epl", "run", str(rule), "-", "--type", type_name, "--time-field", time_field]
-            + (["--type-field", type_field] if type_field else []),
+            + (["--type-field", type_field] if type_field else [])
+            + (["--types", json.dumps(props)] if props is not None else []),
             input="".join(json.dumps(e) + "\n" for e in events))
     if result.exit_code != 0:
         raise AssertionError(f"squall epl run failed ({result.exit_code}): {result.output}")

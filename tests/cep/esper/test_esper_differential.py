@@ -217,18 +217,14 @@ def test_subsecond_period(both):
           [ev(1_000, "A", 1), ev(1_200, "B", 2), ev(1_500, "A", 3), ev(1_501, "A", 4), ev(4_000, "C", 5)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Esper (event type declared with its properties) rejects 'SELECT CarNumber' for property "
-    "carNumber: 'Failed to validate select-clause expression 'CarNumber': Property named "
-    "'CarNumber' is not valid in any stream'; squall epl run declares no event type, so it accepts "
-    "the statement and outputs {'CarNumber': None} per event (EPLEngine.define_event_type would "
-    "reject it, but the command has no way to declare types)"))
 def test_unknown_property_is_rejected(run_esper, run_squall):
+    # squall epl run declares the event type, as Esper does, with --types
     rule = "select CarNumber from DriverCarInfo#length_batch(2)"
     with pytest.raises(RuntimeError, match="Property named 'CarNumber' is not valid"):
         run_esper(rule, STREAM, T, "ts", PROPS)
-    with pytest.raises(AssertionError, match="squall epl run failed"):
-        run_squall(rule, STREAM, T, "ts")
+    with pytest.raises(AssertionError, match=r"squall epl run failed.*property named 'CarNumber' "
+                                              r"is not valid.*line 1, column 8"):
+        run_squall(rule, STREAM, T, "ts", props=PROPS)
 
 
 def test_integer_properties_keep_integer_sum_min_max_and_double_avg(run_esper, run_squall):
