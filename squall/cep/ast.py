@@ -17,6 +17,7 @@ Semantics: Esper 8 source, ``ExprMathNode``/``ExprRelationalOpNodeImpl.toPrecede
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -139,6 +140,22 @@ class Case:
     operand: "Expr | None"
     whens: tuple
     otherwise: "Expr | None" = None
+
+
+def walk(e):
+    """Every AST node in ``e`` (a node, or lists/tuples of nodes), parents first."""
+    if isinstance(e, (list, tuple)):
+        for x in e:
+            yield from walk(x)
+    elif dataclasses.is_dataclass(e) and not isinstance(e, type):
+        yield e
+        for f in dataclasses.fields(e):
+            yield from walk(getattr(e, f.name))
+
+
+def nodes_of(e, cls) -> list:
+    """The nodes of type ``cls`` anywhere in ``e`` (see :func:`walk`)."""
+    return [n for n in walk(e) if isinstance(n, cls)]
 
 
 def children(e) -> tuple:

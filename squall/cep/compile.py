@@ -314,7 +314,7 @@ def _build_aggs(aggs: list[A.Aggregate], scope: _Scope, retract: bool = False) -
         if agg.arg is None:
             functions.append((agg.func, False, None, None, True))
             continue
-        for sub in _walk(agg.arg):
+        for sub in A.walk(agg.arg):
             if isinstance(sub, A.Aggregate):
                 raise EPLCompileError(f"Aggregate functions cannot be nested: '{A.expr_text(agg)}'",
                                       line=agg.line, column=agg.column)
@@ -360,28 +360,6 @@ class StatementPlan:
     aggs_retract: AggSpec | None = None   # aggs with leave(), for windows events leave
     stream_filter: Getter | None = None   # Type(expr, ...): true to enter the windows
     output: Any = None                    # ast.OutputRate: output rate limiting (squall.cep.rate)
-
-
-def _walk(e):
-    yield e
-    if isinstance(e, A.BinaryOp):
-        yield from _walk(e.left)
-        yield from _walk(e.right)
-    elif isinstance(e, (A.UnaryOp, A.IsNull)):
-        yield from _walk(e.operand)
-    elif isinstance(e, A.Aggregate):
-        if e.arg is not None:
-            yield from _walk(e.arg)
-    elif isinstance(e, A.FunctionCall):
-        for a in e.args:
-            yield from _walk(a)
-    else:
-        for c in A.children(e):
-            yield from _walk(c)
-
-
-def _aggregates_in(e) -> list[A.Aggregate]:
-    return [s for s in _walk(e) if isinstance(s, A.Aggregate)]
 
 
 def _free_props(e) -> list[A.Property]:
@@ -470,7 +448,7 @@ def compile_statement(st: A.SelectStatement,
             items = ()
     aggs: list[A.Aggregate] = []
     for e in [i.expr for i in items] + ([st.having] if st.having is not None else []):
-        for a in _aggregates_in(e):
+        for a in A.nodes_of(e, A.Aggregate):
             if a not in aggs:
                 aggs.append(a)
     agg_index = {a: k for k, a in enumerate(aggs)}

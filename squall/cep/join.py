@@ -62,20 +62,6 @@ class JoinRow(dict):
         return ev if prop is None else ev.get(prop)
 
 
-def _walk_props(e):
-    if isinstance(e, A.Property):
-        yield e
-        return
-    if isinstance(e, (list, tuple)):
-        for x in e:
-            yield from _walk_props(x)
-        return
-    fields = getattr(e, "__dataclass_fields__", None)
-    if fields:
-        for f in fields:
-            yield from _walk_props(getattr(e, f))
-
-
 @dataclass(frozen=True)
 class _Stream:
     alias: str
@@ -194,7 +180,7 @@ def compile_join_statement(st: A.SelectStatement,
     exprs = [i.expr for i in items] + [e for e in (st.where, st.having) if e is not None] \
         + list(st.group_by)
     names = {}
-    for p in _walk_props(exprs):
+    for p in A.nodes_of(exprs, A.Property):
         names[p.name] = resolve(p)
     # The result-set plan: the statement as if over one stream of combinations.
     synthetic = A.StreamDef("$join", (A.View("keepall", ()),))

@@ -50,17 +50,6 @@ def _rewrite(e, by_expr: dict):
     return dataclasses.replace(e, **changes) if changes else e
 
 
-def _walk(e):
-    yield e
-    if dataclasses.is_dataclass(e):
-        for f in dataclasses.fields(e):
-            v = getattr(e, f.name)
-            for item in (v if isinstance(v, tuple) else (v,)):
-                for x in (item if isinstance(item, tuple) else (item,)):
-                    if dataclasses.is_dataclass(x):
-                        yield from _walk(x)
-
-
 def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool) -> Callable[[dict], object]:
     from squall.cep.compile import _Scope, compile_expr
 
@@ -68,7 +57,7 @@ def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool) -> Callable
     for item, col in zip(items or (), columns):
         by_expr.setdefault(item.expr, col)
     r = _rewrite(e, by_expr)
-    for sub in _walk(r):
+    for sub in A.walk(r):
         if isinstance(sub, A.Aggregate):
             raise EPLCompileError(
                 f"Order-by expression '{A.expr_text(e)}' uses the aggregate '{A.expr_text(sub)}', "

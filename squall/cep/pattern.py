@@ -90,37 +90,6 @@ class TagRow:
         return ev if prop is None else ev.get(prop)
 
 
-def _walk_props(e):
-    """Every Property node inside an expression (any AST dataclass, recursively)."""
-    if isinstance(e, A.Property):
-        yield e
-        return
-    if isinstance(e, (list, tuple)):
-        for x in e:
-            yield from _walk_props(x)
-        return
-    fields = getattr(e, "__dataclass_fields__", None)
-    if fields is None:
-        return
-    for f in fields:
-        yield from _walk_props(getattr(e, f))
-
-
-def _aggregates_in(e) -> list:
-    if isinstance(e, A.Aggregate):
-        return [e]
-    out = []
-    if isinstance(e, (list, tuple)):
-        for x in e:
-            out.extend(_aggregates_in(x))
-        return out
-    fields = getattr(e, "__dataclass_fields__", None)
-    if fields:
-        for f in fields:
-            out.extend(_aggregates_in(getattr(e, f)))
-    return out
-
-
 def _period_ms(params, what: str, line, column) -> int:
     if len(params) != 1:
         raise EPLCompileError(f"{what} takes one parameter, a time period such as '10 sec'",
@@ -190,7 +159,7 @@ class _Compiler:
     def names_for(self, exprs, clause: str, event_type: str | None, available) -> dict:
         """Validate the properties of ``exprs``; -> TagRow name table."""
         names = {}
-        for prop in _walk_props(exprs):
+        for prop in A.nodes_of(exprs, A.Property):
             n = prop.name
             head, dot, tail = n.partition(".")
             if dot:
@@ -283,7 +252,7 @@ class _Compiler:
         names = self.names_for(p.filters, clause, p.event_type, available)
         conjuncts = []
         for f in p.filters:
-            if _aggregates_in(f):
+            if A.nodes_of(f, A.Aggregate):
                 raise EPLCompileError(f"Aggregate functions are not allowed in a pattern filter "
                                       f"('{A.expr_text(f)}')", line=p.line, column=p.column)
             conjuncts.extend(_conjuncts(f))
@@ -292,7 +261,7 @@ class _Compiler:
         plain, tagged = [], []
         index = None
         for c in conjuncts:
-            uses_tags = any(pr.name in names for pr in _walk_props(c))
+            uses_tags = any(pr.name in names for pr in A.nodes_of(c, A.Property))
             f = compile_expr(c, scope)
             (tagged if uses_tags else plain).append(f)
             if index is None and uses_tags:
@@ -318,7 +287,7 @@ def _index_candidate(c, names, scope):
     for ev_side, tag_side in ((c.left, c.right), (c.right, c.left)):
         if isinstance(ev_side, A.Property) and ev_side.name not in names \
                 and "." not in ev_side.name:
-            props = list(_walk_props(tag_side))
+            props = list(A.nodes_of(tag_side, A.Property))
             if props and all(pr.name in names for pr in props):
                 return (ev_side.name, compile_expr(tag_side, scope))
     return None
@@ -413,7 +382,7 @@ def compile_pattern_statement(st: A.SelectStatement,
         raise EPLCompileError("group by / having are not supported on a pattern statement", **pos)
     items = st.items
     for e in ([i.expr for i in items] if items else []) + ([st.where] if st.where else []):
-        aggs = _aggregates_in(e)
+        aggs = A.nodes_of(e, A.Aggregate)
         if aggs:
             raise EPLCompileError(f"Aggregate functions are not supported on a pattern statement "
                                   f"('{A.expr_text(aggs[0])}')", line=aggs[0].line,
