@@ -38,6 +38,7 @@ from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.typecheck import java_type
+from squall.cep.views import TimerHost
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -232,13 +233,13 @@ class _SideHost:
         self.op._buffer(self.index, new, old)
 
     def register(self, obj) -> None:
-        self.op._register(obj)
+        self.op.register(obj)
 
     def schedule(self, due: int, obj) -> None:
-        self.op._schedule(due, obj)
+        self.op.schedule(due, obj)
 
 
-class JoinOperator:
+class JoinOperator(TimerHost):
     """Runs one join statement (see the module docs)."""
 
     def __init__(self, stmt: "Statement", plan: JoinPlan, engine: "EPLEngine") -> None:
@@ -249,8 +250,7 @@ class JoinOperator:
         self.plan = plan
         self.engine = engine
         self.stopped = False
-        self._timed: list = []
-        self._due: dict = {}
+        self._init_timers()
         rs = plan.rs
         selector = rs.selector
         self.rstream = selector == "rstream"
@@ -308,18 +308,6 @@ class JoinOperator:
         self.stopped = True
 
     # -- window host
-
-    def _register(self, obj) -> None:
-        obj.slot = len(self._timed)
-        self._timed.append(obj)
-
-    def _schedule(self, due: int, obj) -> None:
-        waiting = self._due.get(due)
-        if waiting is None:
-            self._due[due] = [obj]
-            self.engine._schedule(due, self.on_due)
-        else:
-            waiting.append(obj)
 
     def on_due(self, now: int) -> None:
         waiting = self._due.pop(now, None)

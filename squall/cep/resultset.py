@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from squall.cep.snapshot import EventTable, deref
-from squall.cep.views import GroupWin, make_window_set
+from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 if TYPE_CHECKING:
     from squall.cep.compile import StatementPlan
@@ -196,15 +196,14 @@ def _tuplify(v):
     return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
-class Pipeline:
+class Pipeline(TimerHost):
     """A statement over data windows (see the module docstring)."""
 
     def __init__(self, stmt, plan: "StatementPlan", engine) -> None:
         self.stmt = stmt
         self.engine = engine
         self.stopped = False
-        self._timed: list = []         # timed windows, in creation order (their slot)
-        self._due: dict = {}           # due ms -> timed windows waiting for it
+        self._init_timers()
         self._merged = None            # (new rows, old rows, [window]) while merging
         selector = plan.selector
         self.rstream = selector == "rstream"
@@ -222,18 +221,6 @@ class Pipeline:
             self.windows = make_window_set(view.windows, self, ())
 
     # -- host interface for the windows
-
-    def register(self, obj) -> None:
-        obj.slot = len(self._timed)
-        self._timed.append(obj)
-
-    def schedule(self, due: int, obj) -> None:
-        waiting = self._due.get(due)
-        if waiting is None:
-            self._due[due] = [obj]
-            self.engine._schedule(due, self.on_due)
-        else:
-            waiting.append(obj)
 
     def on_due(self, now: int) -> None:
         """Engine timer: the timed windows due now fire in creation order."""

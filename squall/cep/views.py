@@ -348,16 +348,38 @@ class _Unique:
         self.held = {(tuple(k) if isinstance(k, list) else k): events[i] for k, i in data}
 
 
-class _LastEvent:
+class TimerHost:
+    """What every window host shares: its timed windows numbered in creation order
+    (``slot``), and one engine schedule per due time, delivered to ``on_due(now)``.
+
+    Subclasses set ``engine`` and define ``on_due``; call ``_init_timers()`` first.
+    """
+
+    def _init_timers(self) -> None:
+        self._timed: list = []         # timed windows, in creation order (their slot)
+        self._due: dict = {}           # due ms -> timed windows waiting for it
+
+    def register(self, obj) -> None:
+        obj.slot = len(self._timed)
+        self._timed.append(obj)
+
+    def schedule(self, due: int, obj) -> None:
+        waiting = self._due.get(due)
+        if waiting is None:
+            self._due[due] = [obj]
+            self.engine._schedule(due, self.on_due)
+        else:
+            waiting.append(obj)
+
+
+class _OneEvent:
+    """A window holding at most one event; subclasses decide which one stays."""
+
     __slots__ = ("ev",)
     timed = False
 
     def __init__(self, spec: WindowSpec, host) -> None:
         self.ev = None
-
-    def insert(self, ev):
-        prev, self.ev = self.ev, ev
-        return [] if prev is None else [prev]
 
     def remove(self, ev) -> None:
         if self.ev is ev:
@@ -370,28 +392,22 @@ class _LastEvent:
         self.ev = None if data < 0 else events[data]
 
 
-class _FirstEvent:
-    __slots__ = ("ev",)
-    timed = False
+class _LastEvent(_OneEvent):
+    __slots__ = ()
 
-    def __init__(self, spec: WindowSpec, host) -> None:
-        self.ev = None
+    def insert(self, ev):
+        prev, self.ev = self.ev, ev
+        return [] if prev is None else [prev]
+
+
+class _FirstEvent(_OneEvent):
+    __slots__ = ()
 
     def insert(self, ev):
         if self.ev is not None:
             return None
         self.ev = ev
         return []
-
-    def remove(self, ev) -> None:
-        if self.ev is ev:
-            self.ev = None
-
-    def dump(self, tab):
-        return tab.ref(self.ev)
-
-    def load(self, data, events) -> None:
-        self.ev = None if data < 0 else events[data]
 
 
 class _KeepAll:
