@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from squall.cep import EPLEngine, ExternalClock
+from test_snapshot import _run, _same
 
 RULES = {
     "patterns": ";\n".join([
@@ -54,44 +55,9 @@ DRAWS = st.lists(st.tuples(st.sampled_from([0, 300, 900, 2_500, 7_000]), st.inte
                            st.integers(0, 2), st.integers(0, 5)), min_size=1, max_size=50)
 
 
-class _Json:
-    @staticmethod
-    def dumps(obj):
-        return json.dumps(obj)
-
-    @staticmethod
-    def loads(text):
-        return json.loads(text)
-
-
-def _run(rules: str, events, cut: int | None = None, codec=pickle):
-    engine = EPLEngine(ExternalClock(0))
-    out: list = []
-
-    def attach(eng):
-        for i, s in enumerate(eng.compile(rules, name="r")):
-            s.add_listener(lambda new, old, i=i, eng=eng: out.append((eng.current_time_ms, i, new, old)))
-    attach(engine)
-    for k, (type_, t, ev) in enumerate(events):
-        if k == cut:
-            snap = codec.loads(codec.dumps(engine.snapshot()))
-            engine = EPLEngine(ExternalClock(0))
-            attach(engine)
-            assert set(engine.restore(snap)) == {s.name for s in engine.statements}
-        if t > engine.current_time_ms:
-            engine.advance_time(t)
-        engine.send(type_, ev)
-    engine.advance_time(engine.current_time_ms + 10 * 86_400_000)
-    return out, engine
-
-
-def _same(a, b):
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
 @pytest.mark.parametrize("case", sorted(RULES))
 @settings(max_examples=40, deadline=None)
-@given(draws=DRAWS, cut_frac=st.floats(0, 1), codec=st.sampled_from([pickle, _Json]))
+@given(draws=DRAWS, cut_frac=st.floats(0, 1), codec=st.sampled_from([pickle, json]))
 def test_restored_run_equals_uninterrupted_run(case, draws, cut_frac, codec):
     events = _events(draws)
     cut = int(cut_frac * len(events))

@@ -85,16 +85,18 @@ RULES = {
 EVENT_TIMES = st.lists(st.integers(0, 12_000), min_size=1, max_size=60)
 
 
-def _events(gaps: list[int]) -> list[tuple[int, dict]]:
+def _events(gaps: list[int]) -> list[tuple[str, int, dict]]:
     out, t = [], 1_000
     for i, g in enumerate(gaps):
         t += g
-        out.append((t, {"ts": t, "carNumber": "ABC"[(i * 7 + g) % 3], "speed": float((i * 13 + g) % 60),
+        out.append((T, t, {"ts": t, "carNumber": "ABC"[(i * 7 + g) % 3], "speed": float((i * 13 + g) % 60),
                         "fuel": None if i % 4 == 0 else float(i % 5)}))
     return out
 
 
 def _run(rules: str, events, cut: int | None = None, codec=pickle):
+    """Outputs of ``events`` ((type, time, event) triples) through ``rules``; with ``cut``,
+    the engine is snapshotted before event ``cut`` and replaced by a restored one."""
     engine = EPLEngine(ExternalClock(0))
     out: list = []
 
@@ -102,7 +104,7 @@ def _run(rules: str, events, cut: int | None = None, codec=pickle):
         for i, s in enumerate(eng.compile(rules, name="r")):
             s.add_listener(lambda new, old, i=i, eng=eng: out.append((eng.current_time_ms, i, new, old)))
     attach(engine)
-    for k, (t, ev) in enumerate(events):
+    for k, (type_, t, ev) in enumerate(events):
         if k == cut:
             snap = codec.loads(codec.dumps(engine.snapshot()))
             engine = EPLEngine(ExternalClock(0))
@@ -110,7 +112,7 @@ def _run(rules: str, events, cut: int | None = None, codec=pickle):
             assert set(engine.restore(snap)) == {s.name for s in engine.statements}
         if t > engine.current_time_ms:
             engine.advance_time(t)
-        engine.send(T, ev)
+        engine.send(type_, ev)
     engine.advance_time(engine.current_time_ms + 10 * 86_400_000)
     return out, engine
 
@@ -132,22 +134,12 @@ def test_restored_run_equals_uninterrupted_run(case, gaps, cut_frac):
         [(s.events_in, s.rows_out) for s in e2.statements]
 
 
-class _Json:
-    @staticmethod
-    def dumps(obj):
-        return json.dumps(obj)
-
-    @staticmethod
-    def loads(text):
-        return json.loads(text)
-
-
 @pytest.mark.parametrize("case", sorted(RULES))
 def test_snapshot_survives_json(case):
     events = _events([700 * (i % 9) for i in range(50)])
     whole, _ = _run(RULES[case], events)
     for cut in (0, 7, 23, 49):
-        resumed, _ = _run(RULES[case], events, cut, codec=_Json)
+        resumed, _ = _run(RULES[case], events, cut, codec=json)
         assert _same(whole, resumed)
 
 
@@ -171,7 +163,7 @@ def test_snapshot_is_plain_data(case):
     _, engine = _run(RULES[case], _events([900] * 20))
     engine2 = EPLEngine(ExternalClock(0))
     engine2.compile(RULES[case], name="r")
-    for t, ev in _events([900] * 20):
+    for _, t, ev in _events([900] * 20):
         engine2.advance_time(t)
         engine2.send(T, ev)
     _assert_plain(engine2.snapshot())
