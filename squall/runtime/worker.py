@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..component import Bolt, Stateful, TopologyContext
-from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, ConfigError, MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE,
-                      STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS, acking_enabled, resolve)
+from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING,
+                      MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE, STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS,
+                      ConfigError, acking_enabled, resolve)
 from ..state import StateBackend
 from ..topology import Topology, copy_component
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
@@ -149,7 +150,7 @@ class Worker:
         self._state_backend = state_backend
         self.checkpointer: CheckpointCoordinator | None = None
         self._rollback_requested = False
-        self._final_checkpoint_failed = False
+        self._exactly_once = state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
         self._resume_at = 0.0
         self._backoff_s = 0.0
         self._build()
@@ -161,7 +162,7 @@ class Worker:
                 raise ConfigError(f"checkpoints need spouts that checkpoint their position; "
                                   f"{', '.join(stateless)} do not (make them squall.Stateful, or run "
                                   f"without a state backend)")
-            if self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE:
+            if self._exactly_once:
                 for t in self.spout_tasks:
                     t.on_fail = self._request_rollback
 
@@ -252,13 +253,11 @@ class Worker:
 
     def _rollback(self) -> None:
         self._rollback_requested = False
-        for bt in self.bolt_tasks:
-            bt.inbox.clear()
         while any(bt.obj.in_flight() for bt in self._pollers):
             for bt in self._pollers:
                 bt.poll()
             time.sleep(_IDLE_SLEEP_S)
-        for bt in self.bolt_tasks:
+        for bt in self.bolt_tasks:       # after background work settled: it may have emitted
             bt.inbox.clear()
         if self.acker is not None:
             self.acker.pending.clear()
@@ -279,11 +278,10 @@ class Worker:
             self._rollback()       # a tree failed: what the tasks hold must not be checkpointed
             return _ROLLED_BACK
 
-        exactly_once = self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
         spouts = {id(t.obj) for t in self.spout_tasks}
 
         def before_prepare(obj, txid):
-            if exactly_once and id(obj) in spouts and any(sp.pending for sp in self.spout_tasks):
+            if self._exactly_once and id(obj) in spouts and any(sp.pending for sp in self.spout_tasks):
                 # A tree still open after every bolt staged its state is held where no
                 # state covers it (or stuck): the spouts' positions cannot be cut here.
                 raise CheckpointDeclined(f"checkpoint {txid}: tuple trees still pending")
@@ -375,7 +373,7 @@ class Worker:
                 continue
             in_flight = any(sp.pending for sp in spouts)
             if self._draining and not in_flight:
-                if self._final_checkpoint():
+                if self._final_checkpoint() != _ROLLED_BACK:
                     return
                 continue
             if until_complete:
@@ -384,26 +382,26 @@ class Worker:
                     self._end_of_input()
                     continue
                 if self._input_ended and not in_flight and all(sp.obj.exhausted() for sp in spouts):
-                    if self._final_checkpoint():
-                        self.completed = not self._final_checkpoint_failed
+                    outcome = self._final_checkpoint()
+                    if outcome != _ROLLED_BACK:
+                        self.completed = outcome == _TAKEN
                         return
                     continue
             time.sleep(_IDLE_SLEEP_S)
 
-    def _final_checkpoint(self) -> bool:
-        """Checkpoint at the end of a run; False if the run must go on after a rollback.
+    def _final_checkpoint(self) -> str:
+        """Checkpoint at the end of a run (an outcome of ``_checkpoint``).
 
         A failing checkpoint is retried with backoff; if it keeps failing the run ends
         incomplete (``completed`` stays False): a rerun resumes from the last one."""
         if self.checkpointer is None:
-            return True
+            return _TAKEN
         for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
             outcome = self._checkpoint()
             if outcome != _FAILED:
-                return outcome == _TAKEN
+                return outcome
             time.sleep(0.05 * 2 ** attempt)
-        self._final_checkpoint_failed = True
-        return True
+        return _FAILED
 
     def _drain_all(self) -> None:
         while True:
