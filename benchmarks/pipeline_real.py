@@ -11,7 +11,7 @@ the start shifted by the fleet's span until there are at least ``--min-records``
 records (event time keeps increasing, row keys stay distinct). Produced once, with
 ``acks=all``, into a 1-partition topic; the produce time is reported on its own.
 
-Pipeline: ``build_topology`` with ``deploy.kafka_source`` (stop at the end of the
+Pipeline: ``build_topology`` with ``kafka_feed.kafka_source`` (stop at the end of the
 topic) and the command's settings (``topology.max.spout.pending`` 5000, message timeout
 30 s, acking on, the default rule file), tables created before the clock starts.
 
@@ -56,7 +56,8 @@ from pathlib import Path
 from _report import component_figures, print_components, speeding_sets, table_rows
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, STATS_SAMPLE_RATE
 from squall.runtime import LocalCluster
-from squall_smartcar.deploy import kafka_source, stores_for
+from squall_smartcar.deploy import stores_for
+from squall_smartcar.kafka_feed import kafka_source
 from squall_smartcar.obd import read_fleet, trip_files
 from squall_smartcar.record import date_to_ms
 from squall_smartcar.topology import DEAD_LETTER_TABLE, DEFAULT_RULE, FAMILY, TABLE, Stores, build_topology

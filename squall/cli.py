@@ -37,6 +37,7 @@ from typing import IO, Any, TypeVar
 import click
 
 import squall
+from squall.extras import MissingExtraError
 from squall.store import (
     EmbeddedKeyValueStore,
     EmbeddedTableStore,
@@ -114,7 +115,8 @@ class NotFoundError(click.ClickException):
 class _SquallGroup(click.Group):
     """The top-level group: turns store errors from any subcommand into :class:`CliError`.
 
-    Commands may map errors to better messages themselves; whatever ``StoreError``
+    Commands may map errors to better messages themselves; whatever ``StoreError`` or
+    :class:`~squall.extras.MissingExtraError` (a feature used without its extra)
     escapes still becomes one stderr line and exit code 2, so groups registered later
     (``main.add_command``) get the same treatment without doing anything.
     """
@@ -124,6 +126,8 @@ class _SquallGroup(click.Group):
             return super().invoke(ctx)
         except StoreError as exc:
             log.debug("store error", exc_info=True)
+            raise CliError(str(exc)) from exc
+        except MissingExtraError as exc:
             raise CliError(str(exc)) from exc
         except BrokenPipeError:
             # `squall table scan t | head`: the reader left; stop quietly, as cat does.

@@ -96,7 +96,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     if bootstrap is not None:
         if replay_dir is not None:
             raise CliError("--kafka and --replay are two sources: give one")
-        from .deploy import kafka_source
+        from .kafka_feed import kafka_source
         source = kafka_source(bootstrap, topic, group, follow)
         what = f"Kafka {bootstrap}/{topic} (group {group})"
         job = ("kafka", bootstrap, topic, group)

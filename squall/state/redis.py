@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import redis
-
+from squall.extras import require
 from squall.state.base import KeyValueState, StateBackend
 from squall.state.errors import StateBackendError
+
+redis = require("redis", "redis")
 
 __all__ = ["RedisStateBackend"]
 

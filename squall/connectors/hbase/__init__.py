@@ -12,6 +12,10 @@
 Only this package imports happybase (``pip install squall[hbase]``).
 """
 
+from squall.extras import require
+
+require("happybase", "hbase")  # one sentence naming the extra instead of a traceback
+
 from squall.connectors.hbase.bolts import HBaseBolt, HBaseLookupBolt
 from squall.connectors.hbase.errors import HBaseConnectionError, HBaseError, HBaseServerError
 from squall.connectors.hbase.mappers import SimpleHBaseMapper

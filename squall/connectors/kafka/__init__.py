@@ -7,6 +7,10 @@ Semantics: Apache Storm's storm-kafka-client (``KafkaSpout``, ``KafkaSpoutConfig
 ``KafkaBolt``).
 """
 
+from squall.extras import require
+
+require("confluent_kafka", "kafka")  # one sentence naming the extra instead of a traceback
+
 from .bolt import (DefaultTopicSelector, FieldNameBasedTupleToKafkaMapper, FieldNameTopicSelector, KafkaBolt,
                    TopicSelector, TupleToKafkaMapper)
 from .config import FirstPollOffsetStrategy, KafkaConfigError, KafkaSpoutConfig, RetryBackoff

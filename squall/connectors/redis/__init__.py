@@ -14,6 +14,10 @@ Only this package imports redis-py (``pip install squall[redis]``).
 Semantics: storm-redis (``org.apache.storm.redis``); redis.io command reference.
 """
 
+from squall.extras import require
+
+require("redis", "redis")  # one sentence naming the extra instead of a traceback
+
 from .bolts import RedisBolt, RedisFilterBolt, RedisLookupBolt, RedisStoreBolt
 from .config import RedisConfig, build_client, from_url
 from .errors import RedisCommandError, RedisConfigError, RedisConnectionError, RedisConnectorError
