@@ -17,7 +17,6 @@ write a detection twice.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import signal
@@ -31,8 +30,7 @@ import pytest
 
 from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 
-CAROBD = Path(os.environ.get("SQUALL_CAROBD_DIR")
-              or Path(__file__).resolve().parents[3] / "shared" / "data" / "carobd")
+from tests.reference_data import FLEET as CAROBD
 KILLS = 6
 PACE = "150"                 # the trips span 2,681 s of event time: about 18 s a run
 TABLES = ("DriverCarInfo", "DeadLetters")
@@ -52,8 +50,6 @@ def squall(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def trips(tmp_path_factory):
-    if not CAROBD.is_dir():
-        pytest.fail(f"reference data {CAROBD} not found (shared/ must sit beside the repository)")
     d = tmp_path_factory.mktemp("trips")
     for f in CAROBD.glob("*.csv"):
         shutil.copyfile(f, d / f.name)

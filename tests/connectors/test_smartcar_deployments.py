@@ -8,7 +8,6 @@ Every run is the real command in a subprocess (``python -m squall smartcar ...``
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,8 +23,7 @@ from squall.connectors.hbase import HBaseTableStore
 from squall.connectors.redis import RedisKeyValueStore
 from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 
-CAROBD = Path(os.environ.get("SQUALL_CAROBD_DIR")
-              or Path(__file__).resolve().parents[3] / "shared" / "data" / "carobd")
+from tests.reference_data import SAMPLE as CAROBD
 TRIPS = ("drive9", "live26", "live39", "idle9")   # three of them speed (see tests/smartcar)
 TABLES = ("DriverCarInfo", "DeadLetters")
 REDIS_DB = 7                                      # apart from the connector tests' db 0
@@ -44,8 +42,6 @@ def squall(*args, check=True, timeout=240):
 
 @pytest.fixture(scope="module")
 def trips(tmp_path_factory):
-    if not CAROBD.is_dir():
-        pytest.fail(f"reference data {CAROBD} not found (shared/ must sit beside the repository)")
     d = tmp_path_factory.mktemp("trips")
     for name in TRIPS:
         shutil.copyfile(CAROBD / f"{name}.csv", d / f"{name}.csv")

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
-import pytest
 
-# The project's shared/ folder sits beside the repository (on CI too); overridable.
-CAROBD = Path(os.environ.get("SQUALL_CAROBD_DIR")
-              or Path(__file__).resolve().parents[3] / "shared" / "data" / "carobd")
+from tests.reference_data import SAMPLE as CAROBD  # the trips shipped in the repository
 
 # The trips replayed end to end (see test_replay_e2e.py for why these).
 TRIPS = ("drive9", "drive11", "live20", "live26", "live39", "idle9")
 
 
 def copy_trips(dest: Path, names=TRIPS) -> Path:
-    if not CAROBD.is_dir():
-        pytest.fail(f"reference data {CAROBD} not found: shared/ must sit beside the repository "
-                    f"(or set SQUALL_CAROBD_DIR)")
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copyfile(CAROBD / f"{name}.csv", dest / f"{name}.csv")
