@@ -17,7 +17,7 @@ __all__ = ["MissingExtraError", "require", "EXTRAS"]
 
 EXTRAS: dict[str, str] = {
     "kafka": "the Kafka connector (KafkaSpout, KafkaBolt, --kafka)",
-    "redis": "the Redis connector and state backend (--redis, --state-backend redis)",
+    "redis": "the Redis connector (--redis, --state-backend redis)",
     "hbase": "the HBase connector (--hbase)",
 }
 """Each extra of ``pyproject.toml`` that a feature needs, and what it enables."""

@@ -17,7 +17,7 @@ from squall.config import (AT_LEAST_ONCE, CHECKPOINT_INTERVAL_MS, CHECKPOINT_MOD
 from squall.runtime import LocalCluster
 from squall.store.errors import StoreError
 
-from .feed import SIMULATED_S, Feed, feed_options
+from .feed import SIMULATED_S, Feed, feed_options, given_options
 from .sources import FeedSpout, ReplaySpout, SimulatorSpout
 from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
 
@@ -93,9 +93,14 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     backend.
     """
     rule = Path(rule_file).read_text(encoding="utf-8")
+    if bootstrap is None and (kafka_only := given_options("topic", "group", "follow")):
+        raise CliError(f"{', '.join(kafka_only)}: apply only with --kafka HOST:PORT")
     if bootstrap is not None:
         if replay_dir is not None:
-            raise CliError("--kafka and --replay are two sources: give one")
+            raise CliError("--kafka and --replay name two sources: give one")
+        if feed_only := given_options("cars", "seed", "duration_s", "start", "pace"):
+            raise CliError(f"{', '.join(feed_only)}: apply to a replay or the simulator, not to --kafka "
+                           f"(the records come from the topic as they are)")
         from .kafka_feed import kafka_source
         source = kafka_source(bootstrap, topic, group, follow)
         what = f"Kafka {bootstrap}/{topic} (group {group})"

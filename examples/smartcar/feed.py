@@ -13,7 +13,7 @@ from .obd import Reading, read_fleet, trip_files
 from .record import date_to_ms
 from .sources import simulate
 
-__all__ = ["feed_options", "Feed"]
+__all__ = ["feed_options", "Feed", "given_options"]
 
 SIMULATED_S = 300
 
@@ -35,6 +35,18 @@ def feed_options(func):
     return func
 
 
+def given_options(*names: str) -> list[str]:
+    """The options among ``names`` (parameter names) that the user gave on the command line.
+
+    Defaults do not count, so a conflict is only reported for what the user typed.
+    Returns the options' first flag (``--cars``), in the order of ``names``.
+    """
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in names
+            if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
+
+
 @dataclass(frozen=True)
 class Feed:
     """The chosen feed, validated: where it comes from and when it starts."""
@@ -47,7 +59,11 @@ class Feed:
 
     @classmethod
     def from_options(cls, replay_dir, cars, seed, duration_s, start) -> Feed:
-        """Raises CliError for a bad --start or a replay dir without trips."""
+        """Raises CliError for a bad --start, a replay dir without trips, or simulator
+        options given with --replay (two sources named at once)."""
+        if replay_dir is not None and (extra := given_options("cars", "seed")):
+            raise CliError(f"--replay and {' and '.join(extra)} name two sources: give --replay "
+                           f"(real trips) or --cars/--seed (the simulator)")
         try:
             start_ms = date_to_ms(start)
         except ValueError as exc:
