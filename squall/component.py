@@ -123,6 +123,8 @@ class SpoutOutputCollector:
 
         Raises:
             KeyError: ``stream`` was not declared.
+            ValueError: ``values`` does not hold one value per declared field of
+                ``stream`` (``squall.runtime.executor.FieldCountError``).
         """
         raise NotImplementedError
 
@@ -141,7 +143,12 @@ class OutputCollector:
              direct_task: int | None = None) -> list[int]:
         """Emit a tuple anchored to ``anchors`` (each must be acked or failed later).
 
-        Returns the task ids it went to. Raises KeyError for an undeclared stream.
+        Returns the task ids it went to.
+
+        Raises:
+            KeyError: ``stream`` was not declared.
+            ValueError: ``values`` does not hold one value per declared field of
+                ``stream`` (``squall.runtime.executor.FieldCountError``).
         """
         raise NotImplementedError
 

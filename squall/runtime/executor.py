@@ -20,14 +20,15 @@ from time import perf_counter, time
 from typing import Any
 
 from ..component import Bolt, OutputCollector, Spout, SpoutOutputCollector, TopologyContext
-from ..errors import SquallError
+from ..errors import RecordError, SquallError
 from ..grouping import (AllGrouping, FieldsGrouping, GlobalGrouping, LocalOrShuffleGrouping,
                         NoneGrouping, PartialKeyGrouping, ShuffleGrouping, StreamId)
 from ..tuple import DEFAULT_STREAM, Tuple, TupleSource
 from .acker import Acker
 from .metrics import TaskCounters
 
-__all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError"]
+__all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError",
+           "FieldCountError"]
 
 log = logging.getLogger("squall.runtime")
 
@@ -43,6 +44,26 @@ class InvalidDirectTaskError(SquallError, ValueError):
     """``emit_direct`` named a task that does not subscribe directly to the stream."""
 
 
+class FieldCountError(RecordError):
+    """A component emitted a number of values different from its stream's declared fields.
+
+    Raised by ``emit`` (Storm rejects such a tuple too), so the error names the emitter
+    instead of surfacing later as an ``IndexError`` in a subscriber's grouping.
+    ``record`` holds the values, ``expected``/``got`` the two counts.
+    """
+
+    def __init__(self, component: str, stream: str, fields: Sequence[str], values: Sequence[Any]) -> None:
+        self.expected = len(fields)
+        self.got = len(values)
+        super().__init__(
+            f"{component!r} emitted {self.got} value(s) on stream {stream!r}, which declares "
+            f"{self.expected} field(s) {list(fields)}; emit one value per declared field",
+            list(values), component=component, stream=stream)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.record!r}"
+
+
 class Route:
     """Where one (task, stream) sends its tuples.
 
@@ -51,11 +72,14 @@ class Route:
     """
 
     __slots__ = ("source", "choose", "direct_targets", "fanout", "emitted", "direct_sent", "counted",
-                 "fixed")
+                 "fixed", "arity")
 
     def __init__(self, source: TupleSource, choose: Callable[[Sequence[Any]], list[int]],
                  direct_targets: frozenset[int], fanout: int | None) -> None:
         self.source = source
+        # Values per emit, checked on every emit: one len() beats a wrong tuple that
+        # fails later in a subscriber's grouping (IndexError) or silently with one task.
+        self.arity = len(source.fields)
         self.choose = choose
         self.direct_targets = direct_targets
         # Tasks per non-direct emit when every grouping picks a fixed number (all but
@@ -170,6 +194,10 @@ class _TaskBase:
                 f"{self.component!r} emitted on stream {stream!r}, which it does not declare "
                 f"(declared: {declared}); declare it in declare_output_fields") from None
 
+    def _wrong_arity(self, route: Route, values: Sequence[Any]) -> FieldCountError:
+        src = route.source
+        return FieldCountError(self.component, src.stream, src.fields, values)
+
     def _direct(self, route: Route, task: int) -> list[int]:
         if task not in route.direct_targets:
             raise InvalidDirectTaskError(
@@ -219,6 +247,8 @@ class SpoutTask(_TaskBase, SpoutOutputCollector):
 
     def emit(self, values, stream=DEFAULT_STREAM, message_id=None, direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
+        if len(values) != route.arity:
+            raise self._wrong_arity(route, values)
         src = route.source
         tasks = (route.fixed or route.choose(values)) if direct_task is None \
             else self._direct(route, direct_task)
@@ -329,6 +359,8 @@ class BoltTask(_TaskBase, OutputCollector):
 
     def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
+        if len(values) != route.arity:
+            raise self._wrong_arity(route, values)
         tasks = (route.fixed or route.choose(values)) if direct_task is None \
             else self._direct(route, direct_task)
         route.emitted += 1

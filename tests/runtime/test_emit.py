@@ -1,0 +1,96 @@
+"""What ``emit`` accepts: one value per declared field, checked at the emitter."""
+
+import pytest
+
+from squall import Bolt, Spout, TopologyBuilder
+from squall.errors import RecordError
+from squall.runtime import Worker, run_topology
+from squall.runtime.executor import FieldCountError
+from squall.testing import ListSink, ListSpout
+
+
+class RowsSpout(Spout):
+    """Emits its rows as given, untracked, whatever their length."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["word"])
+        declarer.declare_stream("pairs", ["k", "v"])
+
+    def open(self, config, context, collector):
+        self.collector, self.i = collector, 0
+
+    def next_tuple(self):
+        if self.i < len(self.rows):
+            row = self.rows[self.i]
+            self.i += 1
+            self.collector.emit(row)
+
+    def exhausted(self):
+        return self.i >= len(self.rows)
+
+
+def _topology(spout, sink_tasks, sink_name):
+    b = TopologyBuilder()
+    b.set_spout("src", spout)
+    b.set_bolt("sink", ListSink(sink_name), sink_tasks).fields_grouping("src", ["word"])
+    return b.build()
+
+
+def test_emit_with_the_wrong_number_of_values_raises_naming_component_stream_and_counts():
+    w = Worker(_topology(RowsSpout([]), 1, "arity-unit"))
+    spout = w.spout_tasks[0]
+    with pytest.raises(FieldCountError) as info:
+        spout.emit(["a", "b"])
+    err = info.value
+    assert isinstance(err, RecordError) and isinstance(err, ValueError)
+    assert (err.component, err.stream, err.expected, err.got, err.record) == ("src", "default", 1, 2, ["a", "b"])
+    assert "'src' emitted 2 value(s) on stream 'default', which declares 1 field(s) ['word']" in str(err)
+    with pytest.raises(FieldCountError, match=r"'src' emitted 1 value\(s\) on stream 'pairs', which "
+                                              r"declares 2 field\(s\) \['k', 'v'\]"):
+        spout.emit(["k"], "pairs")
+    with pytest.raises(FieldCountError, match="emitted 0 value"):
+        spout.emit([], message_id=1)
+    assert spout.emit(["ok"]) == list(w.topology.task_ids("sink"))
+
+
+@pytest.mark.parametrize("sink_tasks", [1, 2])
+def test_a_spout_emitting_too_many_values_is_reported_and_the_rest_flows(sink_tasks):
+    # With two sink tasks the bad tuple used to fail in the fields grouping (IndexError);
+    # with one it passed unnoticed. Both now stop at the emit.
+    name = f"arity-spout-{sink_tasks}"
+    topo = _topology(RowsSpout([["a"], ["b", "extra"], ["c"]]), sink_tasks, name)
+    result = run_topology(topo, timeout_s=20)
+    assert result.completed
+    errors = result.stats["src"].last_errors
+    assert len(errors) == 1 and "FieldCountError" in errors[0] and "2 value(s)" in errors[0], errors
+    assert not any("IndexError" in e for e in result.errors())
+    assert sorted(ListSink.values(name)) == [["a"], ["c"]]
+
+
+class PairEmitter(Bolt):
+    """Declares one field and emits two values for input 1."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["n"])
+
+    def process(self, tup):
+        n = tup[0]
+        self.collector.emit([n, n] if n == 1 else [n], anchors=[tup])
+        self.collector.ack(tup)
+
+
+def test_a_bolt_emitting_the_wrong_count_fails_its_input_and_names_itself():
+    ListSpout.reset("arity-bolt")
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([[0], [1], [2]], ["n"], name="arity-bolt", max_replays=0))
+    b.set_bolt("pairs", PairEmitter()).shuffle_grouping("src")
+    b.set_bolt("sink", ListSink("arity-bolt-sink"), 2).fields_grouping("pairs", ["n"])
+    result = run_topology(b.build(), timeout_s=20)
+    assert result.completed
+    errors = result.stats["pairs"].last_errors
+    assert len(errors) == 1 and "'pairs' emitted 2 value(s) on stream 'default'" in errors[0], errors
+    assert ListSpout.failed("arity-bolt") == [1]
+    assert sorted(ListSink.values("arity-bolt-sink")) == [[0], [2]]
