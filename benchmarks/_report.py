@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["speeding_sets", "table_rows", "component_figures", "print_components"]
+from pathlib import Path
+
+__all__ = ["DEFAULT_REPLAY", "speeding_sets", "table_rows", "component_figures", "print_components"]
+
+_REPO = Path(__file__).resolve().parents[1]
+_FULL_SET = _REPO.parent / "shared" / "data" / "carobd"
+
+DEFAULT_REPLAY = _FULL_SET if _FULL_SET.is_dir() else _REPO / "examples" / "smartcar" / "data"
+"""The team's 117 carOBD trips beside the repository when present, else the six shipped ones."""
 
 
 def speeding_sets(kv) -> dict[str, list[str]]:

@@ -60,7 +60,8 @@ from squall_smartcar.obd import read_fleet  # noqa: E402
 from squall_smartcar.record import EVENT_PROPERTIES, FIELDS, date_to_ms, parse_line  # noqa: E402
 from tests.services.maven import jar_cache, resolve_jars  # noqa: E402
 
-DEFAULT_REPLAY = ROOT.parent / "shared/data/carobd"
+from _report import DEFAULT_REPLAY  # noqa: E402  (benchmarks/ is on sys.path)
+
 START_MS = date_to_ms("20240101000000")
 RULE = ("select carNumber, avg(speed) from DriverCarInfo#time_batch(30 sec) "
         "group by carNumber having avg(speed) > 80")

@@ -53,7 +53,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _report import component_figures, print_components, speeding_sets, table_rows
+from _report import DEFAULT_REPLAY, component_figures, print_components, speeding_sets, table_rows
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, STATS_SAMPLE_RATE
 from squall.runtime import LocalCluster
 from squall_smartcar.deploy import stores_for
@@ -63,7 +63,6 @@ from squall_smartcar.record import date_to_ms
 from squall_smartcar.topology import DEAD_LETTER_TABLE, DEFAULT_RULE, FAMILY, TABLE, Stores, build_topology
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_REPLAY = REPO.parent / "shared/data/carobd"
 START_MS = date_to_ms("20240101000000")      # the command's default --start
 PACED_START_MS = date_to_ms("20250101000000")  # the paced run's rows do not touch the first run's
 MAX_PENDING = 5000                            # the command's default --max-pending

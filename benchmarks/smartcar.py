@@ -50,10 +50,9 @@ from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 from squall_smartcar.obd import read_fleet, trip_files
 from squall_smartcar.record import EVENT_PROPERTIES, FIELDS, date_to_ms, ms_to_date, parse_line, row_key
 from squall_smartcar.sources import FeedSpout
-from _report import component_figures, print_components, speeding_sets, table_rows
+from _report import DEFAULT_REPLAY, component_figures, print_components, speeding_sets, table_rows
 from squall_smartcar.topology import DEAD_LETTER_TABLE, DEFAULT_RULE, FAMILY, TABLE, Stores, build_topology
 
-DEFAULT_REPLAY = Path(__file__).resolve().parents[1].parent / "shared/data/carobd"
 START_MS = date_to_ms("20240101000000")     # the command's default --start
 MAX_PENDING = 5000                           # the command's default --max-pending
 TTL_S = 604800                               # the command's default --speeding-ttl
