@@ -20,6 +20,7 @@ import click
 
 from squall.cli import CliError
 from squall.config import MAX_SPOUT_PENDING
+from squall.connectors.urls import mask_url
 from squall.runtime import LocalCluster
 from squall.topology import TopologyBuilder
 
@@ -61,7 +62,7 @@ def collect(tail_file, spool_dir, delete, include, bootstrap, topic, position_fi
     b.set_spout("source", spout)
     b.set_bolt("kafka", KafkaBolt(bootstrap, topic, FieldNameBasedTupleToKafkaMapper(None, "line"))) \
         .shuffle_grouping("source")
-    click.echo(f"squall collect: {what} -> {bootstrap}/{topic}", err=True)
+    click.echo(f"squall collect: {what} -> {mask_url(bootstrap)}/{topic}", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

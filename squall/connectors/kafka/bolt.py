@@ -50,6 +50,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, 
 from ...component import Bolt, Stateful
 from ...config import CHECKPOINT_MODE, EXACTLY_ONCE, TICK_TUPLE_FREQ_SECS
 from ...tuple import TICK_STREAM, Tuple
+from ..urls import mask_config, mask_url
 from .config import KafkaConfigError
 from .errors import KafkaDeliveryError, KafkaOutageError, KafkaTransactionError
 
@@ -178,6 +179,11 @@ class KafkaBolt(Stateful, Bolt):
         self.transactional_id_prefix = transactional_id_prefix
         self.transaction_marker_topic = transaction_marker_topic or (topic if isinstance(topic, str) else None)
         self.transaction_timeout_s = transaction_timeout_s
+
+    def __repr__(self) -> str:
+        topic = getattr(self.selector, "topic", self.selector)
+        return (f"KafkaBolt({mask_url(self.bootstrap_servers)!r}, {topic!r}, "
+                f"producer_config={mask_config(self.producer_config)!r})")
 
     def component_configuration(self):
         return {TICK_TUPLE_FREQ_SECS: self.poll_interval_s}

@@ -6,6 +6,7 @@ Semantics: storm-kafka-client ``KafkaSpoutConfig``, ``FirstPollOffsetStrategy``,
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import SquallError
+from ..urls import mask_config, mask_url
 from .translator import DefaultRecordTranslator, RecordTranslator
 
 __all__ = ["FirstPollOffsetStrategy", "RetryBackoff", "KafkaSpoutConfig", "KafkaConfigError"]
@@ -174,6 +176,13 @@ class KafkaSpoutConfig:
             raise KafkaConfigError(f"max_poll_records must be >= 1, got {self.max_poll_records!r}")
         if self.partition_refresh_period_s <= 0:
             raise KafkaConfigError("partition_refresh_period_s must be positive")
+
+    def __repr__(self) -> str:
+        # The generated repr would show sasl.password & co. (configs end up in logs).
+        shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        shown["bootstrap_servers"] = mask_url(self.bootstrap_servers)
+        shown["consumer_config"] = mask_config(self.consumer_config)
+        return "KafkaSpoutConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def subscription(self) -> list[str]:
         """What ``Consumer.subscribe`` takes: the topics, or ``["^pattern"]``."""

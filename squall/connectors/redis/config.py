@@ -22,6 +22,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from ..urls import mask_url
 from .errors import RedisConfigError
 
 __all__ = ["RedisConfig", "from_url", "build_client"]
@@ -146,7 +147,13 @@ class RedisConfig:
         if self.cluster:
             nodes = self.startup_nodes or ((parts.hostname or "localhost", parts.port or 6379),)
             return "Redis Cluster via " + ",".join(f"{h}:{p}" for h, p in nodes)
-        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return mask_url(f"{parts.scheme}://{netloc}{parts.path}" + (f"?{parts.query}" if parts.query else ""))
+
+    def __repr__(self) -> str:
+        # The generated repr would show the URL's password (configs end up in logs).
+        shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        shown["url"] = mask_url(self.url)
+        return "RedisConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def _retry(self) -> Retry:
         if self.retries == 0:
@@ -172,13 +179,17 @@ class RedisConfig:
 def from_url(url: str, **settings: Any) -> RedisConfig:
     """Return a single-server :class:`RedisConfig` for ``url`` with other ``settings``.
 
-    ``redis+sentinel://host:port[,host:port...]/service_name[/db]`` builds a Sentinel
-    config, and ``redis+cluster://host:port[,host:port...]`` a Cluster config.
+    ``redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db]``
+    builds a Sentinel config, and ``redis+cluster://[user:password@]host:port[,...]`` a
+    Cluster config; their credentials are the master's / the nodes'.
 
     >>> from_url("redis+sentinel://s1:26379,s2:26379/cars/1").sentinel
     (('s1', 26379), ('s2', 26379))
     >>> from_url("redis+cluster://n1:7000,n2:7001").startup_nodes
     (('n1', 7000), ('n2', 7001))
+    >>> from_url("redis+sentinel://:pw@s1:26379/cars/1")
+    ... # doctest: +ELLIPSIS
+    RedisConfig(url='redis://:***@localhost/1', sentinel=(('s1', 26379),), service_name='cars', ...)
 
     Raises:
         RedisConfigError: as :class:`RedisConfig`.
@@ -186,13 +197,16 @@ def from_url(url: str, **settings: Any) -> RedisConfig:
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis+sentinel", "redis+cluster"):
         hosts, _, path = rest.partition("/")
+        # Credentials (user:password@) are the data nodes', carried in the url setting.
+        userinfo, at, hosts = hosts.rpartition("@")
         nodes = _nodes(hosts.split(","), "url")
         if scheme == "redis+cluster":
             h, p = nodes[0]
-            return RedisConfig(url=f"redis://{h}:{p}/0", cluster=True, startup_nodes=nodes, **settings)
+            return RedisConfig(url=f"redis://{userinfo}{at}{h}:{p}/0", cluster=True, startup_nodes=nodes,
+                               **settings)
         service, _, db = path.partition("/")
-        return RedisConfig(url=f"redis://localhost/{db or 0}", sentinel=nodes, service_name=service or None,
-                           **settings)
+        return RedisConfig(url=f"redis://{userinfo}{at}localhost/{db or 0}", sentinel=nodes,
+                           service_name=service or None, **settings)
     return RedisConfig(url=url, **settings)
 
 
