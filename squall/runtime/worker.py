@@ -1,8 +1,10 @@
 """A worker: one process's share of a topology, run by one scheduling loop.
 
 The loop gives every spout task a turn (deliver ack/fail outcomes, then up to
-``squall.spout.batch.size`` ``next_tuple`` calls), then drains every bolt inbox in
-topological order, so one pass carries a spout batch through an acyclic topology.
+``squall.spout.batch.size`` ``next_tuple`` calls and at most about
+``squall.spout.turn.max.ms``), then drains every bolt inbox in topological order, so
+one pass carries a spout batch through an acyclic topology and a tuple reaches its
+bolts within a few milliseconds of its emit, however slow the spout's calls are.
 Because downstream inboxes are drained before a spout runs again, queues stay bounded
 by a spout batch times the fan-out; ``topology.max.spout.pending`` bounds the tuple
 trees in flight. Housekeeping (timeouts, tick tuples, capacity) runs between passes.
@@ -25,7 +27,8 @@ from typing import Any
 
 from ..component import Bolt, Stateful, TopologyContext
 from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING,
-                      MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE, STATS_SAMPLE_RATE, TICK_TUPLE_FREQ_SECS,
+                      MESSAGE_TIMEOUT_SECS, SPOUT_BATCH_SIZE, SPOUT_TURN_MAX_MS, STATS_SAMPLE_RATE,
+                      TICK_TUPLE_FREQ_SECS,
                       ConfigError, acking_enabled, resolve)
 from ..state import StateBackend
 from ..topology import Topology, copy_component
@@ -185,7 +188,9 @@ class Worker:
                 if spec.is_spout:
                     task = SpoutTask(obj, ctx, routes, self._inboxes, self.acker,
                                      max_pending=conf[MAX_SPOUT_PENDING] if self.acker is not None else None,
-                                     batch_size=conf[SPOUT_BATCH_SIZE], sample_every=sample_every)
+                                     batch_size=conf[SPOUT_BATCH_SIZE],
+                                     turn_max_s=conf[SPOUT_TURN_MAX_MS] / 1000.0,
+                                     sample_every=sample_every)
                     self.spout_tasks.append(task)
                 else:
                     task = BoltTask(obj, ctx, routes, self._inboxes, self.acker)
