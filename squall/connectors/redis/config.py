@@ -76,6 +76,8 @@ class RedisConfig:
         retry_backoff_cap_s: longest wait between retries.
         max_connections: pool size cap per process (None: unbounded).
         client_name: the name shown by ``CLIENT LIST`` for this client's connections.
+        scan_count: elements asked for per ``SCAN``/``SSCAN`` round trip (Redis's
+            ``COUNT`` hint) when a store reads a keyspace or a whole set page by page.
 
     Raises:
         RedisConfigError: modes mixed, a Sentinel list without ``service_name``, a
@@ -100,6 +102,7 @@ class RedisConfig:
     retry_backoff_cap_s: float = 0.5
     max_connections: int | None = None
     client_name: str | None = "squall"
+    scan_count: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sentinel", _nodes(self.sentinel, "sentinel"))
@@ -123,6 +126,8 @@ class RedisConfig:
         if self.retry_backoff_base_s < 0 or self.retry_backoff_cap_s < self.retry_backoff_base_s:
             raise RedisConfigError("need 0 <= retry_backoff_base_s <= retry_backoff_cap_s, got "
                                    f"{self.retry_backoff_base_s!r} and {self.retry_backoff_cap_s!r}")
+        if isinstance(self.scan_count, bool) or not isinstance(self.scan_count, int) or self.scan_count < 1:
+            raise RedisConfigError(f"scan_count must be an int >= 1, got {self.scan_count!r}")
         if urlsplit(self.url).scheme not in ("redis", "rediss", "unix"):
             raise RedisConfigError(f"url {self.url!r}: the scheme must be redis://, rediss:// or unix://")
 

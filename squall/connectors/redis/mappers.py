@@ -225,6 +225,11 @@ class RedisLookupMapper(_KeyedMapper):
     HGET, ZSCORE) or an empty collection, and the tuple is still emitted, as
     storm-redis's lookup bolt emits a null.
 
+    Without ``member_field`` the whole collection is one reply and one emitted value
+    (the lookup's contract, as in storm-redis), so it is meant for small collections;
+    a large one is read by member (``member_field``), or off the tuple path with
+    :meth:`RedisKeyValueStore.sscan_iter <squall.connectors.redis.RedisKeyValueStore.sscan_iter>`.
+
     Args:
         data_type, key_field, key, key_fn: as :class:`RedisStoreMapper`.
         output_fields: the input fields passed through to the output, in order.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -128,8 +129,10 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
     call its own connection); each method is one Redis command, atomic on the server.
 
     Semantics: see :class:`~squall.store.kv.KeyValueStore`; each method is the Redis
-    command of the same name (redis.io/commands), ``keys`` runs ``SCAN MATCH`` (on
-    every master in Cluster mode) and returns the keys sorted.
+    command of the same name (redis.io/commands), except the whole-collection reads:
+    ``keys`` runs ``SCAN MATCH`` (on every master in Cluster mode) and returns the keys
+    sorted, ``smembers`` runs ``SSCAN``; both page by page, ``scan_count`` a page.
+    :meth:`scan_iter` and :meth:`sscan_iter` stream them unsorted.
     """
 
     def __init__(self, config: RedisConfig | str = RedisConfig()) -> None:
@@ -192,7 +195,29 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
         return self._run("SREM", key, "set", _srem, key, members)
 
     def smembers(self, key: Value) -> set[str]:
-        return set(self._run("SMEMBERS", key, "set", _smembers, key))
+        """Return a set's members, read page by page with ``SSCAN`` (``scan_count`` a page).
+
+        The result holds the whole set in memory (the contract returns a ``set``); to
+        walk a huge set without that, iterate :meth:`sscan_iter`. Unlike one
+        ``SMEMBERS``, no single reply carries the whole set, so neither the server nor
+        the connection buffers it at once, and other clients are served between pages.
+        Members added or removed during the read may or may not be seen (``SSCAN``'s
+        guarantee: those present for the whole read are returned).
+
+        Semantics: Redis ``SMEMBERS`` result, ``SSCAN`` reads.
+        """
+        return set(self._run("SSCAN", key, "set", _sscan, key, self.config.scan_count))
+
+    def sscan_iter(self, key: Value) -> Iterator[str]:
+        """Yield a set's members page by page (``SSCAN``, ``scan_count`` a page), unsorted.
+
+        Memory stays at one page. A member may be yielded more than once if the set is
+        rehashed during the walk (Redis's ``SSCAN`` guarantee); de-duplicate if that
+        matters. Errors are raised as by the other methods, from the page that failed.
+
+        Semantics: Redis ``SSCAN``.
+        """
+        return self._pages("SSCAN", key, "set", lambda c: c.sscan_iter(key, count=self.config.scan_count))
 
     def sismember(self, key: Value, member: Value) -> bool:
         return bool(self._run("SISMEMBER", key, "set", _sismember, key, member))
@@ -220,7 +245,41 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
         return self._run("TTL", key, "", _ttl, key)
 
     def keys(self, pattern: str = "*") -> list[str]:
-        return sorted(set(self._run("SCAN", None, "", _scan, pattern)))
+        """Return the keys matching ``pattern``, sorted, read with ``SCAN`` (never ``KEYS``).
+
+        Sorting needs every matching key in memory at once; to walk a huge keyspace,
+        iterate :meth:`scan_iter` (unsorted, one page in memory).
+
+        Semantics: Redis ``KEYS`` result (glob ``pattern``), ``SCAN MATCH`` reads.
+        """
+        return sorted(set(self._run("SCAN", None, "", _scan, pattern, self.config.scan_count)))
+
+    def scan_iter(self, pattern: str = "*") -> Iterator[str]:
+        """Yield the keys matching ``pattern`` page by page (``SCAN MATCH``), unsorted.
+
+        Memory stays at one page (``scan_count`` keys asked for per round trip); in
+        Cluster mode every master is scanned. A key may be yielded more than once
+        (Redis's ``SCAN`` guarantee).
+
+        Semantics: Redis ``SCAN``.
+        """
+        return self._pages("SCAN", None, "", lambda c: c.scan_iter(match=pattern, count=self.config.scan_count))
+
+    def _pages(self, command: str, key: Any, expected: str, start) -> Iterator[str]:
+        # A generator's errors surface while it is iterated: translate them there too.
+        try:
+            client = self._live()
+            pages = start(client)
+        except Exception as exc:
+            raise translate_error(exc, self.config, command, key, expected) from exc
+        while True:
+            try:
+                item = next(pages)
+            except StopIteration:
+                return
+            except (rex.RedisError, rex.RedisClusterException, OSError, TimeoutError) as exc:
+                raise translate_error(exc, self.config, command, key, expected, client) from exc
+            yield item
 
     def flushdb(self) -> None:
         """Delete every key of this database (every master's in Cluster mode). For tests and tools.
@@ -247,8 +306,8 @@ def _srem(c, key, members):
     return c.srem(key, *members)
 
 
-def _smembers(c, key):
-    return c.smembers(key)
+def _sscan(c, key, count):
+    return list(c.sscan_iter(key, count=count))
 
 
 def _sismember(c, key, member):
@@ -275,7 +334,7 @@ def _ttl(c, key):
     return c.ttl(key)
 
 
-def _scan(c, pattern):
-    return list(c.scan_iter(match=pattern, count=1000))
+def _scan(c, pattern, count):
+    return list(c.scan_iter(match=pattern, count=count))
 
 
