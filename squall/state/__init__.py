@@ -6,6 +6,9 @@ prepare/commit/rollback lifecycle, behind pluggable backends.
 * Backends: :class:`MemoryStateBackend`, :class:`RocksDBStateBackend` (local, survives
   the process), :class:`RedisStateBackend` (external).
 * :func:`redistribute` moves state by key when parallelism changes.
+* Values are stored as data (msgpack, :mod:`squall.state.codec`), never pickled:
+  user types are registered by name (:class:`StateType`, ``types=`` on a backend or
+  :meth:`KeyValueState.register_type`).
 
 The RocksDB and Redis backends import their client libraries only when first named.
 
@@ -15,16 +18,19 @@ Semantics: Storm 2 State Checkpointing; Flink keyed state redistribution.
 from __future__ import annotations
 
 from squall.state.base import KeyValueState, StateBackend, TxStatus
-from squall.state.errors import (StateBackendError, StateClosedError, StateError, StateKeyError,
+from squall.state.codec import StateCodec, StateType
+from squall.state.errors import (LegacyPickleStateError, StateBackendError, StateClosedError,
+                                 StateDecodeError, StateError, StateKeyError, StateValueError,
                                  TransactionStateError)
 from squall.state.memory import MemoryStateBackend
 from squall.state.redistribute import fields_key_to_task, load_redistributed, redistribute
 
 __all__ = [
-    "KeyValueState", "StateBackend", "TxStatus",
+    "KeyValueState", "StateBackend", "TxStatus", "StateType", "StateCodec",
     "MemoryStateBackend", "RocksDBStateBackend", "RedisStateBackend",
     "redistribute", "fields_key_to_task", "load_redistributed",
     "StateError", "TransactionStateError", "StateKeyError", "StateBackendError", "StateClosedError",
+    "StateValueError", "StateDecodeError", "LegacyPickleStateError",
 ]
 
 

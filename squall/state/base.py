@@ -12,9 +12,15 @@ Serialization:
       does not promise that - it memoizes repeated objects by identity), and the keys
       stay readable from other languages. ``1``, ``1.0`` and ``True`` are distinct keys.
       A key read back is the same type it was written as (tuples stay tuples).
-    * values - pickle protocol 5: state holds arbitrary Python objects (CEP open windows,
-      window buffers), which msgpack cannot express. Only read state your own topology
-      wrote: unpickling runs code.
+    * values - data only: msgpack with explicit extension types for tuples, sets, big
+      ints, dates and the user types registered by name (:mod:`squall.state.codec`).
+      Reading a value never runs code: a value that does not decode raises
+      :class:`~squall.state.errors.StateDecodeError` naming the key, a pickle from an
+      older Squall (or planted) raises
+      :class:`~squall.state.errors.LegacyPickleStateError`. A value holding a type
+      state cannot store fails at ``put`` (so at ``pre_prepare``) with
+      :class:`~squall.state.errors.StateValueError`. Pickle only when the backend is
+      opened with ``serializer="pickle"``, a declaration that the store is trusted.
 
 Backends subclass :class:`KeyValueState` and implement the storage primitives
 (``_get_committed``, ``_scan_committed``, ``_stage``, ``_load_staged``, ``_apply_staged``,
@@ -27,16 +33,17 @@ Semantics: Storm 2 State Checkpointing (``KeyValueState``; ``StatefulBolt``'s
 from __future__ import annotations
 
 import enum
-import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgpack
 
-from squall.state.errors import StateClosedError, StateKeyError, TransactionStateError
+from squall.state.codec import StateCodec, StateType
+from squall.state.errors import (StateClosedError, StateDecodeError, StateKeyError, StateValueError,
+                                 TransactionStateError)
 
-__all__ = ["TxStatus", "KeyValueState", "StateBackend", "encode_key", "decode_key"]
+__all__ = ["TxStatus", "KeyValueState", "StateBackend", "StateType", "encode_key", "decode_key"]
 
 _PLAIN = (str, bytes, int, float, bool, type(None))
 _pack_key = msgpack.Packer(use_bin_type=True).pack
@@ -69,11 +76,7 @@ def decode_key(data: bytes) -> Any:
     return msgpack.unpackb(data, use_list=False, raw=False, strict_map_key=False)
 
 
-def _encode_value(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=5)
-
-
-_decode_value = pickle.loads
+_DEFAULT_CODEC = StateCodec()
 
 
 class TxStatus(enum.Enum):
@@ -109,6 +112,9 @@ class KeyValueState(ABC):
 
     Semantics: Storm 2 State Checkpointing (``KeyValueState``, ``StatefulBolt``).
     """
+
+    #: how values become bytes; the backend sets its own in :meth:`StateBackend.state`
+    _codec: StateCodec = _DEFAULT_CODEC
 
     def __init__(self, component: str, task: int, committed_txid: int | None,
                  prepared_txid: int | None) -> None:
@@ -160,19 +166,48 @@ class KeyValueState(ABC):
         for overlay in (self._pending, self._staged):
             if kb in overlay:
                 vb = overlay[kb]
-                return default if vb is _TOMBSTONE else _decode_value(vb)
+                return default if vb is _TOMBSTONE else self._decode(key, vb)
         vb = self._get_committed(kb)
-        return default if vb is None else _decode_value(vb)
+        return default if vb is None else self._decode(key, vb)
+
+    def _decode(self, key: Any, vb: bytes) -> Any:
+        try:
+            return self._codec.decode(vb)
+        except StateDecodeError as exc:
+            raise exc.at(key, self._ns) from exc.__cause__
 
     def __contains__(self, key: Any) -> bool:
         marker = object()
         return self.get(key, marker) is not marker
 
     def put(self, key: Any, value: Any) -> None:
-        """Set ``key`` to ``value`` in the current transaction (pickled now, so later
-        mutation of ``value`` does not change the state)."""
+        """Set ``key`` to ``value`` in the current transaction (encoded now, so later
+        mutation of ``value`` does not change the state).
+
+        Raises:
+            StateKeyError: unsupported key type.
+            StateValueError: ``value`` holds an object of a type state cannot store
+                (register it with :meth:`register_type`).
+        """
         self._check_writable()
-        self._pending[encode_key(key)] = _encode_value(value)
+        kb = encode_key(key)
+        try:
+            vb = self._codec.encode(value)
+        except StateValueError as exc:
+            raise exc.at(key, self._ns) from exc.__cause__
+        self._pending[kb] = vb
+
+    def register_type(self, cls: type, name: str, encode, decode) -> None:
+        """Let this state store objects of ``cls``: ``encode(obj)`` gives supported data
+        (see :mod:`squall.state.codec`), ``decode(data)`` rebuilds the object; ``name`` is
+        stored with the data, so keep it stable. Call it in ``init_state`` before reading.
+
+        Raises:
+            StateError: ``name`` or ``cls`` is already registered differently.
+
+        Semantics: Storm "Serialization" (``topology.kryo.register``).
+        """
+        self._codec = self._codec.with_type(cls, name, encode, decode)
 
     def delete(self, key: Any) -> None:
         """Remove ``key`` in the current transaction (no error when absent)."""
@@ -190,10 +225,19 @@ class KeyValueState(ABC):
         for kb, vb in self._scan_committed():
             if kb in overlay:
                 continue
-            yield decode_key(kb), _decode_value(vb)
+            key = self._decode_key(kb)
+            yield key, self._decode(key, vb)
         for kb, vb in overlay.items():
             if vb is not _TOMBSTONE:
-                yield decode_key(kb), _decode_value(vb)
+                key = decode_key(kb)
+                yield key, self._decode(key, vb)
+
+    def _decode_key(self, kb: bytes) -> Any:
+        try:
+            return decode_key(kb)
+        except Exception as exc:  # bytes another program wrote into the store
+            raise StateDecodeError(f"the stored key is not a msgpack state key ({exc})", kb,
+                                   self._ns) from exc
 
     iterate = items
 
@@ -341,10 +385,18 @@ class StateBackend(ABC):
 
     Threading: ``state`` and ``close`` may be called from any thread; each returned
     state is owned by one task thread.
+
+    Args (of every backend):
+        types: the user types every state of this backend may hold (:class:`StateType`).
+        serializer: ``"msgpack"`` (default: data only) or ``"pickle"``. **Pickle runs
+            the code a stored value names when it is read**: choose it only for a store
+            no one else can write (a private RocksDB directory), never for a Redis
+            server other programs use. It reads the pickles older Squall releases wrote.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, types=(), serializer: str = "msgpack") -> None:
         self._open: dict[tuple[str, int], KeyValueState] = {}
+        self.codec = StateCodec(types, serializer)
 
     def state(self, component: str, task: int) -> KeyValueState:
         """Open the state of ``task`` of ``component``.
@@ -367,6 +419,7 @@ class StateBackend(ABC):
             raise StateError(f"state {component!r}[task {task}] is already open on this backend; "
                              f"close() it before opening it again")
         st = self._open_state(component, task)
+        st._codec = self.codec
         st._on_close = self._open.pop
         self._open[ns] = st
         return st

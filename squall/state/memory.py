@@ -73,10 +73,15 @@ class MemoryStateBackend(StateBackend):
     >>> st.put("car-7", 3); st.prepare_commit(1); st.commit(1)
     >>> st.close(); backend.state("counter", 1).get("car-7")
     3
+
+    Args:
+        types, serializer: see :class:`~squall.state.StateBackend`. Values are stored
+            encoded, as in the durable backends, so a test on this backend catches a
+            value the others could not store.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, types=(), serializer: str = "msgpack") -> None:
+        super().__init__(types, serializer)
         self._namespaces: dict[tuple[str, int], _Namespace] = {}
         self._lock = threading.Lock()
 

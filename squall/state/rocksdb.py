@@ -144,6 +144,10 @@ class RocksDBStateBackend(HandleBorrower, StateBackend):
         data_dir: the database directory (created on first use). One process at a time
             may hold it (RocksDB's LOCK); in-process backend objects share one handle.
         sync: fsync the WAL on every prepare/commit (survives an OS crash too).
+        types: the user types states may hold (:class:`~squall.state.StateType`).
+        serializer: ``"msgpack"`` (default, data only) or ``"pickle"``. **Pickle runs the
+            code a stored value names when it is read**: use it only for a directory no
+            one else can write, e.g. to keep reading state an older Squall pickled.
 
     Creating the backend does no I/O; the directory opens at the first ``state()``.
 
@@ -153,8 +157,9 @@ class RocksDBStateBackend(HandleBorrower, StateBackend):
 
     _handles = _HANDLES
 
-    def __init__(self, data_dir: str | os.PathLike[str], sync: bool = False) -> None:
-        StateBackend.__init__(self)
+    def __init__(self, data_dir: str | os.PathLike[str], sync: bool = False, *, types=(),
+                 serializer: str = "msgpack") -> None:
+        StateBackend.__init__(self, types, serializer)
         self.data_dir = os.fspath(data_dir)
         self.sync = sync
         self._init_handle(self.data_dir)
