@@ -9,17 +9,17 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 import redis
 
-from squall.state import RedisStateBackend, RocksDBStateBackend, TxStatus
+from squall.state import RedisStateBackend, RocksDBStateBackend, StateCodec, TxStatus
 
 N_KEYS = 300
 
-# Commits transaction t with every key set to t, forever; after preparing the odd ones
-# it announces "prepared <t>" and waits to be killed once the parent asks for it.
+# Commits transaction t with every key set to t, forever, announcing "committed <t>"
+# after each commit; when t == stop_at it announces "prepared <t>" after preparing and
+# waits there to be killed.
 WRITER = textwrap.dedent("""
     import sys
     from squall.state import RocksDBStateBackend, RedisStateBackend
@@ -35,6 +35,7 @@ WRITER = textwrap.dedent("""
             print("prepared", t, flush=True)
             sys.stdin.readline()  # the parent kills us here
         st.commit(t)
+        print("committed", t, flush=True)
         t += 1
 """).format(n=N_KEYS)
 
@@ -66,7 +67,8 @@ def test_kill_between_prepare_and_commit_recovers_last_committed(kind, tmp_path,
         _clear_crash_keys(where)
     proc = _spawn(kind, where, stop_at=4)
     try:
-        assert proc.stdout.readline().split() == ["prepared", "4"]
+        lines = [proc.stdout.readline().split() for _ in range(4)]
+        assert lines == [["committed", "1"], ["committed", "2"], ["committed", "3"], ["prepared", "4"]]
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -81,22 +83,41 @@ def test_kill_between_prepare_and_commit_recovers_last_committed(kind, tmp_path,
 
 @pytest.mark.parametrize("kind", ["rocksdb", "redis"])
 def test_kill_at_random_points_never_leaves_a_half_commit(kind, tmp_path, request):
-    """The writer commits t with every key = t; killed at any moment, the reopened
-    state must hold one whole transaction: every key equal to committed_txid."""
+    """The writer commits t with every key = t; killed while it writes the next
+    transaction, the reopened state must hold one whole transaction (every key equal
+    to committed_txid), at least the last one the writer announced as committed.
+
+    Each kill lands after the writer's ``commits_before_kill``-th commit of that run,
+    so a run that never committed fails here instead of passing with nothing to check,
+    and each run must resume from the previous run's commit (its first commit is
+    ``committed_txid + 1``)."""
     where = _where(kind, tmp_path, request)
     if kind == "redis":
         _clear_crash_keys(where)
-    for delay_s in (0.35, 0.5, 0.65):
+    committed = 0
+    for commits_before_kill in (1, 3, 7):
         proc = _spawn(kind, where, stop_at=-1)
-        time.sleep(delay_s)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        try:
+            announced = []
+            while len(announced) < commits_before_kill:
+                line = proc.stdout.readline().split()
+                assert line[:1] == ["committed"], f"the writer stopped before committing: {line}"
+                announced.append(int(line[1]))
+            # The writer goes on preparing and committing while the signal travels,
+            # so the kill lands at a varying point of the next transactions.
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            proc.kill()
+        assert announced[0] == committed + 1, "the run did not resume from the last commit"
         with _backend(kind, where) as backend:
             st = backend.state("counter", 1)
             if st.status is TxStatus.RECOVERING:
+                assert st.prepared_txid == st.committed_txid + 1
                 st.rollback()
-            if st.committed_txid is not None:
-                assert dict(st.items()) == {k: st.committed_txid for k in range(N_KEYS)}
+            assert st.committed_txid is not None and st.committed_txid >= announced[-1]
+            assert dict(st.items()) == {k: st.committed_txid for k in range(N_KEYS)}
+            committed = st.committed_txid
 
 
 def test_redis_reader_never_sees_a_partial_commit(redis_url):
@@ -106,6 +127,7 @@ def test_redis_reader_never_sees_a_partial_commit(redis_url):
     key_c, key_m = st._kc, st._km
     stop = threading.Event()
     seen = []
+    decode = StateCodec().decode
 
     def observe():
         while not stop.is_set():
@@ -114,8 +136,7 @@ def test_redis_reader_never_sees_a_partial_commit(redis_url):
             pipe.hvals(key_c)
             txid, vals = pipe.execute()
             if txid is not None:
-                import pickle
-                seen.append((int(txid), {pickle.loads(v) for v in vals}, len(vals)))
+                seen.append((int(txid), {decode(v) for v in vals}, len(vals)))
 
     t = threading.Thread(target=observe)
     t.start()
