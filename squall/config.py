@@ -20,6 +20,12 @@ Spout scheduling (Squall's own knobs; Storm runs each spout on its own thread):
 A turn also ends at the first ``next_tuple`` call that emits nothing and when
 ``topology.max.spout.pending`` trees are in flight.
 
+Error reports (Storm's keys and defaults): every error a task reports (an exception
+escaping ``process``/``next_tuple``, or ``collector.report_error``) is counted in the
+stats, but per task and per ``topology.error.throttle.interval.secs`` (10) only the
+first ``topology.max.error.report.per.interval`` (5) are logged with their
+traceback; the others are logged as one count per interval.
+
 Semantics: Storm ``Config`` / ``defaults.yaml``.
 """
 
@@ -32,7 +38,8 @@ from .errors import SquallError
 
 __all__ = [
     "MESSAGE_TIMEOUT_SECS", "MAX_SPOUT_PENDING", "ACKER_EXECUTORS", "TICK_TUPLE_FREQ_SECS",
-    "STATS_SAMPLE_RATE", "SPOUT_BATCH_SIZE", "SPOUT_TURN_MAX_MS", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
+    "STATS_SAMPLE_RATE", "ERROR_THROTTLE_INTERVAL_SECS", "MAX_ERROR_REPORT_PER_INTERVAL",
+    "SPOUT_BATCH_SIZE", "SPOUT_TURN_MAX_MS", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
     "EXACTLY_ONCE", "AT_LEAST_ONCE", "DEFAULTS", "ConfigError", "resolve",
 ]
 
@@ -41,6 +48,8 @@ MAX_SPOUT_PENDING = "topology.max.spout.pending"
 ACKER_EXECUTORS = "topology.acker.executors"
 TICK_TUPLE_FREQ_SECS = "topology.tick.tuple.freq.secs"
 STATS_SAMPLE_RATE = "topology.stats.sample.rate"
+ERROR_THROTTLE_INTERVAL_SECS = "topology.error.throttle.interval.secs"
+MAX_ERROR_REPORT_PER_INTERVAL = "topology.max.error.report.per.interval"
 # Squall's own: how many next_tuple calls, and how long, a spout task's turn may take.
 SPOUT_BATCH_SIZE = "squall.spout.batch.size"
 SPOUT_TURN_MAX_MS = "squall.spout.turn.max.ms"
@@ -58,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     ACKER_EXECUTORS: None,        # None: acking on (Storm: one acker per worker); 0: off
     TICK_TUPLE_FREQ_SECS: None,
     STATS_SAMPLE_RATE: 0.05,
+    ERROR_THROTTLE_INTERVAL_SECS: 10,
+    MAX_ERROR_REPORT_PER_INTERVAL: 5,
     SPOUT_BATCH_SIZE: 512,
     SPOUT_TURN_MAX_MS: 2,
     CHECKPOINT_INTERVAL_MS: 1000,
@@ -70,6 +81,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     ACKER_EXECUTORS: (int, type(None)),
     TICK_TUPLE_FREQ_SECS: (int, float, type(None)),
     STATS_SAMPLE_RATE: (int, float),
+    ERROR_THROTTLE_INTERVAL_SECS: (int, float),
+    MAX_ERROR_REPORT_PER_INTERVAL: (int,),
     SPOUT_BATCH_SIZE: (int,),
     SPOUT_TURN_MAX_MS: (int, float),
     CHECKPOINT_INTERVAL_MS: (int, float),

@@ -12,7 +12,6 @@ anchoring and acking as in "Guaranteeing Message Processing".
 from __future__ import annotations
 
 import copy
-import logging
 import traceback
 from collections.abc import Callable, Sequence
 from random import getrandbits
@@ -25,12 +24,11 @@ from ..grouping import (AllGrouping, FieldsGrouping, GlobalGrouping, LocalOrShuf
                         NoneGrouping, PartialKeyGrouping, ShuffleGrouping, StreamId)
 from ..tuple import DEFAULT_STREAM, Tuple, TupleSource
 from .acker import Acker
-from .metrics import TaskCounters
+from ..config import DEFAULTS, ERROR_THROTTLE_INTERVAL_SECS, MAX_ERROR_REPORT_PER_INTERVAL
+from .metrics import ErrorLogThrottle, TaskCounters
 
 __all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError",
            "FieldCountError"]
-
-log = logging.getLogger("squall.runtime")
 
 
 class UndeclaredStreamError(SquallError, KeyError):
@@ -184,6 +182,11 @@ class _TaskBase:
         self.inboxes = inboxes
         self.acker = acker
         self.counters = TaskCounters()
+        conf = context.config
+        self.error_log = ErrorLogThrottle(
+            f"{self.component}[{self.task_id}]",
+            conf.get(ERROR_THROTTLE_INTERVAL_SECS, DEFAULTS[ERROR_THROTTLE_INTERVAL_SECS]),
+            conf.get(MAX_ERROR_REPORT_PER_INTERVAL, DEFAULTS[MAX_ERROR_REPORT_PER_INTERVAL]))
 
     def _route(self, stream: str) -> Route:
         try:
@@ -217,10 +220,12 @@ class _TaskBase:
             c.failed = self.n_failed
 
     def report_error(self, error: BaseException) -> None:
+        """Count ``error`` in the stats and log it, throttled (see ``ErrorLogThrottle``)."""
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
-        self.counters.errors.append((time(), text))
-        log.warning("%s[%d]: %s", self.component, self.task_id, text,
-                    exc_info=(type(error), error, error.__traceback__))
+        c = self.counters
+        c.error_count += 1
+        c.errors.append((time(), text))
+        self.error_log.log(text, error)
 
 
 class SpoutTask(_TaskBase, SpoutOutputCollector):

@@ -4,18 +4,27 @@ Counting is per batch, not per tuple where it can be: execute latency is a drain
 batch's time divided by its size, so the per-tuple path never reads a clock. Complete
 latency is measured on a sample of spout tuples (``topology.stats.sample.rate``).
 
+Errors are all counted and kept (the last ones, for stats) but logged as Storm
+throttles its error reports: :class:`ErrorLogThrottle`.
+
 Semantics: Storm UI "Component summary" (emitted, transferred, acked, failed,
-execute/process/complete latency, capacity).
+execute/process/complete latency, capacity, last error); Storm ``ReportError``
+(``topology.error.throttle.interval.secs``, ``topology.max.error.report.per.interval``).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from statistics import quantiles
 from typing import Any
 
-__all__ = ["LatencySample", "ComponentStats", "TaskCounters"]
+__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle"]
+
+log = logging.getLogger("squall.runtime")
 
 
 class LatencySample:
@@ -52,7 +61,7 @@ class TaskCounters:
     """Counters one task updates; plain attributes so increments stay cheap."""
 
     __slots__ = ("emitted", "transferred", "acked", "failed", "executed", "exec_s",
-                 "process_latency", "complete_latency", "errors")
+                 "process_latency", "complete_latency", "errors", "error_count")
 
     def __init__(self) -> None:
         self.emitted: dict[str, int] = {}
@@ -63,7 +72,74 @@ class TaskCounters:
         self.exec_s = 0.0
         self.process_latency = LatencySample(10_000)
         self.complete_latency = LatencySample()
+        # The last errors as (epoch seconds, one-line text); error_count counts them all.
         self.errors: deque[tuple[float, str]] = deque(maxlen=20)
+        self.error_count = 0
+
+
+class ErrorLogThrottle:
+    """Logs one task's errors as Storm throttles error reports.
+
+    In each interval of ``interval_s`` (``topology.error.throttle.interval.secs``) the
+    first ``max_per_interval`` errors (``topology.max.error.report.per.interval``) are
+    logged with their traceback; the rest are counted, and the count is logged once the
+    interval is over ("... N more errors from split[3] in the last 10.0 s"), by the
+    next error or by :meth:`flush_due` (the worker calls it between passes) or
+    :meth:`flush` (at shutdown). A poison tuple replaying in a loop thus logs a few
+    tracebacks and then a line per interval, not one traceback per replay.
+
+    ``interval_s`` 0 logs every error; ``max_per_interval`` 0 logs only counts.
+
+    Semantics: Storm ``org.apache.storm.executor.error.ReportError``: Storm logs every
+    error and throttles what it reports to the UI; Squall's UI figures (stats) see every
+    error, and it is the log that is throttled, since that is where a flood hurts here.
+    """
+
+    __slots__ = ("label", "interval_s", "max_per_interval", "clock", "suppressed",
+                 "_window_start", "_in_window")
+
+    def __init__(self, label: str, interval_s: float, max_per_interval: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.label = label
+        self.interval_s = interval_s
+        self.max_per_interval = max_per_interval
+        self.clock = clock
+        self.suppressed = 0
+        self._window_start = float("-inf")
+        self._in_window = 0
+
+    def log(self, text: str, error: BaseException) -> None:
+        """Log ``error`` (``text`` is its one-line form), or count it when over the limit."""
+        now = self.clock()
+        if now - self._window_start >= self.interval_s:
+            self.flush(now)
+            self._window_start = now
+            self._in_window = 0
+        self._in_window += 1
+        if self._in_window > self.max_per_interval:
+            self.suppressed += 1
+            return
+        note = ""
+        if self._in_window == self.max_per_interval and self.interval_s > 0:
+            note = (f" (further errors from {self.label} in the next {self.interval_s:g} s are "
+                    f"counted, not logged: topology.max.error.report.per.interval)")
+        log.warning("%s: %s%s", self.label, text, note,
+                    exc_info=(type(error), error, error.__traceback__))
+
+    def flush_due(self, now: float) -> None:
+        """Log the suppressed count if the interval it belongs to is over."""
+        if self.suppressed and now - self._window_start >= self.interval_s:
+            self.flush(now)
+            self._window_start = now
+            self._in_window = 0
+
+    def flush(self, now: float | None = None) -> None:
+        """Log how many errors were suppressed since the interval began, if any."""
+        if self.suppressed:
+            elapsed = (self.clock() if now is None else now) - self._window_start
+            log.warning("... %d more error%s from %s in the last %.1f s", self.suppressed,
+                        "" if self.suppressed == 1 else "s", self.label, elapsed)
+            self.suppressed = 0
 
 
 @dataclass
@@ -71,7 +147,9 @@ class ComponentStats:
     """One component's figures, summed over its tasks (latencies in ms).
 
     ``capacity`` is the share of the last ``window_s`` its busiest executor spent
-    executing (1.0 = saturated), as Storm UI computes it.
+    executing (1.0 = saturated), as Storm UI computes it. ``last_errors`` holds the
+    last errors of each task (oldest first), ``error_count`` counts every error,
+    whether or not the log throttled it.
     """
 
     component: str
@@ -91,6 +169,7 @@ class ComponentStats:
     capacity: float | None = None
     emitted_by_stream: dict[str, int] = field(default_factory=dict)
     last_errors: list[str] = field(default_factory=list)
+    error_count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

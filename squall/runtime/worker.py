@@ -320,6 +320,7 @@ class Worker:
         spouts = self.spout_tasks
         bolts = self.bolt_tasks
         pollers = self._pollers
+        all_tasks = [*spouts, *bolts]
         acker = self.acker
         commands = self._commands
         stop = self._stop
@@ -347,6 +348,9 @@ class Worker:
                         next_tick[i] = now + freq
                         for task in tasks:
                             task.inbox.append(tick)
+                for task in all_tasks:
+                    if task.error_log.suppressed:
+                        task.error_log.flush_due(now)
                 if now - cap_window_start >= _CAPACITY_WINDOW_S:
                     self._roll_capacity(now - cap_window_start)
                     cap_window_start = now
@@ -495,6 +499,8 @@ class Worker:
                 task.obj.close()
             except Exception as exc:
                 task.report_error(exc)
+        for task in [*self.spout_tasks, *self.bolt_tasks]:
+            task.error_log.flush()
 
     def _roll_capacity(self, window_s: float) -> None:
         for ex in self.executors:
@@ -526,6 +532,7 @@ class Worker:
                 st.acked += c.acked
                 st.failed += c.failed
                 st.executed += c.executed
+                st.error_count += c.error_count
                 st.last_errors.extend(text for _, text in list(c.errors))
         for st in out.values():
             st.emitted = sum(st.emitted_by_stream.values())
