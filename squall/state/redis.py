@@ -15,6 +15,14 @@ none of it, and a client dying mid-call leaves nothing half-applied (a transacti
 the server never received EXEC for is discarded). Durability is the server's
 (AOF/RDB settings).
 
+The client is the Redis connector's (:class:`squall.connectors.redis.RedisConfig`:
+one server, Sentinel, Cluster, password, TLS). That client decodes replies to str
+for the connector's sets; state reads ask for raw bytes per command (redis-py's
+``NEVER_DECODE`` option), so one client serves both.
+
+Whatever other programs write under the prefix is data to this backend: values are
+decoded by :mod:`squall.state.codec`, never unpickled (unless ``serializer="pickle"``).
+
 Semantics: Storm 2 ``RedisKeyValueState`` (committed hash + prepare hash + txid).
 """
 
@@ -28,6 +36,12 @@ from squall.state.errors import StateBackendError
 
 redis = require("redis", "redis")
 
+from redis.client import NEVER_DECODE  # noqa: E402  (after require: the extra may be missing)
+
+from squall.connectors.redis.config import RedisConfig, build_client, from_url  # noqa: E402
+
+_RAW = {NEVER_DECODE: True}
+
 __all__ = ["RedisStateBackend"]
 
 _HSCAN_COUNT = 500
@@ -38,8 +52,8 @@ class _RedisState(KeyValueState):
         base = f"{prefix}:{{{component}/{task}}}"
         self._r = client
         self._kc, self._ks, self._km = f"{base}:c", f"{base}:s", f"{base}:m"
-        ctx, ptx = self._call(lambda: client.hmget(self._km, "committed_txid", "prepared_txid"),
-                              component, task)
+        ctx, ptx = self._call(lambda: client.execute_command("HMGET", self._km, "committed_txid",
+                                                             "prepared_txid", **_RAW), component, task)
         super().__init__(component, task, None if ctx is None else int(ctx),
                          None if ptx is None else int(ptx))
 
@@ -52,14 +66,15 @@ class _RedisState(KeyValueState):
                                     ns) from exc
 
     def _get_committed(self, kb: bytes) -> bytes | None:
-        return self._call(lambda: self._r.hget(self._kc, kb))
+        return self._call(lambda: self._r.execute_command("HGET", self._kc, kb, **_RAW))
 
     def _scan_committed(self) -> Iterator[tuple[bytes, bytes]]:
         # HSCAN may return a field twice if the hash is rehashed mid-scan: de-duplicate.
         seen: set[bytes] = set()
         cursor = 0
         while True:
-            cursor, batch = self._call(lambda: self._r.hscan(self._kc, cursor, count=_HSCAN_COUNT))
+            cursor, batch = self._call(lambda: self._r.execute_command(
+                "HSCAN", self._kc, cursor, "COUNT", _HSCAN_COUNT, **_RAW))
             for kb, vb in batch.items():
                 if kb not in seen:
                     seen.add(kb)
@@ -77,7 +92,7 @@ class _RedisState(KeyValueState):
         self._call(pipe.execute)
 
     def _load_staged(self) -> dict[bytes, bytes | None]:
-        raw = self._call(lambda: self._r.hgetall(self._ks))
+        raw = self._call(lambda: self._r.execute_command("HGETALL", self._ks, **_RAW))
         return {kb: (None if v[:1] == b"d" else v[1:]) for kb, v in raw.items()}
 
     def _apply_staged(self, txid: int, changes: Mapping[bytes, bytes | None]) -> None:
@@ -101,24 +116,49 @@ class _RedisState(KeyValueState):
 
 
 class RedisStateBackend(StateBackend):
-    """Keyed state in a Redis server, per ``(component, task)``.
+    """Keyed state in Redis (one server, Sentinel or Cluster), per ``(component, task)``.
 
     Args:
-        url: a redis-py URL, e.g. ``redis://127.0.0.1:6379/0``.
+        config: where Redis is and how to reach it (password, TLS, timeouts, retries):
+            the Redis connector's :class:`~squall.connectors.redis.RedisConfig`. A URL
+            string is accepted as a shorthand for ``from_url(url)``.
         key_prefix: prefix of every key this backend writes.
+        types, serializer: see :class:`~squall.state.StateBackend`. Other programs can
+            write to a Redis server: never use ``serializer="pickle"`` with a shared one.
 
-    The client connects lazily; creating the backend does no I/O.
+    The client is built at the first ``state()``; creating the backend does no I/O,
+    so the backend travels as a spec.
+
+    >>> RedisStateBackend.from_url("redis://127.0.0.1:6379/0").config.describe()
+    'redis://127.0.0.1:6379/0'
+
+    Raises:
+        RedisConfigError: ``config`` is an invalid URL.
     """
 
-    def __init__(self, url: str, key_prefix: str = "squall:state") -> None:
-        super().__init__()
-        self.url = url
+    def __init__(self, config: RedisConfig | str, key_prefix: str = "squall:state", *,
+                 types=(), serializer: str = "msgpack") -> None:
+        super().__init__(types, serializer)
+        self.config = from_url(config) if isinstance(config, str) else config
+        if not isinstance(self.config, RedisConfig):
+            raise TypeError(f"config must be a RedisConfig or a redis:// URL, got {config!r}")
         self.key_prefix = key_prefix
-        self._client: redis.Redis | None = None
+        self._client = None
+
+    @classmethod
+    def from_url(cls, url: str, key_prefix: str = "squall:state", *, types=(),
+                 serializer: str = "msgpack", **settings) -> RedisStateBackend:
+        """``RedisStateBackend(from_url(url, **settings), key_prefix, ...)``: ``settings``
+        are :class:`~squall.connectors.redis.RedisConfig` fields (``socket_timeout_s``, ...)."""
+        return cls(from_url(url, **settings), key_prefix, types=types, serializer=serializer)
 
     def _open_state(self, component: str, task: int) -> KeyValueState:
         if self._client is None:
-            self._client = redis.Redis.from_url(self.url)
+            try:
+                self._client = build_client(self.config)
+            except redis.RedisError as exc:
+                raise StateBackendError(f"cannot reach Redis at {self.config.describe()} for "
+                                        f"state: {exc}") from exc
         return _RedisState(component, task, self._client, self.key_prefix)
 
     def close(self) -> None:
