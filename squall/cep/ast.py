@@ -44,8 +44,11 @@ TIME_UNIT_MS = {
 
 @dataclass(frozen=True)
 class Literal:
-    """A constant: int, float, str, bool or None (``null``)."""
+    """A constant: int, float, str, bool or None (``null``); string literals carry their
+    position (a ``like``/``regexp`` pattern's compile error points at it)."""
     value: object
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

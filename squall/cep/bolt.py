@@ -132,7 +132,10 @@ class CepBolt(Stateful, Bolt):
     def prepare(self, config, context, collector):
         self._prepare_args = (config, context, collector)
         self.collector = collector
-        self.engine = EPLEngine(ExternalClock(0) if self.time_field else WallClock())
+        # An event a statement cannot evaluate (a pattern match past its time bound) is
+        # reported as the bolt's error, throttled by the engine; the stream goes on.
+        self.engine = EPLEngine(ExternalClock(0) if self.time_field else WallClock(),
+                                on_error=collector.report_error)
         statements, streams = self._compile(self.engine)
         for st, (stream, columns) in zip(statements, streams):
             st.add_listener(self._listener(st, stream, columns))

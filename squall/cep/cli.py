@@ -73,11 +73,20 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
     event it advances past every open window. With --type-field, each event is sent as the
     type its FIELD names (a string), or as --type when the field is missing or null. A line
     that is not a JSON object, or lacks a numeric time field, is reported on stderr with
-    its line number and skipped; the exit code is then 1.
+    its line number and skipped; the exit code is then 1. So is an event a statement could
+    not evaluate as written (a like/regexp match past its time bound, a bad pattern from
+    the event: the expression is null), reported with its line number (at most 5 reports
+    per 10 s, then counts).
     """
     with open(rule_file, encoding="utf-8") as fh:
         text = fh.read()
-    engine = EPLEngine(ExternalClock(0))
+    sending = {"line": None}   # the events file's line being sent, None while time moves
+
+    def on_error(err):
+        at = f"line {sending['line']}" if sending["line"] is not None else "on a timer"
+        click.echo(f"squall epl: {at}: {err}", err=True)
+
+    engine = EPLEngine(ExternalClock(0), on_error=on_error)
     if types_json is not None:
         engine.define_event_type(type_name, _parse_types(types_json))
     try:
@@ -117,16 +126,18 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
         if not started or ts > engine.current_time_ms:
             engine.advance_time(ts)
             started = True
+        sending["line"] = line_no
         try:
             engine.send(type_name if type_field is None or event.get(type_field) is None
                         else str(event[type_field]), event)
         except Exception as exc:  # an event the statements cannot evaluate (a type clash)
             bad += 1
             click.echo(f"squall epl: line {line_no} rejected: {type(exc).__name__}: {exc}", err=True)
+        sending["line"] = None
     if started:
         engine.advance_time(engine.current_time_ms + _END_JUMP_MS)
     out.flush()
-    if bad:
+    if bad or any(st.errors for st in statements):
         sys.exit(1)
 
 

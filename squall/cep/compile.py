@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from squall.cep import ast as A
 from squall.cep.aggregates import AggSpec, build_aggs
 from squall.cep.errors import EPLCompileError
+from squall.cep.matching import EvalContext, make_matcher
 from squall.cep.typecheck import check_expr, java_type
 from squall.cep.views import compile_views
 
@@ -115,11 +115,12 @@ class _Scope:
     """What the expression compiler needs to know about the statement."""
 
     def __init__(self, declared: dict[str, type] | None, type_name: str, clause: str,
-                 agg_index: dict[A.Aggregate, int] | None) -> None:
+                 agg_index: dict[A.Aggregate, int] | None, ctx: EvalContext) -> None:
         self.declared = declared
         self.type_name = type_name
         self.clause = clause
         self.agg_index = agg_index  # None: aggregates not allowed in this clause
+        self.ctx = ctx              # the statement's pattern limits and error path
 
 
 def check_property(p: A.Property, scope: _Scope) -> None:
@@ -184,21 +185,6 @@ def compile_expr(e: A.Expr, scope: _Scope) -> Eval:
     raise TypeError(f"unknown expression node {e!r}")
 
 
-def _like_regex(pattern: str, escape: str | None):
-    """SQL ``like`` pattern -> compiled regular expression (whole-string match)."""
-    esc = "\\" if escape is None else escape
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == esc and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
-
-
 def _compile_operator(e, scope: _Scope) -> Eval:
     """``in``, ``between``, ``like``, ``regexp``, ``case`` (Esper 8 reference, 9
     "EPL Reference: Operators"; null handling as verified against Esper 8.9: ``in`` with a
@@ -235,32 +221,14 @@ def _compile_operator(e, scope: _Scope) -> Eval:
             return (lo <= v <= hi) != neg
         return ev_between
     if isinstance(e, (A.Like, A.Regexp)):
-        f, pf = compile_expr(e.operand, scope), compile_expr(e.pattern, scope)
-        neg = e.negated
-        if isinstance(e, A.Like):
-            escape = e.escape
-            make = lambda p: _like_regex(p, escape)  # noqa: E731
-        else:
-            make = re.compile
-        cache: dict = {}
-
-        def ev_match(ev, av):
-            v, p = f(ev, av), pf(ev, av)
-            if v is None or p is None:
-                return None
-            rx = cache.get(p)
-            if rx is None:
-                try:
-                    rx = cache[p] = make(str(p))
-                except re.error as exc:
-                    raise EPLCompileError(f"Invalid regular expression {p!r}: {exc}") from exc
-            return (rx.fullmatch(str(v)) is not None) != neg
-        if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
-            try:
-                (make)(e.pattern.value)   # reject a bad literal pattern at compile time
-            except re.error as exc:
-                raise EPLCompileError(f"Invalid regular expression {e.pattern.value!r}: {exc}") from exc
-        return ev_match
+        # squall.cep.matching: literal patterns compile once; patterns from events go
+        # through a bounded cache; every match is bounded in time.
+        pat = e.pattern
+        literal = pat.value if isinstance(pat, A.Literal) and isinstance(pat.value, str) else None
+        return make_matcher(scope.ctx, "like" if isinstance(e, A.Like) else "regexp",
+                            compile_expr(e.operand, scope), compile_expr(pat, scope), e.negated,
+                            escape=e.escape if isinstance(e, A.Like) else None, literal=literal,
+                            literal_pos=(pat.line, pat.column) if literal is not None else (None, None))
     # case
     whens = tuple((compile_expr(w, scope), compile_expr(r, scope)) for w, r in e.whens)
     other = compile_expr(e.otherwise, scope) if e.otherwise is not None else (lambda ev, av: None)
@@ -309,7 +277,7 @@ def _build_aggs(aggs: list[A.Aggregate], scope: _Scope, retract: bool = False) -
     """Validate aggregate arguments and build the accumulator layout
     (:mod:`squall.cep.aggregates`); ``retract`` when events leave the window."""
     functions = []
-    arg_scope = _Scope(scope.declared, scope.type_name, scope.clause, None)
+    arg_scope = _Scope(scope.declared, scope.type_name, scope.clause, None, scope.ctx)
     for agg in aggs:
         if agg.arg is None:
             functions.append((agg.func, False, None, None, True))
@@ -384,18 +352,18 @@ def _children(e):
     return A.children(e)
 
 
-def _view_plan(stream: A.StreamDef, declared: dict[str, type] | None = None) -> ViewPlan:
+def _view_plan(stream: A.StreamDef, declared: dict[str, type] | None, ctx: EvalContext) -> ViewPlan:
     """Validate the stream's data windows (see :func:`squall.cep.views.compile_views`)."""
-    scope = _Scope(declared, stream.event_type, "view-parameter", None)
+    scope = _Scope(declared, stream.event_type, "view-parameter", None, ctx)
     windows, groupwin = compile_views(stream, lambda e: compile_row_expr(e, scope))
     return ViewPlan(windows[0].kind, windows[0].size or 0, windows, groupwin)
 
 
-def _stream_filter(stream: A.StreamDef, declared) -> Getter | None:
+def _stream_filter(stream: A.StreamDef, declared, ctx: EvalContext) -> Getter | None:
     """``Type(e1, e2, ...)``: true when every expression is true (null is false)."""
     if not stream.filters:
         return None
-    scope = _Scope(declared, stream.event_type, "filter", None)
+    scope = _Scope(declared, stream.event_type, "filter", None, ctx)
     fs = tuple(compile_row_expr(e, scope) for e in stream.filters)
     if len(fs) == 1:
         f = fs[0]
@@ -403,9 +371,12 @@ def _stream_filter(stream: A.StreamDef, declared) -> Getter | None:
     return lambda ev: all(f(ev) is True for f in fs)
 
 
-def compile_statement(st: A.SelectStatement,
-                      declared_types: dict[str, dict[str, type]]) -> StatementPlan:
+def compile_statement(st: A.SelectStatement, declared_types: dict[str, dict[str, type]],
+                      ctx: EvalContext | None = None) -> StatementPlan:
     """Validate a statement and build its plan.
+
+    ``ctx`` is the statement's evaluation context (pattern limits, error path; see
+    :mod:`squall.cep.matching`); the engine passes its own, a fresh one reports nowhere.
 
     Raises:
         EPLCompileError: unknown property of a declared type, type mismatch
@@ -420,22 +391,24 @@ def compile_statement(st: A.SelectStatement,
     if st.output is not None and (st.joins or isinstance(st.stream, A.PatternStream)):
         raise EPLCompileError("Output rate limiting ('output ... every ...') on a join or pattern "
                               "is not supported yet", line=st.output.line, column=st.output.column)
+    if ctx is None:
+        ctx = EvalContext()
     if isinstance(st.stream, A.PatternStream):
         from squall.cep.pattern import compile_pattern_statement
-        return compile_pattern_statement(st, declared_types)
+        return compile_pattern_statement(st, declared_types, ctx)
     if st.joins:
         from squall.cep.join import compile_join_statement
-        return compile_join_statement(st, declared_types)
+        return compile_join_statement(st, declared_types, ctx)
     stream = st.stream
     declared = declared_types.get(stream.event_type)
-    view = _view_plan(stream, declared)
+    view = _view_plan(stream, declared, ctx)
     tn = stream.event_type
 
     where = None
     if st.where is not None:
-        where = compile_row_expr(st.where, _Scope(declared, tn, "where", None))
+        where = compile_row_expr(st.where, _Scope(declared, tn, "where", None, ctx))
     group_exprs = st.group_by
-    gscope = _Scope(declared, tn, "group-by", None)
+    gscope = _Scope(declared, tn, "group-by", None, ctx)
     group_getters = [compile_row_expr(g, gscope) for g in group_exprs]
 
     # Aggregates used by select and having, deduplicated so avg(speed) is computed once.
@@ -452,13 +425,13 @@ def compile_statement(st: A.SelectStatement,
             if a not in aggs:
                 aggs.append(a)
     agg_index = {a: k for k, a in enumerate(aggs)}
-    sscope = _Scope(declared, tn, "select-clause", agg_index)
+    sscope = _Scope(declared, tn, "select-clause", agg_index, ctx)
     select = tuple(compile_expr(i.expr, sscope) for i in items)
     columns = tuple(column_name(i) for i in items)
     having = None
     if st.having is not None:
-        having = compile_expr(st.having, _Scope(declared, tn, "having-clause", agg_index))
-    agg_spec = _build_aggs(aggs, _Scope(declared, tn, "select-clause", None))
+        having = compile_expr(st.having, _Scope(declared, tn, "having-clause", agg_index, ctx))
+    agg_spec = _build_aggs(aggs, _Scope(declared, tn, "select-clause", None, ctx))
 
     free = [p for i in items for p in _free_props(i.expr)]
     having_free = _free_props(st.having) if st.having is not None else []
@@ -492,8 +465,8 @@ def compile_statement(st: A.SelectStatement,
         columns = ()
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
                          wildcard and declared is None, st.stream_selector,
-                         _build_aggs(aggs, _Scope(declared, tn, "select-clause", None), retract=True),
-                         _stream_filter(stream, declared), st.output)
+                         _build_aggs(aggs, _Scope(declared, tn, "select-clause", None, ctx), retract=True),
+                         _stream_filter(stream, declared, ctx), st.output)
 
 
 def declared_prop_type(declared: dict[str, type] | None):

@@ -26,19 +26,66 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from squall.cep.compile import compile_statement
-from squall.cep.errors import EPLCompileError, EPLError
+from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError
+from squall.cep.matching import MATCH_TIMEOUT_S, PATTERN_CACHE_SIZE, EvalContext
 from squall.cep.output import compile_shaper
 from squall.cep.parser import parse_statements
 from squall.cep.runtime import make_operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
 
-__all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock"]
+__all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock", "ErrorThrottle"]
 
 Listener = Callable[[list, list], None]
+ErrorHandler = Callable[[EPLEvaluationError], None]
+
+log = logging.getLogger(__name__)
+
+
+class ErrorThrottle:
+    """Passes at most ``max_per_interval`` error reports per ``interval_s`` seconds and
+    counts the others; the next report passed says how many were held back.
+
+    Args:
+        interval_s: the throttle interval, seconds (Storm's
+            ``topology.error.throttle.interval.secs``, default 10).
+        max_per_interval: reports passed per interval (Storm's
+            ``topology.max.error.report.per.interval``, default 5).
+        clock: seconds, monotonic; wall-clock pacing of diagnostics only, never event time.
+
+    Semantics: Storm, ``Executor.reportError`` throttling.
+    """
+
+    __slots__ = ("interval_s", "max_per_interval", "_clock", "_window_start", "_passed", "_held")
+
+    def __init__(self, interval_s: float = 10.0, max_per_interval: int = 5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = float(interval_s)
+        self.max_per_interval = int(max_per_interval)
+        self._clock = clock
+        self._window_start: float | None = None
+        self._passed = 0
+        self._held = 0
+
+    def admit(self) -> int | None:
+        """None when this report is held back; else how many were held back before it."""
+        now = self._clock()
+        if self._window_start is None or now - self._window_start >= self.interval_s:
+            self._window_start, self._passed = now, 0
+        if self._passed >= self.max_per_interval:
+            self._held += 1
+            return None
+        self._passed += 1
+        held, self._held = self._held, 0
+        return held
+
+
+def _log_error(err: EPLEvaluationError) -> None:
+    log.warning("%s", err)
 
 
 class WallClock:
@@ -84,12 +131,25 @@ class Statement:
         self.rows_out = 0
         self.last_output_window: tuple[int, int] | None = None
         self._listeners: list[Listener] = []
+        self._ctx: EvalContext | None = None
         #: order by / limit on each output batch (squall.cep.output), None without them.
         self._shape = None
         #: ``insert into Name``: the insert-stream rows go to the engine as events of Name.
         self._insert_into: str | None = None
         self._engine = engine
         self._operator = make_operator(self, plan, engine)
+
+    @property
+    def errors(self) -> int:
+        """Events this statement could not evaluate as written (a ``like``/``regexp``
+        match that timed out, a bad pattern from an event), throttled reports included."""
+        return 0 if self._ctx is None else self._ctx.errors
+
+    @property
+    def cached_patterns(self) -> int:
+        """Compiled ``like``/``regexp`` patterns from event data the statement holds now
+        (at most the engine's ``pattern_cache_size``)."""
+        return 0 if self._ctx is None else len(self._ctx.patterns)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -146,6 +206,15 @@ class EPLEngine:
 
     Args:
         clock: ``WallClock()`` (default) or ``ExternalClock(start_ms)``.
+        on_error: called with an :class:`EPLEvaluationError` when a statement cannot
+            evaluate an event as written (the engine goes on with the next expression
+            and event); default: a warning on the ``squall.cep.engine`` logger. Called
+            on the sending thread; an exception it raises propagates to ``send``.
+        error_throttle: paces ``on_error`` (default: 5 reports per 10 s, as Storm;
+            held-back reports are counted in the next one's ``suppressed``).
+        match_timeout_s: bound on one ``like``/``regexp`` match, seconds (see
+            :mod:`squall.cep.matching`).
+        pattern_cache_size: compiled patterns from event data each statement keeps (LRU).
 
     Checkpoints: :meth:`snapshot` returns the whole engine state as plain picklable data
     (engine time, pending schedules, every statement's windows, aggregation and output
@@ -161,8 +230,19 @@ class EPLEngine:
     for the supported subset (see ``squall.cep`` package docs).
     """
 
-    def __init__(self, clock: WallClock | ExternalClock | None = None) -> None:
+    def __init__(self, clock: WallClock | ExternalClock | None = None, *,
+                 on_error: ErrorHandler | None = None, error_throttle: ErrorThrottle | None = None,
+                 match_timeout_s: float = MATCH_TIMEOUT_S,
+                 pattern_cache_size: int = PATTERN_CACHE_SIZE) -> None:
         self.clock = clock if clock is not None else WallClock()
+        self._on_error = on_error if on_error is not None else _log_error
+        self._throttle = error_throttle if error_throttle is not None else ErrorThrottle()
+        if not match_timeout_s > 0:
+            raise ValueError(f"match_timeout_s must be positive, got {match_timeout_s!r}")
+        if pattern_cache_size < 1:
+            raise ValueError(f"pattern_cache_size must be at least 1, got {pattern_cache_size!r}")
+        self._match_timeout_s = float(match_timeout_s)
+        self._pattern_cache_size = int(pattern_cache_size)
         self._external = self.clock.external
         self._now = self.clock.now_ms()
         self._heap: list = []
@@ -200,8 +280,11 @@ class EPLEngine:
             EPLCompileError: a statement is invalid; nothing from ``text`` is started.
         """
         parsed = parse_statements(text)
-        plans = [(compile_statement(p.ast, self._types), p.text) for p in parsed]
-        shapers = [compile_shaper(p.ast, plan.columns) for p, (plan, _) in zip(parsed, plans)]
+        contexts = [EvalContext(self._report_error, match_timeout_s=self._match_timeout_s,
+                                pattern_cache_size=self._pattern_cache_size) for _ in parsed]
+        plans = [(compile_statement(p.ast, self._types, ctx), p.text) for p, ctx in zip(parsed, contexts)]
+        shapers = [compile_shaper(p.ast, plan.columns, ctx)
+                   for p, (plan, _), ctx in zip(parsed, plans, contexts)]
         if name is None:
             names = [f"stmt-{next(self._auto)}" for _ in plans]
         elif len(plans) == 1:
@@ -216,9 +299,11 @@ class EPLEngine:
             if n in self._statements:
                 raise EPLCompileError(f"A statement named '{n}' already exists")
         out = []
-        for n, (plan, src), shape, p in zip(names, plans, shapers, parsed):
+        for n, (plan, src), shape, p, ctx in zip(names, plans, shapers, parsed, contexts):
             st = Statement(n, src, plan, self)
             st._shape = shape
+            ctx.statement = n
+            st._ctx = ctx
             if p.ast.insert_into is not None:
                 st._insert_into = p.ast.insert_into
             self._statements[n] = st
@@ -232,6 +317,12 @@ class EPLEngine:
     @property
     def statements(self) -> list[Statement]:
         return list(self._statements.values())
+
+    def _report_error(self, statement: str, record: Any, reason: str) -> None:
+        """The error path: a statement could not evaluate ``record`` as written."""
+        held = self._throttle.admit()
+        if held is not None:
+            self._on_error(EPLEvaluationError(reason, record, statement=statement, suppressed=held))
 
     def remove(self, statement: Statement) -> None:
         """Stop a statement: it receives no more events and cancels its schedules."""

@@ -5,9 +5,9 @@ Everything derives from :class:`EPLError`, itself a :class:`squall.errors.Squall
 
 from __future__ import annotations
 
-from squall.errors import SquallError
+from squall.errors import RecordError, SquallError
 
-__all__ = ["EPLError", "EPLSyntaxError", "EPLCompileError"]
+__all__ = ["EPLError", "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError"]
 
 
 class EPLError(SquallError):
@@ -48,3 +48,32 @@ class EPLCompileError(EPLError, ValueError):
         super().__init__(message)
         self.line = line
         self.column = column
+
+
+class EPLEvaluationError(EPLError, RecordError):
+    """A statement could not evaluate one event as written; the engine went on.
+
+    Passed to the engine's ``on_error`` (never raised by ``send``): a ``like``/``regexp``
+    match that exceeded its time bound, or a pattern from the event that is invalid or
+    too large. The expression was null for that event.
+
+    Attributes:
+        statement: the statement's name.
+        reason: what went wrong and what the engine did.
+        record: the event (for a join, the combination of events; for a pattern, the
+            matched events by tag).
+        suppressed: reports the engine's throttle held back since the previous one.
+    """
+
+    def __init__(self, reason: str, record: object = None, *, statement: str,
+                 suppressed: int = 0) -> None:
+        super().__init__(reason, record, component=f"statement '{statement}'")
+        self.statement = statement
+        self.suppressed = suppressed
+
+    def __str__(self) -> str:
+        record = repr(self.record)
+        if len(record) > 200:
+            record = record[:197] + "..."
+        held = f" ({self.suppressed} similar reports held back)" if self.suppressed else ""
+        return f"statement '{self.statement}': {self.reason}; event {record}{held}"

@@ -42,6 +42,7 @@ from squall.cep.views import TimerHost
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
+    from squall.cep.matching import EvalContext
 
 __all__ = ["JoinPlan", "JoinOperator", "compile_join_statement", "JoinRow"]
 
@@ -97,7 +98,7 @@ class JoinPlan:
 
 
 def compile_join_statement(st: A.SelectStatement,
-                           declared_types: dict[str, dict[str, type]]) -> JoinPlan:
+                           declared_types: dict[str, dict[str, type]], ctx: "EvalContext") -> JoinPlan:
     """Validate a join statement and build its plan.
 
     Raises:
@@ -132,7 +133,7 @@ def compile_join_statement(st: A.SelectStatement,
                 raise EPLCompileError(
                     f"Joins require that at least one view is specified for each stream, no "
                     f"view was specified for {s.event_type}", line=s.line, column=s.column)
-            view = _view_plan(s, declared_types.get(s.event_type))
+            view = _view_plan(s, declared_types.get(s.event_type), ctx)
         streams.append(_Stream(alias, s.event_type, view, s.unidirectional))
     if sum(1 for s in streams if s.unidirectional) > 1:
         raise EPLCompileError("Only one stream of a join can be unidirectional",
@@ -191,7 +192,7 @@ def compile_join_statement(st: A.SelectStatement,
         if getattr(st, extra, None):
             raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a join yet",
                                   line=st.stream.line, column=st.stream.column)
-    rs = compile_statement(rs_stmt, {})
+    rs = compile_statement(rs_stmt, {}, ctx)
 
     def prop_type(prop: A.Property) -> str | None:
         alias, sub = names.get(prop.name, (None, None))

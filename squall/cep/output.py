@@ -21,6 +21,7 @@ from typing import Callable
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
+from squall.cep.matching import EvalContext
 
 __all__ = ["compile_shaper"]
 
@@ -50,7 +51,8 @@ def _rewrite(e, by_expr: dict):
     return dataclasses.replace(e, **changes) if changes else e
 
 
-def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool) -> Callable[[dict], object]:
+def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool,
+               ctx: EvalContext) -> Callable[[dict], object]:
     from squall.cep.compile import _Scope, compile_expr
 
     by_expr = {}
@@ -68,7 +70,7 @@ def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool) -> Callable
                 f"Order-by expression '{A.expr_text(e)}' uses '{sub.name}', which is not a "
                 f"column of the output (columns: {', '.join(columns)}); select it and order by it",
                 line=sub.line, column=sub.column)
-    f = compile_expr(r, _Scope(None, "", "order-by", None))
+    f = compile_expr(r, _Scope(None, "", "order-by", None, ctx))
     return lambda row: f(row, None)
 
 
@@ -79,9 +81,9 @@ def _sort_key(get):
     return key
 
 
-def compile_shaper(st: A.SelectStatement, columns: tuple) -> Shaper | None:
+def compile_shaper(st: A.SelectStatement, columns: tuple, ctx: EvalContext) -> Shaper | None:
     """The ``order by`` / ``limit`` step of a statement, ``rows -> rows``; None without
-    either clause.
+    either clause. ``ctx``: the statement's evaluation context (:mod:`squall.cep.matching`).
 
     Raises:
         EPLCompileError: an order-by key that is not computable from the output row.
@@ -95,7 +97,7 @@ def compile_shaper(st: A.SelectStatement, columns: tuple) -> Shaper | None:
             "properties to sort by (with aliases) and order by them",
             line=st.stream.line, column=st.stream.column)
     open_columns = items is None or not columns
-    keys = [(_sort_key(_order_key(o.expr, items, columns, open_columns)), o.descending)
+    keys = [(_sort_key(_order_key(o.expr, items, columns, open_columns, ctx)), o.descending)
             for o in st.order_by]
     keys.reverse()   # successive stable sorts, least significant key first
     lim = st.limit

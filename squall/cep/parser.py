@@ -63,7 +63,7 @@ class _ToAst(Transformer):
         return A.Literal(float(s) if any(c in s for c in ".eE") else int(s))
 
     def string(self, tok):
-        return A.Literal(_unescape(str(tok)))
+        return A.Literal(_unescape(str(tok)), tok.line, tok.column)
 
     def true(self, _):
         return A.Literal(True)

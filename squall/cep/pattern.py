@@ -60,6 +60,7 @@ from squall.cep.typecheck import check_expr, java_type
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
+    from squall.cep.matching import EvalContext
 
 __all__ = ["PatternPlan", "PatternOperator", "compile_pattern_statement"]
 
@@ -107,8 +108,9 @@ def _period_ms(params, what: str, line, column) -> int:
 
 
 class _Compiler:
-    def __init__(self, declared_types: dict[str, dict[str, type]]) -> None:
+    def __init__(self, declared_types: dict[str, dict[str, type]], ctx: "EvalContext") -> None:
         self.declared_types = declared_types
+        self.ctx = ctx
         self.tags: dict[str, str] = {}          # tag -> event type, first-appearance order
         self.visible_tags: list[str] = []       # tags not only under 'not' (select *)
         self.types: list[str] = []
@@ -257,7 +259,7 @@ class _Compiler:
                                       f"('{A.expr_text(f)}')", line=p.line, column=p.column)
             conjuncts.extend(_conjuncts(f))
         from squall.cep.compile import _Scope, compile_expr
-        scope = _Scope(None, p.event_type, clause, None)
+        scope = _Scope(None, p.event_type, clause, None, self.ctx)
         plain, tagged = [], []
         index = None
         for c in conjuncts:
@@ -361,8 +363,8 @@ class PatternPlan:
         return PatternOperator(stmt, self, engine)
 
 
-def compile_pattern_statement(st: A.SelectStatement,
-                              declared_types: dict[str, dict[str, type]]) -> PatternPlan:
+def compile_pattern_statement(st: A.SelectStatement, declared_types: dict[str, dict[str, type]],
+                              ctx: "EvalContext") -> PatternPlan:
     """Validate a ``select ... from pattern [...]`` statement and build its plan.
 
     Raises:
@@ -391,7 +393,7 @@ def compile_pattern_statement(st: A.SelectStatement,
         if getattr(st, extra, None):
             raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a pattern "
                                   "statement yet", **pos)
-    c = _Compiler(declared_types)
+    c = _Compiler(declared_types, ctx)
     c.collect_tags(stream.pattern)
     root = c.node(stream.pattern, ())
     wildcard = items is None
@@ -406,7 +408,7 @@ def compile_pattern_statement(st: A.SelectStatement,
         check_expr(e, prop_type, "select-clause", pos)
     if st.where is not None:
         check_expr(st.where, prop_type, "where-clause", pos)
-    scope = _Scope(None, c.types[0] if c.types else "pattern", "select-clause", None)
+    scope = _Scope(None, c.types[0] if c.types else "pattern", "select-clause", None, ctx)
     select = tuple(compile_expr(e, scope) for e in select_exprs)
     where = compile_expr(st.where, scope) if st.where is not None else None
     return PatternPlan(c.types[0] if c.types else "", tuple(c.types), root, tuple(c.nodes),

@@ -64,7 +64,10 @@ def _literal_type(v) -> str | None:
 
 
 def _position(e) -> tuple[int | None, int | None]:
-    """The first source position in ``e`` (an operator's own, else its leftmost operand's)."""
+    """The first source position in ``e`` (an operator's own, else its leftmost operand's).
+    A literal's own position is skipped: a mismatch is reported at its operator."""
+    if isinstance(e, A.Literal):
+        return None, None
     line = getattr(e, "line", None)
     if line is not None:
         return line, getattr(e, "column", None)

@@ -65,3 +65,18 @@ def test_dedupe_drops_replayed_events_so_averages_do_not_change():
     # k2 counted once: avg(90, 70, 100) = 86.67 over 3 events, not 82.5 over 4.
     [[car, avg, n, _, _]] = ListSink.values("cep-out")
     assert (car, n) == ("a", 3) and avg == pytest.approx(260 / 3)
+
+
+def test_an_event_whose_pattern_match_times_out_is_reported_and_the_stream_goes_on():
+    ListSink.reset("cep-out")
+    rows = [[T0, "ab", "a."], [T0 + 1, "a" * 60 + "b", "(a|aa)+$"], [T0 + 2, "cd", "c."]]
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout(rows, ["ts", "s", "p"]))
+    b.set_bolt("cep", CepBolt("select s, s regexp p as m from T#lastevent()", "T", time_field="ts",
+                              name="pat")).global_grouping("src")
+    b.set_bolt("out", ListSink("cep-out")).shuffle_grouping("cep")
+    result = run_topology(b.build(), timeout_s=30)
+    assert result.completed and result.stats["cep"].acked == 3
+    assert [r[:2] for r in ListSink.values("cep-out")] == [["ab", True], ["a" * 60 + "b", None], ["cd", True]]
+    [error] = result.errors()
+    assert "EPLEvaluationError" in error and "statement 'pat'" in error and "took longer" in error
