@@ -19,8 +19,12 @@ type), reported as one ``squall: error: ...`` line on stderr, never a traceback.
 Read-only commands (``scan``, ``get``, ``count``, ``list``, ``smembers``, ``ttl``,
 ``keys``, ``kv get``) never create the data directory, a store directory or a table:
 a missing data directory is an error, and a store directory not created yet reads as
-empty. Writes create what they need, except that ``put``/``delete`` need an existing
-table (``squall table create`` makes one).
+empty. They open the stores read-only (a RocksDB secondary instance that catches up
+with the writer), so they work while a running pipeline holds the stores and show
+what it has written so far, as the HBase shell and redis-cli do. Writes create what
+they need, except that ``put``/``delete`` need an existing table (``squall table
+create`` makes one); a write to a store another process holds fails with one line
+saying so and naming the commands that read meanwhile.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from squall.store import (
     EmbeddedTableStore,
     KeyValueStore,
     StoreError,
+    StoreLockedError,
     TableStore,
     UnknownTableError,
 )
@@ -199,6 +204,15 @@ def _require_data_dir(data_dir: Path) -> None:
     raise CliError(f"data directory {str(data_dir)!r} does not exist{origin}")
 
 
+def _locked(exc: StoreLockedError, readers: str) -> CliError:
+    """The error of a write command on a store another process holds, naming what works meanwhile."""
+    ctx = click.get_current_context(silent=True)
+    command = " ".join(c.info_name for c in (ctx.parent, ctx) if c is not None and c.info_name) \
+        if ctx is not None else "this command"
+    return CliError(f"store at {exc.path} is locked by another process (a running pipeline?): "
+                    f"stop it before `squall {command}`; reading works while it runs: {readers}")
+
+
 def _columns_option(func: F) -> F:
     return click.option(
         "--columns", "columns", metavar="CF[:Q],...",
@@ -208,25 +222,28 @@ def _columns_option(func: F) -> F:
 
 # -- squall table ----------------------------------------------------------------------
 
+_TABLE_READERS = "squall table list|scan|get|count"
+
+
 @contextlib.contextmanager
-def _table_store(data_dir: Path, *, create: bool = False) -> Iterator[TableStore | None]:
+def _table_store(data_dir: Path, access: str = "read") -> Iterator[TableStore]:
     """Yield the table store under ``data_dir``, mapping store errors to :class:`CliError`.
 
-    With ``create`` False the data directory must exist, and None is yielded when its
-    table store was never created (so nothing is created by looking). Closes the store.
+    ``access`` is ``"read"`` (a read-only store: works while another process writes,
+    creates nothing), ``"write"`` (the data directory must exist) or ``"create"``
+    (creates what is missing). Closes the store.
     """
-    if not create:
+    if access != "create":
         _require_data_dir(data_dir)
-        if not (data_dir / "tables").is_dir():
-            yield None
-            return
-    store = EmbeddedTableStore(data_dir)
+    store = EmbeddedTableStore(data_dir, read_only=access == "read")
     try:
         yield store
     except UnknownTableError as exc:
         have = ", ".join(exc.tables) if exc.tables else "none"
         raise CliError(f"table {exc.table!r} does not exist in {str(data_dir)!r} (tables: {have}); "
                        f"create it with: squall table create {exc.table} FAMILY...") from exc
+    except StoreLockedError as exc:
+        raise _locked(exc, _TABLE_READERS) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -234,12 +251,13 @@ def _table_store(data_dir: Path, *, create: bool = False) -> Iterator[TableStore
 
 
 @contextlib.contextmanager
-def _open_table(data_dir: Path, name: str) -> Iterator[Any]:
-    """Yield an existing table (read or write); never creates the data dir or the table."""
-    with _table_store(data_dir) as store:
-        if store is None:
-            raise CliError(f"table {name!r} does not exist in {str(data_dir)!r} (tables: none); "
-                           f"create it with: squall table create {name} FAMILY...")
+def _open_table(data_dir: Path, name: str, access: str = "read") -> Iterator[Any]:
+    """Yield an existing table (``access`` "read" or "write"); never creates the data dir or the table."""
+    if access == "write" and not (data_dir / "tables").is_dir():
+        # No table store yet, so no table: look it up read-only, which says so and
+        # creates nothing.
+        access = "read"
+    with _table_store(data_dir, access) as store:
         yield store.open_table(name)
 
 
@@ -253,7 +271,7 @@ def table() -> None:
 def table_list(data_dir: Path) -> None:
     """List the tables, one per line, sorted."""
     with _table_store(data_dir) as store:
-        names = store.tables() if store is not None else []
+        names = store.tables()
     for name in names:
         click.echo(name)
 
@@ -264,7 +282,7 @@ def table_list(data_dir: Path) -> None:
 @data_dir_option
 def table_create(name: str, families: Sequence[str], data_dir: Path) -> None:
     """Create table NAME with column FAMILIES (creates the data directory if needed)."""
-    with _table_store(data_dir, create=True) as store:
+    with _table_store(data_dir, "create") as store:
         store.create_table(name, list(families))
 
 
@@ -325,7 +343,7 @@ def _parse_cell(ctx: click.Context, param: click.Parameter, values: Sequence[str
 @data_dir_option
 def table_put(name: str, row: str, cells: dict[str, str], data_dir: Path) -> None:
     """Write cells of ROW (UTF-8 values; other columns of the row are kept)."""
-    with _open_table(data_dir, name) as t:
+    with _open_table(data_dir, name, "write") as t:
         t.put(row, cells)
 
 
@@ -337,7 +355,7 @@ def table_put(name: str, row: str, cells: dict[str, str], data_dir: Path) -> Non
 def table_delete(name: str, row: str, columns: str | None, data_dir: Path) -> None:
     """Delete ROW, or only the given --columns of it (an absent row is not an error)."""
     selected = _parse_columns(columns)
-    with _open_table(data_dir, name) as t:
+    with _open_table(data_dir, name, "write") as t:
         t.delete(row, columns=selected)
 
 
@@ -353,21 +371,24 @@ def table_count(name: str, data_dir: Path) -> None:
 
 # -- squall kv -------------------------------------------------------------------------
 
+_KV_READERS = "squall kv get|smembers|ttl|keys"
+
+
 @contextlib.contextmanager
-def _kv_store(data_dir: Path, *, create: bool = False) -> Iterator[KeyValueStore | None]:
+def _kv_store(data_dir: Path, *, create: bool = False) -> Iterator[KeyValueStore]:
     """Yield the key-value store under ``data_dir``, mapping store errors to :class:`CliError`.
 
-    With ``create`` False the data directory must exist, and None is yielded when its
-    key-value store was never created (every key is absent). Closes the store.
+    With ``create`` False the data directory must exist and the store is read-only
+    (works while another process writes; a store never created has no keys); with
+    ``create`` True it is writable and created when missing. Closes the store.
     """
     if not create:
         _require_data_dir(data_dir)
-        if not (data_dir / "kv").is_dir():
-            yield None
-            return
-    store = EmbeddedKeyValueStore(data_dir)
+    store = EmbeddedKeyValueStore(data_dir, read_only=not create)
     try:
         yield store
+    except StoreLockedError as exc:
+        raise _locked(exc, _KV_READERS) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -385,7 +406,7 @@ def kv() -> None:
 def kv_get(key: str, data_dir: Path) -> None:
     """Print a string key's value; exit 1 when the key does not exist."""
     with _kv_store(data_dir) as store:
-        value = store.get(key) if store is not None else None
+        value = store.get(key)
     if value is None:
         raise NotFoundError(f"key {key!r} does not exist")
     click.echo(value)
@@ -420,7 +441,7 @@ def kv_sadd(key: str, members: Sequence[str], data_dir: Path) -> None:
 def kv_smembers(key: str, data_dir: Path) -> None:
     """Print the members of the set at KEY, one per line, sorted (nothing when absent)."""
     with _kv_store(data_dir) as store:
-        members = store.smembers(key) if store is not None else set()
+        members = store.smembers(key)
     for member in sorted(members):
         click.echo(_show(member))
 
@@ -442,7 +463,7 @@ def kv_expire(key: str, seconds: int, data_dir: Path) -> None:
 def kv_ttl(key: str, data_dir: Path) -> None:
     """Print KEY's time to live in seconds: -1 no expiry, -2 no such key (as redis-cli)."""
     with _kv_store(data_dir) as store:
-        seconds = store.ttl(key) if store is not None else -2
+        seconds = store.ttl(key)
     click.echo(seconds)
 
 
@@ -452,7 +473,7 @@ def kv_ttl(key: str, data_dir: Path) -> None:
 def kv_keys(pattern: str, data_dir: Path) -> None:
     """Print the keys matching a Redis glob PATTERN (default '*'), one per line, sorted."""
     with _kv_store(data_dir) as store:
-        keys = store.keys(pattern) if store is not None else []
+        keys = store.keys(pattern)
     for key in sorted(keys):
         click.echo(_show(key))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import click
 import pytest
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 import squall
 from squall.cli import data_dir_option, default_data_dir, main
 from squall.store import EmbeddedTableStore
+from tests.reference_data import SAMPLE
+from tests.store.holder import StoreHolder
 
 
 @pytest.fixture
@@ -273,21 +276,31 @@ def test_data_dir_option_is_reusable(runner, tmp_path, monkeypatch):
     assert runner.invoke(where, ["--data-dir", "x"]).stdout == repr(type(tmp_path)("x")) + "\n"
 
 
-def test_store_locked_by_another_process_exits_2(sq, records, data_dir):
-    code = ("import sys, time\nfrom squall.store import EmbeddedTableStore as S\n"
-            "s = S(sys.argv[1]); s.tables(); print('ready', flush=True); sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(data_dir)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        res = sq("table", "count", records)
-        assert res.exit_code == 2
-        assert res.stderr.startswith("squall: error: store at ") and "locked" in res.stderr
-        assert len(res.stderr.splitlines()) == 1
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-    assert sq("table", "count", records).stdout == "3\n"
+def test_reads_work_and_writes_are_refused_while_another_process_holds_the_stores(sq, records, data_dir):
+    sq("kv", "sadd", "day", "car7")
+    with StoreHolder(data_dir) as holder:
+        assert sq("table", "count", records).stdout == "3\n"
+        holder("tables.open_table('records').put('car9#002', {'info:car': 'car9'}); kv.sadd('day', 'car9')")
+        assert sq("table", "count", records).stdout == "4\n"
+        assert sq("table", "get", records, "car9#002").stdout == "info:car=car9\n"
+        assert sq("table", "scan", records, "--prefix", "car9").stdout.splitlines()[-1] == "2 row(s)"
+        assert sq("table", "list").stdout == "records\n"
+        assert sq("kv", "smembers", "day").stdout == "car7\ncar9\n"
+        assert sq("kv", "keys").stdout == "day\n" and sq("kv", "ttl", "day").stdout == "-1\n"
+        for args, command, readers in [
+                (("table", "put", records, "r", "info:car=x"), "squall table put", "squall table list|scan"),
+                (("table", "delete", records, "car7#001"), "squall table delete", "squall table list|scan"),
+                (("table", "create", "other", "f"), "squall table create", "squall table list|scan"),
+                (("kv", "sadd", "day", "car1"), "squall kv sadd", "squall kv get|smembers"),
+                (("kv", "set", "k", "v"), "squall kv set", "squall kv get|smembers"),
+                (("kv", "expire", "day", "60"), "squall kv expire", "squall kv get|smembers")]:
+            res = sq(*args)
+            assert res.exit_code == 2, args
+            assert res.stderr.startswith("squall: error: store at ") and len(res.stderr.splitlines()) == 1
+            assert "locked by another process" in res.stderr and f"stop it before `{command}`" in res.stderr
+            assert readers in res.stderr, res.stderr
+    assert sq("table", "count", records).stdout == "4\n"
+    assert sq("kv", "smembers", "day").stdout == "car7\ncar9\n"
 
 
 def test_verbose_flag_sets_logging_level(runner, records, data_dir):
@@ -317,5 +330,57 @@ def test_store_errors_from_any_registered_group_become_one_line(runner):
         del main.commands["extra"]
     assert res.exit_code == 2
     assert res.stderr == ("squall: error: store at /some/dir/kv is locked by another process; RocksDB "
-                          "allows one process per data directory - stop that process, or give this "
-                          "one its own data_dir\n")
+                          "allows one writing process per data directory - stop that process, give this "
+                          "one its own data_dir, or open the store with read_only=True to read it\n")
+
+
+SPEEDING_RULE = """SELECT carNumber, avg(speed) AS avgSpeed, count(*) AS events
+FROM DriverCarInfo#time_batch(10 sec) GROUP BY carNumber HAVING avg(speed) > 40"""
+
+
+@pytest.mark.slow
+def test_store_commands_read_a_running_pipeline_as_it_writes(runner, tmp_path):
+    """The real pipeline in a subprocess holds the stores; the reading commands watch them grow."""
+    data = tmp_path / "data"
+    (tmp_path / "rule.epl").write_text(SPEEDING_RULE)
+    pipeline = subprocess.Popen(
+        [sys.executable, "-m", "squall", "smartcar", "run", "--replay", str(SAMPLE), "--pace", "50",
+         "--rule", str(tmp_path / "rule.epl"), "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def sq(*args):
+        return runner.invoke(main, [*args, "--data-dir", str(data)], catch_exceptions=False)
+
+    day = "20240101"  # the replay's default --start
+    counts: list[int] = []
+    sets: list[list[str]] = []
+    try:
+        # The run lasts about half a minute (1,635 s of trips at 50x); sample until the
+        # table has grown twice and a speeding set exists, all while it still runs.
+        while pipeline.poll() is None and (len(set(counts)) < 3 or not sets or not sets[-1]):
+            res = sq("table", "count", "DriverCarInfo")
+            if res.exit_code == 0:  # before the pipeline made the table: exit 2, try again
+                counts.append(int(res.stdout))
+                sets.append(sq("kv", "smembers", day).stdout.splitlines())
+            time.sleep(0.3)
+        assert pipeline.poll() is None, "the pipeline ended before the readers saw it grow"
+        assert counts == sorted(counts) and len(set(counts)) >= 3, counts
+        assert all(set(a) <= set(b) for a, b in zip(sets, sets[1:])), sets
+
+        scan = sq("table", "scan", "DriverCarInfo", "--limit", "3")
+        assert scan.exit_code == 0 and scan.stdout.splitlines()[-1] == "3 row(s)"
+        assert all("cf1:" in line for line in scan.stdout.splitlines()[:3])
+        ttl = int(sq("kv", "ttl", day).stdout)
+        assert 604_700 < ttl <= 604_800  # --speeding-ttl's default, set at each detection
+        listed = runner.invoke(main, ["smartcar", "speeding", "--date", day, "--data-dir", str(data)])
+        assert listed.exit_code == 0 and set(sets[-1]) <= set(listed.stdout.splitlines())
+        assert int(sq("table", "count", "DriverCarInfo").stdout) >= counts[-1]
+
+        refused = sq("kv", "sadd", day, "intruder")
+        assert refused.exit_code == 2 and "locked by another process" in refused.stderr
+        assert "stop it before `squall kv sadd`" in refused.stderr and "squall kv get|smembers" in refused.stderr
+        assert pipeline.poll() is None, "the refusal must have come from the running pipeline's lock"
+    finally:
+        pipeline.kill()
+        pipeline.wait()
+    assert "intruder" not in sq("kv", "smembers", day).stdout

@@ -263,8 +263,13 @@ def speeding(date, data_dir):
     from squall.store import EmbeddedKeyValueStore
     if not Path(data_dir).exists():
         raise CliError(f"data dir not found: {data_dir}")
-    kv = EmbeddedKeyValueStore(data_dir)
-    for car in sorted(kv.smembers(date)):
+    # Read-only: works while a running pipeline holds the store, and sees its latest sets.
+    kv = EmbeddedKeyValueStore(data_dir, read_only=True)
+    try:
+        cars = kv.smembers(date)
+    finally:
+        kv.close()
+    for car in sorted(cars):
         click.echo(car)
 
 

@@ -8,6 +8,7 @@ classes. Store objects are cheap, picklable specs that open on first use.
 
 from squall.store.errors import (
     InvalidArgumentError,
+    ReadOnlyStoreError,
     StoreError,
     StoreLockedError,
     TableExistsError,
@@ -33,5 +34,6 @@ __all__ = [
     "TableExistsError",
     "UnknownColumnFamilyError",
     "StoreLockedError",
+    "ReadOnlyStoreError",
     "WrongTypeError",
 ]

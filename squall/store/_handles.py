@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from squall.store.errors import ReadOnlyStoreError
+
 H = TypeVar("H")
 
 __all__ = ["SharedHandles", "HandleBorrower"]
@@ -75,17 +77,42 @@ class SharedHandles(Generic[H]):
 class HandleBorrower:
     """Base of store objects that borrow a live handle from a :class:`SharedHandles`.
 
-    Subclasses set the class attribute ``_handles`` and call ``_init_handle(path)``;
-    ``_live()`` opens on first use (then runs ``_on_open``), ``close()`` gives the
-    handle back. Creating the object does no I/O, so it pickles as a spec.
+    Subclasses set the class attributes ``_handles`` (writers' handles) and
+    ``_reader_handles`` (read-only views, whose handles have a ``refresh()`` that
+    catches up with the writer) and call ``_init_handle(path, read_only)``. ``_live()``
+    opens on first use (then runs ``_on_open``); read paths call ``_view()``, which
+    also refreshes a read-only view; write paths call ``_writable(operation)`` first.
+    ``close()`` gives the handle back. Creating the object does no I/O, so it pickles
+    as a spec.
     """
 
     _handles: SharedHandles
+    _reader_handles: SharedHandles
 
-    def _init_handle(self, path: str) -> None:
+    def _init_handle(self, path: str, read_only: bool = False) -> None:
         self._path = path
         self._db = None
         self._open_lock = threading.RLock()
+        self._read_only = read_only
+        if read_only:
+            self._handles = self._reader_handles
+
+    @property
+    def read_only(self) -> bool:
+        """True when this store only reads (and follows a writer that may be another process)."""
+        return self._read_only
+
+    def _view(self):
+        """The live handle for a read: a read-only view first catches up with its writer."""
+        db = self._live()
+        if self._read_only:
+            db.refresh()
+        return db
+
+    def _writable(self, operation: str) -> None:
+        """Raise :class:`ReadOnlyStoreError` naming ``operation`` if this store only reads."""
+        if self._read_only:
+            raise ReadOnlyStoreError(self._path, operation)
 
     def _on_open(self, db) -> None:
         """Called once, under the open lock, when this object first gets its handle."""

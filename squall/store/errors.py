@@ -18,6 +18,7 @@ __all__ = [
     "TableExistsError",
     "UnknownColumnFamilyError",
     "StoreLockedError",
+    "ReadOnlyStoreError",
     "WrongTypeError",
 ]
 
@@ -98,9 +99,24 @@ class StoreLockedError(StoreError):
 
     def __init__(self, path: str) -> None:
         super().__init__(f"store at {path} is locked by another process; RocksDB allows one "
-                         f"process per data directory - stop that process, or give this one "
-                         f"its own data_dir")
+                         f"writing process per data directory - stop that process, give this one "
+                         f"its own data_dir, or open the store with read_only=True to read it")
         self.path = path
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write was asked of a store opened with ``read_only=True``.
+
+    Attributes:
+        path: the database directory.
+        operation: the refused operation (``"put"``, ``"SADD"``, ...).
+    """
+
+    def __init__(self, path: str, operation: str) -> None:
+        super().__init__(f"{operation} refused: the store at {path} is open read-only; "
+                         f"open it without read_only=True to write")
+        self.path = path
+        self.operation = operation
 
 
 class WrongTypeError(StoreError, TypeError):

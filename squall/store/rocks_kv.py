@@ -17,6 +17,11 @@ key as absent (deleting it). Expired keys are also purged when the store opens a
 at most once per ``purge_interval_s``, by the next write (Redis's active expiry cycle
 in spirit). Deadlines are epoch milliseconds from the injected ``clock``; a key expires
 when ``now_ms > expire_at_ms``, as Redis's ``keyIsExpired``.
+
+Read-only stores (``read_only=True``) follow the writer as a RocksDB secondary
+instance (:mod:`squall.store._secondary`), so they work while another process holds
+the directory. An expired key is invisible to them as to the writer; only the
+writer deletes it.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
 from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store._secondary import Secondary
 from squall.store.errors import InvalidArgumentError, StoreLockedError, WrongTypeError
 from squall.store.kv import KeyValueStore, Value, encode_value, expire_seconds, glob_to_regex
 
@@ -88,6 +95,38 @@ class _Database:
 
 _HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
 
+_NO_DATABASE = MappingProxyType({})
+"""What a read-only view reads before the writer created the database: no keys."""
+
+
+class _ReadOnlyDatabase:
+    """A read-only view of a ``data_dir/kv`` directory, shared in the process.
+
+    It has the attributes the read paths of :class:`EmbeddedKeyValueStore` use
+    (``db``, ``members``, ``lock``); ``refresh()`` catches up with the writer.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.secondary = Secondary(path)
+        self.db = _NO_DATABASE
+        self.members = None  # only read once a key's metadata was found, so never while empty
+        self.lock = threading.RLock()
+
+    def refresh(self) -> None:
+        with self.lock:
+            if self.secondary.follow():
+                self.db = self.secondary.db
+                self.members = self.db.get_column_family(_MEMBERS_CF)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db, self.members = _NO_DATABASE, None
+            self.secondary.close()
+
+
+_READER_HANDLES: SharedHandles[_ReadOnlyDatabase] = SharedHandles(_ReadOnlyDatabase,
+                                                                  _ReadOnlyDatabase.close)
+
 
 class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     """Redis-like strings and sets with TTLs, persisted in RocksDB under ``data_dir/kv/``.
@@ -99,11 +138,18 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
             the store is pickled.
         purge_interval_s: minimum seconds between sweeps that delete expired keys
             (besides the sweep at open and lazy expiry on every read).
+        read_only: only read, through a RocksDB secondary instance that follows the
+            directory's writer (this process or another, e.g. a running pipeline); each
+            command first catches up with it. Expired keys are invisible, as to the
+            writer, but stay on disk until the writer deletes them. Creates nothing;
+            a directory without a database reads as empty. Write commands raise
+            :class:`~squall.store.errors.ReadOnlyStoreError`.
 
     Lifecycle and sharing: as :class:`~squall.store.rocks_table.EmbeddedTableStore` -
     no I/O at construction, picklable, opens on first use, one reference-counted
-    RocksDB handle per directory per process, :class:`~squall.store.errors.StoreLockedError`
-    when another process holds the directory, reopens on use after ``close()``.
+    RocksDB handle per directory per process (one for writers, one for read-only
+    views), :class:`~squall.store.errors.StoreLockedError` when another process holds
+    the directory (unless ``read_only``), reopens on use after ``close()``.
 
     Thread-safety: all methods may be called from several threads; each is atomic.
 
@@ -124,11 +170,12 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     """
 
     _handles = _HANDLES
+    _reader_handles = _READER_HANDLES
 
     def __init__(self, data_dir: str | os.PathLike[str], clock: Callable[[], float] = time.time,
-                 purge_interval_s: float = 60.0) -> None:
+                 purge_interval_s: float = 60.0, *, read_only: bool = False) -> None:
         self._data_dir = Path(data_dir)
-        self._init_handle(str(self._data_dir / "kv"))
+        self._init_handle(str(self._data_dir / "kv"), read_only)
         self._clock = clock
         self._purge_interval_ms = int(purge_interval_s * 1000)
 
@@ -139,17 +186,20 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def __getstate__(self) -> dict:
         return {"data_dir": self._data_dir, "clock": self._clock,
-                "purge_interval_s": self._purge_interval_ms / 1000}
+                "purge_interval_s": self._purge_interval_ms / 1000, "read_only": self._read_only}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
 
     def __repr__(self) -> str:
-        return f"EmbeddedKeyValueStore({str(self._data_dir)!r})"
+        mode = ", read_only=True" if self._read_only else ""
+        return f"EmbeddedKeyValueStore({str(self._data_dir)!r}{mode})"
 
     # -- plumbing ----------------------------------------------------------------------
 
     def _on_open(self, db: _Database) -> None:
+        if self._read_only:
+            return
         with db.lock:
             self._purge(db, self._now_ms())
 
@@ -163,9 +213,10 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
             return None
         meta = _unpack(raw)
         if meta[1] is not None and now_ms > meta[1]:
-            wb = WriteBatch(raw_mode=True)
-            self._delete_into(db, wb, key, meta)
-            db.db.write(wb)
+            if not self._read_only:
+                wb = WriteBatch(raw_mode=True)
+                self._delete_into(db, wb, key, meta)
+                db.db.write(wb)
             return None
         return meta
 
@@ -206,7 +257,11 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
         Returns:
             How many keys were deleted.
+
+        Raises:
+            ReadOnlyStoreError: the store is read-only.
         """
+        self._writable("purge_expired")
         db = self._live()
         with db.lock:
             return self._purge(db, self._now_ms())
@@ -215,7 +270,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def get(self, key: Value) -> str | None:
         kb = encode_value(key)
-        db = self._live()
+        db = self._view()
         with db.lock:
             meta = self._load(db, kb, self._now_ms())
         if meta is None:
@@ -225,6 +280,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         return meta[2].decode()
 
     def set(self, key: Value, value: Value, ex: int | timedelta | None = None) -> bool:
+        self._writable("SET")
         kb, vb = encode_value(key), encode_value(value)
         if ex is not None:
             ex = expire_seconds(ex, "SET")
@@ -244,6 +300,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     # -- sets --------------------------------------------------------------------------
 
     def sadd(self, key: Value, *members: Value) -> int:
+        self._writable("SADD")
         kb, mkeys = _member_keys("SADD", key, members)
         db = self._live()
         with db.lock:
@@ -263,6 +320,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         return added
 
     def srem(self, key: Value, *members: Value) -> int:
+        self._writable("SREM")
         kb, mkeys = _member_keys("SREM", key, members)
         db = self._live()
         with db.lock:
@@ -289,7 +347,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     def smembers(self, key: Value) -> set[str]:
         kb = encode_value(key)
         prefix = _member_prefix(kb)
-        db = self._live()
+        db = self._view()
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
             if meta is None:
@@ -305,14 +363,14 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     def sismember(self, key: Value, member: Value) -> bool:
         kb = encode_value(key)
         mk = _member_prefix(kb) + encode_value(member)
-        db = self._live()
+        db = self._view()
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
             return meta is not None and db.members.get(mk) is not None
 
     def scard(self, key: Value) -> int:
         kb = encode_value(key)
-        db = self._live()
+        db = self._view()
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
         return 0 if meta is None else meta[2]
@@ -320,6 +378,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     # -- keyspace ----------------------------------------------------------------------
 
     def delete(self, *keys: Value) -> int:
+        self._writable("DEL")
         kbs = [encode_value(k) for k in keys]
         db = self._live()
         deleted = 0
@@ -337,12 +396,13 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def exists(self, *keys: Value) -> int:
         kbs = [encode_value(k) for k in keys]
-        db = self._live()
+        db = self._view()
         with db.lock:
             now_ms = self._now_ms()
             return sum(1 for kb in kbs if self._load(db, kb, now_ms) is not None)
 
     def expire(self, key: Value, seconds: int | timedelta) -> bool:
+        self._writable("EXPIRE")
         kb = encode_value(key)
         seconds = expire_seconds(seconds, "EXPIRE")
         db = self._live()
@@ -362,7 +422,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def ttl(self, key: Value) -> int:
         kb = encode_value(key)
-        db = self._live()
+        db = self._view()
         with db.lock:
             now_ms = self._now_ms()
             meta = self._load(db, kb, now_ms)
@@ -374,7 +434,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def keys(self, pattern: str = "*") -> list[str]:
         match = glob_to_regex(pattern).fullmatch
-        db = self._live()
+        db = self._view()
         with db.lock:
             now_ms = self._now_ms()
             out = []

@@ -29,6 +29,10 @@ On-disk layout (why, in short):
 Durability: writes go to the WAL without fsync (RocksDB's default), so they survive a
 process crash but the last few may be lost on an OS crash - as HBase with its default
 WAL hflush.
+
+Read-only stores (``read_only=True``) follow the writer as a RocksDB secondary
+instance (:mod:`squall.store._secondary`), so they work while another process holds
+the directory; they take each table's row count from the metadata the writer keeps.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
 from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store._secondary import Secondary
 from squall.store.errors import (
     InvalidArgumentError,
     StoreLockedError,
@@ -215,11 +220,83 @@ class _Database:
 _HANDLES: SharedHandles[_Database] = SharedHandles(_Database, _Database.close)
 
 
+class _ReadOnlyDatabase:
+    """A read-only view of a ``data_dir/tables`` directory, shared in the process.
+
+    It has the ``tables``/``table()`` the read paths use; ``refresh()`` catches up with
+    the writer and reloads which tables exist and their row counts. A table is one
+    whose schema is written (the writer creates the column family first and writes
+    the schema after; it deletes the schema before dropping the family).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.secondary = Secondary(path)
+        self.lock = threading.Lock()
+        self.tables: dict[str, _TableState] = {}
+
+    def table(self, name: str) -> _TableState:
+        st = self.tables.get(name)
+        if st is None:
+            raise UnknownTableError(name, list(self.tables))
+        return st
+
+    def refresh(self) -> None:
+        with self.lock:
+            reopened = self.secondary.follow()
+            schemas, rows = self._metadata()
+            if any(_CF_PREFIX + n not in self.secondary.column_families for n in schemas):
+                # Created between listing the column families and opening them.
+                self.secondary.close()
+                reopened = self.secondary.follow()
+                schemas, rows = self._metadata()
+            tables = {}
+            for name, families in schemas.items():
+                st = None if reopened else self.tables.get(name)
+                if st is None or st.families != families:
+                    db = self.secondary.db
+                    if _CF_PREFIX + name not in self.secondary.column_families:
+                        continue  # still missing after a reopen: created this very moment
+                    st = _TableState(name, families, db.get_column_family(_CF_PREFIX + name),
+                                     db.get_column_family_handle(_CF_PREFIX + name), 0)
+                st.rows = rows.get(name, 0)
+                tables[name] = st
+            self.tables = tables
+
+    def _metadata(self) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """Each table's families and row count, read from the metadata family (two keys a table)."""
+        schemas: dict[str, list[str]] = {}
+        rows: dict[str, int] = {}
+        if self.secondary.db is not None:
+            for key, value in self.secondary.db.items():
+                if key.startswith(_SCHEMA_KEY):
+                    schemas[key[len(_SCHEMA_KEY):].decode()] = _unpack(value)["families"]
+                elif key.startswith(_ROWS_KEY):
+                    rows[key[len(_ROWS_KEY):].decode()] = int.from_bytes(value, "big")
+        return schemas, rows
+
+    def close(self) -> None:
+        with self.lock:
+            for st in self.tables.values():
+                st.cf = st.cf_handle = None
+            self.tables = {}
+            self.secondary.close()
+
+
+_READER_HANDLES: SharedHandles[_ReadOnlyDatabase] = SharedHandles(_ReadOnlyDatabase,
+                                                                  _ReadOnlyDatabase.close)
+
+
 class EmbeddedTableStore(HandleBorrower, TableStore):
     """Tables persisted in RocksDB under ``data_dir/tables/``; they survive restarts.
 
     Args:
         data_dir: the Squall data directory (str or Path); created when missing.
+        read_only: only read, through a RocksDB secondary instance that follows the
+            directory's writer (this process or another, e.g. a running pipeline): each
+            call (``tables``, ``open_table``, and a table's ``get``, ``scan``, ``count``,
+            ``families``) first catches up with it; a scan reads the data as of its
+            call. Creates nothing; a directory without a database has no tables.
+            Writes raise :class:`~squall.store.errors.ReadOnlyStoreError`.
 
     Lifecycle and sharing: construction does no I/O and the object is picklable and
     deep-copyable (only ``data_dir`` travels), so bolts may carry it to workers. The
@@ -227,7 +304,8 @@ class EmbeddedTableStore(HandleBorrower, TableStore):
     ``data_dir`` share one RocksDB handle (reference-counted); ``close()`` drops this
     object's reference and the database closes with the last one. A closed store
     reopens on next use. A second *process* opening the same directory gets
-    :class:`~squall.store.errors.StoreLockedError` naming the path.
+    :class:`~squall.store.errors.StoreLockedError` naming the path, unless it opens
+    it ``read_only``. Read-only store objects share their own handle per directory.
 
     Thread-safety: all methods may be called from several threads.
 
@@ -244,10 +322,11 @@ class EmbeddedTableStore(HandleBorrower, TableStore):
     """
 
     _handles = _HANDLES
+    _reader_handles = _READER_HANDLES
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self._data_dir = Path(data_dir)
-        self._init_handle(str(self._data_dir / "tables"))
+        self._init_handle(str(self._data_dir / "tables"), read_only)
 
     @property
     def data_dir(self) -> Path:
@@ -255,16 +334,18 @@ class EmbeddedTableStore(HandleBorrower, TableStore):
         return self._data_dir
 
     def __getstate__(self) -> dict:
-        return {"data_dir": self._data_dir}
+        return {"data_dir": self._data_dir, "read_only": self._read_only}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["data_dir"])
+        self.__init__(state["data_dir"], read_only=state.get("read_only", False))
 
     def __repr__(self) -> str:
-        return f"EmbeddedTableStore({str(self._data_dir)!r})"
+        mode = ", read_only=True" if self._read_only else ""
+        return f"EmbeddedTableStore({str(self._data_dir)!r}{mode})"
 
 
     def create_table(self, name: str, families: Sequence[str]) -> None:
+        self._writable("create_table")
         validate_table_name(name)
         if isinstance(families, str):
             raise InvalidArgumentError(f"families must be a list of names, not the str {families!r}")
@@ -276,13 +357,14 @@ class EmbeddedTableStore(HandleBorrower, TableStore):
         self._live().create(name, fams)
 
     def open_table(self, name: str) -> EmbeddedTable:
-        self._live().table(name)
+        self._view().table(name)
         return EmbeddedTable(self, name)
 
     def tables(self) -> list[str]:
-        return sorted(self._live().tables)
+        return sorted(self._view().tables)
 
     def delete_table(self, name: str) -> None:
+        self._writable("delete_table")
         self._live().drop(name)
 
 
@@ -314,7 +396,7 @@ class EmbeddedTable(Table):
         return self._name
 
     def _st(self) -> _TableState:
-        return self._store._live().table(self._name)
+        return self._store._view().table(self._name)
 
     def families(self) -> list[str]:
         return list(self._st().families)
@@ -323,6 +405,7 @@ class EmbeddedTable(Table):
         self.put_many(((row, columns),))
 
     def put_many(self, rows: Iterable[tuple[str, Columns]]) -> None:
+        self._store._writable(f"put to table {self._name!r}")
         st = self._st()
         known = st.columns
         staged: dict[bytes, dict[str, bytes]] = {}
@@ -405,6 +488,7 @@ class EmbeddedTable(Table):
         return _scan(items, prefix, stop, selector, limit)
 
     def delete(self, row: str, columns: Sequence[str] | None = None) -> None:
+        self._store._writable(f"delete from table {self._name!r}")
         st = self._st()
         selector = None if columns is None else st.selector(columns)
         key = _row_key(row)

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from squall.store import EmbeddedKeyValueStore, InvalidArgumentError, WrongTypeError
+from squall.store import EmbeddedKeyValueStore, InvalidArgumentError, ReadOnlyStoreError, WrongTypeError
 from squall.store.kv import glob_to_regex
+from tests.store.holder import StoreHolder
 
 T0 = 1_700_000_000.0
 
@@ -230,3 +231,53 @@ def test_real_clock_default(tmp_path):
         s.set("k", "v", ex=100)
         assert 99 <= s.ttl("k") <= 100
         assert abs(s._now_ms() / 1000 - time.time()) < 5
+
+
+def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
+    reader = EmbeddedKeyValueStore(tmp_path, read_only=True)
+    with StoreHolder(tmp_path) as holder:
+        assert reader.keys() == [] and reader.ttl("s") == -2
+        for i in range(3):
+            holder(f"kv.sadd('s', 'car{i}'); kv.set('last', '{i}')")
+            assert reader.smembers("s") == {f"car{j}" for j in range(i + 1)}
+            assert reader.scard("s") == i + 1 and reader.get("last") == str(i)
+        holder("kv.expire('s', 3600)")
+        assert 3590 <= reader.ttl("s") <= 3600 and reader.ttl("last") == -1
+        assert reader.sismember("s", "car1") and reader.exists("s", "last", "nope") == 2
+        assert sorted(reader.keys()) == ["last", "s"]
+        holder("kv.delete('last')")
+        assert reader.get("last") is None and reader.keys() == ["s"]
+    reader.close()
+
+
+def test_read_only_store_hides_expired_keys_and_leaves_them_to_the_writer(tmp_path, clock):
+    with EmbeddedKeyValueStore(tmp_path, clock=clock) as w:
+        w.sadd("day", "car7")
+        w.expire("day", 10)
+        w.set("s", "v", ex=10)
+        w.set("forever", "v")
+    clock.now += 11
+    reader = EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True)
+    assert reader.smembers("day") == set() and reader.scard("day") == 0
+    assert not reader.sismember("day", "car7") and reader.get("s") is None
+    assert reader.ttl("day") == -2 and reader.exists("day", "s", "forever") == 1
+    assert reader.keys() == ["forever"]
+    for write in [lambda: reader.sadd("day", "x"), lambda: reader.srem("day", "car7"),
+                  lambda: reader.set("k", "v"), lambda: reader.delete("day"),
+                  lambda: reader.expire("forever", 5), lambda: reader.purge_expired()]:
+        with pytest.raises(ReadOnlyStoreError, match="read-only"):
+            write()
+    reader.close()
+    # Reading wrote nothing: an earlier clock still sees the keys the reader hid.
+    clock.now -= 11
+    with EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True) as earlier:
+        assert earlier.smembers("day") == {"car7"} and earlier.get("s") == "v"
+
+
+def test_read_only_store_of_a_missing_store_is_empty_and_creates_nothing(tmp_path):
+    with EmbeddedKeyValueStore(tmp_path / "data", read_only=True) as reader:
+        assert reader.smembers("k") == set() and reader.ttl("k") == -2 and reader.keys() == []
+        assert reader.get("k") is None and reader.exists("k") == 0
+        assert repr(reader).endswith("read_only=True)")
+        assert pickle.loads(pickle.dumps(reader)).read_only
+    assert not (tmp_path / "data").exists()

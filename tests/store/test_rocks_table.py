@@ -13,11 +13,13 @@ import squall.store as store_pkg
 from squall.store import (
     EmbeddedTableStore,
     InvalidArgumentError,
+    ReadOnlyStoreError,
     StoreLockedError,
     TableExistsError,
     UnknownColumnFamilyError,
     UnknownTableError,
 )
+from tests.store.holder import StoreHolder
 
 
 @pytest.fixture
@@ -237,3 +239,70 @@ def test_concurrent_puts_from_two_store_objects_merge(tmp_path):
     assert all(cells.keys() == {"f:a", "f:b"} for _, cells in ta.scan())
     a.close()
     b.close()
+
+
+def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
+    reader = EmbeddedTableStore(tmp_path, read_only=True)
+    with StoreHolder(tmp_path) as holder:
+        assert reader.tables() == []
+        holder("tables.create_table('a', ['f'])")
+        t = reader.open_table("a")
+        counts = []
+        for i in range(3):
+            holder(f"tables.open_table('a').put_many([('r{i}%03d' % j, {{'f:q': j}}) for j in range(100)])")
+            counts.append(t.count())
+            assert sum(1 for _ in t.scan()) == counts[-1]
+        assert counts == [100, 200, 300]
+        assert t.get("r2099") == {"f:q": b"99"}
+        # A table created after the reader opened: RocksDB's secondary cannot catch up
+        # over a new column family, so the reader reopens.
+        holder("tables.create_table('b', ['g']); tables.open_table('b').put('x', {'g:': 1})")
+        assert reader.tables() == ["a", "b"]
+        assert reader.open_table("b").get("x") == {"g:": b"1"}
+        assert t.count() == 300  # a table object of the reopened view still reads
+        holder("tables.open_table('a').delete('r0000'); tables.delete_table('b')")
+        assert reader.tables() == ["a"] and t.count() == 299 and t.get("r0000") == {}
+        with pytest.raises(UnknownTableError):
+            reader.open_table("b")
+    reader.close()
+
+
+def test_read_only_store_refuses_every_write_and_writes_nothing(tmp_path):
+    with EmbeddedTableStore(tmp_path) as w:
+        w.create_table("a", ["f"])
+        w.open_table("a").put("r", {"f:q": 1})
+    reader = EmbeddedTableStore(tmp_path, read_only=True)
+    t = reader.open_table("a")
+    for write, what in [(lambda: t.put("r", {"f:q": 2}), "put to table 'a'"),
+                        (lambda: t.put_many([("s", {"f:q": 2})]), "put to table 'a'"),
+                        (lambda: t.delete("r"), "delete from table 'a'"),
+                        (lambda: reader.create_table("b", ["f"]), "create_table"),
+                        (lambda: reader.delete_table("a"), "delete_table")]:
+        with pytest.raises(ReadOnlyStoreError) as info:
+            write()
+        assert info.value.operation == what and info.value.path.endswith("tables")
+        assert "read-only" in str(info.value)
+    assert reader.tables() == ["a"] and t.count() == 1 and t.get("r") == {"f:q": b"1"}
+    clone = pickle.loads(pickle.dumps(t))
+    assert clone._store.read_only and clone.get("r") == {"f:q": b"1"}
+    clone._store.close()
+    reader.close()
+
+
+def test_read_only_store_creates_nothing_and_removes_its_scratch_directory(tmp_path, monkeypatch):
+    import tempfile
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    data = tmp_path / "data"
+    reader = EmbeddedTableStore(data, read_only=True)
+    assert reader.tables() == []
+    with pytest.raises(UnknownTableError):
+        reader.open_table("a")
+    assert not data.exists() and list(scratch_root.iterdir()) == []
+    with EmbeddedTableStore(data) as w:
+        w.create_table("a", ["f"])
+    assert reader.tables() == ["a"]  # the database appeared after the reader was made
+    assert len(list(scratch_root.iterdir())) == 1  # the secondary's own directory
+    reader.close()
+    assert list(scratch_root.iterdir()) == []
