@@ -62,7 +62,12 @@ class Acker:
         self.pending[root] = [xor, spout_task, msg_id, now_s, t0]
 
     def ack(self, root: int, value: int) -> None:
-        """XOR ``value`` into ``root``'s ledger; complete the tree when it reaches zero."""
+        """XOR ``value`` into ``root``'s ledger; complete the tree when it reaches zero.
+
+        This is the only place a tree completes: bolts' acks (``value`` = the acked
+        tuple's edge XOR the edges anchored to it) and acks forwarded from other
+        workers all come here. Completion tells the root's spout task.
+        """
         entry = self.pending.get(root)
         if entry is None:
             # Another worker's tree: send it on. Ours: already failed or timed out,
@@ -74,12 +79,8 @@ class Acker:
         if value:
             entry[0] = value
         else:
-            self.complete(root)
-
-    def complete(self, root: int) -> None:
-        """The ledger of ``root`` reached zero: tell its spout task."""
-        entry = self.pending.pop(root)
-        entry[1].completed.append((entry[2], True, entry[4]))
+            del self.pending[root]
+            entry[1].completed.append((entry[2], True, entry[4]))
 
     def fail(self, root: int) -> None:
         """Fail ``root``'s tree now (an explicit ``fail`` anywhere in the tree)."""

@@ -370,9 +370,8 @@ class BoltTask(_TaskBase, OutputCollector):
         # Hot counters live on the task (one attribute hop); sync_counters publishes them.
         self.n_acked = 0
         self.n_failed = 0
-        self._pending = acker.pending if acker is not None else {}
-        self._complete = acker.complete if acker is not None else None
-        self._forwarding = acker is not None and acker.forward is not None
+        # The acker's ledger is the one place a tree completes; bound once here.
+        self._xor = acker.ack if acker is not None else None
         # Process latency (execute start -> ack) is measured on the first tuple of each
         # drained batch, which keeps a clock read off the per-tuple path.
         self._sampled: Tuple | None = None
@@ -421,19 +420,14 @@ class BoltTask(_TaskBase, OutputCollector):
     def ack(self, tup: Tuple) -> None:
         mid = tup.message_id
         if mid is not None:
-            # Acker.ack inlined: this runs once per tuple and the call was a fifth of it.
-            out = tup.out_ack
-            pending = self._pending
-            for root, edge in ((mid,) if type(mid) is tuple else mid.items()):
-                entry = pending.get(root)
-                if entry is not None:
-                    value = entry[0] ^ edge ^ out
-                    if value:
-                        entry[0] = value
-                    else:
-                        self._complete(root)
-                elif self._forwarding:
-                    self.acker.ack(root, edge ^ out)
+            # The tuple's edge and the edges anchored to it leave each of its trees.
+            if type(mid) is tuple:
+                self._xor(mid[0], mid[1] ^ tup.out_ack)
+            else:
+                out = tup.out_ack
+                xor = self._xor
+                for root, edge in mid.items():
+                    xor(root, edge ^ out)
         if tup is self._sampled:
             self.counters.process_latency.add(perf_counter() - self._sampled_t0)
             self._sampled = None

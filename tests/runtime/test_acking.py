@@ -332,3 +332,49 @@ def test_a_child_anchored_to_two_trees_completes_or_fails_both():
     # The first pair's child failed: both of its roots failed and were replayed.
     assert sorted(ListSpout.failed("join")) == [0, 1]
     assert sorted(ListSpout.acked("join")) == [0, 1, 2, 3]
+
+
+def test_every_bolt_ack_goes_through_the_one_xor_ledger(monkeypatch):
+    # One ledger (Acker.ack) decides completion for bolts' acks and forwarded ones
+    # alike: count what it sees, and check a tree completes only through it.
+    seen = []
+    real_ack = Acker.ack
+
+    def counting_ack(self, root, value):
+        seen.append(root)
+        real_ack(self, root, value)
+
+    monkeypatch.setattr(Acker, "ack", counting_ack)
+    ListSpout.reset("ledger")
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([["ab"], ["cde"]], ["w"], name="ledger"))
+    b.set_bolt("split", Splitter(), 2).shuffle_grouping("src")
+    b.set_bolt("sink", ListSink("ledger"), 3).all_grouping("split")
+    assert run_topology(b.build(), timeout_s=10).completed
+    # 2 acks by split, 5 chars x 3 sink tasks acked by the sink: 17 ledger updates over 2 roots.
+    assert len(seen) == 17 and len(set(seen)) == 2
+    assert sorted(ListSpout.acked("ledger")) == [0, 1]
+
+
+def test_a_tree_acked_partly_by_a_bolt_and_partly_by_another_worker_completes_once():
+    from squall.runtime import Worker
+    from squall.tuple import Tuple
+
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([], ["w"]))
+    b.set_bolt("sink", ListSink("ledger-mixed")).shuffle_grouping("src")
+    w = Worker(b.build())
+    bolt, acker, spout = w.bolt_tasks[0], w.acker, Completions()
+    src = w.spout_tasks[0].routes["default"].source
+    e1, e2, e3 = 0x1F, 0x2E00, 0x3D0000
+    root = acker.new_root()
+    acker.init(root, e1 ^ e2, spout, "m", now_s=0.0)
+    first = Tuple(["a"], src, (root, e1))
+    first.out_ack = e3                       # a child e3 was anchored to it
+    bolt.ack(first)
+    acker.ack(root, e2)                      # as forwarded by another worker's bolt
+    assert spout.completed == []
+    bolt.ack(Tuple(["b"], src, {root: e3}))  # the child, anchored through a dict id
+    assert spout.completed == [("m", True, 0.0)]
+    bolt.ack(Tuple(["b"], src, {root: e3}))  # a late duplicate changes nothing
+    assert spout.completed == [("m", True, 0.0)] and len(acker) == 0
