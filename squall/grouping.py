@@ -116,7 +116,14 @@ class LocalOrShuffleGrouping(ShuffleGrouping):
 
 
 class FieldsGrouping(Grouping):
-    """Tuples with equal values of ``fields`` go to the same task."""
+    """Tuples with equal values of ``fields`` go to the same task.
+
+    The key is the value of the one grouping field, or the tuple of the values of
+    several, in the grouping's order. A key's task is ``stable_hash(key) % n``, the
+    same in every process. Unhashable values (lists, dicts) are hashed through their
+    ``repr`` on every tuple: equal lists meet on one task, but two equal dicts whose
+    keys were inserted in a different order may not (their reprs differ).
+    """
 
     def __init__(self, fields: Sequence[str] | Fields) -> None:
         self.fields = tuple(fields)

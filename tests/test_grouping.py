@@ -42,20 +42,94 @@ def test_fields_grouping_sends_equal_keys_to_one_task_and_spreads_keys():
     assert {t for ts in seen.values() for t in ts} == {1, 2, 3, 4}
 
 
-def test_fields_grouping_is_stable_across_instances_and_processes():
+def test_fields_grouping_is_stable_across_instances():
     # CRC-32 of the key, not Python's salted hash(): two preparations agree, and the
-    # task is a pure function of the key that a second process computes the same way.
+    # task is a pure function of the key (other processes: see below).
     a, b = _prepared(FieldsGrouping(["k"])), _prepared(FieldsGrouping(["k"]))
     for key in ["x", "y", "car-7", 42, ("t", 1)]:
         assert a.choose_tasks([key, 0]) == b.choose_tasks([key, 0])
     assert a.choose_tasks(["car-7", 0]) == [[1, 2, 3, 4][stable_hash("car-7") % 4]]
 
 
-def test_fields_grouping_on_two_fields_and_unhashable_values():
-    g = _prepared(FieldsGrouping(["k", "v"]))
-    assert g.choose_tasks(["a", 1]) == g.choose_tasks(["a", 1])
-    g1 = _prepared(FieldsGrouping(["k"]))
-    assert g1.choose_tasks([["list"], 1]) == g1.choose_tasks([["list"], 2])
+def test_fields_grouping_on_several_fields_uses_every_grouping_field():
+    g = _prepared(FieldsGrouping(["k", "v"]), fields=("k", "v", "w"))
+    # Every grouping field matters: one k with many v (and one v with many k) spreads
+    # over the tasks; routing on the first (or last) field alone would pin them to one.
+    same_k = {g.choose_tasks(["car-1", v, 0])[0] for v in range(200)}
+    same_v = {g.choose_tasks([f"car-{k}", 7, 0])[0] for k in range(200)}
+    assert same_k == {1, 2, 3, 4} and same_v == {1, 2, 3, 4}
+    # A field outside the grouping does not: equal (k, v) pairs share a task.
+    for k, v in [("car-1", 3), ("car-2", 3), ("car-1", 4)]:
+        assert len({g.choose_tasks([k, v, w])[0] for w in range(50)}) == 1
+    # And the key is the pair, in the grouping's order, not the stream's.
+    h = _prepared(FieldsGrouping(["v", "k"]), fields=("k", "v", "w"))
+    assert all(h.choose_tasks(["car-1", v, 0]) == [[1, 2, 3, 4][stable_hash((v, "car-1")) % 4]]
+               for v in range(20))
+
+
+def test_fields_grouping_spreads_unhashable_values_and_keeps_equal_ones_together():
+    one = _prepared(FieldsGrouping(["k"]))
+    two = _prepared(FieldsGrouping(["k", "v"]))
+    # Unhashable keys (a list; a list with a dict) are spread like any others, not all
+    # sent to one task ...
+    assert {one.choose_tasks([["car", i], 0])[0] for i in range(200)} == {1, 2, 3, 4}
+    assert {two.choose_tasks([["car", i], {"n": 1}])[0] for i in range(200)} == {1, 2, 3, 4}
+    for i in range(40):
+        # ... and equal keys, built afresh each time, always meet on one task; the
+        # field outside the grouping does not matter.
+        assert len({one.choose_tasks([["car", i], v])[0] for v in range(5)}) == 1
+        assert len({two.choose_tasks([["car", i], {"n": 1}])[0] for _ in range(3)}) == 1
+
+
+def test_fields_grouping_mixes_hashable_and_unhashable_keys_on_one_stream():
+    # The memo of hashable keys and the unhashable path give one answer per key,
+    # whatever order keys come in.
+    keys = ["a", ["a"], ("a",), 1, [1, 2], "b"]
+    g, h = _prepared(FieldsGrouping(["k"])), _prepared(FieldsGrouping(["k"]))
+    first = {repr(k): g.choose_tasks([k, 0]) for k in keys}
+    again = {repr(k): h.choose_tasks([k, 0]) for k in reversed(keys)}
+    assert first == again == {repr(k): g.choose_tasks([k, 1]) for k in keys}
+
+
+_CROSS_PROCESS_KEYS = ["car-7", "b", 42, -3, 2.5, ("t", 1), None, ["unhashable", 1], {"n": 1}, b"raw"]
+
+_CHILD = """
+import json, sys
+from squall.grouping import FieldsGrouping, PartialKeyGrouping
+from tests.test_grouping import _CROSS_PROCESS_KEYS, _prepared
+one, two = _prepared(FieldsGrouping(["k"])), _prepared(FieldsGrouping(["k", "v"]))
+pkg = _prepared(PartialKeyGrouping(["k"]))
+print(json.dumps([[one.choose_tasks([k, 0])[0], two.choose_tasks([k, "x"])[0], pkg.choose_tasks([k, 0])[0]]
+                  for k in _CROSS_PROCESS_KEYS] + [hash("car-7")]))
+"""
+
+
+def test_fields_grouping_is_the_same_in_processes_with_other_hash_seeds():
+    # The task of a key must not depend on PYTHONHASHSEED: two workers (processes)
+    # emitting the same key must reach the same task. hash("car-7") is printed too, to
+    # show that the two children really salt str hashes differently.
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    runs = []
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, cwd=root, capture_output=True,
+                             text=True, check=True).stdout
+        runs.append(json.loads(out))
+    (*tasks_a, salt_a), (*tasks_b, salt_b) = runs
+    assert salt_a != salt_b
+    assert tasks_a == tasks_b
+    one, two = _prepared(FieldsGrouping(["k"])), _prepared(FieldsGrouping(["k", "v"]))
+    pkg = _prepared(PartialKeyGrouping(["k"]))
+    here = [[one.choose_tasks([k, 0])[0], two.choose_tasks([k, "x"])[0], pkg.choose_tasks([k, 0])[0]]
+            for k in _CROSS_PROCESS_KEYS]
+    assert here == tasks_a
+    assert len({t for t, _, _ in here}) > 1     # and the keys do not all share one task
 
 
 def test_partial_key_grouping_uses_at_most_two_tasks_per_key_and_balances_a_hot_key():
