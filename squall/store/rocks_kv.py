@@ -1,6 +1,7 @@
 """The embedded key-value store with Redis semantics on RocksDB (the Redis role's default).
 
-The only module that imports rocksdict for the key-value store.
+The only module that imports rocksdict for the key-value store (read-only views go through
+:mod:`squall.store._secondary`).
 
 On-disk layout: one RocksDB at ``data_dir/kv/`` with two column families, as
 RocksDB-backed Redis servers (Kvrocks, Pika) do:

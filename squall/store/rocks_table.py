@@ -1,6 +1,7 @@
 """The embedded wide-column table store on RocksDB (the HBase role's default backend).
 
-The only module that imports rocksdict for tables.
+The only module that imports rocksdict for tables (read-only views go through
+:mod:`squall.store._secondary`).
 
 On-disk layout (why, in short):
 
