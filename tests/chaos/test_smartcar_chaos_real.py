@@ -38,7 +38,7 @@ def dead_records(rows):
 
 
 def test_real_deployment_killed_five_times_ends_identical_with_each_detection_once(
-        kafka, hbase_server, redis_server, trips, undisturbed, tmp_path):
+        kafka, hbase_server, redis_server, trips, undisturbed, tmp_path):  # noqa: F811 (fixtures)
     reference = undisturbed
     topic = kafka.create_topic(f"chaos-{uuid.uuid4().hex[:8]}", 1)
     squall("smartcar", "produce", "--replay", trips, "--kafka", kafka.bootstrap, "--topic", topic)
