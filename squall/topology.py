@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .component import Bolt, Component, OutputFieldsDeclarer, Spout, StreamSpec
+from .config import check_keys
 from .errors import TopologyValidationError
 from .grouping import (AllGrouping, CustomStreamGrouping, DirectGrouping, FieldsGrouping,
                        GlobalGrouping, Grouping, LocalOrShuffleGrouping, NoneGrouping,
@@ -224,6 +225,9 @@ class TopologyBuilder:
                 the source stream does not declare, a direct grouping on a stream not
                 declared direct (or the reverse), parallelism or task counts below 1,
                 parallelism above the task count, no spout.
+            ConfigError: a component config key that is a typo of a known key or an
+                unknown ``squall.`` key (see :func:`squall.config.check_keys`; Storm
+                settings Squall lacks only warn).
         """
         specs: dict[str, ComponentSpec] = {}
         for name, (obj, par, ntasks, is_spout) in self._components.items():
@@ -236,6 +240,7 @@ class TopologyBuilder:
                 raise TopologyValidationError(
                     f"{name!r}: parallelism {par} is above its task count {tasks}; an executor "
                     f"runs at least one task, so raise num_tasks or lower the parallelism")
+            check_keys(self._configs[name], f"component {name!r} config")
             declarer = OutputFieldsDeclarer()
             try:
                 obj.declare_output_fields(declarer)

@@ -179,7 +179,8 @@ class Worker:
             ids = [t for t in topo.task_ids(name) if t in self.task_ids]
             if not ids:
                 continue
-            conf = resolve(self.conf, spec.config)
+            # Both layers were checked for unknown keys already (here and at build).
+            conf = resolve(self.conf, spec.config, check_unknown=False)
             tasks = []
             for task_id in ids:
                 ctx = TopologyContext(topo, name, task_id, topo.task_ids(name), self.task_ids, conf)
