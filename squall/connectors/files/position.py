@@ -13,11 +13,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import PositionFileError, UnsafePathError
+from .paths import open_regular, replace_atomically
+
 __all__ = ["PositionFile", "AckedOffsets"]
+
+# A position document names one file and a few offsets; anything far larger is not one.
+MAX_POSITION_FILE_BYTES = 1 << 20
 
 
 class PositionFile:
-    """A small JSON document replaced atomically (write to a temp file, fsync, rename)."""
+    """A small JSON document, replaced atomically under a unique temporary name.
+
+    The file may sit in a directory others write to (a spooling directory): it is
+    read only when it is a regular file (a symbolic link or FIFO planted under its
+    name is refused), and saved through :func:`~.paths.replace_atomically`, so a link
+    planted under its name or a temporary name is never written through.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -26,28 +38,31 @@ class PositionFile:
         """The saved document, or ``{}`` when there is none yet.
 
         Raises:
-            ValueError: the file exists but is not a JSON object (names the file).
+            PositionFileError: the file is a symbolic link or not a regular file, is
+                larger than 1 MiB, or is not a JSON object (the message names the file).
         """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open_regular(self.path) as fh:
+                raw = fh.read(MAX_POSITION_FILE_BYTES + 1)
         except FileNotFoundError:
             return {}
+        except UnsafePathError as exc:
+            raise PositionFileError(self.path, f"{exc.reason}; remove it or choose another "
+                                               f"position_file") from None
+        if len(raw) > MAX_POSITION_FILE_BYTES:
+            raise PositionFileError(self.path, f"larger than {MAX_POSITION_FILE_BYTES} bytes, so not "
+                                               f"a position file; remove it")
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"position file {self.path} is not valid JSON: {exc}") from exc
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PositionFileError(self.path, f"not valid JSON: {exc}") from exc
         if not isinstance(doc, dict):
-            raise ValueError(f"position file {self.path} must hold a JSON object")
+            raise PositionFileError(self.path, "must hold a JSON object")
         return doc
 
     def save(self, doc: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        """Replace the file with ``doc`` (atomic, fsynced)."""
+        replace_atomically(self.path, json.dumps(doc).encode("utf-8"))
 
 
 class AckedOffsets:
@@ -104,8 +119,24 @@ class AckedOffsets:
 
     @classmethod
     def restore(cls, snapshot: tuple[int, list[int], list[int]]) -> AckedOffsets:
-        committed, order, done = snapshot
+        """Inverse of :meth:`snapshot`.
+
+        Raises:
+            ValueError: ``snapshot`` is not ``(offset, [offsets], [offsets])`` of ints >= 0.
+        """
+        try:
+            committed, order, done = snapshot
+            ok = _offset(committed) and all(map(_offset, order)) and all(map(_offset, done))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"not an acked-offsets snapshot: {snapshot!r}")
         acked = cls(committed)
         acked._order = list(order)
         acked._done = set(done)
         return acked
+
+
+def _offset(value: object) -> bool:
+    """Whether ``value`` is a byte offset (an int >= 0, not a bool)."""
+    return type(value) is int and value >= 0
