@@ -39,6 +39,16 @@ Checkpoints (a state backend): the checkpoint is the source of truth.
   holds: names must not be reused; a new file under a name a checkpoint retires
   would be retired unread.)
 
+Paths from data stay in their directory (:mod:`.paths`). The position file and the
+checkpoint are data that may have been edited, and a spooling directory is writable
+by whoever drops files into it: every name they give must be a plain file name in
+the directory (``SpoolDirSpout``) or the followed file's directory (``TailSpout``),
+and must be a regular file - not a link, FIFO or device - to be read, renamed or
+deleted. An entry that is not (an absolute path, ``..``, a link, a malformed offset)
+is *reported* - a warning, and a message in the source's ``refused`` list - and
+skipped; the source goes on with what it can read. Only the path the user
+configured for ``TailSpout`` may be a link (``/var/log/app.log`` -> the current file).
+
 Semantics: Flume User Guide, "Taildir Source" (position file, inode tracking) and
 "Spooling Directory Source" (immutable files, ``.COMPLETED`` suffix or delete), and the
 "Regex Filtering Interceptor"; ``tail -F`` for rotation (the name is followed, not the
@@ -60,6 +70,8 @@ from typing import Any
 
 from squall.component import Spout, Stateful
 
+from .errors import UnsafePathError
+from .paths import entry, is_regular, open_regular
 from .position import AckedOffsets, PositionFile
 
 __all__ = ["TailSpout", "SpoolDirSpout"]
@@ -100,6 +112,8 @@ class _LineSpout(Stateful, Spout):
         self._checkpointed = False     # init_state was called: the state is the truth
         self._initial: dict[str, Any] | None = None   # where a checkpointed run started
         self._staged: dict[str, Any] | None = None    # position file doc of a staged checkpoint
+        #: what was refused (unsafe names, malformed position entries), oldest first
+        self.refused: list[str] = []
         self._resume(self._from_position_file(self._positions.load()), from_checkpoint=False)
 
     # -- positions --------------------------------------------------------------------
@@ -124,13 +138,47 @@ class _LineSpout(Stateful, Spout):
             "pending": list(self._pending.items()),
         }
 
+    def _refuse(self, what: str, exc: Exception) -> None:
+        """Report an entry that is skipped: a warning and a line in ``refused``."""
+        message = f"{what}: {exc}"
+        log.warning("%s skips %s", type(self).__name__, message)
+        self.refused.append(message)
+
+    def _check_ident(self, ident: Any) -> None:
+        """Raise ValueError unless ``ident`` can identify a file of this source."""
+        raise NotImplementedError
+
     def _resume(self, doc: dict[str, Any], from_checkpoint: bool) -> None:
         self._reset()
-        for ident, snap in doc.get("files", ()):
-            self._files[ident] = AckedOffsets.restore(snap)
-        for msg_id, values in doc.get("pending", ()):
+        for item in doc.get("files", ()):
+            try:
+                ident, snap = item
+                self._check_ident(ident)
+                self._files[ident] = AckedOffsets.restore(snap)
+            except (TypeError, ValueError) as exc:     # UnsafePathError is a ValueError
+                self._refuse(f"the files entry {item!r}", exc)
+        for item in doc.get("pending", ()):
+            try:
+                (ident, end), values = item
+                self._check_ident(ident)
+                if type(end) is not int or end < 0:
+                    raise ValueError(f"offset {end!r} is not an int >= 0")
+            except (TypeError, ValueError) as exc:
+                self._refuse(f"the pending entry {item!r}", exc)
+                continue
+            msg_id = (ident, end)
             self._pending[msg_id] = values
             self._replay.append(msg_id)      # their trees died with the run: emit again
+        reading = doc.get("reading")
+        if reading is not None:
+            try:
+                ident, name, offset = reading
+                self._check_ident(ident)
+                if not isinstance(name, str) or type(offset) is not int or offset < 0:
+                    raise ValueError("expected (file identity, name, offset >= 0)")
+            except (TypeError, ValueError) as exc:
+                self._refuse(f"the reading entry {reading!r}", exc)
+                doc = {**doc, "reading": None}
         self._open_at(doc, from_checkpoint)
 
     def _from_position_file(self, saved: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +213,9 @@ class _LineSpout(Stateful, Spout):
             self._next_save = float("inf")
         self._staged = None
         doc = state.get(_STATE_KEY)
+        if doc is not None and not isinstance(doc, dict):
+            self._refuse(f"the checkpointed position {doc!r}", ValueError("not a position document"))
+            doc = None
         self._resume(doc if doc is not None else self._initial, from_checkpoint=doc is not None)
 
     def pre_prepare(self, txid):
@@ -230,10 +281,17 @@ class _LineSpout(Stateful, Spout):
         while self._read_line(final=True):
             pass
 
-    def _open_file(self, path: Path, ident: Any, offset: int) -> None:
+    def _open_file(self, path: Path, ident: Any, offset: int, follow: bool = False) -> None:
+        """Read ``path`` from ``offset``; ``follow`` a link only for a configured path.
+
+        Raises:
+            UnsafePathError: ``path`` is a link (without ``follow``) or not a regular file.
+            FileNotFoundError: it is gone.
+        """
+        fh = open_regular(path, follow)
         if self._fh is not None:
             self._fh.close()
-        self._fh = open(path, "rb")
+        self._fh = fh
         self._fh.seek(offset)
         self._ident, self._name, self._offset = ident, str(path), offset
         self._files.setdefault(ident, AckedOffsets(offset))
@@ -301,9 +359,18 @@ class TailSpout(_LineSpout):
         self.from_end = from_end
         self.stop_at_eof = stop_at_eof
 
+    def _check_ident(self, ident):
+        if type(ident) is not int or ident < 0:
+            raise ValueError(f"inode {ident!r} is not an int >= 0")
+
     def _from_position_file(self, saved):
         if "inode" in saved:
-            return {"reading": (saved["inode"], self.path, int(saved.get("offset", 0)))}
+            inode, offset = saved["inode"], saved.get("offset", 0)
+            if type(inode) is int and inode >= 0 and type(offset) is int and offset >= 0:
+                return {"reading": (inode, self.path, offset)}
+            self._refuse(f"position file {self._positions.path}",
+                         ValueError(f"inode {inode!r} and offset {offset!r} must be ints >= 0; "
+                                    f"starting as if there were no position file"))
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -312,21 +379,43 @@ class TailSpout(_LineSpout):
 
     def _locate(self, inode: int, name: str, offset: int) -> Path | None:
         """The file with ``inode`` holding at least ``offset`` bytes: under the followed
-        name, the name it was read under, or another name in the same directory."""
+        name, the name it was read under, or another name in the same directory.
+
+        ``name`` comes from data: it is only a hint, used when it names an entry of the
+        followed file's directory. Other entries count only when they are regular files
+        themselves (links are not followed)."""
         followed = Path(self.path)
-        seen = [followed, Path(name)]
+        directory = followed.parent
+        seen = [followed]
+        hint = Path(name)
+        if hint != followed:
+            try:
+                if hint.parent != directory:
+                    raise UnsafePathError(name, str(directory), "not in the followed file's directory")
+                seen.append(entry(directory, hint.name))
+            except UnsafePathError as exc:
+                self._refuse("the name a position was read under", exc)
         try:
-            seen += sorted(p for p in followed.parent.iterdir() if p not in seen)
+            seen += sorted(p for p in directory.iterdir() if p not in seen)
         except FileNotFoundError:
             pass
         for p in seen:
             try:
-                st = p.stat()
+                st = p.stat() if p == followed else p.lstat()
             except OSError:
                 continue
             if st.st_ino == inode and stat.S_ISREG(st.st_mode) and st.st_size >= offset:
                 return p
         return None
+
+    def _open_path(self, ino: int, offset: int = 0) -> None:
+        """Open the followed path (a link there is the user's choice, so followed)."""
+        try:
+            self._open_file(Path(self.path), ino, offset, follow=True)
+        except UnsafePathError as exc:
+            self._refuse("the followed path", exc)
+        except FileNotFoundError:
+            pass                # rotated away meanwhile: _advance opens the next one
 
     def _open_at(self, doc, from_checkpoint):
         reading = doc.get("reading")
@@ -337,8 +426,11 @@ class TailSpout(_LineSpout):
                 if str(found) != self.path:
                     log.info("%s: resuming %s (inode %s, rotated since) at offset %s",
                              self.path, found, inode, offset)
-                self._open_file(found, inode, offset)
-                return         # once read to its end, _advance moves on to the new file
+                try:
+                    self._open_file(found, inode, offset, follow=str(found) == self.path)
+                    return     # once read to its end, _advance moves on to the new file
+                except (UnsafePathError, FileNotFoundError) as exc:
+                    self._refuse(f"the file to resume (inode {inode})", exc)
             log.warning("%s: the file read up to offset %s (inode %s) is gone or was truncated; "
                         "its remainder is lost, reading %s from its start", name, offset, inode, self.path)
             self._files.pop(inode, None)
@@ -346,7 +438,7 @@ class TailSpout(_LineSpout):
             st = os.stat(self.path)
         except FileNotFoundError:
             return              # not created yet: _advance opens it when it appears
-        self._open_file(Path(self.path), st.st_ino, 0)
+        self._open_path(st.st_ino)
 
     def _advance(self) -> None:
         try:
@@ -354,16 +446,27 @@ class TailSpout(_LineSpout):
         except FileNotFoundError:
             return                      # rotated away and not yet recreated: keep waiting
         if self._fh is None:
-            self._open_file(Path(self.path), st.st_ino, 0)
+            if st.st_ino != self._refused_ino:
+                self._open_path(st.st_ino)
+                if self._fh is None:
+                    self._refused_ino = st.st_ino     # report a refused file once
         elif st.st_ino != self._ident:
             # Rotated: the old file will not grow any more, so an unfinished last line
             # is complete as it is.
             self._read_rest_as_line()
-            self._open_file(Path(self.path), st.st_ino, 0)
+            self._fh.close()
+            self._fh = None
+            self._open_path(st.st_ino)
         elif st.st_size < self._offset:
             log.warning("%s was truncated; reading it again from its start", self.path)
             self._files[self._ident] = AckedOffsets(0)
-            self._open_file(Path(self.path), st.st_ino, 0)
+            self._fh.close()
+            self._fh = None
+            self._open_path(st.st_ino)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._refused_ino = None
 
     def _file_acked(self, ident, acked):
         if ident != self._ident and acked.in_flight == 0:
@@ -411,6 +514,9 @@ class SpoolDirSpout(_LineSpout):
                  max_line_bytes: int = 1 << 20) -> None:
         super().__init__(position_file or str(Path(directory) / ".squall-spool.json"), include,
                          save_interval_s, poll_interval_s, max_line_bytes)
+        if not completed_suffix or "/" in completed_suffix or "\0" in completed_suffix:
+            raise ValueError(f"completed_suffix {completed_suffix!r} must be a non-empty file name "
+                             f"suffix without '/'")
         self.directory = str(directory)
         self.completed_suffix = completed_suffix
         self.delete = delete
@@ -422,6 +528,7 @@ class SpoolDirSpout(_LineSpout):
         self._done: set[str] = set()        # all acked, retired when a checkpoint covers it
         self._retiring: set[str] = set()    # _done as staged by pre_prepare
         self._idle = False
+        self._skipped: set[str] = set()     # names refused in the directory (reported once)
 
     def _snapshot(self):
         doc = super()._snapshot()
@@ -429,48 +536,92 @@ class SpoolDirSpout(_LineSpout):
         doc["done"] = sorted(self._done)
         return doc
 
+    def _check_ident(self, ident):
+        entry(self.directory, ident)
+
+    def _names(self, doc, key: str) -> list[str]:
+        """The file names listed under ``key`` that are entries of the directory."""
+        names = []
+        for name in doc.get(key, ()):
+            try:
+                entry(self.directory, name)
+                names.append(name)
+            except UnsafePathError as exc:
+                self._refuse(f"a {key!r} entry", exc)
+        return names
+
     def _from_position_file(self, saved):
-        name = saved.get("file")
+        name, offset = saved.get("file"), saved.get("offset", 0)
         if not name:
             return {}
-        return {"reading": (name, str(Path(self.directory) / name), int(saved.get("offset", 0)))}
+        try:
+            entry(self.directory, name)
+            if type(offset) is not int or offset < 0:
+                raise ValueError(f"offset {offset!r} is not an int >= 0")
+        except ValueError as exc:
+            self._refuse(f"position file {self._positions.path}", exc)
+            return {}
+        return {"reading": (name, str(Path(self.directory) / name), offset)}
 
     def _open_at(self, doc, from_checkpoint):
-        self._finished = set(doc.get("finished", ()))
-        for name in doc.get("done", ()):
+        self._finished = set(self._names(doc, "finished"))
+        for name in self._names(doc, "done"):
             self._retire(name)      # a committed checkpoint says so; idempotent
         reading = doc.get("reading")
         if reading is None:
             return
         name, _, offset = reading
-        path = Path(self.directory) / name
-        if path.is_file():
-            self._open_file(path, name, offset)
+        path = entry(self.directory, name)      # checked by _resume
+        if self._try_open(path, name, offset):
             return
         if not from_checkpoint:
             return      # position file: the file was delivered and retired since
         renamed = path.with_name(name + self.completed_suffix)
-        if renamed.is_file():
+        if is_regular(renamed) and self._try_open(renamed, name, offset):
             # Marked delivered by someone else, but the checkpoint says its remainder was
             # not: the checkpoint wins (retiring it later is a no-op).
             log.warning("%s: the checkpoint resumes it at offset %s but it was renamed %s; "
                         "reading its remainder from there", path, offset, renamed.name)
-            self._open_file(renamed, name, offset)
             return
         log.warning("%s: the checkpoint resumes it at offset %s but it is gone; its remainder "
                     "is lost", path, offset)
         self._files.pop(name, None)
 
-    def _candidates(self) -> list[Path]:
-        d = Path(self.directory)
+    def _try_open(self, path: Path, name: str, offset: int) -> bool:
+        """Open ``path`` as file ``name`` at ``offset``; False (reported) if it is not a
+        regular file, False (silently) if it is gone."""
+        if not os.path.lexists(path):
+            return False
+        try:
+            self._open_file(path, name, offset)
+            return True
+        except UnsafePathError as exc:
+            self._skipped.add(name)
+            self._refuse(f"the spool file {name!r}", exc)
+        except FileNotFoundError:
+            pass
+        return False
+
+    def _candidates(self) -> list[tuple[float, str, Path]]:
         files = []
-        for p in d.iterdir():
+        for p in Path(self.directory).iterdir():
             n = p.name
             if n.startswith(".") or n.endswith(self.completed_suffix) or n in self._finished \
-                    or n in self._done or n == self._ident or not p.is_file():
+                    or n in self._done or n == self._ident or n in self._skipped:
                 continue
-            files.append(p)
-        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                continue        # removed since the listing
+            if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):
+                    self._skipped.add(n)
+                    self._refuse(f"the spool file {n!r}", UnsafePathError(
+                        n, self.directory, "a symbolic link" if stat.S_ISLNK(st.st_mode)
+                        else "not a regular file"))
+                continue
+            files.append((st.st_mtime, n, p))
+        return sorted(files)
 
     def _advance(self) -> None:
         if self._fh is not None:
@@ -482,8 +633,9 @@ class SpoolDirSpout(_LineSpout):
             self._file_acked(name, self._files[name])
         files = self._candidates()
         self._idle = not files
-        if files:
-            self._open_file(files[0], files[0].name, 0)
+        for _, name, path in files:
+            if self._try_open(path, name, 0):
+                return
 
     def _file_acked(self, ident, acked):
         if ident in self._finished and acked.in_flight == 0:
@@ -496,14 +648,24 @@ class SpoolDirSpout(_LineSpout):
             self._save()
 
     def _retire(self, name: str) -> None:
-        path = Path(self.directory) / name
+        """Rename ``name`` with the suffix, or delete it: only a regular file of the directory.
+
+        A rename or unlink acts on the directory entry, never on what a link names, so
+        a file swapped for a link after the check still changes nothing outside."""
         try:
+            path = entry(self.directory, name)
+            if not is_regular(path):
+                if os.path.lexists(path):
+                    raise UnsafePathError(name, self.directory, "not a regular file; left in place")
+                return                  # retired already (before a crash)
             if self.delete:
                 path.unlink()
             else:
                 os.replace(path, path.with_name(path.name + self.completed_suffix))
+        except UnsafePathError as exc:
+            self._refuse("a file to retire", exc)
         except FileNotFoundError:
-            pass                        # retired already (before a crash)
+            pass
 
     def pre_prepare(self, txid):
         super().pre_prepare(txid)
