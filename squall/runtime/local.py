@@ -16,9 +16,9 @@ from ..state import StateBackend
 from ..topology import Topology
 from .checkpoint import CheckpointStats
 from .metrics import ComponentStats
-from .worker import Worker
+from .worker import StopReport, Worker
 
-__all__ = ["LocalCluster", "TopologyHandle", "RunResult", "run_topology", "NotRunningError"]
+__all__ = ["LocalCluster", "TopologyHandle", "RunResult", "run_topology", "NotRunningError", "StopReport"]
 
 
 class NotRunningError(SquallError, KeyError):
@@ -39,7 +39,12 @@ class RunResult:
 
 
 class TopologyHandle:
-    """A topology running on a background thread of a :class:`LocalCluster`."""
+    """A topology running on a background thread of a :class:`LocalCluster`.
+
+    A graceful stop for Ctrl-C/SIGTERM: call :meth:`stop` from the signal handler (it
+    returns at once), keep waiting with :meth:`wait`, then read :attr:`stop_report`
+    and the stats for the summary. A second :meth:`stop` kills the run at once.
+    """
 
     def __init__(self, name: str, worker: Worker, until_complete: bool) -> None:
         self.name = name
@@ -68,6 +73,24 @@ class TopologyHandle:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    def stop(self, drain_timeout_s: float | None = None) -> None:
+        """Ask the run to stop; returns at once (safe in a signal handler).
+
+        First call: graceful. Spouts stop emitting, the tuple trees in flight get up to
+        ``drain_timeout_s`` to complete (default ``topology.message.timeout.secs``),
+        a final checkpoint is taken when there is a state backend, and the run ends.
+        Any later call: the run ends at the end of its current pass, without waiting
+        or checkpointing (the next run resumes from the last checkpoint).
+        See :meth:`~squall.runtime.worker.Worker.drain_and_stop`.
+        """
+        self.worker.drain_and_stop(drain_timeout_s)
+
+    @property
+    def stop_report(self) -> StopReport | None:
+        """How a stopped run ended (graceful or killed, trees left, final checkpoint);
+        None while it runs or when it ended by itself (bounded runs)."""
+        return self.worker.stop_report
 
     def stats(self) -> dict[str, ComponentStats]:
         return self.worker.stats()
@@ -122,16 +145,23 @@ class LocalCluster:
         except KeyError:
             raise NotRunningError(f"no topology named {name!r} (running: {sorted(self._running)})") from None
 
-    def kill_topology(self, name: str, wait_secs: float | None = None) -> None:
-        """Stop ``name``. With ``wait_secs`` spouts are deactivated first and in-flight
-        tuples get up to that long to finish (Storm's kill -w); then it stops."""
+    def kill_topology(self, name: str, wait_secs: float | None = None) -> StopReport | None:
+        """Stop ``name`` and wait until it has stopped; returns its :class:`StopReport`.
+
+        With ``wait_secs`` it stops gracefully: spouts are deactivated, the trees in
+        flight get up to that long to finish (Storm's ``kill -w``), and a final
+        checkpoint is taken when there is a state backend. Without, it stops at once.
+        """
         handle = self._handle(name)
         if wait_secs:
-            handle.worker.drain_and_stop()
-            handle.wait(wait_secs)
-        handle.worker.stop()
-        handle.wait()
-        del self._running[name]
+            handle.stop(wait_secs)
+        else:
+            handle.worker.stop()
+        try:
+            handle.wait()
+        finally:
+            del self._running[name]
+        return handle.stop_report
 
     def activate(self, name: str) -> None:
         self._handle(name).worker.activate()

@@ -38,7 +38,7 @@ from .checkpoint import CheckpointCoordinator, CheckpointDeclined, CheckpointSta
 from .executor import BoltTask, SpoutTask, build_routes
 from .metrics import ComponentStats, LatencySample
 
-__all__ = ["Worker", "Executor"]
+__all__ = ["Worker", "Executor", "StopReport"]
 
 _TICK_FIELDS = Fields(["rate_secs"])
 _HOUSEKEEPING_S = 0.05
@@ -51,6 +51,27 @@ _TAKEN, _FAILED, _ROLLED_BACK = "taken", "failed", "rolled back"
 
 class _TreeFailed(Exception):
     """Aborts a checkpoint: under exactly-once a failed tree means a rollback instead."""
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """How a run that was asked to stop ended (``Worker.stop_report``).
+
+    Attributes:
+        graceful: True when it ended by a drain (``drain_and_stop``): spouts stopped,
+            the trees in flight completed or the drain's time ran out, then the final
+            checkpoint; False when killed (``stop``, or a second ``drain_and_stop``).
+        in_flight: tuple trees still pending when it ended (0: fully drained). Their
+            spout replays them on the next run, from the checkpoint.
+        final_checkpoint: the id of the checkpoint taken as the run ended, which the
+            next run resumes from; None without a state backend, after a kill, or when
+            it could not be taken (exactly-once declines one while trees are pending:
+            the next run resumes from the one before and replays).
+    """
+
+    graceful: bool
+    in_flight: int
+    final_checkpoint: int | None
 
 
 @dataclass
@@ -94,7 +115,9 @@ class Worker:
     spout is exhausted and every tree completed; on the way, once every spout has
     emitted all its input and the inboxes are drained, it calls ``end_of_input`` on the
     bolts in topological order (bounded runs). A run that ends by itself or by a drain
-    takes a last checkpoint. Then ``cleanup``/``close``, and return.
+    (:meth:`drain_and_stop`, bounded in time) takes a last checkpoint; a run that was
+    asked to stop says how it ended in :attr:`stop_report`. Then ``cleanup``/``close``,
+    and return.
 
     Checkpoint barriers: the worker runs every task on one thread, so it aligns a
     checkpoint by not giving spouts a turn and draining every inbox (and background
@@ -146,8 +169,11 @@ class Worker:
         self._commands: deque[Callable[[], None]] = deque()
         self._pollers: list[BoltTask] = []
         self._stop = threading.Event()
+        self._drain_requested = False
         self._draining = False
+        self._drain_deadline = float("inf")
         self.completed = False
+        self.stop_report: StopReport | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self._state_backend = state_backend
@@ -211,12 +237,31 @@ class Worker:
     # -- control, callable from any thread ------------------------------------------
 
     def stop(self) -> None:
-        """Stop at the end of the current pass, without draining (a kill)."""
+        """Stop at the end of the current pass, without draining or a final checkpoint
+        (a kill: the next run resumes from the last checkpoint and replays)."""
         self._stop.set()
 
-    def drain_and_stop(self) -> None:
-        """Deactivate spouts; stop once nothing is queued and no tree is pending."""
-        self._commands.append(self._begin_drain)
+    def drain_and_stop(self, timeout_s: float | None = None) -> None:
+        """Stop gracefully; returns at once, the running thread does the work.
+
+        Spouts are deactivated (no more ``next_tuple``; acks and fails still reach
+        them), the tuple trees in flight get up to ``timeout_s`` to complete (default
+        ``topology.message.timeout.secs``, after which a tree would have timed out
+        anyway), then the final checkpoint is taken when there is a state backend, and
+        ``run`` returns; :attr:`stop_report` says how it ended. A second call stops at
+        once, as :meth:`stop` does (a second Ctrl-C).
+
+        Thread-safe: call it from any thread or from a signal handler.
+
+        Semantics: Storm ``kill -w`` (deactivate, wait, kill), with Flink's
+        stop-with-savepoint final checkpoint.
+        """
+        if self._drain_requested:
+            self.stop()
+            return
+        self._drain_requested = True
+        wait_s = self.conf[MESSAGE_TIMEOUT_SECS] if timeout_s is None else timeout_s
+        self._commands.append(lambda: self._begin_drain(wait_s))
 
     def activate(self) -> None:
         self._commands.append(lambda: self._set_active(True))
@@ -231,6 +276,8 @@ class Worker:
         self._open()
         try:
             self._loop(until_complete)
+            if self.stop_report is None and self._stop.is_set():
+                self.stop_report = StopReport(False, self._trees_pending(), None)
         finally:
             self._close()
             self.finished_at = time.monotonic()
@@ -313,9 +360,25 @@ class Worker:
                 except Exception as exc:
                     task.report_error(exc)
 
-    def _begin_drain(self) -> None:
+    def _begin_drain(self, wait_s: float) -> None:
         self._set_active(False)
         self._draining = True
+        self._drain_deadline = time.monotonic() + wait_s
+
+    def _finish_drain(self, deadline_passed: bool) -> bool:
+        """The drain's final checkpoint; True when the run may end (False: it rolled
+        back instead, and the next pass tries again)."""
+        # Past the deadline a tree is stuck: one attempt, no retries that wait for it.
+        outcome = self._final_checkpoint(attempts=1 if deadline_passed else _FINAL_CHECKPOINT_ATTEMPTS)
+        if outcome == _ROLLED_BACK:
+            return False
+        taken = outcome == _TAKEN and self.checkpointer is not None
+        self.stop_report = StopReport(True, self._trees_pending(),
+                                      self.checkpointer.stats.last_txid if taken else None)
+        return True
+
+    def _trees_pending(self) -> int:
+        return sum(sp.pending for sp in self.spout_tasks)
 
     def _loop(self, until_complete: bool) -> None:
         spouts = self.spout_tasks
@@ -352,6 +415,8 @@ class Worker:
                 for task in all_tasks:
                     if task.error_log.suppressed:
                         task.error_log.flush_due(now)
+                if self._draining and now >= self._drain_deadline and self._finish_drain(True):
+                    return
                 if now - cap_window_start >= _CAPACITY_WINDOW_S:
                     self._roll_capacity(now - cap_window_start)
                     cap_window_start = now
@@ -383,7 +448,7 @@ class Worker:
                 continue
             in_flight = any(sp.pending for sp in spouts)
             if self._draining and not in_flight:
-                if self._final_checkpoint() != _ROLLED_BACK:
+                if self._finish_drain(False):
                     return
                 continue
             if until_complete:
@@ -399,16 +464,17 @@ class Worker:
                     continue
             time.sleep(_IDLE_SLEEP_S)
 
-    def _final_checkpoint(self) -> str:
+    def _final_checkpoint(self, attempts: int = _FINAL_CHECKPOINT_ATTEMPTS) -> str:
         """Checkpoint at the end of a run (an outcome of ``_checkpoint``).
 
-        A failing checkpoint is retried with backoff; if it keeps failing the run ends
-        incomplete (``completed`` stays False): a rerun resumes from the last one."""
+        A failing checkpoint is retried with backoff, unless ``stop`` was called; if it
+        keeps failing the run ends incomplete (``completed`` stays False): a rerun
+        resumes from the last one."""
         if self.checkpointer is None:
             return _TAKEN
-        for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
+        for attempt in range(attempts):
             outcome = self._checkpoint()
-            if outcome != _FAILED:
+            if outcome != _FAILED or attempt == attempts - 1 or self._stop.is_set():
                 return outcome
             time.sleep(0.05 * 2 ** attempt)
         return _FAILED
