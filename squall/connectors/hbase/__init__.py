@@ -21,6 +21,8 @@ from squall.connectors.hbase.errors import HBaseConnectionError, HBaseError, HBa
 from squall.connectors.hbase.mappers import SimpleHBaseMapper
 from squall.connectors.hbase.table import HBaseTable, HBaseTableStore, decode_counter
 
+del require  # the public surface is __all__
+
 __all__ = [
     "HBaseTableStore",
     "HBaseTable",

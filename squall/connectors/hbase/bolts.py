@@ -10,7 +10,9 @@ spec; each task connects on first use) and share one failure policy:
   ``backoff_max_s``); during a backoff it fails incoming tuples at once instead of
   calling HBase, so the worker loop never blocks or sleeps;
 * the outage is reported once through ``collector.report_error`` (again only after
-  a call succeeded in between).
+  a call succeeded in between), and its end is logged once with its length and the
+  tuples failed meanwhile: the connectors' shared policy,
+  :class:`squall.connectors.outage.Outage`.
 
 Semantics: storm-hbase ``HBaseBolt`` / ``AbstractHBaseBolt`` / ``BatchHelper`` and
 ``HBaseLookupBolt`` (Storm 2.x external/storm-hbase).
@@ -18,50 +20,45 @@ Semantics: storm-hbase ``HBaseBolt`` / ``AbstractHBaseBolt`` / ``BatchHelper`` a
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from squall.component import Bolt, OutputFieldsDeclarer
 from squall.config import TICK_TUPLE_FREQ_SECS
+from squall.connectors.hbase.errors import HBaseConnectionError
 from squall.connectors.hbase.mappers import SimpleHBaseMapper
 from squall.connectors.hbase.table import HBaseTable, HBaseTableStore
+from squall.connectors.outage import RETRYING, Outage, check_backoff
 from squall.store.errors import InvalidArgumentError, StoreError, TableExistsError
 from squall.tuple import Fields, Tuple, is_tick
 
 __all__ = ["HBaseBolt", "HBaseLookupBolt"]
 
+log = logging.getLogger(__name__)
 
-class _Backoff:
-    """Exponential backoff on the monotonic clock, plus the report-once flag."""
 
-    __slots__ = ("initial_s", "max_s", "delay_s", "retry_at", "reported")
+def _check_backoff(initial_s: float, max_s: float) -> None:
+    problem = check_backoff(initial_s, max_s)
+    if problem is not None:
+        raise InvalidArgumentError(f"backoff: {problem}")
 
-    def __init__(self, initial_s: float, max_s: float) -> None:
-        if not initial_s > 0 or max_s < initial_s:
-            raise InvalidArgumentError(
-                f"backoff: need 0 < backoff_initial_s <= backoff_max_s, got {initial_s!r}, {max_s!r}")
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.delay_s = initial_s
-        self.retry_at = 0.0
-        self.reported = False
 
-    def waiting(self) -> bool:
-        return self.retry_at != 0.0 and time.monotonic() < self.retry_at
+def _outage(bolt: Bolt, context) -> Outage:
+    store = bolt.store
+    return Outage(f"{context.component_id}[{context.task_id}]", f"HBase Thrift {store.host}:{store.port}",
+                  initial_s=bolt.backoff_initial_s, max_s=bolt.backoff_max_s, log=log)
 
-    def failed(self) -> bool:
-        """Start (or lengthen) a backoff; True if this outage was not reported yet."""
-        self.retry_at = time.monotonic() + self.delay_s
-        self.delay_s = min(self.delay_s * 2, self.max_s)
-        first = not self.reported
-        self.reported = True
-        return first
 
-    def succeeded(self) -> None:
-        self.delay_s = self.initial_s
-        self.retry_at = 0.0
-        self.reported = False
+def _report_once(outage: Outage, collector, exc: BaseException, n_failed: int) -> None:
+    """Count a failed call; report it when it starts an outage (a lost server says it retries)."""
+    if not outage.failed(n_failed):
+        return
+    if isinstance(exc, HBaseConnectionError):
+        err = HBaseConnectionError(f"{exc.reason}; {RETRYING}", exc.host, exc.port, exc.operation)
+        err.__cause__ = exc.__cause__ or exc
+        exc = err
+    collector.report_error(exc)
 
 
 class HBaseBolt(Bolt):
@@ -103,7 +100,7 @@ class HBaseBolt(Bolt):
             raise InvalidArgumentError(
                 f"HBaseBolt: flush_interval_s must be > 0 (buffered tuples wait for it), "
                 f"got {flush_interval_s!r}")
-        _Backoff(backoff_initial_s, backoff_max_s)  # validate now, at build time
+        _check_backoff(backoff_initial_s, backoff_max_s)  # at build time
         self.store = store
         self.table_name = table
         self.mapper = mapper
@@ -122,7 +119,7 @@ class HBaseBolt(Bolt):
         self._tuples: list[Tuple] = []
         self._rows: list[tuple[str, dict[str, Any]]] = []
         self._increments: list[tuple[str, str, int]] = []
-        self._backoff = _Backoff(self.backoff_initial_s, self.backoff_max_s)
+        self._outage = _outage(self, context)
         self.flushes = 0
         self.written = 0
 
@@ -141,19 +138,20 @@ class HBaseBolt(Bolt):
 
     def process_batch(self, tuples: list[Tuple]) -> None:
         collector = self.collector
-        backoff = self._backoff
+        outage = self._outage
         mutation = self.mapper.mutation
         buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-        waiting = backoff.retry_at != 0.0 and backoff.waiting()
+        waiting = outage.since is not None and outage.backing_off()
         for t in tuples:
             if is_tick(t):
                 if buf_tuples:
                     self.flush()  # swaps in fresh buffers
                     buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-                waiting = backoff.retry_at != 0.0 and backoff.waiting()
+                waiting = outage.since is not None and outage.backing_off()
                 continue
             if waiting:
                 collector.fail(t)
+                outage.failed_during += 1
                 continue
             try:
                 row, cells, incs = mutation(t)
@@ -169,7 +167,7 @@ class HBaseBolt(Bolt):
             if len(buf_tuples) >= self.batch_size:
                 self.flush()
                 buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-                waiting = backoff.retry_at != 0.0 and backoff.waiting()
+                waiting = outage.since is not None and outage.backing_off()
 
     def flush(self) -> bool:
         """Write the buffered batch; ack its tuples, or fail them all. True if written."""
@@ -185,10 +183,10 @@ class HBaseBolt(Bolt):
             fail = self.collector.fail
             for t in tuples:
                 fail(t)
-            if self._backoff.failed():
-                self.collector.report_error(exc)
+            _report_once(self._outage, self.collector, exc, len(tuples))
             return False
-        self._backoff.succeeded()
+        if self._outage.since is not None:
+            self._outage.succeeded()
         self.flushes += 1
         self.written += len(tuples)
         ack = self.collector.ack
@@ -241,7 +239,7 @@ class HBaseLookupBolt(Bolt):
         if len(outs) != len(columns):
             raise InvalidArgumentError(
                 f"HBaseLookupBolt: {len(outs)} output_fields for {len(columns)} columns")
-        _Backoff(backoff_initial_s, backoff_max_s)
+        _check_backoff(backoff_initial_s, backoff_max_s)
         self.store = store
         self.table_name = table
         self.row_key_field = row_key_field
@@ -261,7 +259,7 @@ class HBaseLookupBolt(Bolt):
         self.collector = collector
         self._table: HBaseTable | None = None
         self._plans: dict[Fields, tuple[int, tuple[int, ...]]] = {}
-        self._backoff = _Backoff(self.backoff_initial_s, self.backoff_max_s)
+        self._outage = _outage(self, context)
         self.lookups = 0
 
     def _plan(self, fields: Fields) -> tuple[int, tuple[int, ...]]:
@@ -282,9 +280,10 @@ class HBaseLookupBolt(Bolt):
         data = [t for t in tuples if not is_tick(t)]
         if not data:
             return
-        if self._backoff.waiting():
+        if self._outage.backing_off():
             for t in data:
                 collector.fail(t)
+            self._outage.failed_during += len(data)
             return
         keys, kept, ok = [], [], []
         for t in data:
@@ -308,10 +307,10 @@ class HBaseLookupBolt(Bolt):
         except StoreError as exc:
             for t in ok:
                 collector.fail(t)
-            if self._backoff.failed():
-                collector.report_error(exc)
+            _report_once(self._outage, collector, exc, len(ok))
             return
-        self._backoff.succeeded()
+        if self._outage.since is not None:
+            self._outage.succeeded()
         self.lookups += len(ok)
         columns, decode, emit, ack = self.columns, self.decode, collector.emit, collector.ack
         for t, head, cells in zip(ok, kept, found):

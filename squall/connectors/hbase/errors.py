@@ -19,10 +19,12 @@ class HBaseError(StoreError):
     Attributes:
         host, port: the Thrift server the call went to.
         operation: what was being done (``"put_many DriverCarInfo"``).
+        reason: what went wrong, without the operation and server.
     """
 
     def __init__(self, message: str, host: str, port: int, operation: str) -> None:
         super().__init__(f"{operation} on HBase Thrift {host}:{port}: {message}")
+        self.reason = message
         self.host = host
         self.port = port
         self.operation = operation

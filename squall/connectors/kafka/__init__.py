@@ -15,7 +15,7 @@ from .bolt import (DefaultTopicSelector, FieldNameBasedTupleToKafkaMapper, Field
                    TopicSelector, TupleToKafkaMapper)
 from .config import FirstPollOffsetStrategy, KafkaConfigError, KafkaSpoutConfig, RetryBackoff
 from .errors import (KafkaConnectorError, KafkaDeliveryError, KafkaOutageError, KafkaRecordDroppedError,
-                     KafkaTransactionError)
+                     KafkaStartupError, KafkaTransactionError)
 from .spout import KafkaSpout
 from .translator import (DEFAULT_FIELDS, ByTopicRecordTranslator, DefaultRecordTranslator, RecordTranslator,
                          SimpleRecordTranslator)
@@ -26,6 +26,6 @@ __all__ = [
     "DEFAULT_FIELDS",
     "KafkaBolt", "TopicSelector", "DefaultTopicSelector", "FieldNameTopicSelector",
     "TupleToKafkaMapper", "FieldNameBasedTupleToKafkaMapper",
-    "KafkaConnectorError", "KafkaConfigError", "KafkaOutageError", "KafkaDeliveryError",
+    "KafkaConnectorError", "KafkaConfigError", "KafkaOutageError", "KafkaStartupError", "KafkaDeliveryError",
     "KafkaRecordDroppedError", "KafkaTransactionError",
 ]

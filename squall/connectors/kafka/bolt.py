@@ -45,13 +45,15 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from ...component import Bolt, Stateful
 from ...config import CHECKPOINT_MODE, EXACTLY_ONCE, TICK_TUPLE_FREQ_SECS
 from ...tuple import TICK_STREAM, Tuple
 from ..urls import mask_config, mask_url
 from .config import KafkaConfigError
+from ..outage import Outage
+from .client import ClientLog, await_brokers, reason
 from .errors import KafkaDeliveryError, KafkaOutageError, KafkaTransactionError
 
 __all__ = ["KafkaBolt", "TopicSelector", "DefaultTopicSelector", "FieldNameTopicSelector",
@@ -61,6 +63,9 @@ log = logging.getLogger("squall.connectors.kafka")
 
 _SEGMENTS = "segments"   # state key: [(txid that first staged them, [(topic, key, value), ...]), ...]
 _RUN = "run"             # state key: this state's run id, the marker's metadata
+# Delivery errors that mean "no broker took it in time", not "this record is refused".
+_OUTAGE_CODES = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+                           KafkaError._TIMED_OUT, KafkaError._QUEUE_FULL})
 
 
 class TopicSelector:
@@ -138,6 +143,18 @@ class KafkaBolt(Stateful, Bolt):
             required with a :class:`TopicSelector`.
         transaction_timeout_s: exactly-once only; bound of one publish (Kafka's
             ``transaction.timeout.ms``) and of each blocking transaction call.
+        startup_timeout_s: None (default): never wait at start; the brokers being
+            down is an outage like any other. Seconds: ``prepare`` waits at most this
+            long for the brokers to answer (and a fixed ``topic`` to exist), then raises
+            :class:`~squall.connectors.kafka.KafkaStartupError`, which ends the run
+            (for bounded runs, e.g. ``squall collect --once``).
+
+    Outages: the brokers being unreachable is reported once (``KafkaOutageError``),
+    its end logged once (:class:`~squall.connectors.outage.Outage`); meanwhile the
+    client keeps the records queued and retries, and deliveries that fail for it
+    (timed out) fail their tuples without a report each. Other delivery errors are
+    reported once per error code until a delivery succeeds again. librdkafka's own log
+    lines are throttled (:class:`~squall.connectors.kafka.client.ClientLog`).
 
     At least once, each tuple is acked in its delivery callback when the broker
     confirmed it, failed when delivery failed (the error is reported with the topic),
@@ -161,7 +178,7 @@ class KafkaBolt(Stateful, Bolt):
                  mapper: TupleToKafkaMapper | None = None, flush_timeout_s: float = 1.0,
                  poll_interval_s: float = 0.2, producer_config: Mapping[str, Any] | None = None, *,
                  transactional_id_prefix: str = "squall", transaction_marker_topic: str | None = None,
-                 transaction_timeout_s: float = 60.0) -> None:
+                 transaction_timeout_s: float = 60.0, startup_timeout_s: float | None = None) -> None:
         if not bootstrap_servers:
             raise ValueError("KafkaBolt needs bootstrap_servers 'host:port'")
         if flush_timeout_s < 0 or poll_interval_s <= 0:
@@ -170,6 +187,8 @@ class KafkaBolt(Stateful, Bolt):
             raise KafkaConfigError("KafkaBolt: transactional_id_prefix must not be empty")
         if transaction_timeout_s <= 0:
             raise KafkaConfigError(f"KafkaBolt: transaction_timeout_s must be positive, got {transaction_timeout_s!r}")
+        if startup_timeout_s is not None and not startup_timeout_s > 0:
+            raise KafkaConfigError(f"KafkaBolt: startup_timeout_s must be positive or None, got {startup_timeout_s!r}")
         self.bootstrap_servers = bootstrap_servers
         self.selector = DefaultTopicSelector(topic) if isinstance(topic, str) else topic
         self.mapper = mapper or FieldNameBasedTupleToKafkaMapper()
@@ -179,6 +198,7 @@ class KafkaBolt(Stateful, Bolt):
         self.transactional_id_prefix = transactional_id_prefix
         self.transaction_marker_topic = transaction_marker_topic or (topic if isinstance(topic, str) else None)
         self.transaction_timeout_s = transaction_timeout_s
+        self.startup_timeout_s = startup_timeout_s
 
     def __repr__(self) -> str:
         topic = getattr(self.selector, "topic", self.selector)
@@ -193,12 +213,20 @@ class KafkaBolt(Stateful, Bolt):
         props = {"acks": "all", "message.timeout.ms": 20000, **self.producer_config,
                  "bootstrap.servers": self.bootstrap_servers, "error_cb": self._on_error}
         props.setdefault("client.id", f"squall-{context.component_id}-{context.task_id}")
-        props.setdefault("logger", log)       # librdkafka's log lines through logging, not stderr
+        # librdkafka's log lines through logging, not stderr, and not one per reconnect.
+        props.setdefault("logger", ClientLog(log))
         self._props = props
+        self._component = f"KafkaBolt {context.component_id}[{context.task_id}]"
+        self._outage = Outage(self._component, f"Kafka {self.bootstrap_servers}", log=log)
+        self._reported_codes: set[int] = set()     # delivery errors reported since the last delivery
+        self._last_error: str | None = None
         self._producer = Producer(props)
+        if self.startup_timeout_s is not None:
+            topic = self.selector.topic if isinstance(self.selector, DefaultTopicSelector) else None
+            await_brokers(self._producer, self.bootstrap_servers, self.startup_timeout_s, self._component,
+                          (topic,) if topic else (), last_error=lambda: self._last_error)
         self._select = self.selector.select
         self._key_value = self.mapper.key_value
-        self._outage = False
         self.unconfirmed = 0      # produced, delivery not yet reported
         # Exactly once:
         self._exactly_once = config.get(CHECKPOINT_MODE) == EXACTLY_ONCE
@@ -239,9 +267,11 @@ class KafkaBolt(Stateful, Bolt):
                 except BufferError:
                     producer.poll(0)       # the local queue is full: serve callbacks, try once more
                     produce(topic, value, key, on_delivery=partial(delivered, tup, topic))
-            except (BufferError, KafkaException) as exc:
-                collector.report_error(KafkaDeliveryError(f"{type(exc).__name__}: {exc}", topic))
-                collector.fail(tup)
+            except BufferError:
+                self._failed(tup, topic, KafkaError._QUEUE_FULL, "the client's local queue is full")
+                continue
+            except KafkaException as exc:
+                self._failed(tup, topic, exc.args[0].code() if exc.args else KafkaError._FAIL, reason(exc))
                 continue
             except Exception as exc:
                 collector.report_error(exc)
@@ -249,7 +279,8 @@ class KafkaBolt(Stateful, Bolt):
                 continue
             self.unconfirmed += 1
         producer.poll(0)
-        if self.unconfirmed:
+        if self.unconfirmed and self._outage.since is None:
+            # Not during an outage: nothing would confirm, the worker would only wait.
             producer.flush(self.flush_timeout_s)
 
     def _buffer_batch(self, tuples) -> None:
@@ -274,18 +305,31 @@ class KafkaBolt(Stateful, Bolt):
     def _delivered(self, tup, topic, err, msg) -> None:
         self.unconfirmed -= 1
         if err is None:
-            if self._outage:
-                self._outage = False
-                log.warning("KafkaBolt: deliveries confirmed again")
+            if self._outage.since is not None:
+                self._outage.succeeded()
+            if self._reported_codes:
+                self._reported_codes.clear()
             self.collector.ack(tup)
-        else:
-            self.collector.report_error(KafkaDeliveryError(str(err), topic))
-            self.collector.fail(tup)
+            return
+        self._failed(tup, topic, err.code(), reason(err))
+
+    def _failed(self, tup, topic, code: int, text: str) -> None:
+        """Fail ``tup``; report the failure unless its outage or its error code already was."""
+        self.collector.fail(tup)
+        if code in _OUTAGE_CODES or self._outage.since is not None:
+            # The brokers are gone: one report for the outage, not one per record.
+            if self._outage.failed(1):
+                self.collector.report_error(KafkaOutageError(text, self._component, self.bootstrap_servers))
+        elif code not in self._reported_codes:
+            self._reported_codes.add(code)
+            self.collector.report_error(KafkaDeliveryError(
+                f"{text} (more deliveries failing so are not reported until one succeeds)", topic))
 
     def _on_error(self, err) -> None:
-        if not self._outage:
-            self._outage = True
-            self.collector.report_error(KafkaOutageError(str(err), "KafkaBolt"))
+        """The client's ``error_cb``: report an outage once."""
+        self._last_error = reason(err)
+        if self._outage.failed():
+            self.collector.report_error(KafkaOutageError(self._last_error, self._component, self.bootstrap_servers))
 
     # -- exactly once: checkpoints ----------------------------------------------------
 
@@ -403,7 +447,7 @@ class KafkaBolt(Stateful, Bolt):
         if self._marker_consumer is None:
             self._marker_consumer = Consumer({
                 "bootstrap.servers": self.bootstrap_servers, "group.id": f"squall-sink-{self.transactional_id}",
-                "enable.auto.commit": False, "isolation.level": "read_committed", "logger": log})
+                "enable.auto.commit": False, "isolation.level": "read_committed", "logger": ClientLog(log)})
         if self._published_txid is None:
             (tp,) = self._marker_consumer.committed([TopicPartition(self.transaction_marker_topic, 0)],
                                                     self.transaction_timeout_s)

@@ -122,6 +122,12 @@ class KafkaSpoutConfig:
             (``stop_at_end``) restarted right after a kill may be given only some
             partitions (the dead member still holds the rest) and end having read only
             those. Two topologies in one group must then not share component names.
+        startup_timeout_s: a bounded run (``stop_at_end``) only: ``open`` waits at most
+            this long for the brokers to answer and the topics to exist, then raises
+            :class:`~squall.connectors.kafka.KafkaStartupError`, which ends the run
+            (default 30 s, Kafka's ``request.timeout.ms``). None: never give up. An
+            unbounded run never waits at start: it reports the outage once and the
+            client keeps reconnecting.
 
     Raises:
         KafkaConfigError: neither or both of ``topics``/``topic_pattern``, a bad
@@ -142,6 +148,7 @@ class KafkaSpoutConfig:
     stop_at_end: bool = False
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     static_membership: bool = False
+    startup_timeout_s: float | None = 30.0
 
     def __post_init__(self) -> None:
         if isinstance(self.topics, str):
@@ -176,6 +183,9 @@ class KafkaSpoutConfig:
             raise KafkaConfigError(f"max_poll_records must be >= 1, got {self.max_poll_records!r}")
         if self.partition_refresh_period_s <= 0:
             raise KafkaConfigError("partition_refresh_period_s must be positive")
+        if self.startup_timeout_s is not None and not self.startup_timeout_s > 0:
+            raise KafkaConfigError(f"startup_timeout_s must be positive seconds or None (wait forever), got "
+                                   f"{self.startup_timeout_s!r}")
 
     def __repr__(self) -> str:
         # The generated repr would show sasl.password & co. (configs end up in logs).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ...errors import SquallError
+from ..outage import RETRYING
+from ..urls import mask_url
 
-__all__ = ["KafkaConnectorError", "KafkaOutageError", "KafkaDeliveryError", "KafkaRecordDroppedError",
-           "KafkaTransactionError"]
+__all__ = ["KafkaConnectorError", "KafkaOutageError", "KafkaStartupError", "KafkaDeliveryError",
+           "KafkaRecordDroppedError", "KafkaTransactionError"]
 
 
 class KafkaConnectorError(SquallError):
@@ -16,14 +18,40 @@ class KafkaOutageError(KafkaConnectorError, ConnectionError):
     """The client lost the brokers (reported once per outage; the component keeps going).
 
     Attributes:
-        component: ``"KafkaSpout"`` or ``"KafkaBolt"``.
+        component: who lost them (``"KafkaSpout source[2]"``).
         reason: the client's error text.
+        servers: the bootstrap servers, credentials masked.
     """
 
-    def __init__(self, reason: str, component: str) -> None:
-        super().__init__(f"{component}: Kafka unreachable: {reason}")
+    def __init__(self, reason: str, component: str, servers: str = "") -> None:
+        servers = mask_url(servers)
+        super().__init__(f"{component}: Kafka {servers} unreachable: {reason}; {RETRYING}" if servers else
+                         f"{component}: Kafka unreachable: {reason}; {RETRYING}")
         self.reason = reason
         self.component = component
+        self.servers = servers
+
+
+class KafkaStartupError(KafkaConnectorError):
+    """A bounded run could not start: the brokers did not answer, or a topic it reads
+    did not exist, within ``startup_timeout_s``. Raised from the spout's ``open`` (the
+    bolt's ``prepare``), so the run ends with it (``TopologyHandle.wait`` and
+    ``run_topology`` raise it).
+
+    Attributes:
+        reason: what was missing (``"Kafka 127.0.0.1:1 unreachable: ... refused"``).
+        component: who waited.
+        servers: the bootstrap servers, credentials masked.
+        timeout_s: how long it waited, seconds.
+    """
+
+    def __init__(self, reason: str, component: str, servers: str, timeout_s: float) -> None:
+        super().__init__(f"{component}: {reason} (gave up after startup_timeout_s={timeout_s:g} s at the start "
+                         f"of a bounded run)")
+        self.reason = reason
+        self.component = component
+        self.servers = mask_url(servers)
+        self.timeout_s = timeout_s
 
 
 class KafkaDeliveryError(KafkaConnectorError):

@@ -24,7 +24,11 @@ How offsets move, per partition:
 Differences from Storm: a failed tuple is re-emitted from memory (the spout keeps the
 values of tuples in flight, bounded by ``max_uncommitted_offsets``) instead of seeking
 the consumer back; consumer errors never stop the spout, they are reported once per
-outage and the client keeps reconnecting.
+outage (:class:`~squall.connectors.outage.Outage`), the end of the outage is logged
+once, librdkafka's own log lines are throttled, and the client keeps reconnecting.
+Only a bounded run (``stop_at_end``) gives up, and only at its start: ``open`` waits
+up to ``startup_timeout_s`` for the brokers and topics, then raises
+:class:`~squall.connectors.kafka.KafkaStartupError`, which ends the run.
 
 Checkpointed (a :class:`~squall.component.Stateful` spout run with a state backend),
 the position lives in the checkpoint, as Flink's Kafka source keeps it:
@@ -68,6 +72,8 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from ...component import Spout, Stateful
 from ...tuple import DEFAULT_STREAM
+from ..outage import Outage
+from .client import ClientLog, await_brokers, reason
 from .config import KafkaSpoutConfig
 from .errors import KafkaConnectorError, KafkaOutageError, KafkaRecordDroppedError
 
@@ -180,7 +186,10 @@ class KafkaSpout(Stateful, Spout):
         self._retries: list[tuple[float, int, _Partition, int, list[Any]]] = []
         self._seq = itertools.count()
         self._seen: set[tuple[str, int]] = set()
-        self._outage_since: float | None = None
+        self._component = f"KafkaSpout {context.component_id}[{context.task_id}]"
+        # librdkafka reconnects by itself: the outage is only reported and its end logged.
+        self._outage = Outage(self._component, f"Kafka {cfg.bootstrap_servers}", log=log)
+        self._last_error: str | None = None
         self._checkpointed = False         # until init_state: commit on ack
         self._positions: dict[tuple[str, int], tuple[int, dict[int, int]]] = {}   # restored, not yet assigned
         self._assigned_once = False
@@ -191,10 +200,19 @@ class KafkaSpout(Stateful, Spout):
         props.setdefault("client.id", f"squall-{context.component_id}-{context.task_id}")
         if cfg.static_membership:
             props.setdefault("group.instance.id", f"squall-{context.component_id}-{context.task_id}")
-        props.setdefault("logger", log)       # librdkafka's log lines through logging, not stderr
+        # librdkafka's log lines through logging, not stderr, and not one per reconnect.
+        props.setdefault("logger", ClientLog(log))
         props["on_commit"] = self._on_commit
         props["error_cb"] = self._on_error
         self._consumer = Consumer(props)
+        if cfg.stop_at_end and cfg.startup_timeout_s is not None:
+            try:
+                await_brokers(self._consumer, cfg.bootstrap_servers, cfg.startup_timeout_s, self._component,
+                              cfg.topics, cfg.topic_pattern, lambda: self._last_error)
+            except BaseException:
+                self._consumer.close()
+                self._consumer = None
+                raise
         self._consumer.subscribe(cfg.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
 
@@ -210,9 +228,9 @@ class KafkaSpout(Stateful, Spout):
             # Synchronous while the brokers answer; during an outage it could hang, so
             # the last acks are sent asynchronously and at worst replayed after restart.
             if self._checkpointed:
-                self._commit_checkpoint(asynchronous=self._outage_since is not None)
+                self._commit_checkpoint(asynchronous=self._outage.down)
             else:
-                self._commit(asynchronous=self._outage_since is not None)
+                self._commit(asynchronous=self._outage.down)
         except Exception as exc:
             self.collector.report_error(KafkaConnectorError(f"final commit failed: {exc}"))
         try:
@@ -336,7 +354,7 @@ class KafkaSpout(Stateful, Spout):
             if not p.queued and not p.blocked:
                 p.queued = True
                 ready.append(p)
-        if healthy and self._outage_since is not None:
+        if healthy and self._outage.down:
             self._recovered()
 
     # -- outcomes ----------------------------------------------------------------------
@@ -408,7 +426,7 @@ class KafkaSpout(Stateful, Spout):
         if err is not None or any(tp.error is not None for tp in partitions):
             self.counts["commit_errors"] += 1
             self._on_error(err if err is not None else next(tp.error for tp in partitions if tp.error))
-        elif partitions and self._outage_since is not None:
+        elif partitions and self._outage.down:
             self._recovered()
 
     def _block(self, p: _Partition) -> None:
@@ -474,7 +492,7 @@ class KafkaSpout(Stateful, Spout):
 
     def _on_revoke(self, consumer, partitions) -> None:
         mine = [p for p in (self._parts.get((tp.topic, tp.partition)) for tp in partitions) if p is not None]
-        if mine and self._outage_since is None and not self._checkpointed:
+        if mine and not self._outage.down and not self._checkpointed:
             try:
                 self._commit(asynchronous=False, only=mine)
             except Exception as exc:
@@ -584,15 +602,14 @@ class KafkaSpout(Stateful, Spout):
     # -- errors ------------------------------------------------------------------------
 
     def _on_error(self, err) -> None:
+        """The client's ``error_cb`` (and errors of polls and commits): report an outage once."""
+        text = self._last_error = reason(err)
         fatal = getattr(err, "fatal", lambda: False)()
-        if self._outage_since is None or fatal:
-            if self._outage_since is None:
-                self._outage_since = monotonic()
-                self.counts["outages"] += 1
-            self.collector.report_error(KafkaOutageError(str(err), "KafkaSpout"))
-        else:
-            log.debug("KafkaSpout: %s (outage already reported)", err)
+        if self._outage.failed() or fatal:      # a fatal error ends the client: always said
+            if self._outage.outages > self.counts["outages"]:
+                self.counts["outages"] = self._outage.outages
+            self.collector.report_error(KafkaOutageError(text, self._component, self.config.bootstrap_servers))
 
     def _recovered(self) -> None:
-        log.warning("KafkaSpout: Kafka reachable again after %.1f s", monotonic() - self._outage_since)
-        self._outage_since = None
+        self._outage.succeeded()
+        self._last_error = None

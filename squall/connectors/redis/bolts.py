@@ -14,8 +14,10 @@ All three share one contract (:class:`RedisBolt`):
   backoff expires it fails incoming tuples at once without touching Redis, so the
   worker loop never waits on a dead server; the next batch after it is the probe.
   The outage is reported through ``collector.report_error`` once (when it starts, not
-  per tuple or per probe) and its end is logged with its length and the number of
-  tuples failed meanwhile.
+  per tuple or per probe: "Redis at ... is unreachable (...): ...; retrying with
+  backoff") and its end is logged once with its length and the number of tuples
+  failed meanwhile. This is the connectors' shared policy,
+  :class:`squall.connectors.outage.Outage`.
 
 Semantics: storm-redis ``AbstractRedisBolt``, ``RedisStoreBolt``, ``RedisLookupBolt``,
 ``RedisFilterBolt`` (there one command per tuple; here one pipeline per batch); Storm
@@ -33,10 +35,11 @@ from typing import Any
 from squall.component import Bolt
 from squall.tuple import Tuple, is_tick
 
+from ..outage import RETRYING, Outage, check_backoff
 from .config import RedisConfig, from_url
-from .errors import RedisCommandError, RedisConfigError
+from .errors import RedisCommandError, RedisConfigError, RedisConnectionError
 from .mappers import RedisFilterMapper, RedisLookupMapper, RedisStoreMapper
-from .store import CONNECTION_ERRORS, release_client, shared_client, translate_error
+from .store import CONNECTION_ERRORS, release_client, shared_client
 
 __all__ = ["RedisBolt", "RedisStoreBolt", "RedisLookupBolt", "RedisFilterBolt"]
 
@@ -55,7 +58,8 @@ class RedisBolt(Bolt):
 
     Attributes (per task, for tests and metrics):
         outages: how many outages began.
-        outage_failed: tuples failed because Redis was unreachable.
+        outage_failed: tuples failed because Redis was unreachable, in the current
+            outage (0 once it ended).
         round_trips: pipelines sent (successful or not).
 
     Subclasses implement ``_queue(pipe, tup)`` and ``_settle(tuples, replies)``.
@@ -63,9 +67,9 @@ class RedisBolt(Bolt):
 
     def __init__(self, config: RedisConfig | str, mapper: Any, backoff_initial_s: float = 0.1,
                  backoff_max_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if not 0 < backoff_initial_s <= backoff_max_s:
-            raise RedisConfigError(f"need 0 < backoff_initial_s <= backoff_max_s, got {backoff_initial_s!r} "
-                                   f"and {backoff_max_s!r}")
+        problem = check_backoff(backoff_initial_s, backoff_max_s)
+        if problem is not None:
+            raise RedisConfigError(problem)
         self.config = from_url(config) if isinstance(config, str) else config
         self.mapper = mapper
         self.backoff_initial_s = backoff_initial_s
@@ -79,11 +83,8 @@ class RedisBolt(Bolt):
         self.component = f"{context.component_id}[{context.task_id}]"
         self.server = self.config.describe()
         self._client = None  # borrowed on first batch: a dead server must not fail prepare
-        self._down_since: float | None = None
-        self._retry_at = 0.0
-        self._delay_s = self.backoff_initial_s
-        self.outages = 0
-        self.outage_failed = 0
+        self._outage = Outage(self.component, f"Redis at {self.server}", initial_s=self.backoff_initial_s,
+                              max_s=self.backoff_max_s, clock=self.clock, log=log)
         self.round_trips = 0
 
     def cleanup(self):
@@ -94,7 +95,17 @@ class RedisBolt(Bolt):
     @property
     def down(self) -> bool:
         """True while the bolt considers Redis unreachable."""
-        return self._down_since is not None
+        return self._outage.down
+
+    @property
+    def outages(self) -> int:
+        """How many outages began."""
+        return self._outage.outages
+
+    @property
+    def outage_failed(self) -> int:
+        """Tuples failed because Redis was unreachable, in the current outage."""
+        return self._outage.failed_during
 
     # -- the batch path ------------------------------------------------------------------
 
@@ -103,11 +114,12 @@ class RedisBolt(Bolt):
 
     def process_batch(self, tuples: list[Tuple]) -> None:
         collector = self.collector
-        if self._down_since is not None and self.clock() < self._retry_at:
+        outage = self._outage
+        if outage.since is not None and outage.backing_off():
             fail = collector.fail
             for t in tuples:
                 fail(t)
-            self.outage_failed += len(tuples)
+            outage.failed_during += len(tuples)
             return
         data = [t for t in tuples if not is_tick(t)]
         if len(data) != len(tuples):
@@ -127,38 +139,18 @@ class RedisBolt(Bolt):
             self.round_trips += 1
             replies = pipe.execute(raise_on_error=False)
         except CONNECTION_ERRORS as exc:
-            self._outage(exc, len(data))
+            if outage.failed(len(data)):
+                err = RedisConnectionError(self.server, f"pipeline of {len(data)}",
+                                           f"{str(exc) or type(exc).__name__}; {RETRYING}")
+                err.__cause__ = exc
+                collector.report_error(err)
             fail = collector.fail
             for t in data:
                 fail(t)
             return
-        if self._down_since is not None:
-            self._recovered()
+        if outage.since is not None:
+            outage.succeeded()
         self._settle(data, replies)
-
-    def _outage(self, exc: BaseException, n: int) -> None:
-        now = self.clock()
-        self.outage_failed += n
-        if self._down_since is None:
-            self._down_since = now
-            self._delay_s = self.backoff_initial_s
-            self.outages += 1
-            err = translate_error(exc, self.config, f"pipeline of {n}")
-            err.__cause__ = exc
-            self.collector.report_error(err)
-        else:
-            self._delay_s = min(self._delay_s * 2, self.backoff_max_s)
-            log.debug("%s: Redis at %s still unreachable; next try in %.1f s", self.component, self.server,
-                      self._delay_s)
-        self._retry_at = now + self._delay_s
-
-    def _recovered(self) -> None:
-        took = self.clock() - self._down_since  # type: ignore[operator]
-        log.warning("%s: Redis at %s is reachable again after %.1f s; %d tuples were failed for replay "
-                    "during the outage", self.component, self.server, took, self.outage_failed)
-        self._down_since = None
-        self._delay_s = self.backoff_initial_s
-        self.outage_failed = 0
 
     def _reject(self, tup: Tuple, reply: BaseException, first: list) -> None:
         """Fail ``tup`` whose command the server rejected; remember the batch's first error."""

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from squall import TopologyBuilder
+from squall.component import TopologyContext
 from squall.config import TICK_TUPLE_FREQ_SECS
 from squall.connectors.hbase import (
     HBaseBolt,
@@ -59,7 +60,7 @@ def mapper():
 
 def prepared(bolt):
     rec = Recorder()
-    bolt.prepare({}, None, rec)
+    bolt.prepare({}, TopologyContext(topology=None, component_id="hbase", task_id=1, component_tasks=(1,)), rec)
     return bolt, rec
 
 
@@ -117,7 +118,8 @@ def test_unreachable_server_fails_batch_backs_off_and_reports_once(table_name):
     time.sleep(0.25)
     bolt.process_batch([word("f"), word("g")])  # backoff over: tried again, fails again
     assert len(rec.failed) == 7 and len(rec.errors) == 1  # the outage is reported once
-    assert bolt._backoff.delay_s == 0.5  # 0.2 -> 0.4 -> capped at 0.5
+    assert bolt._outage.delay_s == 0.4  # 0.2 after the first failure, doubled after the second
+    assert bolt._outage.outages == 1 and bolt._outage.failed_during == 7
 
 
 def test_word_count_topology_acks_every_tuple_after_flush(hbase_store, table_name):

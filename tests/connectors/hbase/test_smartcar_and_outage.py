@@ -70,7 +70,8 @@ class PacedListSpout(ListSpout):
             super().next_tuple()
 
 
-def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, table_name):
+def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, table_name, caplog):
+    caplog.set_level("WARNING")
     n = 600
     rows = [[f"car{i % 20:02d}-{i:05d}", i, 1] for i in range(n)]
     b = TopologyBuilder()
@@ -105,6 +106,11 @@ def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, table_n
     # reported once per outage, not once per failed tuple or batch
     assert 1 <= len(stats.last_errors) <= 3, stats.last_errors
     assert any("HBase Thrift" in e for e in stats.last_errors)
+    assert any("retrying with backoff" in e for e in stats.last_errors)
+    # The end of each outage is logged once, with the tuples it failed.
+    recoveries = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
+    assert len(recoveries) == len(stats.last_errors), recoveries
+    assert all(f"HBase Thrift 127.0.0.1:{hbase_server.thrift_port}" in m for m in recoveries)
     table = hbase_store.open_table(table_name)
     assert table.count() == n
     assert {k: int(v["cf:seq"]) for k, v in table.scan()} == {r[0]: r[1] for r in rows}

@@ -44,6 +44,16 @@ def test_replay_writes_malformed_rows_raw(kafka, topic, consume_all, tmp_path):
 
 
 def test_missing_topic_is_an_error(kafka):
+    # Needs produce.py to turn KafkaStartupError into a CliError (one line, exit 2).
     res = run("--cars", 1, "--duration", 1, "--kafka", kafka.bootstrap, "--topic", "no-such-topic",
               "--timeout", 2, code=2)
-    assert "not confirmed" in res.output
+    assert "topic 'no-such-topic' not found on Kafka" in res.output and "Traceback" not in res.output
+
+
+def test_unreachable_broker_is_one_error_line(caplog):
+    from tests.services.launch import free_port
+
+    res = run("--cars", 1, "--duration", 1, "--kafka", f"127.0.0.1:{free_port()}", "--topic", "t",
+              "--timeout", 1, code=2)
+    assert "unreachable" in res.output and "Traceback" not in res.output
+    assert len([r for r in caplog.records if "Connection refused" in r.getMessage() and r.levelno >= 20]) <= 3

@@ -256,7 +256,8 @@ def test_two_spouts_in_one_group_split_partitions_and_rebalance_loses_nothing(ka
     assert {p for _, p, _, _ in seen(b)}, "b read nothing"
 
 
-def test_broker_restart_mid_run_loses_nothing_and_reports_the_outage(kafka, topic, produce, committed):
+def test_broker_restart_mid_run_loses_nothing_and_reports_the_outage(kafka, topic, produce, committed, caplog):
+    caplog.set_level("WARNING", logger="squall.connectors.kafka")
     t = topic(2)
     group, name = unique("g"), unique("outage")
     produce(t, [f"x{i}" for i in range(100)], partition=0)
@@ -276,6 +277,12 @@ def test_broker_restart_mid_run_loses_nothing_and_reports_the_outage(kafka, topi
     assert set(values(name)) == {f"{c}{i}" for c in "xy" for i in range(150)}
     outage_reports = [e for e in errs if KafkaOutageError.__name__ in e]
     assert 1 <= len(outage_reports) <= 3, errs      # once per outage, not once per poll
+    recoveries = [r for r in caplog.records if "reachable again" in r.getMessage()]
+    assert len(recoveries) == len(outage_reports), [r.getMessage() for r in recoveries]
+    # librdkafka's own lines during the restart: throttled per facility, not one per retry.
+    client_lines = [r for r in caplog.records if r.name == "squall.connectors.kafka" and r.levelno >= 30
+                    and "reachable again" not in r.getMessage()]
+    assert len(client_lines) <= 10, [r.getMessage() for r in client_lines]
 
 
 def test_stop_at_end_makes_a_bounded_run(kafka, topic, produce, committed):

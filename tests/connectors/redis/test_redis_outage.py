@@ -65,7 +65,11 @@ def test_restart_mid_run_loses_nothing(tmp_path, caplog):
         outage_reports = [e for e in stats["store"].last_errors if "unreachable" in e]
         assert len(outage_reports) == 1, stats["store"].last_errors  # once per outage, not per tuple
         assert stats["store"].failed >= len(failed) > 0
-        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        # What a user sees: one report, one recovery line; no line per tuple, batch or probe.
+        about = [r.getMessage() for r in caplog.records if r.levelno >= 30 and "Redis at" in r.getMessage()]
+        assert len(about) == 2, about
+        assert "unreachable" in about[0] and "retrying with backoff" in about[0]
+        assert "reachable again" in about[1] and "redis://127.0.0.1" in about[1]
         with RedisKeyValueStore(cfg) as kv:
             assert kv.client.dbsize() == N
             values = kv.client.mget([f"k{i}" for i in range(N)])
