@@ -19,12 +19,12 @@ from time import perf_counter, time
 from typing import Any
 
 from ..component import Bolt, OutputCollector, Spout, SpoutOutputCollector, TopologyContext
+from ..config import DEFAULTS, ERROR_THROTTLE_INTERVAL_SECS, MAX_ERROR_REPORT_PER_INTERVAL
 from ..errors import RecordError, SquallError
 from ..grouping import (AllGrouping, FieldsGrouping, GlobalGrouping, LocalOrShuffleGrouping,
                         NoneGrouping, PartialKeyGrouping, ShuffleGrouping, StreamId)
 from ..tuple import DEFAULT_STREAM, Tuple, TupleSource
 from .acker import Acker
-from ..config import DEFAULTS, ERROR_THROTTLE_INTERVAL_SECS, MAX_ERROR_REPORT_PER_INTERVAL
 from .metrics import ErrorLogThrottle, TaskCounters
 
 __all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError",
