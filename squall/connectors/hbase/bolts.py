@@ -141,13 +141,13 @@ class HBaseBolt(Bolt):
         outage = self._outage
         mutation = self.mapper.mutation
         buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-        waiting = outage.since is not None and outage.backing_off()
+        waiting = outage.backing_off()
         for t in tuples:
             if is_tick(t):
                 if buf_tuples:
                     self.flush()  # swaps in fresh buffers
                     buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-                waiting = outage.since is not None and outage.backing_off()
+                waiting = outage.backing_off()
                 continue
             if waiting:
                 collector.fail(t)
@@ -167,7 +167,7 @@ class HBaseBolt(Bolt):
             if len(buf_tuples) >= self.batch_size:
                 self.flush()
                 buf_tuples, buf_rows, buf_incs = self._tuples, self._rows, self._increments
-                waiting = outage.since is not None and outage.backing_off()
+                waiting = outage.backing_off()
 
     def flush(self) -> bool:
         """Write the buffered batch; ack its tuples, or fail them all. True if written."""

@@ -115,7 +115,7 @@ class RedisBolt(Bolt):
     def process_batch(self, tuples: list[Tuple]) -> None:
         collector = self.collector
         outage = self._outage
-        if outage.since is not None and outage.backing_off():
+        if outage.backing_off():
             fail = collector.fail
             for t in tuples:
                 fail(t)
