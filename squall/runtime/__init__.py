@@ -4,6 +4,6 @@ Nothing here is imported by the core (``squall.tuple``/``component``/``topology`
 """
 
 from .local import LocalCluster, RunResult, TopologyHandle, run_topology
-from .worker import Worker
+from .worker import StopReport, Worker
 
-__all__ = ["LocalCluster", "RunResult", "TopologyHandle", "Worker", "run_topology"]
+__all__ = ["LocalCluster", "RunResult", "StopReport", "TopologyHandle", "Worker", "run_topology"]
