@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from squall.cli import CliError, data_dir_option
+from squall.connectors.urls import mask_url
 from squall.config import (AT_LEAST_ONCE, CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE,
                            MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, ConfigError)
 from squall.runtime import LocalCluster
@@ -24,6 +26,9 @@ from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topo
 __all__ = ["smartcar"]
 
 log = logging.getLogger("squall.smartcar")
+
+STOP_DRAIN_S = 10.0
+"""Seconds a stopped run waits for records in flight before its final checkpoint."""
 
 
 @click.group()
@@ -60,6 +65,10 @@ def _rows(store, table: str) -> int | None:
 @click.option("--group", default="squall-smartcar", show_default=True,
               help="With --kafka: the consumer group (a restart resumes from its committed offsets).")
 @click.option("--follow", is_flag=True, help="With --kafka: keep running at the end of the topic.")
+@click.option("--startup-timeout", "startup_timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="With --kafka (without --follow): seconds to wait for the brokers and the topic before "
+                   "failing.")
 @click.option("--redis", "redis_url", default=None,
               help="Speeding sets in Redis at this URL (redis://host:port/db) instead of embedded.")
 @click.option("--hbase", default=None,
@@ -77,7 +86,7 @@ def _rows(store, table: str) -> int | None:
                    "resume after the process ends), or none (no checkpoints: at-least-once only).")
 @data_dir_option
 def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, ttl_s, speeding_log, max_pending,
-        bootstrap, topic, group, follow, redis_url, hbase, guarantee, checkpoint_ms, state_backend, data_dir):
+        bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend, data_dir):
     """Run the pipeline until the input ends; print a summary.
 
     Every record is stored in table DriverCarInfo (family cf1, row key = reversed
@@ -93,7 +102,8 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     backend.
     """
     rule = Path(rule_file).read_text(encoding="utf-8")
-    if bootstrap is None and (kafka_only := given_options("topic", "group", "follow")):
+    startup_errors: tuple[type[Exception], ...] = ()
+    if bootstrap is None and (kafka_only := given_options("topic", "group", "follow", "startup_timeout_s")):
         raise CliError(f"{', '.join(kafka_only)}: apply only with --kafka HOST:PORT")
     if bootstrap is not None:
         if replay_dir is not None:
@@ -101,9 +111,12 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
         if feed_only := given_options("cars", "seed", "duration_s", "start", "pace"):
             raise CliError(f"{', '.join(feed_only)}: apply to a replay or the simulator, not to --kafka "
                            f"(the records come from the topic as they are)")
+        from squall.connectors.kafka import KafkaStartupError
+
         from .kafka_feed import kafka_source
-        source = kafka_source(bootstrap, topic, group, follow)
-        what = f"Kafka {bootstrap}/{topic} (group {group})"
+        source = kafka_source(bootstrap, topic, group, follow, startup_timeout_s)
+        startup_errors = (KafkaStartupError,)
+        what = f"Kafka {mask_url(bootstrap)}/{topic} (group {group})"
         job = ("kafka", bootstrap, topic, group)
     else:
         feed = Feed.from_options(replay_dir, cars, seed, duration_s, start)
@@ -127,7 +140,8 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     backend = _state_backend(state_backend, data_dir, redis_url, job)
     if backend is None and guarantee == EXACTLY_ONCE:
         raise CliError("--guarantee exactly-once needs checkpoints: choose a --state-backend other than none")
-    where = ", ".join(x for x in (hbase and f"HBase {hbase}", redis_url and f"Redis {redis_url}") if x)
+    where = ", ".join(x for x in (hbase and f"HBase {mask_url(hbase)}",
+                                  redis_url and f"Redis {mask_url(redis_url)}") if x)
     click.echo(f"squall smartcar: {what}; data in {where or data_dir}", err=True)
     t0 = time.monotonic()
     try:
@@ -137,8 +151,12 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
                                                  state_backend=backend)
             except ConfigError as exc:
                 raise CliError(f"--guarantee {guarantee}: {exc}")
+            stopped_by = _stop_on_signals(handle)
             stats, checkpoints = _watch(handle, source, t0)
             completed = handle.worker.completed
+            stop_report = handle.stop_report
+    except startup_errors as exc:  # the source never answered: one line, no traceback
+        raise CliError(str(exc)) from None
     finally:
         if backend is not None:
             backend.close()
@@ -163,6 +181,8 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
         mean = checkpoints.total_s / checkpoints.completed * 1000 if checkpoints.completed else 0.0
         click.echo(f"{guarantee}: {checkpoints.completed:,} checkpoints (mean {mean:.1f} ms, max "
                    f"{checkpoints.max_s * 1000:.1f} ms), {checkpoints.rollbacks:,} rollbacks{resumed}")
+    if stop_report is not None and stopped_by:
+        _report_stop(stop_report, stopped_by[0], p, backend is not None)
     if not completed:
         click.echo("INCOMPLETE: the last checkpoint could not be taken; run the command again to "
                    "resume from the one before", err=True)
@@ -200,6 +220,48 @@ def _state_backend(kind: str, data_dir, redis_url: str | None, job: tuple):
         return RedisStateBackend(redis_url, key_prefix=f"squall:state:{job_id}")
     from squall.state import RocksDBStateBackend
     return RocksDBStateBackend(Path(data_dir) / "state" / job_id)
+
+
+def _stop_on_signals(handle) -> list[int]:
+    """Ctrl-C / SIGTERM stop the run gracefully; a second one exits at once.
+
+    The first signal asks the topology to stop (spouts stop, trees in flight get up to
+    ``STOP_DRAIN_S`` to finish, a final checkpoint is taken) and the summary is printed
+    as usual. A second one exits with 128 + the signal number without waiting for a
+    bolt or a checkpoint under way: the next run resumes from the last checkpoint, as
+    after ``kill -9``. Returns the list the signals received are appended to.
+    """
+    received: list[int] = []
+
+    def on_signal(signum, _frame):
+        received.append(signum)
+        if len(received) == 1:
+            click.echo(f"squall smartcar: {signal.Signals(signum).name}: stopping (spouts stopped, "
+                       f"up to {STOP_DRAIN_S:.0f} s for records in flight, then a final checkpoint); "
+                       f"again to exit at once", err=True)
+            handle.stop(drain_timeout_s=STOP_DRAIN_S)
+        else:
+            click.echo("squall smartcar: exiting now; the next run resumes from the last checkpoint",
+                       err=True)
+            os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    return received
+
+
+def _report_stop(report, signum: int, p: dict[str, int], checkpointed: bool) -> None:
+    """The end of a run stopped by a signal: what is safe, what the next run does; exits."""
+    pending = p["read"] - p["acked"]
+    if not checkpointed:
+        resume = "no state backend: the next run starts from the beginning"
+    elif report.final_checkpoint is not None:
+        resume = f"the next run resumes from checkpoint {report.final_checkpoint}"
+    else:
+        resume = "the next run resumes from the checkpoint before"
+    click.echo(f"stopped by {signal.Signals(signum).name}: {report.in_flight:,} records were still in flight"
+               f" ({pending:,} read but not acked); {resume}")
+    sys.exit(128 + signum)
 
 
 def _since_process_start(at_monotonic: float) -> str:

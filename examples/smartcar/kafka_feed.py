@@ -19,7 +19,8 @@ class FeedLineTranslator(RecordTranslator):
         return "default", [record.value(), f"{record.topic()}/{record.partition()}/{record.offset()}", None]
 
 
-def kafka_source(bootstrap: str, topic: str, group: str, follow: bool) -> Spout:
+def kafka_source(bootstrap: str, topic: str, group: str, follow: bool,
+                 startup_timeout_s: float = 30.0) -> Spout:
     """A KafkaSpout on ``topic``; without ``follow`` it ends at the end of the topic.
 
     Checkpointed (``squall smartcar run`` with a state backend), the spout's position
@@ -27,11 +28,14 @@ def kafka_source(bootstrap: str, topic: str, group: str, follow: bool) -> Spout:
     group when a checkpoint completes); without checkpoints it resumes from the group's
     committed offsets. Static group membership lets the rerun after a ``kill -9`` take
     the partitions back at once, instead of finding them held by the dead process (a
-    bounded run could then end early).
+    bounded run could then end early). A bounded run whose brokers do not answer (or
+    whose topic does not exist) within ``startup_timeout_s`` fails with
+    ``KafkaStartupError``; a followed one keeps retrying.
     """
     return KafkaSpout(KafkaSpoutConfig(bootstrap_servers=bootstrap, group_id=group, topics=(topic,),
                                        translator=FeedLineTranslator(), stop_at_end=not follow,
                                        offset_commit_period_s=1.0, static_membership=True,
+                                       startup_timeout_s=startup_timeout_s,
                                        # A partition a dead run held goes to another member
                                        # after this long, not Kafka's default 45 s.
                                        consumer_config={"session.timeout.ms": 10000}))

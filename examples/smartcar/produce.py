@@ -13,6 +13,7 @@ import time
 import click
 
 from squall.cli import CliError
+from squall.connectors.urls import mask_url
 
 from .feed import Feed, feed_options
 
@@ -32,7 +33,7 @@ def produce(replay_dir, cars, seed, duration_s, start, bootstrap, topic, timeout
     from squall.connectors.kafka.producer import send_all
 
     feed = Feed.from_options(replay_dir, cars, seed, duration_s, start)
-    click.echo(f"squall smartcar produce: {feed.description} -> {bootstrap} topic {topic}", err=True)
+    click.echo(f"squall smartcar produce: {feed.description} -> {mask_url(bootstrap)} topic {topic}", err=True)
     t0 = time.monotonic()
     malformed = 0
 
@@ -42,10 +43,14 @@ def produce(replay_dir, cars, seed, duration_s, start, bootstrap, topic, timeout
             malformed += r.error is not None
             yield r.car_number.encode("utf-8"), r.line.encode("utf-8")
 
-    report = send_all(bootstrap, topic, messages(), timeout_s)
+    from squall.connectors.kafka import KafkaStartupError
+    try:
+        report = send_all(bootstrap, topic, messages(), timeout_s)
+    except KafkaStartupError as exc:
+        raise CliError(str(exc)) from None
     elapsed = time.monotonic() - t0
     click.echo(f"sent {report.sent:,} messages ({malformed:,} malformed rows as raw lines) in {elapsed:.2f} s")
     click.echo(f"confirmed {report.delivered:,}; failed {report.failed:,}; unconfirmed {report.unconfirmed:,}")
     if report.failed or report.unconfirmed:
-        raise CliError(f"{report.failed + report.unconfirmed:,} messages were not confirmed by {bootstrap}"
+        raise CliError(f"{report.failed + report.unconfirmed:,} messages were not confirmed by {mask_url(bootstrap)}"
                        + (f": {report.errors[0]}" if report.errors else ""))

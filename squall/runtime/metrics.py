@@ -123,8 +123,10 @@ class ErrorLogThrottle:
         if self._in_window == self.max_per_interval and self.interval_s > 0:
             note = (f" (further errors from {self.label} in the next {self.interval_s:g} s are "
                     f"counted, not logged: topology.max.error.report.per.interval)")
-        log.warning("%s: %s%s", self.label, text, note,
-                    exc_info=(type(error), error, error.__traceback__))
+        # An error that was reported, not raised (a connector's outage), has no traceback:
+        # logging one would only repeat the message line.
+        trace = (type(error), error, error.__traceback__) if error.__traceback__ is not None else None
+        log.warning("%s: %s%s", self.label, text, note, exc_info=trace)
 
     def flush_due(self, now: float) -> None:
         """Log the suppressed count if the interval it belongs to is over."""
