@@ -9,6 +9,8 @@ test uses the session's real broker.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 import uuid
 
@@ -166,3 +168,16 @@ def test_collect_once_without_brokers_prints_one_error_line(tmp_path, caplog):
     assert len(errors) == 1 and "unreachable" in errors[0] and "startup_timeout_s=1 s" in errors[0], result.output
     assert "Traceback" not in result.output
     assert len(outage_records(caplog)) <= 3
+
+
+def test_smartcar_run_without_brokers_is_one_error_line_not_a_flood(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "squall", "smartcar", "run", "--kafka", "127.0.0.1:1",
+                           "--topic", "cars", "--startup-timeout", "3", "--data-dir", tmp_path / "d"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("squall: error: KafkaSpout") and "127.0.0.1:1 unreachable" in lines[-1]
+    assert "startup_timeout_s=3" in lines[-1] and "Traceback" not in proc.stderr
+    # librdkafka retries the closed port about 20 times a second: each kind is shown once.
+    refused = [line for line in lines if "Connection refused" in line]
+    assert len(refused) <= 3, proc.stderr
