@@ -289,6 +289,14 @@ class _LineSpout(Stateful, Spout):
             FileNotFoundError: it is gone.
         """
         fh = open_regular(path, follow)
+        size = os.fstat(fh.fileno()).st_size
+        if offset > size:
+            # A position past the end: the file changed or the position is corrupt.
+            # Reading it again from its start loses nothing (at-least-once).
+            self._refuse(f"the position {offset} in {path}",
+                         ValueError(f"past the end of the file ({size} bytes); reading it from its start"))
+            offset = 0
+            self._files[ident] = AckedOffsets(0)
         if self._fh is not None:
             self._fh.close()
         self._fh = fh

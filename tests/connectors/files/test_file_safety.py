@@ -133,6 +133,15 @@ def test_malformed_position_entries_are_reported_and_reading_goes_on(place, doc)
     assert spout.refused
 
 
+@pytest.mark.parametrize("offset", [11, 2**62, 2**63, 10**30])
+def test_a_position_past_the_end_of_its_file_reads_the_file_from_its_start(place, offset):
+    spool, _ = place
+    (spool / ".squall-spool.json").write_text(json.dumps({"file": "ok.log", "offset": offset}))
+    spout = spool_spout(spool)
+    assert drain(spout, open_spout(spout)) == [b"ok-1", b"ok-2"]
+    assert any("past the end" in r for r in spout.refused)
+
+
 # -- the position file itself ------------------------------------------------------------
 
 def test_a_position_file_that_is_a_link_is_refused_not_followed(place):
