@@ -8,7 +8,8 @@ prepare/commit/rollback lifecycle, behind pluggable backends.
 * :func:`redistribute` moves state by key when parallelism changes.
 * Values are stored as data (msgpack, :mod:`squall.state.codec`), never pickled:
   user types are registered by name (:class:`StateType`, ``types=`` on a backend or
-  :meth:`KeyValueState.register_type`).
+  :meth:`KeyValueState.register_type`). State an older Squall pickled is refused;
+  :func:`migrate_pickled_state` converts a trusted store once.
 
 The RocksDB and Redis backends import their client libraries only when first named.
 
@@ -23,12 +24,13 @@ from squall.state.errors import (LegacyPickleStateError, StateBackendError, Stat
                                  StateDecodeError, StateError, StateKeyError, StateValueError,
                                  TransactionStateError)
 from squall.state.memory import MemoryStateBackend
+from squall.state.migrate import migrate_pickled_state
 from squall.state.redistribute import fields_key_to_task, load_redistributed, redistribute
 
 __all__ = [
     "KeyValueState", "StateBackend", "TxStatus", "StateType", "StateCodec",
     "MemoryStateBackend", "RocksDBStateBackend", "RedisStateBackend",
-    "redistribute", "fields_key_to_task", "load_redistributed",
+    "redistribute", "fields_key_to_task", "load_redistributed", "migrate_pickled_state",
     "StateError", "TransactionStateError", "StateKeyError", "StateBackendError", "StateClosedError",
     "StateValueError", "StateDecodeError", "LegacyPickleStateError",
 ]

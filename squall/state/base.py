@@ -428,6 +428,11 @@ class StateBackend(ABC):
     def _open_state(self, component: str, task: int) -> KeyValueState:
         """Build the live state of a namespace."""
 
+    @abstractmethod
+    def namespaces(self) -> list[tuple[str, int]]:
+        """Every ``(component, task)`` the storage holds a committed or prepared
+        transaction of, sorted (for tools: migration, inspection)."""
+
     def close(self) -> None:
         """Close every state this backend handed out, then the backend's own resources."""
         for st in list(self._open.values()):

@@ -107,15 +107,16 @@ class LegacyPickleStateError(StateDecodeError):
 
     To go on: delete the state (the RocksDB state directory, or the Redis keys under
     the backend's ``key_prefix``) or run without state (``--state-backend none``) to
-    start from scratch; or, only if no one else can have written the store, open the
-    backend with ``serializer="pickle"`` (it then reads and writes pickle).
+    start from scratch; or, only if no one else can have written the store, convert
+    it once with :func:`squall.state.migrate_pickled_state` (on a backend opened with
+    ``serializer="pickle"``), or keep that backend (it reads and writes pickle).
     """
 
     _REASON = ("it is a pickle (the format before Squall stored state as data, or a planted payload), "
                "and pickles are never loaded because loading one runs code. Start fresh: delete the "
                "state directory or the Redis keys under the backend's key_prefix, or run with "
-               "--state-backend none; or, only if no one else can have written this store, open the backend "
-               "with serializer='pickle' (trusted stores only: it reads and writes pickle)")
+               "--state-backend none; or, only if no one else can have written this store, convert it once "
+               "with squall.state.migrate_pickled_state(backend opened with serializer='pickle')")
 
     def __init__(self, reason: str = "", key=None, namespace: tuple[str, int] | None = None) -> None:
         super().__init__(reason or self._REASON, key, namespace)

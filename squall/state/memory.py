@@ -85,6 +85,11 @@ class MemoryStateBackend(StateBackend):
         self._namespaces: dict[tuple[str, int], _Namespace] = {}
         self._lock = threading.Lock()
 
+    def namespaces(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted(ns for ns, data in self._namespaces.items()
+                          if data.committed_txid is not None or data.staged_txid is not None)
+
     def _open_state(self, component: str, task: int) -> KeyValueState:
         with self._lock:
             ns = self._namespaces.setdefault((component, task), _Namespace())

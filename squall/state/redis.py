@@ -42,6 +42,11 @@ from squall.connectors.redis.config import RedisConfig, build_client, from_url  
 
 _RAW = {NEVER_DECODE: True}
 
+
+def _glob_escape(text: str) -> str:
+    """``text`` with Redis glob metacharacters escaped, for SCAN MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
 __all__ = ["RedisStateBackend"]
 
 _HSCAN_COUNT = 500
@@ -152,14 +157,31 @@ class RedisStateBackend(StateBackend):
         are :class:`~squall.connectors.redis.RedisConfig` fields (``socket_timeout_s``, ...)."""
         return cls(from_url(url, **settings), key_prefix, types=types, serializer=serializer)
 
-    def _open_state(self, component: str, task: int) -> KeyValueState:
+    def namespaces(self) -> list[tuple[str, int]]:
+        client = self._live()
+        pattern = _glob_escape(self.key_prefix) + ":{*}:m"
+        start = len(self.key_prefix) + 2
+        found = set()
+        try:
+            for key in client.scan_iter(match=pattern, count=_HSCAN_COUNT):
+                component, _, task = key[start:-3].rpartition("/")
+                if component and task.isdigit():
+                    found.add((component, int(task)))
+        except (redis.RedisError, UnicodeDecodeError) as exc:
+            raise StateBackendError(f"Redis SCAN failed under {self.key_prefix!r}: {exc}") from exc
+        return sorted(found)
+
+    def _live(self):
         if self._client is None:
             try:
                 self._client = build_client(self.config)
             except redis.RedisError as exc:
                 raise StateBackendError(f"cannot reach Redis at {self.config.describe()} for "
                                         f"state: {exc}") from exc
-        return _RedisState(component, task, self._client, self.key_prefix)
+        return self._client
+
+    def _open_state(self, component: str, task: int) -> KeyValueState:
+        return _RedisState(component, task, self._live(), self.key_prefix)
 
     def close(self) -> None:
         """Close every state handed out, then the client's connections."""

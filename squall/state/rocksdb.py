@@ -169,6 +169,13 @@ class RocksDBStateBackend(HandleBorrower, StateBackend):
         wopt.sync = self.sync
         return _RocksState(component, task, self._live(), wopt)
 
+    def namespaces(self) -> list[tuple[str, int]]:
+        found = set()
+        for k, _ in _scan(self._live(), _META):
+            n = int.from_bytes(k[1:3], "big")
+            found.add((k[3:3 + n].decode("utf-8"), int.from_bytes(k[3 + n:7 + n], "big")))
+        return sorted(found)
+
     def close(self) -> None:
         """Close every state handed out, then give the RocksDB handle back."""
         if getattr(self, "_open", None):
