@@ -292,12 +292,13 @@ class EPLEngine:
         else:
             names = [f"{name}#{i}" for i in range(len(plans))]
         names = [p.name or n for p, n in zip(parsed, names)]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise EPLCompileError(f"Two statements are named '{dup}'")
-        for n in names:
+        for i, (n, p) in enumerate(zip(names, parsed)):
+            if n in names[:i]:
+                raise EPLCompileError(f"Two statements are named '{n}'", line=p.line, column=p.column)
+        for n, p in zip(names, parsed):
             if n in self._statements:
-                raise EPLCompileError(f"A statement named '{n}' already exists")
+                raise EPLCompileError(f"A statement named '{n}' already exists", line=p.line,
+                                      column=p.column)
         out = []
         for n, (plan, src), shape, p, ctx in zip(names, plans, shapers, parsed, contexts):
             st = Statement(n, src, plan, self)

@@ -14,6 +14,8 @@ squall.cep.errors.EPLSyntaxError: Incorrect syntax near 'fro' at line 1, column 
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 
 import ast as _pyast
 from functools import lru_cache
@@ -24,7 +26,7 @@ import lark
 from lark import Token, Transformer, v_args
 
 from squall.cep import ast as A
-from squall.cep.errors import EPLCompileError, EPLSyntaxError
+from squall.cep.errors import EPLCompileError, EPLError, EPLSyntaxError
 
 __all__ = ["parse", "parse_with_spans", "parse_statements", "ParsedStatement", "Annotation"]
 
@@ -41,12 +43,50 @@ def _parser() -> lark.Lark:
     return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
 
 
-def _unescape(tok: str) -> str:
-    body = tok[1:-1]
+def _unescape(tok: Token) -> str:
+    body = str(tok)[1:-1]
     if "\\" not in body:
         return body
-    # literal_eval on a re-quoted *string literal* only: no code is evaluated.
-    return _pyast.literal_eval('"' + body.replace('"', '\\"').replace('\\\\"', '\\"') + '"')
+    # literal_eval on a re-quoted *string literal* only: no code is evaluated. An unknown
+    # escape ('\d' in a regexp) stays as written; Python warns about it, which is noise here.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _pyast.literal_eval('"' + body.replace('"', '\\"').replace('\\\\"', '\\"') + '"')
+    except (SyntaxError, ValueError) as exc:   # \x, \u, \N escapes that are incomplete
+        reason = (exc.msg if isinstance(exc, SyntaxError) else str(exc)).rsplit(": ", 1)[-1]
+        raise _token_error(tok, f"an invalid escape sequence in a string ({reason})") from None
+
+
+def _token_error(tok: Token, what: str) -> EPLSyntaxError:
+    """A syntax error at ``tok`` that the grammar cannot see (a value out of range)."""
+    return EPLSyntaxError(f"Incorrect syntax near '{_clip(str(tok))}' at line {tok.line}, column "
+                          f"{tok.column}: {what}", line=tok.line, column=tok.column, token=str(tok))
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _number(tok: Token):
+    """A NUMBER token's value: int (``10``, Java long ``10L``) or float (``1.5``, ``1e3``).
+
+    Raises:
+        EPLSyntaxError: an integer too long to convert (Python's 4300-digit limit) or a
+            float that overflows to infinity.
+    """
+    s = str(tok)
+    try:
+        if s[-1] in "lL":
+            return int(s[:-1])
+        if any(c in s for c in ".eE"):
+            v = float(s)
+            if math.isinf(v):
+                raise ValueError("out of range")
+            return v
+        return int(s)
+    except ValueError:
+        raise _token_error(tok, "a number out of range") from None
 
 
 def _name(tok: Token) -> str:
@@ -57,13 +97,10 @@ def _name(tok: Token) -> str:
 @v_args(inline=True)
 class _ToAst(Transformer):
     def number(self, tok):
-        s = str(tok)
-        if s[-1] in "lL":   # a Java long literal, e.g. 0L
-            return A.Literal(int(s[:-1]))
-        return A.Literal(float(s) if any(c in s for c in ".eE") else int(s))
+        return A.Literal(_number(tok))
 
     def string(self, tok):
-        return A.Literal(_unescape(str(tok)), tok.line, tok.column)
+        return A.Literal(_unescape(tok), tok.line, tok.column)
 
     def true(self, _):
         return A.Literal(True)
@@ -135,7 +172,7 @@ class _ToAst(Transformer):
 
     def like(self, operand, *rest):
         neg, parts = self._split_negation(rest)
-        escape = _unescape(str(parts[1])) if len(parts) > 1 else None
+        escape = _unescape(parts[1]) if len(parts) > 1 else None
         return A.Like(operand, parts[0], escape, neg)
 
     def regexp(self, operand, *rest):
@@ -189,9 +226,12 @@ class _ToAst(Transformer):
                     f"expected a time unit (one of {', '.join(sorted(A.TIME_UNIT_MS))})",
                     line=unit.line, column=unit.column, token=str(unit),
                     expected=tuple(sorted(A.TIME_UNIT_MS)))
-            n = float(num) if any(c in str(num) for c in ".eE") else int(num)
+            n = _number(num)
             parts.append((n, str(unit).lower()))
-        return A.TimePeriod(tuple(parts))
+        period = A.TimePeriod(tuple(parts))
+        if math.isinf(period.msec):
+            raise _token_error(toks[0], "a time period out of range")
+        return period
 
     def view_params(self, *params):
         return tuple(params)
@@ -311,12 +351,12 @@ class _ToAst(Transformer):
     def output_rate(self, *toks):
         if len(toks) == 2 and str(toks[1]).lower() in ("events", "event"):
             n = str(toks[0])
-            if not n.isdigit() or int(n) < 1:
+            if not n.isdigit() or _number(toks[0]) < 1:
                 raise EPLSyntaxError(
                     f"Incorrect syntax near '{n}' at line {toks[0].line}, column {toks[0].column}: "
                     "expected a positive whole number of events",
                     line=toks[0].line, column=toks[0].column, token=n)
-            return int(n)
+            return _number(toks[0])
         return self.time_period(*toks)
 
     def order_item(self, expr, *direction):
@@ -332,7 +372,7 @@ class _ToAst(Transformer):
             raise EPLSyntaxError(
                 f"Incorrect syntax near '{s}' at line {tok.line}, column {tok.column}: "
                 "expected a whole number", line=tok.line, column=tok.column, token=s)
-        return int(s)
+        return _number(tok)
 
     def limit_clause(self, _kw, first, second=None):
         if second is None:
@@ -425,10 +465,9 @@ SUPPORTED_ANNOTATIONS = ("name", "description", "tag")
 
 def _annotation_value(tok: Token):
     if tok.type == "STRING":
-        return _unescape(str(tok))
+        return _unescape(tok)
     if tok.type == "NUMBER":
-        s = str(tok)
-        return float(s) if any(c in s for c in ".eE") else int(s)
+        return _number(tok)
     return tok.type == "TRUE"
 
 
@@ -454,22 +493,45 @@ def _transform(tree):
     try:
         return _ToAst().transform(tree)
     except lark.exceptions.VisitError as exc:
-        if isinstance(exc.orig_exc, EPLSyntaxError):
+        if isinstance(exc.orig_exc, EPLError):
             raise exc.orig_exc from None
         raise
+
+
+MAX_NESTING = 200
+"""Deepest syntax tree accepted (operators inside operators, patterns inside patterns).
+The compiler and the compiled expressions recurse once or twice per level, so this
+keeps every statement well inside Python's recursion limit (1000)."""
+
+
+def _check_nesting(tree: lark.Tree) -> None:
+    """Refuse a tree deeper than :data:`MAX_NESTING`, at the first node too deep."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            line, column = (meta.line, meta.column) if not meta.empty else (None, None)
+            raise EPLSyntaxError(
+                f"Expression nested too deeply (more than {MAX_NESTING} levels) at line {line}, "
+                f"column {column}: split it into several statements or expressions, or write a "
+                "long chain of 'or' equalities as 'x in (a, b, ...)'", line=line, column=column)
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, lark.Tree))
 
 
 def parse_statements(text: str) -> list[ParsedStatement]:
     """Parse EPL text into :class:`ParsedStatement` items (AST, source text, @Name).
 
     Raises:
-        EPLSyntaxError: with the 1-based line/column of the first offending token.
+        EPLSyntaxError: with the 1-based line/column of the first offending token, or of
+            an expression nested deeper than :data:`MAX_NESTING`.
         EPLCompileError: an unsupported or malformed annotation (with line/column).
     """
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
+    _check_nesting(tree)
     out = []
     pending = None
     for child in tree.children:
