@@ -123,15 +123,17 @@ class StateCodec:
     def _add(self, t: StateType) -> None:
         if not isinstance(t, StateType):
             raise StateError(f"state types must be StateType(cls, name, encode, decode), got {t!r}")
-        if t.name in self._by_name and self._by_name[t.name] != t:
+        # The same class under the same name again (init_state runs again after a
+        # rollback) replaces the functions; a name or class meaning two things is refused.
+        if t.name in self._by_name and self._by_name[t.name].cls is not t.cls:
             raise StateError(f"state type name {t.name!r} is registered twice "
                              f"({self._by_name[t.name].cls.__qualname__} and {t.cls.__qualname__})")
-        if t.cls in self._by_cls and self._by_cls[t.cls] != t:
+        if t.cls in self._by_cls and self._by_cls[t.cls].name != t.name:
             raise StateError(f"class {t.cls.__qualname__} is registered twice as a state type "
                              f"({self._by_cls[t.cls].name!r} and {t.name!r})")
         self._by_cls[t.cls] = t
         self._by_name[t.name] = t
-        self.types += (t,)
+        self.types = tuple(x for x in self.types if x.cls is not t.cls) + (t,)
 
     def with_type(self, cls: type, name: str, encode: Callable[[Any], Any],
                   decode: Callable[[Any], Any]) -> StateCodec:

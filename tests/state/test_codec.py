@@ -176,6 +176,15 @@ def test_conflicting_registrations_are_refused():
         codec.with_type(Point, "tests.Other", _enc_point, _dec_point)
 
 
+def test_registering_again_as_init_state_does_after_a_rollback_is_allowed():
+    state = MemoryStateBackend().state("geo", 0)
+    for _ in range(3):
+        state.register_type(Point, "tests.Point", lambda p: [p.x, p.y], lambda xy: Point(*xy))
+    assert len(state._codec.types) == 1
+    state.put("p", Point(1, 2))
+    assert state.get("p") == Point(1, 2)
+
+
 def test_a_registered_decoder_that_fails_names_the_key():
     def bad_decode(_):
         raise ValueError("corrupt point")
