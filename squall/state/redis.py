@@ -36,9 +36,9 @@ from squall.state.errors import StateBackendError
 
 redis = require("redis", "redis")
 
-from redis.client import NEVER_DECODE  # noqa: E402  (after require: the extra may be missing)
+from redis.client import NEVER_DECODE
 
-from squall.connectors.redis.config import RedisConfig, build_client, from_url  # noqa: E402
+from squall.connectors.redis.config import RedisConfig, build_client, from_url
 
 _RAW = {NEVER_DECODE: True}
 
@@ -78,8 +78,8 @@ class _RedisState(KeyValueState):
         seen: set[bytes] = set()
         cursor = 0
         while True:
-            cursor, batch = self._call(lambda: self._r.execute_command(
-                "HSCAN", self._kc, cursor, "COUNT", _HSCAN_COUNT, **_RAW))
+            cursor, batch = self._call(lambda at=cursor: self._r.execute_command(
+                "HSCAN", self._kc, at, "COUNT", _HSCAN_COUNT, **_RAW))
             for kb, vb in batch.items():
                 if kb not in seen:
                     seen.add(kb)
