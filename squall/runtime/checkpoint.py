@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..component import Stateful
 from ..state import KeyValueState, StateBackend, TxStatus
+from ..state.errors import StateValueError
 
 __all__ = ["CheckpointCoordinator", "CheckpointStats", "CheckpointDeclined", "COORDINATOR_COMPONENT"]
 
@@ -126,6 +127,10 @@ class CheckpointCoordinator:
         runtime deliver what that emitted or acked before the next task. A failure
         before the decision leaves the previous checkpoint current and the next call
         retries the same id; the run goes on.
+
+        Raises:
+            StateValueError: a task put a value its state cannot store (an unregistered
+                type); it would fail every attempt, so it ends the run.
         """
         t0 = time.monotonic()
         txid = self._txid + 1
@@ -141,6 +146,11 @@ class CheckpointCoordinator:
         except CheckpointDeclined:
             self.stats.declined += 1
             return None
+        except StateValueError:
+            # A value state cannot store fails every later attempt too: end the run, as
+            # Flink fails a job on a state serialization error, rather than run on with
+            # no checkpoint ever completing.
+            raise
         except Exception as exc:
             self._abort(txid, exc)
             return None

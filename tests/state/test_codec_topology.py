@@ -1,13 +1,16 @@
 """User types in checkpointed state, end to end: a stateful bolt registers its type in
-``init_state`` and a restarted worker reads it back; an unregistered type makes the
-checkpoint fail with the key and type named, and nothing of it is stored."""
+``init_state`` and a restarted worker reads it back; an unregistered type ends the run
+with an error naming the key and type, and nothing of it is stored."""
 
 from __future__ import annotations
+
+import pytest
 
 from squall import Bolt, Stateful, TopologyBuilder
 from squall.config import CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING
 from squall.runtime.worker import Worker
 from squall.state import RocksDBStateBackend
+from squall.state.errors import StateValueError
 from squall.testing import ListSpout
 
 
@@ -73,12 +76,11 @@ def test_a_registered_type_survives_a_restart(tmp_path):
     assert tracks_in(tmp_path / "db") == {"a": Track([1, 3]), "b": Track([2])}
 
 
-def test_an_unregistered_type_fails_the_checkpoint_naming_key_and_type(tmp_path):
+def test_an_unregistered_type_ends_the_run_naming_key_and_type(tmp_path):
     w = Worker(topology(ROWS, False), CONF, state_backend=RocksDBStateBackend(tmp_path / "db"))
-    w.run(until_complete=True)
-    stats = w.checkpoint_stats
-    assert stats.completed == 0 and stats.failed >= 1
-    assert "StateValueError" in stats.errors[0] and "'tracks'" in stats.errors[0]
-    assert f"{__name__}.Track" in stats.errors[0]
+    with pytest.raises(StateValueError) as err:
+        w.run(until_complete=True)
+    assert "'tracks'" in str(err.value) and f"{__name__}.Track" in str(err.value)
+    assert w.checkpoint_stats.completed == 0
     with RocksDBStateBackend(tmp_path / "db") as backend:
         assert [ns for ns in backend.namespaces() if ns[0] == "track"] == []    # nothing stored
