@@ -14,6 +14,7 @@ import click
 
 from squall.cli import CliError, data_dir_option
 from squall.connectors.urls import mask_url
+from squall.errors import SquallError
 from squall.config import (AT_LEAST_ONCE, CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE,
                            MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS, ConfigError)
 from squall.runtime import LocalCluster
@@ -157,6 +158,9 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
             stop_report = handle.stop_report
     except startup_errors as exc:  # the source never answered: one line, no traceback
         raise CliError(str(exc)) from None
+    except SquallError as exc:     # what ended the run (a state value that cannot be stored, ...)
+        log.debug("the run ended with an error", exc_info=True)
+        raise CliError(f"the run stopped: {exc}") from exc
     finally:
         if backend is not None:
             backend.close()
