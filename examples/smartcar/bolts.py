@@ -9,6 +9,7 @@ from collections import deque
 
 from squall import BasicBolt, Bolt, Stateful
 from squall.config import TICK_TUPLE_FREQ_SECS
+from squall.connectors.outage import Outage
 from squall.connectors.files import FileSinkBolt
 from squall.errors import RecordError
 from squall.store.errors import StoreError
@@ -98,9 +99,8 @@ class SpeedingBolt(Stateful, Bolt):
     def prepare(self, config, context, collector):
         self.collector = collector
         self._waiting: deque = deque()
-        self._delay = 0.0
-        self._next_try = 0.0
-        self._outage_since: float | None = None
+        self._outage = Outage(f"{context.component_id}[{context.task_id}]", "the speeding store",
+                              initial_s=self.retry_initial_s, max_s=self.retry_max_s, log=log)
 
     def process(self, tup):
         self.process_batch([tup])
@@ -122,7 +122,7 @@ class SpeedingBolt(Stateful, Bolt):
                 f"speeding store unreachable: dropped detection of {car} in the window from {start}"))
             if lost is not None:
                 self.collector.fail(lost)
-        if not waiting or time.monotonic() < self._next_try:
+        if not waiting or self._outage.backing_off():
             return
         store = self.store
         while waiting:
@@ -132,25 +132,19 @@ class SpeedingBolt(Stateful, Bolt):
                 store.sadd(key, car)
                 store.expire(key, self.ttl_s)
             except (StoreError, OSError) as exc:
-                self._delay = min(self.retry_max_s, self._delay * 2 or self.retry_initial_s)
-                self._next_try = time.monotonic() + self._delay
-                if self._outage_since is None:
-                    self._outage_since = time.monotonic()
+                if self._outage.failed():
                     self.collector.report_error(exc)
                 return
             waiting.popleft()
             if t is not None:
                 self.collector.ack(t)
-        if self._outage_since is not None:
-            log.warning("speeding store reachable again after %.1f s", time.monotonic() - self._outage_since)
-            self._outage_since = None
-        self._delay = 0.0
+        self._outage.succeeded()
 
     def end_of_input(self, deadline_s: float = 60.0) -> None:
         # The run ends after this returns: keep retrying what waits, for a while.
         end = time.monotonic() + deadline_s
         while self._waiting and time.monotonic() < end:
-            time.sleep(max(0.0, self._next_try - time.monotonic()))
+            time.sleep(max(0.0, self._outage.retry_at - time.monotonic()))
             self.process_batch([])
         if self._waiting:
             self.collector.report_error(RuntimeError(

@@ -45,8 +45,9 @@ class Detections(Spout):
         return self.i >= 5
 
 
-def test_detections_survive_an_outage_of_the_store(tmp_path):
+def test_detections_survive_an_outage_of_the_store(tmp_path, caplog):
     FlakyStore.calls = 0
+    caplog.set_level("WARNING")
     b = TopologyBuilder()
     b.set_spout("cep", Detections())
     b.set_bolt("speeding", SpeedingBolt(FlakyStore(tmp_path, down=4), ttl_s=3600,
@@ -57,3 +58,5 @@ def test_detections_survive_an_outage_of_the_store(tmp_path):
     assert FlakyStore.calls >= 4 + 5
     assert len(result.stats["speeding"].last_errors) == 1      # reported once per outage
     assert result.stats["speeding"].acked >= 5
+    recoveries = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
+    assert len(recoveries) == 1 and "the speeding store" in recoveries[0]
