@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from squall.component import Bolt
+from squall.connectors.outage import Outage
 from squall.store.errors import TableExistsError
 from squall.store.table import Columns, TableStore
 from squall.tuple import Tuple, is_tick
@@ -74,7 +75,9 @@ class TableWriterBolt(Bolt):
     keep more writes in flight, which helps only when the store has cores to spare); ``poll`` acks or fails finished batches on
     the worker thread. Puts are keyed, so the order of concurrent batches does not matter. At most ``max_batches_in_flight``
     batches wait; beyond that ``process_batch`` waits for the writer (backpressure).
-    An outage is reported once, when writes start failing, and logged when they recover.
+    An outage is reported once, when writes start failing, and logged when they recover;
+    meanwhile batches fail at once, without a write, for a backoff that doubles from
+    0.1 s to 5 s (:class:`~squall.connectors.outage.Outage`).
 
     Args:
         store: the table store (picklable spec, opened by the writer).
@@ -101,7 +104,10 @@ class TableWriterBolt(Bolt):
         self.table = None       # opened on the first batch: the store may be down now
         self._open_lock = threading.Lock()
         self.written = 0
-        self._failing = False
+        # On the worker thread only (process_batch and _settle), so the writer threads
+        # never touch it.
+        self._outage = Outage(f"{context.component_id}[{context.task_id}]",
+                              f"table {self.table_name} in {self.store}", log=log)
         self._waiting = 0       # tuples handed to the writer, not yet settled
         if self.background:
             self._todo: queue.Queue = queue.Queue(self.max_batches_in_flight)
@@ -136,6 +142,14 @@ class TableWriterBolt(Bolt):
         row = self.mapper.row
         data = [t for t in tuples if not is_tick(t)]
         if not data:
+            return
+        if self._outage.backing_off():
+            # The store was unreachable a moment ago: fail at once (the spout replays)
+            # instead of sending each batch to wait on a dead server.
+            self._outage.failed_during += len(data)
+            fail = self.collector.fail
+            for t in data:
+                fail(t)
             return
         rows = [row(t) for t in data]
         if self.background:
@@ -192,16 +206,13 @@ class TableWriterBolt(Bolt):
 
     def _settle(self, tuples: list[Tuple], exc: BaseException | None) -> None:
         if exc is None:
-            if self._failing:
-                self._failing = False
-                log.warning("%s: writes to %s succeed again", self.table_name, self.store)
+            self._outage.succeeded()
             self.written += len(tuples)
             ack = self.collector.ack
             for t in tuples:
                 ack(t)
             return
-        if not self._failing:
-            self._failing = True
+        if self._outage.failed(len(tuples)):
             self.collector.report_error(exc)
         fail = self.collector.fail
         for t in tuples:
