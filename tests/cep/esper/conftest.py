@@ -7,7 +7,9 @@ Central at test time by :mod:`tests.services.maven` into the jar cache outside t
 (``EsperRunner --serve``) answers every case of the session.
 
 ``run_esper(rule_text, events, type_name, time_field, property_types, advance="time",
-types=None, type_field=None)`` returns the output rows as dicts ``{"time", "statement",
+types=None, type_field=None)`` raises ``EsperRejectedError`` when Esper refuses the case
+and ``run_squall`` raises ``SquallRejectedError`` when ``squall epl run`` exits non-zero
+(:mod:`tests.cep.esper.oracle`). ``run_esper`` returns the output rows as dicts ``{"time", "statement",
 "kind", "row"}``, the format of ``squall epl run``. ``run_squall(rule_text, events,
 type_name, time_field, type_field=None, props=None)`` runs the same case through ``squall epl
 run`` (``props`` declares ``type_name``'s properties with ``--types``).
@@ -33,6 +35,7 @@ _ROOT = Path(__file__).resolve().parents[3]
 if str(_ROOT) not in sys.path:      # `tests.services` however pytest was started
     sys.path.insert(0, str(_ROOT))
 
+from tests.cep.esper.oracle import SESSION, EsperRejectedError, SquallRejectedError  # noqa: E402
 from tests.services.maven import jar_cache, resolve_jars  # noqa: E402
 
 ESPER_VERSION = "8.9.0"
@@ -104,7 +107,7 @@ class EsperOracle:
             obj = json.loads(line)
             if obj.get("done") is True and "row" not in obj:
                 if obj["error"]:
-                    raise RuntimeError(f"Esper rejected the case: {obj['error']}")
+                    raise EsperRejectedError(f"Esper rejected the case: {obj['error']}")
                 return rows
             rows.append(obj)
 
@@ -151,10 +154,19 @@ def squall_epl_run(rule_text, events, type_name, time_field, type_field=None, pr
             + (["--types", json.dumps(props)] if props is not None else []),
             input="".join(json.dumps(e) + "\n" for e in events))
     if result.exit_code != 0:
-        raise AssertionError(f"squall epl run failed ({result.exit_code}): {result.output}")
+        raise SquallRejectedError(f"squall epl run failed ({result.exit_code}): {result.output}")
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
 def run_squall():
     return squall_epl_run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many generated differential cases compared real rows (tests.cep.esper.oracle)."""
+    if not SESSION:
+        return
+    terminalreporter.section("Esper differential: generated cases with non-empty output")
+    for name, tally in sorted(SESSION.items()):
+        terminalreporter.write_line(f"{name}: {tally.nonempty} of {tally.cases}")

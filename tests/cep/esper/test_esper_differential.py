@@ -11,7 +11,11 @@ Grouped fully-aggregated statements are compared without regard to row order at 
 time (``unordered``): Esper posts those rows in Java HashMap order of the group keys, an
 implementation detail (pinned by test_grouped_row_order_is_esper_hash_order).
 
-Known differences are strict xfails whose reason states the exact difference.
+Known differences are strict xfails whose reason states the exact difference and whose
+``raises=`` names how it shows (:mod:`tests.cep.esper.oracle`): ``SquallRejectedError``
+when Squall refuses the statement, ``OutputsDifferError`` when the rows differ; Esper
+refusing the case, or another failure, fails the test. Generated tests must compare
+non-empty output in a minimum number of cases (``compares_rows``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.cep.esper.oracle import (
+    OutputsDifferError,
+    SquallRejectedError,
+    compares_rows,
+    record,
+)
 
 T = "DriverCarInfo"
 PROPS = {"ts": "long", "carNumber": "string", "speed": "double", "fuel": "double"}
@@ -77,12 +88,18 @@ def _by_time_then_statement(rows, unordered=()):
 
 
 def assert_same(esper_rows, squall_rows, unordered=()):
+    """Raises OutputsDifferError unless both sides output the same rows; counts the case
+    for the running generated test (tests.cep.esper.oracle.record)."""
+    record(esper_rows, squall_rows)
     e, s = _by_time_then_statement(esper_rows, unordered), _by_time_then_statement(squall_rows, unordered)
     ok = len(e) == len(s) and all(_same_row(a, b) for a, b in zip(e, s))
     if not ok:
-        lines = ["Esper and Squall differ", "  Esper:"] + [f"    {r}" for r in e] \
-            + ["  Squall:"] + [f"    {r}" for r in s]
-        raise AssertionError("\n".join(lines))
+        raise OutputsDifferError(_listing("Esper and Squall differ", e, s))
+
+
+def _listing(title, esper_rows, squall_rows) -> str:
+    return "\n".join([title, "  Esper:"] + [f"    {r}" for r in esper_rows]
+                     + ["  Squall:"] + [f"    {r}" for r in squall_rows])
 
 
 @pytest.fixture
@@ -178,7 +195,7 @@ def test_having_on_non_grouped_property_without_aggregate_is_rejected_by_both(ru
         run_squall(rule, STREAM, T, "ts")
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
     "Esper accepts a non-grouped property in HAVING when the HAVING expression also holds an "
     "aggregate ('group by carNumber having speed > avg(speed)') and posts the batch's events above "
     "their group's average: at 31000 {carNumber: A, speed: 100.0, a: 95.0} and {carNumber: B, "
@@ -329,7 +346,7 @@ def test_several_statements_each_keeps_its_own_schedule(both):
     check(both, rule, STREAM, unordered=(0,))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
     "Esper posts the rows of a grouped fully-aggregated batch in Java HashMap iteration order of "
     "the group keys (here zeta, mm, Aa, BB, car-100, b, car-17, alpha, car-2); Squall posts them in "
     "first-arrival order of the new batch's keys, then keys seen only in the prior batch"))
@@ -343,7 +360,7 @@ def test_grouped_row_order_is_esper_hash_order(both):
     assert_same(esper_rows, squall_rows)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
     "Esper fires batch ends that fall due at the same time in different statements in reverse "
     "statement order (statement 2, then 1, then 0); Squall fires them in statement order"))
 def test_same_time_outputs_of_several_statements_in_esper_order(both):
@@ -351,11 +368,13 @@ def test_same_time_outputs_of_several_statements_in_esper_order(both):
             "select count(*) as n1 from DriverCarInfo#time_batch(30 sec)")
     esper_rows, squall_rows = both(rule, STREAM[:3])
     assert [(r["time"], r["statement"]) for r in esper_rows] == [(31_000, 1), (31_000, 0), (61_000, 1), (61_000, 0)]
-    assert [(r["time"], r["statement"]) for r in squall_rows] == \
-        [(r["time"], r["statement"]) for r in esper_rows]
+    # assert_same compares per statement, so the order across statements is checked here
+    if [(r["time"], r["statement"]) for r in squall_rows] != \
+            [(r["time"], r["statement"]) for r in esper_rows]:
+        raise OutputsDifferError(_listing("statements output in another order", esper_rows, squall_rows))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
     "Driven with plain advanceTime (CurrentTimeEvent), Esper outputs a batch whose end was jumped "
     "over at the jump's target time (e.g. time 31500 for the batch ending 31000) and fires it only "
     "once, skipping the empty batches in between: events at 1000, 2000 (30 s batches) then 200000 -> "
@@ -393,6 +412,7 @@ def streams(draw):
     return events
 
 
+@compares_rows(min_nonempty=12)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=streams(), threshold=st.integers(0, 150), period=st.sampled_from([1, 5, 30, 60]),
        size=st.integers(1, 5))

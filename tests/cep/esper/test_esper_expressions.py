@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.cep.esper.oracle import compares_rows
 from tests.cep.esper.test_esper_differential import PROPS, T, assert_same, ev
 
 EVENTS = [ev(1_000, "A", 10, 1), ev(2_000, "B_x", 20), ev(3_000, "a%c", 30, 2), ev(4_000, "ABC", 5),
@@ -70,6 +71,7 @@ def test_unaliased_operator_columns_are_named_as_esper_names_them(both):
          "case when speed > 1 then 1 else 0 end from DriverCarInfo#length(1)", EVENTS)
 
 
+@compares_rows(min_nonempty=7)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(st.builds(lambda t, c, s, f: ev(t, c, s, f),
                                  st.integers(0, 5_000), st.sampled_from(["A", "B", "AB", "b_", "%"]),

@@ -13,9 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cep.esper.test_esper_differential import PROPS, T, assert_same, ev
+from tests.cep.esper import test_esper_windows
+from tests.cep.esper.oracle import (
+    OutputsDifferError,
+    SquallRejectedError,
+    compares_rows,
+)
+from tests.cep.esper.test_esper_differential import assert_same, ev
+from tests.cep.esper.test_esper_windows import STREAM
 
-from tests.cep.esper.test_esper_windows import STREAM, both  # noqa: E402,F401 (fixture)
+both = test_esper_windows.both   # the windows' fixture (events completed with fuel: null)
 
 
 def check(both, rule, events=STREAM):
@@ -61,13 +68,44 @@ def test_order_by_and_limit(both, rule):
     check(both, rule)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
     "Esper orders by a property that is not selected (order by speed with select carNumber), "
     "evaluated on each row's event; Squall evaluates order-by keys on the output row and "
     "rejects the statement (\"Order-by expression 'speed' uses 'speed', which is not a column "
     "of the output\")"))
 def test_order_by_unselected_property_is_a_known_difference(both):
     check(both, "select carNumber from DriverCarInfo#time_batch(10 sec) order by speed")
+
+
+# Found by the generated test below (hypothesis); pinned here, avoided there.
+_AB = [ev(1_000, "A", 1), ev(4_000, "B", 1)]
+_GROUPED = ("select carNumber, count(*) as n, sum(speed) as s from DriverCarInfo#time_batch(3 sec) "
+            "group by carNumber")
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "Esper 8.9 drops a group's row when a grouped statement has both having and order by: "
+    "A at 1000 and B at 4000 in 3 s batches, 'having count(*) >= 1 order by sum(speed) desc, "
+    "carNumber': Esper outputs {A, n: 1} at 4000 and nothing at 7000; without the order by (or "
+    "without the having) it outputs {B, n: 1} at 7000, as Squall does with both"))
+def test_having_with_order_by_on_groups_in_esper(both):
+    esper_rows, squall_rows = both(_GROUPED + " having count(*) >= 1 order by sum(speed) desc, "
+                                   "carNumber", _AB)
+    assert [(r["time"], r["row"]["carNumber"]) for r in esper_rows] == [(4_000, "A")]
+    assert_same(esper_rows, squall_rows)
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "Esper 8.9 sorts the row of a group without events in the batch by another key than its "
+    "null sum: A at 1000 and B at 4000 (speed 1) in 3 s batches, 'order by sum(speed) desc, "
+    "carNumber': at 7000 Esper puts {A, n: 0, s: null} before {B, n: 1, s: 1.0}; Squall sorts "
+    "the null key last descending, B first (with B at 3.0 and C at 9.0 in that batch, Esper "
+    "too puts A last)"))
+def test_row_of_an_emptied_group_in_esper_order(both):
+    esper_rows, squall_rows = both(_GROUPED + " order by sum(speed) desc, carNumber", _AB)
+    assert [(r["row"]["carNumber"], r["row"]["s"]) for r in esper_rows if r["time"] == 7_000] == \
+        [("A", None), ("B", 1.0)]
+    assert_same(esper_rows, squall_rows)
 
 
 events_st = st.lists(
@@ -77,12 +115,16 @@ events_st = st.lists(
 
 GENERATED = [
     "select irstream carNumber, speed, fuel from DriverCarInfo#length(3) order by speed desc, fuel limit {n}",
+    # ordered by the group key, without having: Esper 8.9 loses rows with having and order by,
+    # and sorts the row of a group without events in the batch by some other key
+    # (test_having_with_order_by_on_groups_in_esper, test_row_of_an_emptied_group_in_esper_order)
     "select carNumber, count(*) as n, sum(speed) as s from DriverCarInfo#time_batch(3 sec) "
-    "group by carNumber having count(*) >= {n} order by sum(speed) desc, carNumber",
+    "group by carNumber order by carNumber desc",
     "select carNumber, speed, fuel from DriverCarInfo#time_batch(2 sec) order by fuel desc, speed limit 1, {n}",
 ]
 
 
+@compares_rows(min_nonempty=10)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Some grouped statements with a limit do not compile in Esper 8.9 ("Unknown variable or
 # type groupByKeys" from its code generator: limit 0, several order-by keys, an alias key),

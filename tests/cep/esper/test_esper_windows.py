@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.cep.esper.oracle import SquallRejectedError, compares_rows
 from tests.cep.esper.test_esper_differential import PROPS, T, assert_same, ev
 
 WINDOWS = [
@@ -200,7 +201,7 @@ def test_view_errors_are_rejected_by_both(run_esper, run_squall, views, message)
         run_squall(rule, STREAM, T, "ts")
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
     "Esper accepts a batch window intersected with another data window "
     "('#time_batch(10 sec)#length(3)': the batch posts only the events still held by the "
     "length window, e.g. {ts: 1000, ...}, {ts: 2000, ...}, {ts: 5000, ...} at 11000); Squall rejects "
@@ -210,7 +211,7 @@ def test_batch_window_in_an_intersection(both):
     check(both, "select irstream * from DriverCarInfo#time_batch(10 sec)#length(3)", STREAM)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
     "Esper accepts a reference point and flags in time_batch ('#time_batch(10 sec, 0L)' aligns "
     "batches to epoch 0); Squall rejects the statement with 'Time batch view requires a single "
     "time period parameter (reference points and flags are not supported)'"))
@@ -246,6 +247,7 @@ GEN_WINDOWS = st.sampled_from([
 ])
 
 
+@compares_rows(min_nonempty=16)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=streams(), window=GEN_WINDOWS, n=st.integers(1, 4), s=st.sampled_from([1, 2, 5, 10]),
        threshold=st.integers(0, 60), selector=st.sampled_from(["", "irstream ", "rstream "]))
