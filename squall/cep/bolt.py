@@ -31,7 +31,9 @@ ones stop, and a statement that does not compile is rejected while its running v
 goes on. A ``rules.epl`` already in the directory at ``prepare`` is applied at once, so
 a restarted topology runs the latest rules. Each task writes
 ``status-<component>-<task>.json`` there (the result per statement and the counters)
-for ``squall rules list``. Storm fixes a component's output streams when the topology is
+for ``squall rules list``: when something changed (at most every second), at least every
+``HEARTBEAT_S`` (5 s) as a heartbeat, and with ``running: false`` at ``cleanup``; with
+its pid and the process's start time, so a task killed without cleanup shows as stopped. Storm fixes a component's output streams when the topology is
 built, so a statement keeps the stream (and the columns) it was declared with: a new
 version of a statement must select the same columns (same names, same order) or it is
 rejected; a statement added live (a name not in the initial rules) emits on the
@@ -55,7 +57,7 @@ from squall.tuple import DEFAULT_STREAM, Tuple, is_tick
 
 from .engine import EPLEngine, ExternalClock, WallClock
 from .errors import EPLCompileError
-from .rules import RuleSet, RulesDir, RulesWatcher
+from .rules import HEARTBEAT_S, RuleSet, RulesDir, RulesWatcher, process_started
 
 __all__ = ["CepBolt"]
 
@@ -148,7 +150,9 @@ class CepBolt(Stateful, Bolt):
             self._last_apply: dict[str, Any] = {"version": None, "applied_ms": None, "results": []}
             self._errors: dict[str, str] = {}      # statement name -> its last rejection
             self._next_status = 0.0
+            self._next_heartbeat = 0.0
             self._counts: tuple = ()
+            self._pid_started = process_started()
             self._poll_rules(force=True)
         self._started = False
         self._fresh_time = self.engine.current_time_ms
@@ -210,7 +214,7 @@ class CepBolt(Stateful, Bolt):
         now = time.monotonic()
         if force or now >= self._next_status:
             counts = tuple((st.name, st.events_in, st.rows_out) for st in self.engine.statements)
-            if force or counts != self._counts:
+            if force or counts != self._counts or now >= self._next_heartbeat:
                 self._write_status()
 
     def _write_status(self, running: bool = True) -> None:
@@ -221,9 +225,14 @@ class CepBolt(Stateful, Bolt):
                                "rows_out": st.rows_out, "stream": declared[0] if declared else DYNAMIC_STREAM,
                                "last_error": self._errors.get(st.name)})
         self._counts = tuple((s["name"], s["events_in"], s["rows_out"]) for s in statements)
-        self._next_status = time.monotonic() + _STATUS_EVERY_S
+        now = time.monotonic()
+        self._next_status = now + _STATUS_EVERY_S
+        self._next_heartbeat = now + HEARTBEAT_S
+        # pid + its start time identify the process (a reader tells a stopped task from a
+        # live one, pids being reused); heartbeat_s: how often a live task rewrites this
         status = {"component": self._component, "task": self._task_index,
-                  "pid": os.getpid(), "running": running, "updated_ms": int(time.time() * 1000),
+                  "pid": os.getpid(), "pid_started": self._pid_started, "running": running,
+                  "heartbeat_s": HEARTBEAT_S, "updated_ms": int(time.time() * 1000),
                   "rules_file": str(self._rules.rules_path), **self._last_apply,
                   "statements": statements}
         try:

@@ -161,30 +161,39 @@ def _rules_dir_option(func):
 def rules_apply(rule_file, rules_dir, timeout_s):
     """Install RULE_FILE into the rules dir; report what the running topology did with it.
 
-    The file is installed atomically as RULES_DIR/rules.epl. Each running CEP bolt task
-    watching the directory applies it within about half a second: unchanged statements
-    keep their state, changed ones restart, new ones start, removed ones stop, and a
-    statement that does not compile is rejected (its running version goes on). The
-    command prints one line per statement and task; exit code 1 when any statement was
-    rejected, 2 when no task answered within --timeout. Without a running topology it
-    only installs the file (and checks its syntax); the next topology started with this
-    rules dir loads it.
+    The file is compiled first: a file that does not compile (or holds no statement) is
+    refused, with the line and column of its first error, and not installed (exit 2),
+    whether or not a topology runs. Otherwise it is installed atomically as
+    RULES_DIR/rules.epl. Each running CEP bolt task watching the directory applies it
+    within about half a second: unchanged statements keep their state, changed ones
+    restart, new ones start, removed ones stop, and a statement the bolt cannot take (a
+    new version selecting other columns than its stream was declared with) is rejected
+    (its running version goes on). The command prints one line per statement and task;
+    exit code 1 when the bolt rejected a statement, 2 when no task answered within
+    --timeout. Without a running topology it only installs the file; the next topology
+    started with this rules dir loads it.
     """
     from .rules import RuleSet, RulesDir
 
     with open(rule_file, encoding="utf-8") as fh:
         text = fh.read()
+    rule_set = RuleSet.parse(text)
+    if not rule_set.statements:
+        raise CliError(f"{rule_file} holds no statement; not installed (installing it would stop "
+                       "every statement: stop the topology instead)")
+    problems = rule_set.compile_errors()
+    if problems:
+        first = problems[0]
+        more = (f" (and {len(problems) - 1} more statement(s) that do not compile)"
+                if len(problems) > 1 else "")
+        raise CliError(f"{rule_file}:{first.line}:{first.column}: statement '{first.name}': "
+                       f"{' '.join(first.error.split())}{more}; not installed")
     rd = RulesDir(rules_dir)
     live = rd.live_statuses()
     version = rd.install(text)
     if not live:
         click.echo(f"installed {rule_file} as {rd.rules_path} (version {version}); no running topology "
                    "watches this directory: the next one started with it loads the file")
-        bad = [s for s in RuleSet.parse(text).statements if s.error is not None]
-        for s in bad:
-            click.echo(f"  {s.name}: {s.error}", err=True)
-        if bad:
-            sys.exit(1)
         return
     deadline = time.monotonic() + timeout_s
     waiting = {(s["component"], s["task"]) for s in live}
@@ -233,17 +242,21 @@ def rules_list(rules_dir, as_json):
 
     Counters are as of the task's last status write (at most about a second old while it
     runs). A statement whose last new version was rejected shows the rejection; a new
-    statement that was rejected shows as 'rejected' with no counters.
+    statement that was rejected shows as 'rejected' with no counters. Statements of a
+    task that stopped (closed, or its process is gone) show as 'stopped' with their last
+    counters; of a task whose process lives but has not written its status for three
+    heartbeats (15 s), as 'not responding'. --json adds the task's "state".
     """
-    from .rules import RulesDir
+    from .rules import RulesDir, task_state
 
     rd = RulesDir(rules_dir)
     if not rd.path.is_dir():
         raise CliError(f"rules dir not found: {rules_dir}")
     statuses = rd.statuses()
+    states = [task_state(s) for s in statuses]
     if as_json:
-        for s in statuses:
-            click.echo(json.dumps(s, default=str))
+        for s, state in zip(statuses, states):
+            click.echo(json.dumps({**s, "state": state}, default=str))
         return
     if not statuses:
         click.echo(f"no CEP bolt has reported in {rules_dir} yet")
@@ -252,10 +265,10 @@ def rules_list(rules_dir, as_json):
     header = (["TASK"] if several else []) + ["STATEMENT", "STREAM", "EVENTS IN", "ROWS OUT", "STATUS", "TEXT"]
     rows = []
     notes = []
-    for s in statuses:
+    for s, state in zip(statuses, states):
         task = f"{s.get('component')}[{s.get('task')}]"
         for st in s.get("statements", []):
-            status = "running" if st.get("last_error") is None else "running; new version rejected"
+            status = state if st.get("last_error") is None else f"{state}; new version rejected"
             rows.append(([task] if several else []) + [st["name"], st.get("stream", ""), f"{st['events_in']:,}",
                                                         f"{st['rows_out']:,}", status, _short(st["text"], 60)])
             if st.get("last_error"):
@@ -269,8 +282,7 @@ def rules_list(rules_dir, as_json):
     for line in [header, *rows]:
         click.echo("  ".join(str(v).rjust(w) if h in numeric else str(v).ljust(w)
                              for v, w, h in zip(line, widths, header)).rstrip())
-    for s in statuses:
-        state = "running" if s.get("running") else "stopped"
+    for s, state in zip(statuses, states):
         click.echo(f"{s.get('component')}[{s.get('task')}] {state}, pid {s.get('pid')}; rules version "
                    f"{s.get('version') or '(initial rules)'}", err=True)
     for n in notes:

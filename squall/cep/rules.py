@@ -203,6 +203,23 @@ class RuleSet:
     def names(self) -> list[str]:
         return [s.name for s in self.statements]
 
+    def compile_errors(self, event_types: dict[str, dict[str, type]] | None = None) -> list[StatementResult]:
+        """Compile every statement in a scratch engine (nothing runs): the statements that
+        do not parse or compile, as ``rejected`` results with their line and column in
+        the file, in file order; empty when the whole file compiles.
+
+        Args:
+            event_types: event types to declare first (name -> {property: type}), so
+                unknown properties and type mismatches are found as a running engine
+                with those types would find them.
+        """
+        scratch = EPLEngine(ExternalClock(0))
+        for name, props in (event_types or {}).items():
+            scratch.define_event_type(name, props)
+        errors = self._validate(scratch, {}, None)
+        return [_rejected(rs, errors[rs.position], kept=False) for rs in self.statements
+                if rs.position in errors]
+
     def apply(self, engine: EPLEngine, check: Check | None = None,
               on_start: Callable[[Statement], None] | None = None) -> ApplyReport:
         """Make ``engine`` run this rule set; returns what happened to each statement.
@@ -357,14 +374,58 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+HEARTBEAT_S = 5.0
+"""A watching task rewrites its status file at least this often (seconds), counters
+changed or not, so a reader can tell a live task from one that stopped without saying so."""
+
+STALE_AFTER_HEARTBEATS = 3
+"""A status file older than this many heartbeats belongs to a task that is not responding."""
+
+
+def process_started(pid: int | None = None) -> float | None:
+    """The start time of process ``pid`` (this process by default), epoch seconds; None
+    when it does not exist. With the pid it identifies a process (pids are reused)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def _same_process(pid: int, started: float | None) -> bool:
+    """True when ``pid`` runs and (if ``started`` is known) is the process started then."""
+    now_started = process_started(pid) if pid > 0 else None
+    if now_started is None:
         return False
-    except PermissionError:
+    if started is None:
         return True
-    return True
+    try:
+        return abs(now_started - float(started)) < 0.01
+    except (TypeError, ValueError):
+        return False
+
+
+def task_state(status: dict[str, Any], now_ms: int | None = None) -> str:
+    """What a status file says about its task now: ``running``; ``stopped`` (it wrote
+    ``running: false`` when it closed, or its process is gone, or the pid now belongs to
+    another process); or ``not responding`` (its process lives but its status is older
+    than :data:`STALE_AFTER_HEARTBEATS` heartbeats: the topology is stalled)."""
+    if not status.get("running"):
+        return "stopped"
+    try:
+        pid = int(status.get("pid", -1))
+    except (TypeError, ValueError):
+        return "stopped"
+    if not _same_process(pid, status.get("pid_started")):
+        return "stopped"
+    heartbeat_s = status.get("heartbeat_s")
+    updated_ms = status.get("updated_ms")
+    if isinstance(heartbeat_s, (int, float)) and isinstance(updated_ms, (int, float)):
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        if now_ms - updated_ms > STALE_AFTER_HEARTBEATS * heartbeat_s * 1000:
+            return "not responding"
+    return "running"
 
 
 class RulesDir:
@@ -409,8 +470,9 @@ class RulesDir:
         return out
 
     def live_statuses(self) -> list[dict[str, Any]]:
-        """Status of tasks that are running now (marked running, process alive)."""
-        return [s for s in self.statuses() if s.get("running") and _pid_alive(int(s.get("pid", -1)))]
+        """Status of tasks whose process runs now (marked running, the same process
+        alive), responding or not (see :func:`task_state`)."""
+        return [s for s in self.statuses() if task_state(s) != "stopped"]
 
 
 class RulesWatcher:
