@@ -19,13 +19,15 @@ time/length batch, insert stream: the smart-car rule's fast path) and
 ``restore`` checkpoint an engine (:mod:`squall.cep.snapshot`).
 
 Joins of data windows (:mod:`squall.cep.join`) and patterns (:mod:`squall.cep.pattern`)
-run as their own operators. The supported syntax and every known difference from Esper
+run as their own operators. ``like``/``regexp`` patterns from event data are cached and
+time-bounded (:mod:`squall.cep.matching`); an event a statement cannot evaluate goes to
+the engine's ``on_error`` as an :class:`EPLEvaluationError`. The supported syntax and every known difference from Esper
 are listed in ``docs/epl.md``; WallClock engines fire batches on ``send``/``poll``
 (there is no timer thread).
 """
 
-from squall.cep.engine import EPLEngine, ExternalClock, Statement, WallClock
-from squall.cep.errors import EPLCompileError, EPLError, EPLSyntaxError
+from squall.cep.engine import EPLEngine, ErrorThrottle, ExternalClock, Statement, WallClock
+from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError, EPLSyntaxError
 
-__all__ = ["EPLEngine", "ExternalClock", "WallClock", "Statement", "EPLError",
-           "EPLSyntaxError", "EPLCompileError"]
+__all__ = ["EPLEngine", "ExternalClock", "WallClock", "Statement", "ErrorThrottle", "EPLError",
+           "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError"]

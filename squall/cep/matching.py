@@ -102,16 +102,19 @@ class PatternCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key, make: Callable[[], Any]):
+    def get(self, key):
+        """The entry for ``key`` (now the most recently used), None when absent."""
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key, value):
+        """Add an entry, dropping the least recently used beyond ``size``; returns ``value``."""
         entries = self._entries
-        try:
-            value = entries[key]
-        except KeyError:
-            value = entries[key] = make()
-            if len(entries) > self.size:
-                entries.popitem(last=False)
-            return value
-        entries.move_to_end(key)
+        entries[key] = value
+        if len(entries) > self.size:
+            entries.popitem(last=False)
         return value
 
 
@@ -263,6 +266,7 @@ def make_matcher(ctx: EvalContext, kind: str, operand, pattern, negated: bool,
             return build(p)
         except ValueError as exc:
             return str(exc)
+    put = cache.put
 
     def ev_match(ev, av):
         v = operand(ev, av)
@@ -272,7 +276,10 @@ def make_matcher(ctx: EvalContext, kind: str, operand, pattern, negated: bool,
         if p is None:
             return None
         p = str(p)
-        rx = cache.get((kind, escape, p), lambda: compile_or_reason(p))
+        key = (kind, escape, p)
+        rx = cache.get(key)
+        if rx is None:
+            rx = put(key, compile_or_reason(p))
         if type(rx) is str:
             report(ev, f"{rx}; the expression is null")
             return None

@@ -264,7 +264,7 @@ def test_generated_patterns_match_esper(abc, events, pattern, within):
     abc(f"select {cols} from pattern [{p}]", events, unordered=">= a." in p)
 
 
-@compares_rows(min_nonempty=8)
+@compares_rows(min_nonempty=4)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_generated_hard_braking_matches_esper(cars, data):
