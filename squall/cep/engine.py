@@ -216,15 +216,17 @@ class EPLEngine:
             :mod:`squall.cep.matching`).
         pattern_cache_size: compiled patterns from event data each statement keeps (LRU).
 
-    Checkpoints: :meth:`snapshot` returns the whole engine state as plain picklable data
-    (engine time, pending schedules, every statement's windows, aggregation and output
-    state, counters); :meth:`restore` loads it into a fresh engine that compiled the
-    same statements (same names and texts; others stay fresh). Feeding the rest of the
-    events then gives exactly the outputs of an uninterrupted run::
+    Checkpoints: :meth:`snapshot` returns the whole engine state as plain data (engine
+    time, pending schedules, every statement's windows, aggregation and output state,
+    counters) that the state codec stores without pickle; :meth:`restore` loads it into
+    a fresh engine that compiled the same statements (same names and texts; others stay
+    fresh). Feeding the rest of the events then gives exactly the outputs of an
+    uninterrupted run::
 
-        snap = pickle.dumps(engine.snapshot())
+        codec = StateCodec()                       # squall.state.codec
+        snap = codec.encode(engine.snapshot())
         engine2 = EPLEngine(ExternalClock(0)); engine2.compile(rules, name="rule")
-        engine2.restore(pickle.loads(snap))
+        engine2.restore(codec.decode(snap))
 
     Semantics: Esper 8 reference, 5 "EPL Reference: Clauses" and 14 "Data Windows",
     for the supported subset (see ``squall.cep`` package docs).
