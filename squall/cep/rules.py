@@ -50,7 +50,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from typing import Any, Callable
 from squall.cep.engine import EPLEngine, ExternalClock, Statement
 from squall.cep.errors import EPLCompileError, EPLError
 from squall.cep.parser import parse_statements
+from squall.fileio import replace_atomically
 
 __all__ = ["RuleStatement", "RuleSet", "StatementResult", "ApplyReport", "RulesDir", "RulesWatcher",
            "RULES_FILE", "rules_version"]
@@ -358,22 +358,6 @@ def _split(text: str) -> list[tuple[int, int]]:
 
 # ------------------------------------------------------------------ the watched directory
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 HEARTBEAT_S = 5.0
 """A watching task rewrites its status file at least this often (seconds), counters
 changed or not, so a reader can tell a live task from one that stopped without saying so."""
@@ -447,7 +431,7 @@ class RulesDir:
     def install(self, text: str) -> str:
         """Write ``text`` as the directory's rule file (atomically); returns its version."""
         self.path.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.rules_path, text.encode("utf-8"))
+        replace_atomically(self.rules_path, text.encode("utf-8"))
         return rules_version(text)
 
     def status_path(self, key: str) -> Path:
@@ -455,7 +439,7 @@ class RulesDir:
 
     def write_status(self, key: str, status: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.status_path(key), json.dumps(status, indent=1, default=str).encode("utf-8"))
+        replace_atomically(self.status_path(key), json.dumps(status, indent=1, default=str).encode("utf-8"))
 
     def statuses(self) -> list[dict[str, Any]]:
         """Every status file's content (unreadable ones skipped), by file name."""

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import UnsafePathError
 
-__all__ = ["entry", "open_regular", "is_regular", "replace_atomically"]
+__all__ = ["entry", "open_regular", "is_regular"]
 
 _NOFOLLOW_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -90,33 +89,3 @@ def open_regular(path: Path, follow: bool = False) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Make ``path`` hold ``data``, atomically and durably.
-
-    The data goes to a new temporary file in the same directory, created with a
-    unique name by ``mkstemp`` (``O_CREAT | O_EXCL``: never an existing file or a link
-    planted there), fsynced, then renamed over ``path`` (a link at ``path`` is
-    replaced, its target untouched); the directory is fsynced so the rename survives
-    a crash. The temporary name starts with a dot, so spooling sources skip it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)

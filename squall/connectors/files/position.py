@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PositionFileError, UnsafePathError
-from .paths import open_regular, replace_atomically
+from squall.fileio import replace_atomically
+
+from .paths import open_regular
 
 __all__ = ["PositionFile", "AckedOffsets"]
 
@@ -27,7 +29,7 @@ class PositionFile:
 
     The file may sit in a directory others write to (a spooling directory): it is
     read only when it is a regular file (a symbolic link or FIFO planted under its
-    name is refused), and saved through :func:`~.paths.replace_atomically`, so a link
+    name is refused), and saved through :func:`~squall.fileio.replace_atomically`, so a link
     planted under its name or a temporary name is never written through.
     """
 
