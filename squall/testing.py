@@ -1,4 +1,5 @@
-"""A testing kit: a list spout, a list sink, and a clock the test advances.
+"""A testing kit: a list spout, a list sink, a clock the test advances, and a collector
+that records what one bolt does when a test drives it directly.
 
 Components are copied once per task, so the kit keeps what it sees in a process-wide
 registry under a name the test chooses, not on the instance.
@@ -21,10 +22,10 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .component import Bolt, OutputFieldsDeclarer, Spout, Stateful
+from .component import Bolt, OutputCollector, OutputFieldsDeclarer, Spout, Stateful
 from .tuple import DEFAULT_STREAM, Tuple, is_tick
 
-__all__ = ["ListSpout", "ListSink", "ManualClock"]
+__all__ = ["ListSpout", "ListSink", "ManualClock", "RecordingCollector"]
 
 _lock = threading.Lock()
 _sink_tuples: dict[str, list[tuple[str, str, list[Any]]]] = defaultdict(list)
@@ -183,3 +184,39 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("a clock does not go backwards")
         self.now_s += seconds
+
+
+class RecordingCollector(OutputCollector):
+    """An output collector that records what a bolt does, for a test that calls the
+    bolt's ``prepare``/``process`` itself (no runtime, no acker).
+
+    Attributes:
+        emitted: ``(values, anchors)`` per emit, both lists, in order.
+        acked, failed: the input tuples acked or failed, in order.
+        errors: what the bolt passed to ``report_error``.
+
+    >>> rec = RecordingCollector()
+    >>> rec.emit(["a", 1], anchors=("t",))
+    []
+    >>> rec.ack("t"); rec.emitted, rec.acked
+    ([(['a', 1], ['t'])], ['t'])
+    """
+
+    def __init__(self) -> None:
+        self.emitted: list[tuple[list[Any], list[Any]]] = []
+        self.acked: list[Any] = []
+        self.failed: list[Any] = []
+        self.errors: list[BaseException] = []
+
+    def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None) -> list[int]:
+        self.emitted.append((list(values), list(anchors)))
+        return []
+
+    def ack(self, tup) -> None:
+        self.acked.append(tup)
+
+    def fail(self, tup) -> None:
+        self.failed.append(tup)
+
+    def report_error(self, error: BaseException) -> None:
+        self.errors.append(error)

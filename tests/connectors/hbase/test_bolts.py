@@ -21,33 +21,13 @@ from squall.connectors.hbase import (
 )
 from squall.runtime import run_topology
 from squall.store import InvalidArgumentError
-from squall.testing import ListSink, ListSpout
+from squall.testing import ListSink, ListSpout, RecordingCollector as Recorder
 from squall.tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from tests.services.launch import free_port
 
 WORDS = Fields(["word", "count", "note"])
 _SRC = TupleSource("words", 0, "default", WORDS)
 _TICK = Tuple([1.0], TupleSource(SYSTEM_COMPONENT, -1, TICK_STREAM, Fields(["rate_secs"])), None)
-
-
-class Recorder:
-    """An output collector that records what a bolt does (the bolt runs for real)."""
-
-    def __init__(self):
-        self.acked, self.failed, self.errors, self.emitted = [], [], [], []
-
-    def ack(self, t):
-        self.acked.append(t)
-
-    def fail(self, t):
-        self.failed.append(t)
-
-    def report_error(self, e):
-        self.errors.append(e)
-
-    def emit(self, values, stream="default", anchors=(), direct_task=None):
-        self.emitted.append((list(values), list(anchors)))
-        return []
 
 
 def word(w, n=1, note="x"):

@@ -16,11 +16,11 @@ import uuid
 
 import pytest
 
-from squall.component import OutputCollector, TopologyContext
+from squall.component import TopologyContext
 from squall.connectors.kafka import (KafkaBolt, KafkaOutageError, KafkaSpout, KafkaSpoutConfig,
                                      KafkaStartupError)
 from squall.runtime import LocalCluster, run_topology
-from squall.testing import ListSink
+from squall.testing import ListSink, RecordingCollector
 from squall.topology import TopologyBuilder
 from squall.tuple import Fields, Tuple, TupleSource
 from tests.services.launch import free_port
@@ -121,27 +121,10 @@ def test_startup_timeout_is_validated():
         KafkaBolt("b:1", "t", startup_timeout_s=-1)
 
 
-class _Recorder(OutputCollector):
-    def __init__(self):
-        self.acked, self.failed, self.errors = [], [], []
-
-    def emit(self, values, stream="default", anchors=(), direct_task=None):
-        return []
-
-    def ack(self, tup):
-        self.acked.append(tup)
-
-    def fail(self, tup):
-        self.failed.append(tup)
-
-    def report_error(self, error):
-        self.errors.append(error)
-
-
 def test_a_bolt_without_brokers_fails_its_tuples_and_reports_once(caplog):
     caplog.set_level(logging.DEBUG, logger="squall.connectors.kafka")
     bolt = KafkaBolt(dead_address(), "t", producer_config={"message.timeout.ms": 1000}, flush_timeout_s=0.05)
-    rec = _Recorder()
+    rec = RecordingCollector()
     bolt.prepare({}, TopologyContext(topology=None, component_id="kafka", task_id=1, component_tasks=(1,)), rec)
     src = TupleSource("src", 1, "default", Fields(["key", "message"]))
     batch = [Tuple([None, f"line {i}"], src, None) for i in range(50)]

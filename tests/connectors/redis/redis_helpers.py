@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from squall.component import OutputCollector, TopologyContext
+from squall.component import TopologyContext
+from squall.testing import RecordingCollector as Recorder
 from squall.tuple import Fields, Tuple, TupleSource
 
 
-class Recorder(OutputCollector):
-    """Records acks, fails, emits and reported errors."""
-
-    def __init__(self) -> None:
-        self.acked: list[Tuple] = []
-        self.failed: list[Tuple] = []
-        self.emitted: list[tuple[list, tuple]] = []
-        self.errors: list[BaseException] = []
-
-    def emit(self, values, stream="default", anchors=(), direct_task=None):
-        self.emitted.append((list(values), tuple(anchors)))
-        return []
-
-    def ack(self, tup):
-        self.acked.append(tup)
-
-    def fail(self, tup):
-        self.failed.append(tup)
-
-    def report_error(self, error):
-        self.errors.append(error)
-
-
 def prepared(bolt):
-    """Prepare ``bolt`` with a :class:`Recorder`; returns the recorder."""
+    """Prepare ``bolt`` with a recording collector; returns it."""
     rec = Recorder()
     bolt.prepare({}, TopologyContext(topology=None, component_id="redis", task_id=1, component_tasks=(1,)), rec)
     return rec

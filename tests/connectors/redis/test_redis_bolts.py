@@ -132,7 +132,7 @@ def test_lookup_bolt_reads_per_type(redis_config, redis_kv):
         batch = tuples(F, ROWS[:2])
         bolt.process_batch(batch)
         assert [v for v, _ in rec.emitted] == [["car1", expected[0]], ["car2", expected[1]]], mapper.data_type
-        assert [a for _, a in rec.emitted] == [(batch[0],), (batch[1],)] and rec.acked == batch
+        assert [a for _, a in rec.emitted] == [[batch[0]], [batch[1]]] and rec.acked == batch
         assert bolt.round_trips == 1
 
 
