@@ -1,17 +1,18 @@
 """The pipeline's spouts: the fleet simulator and the OBD-II replay.
 
 Both emit ``(line, origin, error)`` on the default stream, one tuple per record, with a
-message id; a tuple whose tree fails or times out is emitted again (at-least-once).
+message id; a tuple whose tree fails or times out is emitted again (at-least-once),
+after a backoff that doubles with each failure of that record.
 ``error`` is None for a record and the reason for a row the reader already knows is
 malformed, so the parse bolt can dead-letter it with that reason.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 import time
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,11 @@ from .obd import Reading, read_fleet
 from .record import format_line, ms_to_date
 
 __all__ = ["FeedSpout", "ReplaySpout", "SimulatorSpout", "simulate"]
+
+REPLAY_BACKOFF_S = (0.002, 10.0)
+"""A failed record is emitted again after 2 ms, doubling with each further failure of
+that record up to 10 s (storm-kafka-client's ``KafkaSpoutRetryExponentialBackoff``
+defaults): a sink that is down is not hammered by the same records in a hot loop."""
 
 
 class FeedSpout(Stateful, Spout):
@@ -57,7 +63,8 @@ class FeedSpout(Stateful, Spout):
         self.collector = collector
         self._source = self.readings()
         self._pending: dict[int, list[Any]] = {}
-        self._replay: deque[int] = deque()
+        self._replay: list[tuple[float, int]] = []     # heap of (due, msg_id)
+        self._failures: dict[int, int] = {}
         self._next_id = 0
         self._done = False
         self._held: Reading | None = None
@@ -74,7 +81,8 @@ class FeedSpout(Stateful, Spout):
             next(itertools.islice(self._source, position - 1, position), None)
         self._position = position
         self._pending = dict(pending)
-        self._replay = deque(sorted(pending))
+        self._replay = [(0.0, msg_id) for msg_id in sorted(pending)]   # sorted: a valid heap
+        self._failures = {}
         self._next_id = next_id
         self._done = False
         self._held = None
@@ -85,8 +93,8 @@ class FeedSpout(Stateful, Spout):
         self.state.put("position", (self._position, self._pending, self._next_id))
 
     def next_tuple(self):
-        if self._replay:
-            msg_id = self._replay.popleft()
+        if self._replay and self._replay[0][0] <= time.monotonic():
+            msg_id = heapq.heappop(self._replay)[1]
             self._counts["replayed"] += 1
             self.collector.emit(self._pending[msg_id], message_id=msg_id)
             return
@@ -123,10 +131,13 @@ class FeedSpout(Stateful, Spout):
 
     def ack(self, msg_id):
         self._pending.pop(msg_id, None)
+        self._failures.pop(msg_id, None)
 
     def fail(self, msg_id):
         if msg_id in self._pending:
-            self._replay.append(msg_id)
+            n = self._failures[msg_id] = self._failures.get(msg_id, 0) + 1
+            first, longest = REPLAY_BACKOFF_S
+            heapq.heappush(self._replay, (time.monotonic() + min(first * 2 ** min(n - 1, 32), longest), msg_id))
 
     def exhausted(self):
         return self._done and not self._pending and not self._replay

@@ -39,3 +39,45 @@ def test_failed_records_are_replayed_and_a_broken_reader_is_reported():
     assert progress["read"] == 2 and progress["replayed"] == 2
     assert progress["source_error"] == "OSError: disk went away"
     assert any("disk went away" in e for e in result.stats["source"].last_errors)
+
+
+class Three(FeedSpout):
+    def readings(self):
+        for i in range(3):
+            yield Reading(i, "c", f"line-{i}", f"f:{i}", None)
+
+
+class Emits:
+    def __init__(self):
+        self.ids = []
+
+    def emit(self, values, stream="default", message_id=None, direct_task=None):
+        self.ids.append(message_id)
+        return []
+
+
+def test_a_failed_record_waits_a_backoff_that_doubles_with_each_failure(monkeypatch):
+    from squall_smartcar import sources
+    now = [100.0]
+    monkeypatch.setattr(sources.time, "monotonic", lambda: now[0])
+    spout, out = Three("backoff-test", 0), Emits()
+    spout.open({}, None, out)
+    spout.next_tuple()                       # record 0
+    spout.fail(0)
+    spout.next_tuple()                       # not due yet: the next record instead
+    assert out.ids == [0, 1]
+    now[0] += 0.002
+    spout.next_tuple()
+    assert out.ids == [0, 1, 0]              # due after 2 ms
+    spout.fail(0)                            # second failure: 4 ms
+    now[0] += 0.003
+    spout.next_tuple()
+    assert out.ids == [0, 1, 0, 2]
+    now[0] += 0.001
+    spout.next_tuple()
+    assert out.ids == [0, 1, 0, 2, 0]
+    spout.ack(0)
+    spout.ack(1)
+    spout.ack(2)
+    spout.next_tuple()
+    assert spout.exhausted()
