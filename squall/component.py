@@ -124,7 +124,7 @@ class SpoutOutputCollector:
         Raises:
             KeyError: ``stream`` was not declared.
             ValueError: ``values`` does not hold one value per declared field of
-                ``stream`` (``squall.runtime.executor.FieldCountError``).
+                ``stream`` (``squall.runtime.errors.FieldCountError``).
         """
         raise NotImplementedError
 
@@ -148,7 +148,7 @@ class OutputCollector:
         Raises:
             KeyError: ``stream`` was not declared.
             ValueError: ``values`` does not hold one value per declared field of
-                ``stream`` (``squall.runtime.executor.FieldCountError``).
+                ``stream`` (``squall.runtime.errors.FieldCountError``).
         """
         raise NotImplementedError
 

@@ -13,9 +13,11 @@ prepared for it rolls back. A crash after step 2 leaves it decided: prepared tas
 states commit. Either way all tasks resume from one checkpoint, and spouts rewind to
 the positions that checkpoint recorded.
 
-The runtime aligns the barrier before step 1 (see ``Worker._checkpoint``): spouts
+The worker aligns the barrier before step 1 (:class:`CheckpointBarrier`): spouts
 stop emitting and every queued tuple is processed, so the state of each task
-reflects exactly the tuples emitted before the checkpoint.
+reflects exactly the tuples emitted before the checkpoint. Under exactly-once a failed
+tree rolls every stateful task back to the last checkpoint instead of reaching
+``Spout.fail`` (:meth:`CheckpointBarrier.rollback`).
 
 Semantics: Storm 2 "State Checkpointing" (``CheckpointSpout`` prepare/commit/
 rollback, the recovery rules for a prepared transaction); Flink "Stateful Stream
@@ -26,23 +28,42 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 from ..component import Stateful
 from ..state import KeyValueState, StateBackend, TxStatus
 from ..state.errors import StateValueError
 
-__all__ = ["CheckpointCoordinator", "CheckpointStats", "CheckpointDeclined", "COORDINATOR_COMPONENT"]
+__all__ = ["CheckpointCoordinator", "CheckpointBarrier", "CheckpointOutcome", "CheckpointStats",
+           "CheckpointDeclined", "COORDINATOR_COMPONENT"]
 
 log = logging.getLogger("squall.runtime")
 
 COORDINATOR_COMPONENT = "__checkpoint"
 _DECIDED = "txid"
+_IDLE_SLEEP_S = 0.0005
+_ROLLBACK_BACKOFF_S = (0.05, 5.0)   # first and longest pause of the spouts after a rollback
+FINAL_CHECKPOINT_ATTEMPTS = 6       # over about 1.5 s of backoff
+
+
+class CheckpointOutcome(Enum):
+    """How an attempt at a checkpoint ended."""
+
+    TAKEN = "taken"
+    FAILED = "failed"                # the previous checkpoint stays current
+    ROLLED_BACK = "rolled back"      # a failed tree made the worker roll back instead
 
 
 class CheckpointDeclined(Exception):
     """Raised by ``before_prepare`` when the tasks cannot be checkpointed consistently now
     (the checkpoint is skipped, not failed; the next interval tries again)."""
+
+
+class _TreeFailed(Exception):
+    """Aborts a checkpoint: under exactly-once a failed tree means a rollback instead."""
 
 
 @dataclass
@@ -180,3 +201,111 @@ class CheckpointCoordinator:
         for st in [*self._states, self._coord]:
             if st is not None:
                 st.close()
+
+
+class CheckpointBarrier:
+    """A worker's aligned checkpoints, its rollbacks (exactly-once) and its final checkpoint.
+
+    Args:
+        spouts, bolts: the worker's spout and bolt tasks, bolts in topological order.
+        pollers: the bolt tasks with background work (``Bolt.poll``/``in_flight``).
+        acker: the worker's acker, or None when acking is off.
+        drain: processes every queued tuple and background result until none is left
+            (the worker's drain); what aligns the barrier.
+        exactly_once: a failed tree rolls back instead of reaching ``Spout.fail``
+            (``squall.checkpoint.mode``).
+        stopping: True once the run was asked to stop (no more retries).
+        on_rollback: called after each rollback (the input is emitted again).
+
+    :attr:`coordinator` is set by the worker once the states are open; without one
+    (no state backend) the final checkpoint is trivially taken.
+
+    Semantics: Flink's aligned barriers and restart from the last checkpoint; Storm 2's
+    checkpoint prepare/commit (:class:`CheckpointCoordinator`).
+    """
+
+    def __init__(self, spouts: Sequence[Any], bolts: Sequence[Any], pollers: Sequence[Any],
+                 acker: Any, drain: Callable[[], None], *, exactly_once: bool,
+                 stopping: Callable[[], bool], on_rollback: Callable[[], None]) -> None:
+        self.coordinator: CheckpointCoordinator | None = None
+        self.rollback_requested = False
+        # time.monotonic() before which spouts get no turn: the pause after a rollback.
+        self.resume_at = 0.0
+        self._backoff_s = 0.0
+        self._spouts = spouts
+        self._bolts = bolts
+        self._pollers = pollers
+        self._acker = acker
+        self._drain = drain
+        self._exactly_once = exactly_once
+        self._stopping = stopping
+        self._on_rollback = on_rollback
+
+    def request_rollback(self) -> None:
+        """A tree failed (exactly-once): roll back at the end of the current pass."""
+        self.rollback_requested = True
+
+    def rollback(self) -> None:
+        """Drop queued tuples and return every stateful task to the last checkpoint;
+        the spouts resume after a pause that doubles (0.05 s up to 5 s) while rollbacks
+        repeat without a checkpoint in between."""
+        self.rollback_requested = False
+        pollers = self._pollers
+        while any(bt.obj.in_flight() for bt in pollers):
+            for bt in pollers:
+                bt.poll()
+            time.sleep(_IDLE_SLEEP_S)
+        for bt in self._bolts:       # after background work settled: it may have emitted
+            bt.inbox.clear()
+        if self._acker is not None:
+            self._acker.pending.clear()
+        for sp in self._spouts:
+            sp.completed.clear()
+            sp.pending = 0
+        self.coordinator.restore()
+        first, longest = _ROLLBACK_BACKOFF_S
+        self._backoff_s = min(longest, self._backoff_s * 2 or first)
+        self.resume_at = time.monotonic() + self._backoff_s
+        self._on_rollback()
+
+    def checkpoint(self) -> CheckpointOutcome:
+        """Align the barrier (drain everything), then take a checkpoint."""
+        self._drain()          # the barrier: every tuple emitted so far is processed
+        if self.rollback_requested:
+            self.rollback()    # a tree failed: what the tasks hold must not be checkpointed
+            return CheckpointOutcome.ROLLED_BACK
+
+        spouts = {id(t.obj) for t in self._spouts}
+
+        def before_prepare(obj, txid):
+            if self._exactly_once and id(obj) in spouts and any(sp.pending for sp in self._spouts):
+                # A tree still open after every bolt staged its state is held where no
+                # state covers it (or stuck): the spouts' positions cannot be cut here.
+                raise CheckpointDeclined(f"checkpoint {txid}: tuple trees still pending")
+            obj.pre_prepare(txid)
+            self._drain()      # what it emitted or acked reaches the tasks after it
+            if self.rollback_requested:
+                raise _TreeFailed(f"a tuple tree failed while checkpoint {txid} was taken")
+
+        if self.coordinator.checkpoint(before_prepare) is not None:
+            self._backoff_s = 0.0
+            return CheckpointOutcome.TAKEN
+        if self.rollback_requested:
+            self.rollback()
+            return CheckpointOutcome.ROLLED_BACK
+        return CheckpointOutcome.FAILED
+
+    def final(self, attempts: int = FINAL_CHECKPOINT_ATTEMPTS) -> CheckpointOutcome:
+        """Checkpoint at the end of a run.
+
+        A failing checkpoint is retried with backoff (0.05 s doubling), unless the run
+        was asked to stop; if it keeps failing the run ends incomplete: a rerun resumes
+        from the last one."""
+        if self.coordinator is None:
+            return CheckpointOutcome.TAKEN
+        for attempt in range(attempts):
+            outcome = self.checkpoint()
+            if outcome is not CheckpointOutcome.FAILED or attempt == attempts - 1 or self._stopping():
+                return outcome
+            time.sleep(0.05 * 2 ** attempt)
+        return CheckpointOutcome.FAILED

@@ -1,172 +1,57 @@
-"""Task runtimes and their collectors: the per-tuple hot path.
+"""Executors and their tasks with collectors: the per-tuple hot path.
 
 A worker owns one inbox (a plain list) per bolt task. Emitting appends the tuple to
-the inboxes of the chosen tasks; the worker later drains each inbox as one batch. No
-lock, thread switch or syscall happens per tuple: a worker runs its executors on one
-thread, and routing tables are built once in ``prepare``.
+the inboxes of the chosen tasks (routing: :mod:`squall.runtime.routing`); the worker
+later drains each inbox as one batch. No lock, thread switch or syscall happens per
+tuple: a worker runs its executors on one thread, and routing tables are built once
+when the worker builds its tasks.
 
 Semantics: Storm ``SpoutExecutor``/``BoltExecutor`` and their output collectors;
-anchoring and acking as in "Guaranteeing Message Processing".
+anchoring and acking as in "Guaranteeing Message Processing"; executors as in
+"Understanding the Parallelism of a Storm Topology".
 """
 
 from __future__ import annotations
 
-import copy
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from random import getrandbits
 from time import perf_counter, time
 from typing import Any
 
 from ..component import Bolt, OutputCollector, Spout, SpoutOutputCollector, TopologyContext
 from ..config import DEFAULTS, ERROR_THROTTLE_INTERVAL_SECS, MAX_ERROR_REPORT_PER_INTERVAL
-from ..errors import RecordError, SquallError
-from ..grouping import (AllGrouping, FieldsGrouping, GlobalGrouping, LocalOrShuffleGrouping,
-                        NoneGrouping, PartialKeyGrouping, ShuffleGrouping, StreamId)
-from ..tuple import DEFAULT_STREAM, Tuple, TupleSource
+from ..tuple import DEFAULT_STREAM, Tuple
 from .acker import Acker
+from .errors import FieldCountError, InvalidDirectTaskError, UndeclaredStreamError
 from .metrics import ErrorLogThrottle, TaskCounters
+from .routing import Route
 
-__all__ = ["Route", "SpoutTask", "BoltTask", "UndeclaredStreamError", "InvalidDirectTaskError",
-           "FieldCountError"]
-
-
-class UndeclaredStreamError(SquallError, KeyError):
-    """A component emitted on a stream it did not declare."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+__all__ = ["Executor", "SpoutTask", "BoltTask"]
 
 
-class InvalidDirectTaskError(SquallError, ValueError):
-    """``emit_direct`` named a task that does not subscribe directly to the stream."""
+@dataclass
+class Executor:
+    """A group of tasks of one component scheduled together (parallelism = executors).
 
-
-class FieldCountError(RecordError):
-    """A component emitted a number of values different from its stream's declared fields.
-
-    Raised by ``emit`` (Storm rejects such a tuple too), so the error names the emitter
-    instead of surfacing later as an ``IndexError`` in a subscriber's grouping.
-    ``record`` holds the values, ``expected``/``got`` the two counts.
+    ``capacity`` is the share of the last capacity window (seconds of execute time per
+    second) its tasks spent executing, Storm UI's "capacity".
     """
 
-    def __init__(self, component: str, stream: str, fields: Sequence[str], values: Sequence[Any]) -> None:
-        self.expected = len(fields)
-        self.got = len(values)
-        super().__init__(
-            f"{component!r} emitted {self.got} value(s) on stream {stream!r}, which declares "
-            f"{self.expected} field(s) {list(fields)}; emit one value per declared field",
-            list(values), component=component, stream=stream)
+    component: str
+    tasks: list[Any]
+    capacity: float = 0.0
+    _window_exec_s: float = 0.0
 
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.record!r}"
+    def exec_s(self) -> float:
+        return sum(t.counters.exec_s for t in self.tasks)
 
-
-class Route:
-    """Where one (task, stream) sends its tuples.
-
-    ``choose(values)`` returns the target task ids; ``direct_targets`` is the set of
-    tasks that may be named by ``emit_direct`` (subscribers with a direct grouping).
-    """
-
-    __slots__ = ("source", "choose", "direct_targets", "fanout", "emitted", "direct_sent", "counted",
-                 "fixed", "arity")
-
-    def __init__(self, source: TupleSource, choose: Callable[[Sequence[Any]], list[int]],
-                 direct_targets: frozenset[int], fanout: int | None) -> None:
-        self.source = source
-        # Values per emit, checked on every emit: one len() beats a wrong tuple that
-        # fails later in a subscriber's grouping (IndexError) or silently with one task.
-        self.arity = len(source.fields)
-        self.choose = choose
-        self.direct_targets = direct_targets
-        # Tasks per non-direct emit when every grouping picks a fixed number (all but
-        # custom ones): transferred is then emitted x fanout, not counted per tuple.
-        self.fanout = fanout
-        self.emitted = 0
-        self.direct_sent = 0
-        self.counted = 0
-        # The target tasks when they cannot depend on the values; emit skips choose.
-        self.fixed: list[int] | None = None
-
-    def transferred(self) -> int:
-        if self.fanout is None:
-            return self.counted + self.direct_sent
-        return (self.emitted - self.direct_sent) * self.fanout + self.direct_sent
-
-    def count_transfers(self) -> None:
-        """Wrap ``choose`` to count its tasks: for variable fan-out (custom groupings)."""
-        inner = self.choose
-
-        def choose(values):
-            tasks = inner(values)
-            self.counted += len(tasks)
-            return tasks
-        self.choose = choose
-
-
-_NO_TASKS: list[int] = []
-_ONE = lambda n: 1  # noqa: E731
-_FIXED_FANOUT = {ShuffleGrouping: _ONE, NoneGrouping: _ONE, LocalOrShuffleGrouping: _ONE,
-                 FieldsGrouping: _ONE, PartialKeyGrouping: _ONE, GlobalGrouping: _ONE,
-                 AllGrouping: lambda n: n}
-
-
-def build_routes(context: TopologyContext, component: str, task_id: int) -> dict[str, Route]:
-    """Routing tables of one task: per declared stream, its groupings, prepared."""
-    topo = context.topology
-    spec = topo.components[component]
-    routes: dict[str, Route] = {}
-    for stream, sspec in spec.streams.items():
-        source = TupleSource(component, task_id, stream, sspec.fields)
-        choosers = []
-        fanout: int | None = 0
-        fixed: list[int] | None = []
-        direct: set[int] = set()
-        for target, grouping in topo.subscribers(component, stream):
-            targets = topo.task_ids(target)
-            if grouping.direct:
-                direct.update(targets)
-                continue
-            g = _copy_grouping(grouping)
-            g.prepare(context, StreamId(component, stream), targets)
-            choosers.append(g.choose_tasks)
-            size = _FIXED_FANOUT.get(type(g), lambda n: None)(len(targets))
-            fanout = None if fanout is None or size is None else fanout + size
-            if fixed is not None and size is not None and len(targets) == 1:
-                fixed.extend(targets)
-            elif fixed is not None and type(g) is AllGrouping:
-                fixed.extend(targets)
-            elif fixed is not None and type(g) is GlobalGrouping:
-                fixed.append(min(targets))
-            else:
-                fixed = None
-        if not choosers:
-            choose = _no_targets
-        elif len(choosers) == 1:
-            choose = choosers[0]
-        else:
-            def choose(values, _cs=tuple(choosers)):
-                out: list[int] = []
-                for c in _cs:
-                    out.extend(c(values))
-                return out
-        route = routes[stream] = Route(source, choose, frozenset(direct), fanout)
-        if fixed and fanout is not None:
-            # The tasks cannot depend on the values (one target, or all/global).
-            route.fixed = fixed
-        if fanout is None:
-            route.count_transfers()
-    return routes
-
-
-def _no_targets(values):
-    return _NO_TASKS
-
-
-def _copy_grouping(grouping):
-    # Each source task keeps its own routing state (round-robin position, key memo).
-    return copy.copy(grouping)
+    def roll_capacity(self, window_s: float) -> None:
+        """Close a capacity window of ``window_s`` seconds."""
+        total = self.exec_s()
+        self.capacity = (total - self._window_exec_s) / window_s
+        self._window_exec_s = total
 
 
 class _TaskBase:

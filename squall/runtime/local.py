@@ -15,14 +15,11 @@ from ..errors import SquallError
 from ..state import StateBackend
 from ..topology import Topology
 from .checkpoint import CheckpointStats
+from .errors import NotRunningError
 from .metrics import ComponentStats
 from .worker import StopReport, Worker
 
 __all__ = ["LocalCluster", "TopologyHandle", "RunResult", "run_topology", "NotRunningError", "StopReport"]
-
-
-class NotRunningError(SquallError, KeyError):
-    """No topology of that name runs on this cluster."""
 
 
 @dataclass

@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from statistics import quantiles
 from typing import Any
 
-__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle"]
+__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle", "roll_up"]
 
 log = logging.getLogger("squall.runtime")
 
@@ -175,3 +175,63 @@ class ComponentStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def roll_up(topology: Any, executors: Iterable[Any]) -> dict[str, ComponentStats]:
+    """Per-component figures from the executors' task counters (Storm UI names).
+
+    ``topology`` is the :class:`~squall.topology.Topology` (for each component's kind);
+    ``executors`` are the worker's :class:`~squall.runtime.executor.Executor` objects.
+    Safe to call while they run: each task publishes its hot counters first (``sync_counters``).
+    """
+    executors = list(executors)
+    out: dict[str, ComponentStats] = {}
+    for ex in executors:
+        spec = topology.components[ex.component]
+        st = out.get(ex.component)
+        if st is None:
+            st = out[ex.component] = ComponentStats(
+                ex.component, "spout" if spec.is_spout else "bolt", 0, 0)
+            st.capacity = 0.0
+        st.executors += 1
+        st.capacity = max(st.capacity or 0.0, ex.capacity)
+        for task in ex.tasks:
+            task.sync_counters()
+            c = task.counters
+            st.tasks += 1
+            for stream, n in c.emitted.items():
+                st.emitted_by_stream[stream] = st.emitted_by_stream.get(stream, 0) + n
+            st.transferred += c.transferred
+            st.acked += c.acked
+            st.failed += c.failed
+            st.executed += c.executed
+            st.error_count += c.error_count
+            st.last_errors.extend(text for _, text in list(c.errors))
+    for st in out.values():
+        st.emitted = sum(st.emitted_by_stream.values())
+        tasks = [t for ex in executors if ex.component == st.component for t in ex.tasks]
+        exec_s = sum(t.counters.exec_s for t in tasks)
+        if st.executed:
+            st.execute_latency_ms = exec_s / st.executed * 1000.0
+        if st.kind == "bolt":
+            samples = [t.counters.process_latency for t in tasks]
+            count = sum(s.count for s in samples)
+            if count:
+                st.process_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
+        if st.kind == "spout":
+            samples = [t.counters.complete_latency for t in tasks]
+            count = sum(s.count for s in samples)
+            if count:
+                st.complete_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
+                merged = samples[0] if len(samples) == 1 else _merge(samples)
+                st.complete_latency_p50_ms = merged.percentile_ms(50)
+                st.complete_latency_p99_ms = merged.percentile_ms(99)
+    return out
+
+
+def _merge(samples: list[LatencySample]) -> LatencySample:
+    merged = LatencySample(sum(len(s.recent) for s in samples) or 1)
+    for s in samples:
+        for v in s.recent:
+            merged.add(v)
+    return merged

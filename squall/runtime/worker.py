@@ -34,24 +34,18 @@ from ..state import StateBackend
 from ..topology import Topology, copy_component
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from .acker import Acker
-from .checkpoint import CheckpointCoordinator, CheckpointDeclined, CheckpointStats
-from .executor import BoltTask, SpoutTask, build_routes
-from .metrics import ComponentStats, LatencySample
+from .checkpoint import (FINAL_CHECKPOINT_ATTEMPTS, CheckpointBarrier, CheckpointCoordinator,
+                         CheckpointOutcome, CheckpointStats)
+from .executor import BoltTask, Executor, SpoutTask
+from .metrics import ComponentStats, roll_up
+from .routing import build_routes
 
-__all__ = ["Worker", "Executor", "StopReport"]
+__all__ = ["Worker", "StopReport"]
 
 _TICK_FIELDS = Fields(["rate_secs"])
 _HOUSEKEEPING_S = 0.05
 _CAPACITY_WINDOW_S = 10.0
 _IDLE_SLEEP_S = 0.0005
-_ROLLBACK_BACKOFF_S = (0.05, 5.0)   # first and longest pause of the spouts after a rollback
-_FINAL_CHECKPOINT_ATTEMPTS = 6       # over about 1.5 s of backoff
-_TAKEN, _FAILED, _ROLLED_BACK = "taken", "failed", "rolled back"
-
-
-class _TreeFailed(Exception):
-    """Aborts a checkpoint: under exactly-once a failed tree means a rollback instead."""
-
 
 @dataclass(frozen=True)
 class StopReport:
@@ -72,19 +66,6 @@ class StopReport:
     graceful: bool
     in_flight: int
     final_checkpoint: int | None
-
-
-@dataclass
-class Executor:
-    """A group of tasks of one component scheduled together (parallelism = executors)."""
-
-    component: str
-    tasks: list[Any]
-    capacity: float = 0.0
-    _window_exec_s: float = 0.0
-
-    def exec_s(self) -> float:
-        return sum(t.counters.exec_s for t in self.tasks)
 
 
 class Worker:
@@ -178,11 +159,11 @@ class Worker:
         self.finished_at: float | None = None
         self._state_backend = state_backend
         self.checkpointer: CheckpointCoordinator | None = None
-        self._rollback_requested = False
-        self._exactly_once = state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
-        self._resume_at = 0.0
-        self._backoff_s = 0.0
         self._build()
+        exactly_once = state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
+        self._barrier = CheckpointBarrier(
+            self.spout_tasks, self.bolt_tasks, self._pollers, self.acker, self._drain_all,
+            exactly_once=exactly_once, stopping=self._stop.is_set, on_rollback=self._input_again)
         if state_backend is not None:
             # Restoring bolts to a checkpoint while a source resumes from elsewhere would
             # skip or repeat input in their state, in either mode.
@@ -191,9 +172,9 @@ class Worker:
                 raise ConfigError(f"checkpoints need spouts that checkpoint their position; "
                                   f"{', '.join(stateless)} do not (make them squall.Stateful, or run "
                                   f"without a state backend)")
-            if self._exactly_once:
+            if exactly_once:
                 for t in self.spout_tasks:
-                    t.on_fail = self._request_rollback
+                    t.on_fail = self._barrier.request_rollback
 
     def _build(self) -> None:
         topo = self.topology
@@ -294,6 +275,7 @@ class Worker:
                         if isinstance(t.obj, Stateful)]
             self.checkpointer = CheckpointCoordinator(self._state_backend, self.worker_index, stateful)
             self.checkpointer.recover()
+            self._barrier.coordinator = self.checkpointer
         self._set_active(True)
 
     @property
@@ -301,55 +283,8 @@ class Worker:
         """Checkpoint counts and times, and the checkpoint restored at start; None without state."""
         return self.checkpointer.stats if self.checkpointer is not None else None
 
-    def _request_rollback(self) -> None:
-        self._rollback_requested = True
-
-    def _rollback(self) -> None:
-        self._rollback_requested = False
-        while any(bt.obj.in_flight() for bt in self._pollers):
-            for bt in self._pollers:
-                bt.poll()
-            time.sleep(_IDLE_SLEEP_S)
-        for bt in self.bolt_tasks:       # after background work settled: it may have emitted
-            bt.inbox.clear()
-        if self.acker is not None:
-            self.acker.pending.clear()
-        for sp in self.spout_tasks:
-            sp.completed.clear()
-            sp.pending = 0
-        self.checkpointer.restore()
-        first, longest = _ROLLBACK_BACKOFF_S
-        self._backoff_s = min(longest, self._backoff_s * 2 or first)
-        self._resume_at = time.monotonic() + self._backoff_s
-        self._input_ended = False     # the input is emitted again from the checkpoint
-
-    def _checkpoint(self) -> str:
-        """Take a checkpoint: "taken", "failed" (the previous one stays current), or
-        "rolled back" (a failed tree made the worker roll back instead)."""
-        self._drain_all()          # the barrier: every tuple emitted so far is processed
-        if self._rollback_requested:
-            self._rollback()       # a tree failed: what the tasks hold must not be checkpointed
-            return _ROLLED_BACK
-
-        spouts = {id(t.obj) for t in self.spout_tasks}
-
-        def before_prepare(obj, txid):
-            if self._exactly_once and id(obj) in spouts and any(sp.pending for sp in self.spout_tasks):
-                # A tree still open after every bolt staged its state is held where no
-                # state covers it (or stuck): the spouts' positions cannot be cut here.
-                raise CheckpointDeclined(f"checkpoint {txid}: tuple trees still pending")
-            obj.pre_prepare(txid)
-            self._drain_all()      # what it emitted or acked reaches the tasks after it
-            if self._rollback_requested:
-                raise _TreeFailed(f"a tuple tree failed while checkpoint {txid} was taken")
-
-        if self.checkpointer.checkpoint(before_prepare) is not None:
-            self._backoff_s = 0.0
-            return _TAKEN
-        if self._rollback_requested:
-            self._rollback()
-            return _ROLLED_BACK
-        return _FAILED
+    def _input_again(self) -> None:
+        self._input_ended = False     # after a rollback the input is emitted again from the checkpoint
 
     def _set_active(self, active: bool) -> None:
         for task in self.spout_tasks:
@@ -369,10 +304,10 @@ class Worker:
         """The drain's final checkpoint; True when the run may end (False: it rolled
         back instead, and the next pass tries again)."""
         # Past the deadline a tree is stuck: one attempt, no retries that wait for it.
-        outcome = self._final_checkpoint(attempts=1 if deadline_passed else _FINAL_CHECKPOINT_ATTEMPTS)
-        if outcome == _ROLLED_BACK:
+        outcome = self._barrier.final(attempts=1 if deadline_passed else FINAL_CHECKPOINT_ATTEMPTS)
+        if outcome is CheckpointOutcome.ROLLED_BACK:
             return False
-        taken = outcome == _TAKEN and self.checkpointer is not None
+        taken = outcome is CheckpointOutcome.TAKEN and self.checkpointer is not None
         self.stop_report = StopReport(True, self._trees_pending(),
                                       self.checkpointer.stats.last_txid if taken else None)
         return True
@@ -388,6 +323,7 @@ class Worker:
         acker = self.acker
         commands = self._commands
         stop = self._stop
+        barrier = self._barrier
         monotonic = time.monotonic
         now = monotonic()
         next_housekeeping = now
@@ -421,10 +357,10 @@ class Worker:
                     self._roll_capacity(now - cap_window_start)
                     cap_window_start = now
             if now >= next_checkpoint:
-                self._checkpoint()
+                barrier.checkpoint()
                 next_checkpoint = monotonic() + checkpoint_every
             did = self._receive() if self._incoming else 0
-            if now >= self._resume_at:
+            if now >= barrier.resume_at:
                 for sp in spouts:
                     did += sp.turn(now)
             else:
@@ -436,12 +372,12 @@ class Worker:
                 did += bt.poll()
             if self._outboxes:
                 self._flush_remote()
-            if self._rollback_requested:
-                self._rollback()
+            if barrier.rollback_requested:
+                barrier.rollback()
                 continue
             if did:
                 continue
-            if now < self._resume_at:
+            if now < barrier.resume_at:
                 time.sleep(_IDLE_SLEEP_S)
                 continue
             if any(sp.completed for sp in spouts):
@@ -457,27 +393,12 @@ class Worker:
                     self._end_of_input()
                     continue
                 if self._input_ended and not in_flight and all(sp.obj.exhausted() for sp in spouts):
-                    outcome = self._final_checkpoint()
-                    if outcome != _ROLLED_BACK:
-                        self.completed = outcome == _TAKEN
+                    outcome = barrier.final()
+                    if outcome is not CheckpointOutcome.ROLLED_BACK:
+                        self.completed = outcome is CheckpointOutcome.TAKEN
                         return
                     continue
             time.sleep(_IDLE_SLEEP_S)
-
-    def _final_checkpoint(self, attempts: int = _FINAL_CHECKPOINT_ATTEMPTS) -> str:
-        """Checkpoint at the end of a run (an outcome of ``_checkpoint``).
-
-        A failing checkpoint is retried with backoff, unless ``stop`` was called; if it
-        keeps failing the run ends incomplete (``completed`` stays False): a rerun
-        resumes from the last one."""
-        if self.checkpointer is None:
-            return _TAKEN
-        for attempt in range(attempts):
-            outcome = self._checkpoint()
-            if outcome != _FAILED or attempt == attempts - 1 or self._stop.is_set():
-                return outcome
-            time.sleep(0.05 * 2 ** attempt)
-        return _FAILED
 
     def _drain_all(self) -> None:
         while True:
@@ -571,64 +492,14 @@ class Worker:
 
     def _roll_capacity(self, window_s: float) -> None:
         for ex in self.executors:
-            total = ex.exec_s()
-            ex.capacity = (total - ex._window_exec_s) / window_s
-            ex._window_exec_s = total
+            ex.roll_capacity(window_s)
 
     # -- metrics, readable from any thread -------------------------------------------
 
     def stats(self) -> dict[str, ComponentStats]:
         """Per-component figures (Storm UI names); safe to call while running."""
-        out: dict[str, ComponentStats] = {}
-        for ex in self.executors:
-            spec = self.topology.components[ex.component]
-            st = out.get(ex.component)
-            if st is None:
-                st = out[ex.component] = ComponentStats(
-                    ex.component, "spout" if spec.is_spout else "bolt", 0, 0)
-                st.capacity = 0.0
-            st.executors += 1
-            st.capacity = max(st.capacity or 0.0, ex.capacity)
-            for task in ex.tasks:
-                task.sync_counters()
-                c = task.counters
-                st.tasks += 1
-                for stream, n in c.emitted.items():
-                    st.emitted_by_stream[stream] = st.emitted_by_stream.get(stream, 0) + n
-                st.transferred += c.transferred
-                st.acked += c.acked
-                st.failed += c.failed
-                st.executed += c.executed
-                st.error_count += c.error_count
-                st.last_errors.extend(text for _, text in list(c.errors))
-        for st in out.values():
-            st.emitted = sum(st.emitted_by_stream.values())
-            tasks = [t for ex in self.executors if ex.component == st.component for t in ex.tasks]
-            exec_s = sum(t.counters.exec_s for t in tasks)
-            if st.executed:
-                st.execute_latency_ms = exec_s / st.executed * 1000.0
-            if st.kind == "bolt":
-                samples = [t.counters.process_latency for t in tasks]
-                count = sum(s.count for s in samples)
-                if count:
-                    st.process_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
-            if st.kind == "spout":
-                samples = [t.counters.complete_latency for t in tasks]
-                count = sum(s.count for s in samples)
-                if count:
-                    st.complete_latency_ms = sum(s.total_s for s in samples) / count * 1000.0
-                    merged = samples[0] if len(samples) == 1 else _merge(samples)
-                    st.complete_latency_p50_ms = merged.percentile_ms(50)
-                    st.complete_latency_p99_ms = merged.percentile_ms(99)
-        return out
+        return roll_up(self.topology, self.executors)
 
     def in_flight(self) -> int:
         return len(self.acker) if self.acker is not None else 0
 
-
-def _merge(samples):
-    merged = LatencySample(sum(len(s.recent) for s in samples) or 1)
-    for s in samples:
-        for v in s.recent:
-            merged.add(v)
-    return merged

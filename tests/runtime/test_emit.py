@@ -5,7 +5,7 @@ import pytest
 from squall import Bolt, Spout, TopologyBuilder
 from squall.errors import RecordError
 from squall.runtime import Worker, run_topology
-from squall.runtime.executor import FieldCountError
+from squall.runtime.errors import FieldCountError
 from squall.testing import ListSink, ListSpout
 
 
@@ -94,3 +94,21 @@ def test_a_bolt_emitting_the_wrong_count_fails_its_input_and_names_itself():
     assert len(errors) == 1 and "'pairs' emitted 2 value(s) on stream 'default'" in errors[0], errors
     assert ListSpout.failed("arity-bolt") == [1]
     assert sorted(ListSink.values("arity-bolt-sink")) == [[0], [2]]
+
+
+def test_emit_errors_are_squall_errors_exported_by_squall_runtime():
+    import squall.runtime as rt
+    from squall.errors import SquallError
+
+    w = Worker(_topology(RowsSpout([]), 1, "errors-unit"))
+    spout = w.spout_tasks[0]
+    with pytest.raises(rt.UndeclaredStreamError, match=r"'src' emitted on stream 'nope', which it does "
+                                                        r"not declare \(declared: default, pairs\)"):
+        spout.emit(["a"], "nope")
+    with pytest.raises(rt.InvalidDirectTaskError, match="emit_direct to task 99 on stream 'default'"):
+        spout.emit(["a"], direct_task=99)
+    for name in ("UndeclaredStreamError", "InvalidDirectTaskError", "FieldCountError", "NotRunningError"):
+        assert issubclass(getattr(rt, name), SquallError), name
+    assert set(rt.__all__) == {n for n in dir(rt) if not n.startswith("_")
+                               and n not in {"acker", "checkpoint", "errors", "executor", "local",
+                                             "metrics", "routing", "worker"}}

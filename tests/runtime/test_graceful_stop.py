@@ -13,7 +13,7 @@ from squall import Bolt, Spout, TopologyBuilder
 from squall.config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING,
                            TICK_TUPLE_FREQ_SECS)
 from squall.runtime import LocalCluster
-from squall.runtime.local import NotRunningError
+from squall.runtime.errors import NotRunningError
 from squall.state import MemoryStateBackend
 from squall.testing import ListSink, ListSpout
 from squall.tuple import is_tick
