@@ -23,11 +23,12 @@ from pathlib import Path
 
 import click
 
-from squall.cli import CliError
 from squall.config import MAX_SPOUT_PENDING
 from squall.connectors.urls import mask_url
 from squall.runtime import LocalCluster
 from squall.topology import TopologyBuilder
+
+from .common import CliError
 
 __all__ = ["collect"]
 

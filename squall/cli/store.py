@@ -1,20 +1,13 @@
-"""The ``squall`` command: inspect and modify stored data, as the HBase shell and redis-cli do.
-
-Groups:
+"""``squall table`` and ``squall kv``: the store shell, as the HBase shell and redis-cli.
 
 * ``squall table ...`` - the wide-column table store (``list``, ``create``, ``scan``,
   ``get``, ``put``, ``delete``, ``count``).
 * ``squall kv ...`` - the key-value store (``get``, ``set``, ``sadd``, ``smembers``,
   ``expire``, ``ttl``, ``keys``).
 
-Every store command takes ``--data-dir``; its default is ``$SQUALL_DATA_DIR`` when set,
-else ``./squall-data`` (:func:`default_data_dir`). Other command modules reuse the
-option with ``from squall.cli import data_dir_option``.
-
-Exit codes: 0 success; 1 the row or key asked for does not exist (as ``grep``: "not
-found" is an answer, not a failure); 2 an error - a usage error (click's convention)
-or a store error (unknown table or family, store locked by another process, wrong
-type), reported as one ``squall: error: ...`` line on stderr, never a traceback.
+Exit code 1 means the row or key asked for does not exist (as ``grep``: "not found" is
+an answer, not a failure); a store error (unknown table or family, store locked by
+another process, wrong type) is one ``squall: error: ...`` line, exit code 2.
 
 Read-only commands (``scan``, ``get``, ``count``, ``list``, ``smembers``, ``ttl``,
 ``keys``, ``kv get``) never create the data directory, a store directory or a table:
@@ -30,18 +23,13 @@ saying so and naming the commands that read meanwhile.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import logging
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
 import click
 
-import squall
-from squall.extras import MissingExtraError
 from squall.store import (
     EmbeddedKeyValueStore,
     EmbeddedTableStore,
@@ -52,105 +40,9 @@ from squall.store import (
     UnknownTableError,
 )
 
-__all__ = ["main", "default_data_dir", "data_dir_option", "CliError", "NotFoundError",
-           "DATA_DIR_ENV", "DEFAULT_DATA_DIR"]
+from .common import DATA_DIR_ENV, F, CliError, NotFoundError, data_dir_option
 
-DATA_DIR_ENV = "SQUALL_DATA_DIR"
-"""Environment variable naming the default data directory."""
-
-DEFAULT_DATA_DIR = "squall-data"
-"""The data directory used when neither ``--data-dir`` nor ``$SQUALL_DATA_DIR`` is given."""
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-log = logging.getLogger(__name__)
-
-
-# -- shared pieces other command modules import ----------------------------------------
-
-def default_data_dir() -> Path:
-    """Return the data directory to use when ``--data-dir`` is not given.
-
-    Returns:
-        ``$SQUALL_DATA_DIR`` when set and non-empty, else ``./squall-data`` (relative
-        to the current directory). Read at each call, so it follows the environment.
-    """
-    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-
-
-def data_dir_option(func: F) -> F:
-    """Add ``--data-dir DIR`` to a click command; the function receives ``data_dir: Path``.
-
-    The default is resolved at invocation time by :func:`default_data_dir`. The option
-    does not require the directory to exist: each command decides (read-only commands
-    refuse a missing one, writes create it).
-
-    >>> @click.command()
-    ... @data_dir_option
-    ... def where(data_dir):
-    ...     click.echo(data_dir)
-    """
-    return click.option(
-        "--data-dir", "data_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=default_data_dir,
-        show_default=f"${DATA_DIR_ENV} or ./{DEFAULT_DATA_DIR}",
-        help="Squall data directory holding the stores.",
-    )(func)
-
-
-class CliError(click.ClickException):
-    """An error reported as one ``squall: error: ...`` line on stderr, exit code 2."""
-
-    exit_code = 2
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"squall: error: {self.format_message()}", file=file or sys.stderr)
-
-
-class NotFoundError(click.ClickException):
-    """The row or key asked for does not exist: ``squall: ...`` on stderr, exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"squall: {self.format_message()}", file=file or sys.stderr)
-
-
-class _SquallGroup(click.Group):
-    """The top-level group: turns store errors from any subcommand into :class:`CliError`.
-
-    Commands may map errors to better messages themselves; whatever ``StoreError`` or
-    :class:`~squall.extras.MissingExtraError` (a feature used without its extra)
-    escapes still becomes one stderr line and exit code 2, so groups registered later
-    (``main.add_command``) get the same treatment without doing anything.
-    """
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except StoreError as exc:
-            log.debug("store error", exc_info=True)
-            raise CliError(str(exc)) from exc
-        except MissingExtraError as exc:
-            raise CliError(str(exc)) from exc
-        except BrokenPipeError:
-            # `squall table scan t | head`: the reader left; stop quietly, as cat does.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(1)
-
-
-@click.group(cls=_SquallGroup)
-@click.version_option(squall.__version__, prog_name="squall")
-@click.option("-v", "--verbose", count=True,
-              help="Log more: -v for INFO, -vv for DEBUG (default: warnings only).")
-def main(verbose: int) -> None:
-    """Squall: real-time stream processing. Inspect and modify stored data."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
+__all__ = ["table", "kv"]
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -476,44 +368,3 @@ def kv_keys(pattern: str, data_dir: Path) -> None:
         keys = store.keys(pattern)
     for key in sorted(keys):
         click.echo(_show(key))
-
-
-# -- command groups --------------------------------------------------------------------
-# Register each command group here, one line per group. A module defining a group that
-# imports from squall.cli (data_dir_option, CliError) must be imported *here*, below all
-# definitions, not at the top of this file, to avoid a circular import.
-
-main.add_command(table)
-main.add_command(kv)
-
-
-class _LazyGroup(click.Group):
-    """A subcommand group imported on first use, so `squall table ...` never loads it."""
-
-    def __init__(self, name: str, target: str, help: str) -> None:
-        super().__init__(name, help=help)
-        self._target = target
-
-    def _group(self) -> click.Group:
-        module, attr = self._target.split(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def list_commands(self, ctx):
-        return self._group().list_commands(ctx)
-
-    def get_command(self, ctx, name):
-        return self._group().get_command(ctx, name)
-
-
-from squall.collect import collect  # noqa: E402  (it imports this module's helpers)
-
-main.add_command(collect)
-main.add_command(_LazyGroup("epl", "squall.cep.cli:epl", "EPL rules: run them over recorded events."))
-main.add_command(_LazyGroup("rules", "squall.cep.cli:rules",
-                            "Live rules: change the EPL of a running topology, list its statements."))
-main.add_command(_LazyGroup("smartcar", "squall_smartcar.cli:smartcar",
-                            "The smart-car reference pipeline: run it, list flagged cars."))
-
-
-if __name__ == "__main__":
-    main()
