@@ -1,0 +1,16 @@
+"""Components in any language: Storm's multilang protocol over a child's stdin/stdout.
+
+:class:`ShellBolt` and :class:`ShellSpout` run a command in a child process per task
+and speak Storm's protocol to it, so components written against Storm's own adapters
+(``storm.py``, ``storm.js``, ``storm.rb``) run unchanged. See ``docs/multilang.md``.
+
+Semantics: Storm "Multi-Lang Protocol"; ``ShellBolt``, ``ShellSpout``, ``ShellProcess``.
+"""
+
+from .bolt import HEARTBEAT_STREAM, ShellBolt, ShellComponent
+from .errors import ShellComponentError, ShellError, ShellProcessError, ShellProtocolError
+from .serializer import JsonSerializer, Serializer
+from .spout import ShellSpout
+
+__all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer",
+           "ShellError", "ShellProtocolError", "ShellProcessError", "ShellComponentError"]
