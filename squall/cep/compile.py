@@ -303,12 +303,19 @@ class ViewPlan:
 
     ``kind``/``size``: the first data window's view name and size (msec or events; 0
     for windows without one); ``windows``: the data windows (an intersection when
-    several), ``groupwin``: the leading ``groupwin`` view or None.
+    several), ``groupwin``: the leading ``groupwin`` view or None. A stream without a
+    data window has ``kind`` ``""`` and no ``windows`` (:attr:`unbound`).
     """
     kind: str
     size: int
     windows: tuple = ()
     groupwin: Any = None
+
+    @property
+    def unbound(self) -> bool:
+        """No data window: events are not kept, aggregates cover every event since the
+        statement started (Esper's unbound aggregation)."""
+        return not self.windows
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,8 @@ def _view_plan(stream: A.StreamDef, declared: dict[str, type] | None, ctx: EvalC
     """Validate the stream's data windows (see :func:`squall.cep.views.compile_views`)."""
     scope = _Scope(declared, stream.event_type, "view-parameter", None, ctx)
     windows, groupwin = compile_views(stream, lambda e: compile_row_expr(e, scope))
+    if not windows:
+        return ViewPlan("", 0)
     return ViewPlan(windows[0].kind, windows[0].size or 0, windows, groupwin)
 
 
@@ -463,9 +472,12 @@ def compile_statement(st: A.SelectStatement, declared_types: dict[str, dict[str,
     _check_types(st, items, declared)
     if wildcard and declared is None:
         columns = ()
+    # Without a data window nothing ever leaves, so the accumulators need no retraction
+    # (min/max then keep one value, not a multiset of every value seen).
+    aggs_retract = agg_spec if view.unbound else \
+        _build_aggs(aggs, _Scope(declared, tn, "select-clause", None, ctx), retract=True)
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
-                         wildcard and declared is None, st.stream_selector,
-                         _build_aggs(aggs, _Scope(declared, tn, "select-clause", None, ctx), retract=True),
+                         wildcard and declared is None, st.stream_selector, aggs_retract,
                          _stream_filter(stream, declared, ctx), st.output)
 
 

@@ -34,8 +34,13 @@ kind        un-aggregated / aggregated / fully         fully aggregated, grouped
                                                        or period ends
 ``snapshot`` one row per event in the data windows     one row per group of the events in
             (fully aggregated: one row, current        the data windows, current aggregates
-            aggregates, even over no events)
+            aggregates, even over no events)           (no data window: every group ever
+                                                       seen)
 ==========  =========================================  ====================================
+
+A stream without a data window holds no events, so ``snapshot`` on it outputs no
+event rows (un-aggregated, aggregated): only the fully aggregated row, or one row per
+group (as Esper 8.9 does).
 
 A fully aggregated statement without group by outputs its current row (``having``
 permitting) at the end of an interval in which nothing was posted (possible with a
@@ -91,6 +96,9 @@ class RateLimiter:
         self.touched: dict = {}         # group key -> an event of the group (last, grouped)
         self.conds: dict = {}           # group key -> its own condition (first, grouped)
         self.contents: dict = {}        # id(event) -> event in the windows (snapshot)
+        # Without a data window the stream holds no events: a snapshot has no event rows,
+        # and a grouped one covers every group ever seen (Esper's unbound row-per-group).
+        self.unbound = plan.view.unbound
 
     # -- posts
 
@@ -98,12 +106,10 @@ class RateLimiter:
         kind = self.kind
         self.posted = True
         if kind == "snapshot":
-            c = self.contents
-            for ev in new:
-                c[id(ev)] = ev
-            for ev in old:
-                c.pop(id(ev), None)
+            if not self.unbound:
+                self._hold(new, old)
         elif kind == "first":
+
             if self.grouped:
                 self._first_per_group(new, old)
                 return
@@ -146,6 +152,13 @@ class RateLimiter:
             else:
                 due = phase + ((now - phase) // p + 1) * p
             self._schedule(due)
+
+    def _hold(self, new, old) -> None:
+        c = self.contents
+        for ev in new:
+            c[id(ev)] = ev
+        for ev in old:
+            c.pop(id(ev), None)
 
     def _first_per_group(self, new, old) -> None:
         """Each group has its own condition, updated only by events whose group row
@@ -254,6 +267,8 @@ class RateLimiter:
             return rsp._rows(events, rsp.aggs.values(rsp.acc))
         if model == "fully_aggregated":
             return rsp._row()
+        if self.unbound:
+            return rsp._group_rows({k: acc[0] for k, acc in rsp.groups.items()})
         key, keys = self.key, {}
         for ev in events:
             keys.setdefault(key(ev), ev)

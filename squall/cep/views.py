@@ -33,13 +33,17 @@ view                          posts
 ``groupwin(expr, ...)#w...``  a separate window (or intersection) ``w`` per key
 ============================  ====================================================
 
+A stream without any view has no data window (:class:`NoWindow`): each event is posted
+as new data when it arrives and is not kept; nothing is ever posted as old data.
+
 Several data windows on one stream (not counting a leading ``groupwin``) form an
 *intersection*: each arriving event enters every window, and an event leaving any of
 them leaves all of them; what leaves is posted once as old data, and an arriving event
 that immediately left is not posted as new (Esper 8 reference, 14.1 "A Note on Data
 Window Intersection"). Namespaces of the dotted form: ``win:`` length, length_batch,
 time, time_batch, ext_timed, ext_timed_batch, keepall; ``std:`` unique, groupwin,
-lastevent, firstevent.
+lastevent, firstevent. A view without parameters may be written without parentheses
+(``#lastevent``, ``.std:lastevent``), as in Esper.
 
 Known differences: an intersection that includes a batch window (Esper's batch
 intersection) is rejected; ``time_batch`` reference points and flags are not supported.
@@ -159,7 +163,8 @@ def _spec(view: A.View, compile_expr) -> WindowSpec:
 
 
 def compile_views(stream: A.StreamDef, compile_expr) -> tuple[tuple[WindowSpec, ...], WindowSpec | None]:
-    """Validate a stream's views -> (data windows of the intersection, groupwin or None).
+    """Validate a stream's views -> (data windows of the intersection, groupwin or None);
+    ``((), None)`` for a stream without a data window.
 
     ``compile_expr(expr) -> getter`` compiles a view parameter expression.
 
@@ -168,9 +173,7 @@ def compile_views(stream: A.StreamDef, compile_expr) -> tuple[tuple[WindowSpec, 
             several batch windows, a batch window in an intersection.
     """
     if not stream.views:
-        raise EPLCompileError(
-            f"Stream '{stream.event_type}' needs a data window, for example #length(10), "
-            "#time(30 sec), #time_batch(30 sec), #keepall()", line=stream.line, column=stream.column)
+        return (), None
     specs = [_spec(v, compile_expr) for v in stream.views]
     group = None
     views = list(zip(stream.views, specs))
@@ -618,8 +621,31 @@ class ExtTimedBatch:
 _BATCH = {"length_batch": LengthBatch, "time_batch": TimeBatch, "ext_timed_batch": ExtTimedBatch}
 
 
+class NoWindow:
+    """A stream without a data window: each event is posted as new data at once and not
+    kept, so nothing is ever posted as old data (Esper 8 reference, 5.4.1: a stream
+    without a data window has no remove stream; aggregates over it are unbound)."""
+
+    __slots__ = ("post",)
+
+    def __init__(self, host) -> None:
+        self.post = host.post
+
+    def insert(self, ev) -> None:
+        self.post([ev], (), None)
+
+    def dump(self, tab):
+        return None
+
+    def load(self, data, events) -> None:
+        pass
+
+
 def make_window_set(specs, host, path: tuple = ()):
-    """The window set for a (groupwin-free) list of specs: a batch window or ``Sliding``."""
+    """The window set for a (groupwin-free) list of specs: :class:`NoWindow` when there
+    are none, a batch window or ``Sliding``."""
+    if not specs:
+        return NoWindow(host)
     if specs[0].kind in BATCH_KINDS:
         return _BATCH[specs[0].kind](specs[0], host, path)
     return Sliding(specs, host, path)

@@ -75,6 +75,18 @@ RULES = {
         "select irstream carNumber, s from Sums#unique(carNumber)",
         "select count(*) as n from Fast#time_batch(5 sec)",
     ]),
+    # No data window: unbound aggregates (every model), output clauses, an insert-into chain.
+    "no_window": ";\n".join([
+        "select carNumber, count(*) as n, min(speed) as mn, median(speed) as md, "
+        "count(distinct fuel) as d from DriverCarInfo group by carNumber having count(*) > 1",
+        "select irstream count(*) as n, avg(speed) as a, max(fuel) as mx from DriverCarInfo(speed > 5)",
+        "select carNumber, speed, sum(speed) as s from DriverCarInfo group by carNumber",
+        "select carNumber, speed, stddev(speed) as sd from DriverCarInfo where fuel is not null",
+        "select carNumber, count(*) as n from DriverCarInfo group by carNumber output last every 3 events",
+        "select count(*) as n, sum(speed) as s from DriverCarInfo output snapshot every 4 events",
+        "insert into Fast select carNumber, speed from DriverCarInfo(speed > 20)",
+        "select carNumber, count(*) as n, max(speed) as mx from Fast group by carNumber",
+    ]),
     "length_batch_models": ";\n".join([
         "select carNumber, count(*) as n, count(distinct speed) as d, median(speed) as md, "
         "stddev(speed) as sd, avedev(speed) as ad from DriverCarInfo#length_batch(4) group by carNumber",
@@ -225,3 +237,21 @@ def test_operator_without_snapshot_support_is_named():
     st_._operator = object()
     with pytest.raises(EPLError, match="statement 'a' cannot be snapshotted"):
         engine.snapshot()
+
+
+def test_unbound_aggregates_survive_restore():
+    """No data window: the aggregates cover every event since the statement started,
+    across a snapshot and restore (the restored engine did not see the first events)."""
+    rule = "select carNumber, count(*) as n, max(speed) as mx from T group by carNumber"
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile(rule, name="a")
+    for car, speed in (("A", 10.0), ("A", 30.0), ("B", 5.0)):
+        engine.send("T", {"carNumber": car, "speed": speed})
+    snap = json.loads(json.dumps(engine.snapshot()))
+    fresh = EPLEngine(ExternalClock(0))
+    st_ = fresh.compile(rule, name="a")[0]
+    assert fresh.restore(snap) == ["a"]
+    seen = []
+    st_.add_listener(lambda new, old: seen.append((new, old)))
+    fresh.send("T", {"carNumber": "A", "speed": 20.0})
+    assert seen == [([{"carNumber": "A", "n": 3, "mx": 30.0}], [])]
