@@ -142,7 +142,7 @@ def load_command(ep: EntryPoint) -> click.Command:
     except Exception as exc:  # a third party's import can raise anything; reported when run
         return _unloadable(ep, exc)
     if not isinstance(cmd, click.Command):
-        return _unloadable(ep, TypeError(f"{ep.value} is a {type(cmd).__name__}, not a click command"))
+        return _unloadable(ep, TypeError(f"{ep.value} is not a click command (type {type(cmd).__name__})"))
     return cmd
 
 
