@@ -31,6 +31,8 @@ WINDOWS = [
     "#groupwin(carNumber)#length_batch(2)", "#groupwin(carNumber)#length(2)#time(5 sec)",
     "#unique(carNumber)#time(10 sec)", "#unique(carNumber)#length(2)", "#time(5 sec)#length(2)",
     "#length(3)#unique(carNumber)", "#unique(carNumber)#lastevent()",
+    # no data window (unbound), and views without parameters without parentheses
+    "", "(speed > 2)", "#lastevent", ".std:firstevent", ".win:keepall", "#groupwin(carNumber)#lastevent",
 ]
 
 # (select statement with %s for the window, compare grouped rows unordered)
@@ -243,7 +245,7 @@ GEN_WINDOWS = st.sampled_from([
     "#unique(carNumber)", "#lastevent()", "#firstevent()", "#keepall()", "#length_batch({n})",
     "#time_batch({s} sec)", "#groupwin(carNumber)#length({n})", "#groupwin(carNumber)#time({s} sec)",
     "#groupwin(carNumber)#time_batch({s} sec)", "#unique(carNumber)#time({s} sec)",
-    "#unique(fuel)#length({n})", "#time({s} sec)#length({n})",
+    "#unique(fuel)#length({n})", "#time({s} sec)#length({n})", "", "#lastevent", "#keepall",
 ])
 
 
