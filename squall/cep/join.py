@@ -111,7 +111,7 @@ def compile_join_statement(st: A.SelectStatement,
     defs = (st.stream, *st.joins)
     streams = []
     seen: dict[str, A.StreamDef] = {}
-    for s in defs:
+    for pos, s in enumerate(defs):
         if isinstance(s, A.PatternStream):
             raise EPLCompileError("Joining a pattern with other streams is not supported",
                                   line=s.line, column=s.column)
@@ -125,8 +125,10 @@ def compile_join_statement(st: A.SelectStatement,
             if s.views:
                 v = s.views[0]
                 raise EPLCompileError(
-                    "A unidirectional stream takes no data window here (its events are joined "
-                    "as they arrive and not kept)", line=v.line, column=v.column)
+                    "The unidirectional keyword requires that no views are declared onto the "
+                    f"stream (applies to stream {pos}): a unidirectional stream takes no data "
+                    "window (its events are joined as they arrive and not kept)",
+                    line=v.line, column=v.column)
             view = None
         else:
             if not s.views:

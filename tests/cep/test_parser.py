@@ -20,6 +20,19 @@ def test_hash_and_win_forms_give_same_query():
     assert (a.items, a.group_by, a.having) == (b.items, b.group_by, b.having)
 
 
+@pytest.mark.parametrize("view", ["#lastevent", ".std:lastevent", "#keepall", ".win:keepall"])
+def test_view_without_parameters_may_omit_parentheses(view):
+    bare = parse(f"select * from T{view} as t where x > 1")[0]
+    full = parse(f"select * from T{view}() as t where x > 1")[0]
+    assert bare == full
+    assert bare.stream.views[0].params == () and bare.stream.alias == "t"
+
+
+def test_stream_without_views_parses_with_filter_and_alias():
+    st = parse("select * from T(x > 1) as t")[0]
+    assert st.stream.views == () and st.stream.alias == "t" and len(st.stream.filters) == 1
+
+
 def test_speeding_rule_ast():
     s = parse(SPEEDING)[0]
     assert s.items == (A.SelectItem(A.Property("carNumber")),

@@ -87,6 +87,24 @@ def test_ext_timed_batch_uses_event_timestamps_not_engine_time():
     assert [n for _, n, _ in seen] == [[{"n": 2}], [{"n": 1}]]
 
 
+# ------------------------------------------------------------------ no data window
+
+def test_stream_without_window_posts_no_remove_stream_and_aggregates_unbound():
+    engine, _, seen = _engine("select irstream x, count(*) as n, min(x) as mn from T(x > 0)")
+    _feed(engine, [(0, {"x": 3}), (0, {"x": -1}), (1_000, {"x": 1}), (900_000, {"x": 5})])
+    engine.advance_time(10 * 86_400_000)
+    assert [(n, o) for _, n, o in seen] == [
+        ([{"x": 3, "n": 1, "mn": 3}], []), ([{"x": 1, "n": 2, "mn": 1}], []),
+        ([{"x": 5, "n": 3, "mn": 1}], [])]
+
+
+def test_stream_without_window_keeps_no_events():
+    engine, _, _ = _engine("select x from T")
+    _feed(engine, [(0, {"x": i}) for i in range(5)])
+    snap = engine.snapshot()["statements"]["r"]
+    assert snap["events"] == [] and snap["operator"]["windows"] is None
+
+
 def test_operator_choice_keeps_the_fused_batch_path_for_the_smart_car_rule():
     _, st, _ = _engine("select carNumber, avg(speed) from T#time_batch(30 sec) group by carNumber "
                        "having avg(speed) > 80")
