@@ -117,3 +117,74 @@ def test_shell_spout_emits_and_gets_acks(component_dir):
         cluster.kill_topology(name, wait_secs=0)
     assert sorted(int(i) for i in acked_file.read_text().split()) == [0, 1, 2, 3]
     assert Counter(v[0] for v in ListSink.values(name)) == expected
+
+
+class _BoundRecordingShellBolt(ShellBolt):
+    """Records the most tuples ever pending in the child after a batch was taken."""
+
+    most_pending = 0
+
+    def process_batch(self, tuples):
+        super().process_batch(tuples)
+        cls = _BoundRecordingShellBolt
+        cls.most_pending = max(cls.most_pending, self.in_flight())
+
+
+def test_pending_tuples_are_bounded_by_shellbolt_max_pending(component_dir):
+    name = "ml-bound"
+    _reset(name)
+    _BoundRecordingShellBolt.most_pending = 0
+    sentences = SENTENCES * 40
+    b = TopologyBuilder()
+    b.set_spout("sentences", ListSpout([[s] for s in sentences], ["sentence"], name=name))
+    b.set_bolt("split", _BoundRecordingShellBolt([PY, "splitsentence.py"], fields=["word"],
+                                                 cwd=str(component_dir))).shuffle_grouping("sentences")
+    b.set_bolt("sink", ListSink(name)).shuffle_grouping("split")
+    # A spout batch of 200 tuples lands in the shell bolt's inbox at once: unbounded,
+    # all 200 would be written to the child before it acks any.
+    conf = {"topology.shellbolt.max.pending": 3, "squall.spout.batch.size": 200}
+    with pytest.warns(Warning, match="topology.shellbolt.max.pending"):
+        result = run_topology(b.build(), conf)
+    assert result.completed, result.errors()
+    assert 1 <= _BoundRecordingShellBolt.most_pending <= 3
+    assert Counter(v[0] for v in ListSink.values(name)) == Counter({w: n * 40 for w, n in WORDS.items()})
+
+
+_METRICS: list = []
+
+
+def _record_metric(params):
+    _METRICS.append(params)
+
+
+def test_named_streams_task_ids_log_error_and_metrics(component_dir, caplog):
+    name = "ml-probe"
+    for n in (name, f"{name}-upper", f"{name}-tasks"):
+        ListSink.reset(n)
+    ListSpout.reset(name)
+    _METRICS.clear()
+    words = ["alpha", "beta", "gamma"]
+    b = TopologyBuilder()
+    b.set_spout("words", ListSpout([[w] for w in words], ["word"], name=name))
+    b.set_bolt("probe", ShellBolt([PY, "probe.py"], fields=["word"],
+                                  streams={"upper": ["word"], "tasks": ["word", "tasks"]},
+                                  cwd=str(component_dir), metrics={"words": _record_metric})
+               ).shuffle_grouping("words")
+    b.set_bolt("sink", ListSink(name)).shuffle_grouping("probe")
+    b.set_bolt("upper", ListSink(f"{name}-upper"), 2).shuffle_grouping("probe", "upper")
+    b.set_bolt("tasks", ListSink(f"{name}-tasks")).shuffle_grouping("probe", "tasks")
+    topo = b.build()
+    with caplog.at_level("WARNING", logger="squall.multilang"):
+        result = run_topology(topo)
+    assert result.completed, result.errors()
+    assert sorted(v[0] for v in ListSink.values(name)) == words
+    assert sorted(v[0] for v in ListSink.values(f"{name}-upper")) == ["ALPHA", "BETA", "GAMMA"]
+    # Each emit's reply named the one "upper" task its tuple went to; a stray reply to
+    # the need_task_ids=false emit would have shifted them onto the wrong emits.
+    upper_tasks = {str(t) for t in topo.task_ids("upper")}
+    replies = ListSink.values(f"{name}-tasks")
+    assert sorted(w for w, _ in replies) == words
+    assert all(tasks in upper_tasks for _, tasks in replies), replies
+    assert sorted(p["word"] for p in _METRICS) == words
+    assert sum("probe error for" in e and "probe[" in e for e in result.errors()) >= 1
+    assert any("probe saw alpha" in r.getMessage() for r in caplog.records)
