@@ -1,10 +1,12 @@
 """Squall's CEP engine: Esper-style EPL over dict events.
 
-Supported EPL: ``select [istream|rstream|irstream] <items> from <Type><data windows>``
-with ``where``, ``group by`` (several keys) and ``having``; data windows ``length time
-ext_timed length_batch time_batch ext_timed_batch unique lastevent firstevent keepall
-groupwin`` in ``#`` and dotted (``.win:``/``.std:``) forms, several forming an
-intersection; aggregates ``count(*) count sum avg min max median stddev avedev``
+Supported EPL: ``select [istream|rstream|irstream] <items> from <Type>[(filter)][<data
+windows>]`` with ``where``, ``group by`` (several keys) and ``having``; data windows
+``length time ext_timed length_batch time_batch ext_timed_batch unique lastevent
+firstevent keepall groupwin`` in ``#`` and dotted (``.win:``/``.std:``) forms (without
+parentheses when they take no parameter), several forming an intersection; a stream
+without a data window posts each event once and keeps nothing (no remove stream,
+aggregates over every event since the statement started: Esper's unbound streams); aggregates ``count(*) count sum avg min max median stddev avedev``
 (optionally ``distinct``); arithmetic, comparison, ``and/or/not``, ``is [not] null``;
 aliases with ``as``. Keywords are case-insensitive; ``--`` and ``/* */`` comments;
 several statements separated by ``;``. Periods: ``30 sec``, ``1 min 30 sec``, ``500
