@@ -34,7 +34,7 @@ STOP_DRAIN_S = 10.0
 
 @click.group()
 def smartcar() -> None:
-    """The smart-car reference pipeline."""
+    """The smart-car reference pipeline: run it, list flagged cars."""
 
 
 def _rows(store, table: str) -> int | None:
