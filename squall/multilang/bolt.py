@@ -27,7 +27,7 @@ WORKER_TIMEOUT_SECS = "supervisor.worker.timeout.secs"
 SHELLBOLT_MAX_PENDING = "topology.shellbolt.max.pending"
 _DEFAULT_TIMEOUT_S = 30          # Storm's supervisor.worker.timeout.secs default
 _DEFAULT_MAX_PENDING = 100       # Storm's topology.shellbolt.max.pending default
-_HEARTBEAT_EVERY_S = 1.0         # ShellBolt's heartbeat timer period
+_HEARTBEAT_EVERY_S = 1.0         # ShellBolt's heartbeat timer period (shorter for short timeouts)
 _RESTART_BACKOFF_S = (0.1, 10.0)
 _WAIT_S = 0.01
 
@@ -172,8 +172,8 @@ class ShellBolt(ShellComponent, Bolt):
       ``topology.shellbolt.max.pending`` (default 100) are. Past that, taking more
       input waits for the child (backpressure reaches the spouts through the worker
       loop) instead of queueing without bound (Storm's STORM-738/742).
-    * Every second the child gets a heartbeat tuple (stream ``__heartbeat``, task -1)
-      and must answer ``sync``; any message counts as a sign of life. A child that
+    * Every second (half the timeout if that is shorter) the child gets a heartbeat
+      tuple (stream ``__heartbeat``, task -1) and must answer ``sync``; any message counts as a sign of life. A child that
       exits, is silent for ``topology.subprocess.timeout.secs`` (default
       ``supervisor.worker.timeout.secs``, 30), or writes something that is not a
       multilang message is reported (the error names the component, the command or
@@ -207,10 +207,12 @@ class ShellBolt(ShellComponent, Bolt):
         self.max_pending = int(config.get(SHELLBOLT_MAX_PENDING) or _DEFAULT_MAX_PENDING)
         self._inputs: dict[str, Tuple] = {}
         self._ids = count(1)
-        self._next_heartbeat = 0.0
         self._settled = 0
+        # Storm beats every second; with a timeout of a second or less a healthy idle
+        # child would then be silent for a whole timeout between its answers.
+        self._heartbeat_s = min(_HEARTBEAT_EVERY_S, self.timeout_s / 2)
         self._launch()
-        self._next_heartbeat = time.monotonic() + _HEARTBEAT_EVERY_S
+        self._next_heartbeat = time.monotonic() + self._heartbeat_s
 
     # -- input ------------------------------------------------------------------------
 
@@ -286,7 +288,7 @@ class ShellBolt(ShellComponent, Bolt):
             else:
                 proc.send(self._encode({"id": str(next(self._ids)), "comp": None, "stream": HEARTBEAT_STREAM,
                                         "task": -1, "tuple": []}))
-                self._next_heartbeat = now + _HEARTBEAT_EVERY_S
+                self._next_heartbeat = now + self._heartbeat_s
         return settled
 
     def _handle(self, msg: Any) -> None:
@@ -360,7 +362,7 @@ class ShellBolt(ShellComponent, Bolt):
         return len(pending)
 
     def _on_restart(self) -> None:
-        self._next_heartbeat = time.monotonic() + _HEARTBEAT_EVERY_S
+        self._next_heartbeat = time.monotonic() + self._heartbeat_s
 
     def in_flight(self) -> int:
         return len(self._inputs)

@@ -188,10 +188,9 @@ class ShellProcess:
             self.kill()
             raise ShellProtocolError(self.component, str(reply)[:200], 'answered the setup message without '
                                      'its pid (expected {"pid": N})')
+        # storm.py replies before it writes its pid file, so the file is not checked
+        # here; like Storm's supervisor, only a tool cleaning up after a crash needs it.
         self.pid = reply["pid"]
-        if not os.path.exists(os.path.join(self._pid_dir, str(self.pid))):
-            log.warning("shell component %s: child pid %s wrote no pid file in %s", self.component,
-                        self.pid, self._pid_dir)
         log.info("shell component %s: launched %s, pid %s", self.component, self.command, self.pid)
         return self.pid
 
