@@ -9,8 +9,8 @@ Semantics: Storm "Multi-Lang Protocol"; ``ShellBolt``, ``ShellSpout``, ``ShellPr
 
 from .bolt import HEARTBEAT_STREAM, ShellBolt, ShellComponent
 from .errors import ShellComponentError, ShellError, ShellProcessError, ShellProtocolError
-from .serializer import JsonSerializer, Serializer
+from .serializer import JsonSerializer, MsgpackSerializer, Serializer
 from .spout import ShellSpout
 
-__all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer",
+__all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer", "MsgpackSerializer",
            "ShellError", "ShellProtocolError", "ShellProcessError", "ShellComponentError"]

@@ -16,7 +16,7 @@ from ..component import Bolt, OutputFieldsDeclarer
 from ..tuple import Tuple
 from .errors import ShellComponentError, ShellError, ShellProtocolError
 from .process import EOF, LogThrottle, ShellProcess
-from .serializer import JsonSerializer, Serializer
+from .serializer import JsonSerializer, MsgpackSerializer, Serializer
 
 __all__ = ["ShellBolt", "ShellComponent", "HEARTBEAT_STREAM", "SUBPROCESS_TIMEOUT_SECS",
            "WORKER_TIMEOUT_SECS", "SHELLBOLT_MAX_PENDING"]
@@ -30,6 +30,8 @@ _DEFAULT_MAX_PENDING = 100       # Storm's topology.shellbolt.max.pending defaul
 _HEARTBEAT_EVERY_S = 1.0         # ShellBolt's heartbeat timer period (shorter for short timeouts)
 _RESTART_BACKOFF_S = (0.1, 10.0)
 _WAIT_S = 0.01
+
+_SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgpackSerializer}
 
 # Storm's multilang log levels (storm.py's logTrace..logError) to logging's.
 _LOG_LEVELS = {0: 5, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
@@ -46,7 +48,8 @@ class ShellComponent:
         cwd: the child's working directory (Storm runs it in the topology's
             ``resources`` directory; here the worker's directory unless given).
         env: variables added to the child's environment.
-        serializer: the wire format (Storm's JSON by default).
+        serializer: the wire format: ``"json"`` (Storm's, the default), ``"msgpack"``
+            (pystorm's), or a :class:`~squall.multilang.serializer.Serializer`.
         metrics: handlers of the child's ``metrics`` command, ``{name: fn(params)}``
             (Storm's ``IShellMetric.updateMetricFromRPC``); must be picklable (module
             functions), as the component is copied per task.
@@ -54,7 +57,7 @@ class ShellComponent:
 
     def __init__(self, command: Sequence[str], fields: Sequence[str] | None = None, *,
                  streams: Mapping[str, Sequence[str]] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, serializer: Serializer | None = None,
+                 env: Mapping[str, str] | None = None, serializer: Serializer | str | None = None,
                  metrics: Mapping[str, Callable[[Any], None]] | None = None) -> None:
         if isinstance(command, str) or not command:
             raise ValueError(f"command must be a non-empty list of arguments, got {command!r}")
@@ -63,6 +66,10 @@ class ShellComponent:
         self.streams = {s: list(f) for s, f in (streams or {}).items()}
         self.cwd = cwd
         self.env = dict(env or {})
+        if isinstance(serializer, str):
+            if serializer not in _SERIALIZERS:
+                raise ValueError(f"unknown serializer {serializer!r}; known: {', '.join(_SERIALIZERS)}")
+            serializer = _SERIALIZERS[serializer]()
         self.serializer = serializer or JsonSerializer()
         self.metrics = dict(metrics or {})
 
@@ -190,7 +197,7 @@ class ShellBolt(ShellComponent, Bolt):
 
     def __init__(self, command: Sequence[str], fields: Sequence[str] | None = None, *,
                  streams: Mapping[str, Sequence[str]] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, serializer: Serializer | None = None,
+                 env: Mapping[str, str] | None = None, serializer: Serializer | str | None = None,
                  metrics: Mapping[str, Callable[[Any], None]] | None = None) -> None:
         super().__init__(command, fields, streams=streams, cwd=cwd, env=env, serializer=serializer,
                          metrics=metrics)
@@ -322,7 +329,7 @@ class ShellBolt(ShellComponent, Bolt):
             self._settled += self._restart(msg)
         else:
             self._settled += self._restart(ShellProtocolError(
-                self.name, str(msg)[:200], "sent a message that is not a JSON object (a bolt's child "
+                self.name, str(msg)[:200], "sent a message that is not an object (a bolt's child "
                                            "sends commands, never task ids)"))
 
     def _take(self, msg: Mapping[str, Any]) -> Tuple:

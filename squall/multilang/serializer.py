@@ -1,7 +1,8 @@
 """How multilang messages are written to and read from a child process.
 
 Semantics: Storm "Multi-Lang Protocol": every message is JSON followed by a line
-``end`` (the delimiter is not JSON); both ends read line by line.
+``end`` (the delimiter is not JSON); both ends read line by line. pystorm's
+``MsgpackSerializer``: msgpack documents back to back, no delimiter.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import IO, Any
 
 from .errors import ShellProtocolError
 
-__all__ = ["Serializer", "JsonSerializer"]
+__all__ = ["Serializer", "JsonSerializer", "MsgpackSerializer"]
 
 _SHOWN_CHARS = 200
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Serializer:
@@ -60,11 +62,8 @@ class JsonSerializer(Serializer):
     squall.multilang.errors.ShellProtocolError: shell component split[3]: wrote a line that is not a multilang message (a JSON object or list followed by a line 'end'): 'hello'
     """
 
-    def __init__(self) -> None:
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
     def encode(self, message: Any) -> bytes:
-        return (self._dumps(message) + "\nend\n").encode("utf-8")
+        return (_dumps(message) + "\nend\n").encode("utf-8")
 
     def messages(self, stream: IO[bytes], component: str) -> Iterator[Any]:
         loads = json.loads
@@ -89,6 +88,43 @@ class JsonSerializer(Serializer):
         if parts:
             raise ShellProtocolError(component, _shown(b"\n".join(parts)),
                                      "closed its output in the middle of a message (no line 'end')")
+
+
+class MsgpackSerializer(Serializer):
+    """pystorm's msgpack serializer: each message is one msgpack document, with no
+    delimiter, from the handshake on. The child must use it too (pystorm:
+    ``Bolt(serializer="msgpack")``; streamparse: ``serializer="msgpack"``).
+
+    >>> import io
+    >>> s = MsgpackSerializer()
+    >>> data = s.encode({"pid": 7}) + s.encode([1, 2])
+    >>> list(s.messages(io.BytesIO(data), "split[3]"))
+    [{'pid': 7}, [1, 2]]
+    """
+
+    _CHUNK_BYTES = 1 << 16
+
+    def encode(self, message: Any) -> bytes:
+        import msgpack
+        return msgpack.packb(message, use_bin_type=True)
+
+    def messages(self, stream: IO[bytes], component: str) -> Iterator[Any]:
+        import msgpack
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        read = getattr(stream, "read1", stream.read)
+        fed = 0
+        while True:
+            data = read(self._CHUNK_BYTES)
+            if not data:
+                if unpacker.tell() != fed:
+                    raise ShellProtocolError(component, "", "closed its output in the middle of a msgpack message")
+                return
+            fed += len(data)
+            unpacker.feed(data)
+            try:
+                yield from unpacker
+            except (ValueError, msgpack.UnpackException) as exc:
+                raise ShellProtocolError(component, _shown(data), f"wrote bytes that are not msgpack ({exc})") from exc
 
 
 def _shown(data: bytes) -> str:

@@ -43,7 +43,7 @@ class ShellSpout(ShellComponent, Spout):
 
     def __init__(self, command: Sequence[str], fields: Sequence[str] | None = None, *,
                  streams: Mapping[str, Sequence[str]] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, serializer: Serializer | None = None,
+                 env: Mapping[str, str] | None = None, serializer: Serializer | str | None = None,
                  metrics: Mapping[str, Callable[[Any], None]] | None = None) -> None:
         super().__init__(command, fields, streams=streams, cwd=cwd, env=env, serializer=serializer,
                          metrics=metrics)
@@ -102,7 +102,7 @@ class ShellSpout(ShellComponent, Spout):
                 if isinstance(msg, ShellProtocolError):
                     raise msg
                 if type(msg) is not dict:
-                    raise ShellProtocolError(self.name, str(msg)[:200], "sent a message that is not a JSON "
+                    raise ShellProtocolError(self.name, str(msg)[:200], "sent a message that is not an object "
                                              "object (a spout's child sends commands, never task ids)")
                 cmd = msg.get("command")
                 if cmd == "sync":
