@@ -109,7 +109,7 @@ def test_apply_refuses_a_file_that_does_not_parse_with_its_line_and_column(tmp_p
 
 
 def test_apply_refuses_a_file_that_does_not_compile_with_its_line_and_column(tmp_path):
-    line = refused(tmp_path, RULE_V1 + ";\n\n@Name('x') select a from Car#nope(3);\nselect b from Car")
+    line = refused(tmp_path, RULE_V1 + ";\n\n@Name('x') select a from Car#nope(3);\nselect b from Car#length")
     assert ":5:30: statement 'x': Unknown or unsupported view 'nope'" in line
     assert "(and 1 more statement(s) that do not compile)" in line
 
