@@ -113,8 +113,12 @@ class Tuple:
 
     >>> src = TupleSource("parse", 3, "default", Fields(["car", "speed"]))
     >>> t = Tuple(["c1", 92.0], src, None)
-    >>> t["speed"], t[0], t.stream, t.source_component, t.source_task
-    (92.0, 'c1', 'default', 'parse', 3)
+    >>> t["speed"], t[0], t[-1], t[:1], t.stream, t.source_component, t.source_task
+    (92.0, 'c1', 92.0, ['c1'], 'default', 'parse', 3)
+    >>> t["rpm"]
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown field 'rpm'; fields are ['car', 'speed']
     """
 
     __slots__ = ("values", "source", "message_id", "out_ack")
@@ -127,9 +131,13 @@ class Tuple:
         self.out_ack = 0
 
     def __getitem__(self, key):
+        if key.__class__ is str:
+            # Names first, so a field-name access never raises and catches an exception.
+            i = self.source.fields._index.get(key)
+            return self.values[self.source.fields.index(key) if i is None else i]
         try:
             return self.values[key]
-        except TypeError:
+        except TypeError:   # a str subclass names a field too
             return self.values[self.source.fields.index(key)]
 
     def __len__(self) -> int:

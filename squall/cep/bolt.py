@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from squall.component import Bolt, Stateful
 from squall.config import TICK_TUPLE_FREQ_SECS
-from squall.tuple import DEFAULT_STREAM, Tuple, is_tick
+from squall.tuple import DEFAULT_STREAM, Fields, Tuple, is_tick
 
 from .engine import EPLEngine, ExternalClock, WallClock
 from .errors import EPLCompileError
@@ -156,7 +157,7 @@ class CepBolt(Stateful, Bolt):
             self._poll_rules(force=True)
         self._started = False
         self._fresh_time = self.engine.current_time_ms
-        self._names: dict = {}
+        self._layouts: dict = {}   # TupleSource -> (event property names, time getter, key getter)
         self._seen: dict = {}      # dedupe key -> event time (ms), in arrival order
         self.duplicates = 0
 
@@ -255,16 +256,18 @@ class CepBolt(Stateful, Bolt):
             if not self.time_field:
                 self.engine.poll()
             return
-        fields = tup.source.fields
-        names = self._names.get(fields)
-        if names is None:  # once per input stream: field names -> event property names
-            names = self._names[fields] = tuple(self.properties.get(f, f) for f in fields)
-        if self.dedupe_field is not None and self._is_duplicate(tup, fields):
+        # Keyed by the source object (identity hash), not its Fields (a hash over names).
+        layout = self._layouts.get(tup.source)
+        if layout is None:
+            layout = self._layouts[tup.source] = self._layout(tup.source.fields)
+        names, time_of, key_of = layout
+        values = tup.values
+        if key_of is not None and self._is_duplicate(key_of(values)):
             self.collector.ack(tup)
             return
-        event = dict(zip(names, tup.values))
-        if self.time_field:
-            ts = tup.values[fields.index(self.time_field)]
+        event = dict(zip(names, values))
+        if time_of is not None:
+            ts = time_of(values)
             engine = self.engine
             if not self._started:
                 # The external clock starts where the event time starts, so the first
@@ -276,8 +279,14 @@ class CepBolt(Stateful, Bolt):
         self.engine.send(self.event_type, event)
         self.collector.ack(tup)
 
-    def _is_duplicate(self, tup: Tuple, fields) -> bool:
-        key = tup.values[fields.index(self.dedupe_field)]
+    def _layout(self, fields: Fields) -> tuple:
+        """Once per input stream: the event property names, and getters of the time and
+        dedupe fields (None when not configured)."""
+        names = tuple(self.properties.get(f, f) for f in fields)
+        return (names, _getter(fields, self.time_field) if self.time_field else None,
+                _getter(fields, self.dedupe_field) if self.dedupe_field is not None else None)
+
+    def _is_duplicate(self, key: Any) -> bool:
         seen = self._seen
         if key in seen:
             self.duplicates += 1
@@ -314,3 +323,13 @@ class CepBolt(Stateful, Bolt):
             self.engine.poll()
         if self._watcher is not None:
             self._write_status()
+
+
+def _getter(fields: Fields, name: str) -> Callable[[list], Any]:
+    if name in fields:
+        return itemgetter(fields.index(name))
+
+    def missing(values):
+        # The stream lacks the field: each tuple fails with Fields.index's unknown-field error.
+        return values[fields.index(name)]
+    return missing
