@@ -114,7 +114,12 @@ class ShellComponent:
             known = ", ".join(sorted(self.metrics)) or "none"
             raise ShellProtocolError(self.name, str(msg)[:200], f"sent metrics for {name!r}, which has no "
                                      f"handler (metrics= of the component; known: {known})")
-        handler(msg.get("params"))
+        try:
+            handler(msg.get("params"))
+        except Exception as exc:  # the handler's bug, not the child's: report, keep going
+            self.collector.report_error(ShellError(
+                f"shell component {self.name}: metrics handler for {name!r} failed on {msg.get('params')!r}: "
+                f"{exc!r}"))
 
     def _send_task_ids(self, msg: Mapping[str, Any], tasks: list[int]) -> None:
         # Storm replies to every non-direct emit unless need_task_ids is false; the
