@@ -94,10 +94,15 @@ def test_missing_script_fails_at_prepare_naming_the_component_and_its_stderr(com
     assert "No such file" in str(err.value)
 
 
-def test_shell_spout_emits_and_gets_acks(component_dir):
-    name = "ml-spout"
+@pytest.mark.parametrize("crash", [False, True], ids=["healthy", "child-exits-once"])
+def test_shell_spout_emits_and_gets_acks(component_dir, crash):
+    name = f"ml-spout-{crash}"
     ListSink.reset(name)
     acked_file = component_dir / "acked.txt"
+    marker = component_dir / "spout-crashed"
+    conf = {"test.acked.file": str(acked_file)}
+    if crash:
+        conf["test.crash.marker"] = str(marker)
     b = TopologyBuilder()
     b.set_spout("sentences", ShellSpout([PY, "sentencespout.py"], fields=["sentence"], cwd=str(component_dir)))
     b.set_bolt("split", ShellBolt([PY, "splitsentence.py"], fields=["word"], cwd=str(component_dir))
@@ -107,16 +112,26 @@ def test_shell_spout_emits_and_gets_acks(component_dir):
                                    "four score and seven years ago", "snow white and the seven dwarfs"]
                        for w in s.split(" "))
     with LocalCluster() as cluster:
-        cluster.submit_topology(name, {"test.acked.file": str(acked_file)}, b.build())
+        cluster.submit_topology(name, conf, b.build())
         # A guard against a hang, not a speed claim: the run normally takes well under a second.
         give_up = time.monotonic() + 60
         while time.monotonic() < give_up:
-            if acked_file.exists() and len(acked_file.read_text().split()) >= 4:
+            if acked_file.exists() and set(acked_file.read_text().split()) == {"0", "1", "2", "3"}:
                 break
             time.sleep(0.05)
+        errors = cluster.get_stats(name)["sentences"].last_errors
         cluster.kill_topology(name, wait_secs=0)
-    assert sorted(int(i) for i in acked_file.read_text().split()) == [0, 1, 2, 3]
-    assert Counter(v[0] for v in ListSink.values(name)) == expected
+    acked = [int(i) for i in acked_file.read_text().split()]
+    words = Counter(v[0] for v in ListSink.values(name))
+    if not crash:
+        assert sorted(acked) == [0, 1, 2, 3]
+        assert words == expected
+        return
+    # The replacement child starts over, so the first two sentences may come twice,
+    # and it is told the acks of its predecessor's tuples too.
+    assert marker.exists() and set(acked) == {0, 1, 2, 3}
+    assert words.keys() == expected.keys() and all(words[w] >= n for w, n in expected.items())
+    assert any("sentences[" in e and "exited" in e for e in errors), errors
 
 
 class _BoundRecordingShellBolt(ShellBolt):
