@@ -203,3 +203,47 @@ def test_named_streams_task_ids_log_error_and_metrics(component_dir, caplog):
     assert sorted(p["word"] for p in _METRICS) == words
     assert sum("probe error for" in e and "probe[" in e for e in result.errors()) >= 1
     assert any("probe saw alpha" in r.getMessage() for r in caplog.records)
+
+
+class _DirectShellBolt(ShellBolt):
+    """Declares its streams as a Storm user would, overriding declare_output_fields."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["word"])
+        declarer.declare_stream("direct", ["word"], direct=True)
+        declarer.declare_stream("tasks", ["word", "tasks"])
+
+
+def test_direct_emits_go_to_the_named_task_and_get_no_task_ids_reply(component_dir):
+    name = "ml-direct"
+    for n in (name, f"{name}-direct", f"{name}-tasks"):
+        ListSink.reset(n)
+    ListSpout.reset(name)
+    words = ["alpha", "beta", "gamma", "delta"]
+    b = TopologyBuilder()
+    b.set_spout("words", ListSpout([[w] for w in words], ["word"], name=name))
+    b.set_bolt("probe", _DirectShellBolt([PY, "direct.py"], cwd=str(component_dir))).shuffle_grouping("words")
+    b.set_bolt("sink", ListSink(name)).shuffle_grouping("probe")
+    b.set_bolt("direct_sink", _TaskRecordingSink(f"{name}-direct"), 3).direct_grouping("probe", "direct")
+    b.set_bolt("tasks", ListSink(f"{name}-tasks")).shuffle_grouping("probe", "tasks")
+    topo = b.build()
+    result = run_topology(topo)
+    assert result.completed, result.errors()
+    target = max(topo.task_ids("direct_sink"))
+    assert sorted(ListSink.values(f"{name}-direct")) == sorted([w, target] for w in words)
+    sink_tasks = {str(t) for t in topo.task_ids("sink")}
+    replies = ListSink.values(f"{name}-tasks")
+    assert sorted(w for w, _ in replies) == sorted(words)
+    assert all(tasks in sink_tasks for _, tasks in replies), replies
+
+
+class _TaskRecordingSink(ListSink):
+    """Records each tuple's values with the task that received it."""
+
+    def prepare(self, config, context, collector):
+        super().prepare(config, context, collector)
+        self.task_id = context.task_id
+
+    def process(self, tup):
+        ListSink.record(self.name, [*tup.values, self.task_id])
+        self.collector.ack(tup)
