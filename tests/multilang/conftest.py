@@ -12,7 +12,8 @@ import pytest
 from tests.services.maven import resolve_jars
 
 STORM_VERSION = "2.8.3"   # 2.8.4's parent pom is missing from Central, so Maven cannot resolve it
-_ADAPTERS = {"multilang-python": "resources/storm.py", "multilang-javascript": "resources/storm.js"}
+_ADAPTERS = {"multilang-python": "resources/storm.py", "multilang-javascript": "resources/storm.js",
+             "multilang-ruby": "resources/storm.rb"}
 COMPONENTS = Path(__file__).parent / "components"
 # The components import storm.py, which only exists next to them at test time.
 collect_ignore = ["components"]
@@ -20,7 +21,7 @@ collect_ignore = ["components"]
 
 @pytest.fixture(scope="session")
 def storm_adapters(tmp_path_factory) -> Path:
-    """A directory holding storm.py and storm.js exactly as Storm ships them."""
+    """A directory holding storm.py, storm.js and storm.rb exactly as Storm ships them."""
     if shutil.which("mvn") is None:
         pytest.skip("mvn is not installed: it fetches Storm's multilang jars (.ci/run installs it)")
     jars = resolve_jars([f"org.apache.storm:{a}:{STORM_VERSION}" for a in _ADAPTERS])

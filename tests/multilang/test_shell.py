@@ -35,15 +35,17 @@ def _reset(name: str) -> None:
     ListSink.reset(name)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (.ci/run installs nodejs)")
-def test_python_split_then_node_exclamation(component_dir):
-    name = "ml-split-excl"
+@pytest.mark.parametrize("runtime,script", [("node", "exclamation.js"), ("ruby", "exclamation.rb")])
+def test_python_split_then_exclamation_in_another_language(component_dir, runtime, script):
+    if shutil.which(runtime) is None:
+        pytest.skip(f"{runtime} is not installed (.ci/run installs it from Debian's packages)")
+    name = f"ml-split-excl-{runtime}"
     _reset(name)
     b = TopologyBuilder()
     b.set_spout("sentences", ListSpout([[s] for s in SENTENCES], ["sentence"], name=name))
     b.set_bolt("split", ShellBolt([PY, "splitsentence.py"], fields=["word"], cwd=str(component_dir)),
                2).shuffle_grouping("sentences")
-    b.set_bolt("exclaim", ShellBolt(["node", "exclamation.js"], fields=["word"], cwd=str(component_dir))
+    b.set_bolt("exclaim", ShellBolt([runtime, script], fields=["word"], cwd=str(component_dir))
                ).shuffle_grouping("split")
     b.set_bolt("sink", ListSink(name)).shuffle_grouping("exclaim")
     result = run_topology(b.build())
