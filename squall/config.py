@@ -47,7 +47,8 @@ __all__ = [
     "MESSAGE_TIMEOUT_SECS", "MAX_SPOUT_PENDING", "ACKER_EXECUTORS", "TICK_TUPLE_FREQ_SECS",
     "STATS_SAMPLE_RATE", "ERROR_THROTTLE_INTERVAL_SECS", "MAX_ERROR_REPORT_PER_INTERVAL",
     "SPOUT_BATCH_SIZE", "SPOUT_TURN_MAX_MS", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
-    "EXACTLY_ONCE", "AT_LEAST_ONCE", "DEFAULTS", "ConfigError", "ConfigWarning", "resolve",
+    "EXACTLY_ONCE", "AT_LEAST_ONCE", "SUBPROCESS_TIMEOUT_SECS", "WORKER_TIMEOUT_SECS",
+    "SHELLBOLT_MAX_PENDING", "DEFAULTS", "ConfigError", "ConfigWarning", "resolve",
     "check_keys",
 ]
 
@@ -68,6 +69,11 @@ CHECKPOINT_INTERVAL_MS = "topology.state.checkpoint.interval.ms"
 CHECKPOINT_MODE = "squall.checkpoint.mode"
 EXACTLY_ONCE = "exactly-once"
 AT_LEAST_ONCE = "at-least-once"
+# Storm's multilang settings (squall.multilang): how long a child may stay silent (unset:
+# supervisor.worker.timeout.secs), and how many tuples may wait in a ShellBolt's child.
+SUBPROCESS_TIMEOUT_SECS = "topology.subprocess.timeout.secs"
+WORKER_TIMEOUT_SECS = "supervisor.worker.timeout.secs"
+SHELLBOLT_MAX_PENDING = "topology.shellbolt.max.pending"
 
 DEFAULTS: dict[str, Any] = {
     MESSAGE_TIMEOUT_SECS: 30,
@@ -81,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     SPOUT_TURN_MAX_MS: 2,
     CHECKPOINT_INTERVAL_MS: 1000,
     CHECKPOINT_MODE: AT_LEAST_ONCE,
+    SUBPROCESS_TIMEOUT_SECS: None,
+    WORKER_TIMEOUT_SECS: 30,
+    SHELLBOLT_MAX_PENDING: 100,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -95,6 +104,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     SPOUT_TURN_MAX_MS: (int, float),
     CHECKPOINT_INTERVAL_MS: (int, float),
     CHECKPOINT_MODE: (str,),
+    SUBPROCESS_TIMEOUT_SECS: (int, float, type(None)),
+    WORKER_TIMEOUT_SECS: (int, float),
+    SHELLBOLT_MAX_PENDING: (int,),
 }
 
 
@@ -115,7 +127,6 @@ _NOT_YET_KEYS: dict[str, str] = {
     "topology.fall.back.on.java.serialization": "",
     "topology.skip.missing.kryo.registrations": "",
     "topology.testing.always.try.serialize": "",
-    "topology.subprocess.timeout.secs": "multilang (ShellBolt/ShellSpout) is not in Squall yet",
     "topology.builtin.metrics.bucket.size.secs": "",
     "topology.producer.batch.size": "",
     "topology.batch.flush.interval.millis": "",
@@ -131,8 +142,7 @@ _NOT_YET_KEYS: dict[str, str] = {
     "java.library.path": "",
 }
 _NOT_YET_PREFIXES: dict[str, str] = {
-    "topology.multilang.": "multilang (ShellBolt/ShellSpout) is not in Squall yet",
-    "topology.shellbolt.": "multilang (ShellBolt/ShellSpout) is not in Squall yet",
+    "topology.multilang.": "ShellBolt/ShellSpout take serializer= instead",
     "topology.kryo.": "tuples stay Python objects inside a worker",
     "topology.bolts.": "Squall's windowed bolts take a window spec (squall.windowing)",
     "topology.trident.": "",
@@ -192,7 +202,8 @@ def check_keys(conf: Mapping[str, Any], where: str = "config") -> None:
       lacks) is a :class:`ConfigError` naming it: ``topology.message.timeout.sec``
       would otherwise leave the default timeout in force without a word.
     * A Storm key of a feature Squall does not have yet (``topology.workers``,
-      ``topology.multilang.serializer``, ``nimbus.*``, ``supervisor.*``, ``ui.*``, ...)
+      ``topology.multilang.serializer``, ``nimbus.*``, ``supervisor.*`` but
+      ``supervisor.worker.timeout.secs``, ``ui.*``, ...)
       is a :class:`ConfigWarning` saying so: the topology runs, as a Storm topology's
       config should, and the user learns the setting has no effect.
     * Any other ``topology.`` key is a :class:`ConfigWarning` and is passed on to the

@@ -13,6 +13,7 @@ from itertools import count
 from typing import Any
 
 from ..component import Bolt, OutputFieldsDeclarer
+from ..config import SHELLBOLT_MAX_PENDING, SUBPROCESS_TIMEOUT_SECS, WORKER_TIMEOUT_SECS
 from ..tuple import Tuple
 from .errors import ShellComponentError, ShellError, ShellProtocolError
 from .process import EOF, LogThrottle, ShellProcess
@@ -22,9 +23,6 @@ __all__ = ["ShellBolt", "ShellComponent", "HEARTBEAT_STREAM", "SUBPROCESS_TIMEOU
            "WORKER_TIMEOUT_SECS", "SHELLBOLT_MAX_PENDING"]
 
 HEARTBEAT_STREAM = "__heartbeat"
-SUBPROCESS_TIMEOUT_SECS = "topology.subprocess.timeout.secs"
-WORKER_TIMEOUT_SECS = "supervisor.worker.timeout.secs"
-SHELLBOLT_MAX_PENDING = "topology.shellbolt.max.pending"
 _DEFAULT_TIMEOUT_S = 30          # Storm's supervisor.worker.timeout.secs default
 _DEFAULT_MAX_PENDING = 100       # Storm's topology.shellbolt.max.pending default
 _HEARTBEAT_EVERY_S = 1.0         # ShellBolt's heartbeat timer period (shorter for short timeouts)
