@@ -262,57 +262,76 @@ class BoltTask(_TaskBase, OutputCollector):
         self._sampled: Tuple | None = None
         self._sampled_t0 = 0.0
         self._tracking = acker is not None
+        if acker is None:
+            # No tuple carries a tree (acking is off in every worker): skip the ids.
+            self.ack = self._ack_untracked
 
     def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
         route = self.routes.get(stream) or self._route(stream)
         if len(values) != route.arity:
             raise self._wrong_arity(route, values)
-        tasks = (route.fixed or route.choose(values)) if direct_task is None \
-            else self._direct(route, direct_task)
+        if direct_task is None:
+            tasks = route.fixed or route.choose(values)
+        else:
+            tasks = self._direct(route, direct_task)
         route.emitted += 1
-        inboxes = self.inboxes
         if anchors and self._tracking:
             if len(anchors) == 1:
                 a = anchors[0]
                 amid = a.message_id
-                if type(amid) is tuple:
+                if amid.__class__ is tuple:
                     # The common case (one anchor, one root) without the general loops.
                     root = amid[0]
+                    if len(tasks) == 1:
+                        edge = getrandbits(64)
+                        a.out_ack ^= edge
+                        self.inboxes[tasks[0]].append(Tuple(values, route.source, (root, edge)))
+                        return tasks
+                    inboxes = self.inboxes
                     for t in tasks:
                         edge = getrandbits(64)
                         a.out_ack ^= edge
                         inboxes[t].append(Tuple(values, route.source, (root, edge)))
                     return tasks
+            inboxes = self.inboxes
             for t in tasks:
                 edge = getrandbits(64)
                 mid: dict[int, int] = {}
                 for a in anchors:
                     amid = a.message_id
                     if amid is not None:
-                        for root in ((amid[0],) if type(amid) is tuple else amid):
+                        for root in ((amid[0],) if amid.__class__ is tuple else amid):
                             mid[root] = mid.get(root, 0) ^ edge
                         a.out_ack ^= edge
                 inboxes[t].append(Tuple(values, route.source, mid or None))
             return tasks
         if len(tasks) == 1:
-            inboxes[tasks[0]].append(Tuple(values, route.source, None))
+            self.inboxes[tasks[0]].append(Tuple(values, route.source, None))
         else:
             tup = Tuple(values, route.source, None)
+            inboxes = self.inboxes
             for t in tasks:
                 inboxes[t].append(tup)
         return tasks
 
     def ack(self, tup: Tuple) -> None:
+        # The tuple's edge and the edges anchored to it leave each of its trees. One
+        # class test picks the common id, a (root, edge) pair; then {root: edge} or None.
         mid = tup.message_id
-        if mid is not None:
-            # The tuple's edge and the edges anchored to it leave each of its trees.
-            if type(mid) is tuple:
-                self._xor(mid[0], mid[1] ^ tup.out_ack)
-            else:
-                out = tup.out_ack
-                xor = self._xor
-                for root, edge in mid.items():
-                    xor(root, edge ^ out)
+        if mid.__class__ is tuple:
+            self._xor(mid[0], mid[1] ^ tup.out_ack)
+        elif mid is not None:
+            out = tup.out_ack
+            xor = self._xor
+            for root, edge in mid.items():
+                xor(root, edge ^ out)
+        if tup is self._sampled:
+            self.counters.process_latency.add(perf_counter() - self._sampled_t0)
+            self._sampled = None
+        self.n_acked += 1
+
+    def _ack_untracked(self, tup: Tuple) -> None:
+        """``ack`` when there is no acker: only the counts and the latency sample."""
         if tup is self._sampled:
             self.counters.process_latency.add(perf_counter() - self._sampled_t0)
             self._sampled = None
@@ -321,7 +340,7 @@ class BoltTask(_TaskBase, OutputCollector):
     def fail(self, tup: Tuple) -> None:
         mid = tup.message_id
         if mid is not None and self.acker is not None:
-            for root in ((mid[0],) if type(mid) is tuple else mid):
+            for root in ((mid[0],) if mid.__class__ is tuple else mid):
                 self.acker.fail(root)
         self.n_failed += 1
 

@@ -289,6 +289,18 @@ def test_metrics_count_emitted_transferred_acked():
     assert st["split"].executors == 2 and st["sink"].tasks == 3
 
 
+
+def test_metrics_count_acks_and_process_latency_with_acking_off_too():
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([["ab"], ["cde"]], ["w"]))
+    b.set_bolt("split", Splitter(), 2).shuffle_grouping("src")
+    b.set_bolt("sink", ListSink("metrics-noack"), 3).all_grouping("split")
+    st = run_topology(b.build(), {STATS_SAMPLE_RATE: 1.0, ACKER_EXECUTORS: 0}, timeout_s=10).stats
+    assert (st["split"].executed, st["split"].acked) == (2, 2)
+    assert (st["sink"].executed, st["sink"].acked) == (15, 15)
+    assert st["sink"].process_latency_ms is not None and st["sink"].process_latency_ms >= 0
+
+
 class Joiner(Bolt):
     """Holds pairs of inputs and emits one child anchored to both (a join)."""
 
