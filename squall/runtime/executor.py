@@ -263,7 +263,9 @@ class BoltTask(_TaskBase, OutputCollector):
         self._sampled_t0 = 0.0
         self._tracking = acker is not None
         if acker is None:
-            # No tuple carries a tree (acking is off in every worker): skip the ids.
+            # No tuple carries a tree (acking is off in every worker): emit and ack
+            # without the anchoring and id checks.
+            self.emit = self._emit_untracked
             self.ack = self._ack_untracked
 
     def emit(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
@@ -305,6 +307,25 @@ class BoltTask(_TaskBase, OutputCollector):
                         a.out_ack ^= edge
                 inboxes[t].append(Tuple(values, route.source, mid or None))
             return tasks
+        if len(tasks) == 1:
+            self.inboxes[tasks[0]].append(Tuple(values, route.source, None))
+        else:
+            tup = Tuple(values, route.source, None)
+            inboxes = self.inboxes
+            for t in tasks:
+                inboxes[t].append(tup)
+        return tasks
+
+    def _emit_untracked(self, values, stream=DEFAULT_STREAM, anchors=(), direct_task=None):
+        """``emit`` when there is no acker: ``anchors`` are ignored."""
+        route = self.routes.get(stream) or self._route(stream)
+        if len(values) != route.arity:
+            raise self._wrong_arity(route, values)
+        if direct_task is None:
+            tasks = route.fixed or route.choose(values)
+        else:
+            tasks = self._direct(route, direct_task)
+        route.emitted += 1
         if len(tasks) == 1:
             self.inboxes[tasks[0]].append(Tuple(values, route.source, None))
         else:

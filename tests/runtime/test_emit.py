@@ -112,3 +112,25 @@ def test_emit_errors_are_squall_errors_exported_by_squall_runtime():
     assert set(rt.__all__) == {n for n in dir(rt) if not n.startswith("_")
                                and n not in {"acker", "checkpoint", "errors", "executor", "local",
                                              "metrics", "routing", "worker"}}
+
+
+@pytest.mark.parametrize("acking", [True, False])
+def test_a_bolt_emit_is_checked_the_same_with_acking_on_and_off(acking):
+    from squall.config import ACKER_EXECUTORS
+    from squall.runtime import InvalidDirectTaskError, UndeclaredStreamError
+
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([], ["n"]))
+    b.set_bolt("pairs", PairEmitter()).shuffle_grouping("src")
+    b.set_bolt("sink", ListSink("emit-checks"), 2).all_grouping("pairs")
+    w = Worker(b.build(), {ACKER_EXECUTORS: None if acking else 0})
+    bolt = next(t for t in w.bolt_tasks if t.component == "pairs")
+    sinks = [t for t in w.bolt_tasks if t.component == "sink"]
+    with pytest.raises(FieldCountError, match=r"'pairs' emitted 2 value\(s\) on stream 'default'"):
+        bolt.emit([1, 2])
+    with pytest.raises(UndeclaredStreamError, match="'pairs' emitted on stream 'nope'"):
+        bolt.emit([1], "nope")
+    with pytest.raises(InvalidDirectTaskError, match="emit_direct to task 0 on stream 'default'"):
+        bolt.emit_direct(0, [1])
+    assert bolt.emit([7]) == [t.task_id for t in sinks]
+    assert [[t.values for t in s.inbox] for s in sinks] == [[[7]], [[7]]]
