@@ -1,0 +1,142 @@
+"""The streaming DataFrame API: a query over a source of columnar batches.
+
+A :class:`StreamingDataFrame` is immutable: each method returns a new one with one more
+operator spec. Nothing runs until :meth:`StreamingDataFrame.write_stream` builds a
+:class:`~squall.microbatch.engine.StreamingQuery` and its ``run()`` pulls batches.
+
+Semantics: Spark Structured Streaming programming guide ("Basic Operations - Selection,
+Projection, Aggregation", "Window Operations on Event Time", "Handling Late Data and
+Watermarking", "Output Modes"), with Pythonic names (``with_watermark`` for
+``withWatermark``, ``write_stream(sink, output_mode=...)`` for
+``writeStream.outputMode(...).foreachBatch(...).start()``).
+
+>>> import polars as pl
+>>> from squall.microbatch import StreamingDataFrame, ListSource, ListSink, window, functions as F
+>>> src = ListSource([pl.DataFrame({"ts": [1_000, 2_000, 11_000], "car": ["a", "a", "a"], "v": [1.0, 3.0, 5.0]})])
+>>> q = (StreamingDataFrame(src).with_watermark("ts", 0)
+...      .group_by(window("ts", 10_000), "car").agg(F.avg("v")))
+>>> sink = ListSink()
+>>> _ = q.write_stream(sink).run()
+>>> sink.rows()
+[(0, 10000, 'a', 2.0), (10000, 20000, 'a', 5.0)]
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .engine import StreamingQuery
+from .errors import PlanError
+from .plan import Agg, Filter, QueryPlan, Select, Watermark, Window, WindowAggregate, WithColumns, to_ms
+from .sinks import CallbackSink, Sink
+from .sources import Source
+
+__all__ = ["StreamingDataFrame", "GroupedStream"]
+
+
+class StreamingDataFrame:
+    """An unbounded table fed by ``source``, transformed by polars expressions.
+
+    Args:
+        source: a :class:`~squall.microbatch.sources.Source` of batches.
+    """
+
+    def __init__(self, source: Source, operators: tuple = ()) -> None:
+        self.source = source
+        self.operators = tuple(operators)
+
+    def _then(self, op: Any) -> StreamingDataFrame:
+        if any(isinstance(o, WindowAggregate) for o in self.operators) and isinstance(op, Watermark):
+            raise PlanError("with_watermark must come before group_by(...).agg(...)")
+        return StreamingDataFrame(self.source, self.operators + (op,))
+
+    def select(self, *exprs: Any) -> StreamingDataFrame:
+        """Keep or compute these columns (names or polars expressions), as ``DataFrame.select``."""
+        return self._then(Select(exprs))
+
+    def filter(self, predicate: Any) -> StreamingDataFrame:
+        """Keep rows where the boolean polars expression holds; after ``agg`` it filters
+        the emitted window rows (SQL's ``HAVING``)."""
+        return self._then(Filter(predicate))
+
+    def with_columns(self, *exprs: Any) -> StreamingDataFrame:
+        """Add or replace columns (polars expressions), as ``DataFrame.with_columns``."""
+        return self._then(WithColumns(exprs))
+
+    def with_watermark(self, column: str, delay: int | timedelta) -> StreamingDataFrame:
+        """Track event time on ``column`` (integer epoch ms), tolerating ``delay`` of lateness.
+
+        The watermark is the largest event time seen minus ``delay``; a window is final
+        once the watermark reaches its end, and a record for a final window is late.
+
+        Raises:
+            PlanError: a negative delay, or called after ``group_by(...).agg(...)``.
+
+        Semantics: Spark Structured Streaming programming guide, "Handling Late Data and
+        Watermarking" (``withWatermark``).
+        """
+        delay_ms = to_ms(delay, "watermark delay")
+        if delay_ms < 0:
+            raise PlanError(f"with_watermark({column!r}): delay must be >= 0 ms, got {delay_ms}")
+        return self._then(Watermark(column, delay_ms))
+
+    def group_by(self, window: Window, *keys: str) -> GroupedStream:
+        """Group by an event-time window (see :func:`~squall.microbatch.plan.window`) and key columns.
+
+        Raises:
+            PlanError: the first argument is not a window, or a key is not a column name.
+        """
+        if not isinstance(window, Window):
+            raise PlanError(f"group_by needs window(column, size[, slide]) first, got {window!r}")
+        bad = [k for k in keys if not isinstance(k, str)]
+        if bad:
+            raise PlanError(f"group_by keys must be column names, got {bad!r}")
+        return GroupedStream(self, window, keys)
+
+    def write_stream(self, sink: Sink | Any, output_mode: str = "append",
+                     late_sink: Sink | None = None) -> StreamingQuery:
+        """Validate the query and return it ready to run.
+
+        Args:
+            sink: a :class:`~squall.microbatch.sinks.Sink`, or a callable
+                ``fn(batch, batch_id)`` (wrapped in a ``CallbackSink``).
+            output_mode: ``"append"`` (a window's row once, when the watermark passes its
+                end) or ``"update"`` (after each batch, the rows of the windows it changed).
+            late_sink: receives late window assignments; default a ``ListSink`` kept as
+                the query's ``late`` attribute.
+
+        Raises:
+            PlanError: the plan is inconsistent (see :meth:`QueryPlan.build`).
+
+        Semantics: Spark Structured Streaming programming guide, "Output Modes".
+        """
+        if not isinstance(sink, Sink):
+            if not callable(sink):
+                raise PlanError(f"sink must be a Sink or a callable fn(batch, batch_id), got {sink!r}")
+            sink = CallbackSink(sink)
+        return StreamingQuery(QueryPlan.build(self.operators, output_mode), self.source, sink, late_sink)
+
+    def plan(self, output_mode: str = "append") -> QueryPlan:
+        """The validated, frozen plan of this query (what a runtime would ship)."""
+        return QueryPlan.build(self.operators, output_mode)
+
+
+class GroupedStream:
+    """``group_by(window, *keys)`` awaiting its aggregates."""
+
+    def __init__(self, frame: StreamingDataFrame, window: Window, keys: tuple[str, ...]) -> None:
+        self._frame, self._window, self._keys = frame, window, keys
+
+    def agg(self, *aggs: Agg) -> StreamingDataFrame:
+        """One output row per window and key: ``window_start``, ``window_end`` (epoch ms), the
+        keys, then each aggregate under its name.
+
+        Raises:
+            PlanError: an argument is not a :mod:`~squall.microbatch.functions` aggregate.
+        """
+        bad = [a for a in aggs if not isinstance(a, Agg)]
+        if bad:
+            raise PlanError(f"agg takes squall.microbatch.functions aggregates (count, sum, avg, min, max), "
+                            f"whose partials merge across batches; got {bad!r}")
+        return self._frame._then(WindowAggregate(self._window, self._keys, aggs))
