@@ -60,6 +60,17 @@ class Property:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """A variable reference (``create variable``): a name the compiler resolved to a
+    variable of the engine, with the variable's Java type name (see
+    :mod:`squall.cep.variables`)."""
+    name: str
+    java_type: str
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class BinaryOp:
     """``op`` is one of ``+ - * / % = != < <= > >= and or`` (``<>`` is read as ``!=``)."""
     op: str
@@ -179,7 +190,7 @@ def children(e) -> tuple:
     return ()
 
 
-Expr = Union[Literal, Property, BinaryOp, UnaryOp, IsNull, Aggregate, FunctionCall, InList, Between,
+Expr = Union[Literal, Property, Variable, BinaryOp, UnaryOp, IsNull, Aggregate, FunctionCall, InList, Between,
              Like, Regexp, Case]
 
 
@@ -245,6 +256,37 @@ class SelectStatement:
     limit: "Limit | None" = None
     #: ``insert into Name select ...``: the insert-stream rows become events of type Name.
     insert_into: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateVariable:
+    """``create [constant] variable TYPE NAME [= expr]`` (Esper 8 reference, 6.5
+    "Variables and Constants"). ``java_type`` is the Java type name (``Integer``...)."""
+    name: str
+    java_type: str
+    constant: bool = False
+    initial: "Expr | None" = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+    insert_into: None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``NAME = expr`` in an ``on ... set`` statement."""
+    name: str
+    expr: "Expr"
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class OnSet:
+    """``on Type[(filter)] [as alias] set NAME = expr[, ...]`` (Esper 8 reference, 6.5.2
+    "Setting Variable Values"): each event of ``stream`` assigns the variables, in order."""
+    stream: "StreamDef"
+    assignments: tuple[Assignment, ...]
+    insert_into: None = None
 
 
 @dataclass(frozen=True)
@@ -316,7 +358,7 @@ def expr_text(e: Expr) -> str:
     """Render an expression as EPL text, Esper's select-column naming style."""
     if isinstance(e, (InList, Between, Like, Regexp, Case)):
         return _special_text(e)
-    if isinstance(e, Property):
+    if isinstance(e, (Property, Variable)):
         return e.name
     if isinstance(e, Literal):
         return _literal_text(e.value)

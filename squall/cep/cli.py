@@ -17,7 +17,7 @@ import click
 from squall.cli import CliError
 
 from .engine import EPLEngine, ExternalClock
-from .errors import EPLError
+from .errors import EPLError, EPLVariableError
 
 __all__ = ["epl", "rules"]
 
@@ -77,6 +77,11 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
     not evaluate as written (a like/regexp match past its time bound, a bad pattern from
     the event: the expression is null), reported with its line number (at most 5 reports
     per 10 s, then counts).
+
+    A line {"$set": {"NAME": VALUE, ...}} sets those variables at that point, at the current
+    engine time, as EPLEngine.set_variable does (no time field needed); a variable that
+    does not exist, is a constant or cannot take the value's type is reported with the
+    line number (exit code 1).
     """
     with open(rule_file, encoding="utf-8") as fh:
         text = fh.read()
@@ -115,9 +120,16 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
             event = json.loads(line)
             if not isinstance(event, dict):
                 raise ValueError("not a JSON object")
+            if "$set" in event:
+                _set_variables(engine, event["$set"], line_no)
+                continue
             ts = event.get(time_field)
             if isinstance(ts, bool) or not isinstance(ts, (int, float)):
                 raise ValueError(f"time field {time_field!r} is missing or not a number: {ts!r}")
+        except EPLVariableError as exc:
+            bad += 1
+            click.echo(f"squall epl: line {line_no} rejected: {exc}", err=True)
+            continue
         except ValueError as exc:
             bad += 1
             click.echo(f"squall epl: line {line_no} skipped: {exc}", err=True)
@@ -139,6 +151,13 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
     out.flush()
     if bad or any(st.errors for st in statements):
         sys.exit(1)
+
+
+def _set_variables(engine: EPLEngine, values, line_no: int) -> None:
+    if not isinstance(values, dict):
+        raise ValueError('"$set" must map variable names to values')
+    for name, value in values.items():
+        engine.set_variable(name, value)
 
 
 # -- squall rules: live rules in a running topology ------------------------------------

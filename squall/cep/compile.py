@@ -143,6 +143,13 @@ def compile_expr(e: A.Expr, scope: _Scope) -> Eval:
         def ev_prop(ev, av):
             return None if ev is None else ev.get(name)
         return ev_prop
+    if isinstance(e, A.Variable):
+        # The engine's cell for the name: a later set is seen at the next evaluation.
+        cell = scope.ctx.variables[e.name].cell
+
+        def ev_variable(ev, av):
+            return cell.value
+        return ev_variable
     if isinstance(e, A.Aggregate):
         if scope.agg_index is None:
             raise EPLCompileError(
@@ -392,16 +399,25 @@ def compile_statement(st: A.SelectStatement, declared_types: dict[str, dict[str,
             (:mod:`squall.cep.typecheck`), misplaced or nested aggregate, unsupported view
             or stream selector, ...
     """
-    if st.insert_into is not None and st.stream_selector == "rstream":
+    if isinstance(st, A.SelectStatement) and st.insert_into is not None \
+            and st.stream_selector == "rstream":
         raise EPLCompileError(
             "'insert into' with 'select rstream' is not supported yet (Esper inserts the insert "
             "stream there; use 'select' or 'select irstream')", line=st.stream.line,
             column=st.stream.column)
-    if st.output is not None and (st.joins or isinstance(st.stream, A.PatternStream)):
+    if isinstance(st, A.SelectStatement) and st.output is not None \
+            and (st.joins or isinstance(st.stream, A.PatternStream)):
         raise EPLCompileError("Output rate limiting ('output ... every ...') on a join or pattern "
                               "is not supported yet", line=st.output.line, column=st.output.column)
     if ctx is None:
         ctx = EvalContext()
+    if isinstance(st, (A.CreateVariable, A.OnSet)):
+        from squall.cep.variables import compile_create_variable, compile_on_set
+        if isinstance(st, A.CreateVariable):
+            return compile_create_variable(st, ctx)
+        return compile_on_set(st, declared_types, ctx)
+    from squall.cep.variables import resolve_variables
+    st = resolve_variables(st, ctx.variables, declared_types)
     if isinstance(st.stream, A.PatternStream):
         from squall.cep.pattern import compile_pattern_statement
         return compile_pattern_statement(st, declared_types, ctx)

@@ -37,6 +37,9 @@ from squall.cep.output import compile_shaper
 from squall.cep.parser import parse_statements
 from squall.cep.runtime import make_operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
+from squall.cep.ast import SelectStatement
+from squall.cep.errors import EPLVariableError
+from squall.cep.variables import OnSetPlan, Variable, VariableDecl, assign, check_value
 
 __all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock", "ErrorThrottle"]
 
@@ -257,6 +260,8 @@ class EPLEngine:
         self._inserted: list = []
         #: true while a schedule callback runs (not while an event is processed)
         self._firing = False
+        #: variable cells by name, kept for the engine's life (squall.cep.variables)
+        self._cells: dict[str, Variable] = {}
 
     # -- types and statements
 
@@ -284,8 +289,15 @@ class EPLEngine:
         parsed = parse_statements(text)
         contexts = [EvalContext(self._report_error, match_timeout_s=self._match_timeout_s,
                                 pattern_cache_size=self._pattern_cache_size) for _ in parsed]
+        # One table for the whole text: a variable created by a statement is visible to the
+        # statements after it (squall.cep.variables); the engine's own changes only when
+        # the statements start.
+        variables = {n: VariableDecl(c, c.java_type, c.constant)
+                     for n, c in self._cells.items() if c.statement is not None}
+        for ctx in contexts:
+            ctx.variables, ctx.cells = variables, self._cells
         plans = [(compile_statement(p.ast, self._types, ctx), p.text) for p, ctx in zip(parsed, contexts)]
-        shapers = [compile_shaper(p.ast, plan.columns, ctx)
+        shapers = [compile_shaper(p.ast, plan.columns, ctx) if isinstance(p.ast, SelectStatement) else None
                    for p, (plan, _), ctx in zip(parsed, plans, contexts)]
         if name is None:
             names = [f"stmt-{next(self._auto)}" for _ in plans]
@@ -320,6 +332,51 @@ class EPLEngine:
     @property
     def statements(self) -> list[Statement]:
         return list(self._statements.values())
+
+    # -- variables (squall.cep.variables)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The declared variables' current values: name -> value (a copy)."""
+        return {n: c.value for n, c in self._cells.items() if c.statement is not None}
+
+    def variable_type(self, name: str) -> str:
+        """The Java type name of variable ``name`` (``Integer``, ``Double``, ``String``...).
+
+        Raises:
+            EPLVariableError: no statement declares ``name``.
+        """
+        return self._declared_cell(name).java_type
+
+    def set_variable(self, name: str, value: Any) -> None:
+        """Set variable ``name`` from outside, between events: statements read the new
+        value at their next evaluation (windows and aggregates are kept); the declaring
+        ``create variable`` statement outputs the change.
+
+        Args:
+            name: a variable a running ``create variable`` statement declares.
+            value: None, or a value of the variable's type or one that widens to it
+                (an int into a double variable becomes a float).
+
+        Raises:
+            EPLVariableError: unknown variable, a constant, or a value of another type
+                (an int variable refuses 1.5; a string variable refuses 5).
+
+        Semantics: Esper 8 ``EPVariableService.setVariableValue`` (runtime API).
+        """
+        cell = self._declared_cell(name)
+        if cell.constant:
+            raise EPLVariableError(f"Variable by name '{name}' is declared constant and may not be set",
+                                   variable=name)
+        assign(cell, check_value(name, cell.java_type, value))
+
+    def _declared_cell(self, name: str) -> Variable:
+        cell = self._cells.get(name)
+        if cell is None or cell.statement is None:
+            known = ", ".join(sorted(self.variables)) or "none"
+            raise EPLVariableError(f"Variable by name '{name}' has not been created or configured "
+                                   f"(variables: {known})", variable=name)
+        return cell
 
     def _report_error(self, statement: str, record: Any, reason: str) -> None:
         """The error path: a statement could not evaluate ``record`` as written."""
@@ -464,8 +521,10 @@ class EPLEngine:
             events = list(events)
         if not events:
             return
-        if self._inserted or any(getattr(s, "_insert_into", None) for s in self._statements.values()):
-            # insert into: each event with the events it inserts before the next one
+        if self._inserted or any(getattr(s, "_insert_into", None) or isinstance(s.plan, OnSetPlan)
+                                 for s in self._statements.values()):
+            # insert into: each event with the events it inserts before the next one; on
+            # ... set: the statements after it see each event's assignment
             for ev in events:
                 self._send_now(type_name, ev)
             return

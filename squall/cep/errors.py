@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from squall.errors import RecordError, SquallError
 
-__all__ = ["EPLError", "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError"]
+__all__ = ["EPLError", "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError", "EPLVariableError"]
 
 
 class EPLError(SquallError):
@@ -48,6 +48,20 @@ class EPLCompileError(EPLError, ValueError):
         super().__init__(message)
         self.line = line
         self.column = column
+
+
+class EPLVariableError(EPLError, ValueError):
+    """A variable cannot take a value: it does not exist, it is a constant, or the value's
+    type does not fit its declared type (Esper's ``VariableNotFoundException``,
+    ``VariableConstantValueException``, ``VariableValueException``).
+
+    Attributes:
+        variable: the variable's name.
+    """
+
+    def __init__(self, message: str, *, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
 
 
 class EPLEvaluationError(EPLError, RecordError):

@@ -67,9 +67,11 @@ class EvalContext:
         statement: the statement's name (None until the engine names it).
         errors: problems reported so far (all, including those the engine's throttle
             did not pass on).
+        variables, cells: see :mod:`squall.cep.variables` (compile time only).
     """
 
-    __slots__ = ("match_timeout_s", "patterns", "statement", "errors", "_reporter")
+    __slots__ = ("match_timeout_s", "patterns", "statement", "errors", "_reporter", "variables",
+                 "cells")
 
     def __init__(self, reporter: Reporter | None = None, *, match_timeout_s: float = MATCH_TIMEOUT_S,
                  pattern_cache_size: int = PATTERN_CACHE_SIZE) -> None:
@@ -78,6 +80,10 @@ class EvalContext:
         self.statement: str | None = None
         self.errors = 0
         self._reporter = reporter
+        #: compile time: the variables a statement may read, name -> VariableDecl, and the
+        #: engine's variable cells (squall.cep.variables); the engine sets both
+        self.variables: dict = {}
+        self.cells: dict = {}
 
     def report(self, record: Any, reason: str) -> None:
         """One event could not be evaluated as written (the expression became null)."""

@@ -382,6 +382,37 @@ class _ToAst(Transformer):
     def limit_offset(self, _kw, count, _off, offset):
         return ("limit", A.Limit(self._count(count), self._count(offset)))
 
+    # -- variables (squall.cep.variables)
+
+    @staticmethod
+    def _equals(op):
+        if str(op) != "=":
+            raise EPLSyntaxError(
+                f"Incorrect syntax near '{op}' at line {op.line}, column {op.column}: expected '='",
+                line=op.line, column=op.column, token=str(op), expected=("'='",))
+
+    def create_variable(self, create, *rest):
+        constant = isinstance(rest[0], Token) and rest[0].type == "CONSTANT"
+        toks = [r for r in rest if isinstance(r, Token) and r.type in ("NAME", "COMP_OP")]
+        type_tok, name_tok = toks[0], toks[1]
+        from squall.cep.variables import java_type_of
+        jt = java_type_of(_name(type_tok))
+        if jt is None:
+            raise _token_error(type_tok, "expected a variable type (int, long, double, float, "
+                                         "string, boolean)")
+        initial = None
+        if len(toks) > 2:
+            self._equals(toks[2])
+            initial = rest[-1]
+        return A.CreateVariable(_name(name_tok), jt, constant, initial, name_tok.line, name_tok.column)
+
+    def assignment(self, name, op, expr):
+        self._equals(op)
+        return A.Assignment(_name(name), expr, name.line, name.column)
+
+    def on_set(self, _on, stream, _set, *assignments):
+        return A.OnSet(stream, tuple(assignments))
+
     def insert_stmt(self, _insert, _into, name, st):
         return dataclasses.replace(st, insert_into=str(name).strip("`"))
 

@@ -158,6 +158,8 @@ class _Checker:
             return _literal_type(e.value)
         if isinstance(e, A.Property):
             return self.prop_type(e)
+        if isinstance(e, A.Variable):
+            return e.java_type
         if isinstance(e, A.Aggregate):
             if e.arg is None:
                 return "Long"

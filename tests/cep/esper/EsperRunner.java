@@ -11,7 +11,9 @@
 //       {"rules": "...", "type": "T", "timeField": "ts", "props": {...}, "events": [{...}, ...],
 //        "advance": "time"|"span", "types": {"U": {...}, ...}, "typeField": "type"}
 //       ("types" and "typeField" optional: several event types, each event's type named by
-//       its typeField, else "type")
+//       its typeField, else "type"; an "event" {"$set": {"name": value, ...}} sets those
+//       variables through the runtime API (EPVariableService.setVariableValue) instead, at
+//       the current time: a JSON integer is an Integer for an int variable, else a Long)
 //       and answers with the output lines followed by {"done": true, "error": null|"..."}.
 //
 // Time: external timer; engine time starts at 0 (statements deployed at 0, like the
@@ -164,6 +166,12 @@ public class EsperRunner {
             for (Object o : events) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> ev = (Map<String, Object>) o;
+                if (ev.containsKey("$set")) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> sets = (Map<String, Object>) ev.get("$set");
+                    setVariables(runtime, dep, sets);
+                    continue;
+                }
                 long ts = ((Number) ev.get(timeField)).longValue();
                 long now = runtime.getEventService().getCurrentTime();
                 if (!started || ts > now) {
@@ -187,6 +195,22 @@ public class EsperRunner {
             }
         } finally {
             runtime.destroy();
+        }
+    }
+
+    // The variable's type from its create-variable statement (a property named after it).
+    static void setVariables(EPRuntime runtime, EPDeployment dep, Map<String, Object> sets) {
+        for (Map.Entry<String, Object> e : sets.entrySet()) {
+            Object v = e.getValue();
+            if (v instanceof Long) {
+                for (EPStatement st : dep.getStatements()) {
+                    Class<?> t = st.getEventType().getPropertyType(e.getKey());
+                    if ((t == Integer.class || t == int.class) && st.getEventType().getPropertyNames().length == 1) {
+                        v = ((Long) v).intValue();
+                    }
+                }
+            }
+            runtime.getVariableService().setVariableValue(dep.getDeploymentId(), e.getKey(), v);
         }
     }
 
