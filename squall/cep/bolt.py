@@ -29,7 +29,9 @@ Live rules: with ``rules_dir`` the bolt watches that directory's ``rules.epl``
 unchanged statements keep their windows, changed ones restart, new ones start, removed
 ones stop, and a statement that does not compile is rejected while its running version
 goes on. A ``rules.epl`` already in the directory at ``prepare`` is applied at once, so
-a restarted topology runs the latest rules. Each task writes
+a restarted topology runs the latest rules. Variable sets (``squall rules set``, the
+directory's ``variables.json``) are applied the same way, after the rules, with no
+statement restarted. Each task writes
 ``status-<component>-<task>.json`` there (the result per statement and the counters)
 for ``squall rules list``: when something changed (at most every second), at least every
 ``HEARTBEAT_S`` (5 s) as a heartbeat, and with ``running: false`` at ``cleanup``; with
@@ -58,7 +60,7 @@ from squall.tuple import DEFAULT_STREAM, Fields, Tuple, is_tick
 
 from .engine import EPLEngine, ExternalClock, WallClock
 from .errors import EPLCompileError
-from .rules import HEARTBEAT_S, RuleSet, RulesDir, RulesWatcher, process_started
+from .rules import HEARTBEAT_S, RuleSet, RulesDir, RulesWatcher, VariablesWatcher, process_started
 
 __all__ = ["CepBolt"]
 
@@ -146,6 +148,7 @@ class CepBolt(Stateful, Bolt):
         if self.rules_dir is not None:
             self._rules = RulesDir(self.rules_dir)
             self._watcher = RulesWatcher(self._rules)
+            self._variables = VariablesWatcher(self._rules)   # squall rules set
             self._component, self._task_index = context.component_id, context.task_index
             self._status_key = f"{context.component_id}-{context.task_index}"
             self._last_apply: dict[str, Any] = {"version": None, "applied_ms": None, "results": []}
@@ -210,6 +213,10 @@ class CepBolt(Stateful, Bolt):
                     self._errors.pop(r.name, None)
             self._last_apply = {"version": self._watcher.version, "applied_ms": int(time.time() * 1000),
                                 "results": [r.to_json() for r in report.results]}
+            self._variables.apply(self.engine, force=True)
+            self._write_status()
+            return
+        if self._variables.apply(self.engine, force):
             self._write_status()
             return
         now = time.monotonic()
@@ -235,7 +242,7 @@ class CepBolt(Stateful, Bolt):
                   "pid": os.getpid(), "pid_started": self._pid_started, "running": running,
                   "heartbeat_s": HEARTBEAT_S, "updated_ms": int(time.time() * 1000),
                   "rules_file": str(self._rules.rules_path), **self._last_apply,
-                  "statements": statements}
+                  "statements": statements, "variables": self._variables.status(self.engine)}
         try:
             self._rules.write_status(self._status_key, status)
         except OSError:
@@ -311,10 +318,13 @@ class CepBolt(Stateful, Bolt):
             self.engine.restore(saved["engine"])
             self._seen = dict(saved["seen"])
             self._started = saved["started"]
+            if self._watcher is not None:   # sets after the checkpoint are applied again
+                self._variables.rewind(saved.get("variables_seq", 0))
 
     def pre_prepare(self, txid: int) -> None:
         self.state.put("cep", {"engine": self.engine.snapshot(), "seen": self._seen,
-                               "started": self._started})
+                               "started": self._started, "variables_seq":
+                               self._variables.applied if self._watcher is not None else 0})
 
     def end_of_input(self) -> None:
         if self.time_field and self._started:

@@ -248,6 +248,113 @@ def rules_apply(rule_file, rules_dir, timeout_s):
         sys.exit(1)
 
 
+def _parse_value(text: str):
+    """A variable value from the command line: JSON (100, 100.5, true, null, "text"), or
+    the text itself as a string."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, (dict, list)):
+        raise CliError(f"VALUE {text!r} is a JSON {type(value).__name__}; variables hold a number, "
+                       "a string, true/false or null")
+    return value
+
+
+def _check_set(rd, name: str, value) -> None:
+    """Set the variable in a scratch engine that runs what the topology runs (the live
+    tasks' statements, else the directory's rules.epl): an unknown variable, a constant
+    or a value of another type is refused before it is recorded."""
+    from .rules import RuleSet
+
+    live = rd.live_statuses()
+    if live:
+        texts = [st["text"] for s in live for st in s.get("statements", [])]
+        where = "the running topology"
+    elif rd.rules_path.exists():
+        texts = [rs.text for rs in RuleSet.parse(rd.rules_path.read_text(encoding="utf-8")).statements]
+        where = str(rd.rules_path)
+    else:
+        raise CliError(f"no running topology watches {rd.path} and it holds no {rd.rules_path.name}: "
+                       f"nothing declares variable {name!r}; not recorded")
+    scratch = EPLEngine(ExternalClock(0))
+    for text in texts:
+        try:
+            scratch.compile(text)
+        except EPLError:
+            continue   # not this command's business: rules apply / list report it
+    try:
+        scratch.set_variable(name, value)
+    except EPLVariableError as exc:
+        raise CliError(f"{where}: {exc}; not recorded") from None
+
+
+@rules.command("set")
+@click.argument("name")
+@click.argument("value")
+@_rules_dir_option
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to wait for the running bolt tasks to apply the set.")
+def rules_set(name, value, rules_dir, timeout_s):
+    """Set variable NAME to VALUE in the topology watching RULES_DIR, without a restart.
+
+    NAME is a variable a 'create variable' statement of the rules declares. VALUE is JSON
+    (100, 100.5, true, null, '"text"') or else taken as a string; it must fit the
+    variable's type as Esper's runtime API requires (an int fits a double variable, 1.5
+    does not fit an int one; constants cannot be set). The set is checked against what
+    the running topology runs (without one, against RULES_DIR/rules.epl) and refused
+    with exit 2 when it does not fit; otherwise it is recorded in
+    RULES_DIR/variables.json and each running CEP bolt task applies it within about half
+    a second: statements read the new value from their next evaluation, with their
+    windows and aggregates kept. Prints one line per task (old -> new value); exit 1
+    when a task refused it, 2 when no task answered within --timeout. Without a running
+    topology the set is only recorded; the next topology started with this rules dir
+    applies the recorded sets, in order, after loading the rules.
+    """
+    from .rules import RulesDir
+
+    rd = RulesDir(rules_dir)
+    parsed = _parse_value(value)
+    _check_set(rd, name, parsed)
+    live = rd.live_statuses()
+    seq = rd.set_variable(name, parsed)
+    shown = json.dumps(parsed)
+    if not live:
+        click.echo(f"recorded {name} = {shown} (set {seq}) in {rd.variables_path}; no running topology "
+                   "watches this directory: the next one started with it applies it")
+        return
+    deadline = time.monotonic() + timeout_s
+    waiting = {(s["component"], s["task"]) for s in live}
+    done: dict = {}
+    while True:
+        for s in rd.statuses():
+            key = (s.get("component"), s.get("task"))
+            if key in waiting and (s.get("variables") or {}).get("seq", 0) >= seq:
+                done[key] = s
+        pending = waiting - done.keys()
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"{c}[{t}]" for c, t in sorted(pending))
+            raise CliError(f"recorded set {seq} of {name}, but {names} did not apply it within "
+                           f"{timeout_s:g} s (is the topology stalled?)")
+        time.sleep(0.05)
+    refused = 0
+    for key in sorted(done):
+        prefix = f"{key[0]}[{key[1]}] " if len(done) > 1 else ""
+        result = next((r for r in done[key]["variables"].get("results", []) if r.get("seq") == seq), None)
+        if result is None:
+            click.echo(f"{prefix}{name}: applied (set {seq})")
+        elif result.get("error"):
+            refused += 1
+            click.echo(f"{prefix}{name}: refused: {result['error']}")
+        else:
+            click.echo(f"{prefix}{name}: {json.dumps(result.get('old'))} -> {json.dumps(result.get('value'))}")
+    click.echo(f"set {seq} applied by {len(done)} task(s)", err=True)
+    if refused:
+        sys.exit(1)
+
+
 def _short(text: str, width: int) -> str:
     one = " ".join(text.split())
     return one if len(one) <= width else one[:width - 3] + "..."

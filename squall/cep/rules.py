@@ -30,6 +30,15 @@ The transport into a running process is :class:`RulesDir`: ``squall rules apply`
 every 0.5 s, applies a new version and writes ``status-<component>-<task>.json``
 (atomically) with the result per statement and each statement's counters.
 
+Variables (:mod:`squall.cep.variables`) travel the same way without touching any
+statement: ``squall rules set NAME VALUE`` appends ``{"seq", "name", "value"}`` to
+``variables.json`` (atomically); a watching task applies each set it has not applied
+yet, in order, with :meth:`~squall.cep.engine.EPLEngine.set_variable` (windows and
+aggregates are kept), and reports the last sets' results and the applied ``seq`` in its
+status. A task that starts later applies the whole log after loading the rules; the
+applied ``seq`` is part of the bolt's checkpoint, so after a recovery the sets made
+since the checkpoint are applied again.
+
 >>> from squall.cep.engine import EPLEngine, ExternalClock
 >>> engine = EPLEngine(ExternalClock(0))
 >>> report = RuleSet.parse("@Name('fast') select a from T#length_batch(2); "
@@ -61,10 +70,16 @@ from squall.cep.parser import parse_statements
 from squall.fileio import replace_atomically
 
 __all__ = ["RuleStatement", "RuleSet", "StatementResult", "ApplyReport", "RulesDir", "RulesWatcher",
-           "RULES_FILE", "rules_version"]
+           "VariablesWatcher", "RULES_FILE", "VARIABLES_FILE", "rules_version"]
 
 RULES_FILE = "rules.epl"
 """The rule file a watched directory holds (``squall rules apply`` installs it)."""
+
+VARIABLES_FILE = "variables.json"
+"""The log of variable sets a watched directory holds (``squall rules set`` appends)."""
+
+MAX_VARIABLE_SETS = 1000
+"""Sets the log keeps (oldest dropped): a task that starts later applies those, in order."""
 
 _STATUS_PREFIX = "status-"
 _NAME_RE = re.compile(r"""@\s*name\s*\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*\)""", re.IGNORECASE)
@@ -434,6 +449,31 @@ class RulesDir:
         replace_atomically(self.rules_path, text.encode("utf-8"))
         return rules_version(text)
 
+    @property
+    def variables_path(self) -> Path:
+        return self.path / VARIABLES_FILE
+
+    def variable_sets(self) -> list[dict[str, Any]]:
+        """The logged variable sets, oldest first (empty when none or unreadable)."""
+        try:
+            data = json.loads(self.variables_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        sets = data.get("sets") if isinstance(data, dict) else None
+        return [e for e in sets if isinstance(e, dict) and isinstance(e.get("seq"), int)
+                and isinstance(e.get("name"), str)] if isinstance(sets, list) else []
+
+    def set_variable(self, name: str, value: Any) -> int:
+        """Append a set of variable ``name`` to ``value`` (JSON: None, bool, int, float,
+        str) to the log, atomically; returns its sequence number. Two writers at once may
+        lose one set (last writer wins): set from one place at a time."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        sets = self.variable_sets()
+        seq = (sets[-1]["seq"] if sets else 0) + 1
+        sets = (sets + [{"seq": seq, "name": name, "value": value}])[-MAX_VARIABLE_SETS:]
+        replace_atomically(self.variables_path, json.dumps({"sets": sets}).encode("utf-8"))
+        return seq
+
     def status_path(self, key: str) -> Path:
         return self.path / f"{_STATUS_PREFIX}{key}.json"
 
@@ -496,3 +536,69 @@ class RulesWatcher:
             return None
         self.version = version
         return text
+
+
+class VariablesWatcher:
+    """Applies a :class:`RulesDir`'s logged variable sets to an engine (used by
+    ``CepBolt``): :meth:`apply` looks at the log at most every ``interval_s`` seconds,
+    reads it only when its (inode, mtime, size) changed, and sets each variable whose
+    set is newer than :attr:`applied`.
+
+    Attributes:
+        applied: the sequence number of the last set applied (0: none); a checkpoint
+            keeps it, so sets after it are applied again on recovery.
+        results: the last sets' outcomes, ``{"seq", "name", "value", "old", "error"}``
+            (``value`` as the variable holds it: an int set on a double is a float).
+    """
+
+    _KEEP_RESULTS = 20
+
+    def __init__(self, rules_dir: RulesDir, interval_s: float = 0.5) -> None:
+        self.dir = rules_dir
+        self.interval_s = interval_s
+        self._next = 0.0
+        self._signature: tuple | None = None
+        self.applied = 0
+        self.results: list[dict[str, Any]] = []
+
+    def rewind(self, applied: int) -> None:
+        """After a restore: sets after ``applied`` are applied again at the next call."""
+        self.applied = applied
+        self._signature = None
+
+    def apply(self, engine: EPLEngine, force: bool = False) -> bool:
+        """Apply the new sets; True when any was applied or refused (status to write).
+        Threading: the engine's thread."""
+        now = time.monotonic()
+        if not force and now < self._next:
+            return False
+        self._next = now + self.interval_s
+        try:
+            st = os.stat(self.dir.variables_path)
+        except OSError:
+            return False
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig == self._signature:
+            return False
+        self._signature = sig
+        changed = False
+        for entry in self.dir.variable_sets():
+            if entry["seq"] <= self.applied:
+                continue
+            name, value = entry["name"], entry.get("value")
+            result = {"seq": entry["seq"], "name": name, "value": value, "old": None, "error": None}
+            try:
+                result["old"] = engine.variables.get(name)
+                engine.set_variable(name, value)
+                result["value"] = engine.variables[name]   # as converted (100 -> 100.0)
+            except EPLError as exc:
+                result["error"] = str(exc)
+            self.applied = entry["seq"]
+            self.results = (self.results + [result])[-self._KEEP_RESULTS:]
+            changed = True
+        return changed
+
+    def status(self, engine: EPLEngine) -> dict[str, Any]:
+        """What a task's status file says about variables: the applied ``seq``, the last
+        results and the current values."""
+        return {"seq": self.applied, "results": list(self.results), "values": engine.variables}
