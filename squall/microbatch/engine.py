@@ -40,11 +40,8 @@ __all__ = ["StreamingQuery"]
 _WS, _WE = "window_start", "window_end"
 
 
-def _apply(frame: Any, operators: tuple, batch_id: int) -> Any:
-    """``frame`` through the stateless operators, as one lazy polars query."""
-    if not operators:
-        return frame
-    lf = frame.lazy()
+def _chain(lf: Any, operators: tuple) -> Any:
+    """Lazy ``lf`` through the stateless operators."""
     for op in operators:
         if isinstance(op, Select):
             lf = lf.select(*op.exprs)
@@ -52,8 +49,13 @@ def _apply(frame: Any, operators: tuple, batch_id: int) -> Any:
             lf = lf.filter(op.predicate)
         elif isinstance(op, WithColumns):
             lf = lf.with_columns(*op.exprs)
+    return lf
+
+
+def _collect(queries: list, batch_id: int, operators: object) -> list:
+    """Run lazy queries together (one call into polars); polars errors become :class:`BatchError`."""
     try:
-        return lf.collect()
+        return pl.collect_all(queries)
     except pl.exceptions.PolarsError as exc:
         raise BatchError(batch_id, operators, str(exc)) from exc
 
@@ -65,68 +67,68 @@ class _WindowState:
         self.spec = spec
         self.group = [_WS, *spec.keys]
         self.frame: Any = None            # DataFrame of group columns + partial columns
-        partial, combine, final = [], [], []
-        for i, a in enumerate(spec.aggs):
+        partial, combine, final = {}, [], []
+        # Partials are keyed by what they compute, so avg(x) and count(x) share one count.
+        for a in spec.aggs:
             c = None if a.column is None else pl.col(a.column)
-            n, s, m = f"__{i}_n", f"__{i}_s", f"__{i}_m"
+            tag = a.column or ""
+            n, s, m = f"__n_{tag}", f"__s_{tag}", f"__{a.kind}_{tag}"
             if a.kind == "count":
-                partial.append((pl.len() if c is None else c.count()).alias(n))
-                combine.append(pl.col(n).sum())
+                n = "__len" if c is None else n
+                partial[n] = (pl.len() if c is None else c.count(), "sum")
                 final.append(pl.col(n).alias(a.name))
             elif a.kind == "sum":
-                partial.append(c.sum().alias(s))
-                combine.append(pl.col(s).sum())
+                partial[s] = (c.sum(), "sum")
                 final.append(pl.col(s).alias(a.name))
             elif a.kind == "avg":
-                partial += [c.sum().alias(s), c.count().alias(n)]
-                combine += [pl.col(s).sum(), pl.col(n).sum()]
+                partial[s], partial[n] = (c.sum(), "sum"), (c.count(), "sum")
                 final.append(pl.when(pl.col(n) > 0).then(pl.col(s) / pl.col(n)).otherwise(None).alias(a.name))
             elif a.kind in ("min", "max"):
-                partial.append(getattr(c, a.kind)().alias(m))
-                combine.append(getattr(pl.col(m), a.kind)())
+                partial[m] = (getattr(c, a.kind)(), a.kind)
                 final.append(pl.col(m).alias(a.name))
             else:
                 raise ValueError(f"unknown aggregate kind {a.kind!r}")
+        # Each partial merges across batches by its own kind: counts and sums add up.
+        combine = [getattr(pl.col(name), how)() for name, (_, how) in partial.items()]
+        partial = [e.alias(name) for name, (e, _) in partial.items()]
         self.partial, self.combine = partial, combine
         self.final = [(pl.col(_WS) + spec.window.size_ms).alias(_WE), *final]
         self.out_columns = [_WS, _WE, *spec.keys, *(a.name for a in spec.aggs)]
 
-    def assign(self, frame: Any, batch_id: int) -> Any:
-        """``frame`` with a ``window_start`` column: one row per (record, window holding it)."""
-        w = self.spec.window
-        dtype = frame.schema.get(w.column)
+    def check(self, frame: Any) -> None:
+        """Raise :class:`BatchSchemaError` unless ``frame`` has an integer event-time column."""
+        col = self.spec.window.column
+        dtype = frame.schema.get(col)
         if dtype is None:
-            raise BatchSchemaError("window", w.column, f"not in the batch (columns: {frame.columns})")
+            raise BatchSchemaError("window", col, f"not in the batch (columns: {frame.columns})")
         if not dtype.is_integer():
-            raise BatchSchemaError("window", w.column, f"event time must be integer epoch ms, got {dtype}")
+            raise BatchSchemaError("window", col, f"event time must be integer epoch ms, got {dtype}")
+
+    def assign(self, lf: Any) -> Any:
+        """Lazy ``lf`` with a ``window_start`` column: one row per (record, window holding it)."""
+        w = self.spec.window
         ts = pl.col(w.column)
         last = ((ts - w.offset_ms) // w.slide_ms) * w.slide_ms + w.offset_ms
         if w.tumbling:
-            return frame.with_columns(last.alias(_WS))
-        parts = [frame.with_columns((last - k * w.slide_ms).alias(_WS)) for k in range(w.windows_per_record)]
+            return lf.with_columns(last.alias(_WS))
+        parts = [lf.with_columns((last - k * w.slide_ms).alias(_WS)) for k in range(w.windows_per_record)]
         # With a size that is not a multiple of the slide the oldest start may not hold ts.
-        return pl.concat(parts).filter(pl.col(w.column) < pl.col(_WS) + w.size_ms)
+        return pl.concat(parts).filter(ts < pl.col(_WS) + w.size_ms)
 
-    def add(self, assigned: Any) -> Any:
-        """Merge the batch's assignments into the state; returns the batch's partials."""
-        partials = assigned.group_by(self.group).agg(self.partial)
-        if self.frame is None or self.frame.height == 0:
-            self.frame = partials
-        else:
-            self.frame = pl.concat([self.frame, partials]).group_by(self.group).agg(self.combine)
-        return partials
+    def partials(self, assigned: Any) -> Any:
+        """Lazy partial aggregates of (lazy) assignments, per window start and keys."""
+        return assigned.group_by(self.group).agg(self.partial)
 
-    def take_closed(self, watermark_ms: float) -> Any:
-        """Remove and return the state rows of windows that ended at or before the watermark."""
-        if self.frame is None:
-            return None
-        closed = pl.col(_WS) + self.spec.window.size_ms <= watermark_ms
-        out = self.frame.filter(closed)
-        self.frame = self.frame.filter(~closed)
-        return out
+    def combined(self, rows: Any) -> Any:
+        """Lazy: partial rows (several per window and key) folded into one per window and key."""
+        return rows.group_by(self.group).agg(self.combine)
+
+    def closed(self, watermark_ms: float) -> Any:
+        """Predicate: the window ended at or before the watermark."""
+        return pl.col(_WS) + self.spec.window.size_ms <= watermark_ms
 
     def finalize(self, rows: Any) -> Any:
-        """Output rows (window_start, window_end, keys, aggregates) for state rows."""
+        """Lazy output rows (window_start, window_end, keys, aggregates) for combined state rows."""
         return rows.with_columns(self.final).select(self.out_columns).sort(self.group)
 
 
@@ -174,7 +176,9 @@ class StreamingQuery:
         """
         bid = self.batch_id
         self.batch_id += 1
-        frame = _apply(as_frame(batch), self._pre, bid)
+        frame = as_frame(batch)
+        if self._pre:
+            [frame] = _collect([_chain(frame.lazy(), self._pre)], bid, self._pre)
         before = self.watermark_ms
         if self._mark is not None and frame.height:
             col = self._mark.column
@@ -185,36 +189,53 @@ class StreamingQuery:
                 candidate = newest - self._mark.delay_ms
                 if before is None or candidate > before:
                     self.watermark_ms = candidate
-        if self._state is None:
+        st = self._state
+        if st is None:
             if frame.height:
                 self.sink.write(frame, bid)
             return
-        st = self._state
         if frame.height:
-            assigned = st.assign(frame, bid)
-            if before is not None:
-                late = pl.col(_WS) + st.spec.window.size_ms <= before
-                late_rows = assigned.filter(late)
+            st.check(frame)
+            lf = frame.lazy()
+            oldest = frame.get_column(st.spec.window.column).min()
+            if before is not None and oldest is not None and oldest < before:
+                # Only a record older than the watermark can fall in a closed window: the
+                # late split costs a materialized assignment, so in-order batches skip it.
+                assigned = st.assign(lf).collect()
+                late_rows = assigned.filter(st.closed(before))
                 if late_rows.height:
                     self.late.write(late_rows.with_columns((pl.col(_WS) + st.spec.window.size_ms).alias(_WE)), bid)
-                    assigned = assigned.filter(~late)
-            partials = st.add(assigned)
-        else:
-            partials = None
-        if self.plan.output_mode == "append":
-            out = st.take_closed(self.watermark_ms) if self.watermark_ms is not None else None
-        else:
-            out = None
-            if partials is not None and partials.height:
-                out = st.frame.join(partials.select(st.group), on=st.group, how="semi", nulls_equal=True)
-            if self.watermark_ms is not None:
-                st.take_closed(self.watermark_ms)    # Spark drops the state of closed windows
-        self._emit(out, bid)
+                lf = assigned.lazy().filter(~st.closed(before))
+            else:
+                lf = st.assign(lf)
+            [partials] = _collect([st.partials(lf)], bid, st.spec)
+            self._step(partials, bid)
+        elif self.plan.output_mode == "append" and self.watermark_ms is not None and st.frame is not None:
+            self._step(None, bid)
 
-    def _emit(self, rows: Any, bid: int) -> None:
-        if rows is None or rows.height == 0:
-            return
-        out = _apply(self._state.finalize(rows), self._post, bid)
+    def _step(self, partials: Any, bid: int) -> None:
+        """Fold a batch's partials into the state, emit, and keep the open windows.
+
+        One polars call: the state and the batch's partials are folded, split at the
+        watermark, the closed windows finalized and filtered by the operators after the
+        aggregation, the open ones kept, all in one ``collect_all``.
+        """
+        st, wm = self._state, self.watermark_ms
+        parts = [p for p in (st.frame, partials) if p is not None]
+        rows = (pl.concat(parts) if len(parts) > 1 else parts[0]).lazy()
+        if self.plan.output_mode == "append":
+            if wm is None:
+                [st.frame] = _collect([st.combined(rows)], bid, self._post)
+                return
+            out = _chain(st.finalize(st.combined(rows.filter(st.closed(wm)))), self._post)
+            out, st.frame = _collect([out, st.combined(rows.filter(~st.closed(wm)))], bid, self._post)
+        else:
+            state = st.combined(rows)
+            changed = state.join(partials.lazy().select(st.group), on=st.group, how="semi", nulls_equal=True)
+            out = _chain(st.finalize(changed), self._post)
+            # Spark drops the state of windows the watermark has passed.
+            keep = state if wm is None else state.filter(~st.closed(wm))
+            out, st.frame = _collect([out, keep], bid, self._post)
         if out.height:
             self.sink.write(out, bid)
 
@@ -223,10 +244,12 @@ class StreamingQuery:
         if self._finished:
             return
         self._finished = True
-        if self._state is not None:
-            closed = self._state.take_closed(float("inf"))
-            if self.plan.output_mode == "append":
-                self._emit(closed, self.batch_id)
+        st = self._state
+        if st is not None and st.frame is not None and self.plan.output_mode == "append":
+            self.watermark_ms = float("inf")
+            self._step(None, self.batch_id)
+        if st is not None:
+            st.frame = None
         self.batch_id += 1
 
     def run(self) -> StreamingQuery:
