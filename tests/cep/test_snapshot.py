@@ -87,6 +87,16 @@ RULES = {
         "insert into Fast select carNumber, speed from DriverCarInfo(speed > 20)",
         "select carNumber, count(*) as n, max(speed) as mx from Fast group by carNumber",
     ]),
+    # Variables are state: restored with their create-variable statement.
+    "variables": ";\n".join([
+        "create variable double lim = 20",
+        "create variable long seen = 0",
+        "create constant variable int k = 2",
+        "on DriverCarInfo(fuel is not null) set lim = speed, seen = seen + k",
+        "select carNumber, avg(speed) as a, lim, seen from DriverCarInfo#time_batch(10 sec) "
+        "group by carNumber having avg(speed) > lim",
+        "select carNumber, speed, seen from DriverCarInfo(speed > lim)",
+    ]),
     "length_batch_models": ";\n".join([
         "select carNumber, count(*) as n, count(distinct speed) as d, median(speed) as md, "
         "stddev(speed) as sd, avedev(speed) as ad from DriverCarInfo#length_batch(4) group by carNumber",
