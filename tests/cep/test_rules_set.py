@@ -123,3 +123,40 @@ def test_watcher_applies_each_set_once_in_order_and_rewinds_after_a_restore(tmp_
     watcher.rewind(1)
     assert watcher.apply(engine) is True
     assert seen == [2.0, 3.0, 3.0]
+
+
+def test_after_a_rollback_the_bolt_applies_again_the_sets_made_since_the_checkpoint(tmp_path):
+    class Context:
+        component_id, task_index = "cep", 0
+
+    class Collector:
+        def emit(self, values, stream="default"):
+            pass
+
+        def ack(self, tup):
+            pass
+
+        def report_error(self, error):
+            raise error
+
+    class State(dict):
+        put = dict.__setitem__
+
+    rd = RulesDir(tmp_path)
+    rd.set_variable("lim", 50)                   # before the topology starts: applied at prepare
+    bolt = CepBolt("create variable int lim = 1; on Car set lim = lim + 1", "Car", time_field="ts",
+                   rules_dir=tmp_path)
+    bolt.prepare({}, Context(), Collector())
+    assert bolt.engine.variables == {"lim": 50}
+    state = State()
+    bolt.init_state(state)
+    bolt.pre_prepare(1)                          # checkpoint: lim 50, set 1 applied
+    rd.set_variable("lim", 70)
+    bolt._variables._next = 0.0
+    bolt.poll()
+    assert bolt.engine.variables == {"lim": 70}
+    bolt.init_state(state)                       # rollback to the checkpoint
+    assert bolt.engine.variables == {"lim": 50}
+    bolt._variables._next = 0.0
+    bolt.poll()                                  # set 2 came after the checkpoint: again
+    assert bolt.engine.variables == {"lim": 70}
