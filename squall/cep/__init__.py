@@ -24,12 +24,14 @@ Joins of data windows (:mod:`squall.cep.join`) and patterns (:mod:`squall.cep.pa
 run as their own operators. ``like``/``regexp`` patterns from event data are cached and
 time-bounded (:mod:`squall.cep.matching`); an event a statement cannot evaluate goes to
 the engine's ``on_error`` as an :class:`EPLEvaluationError`. The supported syntax and every known difference from Esper
-are listed in ``docs/epl.md``; WallClock engines fire batches on ``send``/``poll``
+are listed in ``docs/epl.md``. Variables and constants (``create variable``, ``on ... set``,
+``EPLEngine.set_variable``) are in :mod:`squall.cep.variables`. WallClock engines fire batches on ``send``/``poll``
 (there is no timer thread).
 """
 
 from squall.cep.engine import EPLEngine, ErrorThrottle, ExternalClock, Statement, WallClock
-from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError, EPLSyntaxError
+from squall.cep.errors import (EPLCompileError, EPLError, EPLEvaluationError, EPLSyntaxError,
+                               EPLVariableError)
 
 __all__ = ["EPLEngine", "ExternalClock", "WallClock", "Statement", "ErrorThrottle", "EPLError",
-           "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError"]
+           "EPLSyntaxError", "EPLCompileError", "EPLEvaluationError", "EPLVariableError"]
