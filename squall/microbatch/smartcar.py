@@ -16,8 +16,9 @@ expressions, with no Python object per row:
 Its records equal ``squall_smartcar.obd.read_fleet``'s valid ones, in the same order
 (tested). Where it differs, only on malformed rows: numbers are parsed by polars
 (Python's ``float`` also takes ``1_000``, which is rejected here), a line of only
-blanks around one field is ignored as blank, and a short row's reason does not count
-its fields.
+blanks around one field is ignored as blank, a quote after blanks opens a quoted field
+here (Python's ``csv`` keeps it as text), and a short row's reason does not count its
+fields.
 
 :func:`speeding_query` is the rule of ``examples/smartcar/speeding.epl`` as a DataFrame
 query.
