@@ -4,10 +4,13 @@ Input: 2,000,000 words drawn from a 10,000-word Zipf vocabulary (seed 42), 10 wo
 per line. Topology: spout (lines) -> split bolt (shuffle) -> count bolt (fields
 grouping on the word). Every run's counts are checked against the bare loop's.
 
-    python benchmarks/wordcount.py [--words N] [--split-tasks N] [--count-tasks N]
+    python benchmarks/wordcount.py [--words N] [--split-tasks N] [--count-tasks N] [--repeat N]
 
 Prints one line per contender and, last, one JSON line with
-``bare_words_per_s``, ``squall_noack_words_per_s``, ``squall_ack_words_per_s``.
+``bare_words_per_s``, ``squall_noack_words_per_s``, ``squall_ack_words_per_s`` and the
+ratios to the bare loop ``noack_ratio``, ``ack_ratio``. With ``--repeat N`` the three
+contenders run in turn N times (on a shared machine the load changes during a run) and
+every figure is the median over the rounds, each ratio taken within its round.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import time
 from collections import Counter
@@ -131,26 +135,32 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=2_000_000)
     ap.add_argument("--split-tasks", type=int, default=1)
     ap.add_argument("--count-tasks", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
     args = ap.parse_args()
     lines = make_lines(args.words)
     n = sum(len(line.split()) for line in lines)
-    bare_s, expected = bare(lines)
-    noack_s, got_noack = squall_run(lines, False, args.split_tasks, args.count_tasks)
-    ack_s, got_ack = squall_run(lines, True, args.split_tasks, args.count_tasks)
-    for label, got in (("acking off", got_noack), ("acking on", got_ack)):
-        if got != expected:
-            sys.exit(f"squall counts differ from the bare loop's ({label})")
+    rounds = []
+    for _ in range(max(1, args.repeat)):
+        bare_s, expected = bare(lines)
+        noack_s, got_noack = squall_run(lines, False, args.split_tasks, args.count_tasks)
+        ack_s, got_ack = squall_run(lines, True, args.split_tasks, args.count_tasks)
+        for label, got in (("acking off", got_noack), ("acking on", got_ack)):
+            if got != expected:
+                sys.exit(f"squall counts differ from the bare loop's ({label})")
+        rounds.append((n / bare_s, n / noack_s, n / ack_s, bare_s / noack_s, bare_s / ack_s))
+    bare_r, noack_r, ack_r, noack_ratio, ack_ratio = (statistics.median(col) for col in zip(*rounds))
     figures = {
         "words": n,
-        "bare_words_per_s": round(n / bare_s),
-        "squall_noack_words_per_s": round(n / noack_s),
-        "squall_ack_words_per_s": round(n / ack_s),
+        "rounds": len(rounds),
+        "bare_words_per_s": round(bare_r),
+        "squall_noack_words_per_s": round(noack_r),
+        "squall_ack_words_per_s": round(ack_r),
+        "noack_ratio": round(noack_ratio, 3),
+        "ack_ratio": round(ack_ratio, 3),
     }
     print(f"bare Python loop      {figures['bare_words_per_s']:>12,} words/s")
-    print(f"squall, acking off    {figures['squall_noack_words_per_s']:>12,} words/s"
-          f"  ({figures['squall_noack_words_per_s'] / figures['bare_words_per_s']:.2f}x bare)")
-    print(f"squall, acking on     {figures['squall_ack_words_per_s']:>12,} words/s"
-          f"  ({figures['squall_ack_words_per_s'] / figures['bare_words_per_s']:.2f}x bare)")
+    print(f"squall, acking off    {figures['squall_noack_words_per_s']:>12,} words/s  ({noack_ratio:.3f}x bare)")
+    print(f"squall, acking on     {figures['squall_ack_words_per_s']:>12,} words/s  ({ack_ratio:.3f}x bare)")
     print(json.dumps(figures))
 
 
