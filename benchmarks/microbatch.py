@@ -1,0 +1,188 @@
+"""Micro-batch mode: W2 (the speeding rule) as a streaming DataFrame query vs the bare-Python loop.
+
+W2 is the rule of benchmarks/epl.py (per car, a 30-second batch whose average speed is
+above 80 km/h) on the same input: every trip of ``--replay`` (default: the sibling
+``shared/data/carobd``) replayed as a fleet from 2024-01-01 00:00:00 UTC, one record per
+car per second, the pass repeated back to back (shifted by the fleet's span) up to about
+``--events`` (default 1.6 million).
+
+* bare Python: ``benchmarks/epl.py``'s hand-written loop (dict of car -> [count, sum]
+  over per-second groups of event dicts);
+* DataFrame: ``squall.microbatch.smartcar.speeding_query`` (30 s tumbling event-time
+  windows aligned to the replay start, watermark delay 0, append mode) over record
+  batches of ``--batch-rows`` rows from the polars OBD reader, run by the local driver.
+
+Timings exclude reading the logs and building the inputs (event dicts for the loop,
+record batches for the query), as in benchmarks/epl.py; reading the logs is timed
+apart (polars reader vs ``read_fleet``). Each figure is the best of ``--repeat`` runs
+(the machine is shared). Detections must agree (same windows and cars, averages within
+1e-9), else the script exits non-zero. The DataFrame query also runs for a sweep of
+batch sizes: the driver costs about two polars calls per batch (a fixed cost of the
+order of a millisecond), so small batches pay it more often.
+
+``peak_rss_mb`` and ``startup_s`` come from child processes running only the micro-batch
+job: the whole W2 job (read the logs, run the query over one fleet pass) and an empty
+job (interpreter start, imports, build and run a query over no batches), wall time.
+
+    python benchmarks/microbatch.py [--replay DIR] [--events N] [--batch-rows N] [--repeat N]
+
+Prints a table and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from _report import DEFAULT_REPLAY  # noqa: E402  (benchmarks/ is on sys.path)
+
+SWEEP = (16_384, 65_536, 262_144, 1_048_576)
+EMPTY_JOB = """
+import polars as pl
+from squall.microbatch import ListSink, ListSource
+from squall.microbatch.smartcar import speeding_query
+speeding_query(ListSource([]), 0).write_stream(ListSink()).run()
+"""
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: ru_maxrss would carry the parent's across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dataframe_input(replay: Path, start_ms: int, span_s: int, repeat: int):
+    """All passes as one record frame (event time shifted per pass), and the read time."""
+    import polars as pl
+    from squall.microbatch.smartcar import read_fleet_frame
+    t0 = time.perf_counter()
+    records, _ = read_fleet_frame(replay, start_ms)
+    read_s = time.perf_counter() - t0
+    passes = [records.with_columns(pl.col("event_time_ms") + p * span_s * 1000) for p in range(repeat)]
+    return pl.concat(passes, rechunk=True), read_s
+
+
+def run_dataframe(frame, batch_rows: int, start_ms: int):
+    from squall.microbatch import ListSink, ListSource
+    from squall.microbatch.smartcar import speeding_query
+    batches = [frame.slice(i, batch_rows) for i in range(0, frame.height, batch_rows)]
+    sink = ListSink()
+    query = speeding_query(ListSource(batches), start_ms=start_ms).write_stream(sink)
+    t0 = time.perf_counter()
+    query.run()
+    secs = time.perf_counter() - t0
+    return secs, [(we, str(car), avg) for _, we, car, avg, _ in sink.rows()], len(batches)
+
+
+def child_job(replay: Path, start_ms: int) -> None:
+    """The micro-batch W2 job alone (read + one fleet pass): prints its peak RSS."""
+    from squall.microbatch import ListSink
+    from squall.microbatch.smartcar import ObdReplaySource, speeding_query
+    sink = ListSink()
+    speeding_query(ObdReplaySource(replay, start_ms, batch_ms=3_600_000), start_ms).write_stream(sink).run()
+    print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "rows": len(sink.rows())}))
+
+
+def startup_s() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", EMPTY_JOB], check=True)
+    return time.perf_counter() - t0
+
+
+def _same(a, b) -> bool:
+    a, b = sorted(a), sorted(b)
+    return ([(t, c) for t, c, _ in a] == [(t, c) for t, c, _ in b]
+            and all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for (_, _, x), (_, _, y) in zip(a, b)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--replay", type=Path, default=DEFAULT_REPLAY)
+    ap.add_argument("--events", type=int, default=1_600_000, help="about this many records in total")
+    ap.add_argument("--batch-rows", type=int, default=262_144, help="rows per micro-batch (the headline figure)")
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per figure")
+    ap.add_argument("--child-job", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    from epl import START_MS, load_fleet, run_bare, timeline  # the same input and loop as benchmarks/epl.py
+    if args.child_job:
+        child_job(args.replay, START_MS)
+        return 0
+    from squall_smartcar.obd import read_fleet
+
+    t0 = time.perf_counter()
+    groups, span_s = load_fleet(args.replay)
+    python_read_s = time.perf_counter() - t0
+    per_pass = sum(len(evs) for _, evs in groups)
+    repeat = max(1, round(args.events / per_pass))
+    n = per_pass * repeat
+    tl = timeline(groups, span_s, repeat)
+    frame, polars_read_s = dataframe_input(args.replay, START_MS, span_s, repeat)
+    assert frame.height == n, (frame.height, n)
+    t0 = time.perf_counter()
+    sum(1 for _ in read_fleet(args.replay, START_MS))
+    read_fleet_s = time.perf_counter() - t0
+    import polars as pl
+    print(f"W2: {n:,} records ({repeat} x {per_pass:,}-record fleet pass spanning {span_s} s), "
+          f"polars {pl.__version__} on {pl.thread_pool_size()} threads, best of {args.repeat}")
+
+    bare_s, bare_rows = min((run_bare(tl) for _ in range(args.repeat)), key=lambda r: r[0])
+    ok = True
+    sweep = {}
+    for rows in sorted({*SWEEP, args.batch_rows}):
+        secs, got, nb = min((run_dataframe(frame, rows, START_MS) for _ in range(args.repeat)),
+                            key=lambda r: r[0])
+        if not _same(got, bare_rows):
+            print(f"MISMATCH: the DataFrame query with {rows}-row batches gave {len(got)} detections, "
+                  f"bare Python {len(bare_rows)}", file=sys.stderr)
+            ok = False
+        sweep[rows] = (secs, nb)
+
+    b_rate = n / bare_s
+    print(f"\n{'implementation':<34} {'seconds':>8} {'records/s':>12} {'vs bare':>8} {'detections':>11}")
+    print(f"{'bare Python loop':<34} {bare_s:8.3f} {b_rate:12,.0f} {1:7.2f}x {len(bare_rows):>11}")
+    for rows, (secs, nb) in sweep.items():
+        label = f"DataFrame, {rows:,}-row batches ({nb})"
+        mark = "  <- headline" if rows == args.batch_rows else ""
+        print(f"{label:<34} {secs:8.3f} {n / secs:12,.0f} {n / secs / b_rate:7.2f}x {len(bare_rows):>11}{mark}")
+    print(f"\nreading one fleet pass ({per_pass:,} records): polars reader {polars_read_s:.3f} s, "
+          f"read_fleet {read_fleet_s:.3f} s (read_fleet + event dicts {python_read_s:.3f} s)")
+
+    child = subprocess.run([sys.executable, __file__, "--child-job", "--replay", str(args.replay)],
+                           capture_output=True, text=True, check=True)
+    job = json.loads(child.stdout.strip().splitlines()[-1])
+    start = min(startup_s() for _ in range(args.repeat))
+    df_rate = n / sweep[args.batch_rows][0]
+    print(f"micro-batch W2 job (read + query, one pass): peak RSS {job['peak_rss_mb']:.1f} MB; "
+          f"empty job start-up {start:.3f} s (interpreter included)")
+    print(f"target: W2 >= 3x bare Python -> {df_rate / b_rate:.2f}x with {args.batch_rows:,}-row batches: "
+          f"{'met' if df_rate >= 3 * b_rate else 'MISSED'}; start-up < 0.5 s: {'met' if start < 0.5 else 'MISSED'}; "
+          f"peak RSS < 150 MB: {'met' if job['peak_rss_mb'] < 150 else 'MISSED'}")
+    summary = {"records": n, "detections": len(bare_rows), "bare_w2": round(b_rate), "w2_dataframe": round(df_rate),
+               "w2_dataframe_batch_rows": args.batch_rows,
+               "w2_dataframe_by_batch_rows": {str(r): round(n / s) for r, (s, _) in sweep.items()},
+               "obd_read_polars_s": round(polars_read_s, 3), "obd_read_python_s": round(read_fleet_s, 3),
+               "startup_s": round(start, 3), "peak_rss_mb": job["peak_rss_mb"],
+               "bench_process_peak_rss_mb": round(_peak_rss_mb(), 1), "polars_threads": pl.thread_pool_size()}
+    print(json.dumps(summary))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
