@@ -76,7 +76,7 @@ class _WindowState:
             if a.kind == "count":
                 n = "__len" if c is None else n
                 partial[n] = (pl.len() if c is None else c.count(), "sum")
-                final.append(pl.col(n).alias(a.name))
+                final.append(pl.col(n).cast(pl.Int64).alias(a.name))    # Spark's count is a long
             elif a.kind == "sum":
                 partial[s] = (c.sum(), "sum")
                 final.append(pl.col(s).alias(a.name))
