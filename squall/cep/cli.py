@@ -371,7 +371,8 @@ def rules_list(rules_dir, as_json):
     statement that was rejected shows as 'rejected' with no counters. Statements of a
     task that stopped (closed, or its process is gone) show as 'stopped' with their last
     counters; of a task whose process lives but has not written its status for three
-    heartbeats (15 s), as 'not responding'. --json adds the task's "state".
+    heartbeats (15 s), as 'not responding'. The variables' current values follow each
+    task's line on stderr. --json adds the task's "state".
     """
     from .rules import RulesDir, task_state
 
@@ -411,5 +412,9 @@ def rules_list(rules_dir, as_json):
     for s, state in zip(statuses, states):
         click.echo(f"{s.get('component')}[{s.get('task')}] {state}, pid {s.get('pid')}; rules version "
                    f"{s.get('version') or '(initial rules)'}", err=True)
+        values = (s.get("variables") or {}).get("values") or {}
+        if values:
+            click.echo(f"{s.get('component')}[{s.get('task')}] variables: "
+                       + ", ".join(f"{n} = {json.dumps(v)}" for n, v in values.items()), err=True)
     for n in notes:
         click.echo(f"rejected: {n}")

@@ -177,14 +177,15 @@ def resolve_variables(st, variables: dict[str, VariableDecl], declared_types: di
     """
     if not variables:
         return st
-    streams = []
+    types = []
     if isinstance(st, A.SelectStatement):
-        streams = [s for s in (st.stream, *st.joins) if isinstance(s, A.StreamDef)]
+        types = [s.event_type for s in (st.stream, *st.joins) if isinstance(s, A.StreamDef)]
+        types += [f.event_type for f in A.nodes_of(st.stream, A.PatternFilter)]
     elif isinstance(st, A.OnSet):
-        streams = [st.stream]
+        types = [st.stream.event_type]
     props = set()
-    for s in streams:
-        props.update(declared_types.get(s.event_type) or ())
+    for t in types:
+        props.update(declared_types.get(t) or ())
 
     def to_variable(p: A.Property):
         decl = variables.get(p.name)

@@ -73,6 +73,8 @@ def test_a_variable_set_with_the_cli_changes_the_running_rule_without_a_window_r
             assert result.stdout.splitlines() == ["rule: unchanged, accepted", "speeding: unchanged, accepted",
                                                   "total: changed, accepted"]
             assert statuses(rules_dir)[0]["variables"]["values"] == {"speedLimit": 88}
+            table = CliRunner().invoke(main, ["rules", "list", "--rules-dir", str(rules_dir)])
+            assert "cep[0] variables: speedLimit = 88" in table.stderr.splitlines()
 
             _gates["set"][1].set()
             wait_for(lambda: len(rows("speeding")) == 3, "batch 2")

@@ -80,6 +80,9 @@ def test_a_failed_compile_declares_nothing():
     ("create variable int x; on Car#length(2) set x = 1", "takes no data window"),
     ("create variable int x; on Car set x = car", "cannot be assigned a value of type String"),
     ("create constant variable int x = 1; on Car set x = 2", "declared constant and may not be set"),
+    ("create variable double speed = 1; select a.car from pattern[every a=Car(speed > 1)]",
+     "ambiguous to a property of the same name"),
+    ("create variable int x = 99999999999", "cannot be initialized by a value of type Long"),
 ])
 def test_compile_errors(text, message):
     with pytest.raises(EPLCompileError, match=message):
