@@ -106,7 +106,10 @@ class Worker:
     bolts in topological order (bounded runs). A run that ends by itself or by a drain
     (:meth:`drain_and_stop`, bounded in time) takes a last checkpoint; a run that was
     asked to stop says how it ended in :attr:`stop_report`. Then ``cleanup``/``close``,
-    and return.
+    and return. While any worker of the process runs, the garbage collector's
+    young-generation threshold is 50,000 (``gc.set_threshold``; restored when the last
+    one ends, and left alone when already higher or 0), so tuples waiting in inboxes die
+    young instead of driving full collections.
 
     Checkpoint barriers: the worker runs every task on one thread, so it aligns a
     checkpoint by not giving spouts a turn and draining every inbox (and background
