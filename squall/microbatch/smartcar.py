@@ -104,8 +104,15 @@ def read_trip_frame(path: str | Path, start_ms: int) -> tuple[Any, Any]:
         run-time or speed column has every non-blank row rejected.
     """
     path = Path(path)
-    car, name = _car_number(path.stem), path.name
-    header = _header(path)
+    return tuple(pl.collect_all(_trips_queries([path], _header(path), start_ms)))
+
+
+def _trips_queries(paths: list[Path], header: list[str], start_ms: int) -> tuple[Any, Any]:
+    """Lazy (records, rejects) of trip files sharing one header, read by one CSV scan.
+
+    Every per-file rule (line numbers, the second being collected, the last reading
+    of a second) runs ``over`` the file's path, so one query serves many small files.
+    """
     rt_key, sp_key, pd_key = _column_key(RUN_TIME), _column_key(SPEED), _column_key(PEDAL)
     wanted = {1}                   # a blank line has no second field: that tells it from "  ,  "
     if rt_key in header and sp_key in header:
@@ -117,33 +124,39 @@ def read_trip_frame(path: str | Path, start_ms: int) -> tuple[Any, Any]:
         wanted |= {0}
     width = max(len(header), max(wanted) + 1)
     cols = sorted(wanted)
-    raw = pl.read_csv(path, has_header=False, skip_rows=1, columns=cols, truncate_ragged_lines=True,
-                      schema={f"c{i}": pl.String for i in range(width)}, missing_columns="insert", extra_columns="ignore",
-                      encoding="utf8-lossy", raise_if_empty=False)
+    raw = pl.scan_csv([str(p) for p in paths], has_header=False, skip_rows=1, truncate_ragged_lines=True,
+                      schema={f"c{i}": pl.String for i in range(width)}, missing_columns="insert",
+                      extra_columns="ignore", encoding="utf8-lossy", raise_if_empty=False,
+                      include_file_paths="path").select("path", *(f"c{i}" for i in cols))
+    per_file = "path"
+    car = pl.col("path").replace_strict({str(p): _car_number(p.stem) for p in paths}, return_dtype=pl.String)
+    name = pl.col("path").replace_strict({str(p): p.name for p in paths}, return_dtype=pl.String)
     c = {i: pl.col(f"c{i}") for i in cols}
     blank = ((c[0].is_null() | (c[0].str.strip_chars() == "")) & c[1].is_null())
-    frame = raw.with_row_index("row").filter(~blank)
-    origin = pl.concat_str(pl.lit(f"{name}:"), (pl.col("row") + 2).cast(pl.String)).alias("origin")
+    frame = raw.with_columns(pl.int_range(pl.len()).over(per_file).alias("row")).filter(~blank)
+    origin = pl.concat_str(name, pl.lit(":"), (pl.col("row") + 2).cast(pl.String)).alias("origin")
     if rt_i is None:
-        rejects = frame.select(pl.lit(0, pl.Int64).alias("second"), pl.lit(car).alias("car_number"), origin,
+        rejects = frame.select(pl.lit(0, pl.Int64).alias("second"), car.alias("car_number"), origin,
                                pl.lit(f"the file's header lacks {RUN_TIME!r} or {SPEED!r}").alias("reason"))
-        return _empty_records(), rejects
+        return _empty_records().lazy(), rejects
     max_second = (MAX_DATE_MS - start_ms) // 1000
     rt_raw, sp_raw = c[rt_i], c[sp_i]
-    rt, sp = _number(rt_raw), _number(sp_raw)
+    # Parsed once into columns: the rules below read them several times.
+    frame = frame.with_columns(_number(rt_raw).alias("rt"), _number(sp_raw).alias("sp"))
+    rt, sp = pl.col("rt"), pl.col("sp")
     parsed = rt.is_finite() & (rt >= 0) & (rt <= max_second) & sp.is_finite() & (sp >= 0)
     second = pl.when(parsed).then(rt.floor().cast(pl.Int64)).otherwise(-1)
     frame = frame.with_columns(second.alias("second"), parsed.alias("parsed"))
     # The second being collected when a row arrives: the largest good second before it
     # (a backwards row is below it, so including it in the maximum changes nothing).
-    frame = frame.with_columns(pl.col("second").cum_max().shift(1, fill_value=-1).alias("current"))
+    frame = frame.with_columns(pl.col("second").cum_max().shift(1, fill_value=-1).over(per_file).alias("current"))
     ok = pl.col("parsed") & (pl.col("second") >= pl.col("current"))
     pedal = _number(c[pd_i]) if pd_i is not None else pl.lit(None, pl.Float64)
     records = (frame.filter(ok)
-               .filter(pl.col("second").is_last_distinct())
+               .filter(pl.col("second").is_last_distinct().over(per_file))
                .select((pl.col("second") * 1000 + start_ms).alias("event_time_ms"),
                        # Dictionary-encoded: grouping by car reads small integer codes.
-                       pl.lit(car).cast(pl.Categorical).alias("car_number"),
+                       car.cast(pl.Categorical).alias("car_number"),
                        # `or 0.0` in obd.py: not finite, absent and -0.0 all become 0.0
                        pl.when(pedal.is_finite() & (pedal != 0)).then(pedal).otherwise(0.0).alias("speed_pedal"),
                        pl.lit(0.0).alias("break_pedal"), pl.lit(0.0).alias("steer_angle"),
@@ -163,7 +176,7 @@ def read_trip_frame(path: str | Path, start_ms: int) -> tuple[Any, Any]:
               .otherwise(pl.concat_str(pl.lit(f"{RUN_TIME} runs backwards: "), rt_raw.str.strip_chars(),
                                        pl.lit(" after second "), pl.col("current").cast(pl.String))))
     rejects = frame.filter(~ok).select(pl.col("current").clip(lower_bound=0).alias("second"),
-                                       pl.lit(car).alias("car_number"), origin, reason.alias("reason"))
+                                       car.alias("car_number"), origin, reason.alias("reason"))
     return records, rejects
 
 
@@ -188,9 +201,14 @@ def read_fleet_frame(directory: str | Path, start_ms: int, max_second: int | Non
     files = sorted(d.glob("*.csv"))
     if not files:
         raise FileNotFoundError(f"no *.csv trip files in {d}")
-    parts = [read_trip_frame(p, start_ms) for p in files]
-    records = pl.concat([r for r, _ in parts]).sort(["event_time_ms", "car_number"], maintain_order=True)
-    rejects = pl.concat([r for _, r in parts])
+    # One scan per header and one polars call for the fleet: the trips are small files,
+    # so a query per file would cost more than the parsing.
+    by_header: dict[tuple[str, ...], list[Path]] = {}
+    for p in files:
+        by_header.setdefault(tuple(_header(p)), []).append(p)
+    queries = [_trips_queries(group, list(h), start_ms) for h, group in by_header.items()]
+    records = pl.concat([r for r, _ in queries]).sort(["event_time_ms", "car_number"], maintain_order=True)
+    records, rejects = pl.collect_all([records, pl.concat([r for _, r in queries])])
     if max_second is not None:
         records = records.filter(pl.col("event_time_ms") < start_ms + max_second * 1000)
         rejects = rejects.filter(pl.col("second") < max_second)
