@@ -166,3 +166,17 @@ def test_speeding_query_over_arrow_batches():
     tables = [pa.Table.from_batches(records.slice(i, 500).to_arrow().to_batches())
               for i in range(0, records.height, 500)]
     same(query_detections(ListSource(tables), START_MS), epl_detections(SAMPLE, START_MS))
+
+
+def test_fleet_of_mixed_headers_keeps_each_files_rules_apart(tmp_path):
+    # a.csv ends at second 9 and b.csv starts at 0: the "runs backwards" rule, the line
+    # numbers and the last reading of a second are per file, though one scan reads both.
+    (tmp_path / "a.csv").write_text(HEADER + "8, 1, 10, 1\n9, 1, 20, 2\n8.5, 1, 5, 3\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text(HEADER + "0, 1, 30, 4\n0.5, 1, 31, 5\nx, 1, 1, 1\n", encoding="utf-8")
+    (tmp_path / "c d.csv").write_text("VEHICLE_SPEED (),ENGINE_RUN_TINE ()\n40,0\n41,1\n", encoding="utf-8")
+    (tmp_path / "e.csv").write_text("RPM\n1\n", encoding="utf-8")
+    records, rejects = read_fleet_frame(tmp_path, START_MS)
+    want, want_rejects = expected(read_fleet(tmp_path, START_MS))
+    assert records.rows() == want
+    assert sorted(r[:3] for r in rejects.rows()) == sorted(r[:3] for r in want_rejects)
+    assert len(want) == 5 and len(want_rejects) == 3
