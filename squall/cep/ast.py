@@ -299,9 +299,10 @@ class OrderItem:
 @dataclass(frozen=True)
 class Limit:
     """``limit count [offset offset]``: at most ``count`` rows of each output batch,
-    after skipping ``offset`` rows."""
-    count: int
-    offset: int = 0
+    after skipping ``offset`` rows; either may be a variable (a :class:`Variable` once
+    compiled, a :class:`Property` before)."""
+    count: "int | Property | Variable"
+    offset: "int | Property | Variable" = 0
 
 
 @dataclass(frozen=True)
@@ -436,7 +437,8 @@ def to_epl(st: SelectStatement) -> str:
         out.append("order by " + ", ".join(expr_text(i.expr) + (" desc" if i.descending else "")
                                            for i in st.order_by))
     if st.limit is not None:
-        out.append(f"limit {st.limit.count}" + (f" offset {st.limit.offset}" if st.limit.offset else ""))
+        count, offset = (v if isinstance(v, int) else v.name for v in (st.limit.count, st.limit.offset))
+        out.append(f"limit {count}" + (f" offset {offset}" if offset else ""))
     return " ".join(out)
 
 

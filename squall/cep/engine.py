@@ -39,7 +39,8 @@ from squall.cep.runtime import make_operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
 from squall.cep.ast import SelectStatement
 from squall.cep.errors import EPLVariableError
-from squall.cep.variables import OnSetPlan, Variable, VariableDecl, assign, check_value
+from squall.cep.variables import (OnSetPlan, Variable, VariableDecl, assign, check_value,
+                                  resolve_variables)
 
 __all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock", "ErrorThrottle"]
 
@@ -296,9 +297,14 @@ class EPLEngine:
                      for n, c in self._cells.items() if c.statement is not None}
         for ctx in contexts:
             ctx.variables, ctx.cells = variables, self._cells
-        plans = [(compile_statement(p.ast, self._types, ctx), p.text) for p, ctx in zip(parsed, contexts)]
-        shapers = [compile_shaper(p.ast, plan.columns, ctx) if isinstance(p.ast, SelectStatement) else None
-                   for p, (plan, _), ctx in zip(parsed, plans, contexts)]
+        plans, shapers = [], []
+        for p, ctx in zip(parsed, contexts):
+            plan = compile_statement(p.ast, self._types, ctx)
+            plans.append((plan, p.text))
+            # order by / limit see the variables declared before the statement, as it does
+            shapers.append(compile_shaper(resolve_variables(p.ast, ctx.variables, self._types),
+                                          plan.columns, ctx)
+                           if isinstance(p.ast, SelectStatement) else None)
         if name is None:
             names = [f"stmt-{next(self._auto)}" for _ in plans]
         elif len(plans) == 1:

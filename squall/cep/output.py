@@ -101,6 +101,8 @@ def compile_shaper(st: A.SelectStatement, columns: tuple, ctx: EvalContext) -> S
             for o in st.order_by]
     keys.reverse()   # successive stable sorts, least significant key first
     lim = st.limit
+    if lim is not None and not (isinstance(lim.count, int) and isinstance(lim.offset, int)):
+        return _shape_with_variables(keys, _limit_value(lim.count, ctx), _limit_value(lim.offset, ctx))
     start = lim.offset if lim is not None else 0
     stop = start + lim.count if lim is not None else None
 
@@ -111,4 +113,33 @@ def compile_shaper(st: A.SelectStatement, columns: tuple, ctx: EvalContext) -> S
         if lim is not None:
             rows = rows[start:stop]
         return rows
+    return shape
+
+
+def _limit_value(v, ctx: EvalContext):
+    """``limit`` count or offset: an int, or a numeric variable's cell read per batch."""
+    if isinstance(v, int):
+        return lambda: v
+    if isinstance(v, A.Property):
+        raise EPLCompileError(f"Limit clause: '{v.name}' is not a variable (a count or offset is a "
+                              "whole number or a numeric variable)", line=v.line, column=v.column)
+    if v.java_type not in ("Integer", "Long", "Double", "Float"):
+        raise EPLCompileError(f"Limit clause requires a variable of numeric type, variable '{v.name}' "
+                              f"is {v.java_type}", line=v.line, column=v.column)
+    cell = ctx.variables[v.name].cell
+    return lambda: cell.value
+
+
+def _shape_with_variables(keys, count, offset) -> Shaper:
+    """``limit`` with variables (Esper 8.9, verified): a null or negative count means no
+    limit, a null or negative offset none; the values are read for each output batch."""
+    def shape(rows: list) -> list:
+        if len(rows) > 1:
+            for key, desc in keys:
+                rows = sorted(rows, key=key, reverse=desc)
+        n, start = count(), offset()
+        start = 0 if start is None or start < 0 else int(start)
+        if n is None or n < 0:
+            return rows[start:]
+        return rows[start:start + int(n)]
     return shape

@@ -366,7 +366,10 @@ class _ToAst(Transformer):
         return ("order_by", tuple(items))
 
     @staticmethod
-    def _count(tok) -> int:
+    def _count(tok):
+        """A whole number, or a variable's name as a Property (resolved when compiled)."""
+        if tok.type == "NAME":
+            return A.Property(_name(tok), tok.line, tok.column)
         s = str(tok)
         if not s.isdigit():
             raise EPLSyntaxError(
