@@ -153,3 +153,17 @@ def test_snapshot_restores_values_with_their_declaration():
     changed, _ = engine_with(rules.replace("x = 1", "x = 10"))
     changed.restore(snap)
     assert changed.variables["x"] == 10     # another declaration: left fresh, as statements are
+
+
+def test_limit_takes_numeric_variables_only():
+    with pytest.raises(EPLCompileError, match="Limit clause: 'k' is not a variable"):
+        engine_with("select car from Car limit k")
+    with pytest.raises(EPLCompileError, match="requires a variable of numeric type, variable 'k' is String"):
+        engine_with("create variable string k; select car from Car limit k")
+    engine, out = engine_with("create variable int k = 2; select car from Car#length_batch(3) limit k offset 1")
+    for car in "abc":
+        engine.send(T, {"car": car})
+    engine.set_variable("k", -1)
+    for car in "def":
+        engine.send(T, {"car": car})
+    assert [[r["car"] for r in rows] for i, rows, _ in out if i == 1] == [["b", "c"], ["e", "f"]]
