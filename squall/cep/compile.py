@@ -393,6 +393,8 @@ def compile_statement(st: A.SelectStatement, declared_types: dict[str, dict[str,
 
     ``ctx`` is the statement's evaluation context (pattern limits, error path; see
     :mod:`squall.cep.matching`); the engine passes its own, a fresh one reports nowhere.
+    Names in ``ctx.variables`` are read as variables; ``create variable`` and ``on ...
+    set`` statements compile in :mod:`squall.cep.variables`.
 
     Raises:
         EPLCompileError: unknown property of a declared type, type mismatch
