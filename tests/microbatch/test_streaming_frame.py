@@ -231,3 +231,10 @@ def test_without_polars_the_import_names_the_extra():
             "except ImportError as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("MissingExtraError") and "squall[microbatch]" in out
+
+
+def test_the_public_surface_is_what_all_says():
+    import squall.microbatch as mb
+    assert sorted(mb.__all__) == sorted(set(mb.__all__))
+    assert all(hasattr(mb, name) for name in mb.__all__)
+    assert issubclass(mb.MicroBatchError, SquallError) and issubclass(PlanError, ValueError)
