@@ -293,7 +293,7 @@ class EPLEngine:
         # One table for the whole text: a variable created by a statement is visible to the
         # statements after it (squall.cep.variables); the engine's own changes only when
         # the statements start.
-        variables = {n: VariableDecl(c, c.java_type, c.constant)
+        variables = {n: VariableDecl(c, c.java_type, c.constant, c.value)
                      for n, c in self._cells.items() if c.statement is not None}
         for ctx in contexts:
             ctx.variables, ctx.cells = variables, self._cells

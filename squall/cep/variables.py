@@ -124,11 +124,14 @@ class Variable:
 
 
 class VariableDecl(NamedTuple):
-    """A variable as the compiler sees it: its cell, Java type and constness."""
+    """A variable as the compiler sees it: its cell, Java type, constness, and its value
+    when the statement starts (the current value, or the initial one of a variable
+    declared earlier in the same text), for initializers and view parameters."""
 
     cell: Variable
     java_type: str
     constant: bool
+    value: Any = None
 
 
 def check_value(name: str, java_type: str, value: Any, verb: str = "assigned") -> Any:
@@ -195,7 +198,36 @@ def resolve_variables(st, variables: dict[str, VariableDecl], declared_types: di
             raise EPLCompileError(f"The variable by name '{p.name}' is ambiguous to a property of "
                                   "the same name", line=p.line, column=p.column)
         return A.Variable(p.name, decl.java_type, p.line, p.column)
-    return _rewrite(st, to_variable)
+    st = _rewrite(st, to_variable)
+    if isinstance(st, A.SelectStatement):
+        st = _freeze_view_parameters(st, variables)
+    return st
+
+
+def _freeze_view_parameters(st: A.SelectStatement, variables: dict[str, VariableDecl]) -> A.SelectStatement:
+    """Variables in data window parameters (``#length(n)``) take their value when the
+    statement starts: the window's size does not follow later sets (Esper evaluates view
+    parameters once, when the statement starts)."""
+    def freeze(node):
+        if isinstance(node, A.Variable):
+            return A.Literal(variables[node.name].value, node.line, node.column)
+        if isinstance(node, tuple):
+            out = tuple(freeze(x) for x in node)
+            return node if all(a is b for a, b in zip(out, node)) else out
+        if dataclasses.is_dataclass(node) and not isinstance(node, type) \
+                and not isinstance(node, A.TimePeriod):
+            changes = {f.name: freeze(getattr(node, f.name)) for f in dataclasses.fields(node)}
+            changes = {k: v for k, v in changes.items() if v is not getattr(node, k)}
+            return dataclasses.replace(node, **changes) if changes else node
+        return node
+
+    def stream(s):
+        if not isinstance(s, A.StreamDef) or not s.views:
+            return s
+        views = tuple(dataclasses.replace(v, params=freeze(v.params)) for v in s.views)
+        return dataclasses.replace(s, views=views)
+    joins = tuple(stream(j) for j in st.joins)
+    return dataclasses.replace(st, stream=stream(st.stream), joins=joins)
 
 
 # ------------------------------------------------------------------ create variable
@@ -236,7 +268,10 @@ def compile_create_variable(st: A.CreateVariable, ctx) -> CreateVariablePlan:
         if not assignable(st.java_type, vt):
             raise EPLCompileError(f"Variable '{st.name}' of declared type {st.java_type} cannot be "
                                   f"initialized by a value of type {vt}", line=st.line, column=st.column)
-        value = compile_expr(init, _Scope(None, "", "initializer", None, ctx))(None, None)
+        # Evaluated now, with the values the variables will have when this one starts.
+        values = {n: d.value for n, d in ctx.variables.items()}
+        now = _rewrite(st.initial, lambda p: A.Literal(values[p.name]) if p.name in values else p)
+        value = compile_expr(now, _Scope(None, "", "initializer", None, ctx))(None, None)
         try:
             value = check_value(st.name, st.java_type, value, "initialized by")
         except EPLVariableError as exc:
@@ -244,7 +279,7 @@ def compile_create_variable(st: A.CreateVariable, ctx) -> CreateVariablePlan:
     cell = ctx.cells.get(st.name)
     if cell is None:
         cell = ctx.cells[st.name] = Variable(st.name)
-    decl = VariableDecl(cell, st.java_type, st.constant)
+    decl = VariableDecl(cell, st.java_type, st.constant, value)
     ctx.variables[st.name] = decl
     return CreateVariablePlan(decl, value, (st.name,))
 
@@ -255,7 +290,7 @@ class _Declaration:
     change of the value: ``{name: new}`` insert, ``{name: old}`` remove."""
 
     def __init__(self, stmt: "Statement", plan: CreateVariablePlan, engine: "EPLEngine") -> None:
-        cell, jt, constant = plan.decl
+        cell, jt, constant, _ = plan.decl
         cell.java_type, cell.constant, cell.value, cell.statement = jt, constant, plan.initial, stmt
         self.cell = cell
         self.stopped = False

@@ -126,6 +126,14 @@ def test_limit_with_a_variable_set_from_outside(both):
            setvar(k=None), ev(5_000, "E", 5), ev(6_000, "F", 6)])
 
 
+def test_initializer_from_other_variables_and_window_size_from_a_variable(both):
+    # A data window's size is the variable's value when the statement starts; a later set
+    # does not resize it.
+    check(both, "create variable int n = 2; create variable int m = n * 2 + 1; "
+                "select count(*) as c, sum(speed) as s, m from DriverCarInfo#length(n); on Cfg set n = 5",
+          [ev(1_000, "A", 1), ev(2_000, "B", 2), cfg(2_500), ev(3_000, "C", 3), ev(4_000, "D", 4)])
+
+
 # ------------------------------------------------------------------ on ... set
 
 
