@@ -222,7 +222,8 @@ class StreamingQuery:
         """
         st, wm = self._state, self.watermark_ms
         parts = [p for p in (st.frame, partials) if p is not None]
-        rows = (pl.concat(parts) if len(parts) > 1 else parts[0]).lazy()
+        # relaxed: a sum of partial counts may widen their integer type between batches
+        rows = (pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]).lazy()
         if self.plan.output_mode == "append":
             if wm is None:
                 [st.frame] = _collect([st.combined(rows)], bid, self._post)
