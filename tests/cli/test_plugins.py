@@ -147,7 +147,7 @@ def test_help_lists_plugins_from_their_docstrings_without_importing_them(fake_si
     by_name = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.startswith("  ")
                and not line.startswith("   ")}
     assert by_name["hello"] == "Say hello from a plug-in."
-    assert by_name["smartcar"] == "The smart-car reference pipeline."
+    assert by_name["smartcar"] == "The smart-car reference pipeline: run it, list flagged cars."
     assert by_name["epl"] == "EPL rules: run them over recorded events."
     # Listed from its source although it cannot be imported; a built-in shadows `table`.
     assert by_name["broken"] == "A plug-in whose dependency is not installed."
