@@ -19,6 +19,7 @@ EXTRAS: dict[str, str] = {
     "kafka": "the Kafka connector (KafkaSpout, KafkaBolt, --kafka)",
     "redis": "the Redis connector (--redis, --state-backend redis)",
     "hbase": "the HBase connector (--hbase)",
+    "microbatch": "the micro-batch mode (squall.microbatch: streaming DataFrame queries on polars/Arrow batches)",
 }
 """Each extra of ``pyproject.toml`` that a feature needs, and what it enables."""
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.reference_data import SAMPLE
 
-OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2")
+OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2", "polars", "pyarrow")
 
 # Modules that need an extra, and the extra their error must name.
 NEEDS_EXTRA = {
@@ -28,6 +28,7 @@ NEEDS_EXTRA = {
     "squall.connectors.hbase": "hbase",
     "squall.state.redis": "redis",
     "squall_smartcar.kafka_feed": "kafka",
+    "squall.microbatch": "microbatch",
 }
 
 _BLOCKER = f"""

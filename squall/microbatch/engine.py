@@ -33,7 +33,7 @@ from .plan import Filter, QueryPlan, Select, Watermark, WindowAggregate, WithCol
 from .sinks import ListSink, Sink
 from .sources import Source, as_frame
 
-pl = require("polars", "microbatch", "the micro-batch mode (squall.microbatch)")
+pl = require("polars", "microbatch")
 
 __all__ = ["StreamingQuery"]
 

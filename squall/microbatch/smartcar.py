@@ -38,7 +38,7 @@ from .plan import window
 from .sources import Source
 from . import functions as F
 
-pl = require("polars", "microbatch", "the micro-batch mode (squall.microbatch)")
+pl = require("polars", "microbatch")
 
 __all__ = ["RECORD_COLUMNS", "read_trip_frame", "read_fleet_frame", "ObdReplaySource", "speeding_query"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..extras import require
 
-pl = require("polars", "microbatch", "the micro-batch mode (squall.microbatch)")
+pl = require("polars", "microbatch")
 
 __all__ = ["Source", "ListSource", "as_frame"]
 
