@@ -452,7 +452,10 @@ def _syntax_error(text: str, exc: lark.exceptions.UnexpectedInput) -> EPLSyntaxE
         expected = set(exc.expected or ())
     line, column = exc.line, exc.column
     if not token or line is None or line < 0:  # end of input
-        lines = text.splitlines() or [""]
+        # Lines end at '\n' only, as lark counts them (splitlines also splits at '\r').
+        lines = text.split("\n")
+        if len(lines) > 1 and not lines[-1]:
+            lines.pop()
         line, column = len(lines), len(lines[-1]) + 1
     near = f"near '{token}'" if token else "at end of input"
     msg = f"Incorrect syntax {near} at line {line}, column {column}: " \
