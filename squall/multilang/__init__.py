@@ -11,6 +11,10 @@ from .bolt import HEARTBEAT_STREAM, ShellBolt, ShellComponent
 from .errors import ShellComponentError, ShellError, ShellProcessError, ShellProtocolError
 from .serializer import JsonSerializer, MsgpackSerializer, Serializer
 from .spout import ShellSpout
+from .streamparse import (StreamparseTopologyError, builder_from_streamparse, load_streamparse_topology,
+                          topology_from_streamparse)
 
 __all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer", "MsgpackSerializer",
-           "ShellError", "ShellProtocolError", "ShellProcessError", "ShellComponentError"]
+           "ShellError", "ShellProtocolError", "ShellProcessError", "ShellComponentError",
+           "builder_from_streamparse", "topology_from_streamparse", "load_streamparse_topology",
+           "StreamparseTopologyError"]
