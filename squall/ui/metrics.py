@@ -38,6 +38,7 @@ from typing import Any
 from ..extras import require
 from .views import ClusterView
 
+require("prometheus_client", "ui")      # names the package a user installs, before its submodule
 prometheus_core = require("prometheus_client.core", "ui")
 
 __all__ = ["TopologyCollector"]
