@@ -6,7 +6,8 @@ advanced to the tuple's timestamp (epoch ms) before the event is sent, never
 backwards (an older event is processed at the current time, as Esper's external clock
 does). Without it the engine runs on the wall clock and tick tuples fire due batches.
 
-Output: one stream per statement (``default`` for the first, ``<name>`` for others),
+Output: one stream per statement (``default`` for the first that is not a variable
+declaration or ``on ... set``, ``<name>`` for the others),
 fields = the statement's select columns + ``window_start``, ``window_end`` (epoch ms,
 None for windows without bounds).
 
@@ -61,6 +62,7 @@ from squall.tuple import DEFAULT_STREAM, Fields, Tuple, is_tick
 from .engine import EPLEngine, ExternalClock, WallClock
 from .errors import EPLCompileError
 from .rules import HEARTBEAT_S, RuleSet, RulesDir, RulesWatcher, VariablesWatcher, process_started
+from .variables import CreateVariablePlan, OnSetPlan
 
 __all__ = ["CepBolt"]
 
@@ -114,9 +116,11 @@ class CepBolt(Stateful, Bolt):
         if not report.ok:
             raise report.rejected[0].exception
         statements = engine.statements
-        streams = []
-        for i, st in enumerate(statements):
-            streams.append((DEFAULT_STREAM if i == 0 else st.name, tuple(st.columns)))
+        # The default stream is the first statement's that selects rows: a rule file
+        # opening with `create variable` still feeds its rule to what reads `default`.
+        first = next((st for st in statements if not isinstance(st.plan, (CreateVariablePlan, OnSetPlan))),
+                     statements[0])
+        streams = [(DEFAULT_STREAM if st is first else st.name, tuple(st.columns)) for st in statements]
         self._declared = {st.name: s for st, s in zip(statements, streams)}
         return statements, streams
 

@@ -45,6 +45,13 @@ def test_a_changed_threshold_changes_detections():
     assert [r[0] for r in run(rows, RULE.replace("> 80", "> 92"))[0]] == ["b"]
 
 
+def test_a_rule_file_opening_with_a_variable_keeps_its_rule_on_the_default_stream():
+    rule = "create variable double speedLimit = 92;\n" + RULE.replace("> 80", "> speedLimit")
+    assert CepBolt(rule, "Car", time_field="ts")._streams[1] == ("default", ("car", "avgSpeed", "n"))
+    rows = [[T0, "a", 90.0], [T0 + 1000, "b", 95.0], [T0 + 11_000, "a", 1.0]]
+    assert [r[0] for r in run(rows, rule)[0]] == ["b"]
+
+
 def test_output_fields_follow_the_select_list_and_a_bad_rule_fails_the_build():
     bolt = CepBolt(RULE, "Car", time_field="ts")
     assert bolt._streams == [("default", ("car", "avgSpeed", "n"))]

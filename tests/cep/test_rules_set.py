@@ -41,13 +41,13 @@ def test_a_variable_set_with_the_cli_changes_the_running_rule_without_a_window_r
     b = TopologyBuilder()
     b.set_spout("src", GatedSpout(phases, ["ts", "car", "speed"], "set"))
     b.set_bolt("cep", CepBolt(RULE, "Car", time_field="ts", rules_dir=rules_dir)).global_grouping("src")
-    b.set_bolt("out", ListSink("rules-set")).shuffle_grouping("cep").shuffle_grouping("cep", "speeding")
+    b.set_bolt("out", ListSink("rules-set")).shuffle_grouping("cep").shuffle_grouping("cep", "rule")
     with LocalCluster() as cluster:
         handle = cluster.submit_topology("rules-set", {}, b.build(), until_complete=True)
         try:
             _gates["set"][0].set()
-            wait_for(lambda: len(rows("speeding")) == 2, "batch 1")
-            assert sorted(rows("speeding")) == [["a", 90.0, T0, T0 + 10_000], ["b", 85.0, T0, T0 + 10_000]]
+            wait_for(lambda: len(rows("default")) == 2, "batch 1")
+            assert sorted(rows("default")) == [["a", 90.0, T0, T0 + 10_000], ["b", 85.0, T0, T0 + 10_000]]
 
             # Values that do not fit are refused before they are recorded.
             for bad, reason in (("1.5", "cannot be assigned a value of type Double"),
@@ -62,11 +62,11 @@ def test_a_variable_set_with_the_cli_changes_the_running_rule_without_a_window_r
             result = squall_cli("rules", "set", "speedLimit", "88", "--rules-dir", str(rules_dir))
             assert result.returncode == 0, result.stdout + result.stderr
             assert result.stdout.splitlines() == ["speedLimit: 80 -> 88"]
-            # the create-variable statement (the default stream) outputs the change
-            wait_for(lambda: rows("default"), "the variable's change row")
-            assert rows("default") == [[88, None, None]]
+            # the create-variable statement (its own stream, 'rule') outputs the change
+            wait_for(lambda: rows("rule"), "the variable's change row")
+            assert rows("rule") == [[88, None, None]]
 
-            # Another statement changes live: the variable keeps its value, 'speeding' its window.
+            # Another statement changes live: the variable keeps its value, 'speeding' (the default stream) its window.
             (tmp_path / "v2.epl").write_text(RULE.replace("count(*) AS n", "count(car) AS n"))
             result = squall_cli("rules", "apply", str(tmp_path / "v2.epl"), "--rules-dir", str(rules_dir))
             assert result.returncode == 0, result.stdout + result.stderr
@@ -77,17 +77,17 @@ def test_a_variable_set_with_the_cli_changes_the_running_rule_without_a_window_r
             assert "cep[0] variables: speedLimit = 88" in table.stderr.splitlines()
 
             _gates["set"][1].set()
-            wait_for(lambda: len(rows("speeding")) == 3, "batch 2")
+            wait_for(lambda: len(rows("default")) == 3, "batch 2")
             # Batch 2 holds c's 70 from before the set and its 110 after it (avg 90 > 88: not
             # 110, the window was not reset); d's 87 passed 80 but not 88.
-            assert rows("speeding")[2] == ["c", 90.0, T0 + 10_000, T0 + 20_000]
+            assert rows("default")[2] == ["c", 90.0, T0 + 10_000, T0 + 20_000]
 
             _gates["set"][2].set()
             assert handle.wait(15)
         finally:
             for g in _gates["set"]:
                 g.set()
-    assert [r[0] for r in rows("speeding")[3:]] == []   # e 50, f 88: not above 88
+    assert [r[0] for r in rows("default")[3:]] == []   # e 50, f 88: not above 88
     result = squall_cli("rules", "set", "speedLimit", "60", "--rules-dir", str(rules_dir))
     assert result.returncode == 0 and "no running topology watches this directory" in result.stdout
     assert [s["value"] for s in RulesDir(rules_dir).variable_sets()] == [88, 60]
