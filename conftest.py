@@ -2,7 +2,11 @@
 
 import importlib.util
 
-# Without the `microbatch` extra its modules cannot be imported, so their doctests are
-# left out (tests/microbatch skips, saying why). CI installs the extra.
-if any(importlib.util.find_spec(m) is None for m in ("polars", "pyarrow")):
-    collect_ignore_glob = ["squall/microbatch/*.py"]
+# A package of an extra cannot be imported without it, so its doctests are left out
+# (its tests skip, saying why). CI installs every extra.
+_EXTRA_PACKAGES = {
+    "squall/microbatch/*.py": ("polars", "pyarrow"),
+    "squall/ui/*.py": ("fastapi", "uvicorn", "prometheus_client"),
+}
+collect_ignore_glob = [glob for glob, modules in _EXTRA_PACKAGES.items()
+                       if any(importlib.util.find_spec(m) is None for m in modules)]

@@ -5,12 +5,13 @@
 # are Storm's multilang adapters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian packages the tests start: redis-server; node and ruby run Storm's own multilang
-# adapters (storm.js, storm.rb).
+# Debian packages the tests need: redis-server; maven for the service jars; node and ruby
+# run Storm's own multilang adapters (storm.js, storm.rb).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v ruby >/dev/null || missing+=(ruby)
+command -v mvn >/dev/null || missing+=(maven)    # fetches the Kafka, HBase and Storm jars
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO apt-get update -qq

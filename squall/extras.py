@@ -20,6 +20,7 @@ EXTRAS: dict[str, str] = {
     "redis": "the Redis connector (--redis, --state-backend redis)",
     "hbase": "the HBase connector (--hbase)",
     "microbatch": "the micro-batch mode (squall.microbatch: streaming DataFrame queries on polars/Arrow batches)",
+    "ui": "the UI server (squall.ui: Storm UI's REST API and Prometheus /metrics)",
 }
 """Each extra of ``pyproject.toml`` that a feature needs, and what it enables."""
 

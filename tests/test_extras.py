@@ -19,7 +19,8 @@ import pytest
 
 from tests.reference_data import SAMPLE
 
-OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2", "polars", "pyarrow")
+OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2", "polars", "pyarrow",
+            "fastapi", "uvicorn", "prometheus_client", "starlette")
 
 # Modules that need an extra, and the extra their error must name.
 NEEDS_EXTRA = {
@@ -29,6 +30,7 @@ NEEDS_EXTRA = {
     "squall.state.redis": "redis",
     "squall_smartcar.kafka_feed": "kafka",
     "squall.microbatch": "microbatch",
+    "squall.ui": "ui",
 }
 
 _BLOCKER = f"""
