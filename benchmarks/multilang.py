@@ -39,80 +39,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:            # tests.multilang.storm_adapters, run from anywhere
     sys.path.insert(0, str(ROOT))
 
-from squall import Bolt, Spout, TopologyBuilder  # noqa: E402
+from squall import Bolt, TopologyBuilder  # noqa: E402
 from squall.config import MAX_SPOUT_PENDING, SHELLBOLT_MAX_PENDING  # noqa: E402
 from squall.multilang import ShellBolt  # noqa: E402
 from squall.runtime import run_topology  # noqa: E402
 from tests.multilang.storm_adapters import extract_storm_adapters  # noqa: E402
+from wordcount import CountBolt, LineSpout, SplitBolt  # noqa: E402  (the native contender: benchmarks/ is on sys.path)
 
 COMPONENTS = ROOT / "tests" / "multilang" / "components"
 # storm-starter's RandomSentenceSpout sentences
 SENTENCES = ["the cow jumped over the moon", "an apple a day keeps the doctor away",
              "four score and seven years ago", "snow white and the seven dwarfs", "i am at two with nature"]
-
-
-class SentenceSpout(Spout):
-    """Emits each sentence once, reliably; replays a failed one."""
-
-    def __init__(self, sentences: list[str]) -> None:
-        self.sentences = sentences
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["sentence"])
-
-    def open(self, config, context, collector):
-        self.emit = collector.emit
-        self.i = 0
-        self.pending = 0
-        self.replay: list[int] = []
-
-    def next_tuple(self):
-        if self.replay:
-            i = self.replay.pop()
-        elif self.i < len(self.sentences):
-            i = self.i
-            self.i += 1
-        else:
-            return
-        self.pending += 1
-        self.emit([self.sentences[i]], message_id=i)
-
-    def ack(self, msg_id):
-        self.pending -= 1
-
-    def fail(self, msg_id):
-        self.pending -= 1
-        self.replay.append(msg_id)
-
-    def exhausted(self):
-        return self.i >= len(self.sentences) and not self.replay and not self.pending
-
-
-class SplitBolt(Bolt):
-    def declare_output_fields(self, declarer):
-        declarer.declare(["word"])
-
-    def prepare(self, config, context, collector):
-        self.emit = collector.emit
-        self.ack = collector.ack
-
-    def process(self, tup):
-        anchors = (tup,)
-        for word in tup.values[0].split(" "):
-            self.emit([word], "default", anchors)
-        self.ack(tup)
-
-
-class CountBolt(Bolt):
-    totals: dict[int, Counter] = {}
-
-    def prepare(self, config, context, collector):
-        self.ack = collector.ack
-        self.counts = CountBolt.totals.setdefault(context.task_id, Counter())
-
-    def process(self, tup):
-        self.counts[tup.values[0]] += 1
-        self.ack(tup)
 
 
 def split_bolt(contender: str, workdir: Path) -> Bolt:
@@ -129,7 +66,7 @@ def run(contender: str, sentences: list[str], expected: Counter, workdir: Path, 
     """Sentences per second through the split bolt; exits if the counts are wrong."""
     CountBolt.totals = {}
     b = TopologyBuilder()
-    b.set_spout("sentences", SentenceSpout(sentences))
+    b.set_spout("sentences", LineSpout(sentences))
     b.set_bolt("split", split_bolt(contender, workdir)).shuffle_grouping("sentences")
     b.set_bolt("count", CountBolt(), 2).fields_grouping("split", ["word"])
     conf = {MAX_SPOUT_PENDING: 2000, SHELLBOLT_MAX_PENDING: max_pending}
