@@ -36,9 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
+from squall.cep.expressions import check_clause_types
+from squall.cep.resultset import PROCESSORS
+from squall.cep.select import compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.typecheck import java_type
-from squall.cep.views import TimerHost
+from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -106,8 +109,6 @@ def compile_join_statement(st: A.SelectStatement,
             streams with the same name, an unknown stream name or property (named), an
             ambiguous or unqualified property that cannot be resolved.
     """
-    from squall.cep.compile import _view_plan, check_clause_types, compile_statement
-
     defs = (st.stream, *st.joins)
     streams = []
     seen: dict[str, A.StreamDef] = {}
@@ -135,7 +136,7 @@ def compile_join_statement(st: A.SelectStatement,
                 raise EPLCompileError(
                     f"Joins require that at least one view is specified for each stream, no "
                     f"view was specified for {s.event_type}", line=s.line, column=s.column)
-            view = _view_plan(s, declared_types.get(s.event_type), ctx)
+            view = view_plan(s, declared_types.get(s.event_type), ctx)
         streams.append(_Stream(alias, s.event_type, view, s.unidirectional))
     if sum(1 for s in streams if s.unidirectional) > 1:
         raise EPLCompileError("Only one stream of a join can be unidirectional",
@@ -194,7 +195,7 @@ def compile_join_statement(st: A.SelectStatement,
         if getattr(st, extra, None):
             raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a join yet",
                                   line=st.stream.line, column=st.stream.column)
-    rs = compile_statement(rs_stmt, {}, ctx)
+    rs = compile_select_statement(rs_stmt, {}, ctx)
 
     def prop_type(prop: A.Property) -> str | None:
         alias, sub = names.get(prop.name, (None, None))
@@ -246,9 +247,6 @@ class JoinOperator(TimerHost):
     """Runs one join statement (see the module docs)."""
 
     def __init__(self, stmt: "Statement", plan: JoinPlan, engine: "EPLEngine") -> None:
-        from squall.cep.resultset import _PROCESSORS
-        from squall.cep.views import GroupWin, make_window_set
-
         self.stmt = stmt
         self.plan = plan
         self.engine = engine
@@ -257,8 +255,8 @@ class JoinOperator(TimerHost):
         rs = plan.rs
         selector = rs.selector
         self.rstream = selector == "rstream"
-        self._new_rsp = lambda: _PROCESSORS[rs.model](rs, selector != "rstream",
-                                                      selector != "istream")
+        self._new_rsp = lambda: PROCESSORS[rs.model](rs, selector != "rstream",
+                                                     selector != "istream")
         self.rsp = self._new_rsp()
         self.aggregated = rs.model != "unaggregated"
         self.where = rs.where

@@ -21,6 +21,7 @@ from typing import Callable
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
+from squall.cep.expressions import Scope, compile_expr
 from squall.cep.matching import EvalContext
 
 __all__ = ["compile_shaper"]
@@ -53,8 +54,6 @@ def _rewrite(e, by_expr: dict):
 
 def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool,
                ctx: EvalContext) -> Callable[[dict], object]:
-    from squall.cep.compile import _Scope, compile_expr
-
     by_expr = {}
     for item, col in zip(items or (), columns):
         by_expr.setdefault(item.expr, col)
@@ -70,7 +69,7 @@ def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool,
                 f"Order-by expression '{A.expr_text(e)}' uses '{sub.name}', which is not a "
                 f"column of the output (columns: {', '.join(columns)}); select it and order by it",
                 line=sub.line, column=sub.column)
-    f = compile_expr(r, _Scope(None, "", "order-by", None, ctx))
+    f = compile_expr(r, Scope(None, "", "order-by", None, ctx))
     return lambda row: f(row, None)
 
 

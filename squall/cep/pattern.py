@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Callable
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
+from squall.cep.expressions import Scope, column_name, compile_expr
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.typecheck import check_expr, java_type
 
@@ -258,8 +259,7 @@ class _Compiler:
                 raise EPLCompileError(f"Aggregate functions are not allowed in a pattern filter "
                                       f"('{A.expr_text(f)}')", line=p.line, column=p.column)
             conjuncts.extend(_conjuncts(f))
-        from squall.cep.compile import _Scope, compile_expr
-        scope = _Scope(None, p.event_type, clause, None, self.ctx)
+        scope = Scope(None, p.event_type, clause, None, self.ctx)
         plain, tagged = [], []
         index = None
         for c in conjuncts:
@@ -283,7 +283,6 @@ def _conjuncts(e) -> list:
 
 def _index_candidate(c, names, scope):
     """``prop = <expression of tags only>`` (either way round) -> (prop, key getter)."""
-    from squall.cep.compile import compile_expr
     if not (isinstance(c, A.BinaryOp) and c.op == "="):
         return None
     for ev_side, tag_side in ((c.left, c.right), (c.right, c.left)):
@@ -371,8 +370,6 @@ def compile_pattern_statement(st: A.SelectStatement, declared_types: dict[str, d
         EPLCompileError: unknown tag or property (naming it), a tag used in a filter
             before it is matched, unsupported clause, observer or guard.
     """
-    from squall.cep.compile import _Scope, column_name, compile_expr
-
     stream: A.PatternStream = st.stream
     pos = dict(line=stream.line, column=stream.column)
     if st.joins:
@@ -408,7 +405,7 @@ def compile_pattern_statement(st: A.SelectStatement, declared_types: dict[str, d
         check_expr(e, prop_type, "select-clause", pos)
     if st.where is not None:
         check_expr(st.where, prop_type, "where-clause", pos)
-    scope = _Scope(None, c.types[0] if c.types else "pattern", "select-clause", None, ctx)
+    scope = Scope(None, c.types[0] if c.types else "pattern", "select-clause", None, ctx)
     select = tuple(compile_expr(e, scope) for e in select_exprs)
     where = compile_expr(st.where, scope) if st.where is not None else None
     return PatternPlan(c.types[0] if c.types else "", tuple(c.types), root, tuple(c.nodes),

@@ -37,7 +37,7 @@ from squall.cep.snapshot import EventTable, deref
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 if TYPE_CHECKING:
-    from squall.cep.compile import StatementPlan
+    from squall.cep.select import StatementPlan
 
 __all__ = ["Pipeline"]
 
@@ -188,7 +188,7 @@ class _AggregateGrouped(_Grouped):
                 self._event_rows(old) if self.want_old else [])
 
 
-_PROCESSORS = {"unaggregated": _Simple, "fully_aggregated": _RowForAll, "aggregated": _AggregateAll,
+PROCESSORS = {"unaggregated": _Simple, "fully_aggregated": _RowForAll, "aggregated": _AggregateAll,
                "fully_grouped": _RowPerGroup, "aggregated_grouped": _AggregateGrouped}
 
 
@@ -207,7 +207,7 @@ class Pipeline(TimerHost):
         self._merged = None            # (new rows, old rows, [window]) while merging
         selector = plan.selector
         self.rstream = selector == "rstream"
-        self.rsp = _PROCESSORS[plan.model](plan, selector != "rstream", selector != "istream")
+        self.rsp = PROCESSORS[plan.model](plan, selector != "rstream", selector != "istream")
         self.where = plan.where
         self.stream_filter = getattr(plan, "stream_filter", None)
         self.rate = None

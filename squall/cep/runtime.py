@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from squall.cep.compile import StatementPlan
+from squall.cep.select import StatementPlan
 from squall.cep.snapshot import EventTable, deref
 
 if TYPE_CHECKING:

@@ -48,6 +48,9 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError, EPLVariableError
+from squall.cep.expressions import Scope, compile_expr, compile_row_expr, declared_prop_type
+from squall.cep.select import stream_filter
+from squall.cep.typecheck import check_expr
 
 if TYPE_CHECKING:
     from squall.cep.engine import EPLEngine, Statement
@@ -248,9 +251,6 @@ class CreateVariablePlan:
 def compile_create_variable(st: A.CreateVariable, ctx) -> CreateVariablePlan:
     """Validate a ``create variable``; the variable is visible to the statements
     compiled after it (``ctx.variables``)."""
-    from squall.cep.compile import _Scope, compile_expr
-    from squall.cep.typecheck import check_expr
-
     if st.name in ctx.variables:
         raise EPLCompileError(f"A variable by name '{st.name}' has already been created",
                               line=st.line, column=st.column)
@@ -271,7 +271,7 @@ def compile_create_variable(st: A.CreateVariable, ctx) -> CreateVariablePlan:
         # Evaluated now, with the values the variables will have when this one starts.
         values = {n: d.value for n, d in ctx.variables.items()}
         now = _rewrite(st.initial, lambda p: A.Literal(values[p.name]) if p.name in values else p)
-        value = compile_expr(now, _Scope(None, "", "initializer", None, ctx))(None, None)
+        value = compile_expr(now, Scope(None, "", "initializer", None, ctx))(None, None)
         try:
             value = check_value(st.name, st.java_type, value, "initialized by")
         except EPLVariableError as exc:
@@ -354,8 +354,6 @@ def compile_on_set(st: A.OnSet, declared_types: dict, ctx) -> OnSetPlan:
         EPLCompileError: a data window or ``unidirectional`` on the trigger stream, an
             unknown or constant variable, a value type that does not fit.
     """
-    from squall.cep.compile import _Scope, _stream_filter, compile_row_expr, declared_prop_type
-    from squall.cep.typecheck import check_expr
 
     stream = st.stream
     if isinstance(stream, A.PatternStream):
@@ -367,7 +365,7 @@ def compile_on_set(st: A.OnSet, declared_types: dict, ctx) -> OnSetPlan:
     declared = declared_types.get(stream.event_type)
     st = resolve_variables(_strip_alias(st), ctx.variables, declared_types)
     prop_type = declared_prop_type(declared)
-    scope = _Scope(declared, stream.event_type, "assignment", None, ctx)
+    scope = Scope(declared, stream.event_type, "assignment", None, ctx)
     assignments, columns = [], []
     for a in st.assignments:
         text = f"{a.name}={A.expr_text(a.expr)}"
@@ -388,7 +386,7 @@ def compile_on_set(st: A.OnSet, declared_types: dict, ctx) -> OnSetPlan:
         assignments.append((decl.cell, compile_row_expr(a.expr, scope), decl.java_type))
         if a.name not in columns:
             columns.append(a.name)
-    return OnSetPlan(stream.event_type, _stream_filter(stream, declared, ctx), tuple(assignments),
+    return OnSetPlan(stream.event_type, stream_filter(stream, declared, ctx), tuple(assignments),
                      tuple(columns))
 
 
