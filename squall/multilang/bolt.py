@@ -198,13 +198,6 @@ class ShellBolt(ShellComponent, Bolt):
     Semantics: Storm ``ShellBolt`` ("Multi-Lang Protocol", Bolts, Handling Heartbeats).
     """
 
-    def __init__(self, command: Sequence[str], fields: Sequence[str] | None = None, *,
-                 streams: Mapping[str, Sequence[str]] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, serializer: Serializer | str | None = None,
-                 metrics: Mapping[str, Callable[[Any], None]] | None = None) -> None:
-        super().__init__(command, fields, streams=streams, cwd=cwd, env=env, serializer=serializer,
-                         metrics=metrics)
-
     def prepare(self, config, context, collector):
         """Start the child.
 

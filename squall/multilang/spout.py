@@ -6,14 +6,13 @@ Semantics: Storm ``org.apache.storm.spout.ShellSpout`` and "Multi-Lang Protocol"
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..component import Spout
 from .bolt import ShellComponent
 from .errors import ShellError, ShellProtocolError
 from .process import EOF
-from .serializer import Serializer
 
 __all__ = ["ShellSpout"]
 
@@ -40,13 +39,6 @@ class ShellSpout(ShellComponent, Spout):
 
     Semantics: Storm ``ShellSpout`` ("Multi-Lang Protocol", Spouts).
     """
-
-    def __init__(self, command: Sequence[str], fields: Sequence[str] | None = None, *,
-                 streams: Mapping[str, Sequence[str]] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, serializer: Serializer | str | None = None,
-                 metrics: Mapping[str, Callable[[Any], None]] | None = None) -> None:
-        super().__init__(command, fields, streams=streams, cwd=cwd, env=env, serializer=serializer,
-                         metrics=metrics)
 
     def open(self, config, context, collector):
         """Start the child.
