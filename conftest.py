@@ -6,6 +6,7 @@ import importlib.util
 # (its tests skip, saying why). CI installs every extra.
 _EXTRA_PACKAGES = {
     "squall/microbatch/*.py": ("polars", "pyarrow"),
+    "examples/smartcar/microbatch.py": ("polars", "pyarrow"),
     "squall/ui/*.py": ("fastapi", "uvicorn", "prometheus_client"),
 }
 collect_ignore_glob = [glob for glob, modules in _EXTRA_PACKAGES.items()

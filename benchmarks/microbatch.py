@@ -8,7 +8,7 @@ car per second, the pass repeated back to back (shifted by the fleet's span) up 
 
 * bare Python: ``benchmarks/epl.py``'s hand-written loop (dict of car -> [count, sum]
   over per-second groups of event dicts);
-* DataFrame: ``squall.microbatch.smartcar.speeding_query`` (30 s tumbling event-time
+* DataFrame: ``squall_smartcar.microbatch.speeding_query`` (30 s tumbling event-time
   windows aligned to the replay start, watermark delay 0, append mode) over record
   batches of ``--batch-rows`` rows from the polars OBD reader, run by the local driver.
 
@@ -49,7 +49,7 @@ SWEEP = (16_384, 65_536, 262_144, 1_048_576)
 EMPTY_JOB = """
 import polars as pl
 from squall.microbatch import ListSink, ListSource
-from squall.microbatch.smartcar import speeding_query
+from squall_smartcar.microbatch import speeding_query
 speeding_query(ListSource([]), 0).write_stream(ListSink()).run()
 """
 
@@ -69,7 +69,7 @@ def _peak_rss_mb() -> float:
 def dataframe_input(replay: Path, start_ms: int, span_s: int, repeat: int):
     """All passes as one record frame (event time shifted per pass), and the read time."""
     import polars as pl
-    from squall.microbatch.smartcar import read_fleet_frame
+    from squall_smartcar.microbatch import read_fleet_frame
     t0 = time.perf_counter()
     records, _ = read_fleet_frame(replay, start_ms)
     read_s = time.perf_counter() - t0
@@ -79,7 +79,7 @@ def dataframe_input(replay: Path, start_ms: int, span_s: int, repeat: int):
 
 def run_dataframe(frame, batch_rows: int, start_ms: int):
     from squall.microbatch import ListSink, ListSource
-    from squall.microbatch.smartcar import speeding_query
+    from squall_smartcar.microbatch import speeding_query
     batches = [frame.slice(i, batch_rows) for i in range(0, frame.height, batch_rows)]
     sink = ListSink()
     query = speeding_query(ListSource(batches), start_ms=start_ms).write_stream(sink)
@@ -92,7 +92,7 @@ def run_dataframe(frame, batch_rows: int, start_ms: int):
 def child_job(replay: Path, start_ms: int) -> None:
     """The micro-batch W2 job alone (read + one fleet pass): prints its peak RSS."""
     from squall.microbatch import ListSink
-    from squall.microbatch.smartcar import ObdReplaySource, speeding_query
+    from squall_smartcar.microbatch import ObdReplaySource, speeding_query
     sink = ListSink()
     speeding_query(ObdReplaySource(replay, start_ms, batch_ms=3_600_000), start_ms).write_stream(sink).run()
     print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "rows": len(sink.rows())}))

@@ -30,6 +30,7 @@ NEEDS_EXTRA = {
     "squall.state.redis": "redis",
     "squall_smartcar.kafka_feed": "kafka",
     "squall.microbatch": "microbatch",
+    "squall_smartcar.microbatch": "microbatch",
     "squall.ui": "ui",
 }
 

@@ -10,7 +10,7 @@ pl = pytest.importorskip("polars", reason="polars is not installed (pip install 
 
 from squall.cep import EPLEngine, ExternalClock  # noqa: E402
 from squall.microbatch import ListSink, ListSource  # noqa: E402
-from squall.microbatch.smartcar import (  # noqa: E402
+from squall_smartcar.microbatch import (  # noqa: E402
     RECORD_COLUMNS, ObdReplaySource, read_fleet_frame, read_trip_frame, speeding_query)
 from squall_smartcar.obd import read_fleet, read_trip  # noqa: E402
 from squall_smartcar.record import EVENT_PROPERTIES, FIELDS, date_to_ms, parse_line  # noqa: E402

@@ -31,12 +31,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..extras import require
-from .errors import PlanError
-from .frame import StreamingDataFrame
-from .plan import window
-from .sources import Source
-from . import functions as F
+from squall.extras import require
+from squall.microbatch import functions as F
+from squall.microbatch.errors import PlanError
+from squall.microbatch.frame import StreamingDataFrame
+from squall.microbatch.plan import window
+from squall.microbatch.sources import Source
+
+from .obd import trip_files
 
 pl = require("polars", "microbatch")
 
@@ -196,12 +198,7 @@ def read_fleet_frame(directory: str | Path, start_ms: int, max_second: int | Non
     Raises:
         FileNotFoundError: the directory does not exist or holds no CSV file.
     """
-    d = Path(directory)
-    if not d.is_dir():
-        raise FileNotFoundError(f"replay directory not found: {d}")
-    files = sorted(d.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no *.csv trip files in {d}")
+    files = trip_files(directory)
     # One scan per header and up to _FILES_PER_SCAN files: the trips are small, so a
     # query per file would cost more than the parsing, while one scan of all 117 trips
     # would hold every raw text column at once (about +60 MB peak RSS).
