@@ -15,7 +15,7 @@ msec``; a plain number means seconds.
 Semantics: Esper 8 reference, 5 "EPL Reference: Clauses" (5.6 "Aggregation and
 grouping", output rows per model) and 14 "Data Windows". :mod:`squall.cep.views` has
 the data windows, :mod:`squall.cep.resultset` the rows each model posts on the insert
-and remove streams, :mod:`squall.cep.runtime` the fused batch operators (a single
+and remove streams, :mod:`squall.cep.operators` the fused batch operators (a single
 time/length batch, insert stream: the smart-car rule's fast path) and
 :mod:`squall.cep.aggregates` the aggregation functions. ``EPLEngine.snapshot`` /
 ``restore`` checkpoint an engine (:mod:`squall.cep.snapshot`).
@@ -27,6 +27,11 @@ the engine's ``on_error`` as an :class:`EPLEvaluationError`. The supported synta
 are listed in ``docs/epl.md``. Variables and constants (``create variable``, ``on ... set``,
 ``EPLEngine.set_variable``) are in :mod:`squall.cep.variables`. WallClock engines fire batches on ``send``/``poll``
 (there is no timer thread).
+
+Layers (no import cycle; tests/cep/test_layers.py checks it): :mod:`squall.cep.expressions`
+(expressions, scopes) <- the statement compilers (:mod:`squall.cep.select`, ``join``,
+``pattern``, ``variables``) <- :mod:`squall.cep.compile` (the dispatcher) <-
+:mod:`squall.cep.engine`. Every operator implements :class:`squall.cep.protocol.Operator`.
 """
 
 from squall.cep.engine import EPLEngine, ErrorThrottle, ExternalClock, Statement, WallClock

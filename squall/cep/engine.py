@@ -35,7 +35,8 @@ from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError
 from squall.cep.matching import MATCH_TIMEOUT_S, PATTERN_CACHE_SIZE, EvalContext
 from squall.cep.output import compile_shaper
 from squall.cep.parser import parse_statements
-from squall.cep.runtime import make_operator
+from squall.cep.operators import make_operator
+from squall.cep.protocol import Operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
 from squall.cep.ast import SelectStatement
 from squall.cep.errors import EPLVariableError
@@ -141,7 +142,7 @@ class Statement:
         #: ``insert into Name``: the insert-stream rows go to the engine as events of Name.
         self._insert_into: str | None = None
         self._engine = engine
-        self._operator = make_operator(self, plan, engine)
+        self._operator: Operator = make_operator(self, plan, engine)
 
     @property
     def errors(self) -> int:
@@ -421,15 +422,16 @@ class EPLEngine:
             EPLError: a statement's operator does not support snapshots (see
                 :mod:`squall.cep.snapshot` for the operator protocol).
         """
+        for st in self._statements.values():
+            if not isinstance(st._operator, Operator):
+                raise EPLError(f"statement {st.name!r} cannot be snapshotted: its operator "
+                               f"{type(st._operator).__name__} does not implement the operator "
+                               "protocol (squall.cep.protocol.Operator)")
         owners = self._schedule_owner_index()
         statements = {}
         for st in self._statements.values():
-            op = st._operator
-            if not hasattr(op, "snapshot_state"):
-                raise EPLError(f"statement {st.name!r} cannot be snapshotted: its operator "
-                               f"{type(op).__name__} has no snapshot_state()")
             table = EventTable()
-            state = op.snapshot_state(table)
+            state = st._operator.snapshot_state(table)
             statements[st.name] = {
                 "text": st.text, "events_in": st.events_in, "rows_out": st.rows_out,
                 "last_output_window": st.last_output_window, "events": table.events,
@@ -467,7 +469,7 @@ class EPLEngine:
         restored = []
         for st in self._statements.values():
             saved = snapshot["statements"].get(st.name)
-            if saved is None or saved["text"] != st.text or not hasattr(st._operator, "restore_state"):
+            if saved is None or saved["text"] != st.text:
                 continue
             st._operator.restore_state(saved["operator"], saved["events"])
             st.events_in = saved["events_in"]
@@ -502,10 +504,8 @@ class EPLEngine:
     def _schedule_owner_index(self) -> dict[int, tuple[str, tuple]]:
         index = {}
         for st in self._statements.values():
-            owners = getattr(st._operator, "schedule_owners", None)
-            if owners is not None:
-                for path, obj in owners().items():
-                    index[id(obj)] = (st.name, path)
+            for path, obj in st._operator.schedule_owners().items():
+                index[id(obj)] = (st.name, path)
         return index
 
     # -- events
@@ -610,10 +610,10 @@ def _route_targets(st: Statement) -> tuple:
     """(event type, route entry) pairs for a statement. A route entry has
     ``_operator.on_events(events)``: the statement itself, or for operators that take
     several event types (patterns, joins) the per-type inlets their ``inlets()`` give."""
-    inlets = getattr(st._operator, "inlets", None)
+    inlets = st._operator.inlets()
     if inlets is None:
         return ((st.plan.event_type, st),)
-    return inlets()
+    return inlets
 
 
 def _tuplify(v):

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import check_clause_types
+from squall.cep.protocol import Inlet, Operator
 from squall.cep.resultset import PROCESSORS
 from squall.cep.select import compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable, deref
@@ -211,7 +212,7 @@ def compile_join_statement(st: A.SelectStatement,
 
 # ================================================================ runtime
 
-class _Inlet:
+class _Inlet(Inlet):
     """Route entry for one event type (the engine calls ``_operator.on_events``)."""
     __slots__ = ("_operator", "_target", "_type")
 
@@ -243,7 +244,7 @@ class _SideHost:
         self.op.schedule(due, obj)
 
 
-class JoinOperator(TimerHost):
+class JoinOperator(TimerHost, Operator):
     """Runs one join statement (see the module docs)."""
 
     def __init__(self, stmt: "Statement", plan: JoinPlan, engine: "EPLEngine") -> None:

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Callable
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr
+from squall.cep.protocol import Inlet, Operator
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.typecheck import check_expr, java_type
 
@@ -766,7 +767,7 @@ class _Root:
 
 # ================================================================ runtime: operator
 
-class _Inlet:
+class _Inlet(Inlet):
     """Route entry for one event type (the engine calls ``_operator.on_events``)."""
     __slots__ = ("_operator", "_target", "_type")
 
@@ -779,7 +780,7 @@ class _Inlet:
         self._target.on_typed_events(self._type, events)
 
 
-class PatternOperator:
+class PatternOperator(Operator):
     """Runs one pattern statement: filters by event type, timers, the state tree.
 
     Filters are kept per event type in start order; an equality filter on a tag

@@ -1,6 +1,6 @@
 """The general statement operator: data windows -> WHERE -> result-set processor -> selector.
 
-Used for every statement the fused batch operators of :mod:`squall.cep.runtime` do not
+Used for every statement the fused batch operators of :mod:`squall.cep.operators` do not
 cover (sliding windows, intersections, ``groupwin``, ``ext_timed_batch``, ``irstream``
 and ``rstream``). Each post of the data windows (new data, old data; see
 :mod:`squall.cep.views`) goes through WHERE (applied to both; nothing happens when
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from squall.cep.protocol import Operator
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
@@ -196,7 +197,7 @@ def _tuplify(v):
     return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
-class Pipeline(TimerHost):
+class Pipeline(TimerHost, Operator):
     """A statement over data windows (see the module docstring)."""
 
     def __init__(self, stmt, plan: "StatementPlan", engine) -> None:

@@ -6,15 +6,8 @@ index (``-1`` for None). The snapshot therefore keeps which structures share an 
 even after it went through JSON, and an event held by a window and by a group's
 accumulator is restored as one object again.
 
-Operator protocol (what an operator implements to take part in snapshots):
-
-* ``snapshot_state(events: EventTable) -> plain data``
-* ``restore_state(state, events: list) -> None`` on an operator of a freshly compiled
-  statement with the same name and text; ``events`` is the decoded event table.
-* ``schedule_owners() -> dict[tuple, object]``: every object whose bound methods the
-  operator passes to ``engine._schedule``, keyed by a plain-data path that is stable
-  across a restore (the engine stores ``(path, method name)`` for pending schedules and
-  calls ``getattr(owners[path], method name)`` again after ``restore_state``).
+Operators take part in snapshots through ``snapshot_state``, ``restore_state`` and
+``schedule_owners`` of the operator protocol, :class:`squall.cep.protocol.Operator`.
 """
 
 from __future__ import annotations

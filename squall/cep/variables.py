@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError, EPLVariableError
 from squall.cep.expressions import Scope, compile_expr, compile_row_expr, declared_prop_type
+from squall.cep.protocol import Operator
 from squall.cep.select import stream_filter
 from squall.cep.typecheck import check_expr
 
@@ -284,7 +285,7 @@ def compile_create_variable(st: A.CreateVariable, ctx) -> CreateVariablePlan:
     return CreateVariablePlan(decl, value, (st.name,))
 
 
-class _Declaration:
+class _Declaration(Operator):
     """The operator of a ``create variable`` statement: receives no events; starting it
     declares the variable, stopping it takes the declaration away. Its output is each
     change of the value: ``{name: new}`` insert, ``{name: old}`` remove."""
@@ -297,6 +298,9 @@ class _Declaration:
 
     def inlets(self) -> tuple:
         return ()
+
+    def on_events(self, events) -> None:
+        """Never called: :meth:`inlets` routes no event type here."""
 
     def stop(self) -> None:
         self.stopped = True
@@ -390,7 +394,7 @@ def compile_on_set(st: A.OnSet, declared_types: dict, ctx) -> OnSetPlan:
                      tuple(columns))
 
 
-class _OnSet:
+class _OnSet(Operator):
     """The operator of ``on Type set ...``: per event, the assignments in order, then one
     output row with the assigned variables' values."""
 

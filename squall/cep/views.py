@@ -18,7 +18,7 @@ view                          posts
                               leaves when that event arrives; events are kept in
                               arrival order and expire from the oldest arrival on
 ``length_batch(n)``           every n events: the batch as new, the prior batch as old
-``time_batch(p)``             see :mod:`squall.cep.runtime` (same schedule)
+``time_batch(p)``             see :mod:`squall.cep.operators` (same schedule)
 ``ext_timed_batch(expr, p     batches on the events' timestamps: the first event's
 [, reference])``              timestamp (or ``reference``, aligned) starts a batch; an
                               event with ``ts >= start + p`` posts the batch as new
@@ -539,7 +539,7 @@ class LengthBatch:
 
 
 class TimeBatch:
-    """``time_batch(p)``: the schedule of :mod:`squall.cep.runtime` (reference point = time
+    """``time_batch(p)``: the schedule of :mod:`squall.cep.operators` (reference point = time
     of the first event; empty batch ends post nothing and stop the timer until the next
     event, which schedules the end of its period, aligned to the reference)."""
 

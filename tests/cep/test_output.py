@@ -2,7 +2,7 @@
 
 Expected rows are written by hand from Esper's documented semantics (reference 5.6
 "Aggregation and grouping", 14 "Time batch window") and Esper 8 source as cited in
-squall.cep.runtime.
+squall.cep.operators.
 """
 
 import pytest

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from squall.cep import EPLCompileError, EPLEngine, ExternalClock
 from squall.cep.aggregates import build_aggs
 from squall.cep.resultset import Pipeline
-from squall.cep.runtime import _TimeBatch
+from squall.cep.operators import _TimeBatch
 
 
 def _engine(rule: str):

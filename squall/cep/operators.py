@@ -1,6 +1,8 @@
-"""Runtime operators: batch data windows fused with Esper's result-set processors.
+"""Statement operators: :func:`make_operator`, and the batch data windows fused with
+Esper's result-set processors.
 
-A statement runs as one operator object. Events enter through ``on_events(list)``;
+A statement runs as one operator object (the protocol: :class:`squall.cep.protocol.Operator`).
+Events enter through ``on_events(list)``;
 the WHERE filter and, for the fully aggregated models, the per-group aggregation
 happen on arrival, so a batch holds per-group accumulators rather than events.
 
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from squall.cep.select import StatementPlan
+from squall.cep.protocol import Operator
+from squall.cep.resultset import Pipeline
+from squall.cep.select import OutputModel, StatementPlan
 from squall.cep.snapshot import EventTable, deref
 
 if TYPE_CHECKING:
@@ -178,13 +182,13 @@ class _EventList(_Content):
         make = _row_maker(plan)
         model = plan.model
         out = []
-        if model == "unaggregated":
+        if model is OutputModel.UNAGGREGATED:
             for ev in new:
                 if having is None or having(ev, None):
                     out.append(make(ev, None))
             return out
         aggs = plan.aggs
-        if model == "aggregated":
+        if model is OutputModel.AGGREGATED:
             acc = aggs.new_acc(None)
             for ev in new:
                 aggs.update(acc, ev)
@@ -210,14 +214,14 @@ class _EventList(_Content):
 
 
 def _content(plan: StatementPlan) -> _Content:
-    if plan.model in ("fully_grouped", "fully_aggregated"):
+    if plan.model in (OutputModel.FULLY_GROUPED, OutputModel.FULLY_AGGREGATED):
         return _GroupAccs(plan)
     return _EventList(plan)
 
 
 # ------------------------------------------------------------ windows
 
-class _TimeBatch:
+class _TimeBatch(Operator):
     """``#time_batch(period)``: see the module docstring for the exact semantics."""
 
     def __init__(self, stmt: "Statement", plan: StatementPlan, engine: "EPLEngine") -> None:
@@ -292,7 +296,7 @@ class _TimeBatch:
         self.last_arrived = state["last_arrived"]
 
 
-class _LengthBatch:
+class _LengthBatch(Operator):
     """``#length_batch(n)``: posts every n events (counted before WHERE) as new data,
     the prior batch as old data. ``last_output_window`` is None for this window."""
 
@@ -342,18 +346,19 @@ class _LengthBatch:
         self.last = c.load(state["last"], events)
 
 
-def make_operator(stmt: "Statement", plan: StatementPlan, engine: "EPLEngine"):
-    own = getattr(plan, "make_operator", None)  # patterns, joins: plans that build their own
-    if own is not None:
-        return own(stmt, engine)
+def make_operator(stmt: "Statement", plan, engine: "EPLEngine") -> Operator:
+    """The operator running ``plan`` (any plan :func:`squall.cep.compile.compile_statement`
+    returns) for ``stmt`` in ``engine``."""
+    if not isinstance(plan, StatementPlan):
+        # joins, patterns, variables: their plans build their own operator kind
+        return plan.make_operator(stmt, engine)
     # Fused batch operators: one time/length batch window, insert stream only;
     # squall.cep.resultset.Pipeline for everything else.
     view = plan.view
     if plan.selector == "istream" and view.groupwin is None and len(view.windows) <= 1 \
-            and getattr(plan, "stream_filter", None) is None and getattr(plan, "output", None) is None:
+            and plan.stream_filter is None and plan.output is None:
         if view.kind == "time_batch":
             return _TimeBatch(stmt, plan, engine)
         if view.kind == "length_batch":
             return _LengthBatch(stmt, plan, engine)
-    from squall.cep.resultset import Pipeline
     return Pipeline(stmt, plan, engine)

@@ -1,0 +1,81 @@
+"""The operator protocol: what the engine calls on the object that runs a statement.
+
+Every statement runs as one operator, built from its plan by
+:func:`squall.cep.operators.make_operator`: the fused batch operators
+(:mod:`squall.cep.operators`), :class:`squall.cep.resultset.Pipeline`,
+:class:`squall.cep.join.JoinOperator`, :class:`squall.cep.pattern.PatternOperator`, and
+the ``create variable`` / ``on ... set`` operators of :mod:`squall.cep.variables`. Each
+class declares that it implements :class:`Operator` by subclassing it, so a missing
+method fails when the class is instantiated, not when the engine first calls it.
+
+Timers: an operator schedules its callbacks with ``engine._schedule(due_ms, fn)``, where
+``fn`` is a bound method of one of its :meth:`Operator.schedule_owners` (so a snapshot can
+name it); the engine calls ``fn(now_ms)`` at engine time ``due_ms``, before the events
+of that time.
+
+Semantics: Esper 8 statements run as in squall.cep.engine; snapshots as in
+:mod:`squall.cep.snapshot`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from squall.cep.snapshot import EventTable
+
+__all__ = ["Operator", "Inlet"]
+
+
+@runtime_checkable
+class Inlet(Protocol):
+    """A route entry for one event type: the engine calls ``entry._operator.on_events``
+    (a statement, or the per-type inlet of an operator that takes several types)."""
+
+    @abstractmethod
+    def on_events(self, events: Sequence[dict]) -> None:
+        """Process ``events`` (engine time already set), in order."""
+
+
+@runtime_checkable
+class Operator(Protocol):
+    """Runs one compiled statement.
+
+    Contract the engine relies on: ``on_events`` is called with the events of the
+    statement's event type (or through :meth:`inlets`), never re-entrantly for one
+    operator; after :meth:`stop` no callback of the operator outputs rows.
+    """
+
+    @abstractmethod
+    def on_events(self, events: Sequence[dict]) -> None:
+        """Process events of the statement's event type, in order (a tuple or list; do
+        not keep a reference to the sequence itself)."""
+
+    def inlets(self) -> tuple[tuple[str, Inlet], ...] | None:
+        """``(event type, inlet)`` pairs for an operator that takes several event types
+        (joins, patterns) or none (``()``); None, the default: the statement's single
+        event type goes to :meth:`on_events`."""
+        return None
+
+    @abstractmethod
+    def stop(self) -> None:
+        """The statement is removed: pending timers become no-ops, nothing more is
+        output."""
+
+    @abstractmethod
+    def schedule_owners(self) -> dict[tuple, Any]:
+        """Every object whose bound methods the operator passes to
+        ``engine._schedule``, keyed by a plain-data path that is stable across a restore
+        (the engine stores ``(path, method name)`` for pending schedules and calls
+        ``getattr(owners[path], method name)`` again after :meth:`restore_state`)."""
+
+    @abstractmethod
+    def snapshot_state(self, events: EventTable) -> Any:
+        """The operator's state as plain data (JSON-able), its events interned in
+        ``events`` (see :mod:`squall.cep.snapshot`)."""
+
+    @abstractmethod
+    def restore_state(self, state: Any, events: list) -> None:
+        """Load a :meth:`snapshot_state` into this operator of a freshly compiled
+        statement with the same name and text; ``events`` is the decoded event table."""
