@@ -143,3 +143,24 @@ def test_the_private_name_check_names_the_import():
     _, private = import_graph({"a": "from squall.cep.b import _hidden, shown\n",
                                "b": "from . import a\nfrom .a import _x\n"})
     assert private == {"a": ["b._hidden"], "b": ["a._x"]}
+
+
+@pytest.mark.parametrize("rule, kind", [
+    ("select count(*) as n from T#time_batch(10 sec)", "_TimeBatch"),
+    ("select count(*) as n from T#length_batch(3)", "_LengthBatch"),
+    ("select a from T#length(3)", "Pipeline"),
+    ("select x.a from T#length(3) as x, U#length(3) as y", "JoinOperator"),
+    ("select x.a from pattern [every x=T -> y=U]", "PatternOperator"),
+    ("create variable int lim = 80", "_Declaration"),
+    ("on T set lim = a", "_OnSet"),
+])
+def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
+    from squall.cep import EPLEngine, ExternalClock
+    from squall.cep.protocol import Operator
+
+    engine = EPLEngine(ExternalClock(0))
+    if rule.startswith("on "):
+        engine.compile("create variable int lim = 80")
+    op = engine.compile(rule)[0]._operator
+    assert type(op).__name__ == kind
+    assert Operator in type(op).__mro__  # declared, not merely duck-typed
