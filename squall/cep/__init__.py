@@ -30,7 +30,8 @@ are listed in ``docs/epl.md``. Variables and constants (``create variable``, ``o
 
 Layers (no import cycle; tests/cep/test_layers.py checks it): :mod:`squall.cep.expressions`
 (expressions, scopes) <- the statement compilers (:mod:`squall.cep.select`, ``join``,
-``pattern``, ``variables``) <- :mod:`squall.cep.compile` (the dispatcher) <-
+``pattern``, ``variables``; a pattern is ``pattern_compile`` <- ``pattern_states`` <-
+``pattern_operator`` <- ``pattern``) <- :mod:`squall.cep.compile` (the dispatcher) <-
 :mod:`squall.cep.engine`. Every operator implements :class:`squall.cep.protocol.Operator`.
 """
 

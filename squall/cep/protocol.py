@@ -3,7 +3,7 @@
 Every statement runs as one operator, built from its plan by
 :func:`squall.cep.operators.make_operator`: the fused batch operators
 (:mod:`squall.cep.operators`), :class:`squall.cep.resultset.Pipeline`,
-:class:`squall.cep.join.JoinOperator`, :class:`squall.cep.pattern.PatternOperator`, and
+:class:`squall.cep.join.JoinOperator`, :class:`squall.cep.pattern_operator.PatternOperator`, and
 the ``create variable`` / ``on ... set`` operators of :mod:`squall.cep.variables`. Each
 class declares that it implements :class:`Operator` by subclassing it, so a missing
 method fails when the class is instantiated, not when the engine first calls it.

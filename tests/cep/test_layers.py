@@ -121,7 +121,8 @@ def test_no_cep_module_imports_private_names_of_another():
 
 def test_the_compilers_never_import_the_engine():
     graph, _ = import_graph(_package_sources())
-    for name in ("expressions", "select", "join", "pattern", "variables", "compile",
+    for name in ("expressions", "select", "join", "pattern", "pattern_compile",
+                 "pattern_states", "pattern_operator", "variables", "compile",
                  "output", "resultset", "operators", "protocol"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]

@@ -1,0 +1,374 @@
+"""Pattern states: the running side of a pattern, one state object per active instance
+of a :class:`~squall.cep.pattern_compile.PatternNode` (a followed-by starts its next
+child's state on each match, ``every`` restarts its child, and so on; see
+:mod:`squall.cep.pattern` for the semantics).
+
+A state reports to its parent that it turned true (with the tags matched so far and
+whether it is finished) or permanently false; :class:`RootState` hands each match of the
+whole pattern to the operator. The operator (``op``, a
+:class:`~squall.cep.pattern_operator.PatternOperator`) keeps the filters and timers the
+states register: ``register_filter``/``unregister_filter``, ``alloc_slot``,
+``add_timer``, ``pending_matches`` and the engine time.
+
+Semantics: Esper 8 reference, 7 "EPL Reference: Patterns".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from squall.cep.pattern_compile import PatternNode
+    from squall.cep.pattern_operator import PatternOperator
+
+__all__ = ["STATES", "new_state", "FilterState", "RootState"]
+
+
+# Each state: start(begin), quit(), and (for inner states) evaluate_true(match, src,
+# quitted) / evaluate_false(src, restartable) called by its children. ``keeps_filters``:
+# a filter child keeps matching after a match (only under 'every').
+
+class _State:
+    __slots__ = ("node", "parent", "op")
+    keeps_filters = False
+    is_not = False
+    is_filter = False
+
+    def __init__(self, node: PatternNode, parent, op: "PatternOperator") -> None:
+        self.node = node
+        self.parent = parent
+        self.op = op
+
+
+def new_state(node: PatternNode, parent, op) -> _State:
+    return STATES[node.kind](node, parent, op)
+
+
+class FilterState(_State):
+    __slots__ = ("begin", "active", "seq", "key")
+    is_filter = True
+
+    def start(self, begin: dict) -> None:
+        self.begin = begin
+        self.op.register_filter(self)
+
+    def quit(self) -> None:
+        if self.active:
+            self.op.unregister_filter(self)
+
+    def on_event(self, ev) -> None:
+        if not self.active or not self.node.matches(ev, self.begin):
+            return
+        match = dict(self.begin)
+        if self.node.tag is not None:
+            match[self.node.tag] = ev
+        quitted = not self.parent.keeps_filters
+        if quitted:
+            self.op.unregister_filter(self)
+        self.parent.evaluate_true(match, self, quitted)
+
+
+class _IntervalState(_State):
+    __slots__ = ("begin", "timer")
+
+    def start(self, begin: dict) -> None:
+        self.begin = begin
+        self.timer = None
+        slot = self.op.alloc_slot()
+        if self.node.delay_ms <= 0:
+            self.parent.evaluate_true(begin, self, True)
+        else:
+            self.timer = self.op.add_timer(self.op.engine._now + self.node.delay_ms, slot, self)
+
+    def fire(self) -> None:
+        self.timer = None
+        self.parent.evaluate_true(self.begin, self, True)
+
+    def quit(self) -> None:
+        if self.timer is not None:
+            self.timer[2] = None
+            self.timer = None
+
+
+class _GuardState(_State):
+    __slots__ = ("begin", "child", "timer", "slot")
+
+    def start(self, begin: dict) -> None:
+        self.begin = begin
+        self.timer = None
+        self.slot = self.op.alloc_slot()   # the guard's timer is created before its child
+        self.child = new_state(self.node.children[0], self, self.op)
+        self.child.start(begin)
+        self.timer = self.op.add_timer(self.op.engine._now + self.node.delay_ms, self.slot, self)
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        had_quit = self.child is None
+        if quitted:
+            self.child = None
+            self._stop_timer()
+        if not had_quit:
+            self.parent.evaluate_true(match, self, quitted)
+
+    def evaluate_false(self, src, restartable) -> None:
+        self.child = None
+        self.parent.evaluate_false(self, True)
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer[2] = None
+            self.timer = None
+
+    def quit(self) -> None:
+        if self.child is None:
+            return
+        self.child.quit()
+        self._stop_timer()
+        self.child = None
+
+    def fire(self) -> None:  # the time is up
+        self.timer = None
+        if self.child is not None:
+            self.child.quit()
+        self.child = None
+        self.parent.evaluate_false(self, True)
+
+
+class _SpawnCatcher:
+    """Parent of a state 'every' is starting: notes whether it turned true during start."""
+    __slots__ = ("fired",)
+    keeps_filters = False
+    is_not = False
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        self.fired = True
+
+    def evaluate_false(self, src, restartable) -> None:
+        pass
+
+
+class _EveryState(_State):
+    __slots__ = ("begin", "spawned")
+    keeps_filters = True
+
+    def start(self, begin: dict) -> None:
+        self.begin = dict(begin)
+        self.spawned = []
+        self._spawn()
+
+    def _spawn(self) -> None:
+        catcher = _SpawnCatcher()
+        child = new_state(self.node.children[0], catcher, self.op)
+        child.start(self.begin)
+        if catcher.fired:
+            child.quit()
+        else:
+            child.parent = self
+            self.spawned.append(child)
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        if quitted and src in self.spawned:
+            self.spawned.remove(src)
+        if not src.is_filter:
+            self._spawn()
+        self.parent.evaluate_true(match, self, False)
+
+    def evaluate_false(self, src, restartable) -> None:
+        src.quit()
+        if src in self.spawned:
+            self.spawned.remove(src)
+        if not restartable:
+            self.parent.evaluate_false(self, False)
+            return
+        self._spawn()
+
+    def quit(self) -> None:
+        for c in list(self.spawned):
+            c.quit()
+
+
+class _NotState(_State):
+    __slots__ = ("child",)
+    is_not = True
+
+    def start(self, begin: dict) -> None:
+        self.child = new_state(self.node.children[0], self, self.op)
+        self.child.start(begin)
+        self.parent.evaluate_true(begin, self, False)
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        if quitted:
+            self.child = None
+            self.parent.evaluate_false(self, True)
+
+    def evaluate_false(self, src, restartable) -> None:
+        pass
+
+    def quit(self) -> None:
+        if self.child is not None:
+            self.child.quit()
+
+
+class _AndState(_State):
+    __slots__ = ("active", "events")
+
+    def start(self, begin: dict) -> None:
+        kids = self.node.children
+        self.active = [new_state(k, self, self.op) for k in kids]
+        self.events = [[] for _ in kids]
+        for c in list(self.active):
+            if c is not None:
+                c.start(begin)
+
+    def _index(self, src):
+        for i, c in enumerate(self.active):
+            if c is src:
+                return i
+        return None
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        i = self._index(src)
+        if quitted and i is not None:
+            self.active[i] = None
+        if self.events is None or i is None:
+            return
+        events = self.events
+        if any(not events[j] for j in range(len(events)) if j != i):
+            events[i].append(match)
+            return
+        others_quit = all(self.active[j] is None for j in range(len(events)) if j != i)
+        has_active = any(c is not None for c in self.active)
+        if not others_quit:
+            events[i].append(match)
+        results = [dict(match)]
+        for j, lst in enumerate(events):
+            if j == i:
+                continue
+            results = [{**r, **{k: v for k, v in m.items() if v is not None}}
+                       for r in results for m in lst]
+        finished = not has_active or all(c is None or c.is_not for c in self.active)
+        if finished:
+            self._quit_all()
+        for r in results:
+            self.parent.evaluate_true(r, self, finished)
+
+    def evaluate_false(self, src, restartable) -> None:
+        i = self._index(src)
+        if i is not None:
+            self.active[i] = None
+            if self.events is not None:
+                self.events[i] = []
+        self._quit_all()
+        self.parent.evaluate_false(self, restartable)
+
+    def _quit_all(self) -> None:
+        for c in self.active:
+            if c is not None:
+                c.quit()
+        self.active = [None] * len(self.active)
+        self.events = None
+
+    def quit(self) -> None:
+        if self.events is None:
+            return
+        self._quit_all()
+
+
+class _OrState(_State):
+    __slots__ = ("kids", "done")
+
+    def start(self, begin: dict) -> None:
+        self.done = False
+        self.kids = [new_state(k, self, self.op) for k in self.node.children]
+        for c in list(self.kids):
+            c.start(begin)
+            if self.done:
+                break
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        if quitted:
+            self.kids = [None if c is src else c for c in self.kids]
+            self._quit_all()
+        self.parent.evaluate_true(match, self, quitted)
+
+    def evaluate_false(self, src, restartable) -> None:
+        self.kids = [None if c is src else c for c in self.kids]
+        if all(c is None for c in self.kids):
+            self.parent.evaluate_false(self, True)
+
+    def _quit_all(self) -> None:
+        for c in self.kids:
+            if c is not None:
+                c.quit()
+        self.kids = [None] * len(self.kids)
+        self.done = True
+
+    def quit(self) -> None:
+        self._quit_all()
+
+
+class _FollowedByState(_State):
+    __slots__ = ("states",)
+
+    def start(self, begin: dict) -> None:
+        self.states = {}
+        c = new_state(self.node.children[0], self, self.op)
+        self.states[c] = 0
+        c.start(begin)
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        index = self.states.get(src)
+        if quitted:
+            self.states.pop(src, None)
+        if index is None:
+            return
+        kids = self.node.children
+        if index == len(kids) - 1:
+            self.parent.evaluate_true(match, self, not self.states)
+        else:
+            c = new_state(kids[index + 1], self, self.op)
+            self.states[c] = index + 1
+            c.start(match)
+
+    def evaluate_false(self, src, restartable) -> None:
+        src.quit()
+        self.states.pop(src, None)
+        if not self.states:
+            self.parent.evaluate_false(self, True)
+
+    def quit(self) -> None:
+        for c in list(self.states):
+            c.quit()
+        self.states.clear()
+
+
+STATES = {"filter": FilterState, "interval": _IntervalState, "guard": _GuardState,
+           "every": _EveryState, "not": _NotState, "and": _AndState, "or": _OrState,
+           "followed_by": _FollowedByState}
+
+
+class RootState:
+    """Top of the state tree: hands each match of the whole pattern to the operator."""
+    __slots__ = ("op", "top")
+    keeps_filters = False
+    is_not = False
+
+    def __init__(self, op: "PatternOperator") -> None:
+        self.op = op
+        self.top = None
+
+    def start(self) -> None:
+        self.top = new_state(self.op.plan.root, self, self.op)
+        self.top.start({})
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        if quitted:
+            self.top = None
+        self.op.pending_matches.append(match)
+
+    def evaluate_false(self, src, restartable) -> None:
+        if self.top is not None:
+            self.top.quit()
+            self.top = None
