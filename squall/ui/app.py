@@ -6,6 +6,11 @@ with ``?window=600|10800|86400|:all-time``) answer with Storm UI's field names
 (:mod:`squall.ui.views`); ``/metrics`` in the Prometheus text format
 (:mod:`squall.ui.metrics`).
 
+The pages (``/``: cluster summary and topology list; ``/topology.html?id=NAME``;
+``/component.html?topology=NAME&id=COMPONENT``) are static files of the package
+(``squall/ui/static``, under ``/static/``) whose script polls this API every second;
+they load nothing from elsewhere, and their Content-Security-Policy forbids it.
+
 Actions (POST ``/api/v1/topology/{id}/activate``, ``/deactivate``,
 ``/kill/{wait-time}``) need ``Authorization: Bearer <token>`` with the token the app
 was created with; an app created without one refuses every action (403), and a
@@ -28,6 +33,7 @@ import hmac
 import logging
 import threading
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from ..extras import require
@@ -39,6 +45,7 @@ fastapi = require("fastapi", "ui")
 fastapi_exceptions = require("fastapi.exceptions", "ui")
 fastapi_responses = require("fastapi.responses", "ui")
 starlette_exceptions = require("starlette.exceptions", "ui")
+starlette_staticfiles = require("starlette.staticfiles", "ui")
 prometheus_client = require("prometheus_client", "ui")
 
 __all__ = ["create_app", "MAX_KILL_WAIT_SECS"]
@@ -50,6 +57,14 @@ MAX_KILL_WAIT_SECS = 86400
 
 _NO_TOKEN = ("actions are disabled: this UI was started without a token; start it with "
              "squall.ui.serve(cluster, token=...) and send 'Authorization: Bearer <token>'")
+
+
+STATIC_DIR = Path(__file__).with_name("static")
+PAGES = ("index.html", "topology.html", "component.html")
+# Everything from this server, nothing inline: a page can neither load a CDN's file nor
+# run a script injected through a topology's names or error messages.
+_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
 def _error(status: int, message: str) -> Any:
@@ -155,6 +170,17 @@ def create_app(cluster: LocalCluster, token: str | None = None,
         threading.Thread(target=_kill, args=(cluster, view, topology_id, wait_time),
                          name=f"squall-ui-kill-{topology_id}", daemon=True).start()
         return done("kill", topology_id)
+
+    def page(name: str) -> Any:
+        def serve_page() -> Any:
+            return fastapi_responses.FileResponse(STATIC_DIR / name, media_type="text/html",
+                                                  headers=_PAGE_HEADERS)
+        return serve_page
+
+    for name in PAGES:
+        app.get(f"/{name}", include_in_schema=False)(page(name))
+    app.get("/", include_in_schema=False)(page("index.html"))
+    app.mount("/static", starlette_staticfiles.StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/metrics")
     def metrics() -> Any:

@@ -1,0 +1,203 @@
+"""The UI's pages in a real browser (headless Debian chromium driven by selenium through
+the system chromedriver), against a topology running on a LocalCluster: the topology
+listed on ``/``, its page's figures growing live without a reload, and the actions'
+buttons with the right and a wrong token."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from squall import Bolt, Spout, TopologyBuilder  # noqa: E402
+from squall.config import MAX_SPOUT_PENDING  # noqa: E402
+from squall.runtime import LocalCluster  # noqa: E402
+from squall.ui import serve  # noqa: E402
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver "
+                                       "(apt-get install chromium chromium-driver)")
+
+TOKEN = "page-t0ken"
+TOPOLOGY = "endless"
+_HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
+
+
+class Endless(Spout):
+    """Emits 0, 1, 2, ... reliably for as long as it runs, about one a millisecond."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["n"])
+
+    def open(self, config, context, collector):
+        self.collector = collector
+        self.n = 0
+
+    def next_tuple(self):
+        self.collector.emit([self.n], message_id=self.n)
+        self.n += 1
+        time.sleep(0.001)   # keeps the test's CPU use low; the counts still grow every poll
+
+
+class Check(Bolt):
+    """Acks every number; reports an error for each multiple of 500."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["n"])
+
+    def process(self, tup):
+        if tup.values[0] % 500 == 0:
+            self.collector.report_error(ValueError(f"bad number {tup.values[0]}"))
+        self.collector.emit([tup.values[0]], anchors=[tup])
+        self.collector.ack(tup)
+
+
+class Sink(Bolt):
+    def process(self, tup):
+        self.collector.ack(tup)
+
+
+def _topology():
+    b = TopologyBuilder()
+    b.set_spout("numbers", Endless())
+    b.set_bolt("check", Check(), parallelism=2).shuffle_grouping("numbers")
+    b.set_bolt("sink", Sink()).shuffle_grouping("check")
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def ui():
+    with LocalCluster() as cluster:
+        cluster.submit_topology(TOPOLOGY, {MAX_SPOUT_PENDING: 64}, _topology())
+        with serve(cluster, port=0, token=TOKEN) as server:
+            yield server
+
+
+@pytest.fixture
+def api(ui):
+    with httpx.Client(base_url=ui.url) as client:
+        yield client
+
+
+def _until(browser, check, what):
+    """check(browser)'s first truthy value; fails (instead of hanging) after the guard."""
+    return WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05).until(
+        lambda d: check(d), message=f"never happened: {what}")
+
+
+def _cell(browser, table, row, field):
+    """The text of a table cell, or None while the row is not drawn yet."""
+    cells = browser.find_elements(By.CSS_SELECTOR, f'#{table} tr[data-id="{row}"] td[data-field="{field}"]')
+    return cells[0].text if cells else None
+
+
+def _number(browser, table, row, field):
+    text = _cell(browser, table, row, field)
+    return int(text) if text else None
+
+
+def _open_topology(browser, ui):
+    browser.get(f"{ui.url}/topology.html?id={TOPOLOGY}")
+    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE")
+
+
+def test_index_lists_the_topology_and_links_to_its_page(browser, ui):
+    browser.get(ui.url + "/")
+    _until(browser, lambda d: _cell(d, "topologies", TOPOLOGY, "status") == "ACTIVE",
+           "the topology is listed as ACTIVE")
+    assert _cell(browser, "topologies", TOPOLOGY, "executorsTotal") == "4"
+    assert _cell(browser, "cluster", "0", "supervisors") == "1"
+    browser.find_element(By.CSS_SELECTOR, f'#topologies tr[data-id="{TOPOLOGY}"] a').click()
+    _until(browser, lambda d: d.current_url == f"{ui.url}/topology.html?id={TOPOLOGY}",
+           "the link opens the topology's page")
+    _until(browser, lambda d: _cell(d, "summary", "0", "name") == TOPOLOGY, "the page names it")
+
+
+def test_topology_page_figures_grow_without_a_reload(browser, ui, api):
+    _open_topology(browser, ui)
+    acked = _until(browser, lambda d: _number(d, "spouts", "numbers", "acked"), "acked trees show")
+    # Read from the API after the page: the page can only be behind it.
+    assert acked <= api.get(f"/api/v1/topology/{TOPOLOGY}").json()["spouts"][0]["acked"]
+    browser.execute_script("window.squallTestMarker = 'still the same page';")
+    _until(browser, lambda d: (_number(d, "spouts", "numbers", "acked") or 0) > acked,
+           "the acked count grows")
+    assert browser.execute_script("return window.squallTestMarker;") == "still the same page"
+
+    windows = browser.find_elements(By.CSS_SELECTOR, "#topology-stats tbody td[data-field=windowPretty]")
+    assert [w.text for w in windows] == ["10m 0s", "3h 0m 0s", "1d 0h 0m 0s", "All time"]
+    assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#bolts tbody tr")] \
+        == ["check", "sink"]
+    _until(browser, lambda d: (_number(d, "bolts", "sink", "executed") or 0) > 0, "the sink executes")
+    _until(browser, lambda d: (_cell(d, "bolts", "check", "lastError") or "").startswith("ValueError: bad number"),
+           "check's last error shows")
+    # Every resource came from this server: nothing from a CDN.
+    sources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);")
+    assert sources and all(s.startswith(ui.url + "/") for s in sources), sources
+
+
+def test_deactivate_with_the_right_token_makes_the_topology_inactive(browser, ui, api):
+    _open_topology(browser, ui)
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=deactivate]").click()
+    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "INACTIVE", "the page shows INACTIVE")
+    assert api.get(f"/api/v1/topology/{TOPOLOGY}").json()["status"] == "INACTIVE"
+    assert browser.find_element(By.ID, "action-message").text == "deactivate: success"
+    # The token stays in this tab's sessionStorage, not in the address.
+    assert browser.execute_script("return sessionStorage.getItem('squall.ui.token');") == TOKEN
+    assert TOKEN not in browser.current_url
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=activate]").click()
+    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE again")
+
+
+def test_a_wrong_token_shows_the_apis_refusal(browser, ui, api):
+    _open_topology(browser, ui)
+    browser.find_element(By.ID, "token").send_keys("not-the-token")
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=deactivate]").click()
+    message = _until(browser, lambda d: d.find_element(By.ID, "action-message").text, "a message shows")
+    refusal = api.post(f"/api/v1/topology/{TOPOLOGY}/deactivate",
+                       headers={"Authorization": "Bearer not-the-token"}).json()["errorMessage"]
+    assert message == f"deactivate refused: {refusal}"
+    assert browser.find_element(By.ID, "action-message").get_attribute("class") == "error"
+    assert api.get(f"/api/v1/topology/{TOPOLOGY}").json()["status"] == "ACTIVE"
+    assert _cell(browser, "summary", "0", "status") == "ACTIVE"
+
+
+def test_component_page_shows_executors_and_errors(browser, ui):
+    _open_topology(browser, ui)
+    _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#bolts tr[data-id="check"] a'), "check's link")
+    browser.find_element(By.CSS_SELECTOR, '#bolts tr[data-id="check"] a').click()
+    _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executor-stats tbody tr")) == 2,
+           "check's two executors show")
+    assert _cell(browser, "summary", "0", "componentType") == "bolt"
+    _until(browser, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")],
+           "check's errors show")
+    errors = browser.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")
+    assert all(e.text.startswith("ValueError: bad number ") for e in errors)
