@@ -174,9 +174,22 @@ class Statement:
     def remove_listener(self, fn: Listener) -> None:
         self._listeners.remove(fn)
 
-    def _emit_streams(self, new_rows: list, old_rows: list,
-                      window: tuple[int, int] | None) -> None:
-        """Deliver insert-stream and remove-stream rows (either may be empty)."""
+    @property
+    def listening(self) -> bool:
+        """Whether any listener is registered (an operator may skip building rows)."""
+        return bool(self._listeners)
+
+    def report_error(self, record: Any, reason: str) -> None:
+        """The statement could not evaluate ``record`` as written: counted in
+        :attr:`errors` and passed (throttled) to the engine's ``on_error``."""
+        if self._ctx is not None:
+            self._ctx.report(record, reason)
+
+    def emit_streams(self, new_rows: list, old_rows: list,
+                     window: tuple[int, int] | None) -> None:
+        """Deliver insert-stream and remove-stream rows (either may be empty) through
+        order by / limit, ``insert into`` and the listeners. Called by the statement's
+        operator (:class:`squall.cep.protocol.StatementHost`)."""
         shape = self._shape
         if shape is not None:
             new_rows, old_rows = shape(new_rows), shape(old_rows)
@@ -189,7 +202,9 @@ class Statement:
         for fn in self._listeners:
             fn(new_rows, old_rows)
 
-    def _emit(self, rows: list, window: tuple[int, int] | None) -> None:
+    def emit(self, rows: list, window: tuple[int, int] | None) -> None:
+        """Deliver insert-stream rows only; ``window`` is the ``(start_ms, end_ms)`` of
+        the batch they come from, or None (see :meth:`emit_streams`)."""
         shape = self._shape
         if shape is not None:
             rows = shape(rows)
@@ -251,7 +266,8 @@ class EPLEngine:
         self._match_timeout_s = float(match_timeout_s)
         self._pattern_cache_size = int(pattern_cache_size)
         self._external = self.clock.external
-        self._now = self.clock.now_ms()
+        #: engine time, epoch milliseconds (read it; it moves by advance_time/send/poll)
+        self.current_time_ms = self.clock.now_ms()
         self._heap: list = []
         self._seq = itertools.count()
         self._types: dict[str, dict[str, type]] = {}
@@ -261,7 +277,7 @@ class EPLEngine:
         #: insert-into events waiting to be processed: (event type, event), FIFO
         self._inserted: list = []
         #: true while a schedule callback runs (not while an event is processed)
-        self._firing = False
+        self.firing = False
         #: variable cells by name, kept for the engine's life (squall.cep.variables)
         self._cells: dict[str, Variable] = {}
 
@@ -446,7 +462,7 @@ class EPLEngine:
                 raise EPLError(f"cannot snapshot the pending schedule {fn!r} at {due}: it is "
                                "not a bound method of a statement's schedule owner")
             schedules.append([due, where[0], list(where[1]), fn.__name__])
-        return {"version": SNAPSHOT_VERSION, "time_ms": self._now,
+        return {"version": SNAPSHOT_VERSION, "time_ms": self.current_time_ms,
                 "statements": statements, "schedules": schedules}
 
     def restore(self, snapshot: dict) -> list[str]:
@@ -496,9 +512,9 @@ class EPLEngine:
                 kept.append((due, next(self._seq), getattr(obj, method)))
         heapq.heapify(kept)
         self._heap = kept
-        self._now = int(snapshot["time_ms"])
+        self.current_time_ms = int(snapshot["time_ms"])
         if self._external:
-            self.clock.start_ms = self._now
+            self.clock.start_ms = self.current_time_ms
         return restored
 
     def _schedule_owner_index(self) -> dict[int, tuple[str, tuple]]:
@@ -558,10 +574,6 @@ class EPLEngine:
 
     # -- time
 
-    @property
-    def current_time_ms(self) -> int:
-        return self._now
-
     def advance_time(self, ms: int) -> None:
         """Set engine time to ``ms`` (absolute epoch msec), firing due schedules in order.
 
@@ -572,8 +584,8 @@ class EPLEngine:
         if not self._external:
             raise TypeError("advance_time needs an ExternalClock; this engine uses WallClock")
         ms = int(ms)
-        if ms < self._now:
-            raise ValueError(f"engine time cannot go backwards: {ms} < {self._now}")
+        if ms < self.current_time_ms:
+            raise ValueError(f"engine time cannot go backwards: {ms} < {self.current_time_ms}")
         self._advance(ms)
         self.clock.start_ms = ms
 
@@ -585,24 +597,27 @@ class EPLEngine:
 
     def _sync_wall_clock(self) -> None:
         t = self.clock.now_ms()
-        if t > self._now:
+        if t > self.current_time_ms:
             self._advance(t)
 
     def _advance(self, target: int) -> None:
         heap = self._heap
         while heap and heap[0][0] <= target:
             due, _, fn = heapq.heappop(heap)
-            self._now = due
-            self._firing = True
+            self.current_time_ms = due
+            self.firing = True
             try:
                 fn(due)
                 if self._inserted:
                     self._drain_inserted()
             finally:
-                self._firing = False
-        self._now = target
+                self.firing = False
+        self.current_time_ms = target
 
-    def _schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:
+    def schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:
+        """Call ``fn(due_ms)`` when engine time reaches ``due_ms``, before the events of
+        that time; schedules due at the same time run in the order they were made (see
+        :class:`squall.cep.protocol.EngineHost` for what ``fn`` must be)."""
         heapq.heappush(self._heap, (due_ms, next(self._seq), fn))
 
 

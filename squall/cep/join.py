@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import check_clause_types
-from squall.cep.protocol import Inlet, Operator
+from squall.cep.protocol import EngineHost, Inlet, Operator, StatementHost
 from squall.cep.resultset import PROCESSORS
 from squall.cep.select import compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable, deref
@@ -45,7 +45,6 @@ from squall.cep.typecheck import java_type
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 if TYPE_CHECKING:
-    from squall.cep.engine import EPLEngine, Statement
     from squall.cep.matching import EvalContext
 
 __all__ = ["JoinPlan", "JoinOperator", "compile_join_statement", "JoinRow"]
@@ -97,7 +96,7 @@ class JoinPlan:
     def wildcard(self) -> bool:
         return False
 
-    def make_operator(self, stmt: "Statement", engine: "EPLEngine") -> "JoinOperator":
+    def make_operator(self, stmt: "StatementHost", engine: "EngineHost") -> "JoinOperator":
         return JoinOperator(stmt, self, engine)
 
 
@@ -247,7 +246,7 @@ class _SideHost:
 class JoinOperator(TimerHost, Operator):
     """Runs one join statement (see the module docs)."""
 
-    def __init__(self, stmt: "Statement", plan: JoinPlan, engine: "EPLEngine") -> None:
+    def __init__(self, stmt: "StatementHost", plan: JoinPlan, engine: "EngineHost") -> None:
         self.stmt = stmt
         self.plan = plan
         self.engine = engine
@@ -402,9 +401,9 @@ class JoinOperator(TimerHost, Operator):
         if self.stopped:
             return
         if self.rstream:
-            self.stmt._emit_streams(rem, [], None)
+            self.stmt.emit_streams(rem, [], None)
         else:
-            self.stmt._emit_streams(ins, rem, None)
+            self.stmt.emit_streams(ins, rem, None)
 
     # -- snapshot (protocol of squall.cep.snapshot)
 

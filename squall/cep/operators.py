@@ -28,15 +28,12 @@ Semantics of the batch windows (Esper 8 reference, 14 "EPL Reference: Data Windo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from squall.cep.protocol import Operator
+from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.resultset import Pipeline
 from squall.cep.select import OutputModel, StatementPlan
 from squall.cep.snapshot import EventTable, deref
-
-if TYPE_CHECKING:
-    from squall.cep.engine import EPLEngine, Statement
 
 __all__ = ["make_operator"]
 
@@ -224,7 +221,7 @@ def _content(plan: StatementPlan) -> _Content:
 class _TimeBatch(Operator):
     """``#time_batch(period)``: see the module docstring for the exact semantics."""
 
-    def __init__(self, stmt: "Statement", plan: StatementPlan, engine: "EPLEngine") -> None:
+    def __init__(self, stmt: "StatementHost", plan: StatementPlan, engine: "EngineHost") -> None:
         self.stmt = stmt
         self.engine = engine
         self.period = plan.view.size
@@ -247,15 +244,15 @@ class _TimeBatch(Operator):
     def _first_arrival(self) -> None:
         self.cur_arrived = True
         if self.reference is None:
-            self.reference = self.engine._now
+            self.reference = self.engine.current_time_ms
         if not self.scheduled:
             self._schedule()
 
     def _schedule(self) -> None:
-        now, ref, p = self.engine._now, self.reference, self.period
+        now, ref, p = self.engine.current_time_ms, self.reference, self.period
         due = ref + ((now - ref) // p + 1) * p
         self.scheduled = True
-        self.engine._schedule(due, self._fire)
+        self.engine.schedule(due, self._fire)
 
     def _fire(self, now: int) -> None:
         if self.stopped:
@@ -264,7 +261,7 @@ class _TimeBatch(Operator):
         any_data = self.cur_arrived or self.last_arrived
         if any_data:
             rows = self.content.rows(self.cur, self.last)
-            self.stmt._emit(rows, (now - self.period, now))
+            self.stmt.emit(rows, (now - self.period, now))
             self._schedule()
         self.last, self.last_arrived = self.cur, self.cur_arrived
         self.cur = self.content.empty()
@@ -300,7 +297,7 @@ class _LengthBatch(Operator):
     """``#length_batch(n)``: posts every n events (counted before WHERE) as new data,
     the prior batch as old data. ``last_output_window`` is None for this window."""
 
-    def __init__(self, stmt: "Statement", plan: StatementPlan, engine: "EPLEngine") -> None:
+    def __init__(self, stmt: "StatementHost", plan: StatementPlan, engine: "EngineHost") -> None:
         self.stmt = stmt
         self.size = plan.view.size
         self.content = _content(plan)
@@ -323,7 +320,7 @@ class _LengthBatch(Operator):
                 self.cur = self.content.empty()
                 self.cur_add = self.content.adder(self.cur)
                 self.count = 0
-                self.stmt._emit(rows, None)
+                self.stmt.emit(rows, None)
 
     def stop(self) -> None:
         pass
@@ -346,7 +343,7 @@ class _LengthBatch(Operator):
         self.last = c.load(state["last"], events)
 
 
-def make_operator(stmt: "Statement", plan, engine: "EPLEngine") -> Operator:
+def make_operator(stmt: "StatementHost", plan, engine: "EngineHost") -> Operator:
     """The operator running ``plan`` (any plan :func:`squall.cep.compile.compile_statement`
     returns) for ``stmt`` in ``engine``."""
     if not isinstance(plan, StatementPlan):

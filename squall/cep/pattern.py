@@ -64,7 +64,7 @@ from squall.cep.pattern_operator import PatternOperator
 from squall.cep.typecheck import check_expr
 
 if TYPE_CHECKING:
-    from squall.cep.engine import EPLEngine, Statement
+    from squall.cep.protocol import EngineHost, StatementHost
     from squall.cep.matching import EvalContext
 
 __all__ = ["PatternPlan", "PatternOperator", "TagRow", "compile_pattern_statement"]
@@ -84,7 +84,7 @@ class PatternPlan:
     model: str = "pattern"
     wildcard: bool = False
 
-    def make_operator(self, stmt: "Statement", engine: "EPLEngine") -> "PatternOperator":
+    def make_operator(self, stmt: "StatementHost", engine: "EngineHost") -> "PatternOperator":
         return PatternOperator(stmt, self, engine)
 
 

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 
 from squall.cep.pattern_compile import TagRow
 from squall.cep.pattern_states import STATES, FilterState, RootState
-from squall.cep.protocol import Inlet, Operator
+from squall.cep.protocol import EngineHost, Inlet, Operator, StatementHost
 from squall.cep.snapshot import EventTable, deref
 
 if TYPE_CHECKING:
-    from squall.cep.engine import EPLEngine, Statement
     from squall.cep.pattern import PatternPlan
 
 __all__ = ["PatternOperator"]
@@ -46,7 +45,7 @@ class PatternOperator(Operator):
     order) with one engine schedule per distinct due time.
     """
 
-    def __init__(self, stmt: "Statement", plan: PatternPlan, engine: "EPLEngine") -> None:
+    def __init__(self, stmt: "StatementHost", plan: PatternPlan, engine: "EngineHost") -> None:
         self.stmt = stmt
         self.plan = plan
         self.engine = engine
@@ -150,7 +149,7 @@ class PatternOperator(Operator):
         heapq.heappush(self._timers, entry)
         if due not in self._dues:
             self._dues.add(due)
-            self.engine._schedule(due, self._on_time)
+            self.engine.schedule(due, self._on_time)
         return entry
 
     def _on_time(self, now: int) -> None:
@@ -182,7 +181,7 @@ class PatternOperator(Operator):
                 continue
             rows.append({c: f(row, None) for c, f in pairs})
         if rows and not self.stopped:
-            self.stmt._emit(rows, None)
+            self.stmt.emit(rows, None)
 
     # -- snapshot (protocol of squall.cep.snapshot)
 

@@ -78,7 +78,8 @@ class _IntervalState(_State):
         if self.node.delay_ms <= 0:
             self.parent.evaluate_true(begin, self, True)
         else:
-            self.timer = self.op.add_timer(self.op.engine._now + self.node.delay_ms, slot, self)
+            due = self.op.engine.current_time_ms + self.node.delay_ms
+            self.timer = self.op.add_timer(due, slot, self)
 
     def fire(self) -> None:
         self.timer = None
@@ -99,7 +100,8 @@ class _GuardState(_State):
         self.slot = self.op.alloc_slot()   # the guard's timer is created before its child
         self.child = new_state(self.node.children[0], self, self.op)
         self.child.start(begin)
-        self.timer = self.op.add_timer(self.op.engine._now + self.node.delay_ms, self.slot, self)
+        due = self.op.engine.current_time_ms + self.node.delay_ms
+        self.timer = self.op.add_timer(due, self.slot, self)
 
     def evaluate_true(self, match, src, quitted) -> None:
         had_quit = self.child is None

@@ -8,7 +8,13 @@ the ``create variable`` / ``on ... set`` operators of :mod:`squall.cep.variables
 class declares that it implements :class:`Operator` by subclassing it, so a missing
 method fails when the class is instantiated, not when the engine first calls it.
 
-Timers: an operator schedules its callbacks with ``engine._schedule(due_ms, fn)``, where
+An operator sees its engine and statement only through :class:`EngineHost` (time,
+schedules) and :class:`StatementHost` (counters, output, error path), so no operator
+module imports :mod:`squall.cep.engine` (tests/cep/test_layers.py checks it);
+:class:`~squall.cep.engine.EPLEngine` and :class:`~squall.cep.engine.Statement` implement
+them.
+
+Timers: an operator schedules its callbacks with ``engine.schedule(due_ms, fn)``, where
 ``fn`` is a bound method of one of its :meth:`Operator.schedule_owners` (so a snapshot can
 name it); the engine calls ``fn(now_ms)`` at engine time ``due_ms``, before the events
 of that time.
@@ -20,12 +26,57 @@ Semantics: Esper 8 statements run as in squall.cep.engine; snapshots as in
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from squall.cep.snapshot import EventTable
 
-__all__ = ["Operator", "Inlet"]
+__all__ = ["Operator", "Inlet", "EngineHost", "StatementHost"]
+
+
+class EngineHost(Protocol):
+    """What an operator uses of the engine that runs it.
+
+    ``current_time_ms``: engine time, epoch milliseconds (read only; during a schedule
+    callback it is that callback's due time). ``firing``: true while a schedule callback
+    runs, false while events are processed.
+    """
+
+    current_time_ms: int
+    firing: bool
+
+    @abstractmethod
+    def schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:
+        """Call ``fn(due_ms)`` at engine time ``due_ms``, before the events of that time,
+        in the order the schedules were made; ``fn`` is a bound method of a schedule
+        owner (see :meth:`Operator.schedule_owners`)."""
+
+
+class StatementHost(Protocol):
+    """What an operator uses of the statement it runs: counters, output, error path."""
+
+    name: str
+    events_in: int
+
+    @property
+    @abstractmethod
+    def listening(self) -> bool:
+        """Whether any listener is registered."""
+
+    @abstractmethod
+    def emit(self, rows: list, window: tuple[int, int] | None) -> None:
+        """Output insert-stream ``rows`` (dicts); ``window`` is the ``(start_ms, end_ms)``
+        of the batch they come from, or None."""
+
+    @abstractmethod
+    def emit_streams(self, new_rows: list, old_rows: list,
+                     window: tuple[int, int] | None) -> None:
+        """Output insert-stream and remove-stream rows (either may be empty)."""
+
+    @abstractmethod
+    def report_error(self, record: Any, reason: str) -> None:
+        """``record`` could not be processed as written: counted on the statement and
+        passed (throttled) to the engine's ``on_error`` as an EPLEvaluationError."""
 
 
 @runtime_checkable
@@ -66,7 +117,7 @@ class Operator(Protocol):
     @abstractmethod
     def schedule_owners(self) -> dict[tuple, Any]:
         """Every object whose bound methods the operator passes to
-        ``engine._schedule``, keyed by a plain-data path that is stable across a restore
+        ``engine.schedule``, keyed by a plain-data path that is stable across a restore
         (the engine stores ``(path, method name)`` for pending schedules and calls
         ``getattr(owners[path], method name)`` again after :meth:`restore_state`)."""
 

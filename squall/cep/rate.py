@@ -117,7 +117,7 @@ class RateLimiter:
                 if not (new_rows or old_rows):
                     return   # the interval starts with the first output
                 self.witnessed = True
-                self.stmt._emit_streams(new_rows, old_rows, None)
+                self.stmt.emit_streams(new_rows, old_rows, None)
         elif kind == "last":
             if self.grouped:
                 key, touched = self.key, self.touched
@@ -140,14 +140,14 @@ class RateLimiter:
                 self.n_new = self.n_old = 0
                 self._output()
         elif self.due is None:
-            now, phase, p = self.engine._now, self.phase, self.period_ms
+            now, phase, p = self.engine.current_time_ms, self.phase, self.period_ms
             # the first post starts the intervals; after idle intervals (see on_due) the
             # next interval end keeps the original phase. A timer post (a window expiry)
             # at an interval end still belongs to that interval, whose end fires after the
             # windows' timers; an event at that time belongs to the next one.
             if phase is None:
                 due = now + p
-            elif (now - phase) % p == 0 and self.engine._firing:
+            elif (now - phase) % p == 0 and self.engine.firing:
                 due = now
             else:
                 due = phase + ((now - phase) // p + 1) * p
@@ -172,13 +172,13 @@ class RateLimiter:
                     done.add(k)
                     out.extend(rows)
         if out:
-            self.stmt._emit_streams(out, [], None)
+            self.stmt.emit_streams(out, [], None)
 
     def _group_condition(self, k, dn: int, do: int) -> bool:
         """A group's own condition for ``output first`` (true: output the group now)."""
         conds = self.conds
         if self.every_n is None:
-            now = self.engine._now
+            now = self.engine.current_time_ms
             last = conds.get(k)
             if last is None or now >= last + self.period_ms:
                 conds[k] = now
@@ -199,7 +199,7 @@ class RateLimiter:
 
     def _schedule(self, due: int) -> None:
         self.due = due
-        self.engine._schedule(due, self.on_due)
+        self.engine.schedule(due, self.on_due)
 
     def on_due(self, now: int) -> None:
         if self.pipeline.stopped or self.due != now:
@@ -208,7 +208,7 @@ class RateLimiter:
             # After the statement's data windows' timers due now (Esper fires a
             # statement's view schedules before its output condition's).
             self.deferred = True
-            self.engine._schedule(now, self.on_due)
+            self.engine.schedule(now, self.on_due)
             return
         self.deferred = False
         posted = self.posted
@@ -228,7 +228,7 @@ class RateLimiter:
         def emit(new, old, window):
             if new or old:
                 rows_seen.append(True)
-            self.stmt._emit_streams(new, old, window)
+            self.stmt.emit_streams(new, old, window)
         self._output_rows(kind, rsp, emit)
         return bool(rows_seen)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from squall.cep.protocol import Operator
+from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
@@ -200,7 +200,7 @@ def _tuplify(v):
 class Pipeline(TimerHost, Operator):
     """A statement over data windows (see the module docstring)."""
 
-    def __init__(self, stmt, plan: "StatementPlan", engine) -> None:
+    def __init__(self, stmt: StatementHost, plan: "StatementPlan", engine: EngineHost) -> None:
         self.stmt = stmt
         self.engine = engine
         self.stopped = False
@@ -240,7 +240,7 @@ class Pipeline(TimerHost, Operator):
                 obj.on_timer(now)
         finally:
             self._merged = None
-        self.stmt._emit_streams(merged[0], merged[1], merged[2][0])
+        self.stmt.emit_streams(merged[0], merged[1], merged[2][0])
 
     def on_events(self, events) -> None:
         self.stmt.events_in += len(events)
@@ -273,7 +273,7 @@ class Pipeline(TimerHost, Operator):
             merged[1].extend(old_rows)
             merged[2][0] = window
             return
-        self.stmt._emit_streams(new_rows, old_rows, window)
+        self.stmt.emit_streams(new_rows, old_rows, window)
 
     def stop(self) -> None:
         self.stopped = True

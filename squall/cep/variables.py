@@ -44,17 +44,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError, EPLVariableError
 from squall.cep.expressions import Scope, compile_expr, compile_row_expr, declared_prop_type
-from squall.cep.protocol import Operator
+from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.select import stream_filter
 from squall.cep.typecheck import check_expr
-
-if TYPE_CHECKING:
-    from squall.cep.engine import EPLEngine, Statement
 
 __all__ = ["Variable", "VariableDecl", "java_type_of", "check_value", "resolve_variables"]
 
@@ -121,7 +118,7 @@ class Variable:
         self.java_type = "String"
         self.constant = False
         self.value: Any = None
-        self.statement: Statement | None = None
+        self.statement: StatementHost | None = None
 
     def __repr__(self) -> str:
         return f"<Variable {self.java_type} {self.name}={self.value!r}>"
@@ -245,7 +242,7 @@ class CreateVariablePlan:
     columns: tuple[str, ...]
     event_type: None = None
 
-    def make_operator(self, stmt: "Statement", engine: "EPLEngine") -> "_Declaration":
+    def make_operator(self, stmt: "StatementHost", engine: "EngineHost") -> "_Declaration":
         return _Declaration(stmt, self, engine)
 
 
@@ -290,8 +287,9 @@ class _Declaration(Operator):
     declares the variable, stopping it takes the declaration away. Its output is each
     change of the value: ``{name: new}`` insert, ``{name: old}`` remove."""
 
-    def __init__(self, stmt: "Statement", plan: CreateVariablePlan, engine: "EPLEngine") -> None:
+    def __init__(self, stmt: "StatementHost", plan: CreateVariablePlan, engine: "EngineHost") -> None:
         cell, jt, constant, _ = plan.decl
+        self.stmt = stmt
         cell.java_type, cell.constant, cell.value, cell.statement = jt, constant, plan.initial, stmt
         self.cell = cell
         self.stopped = False
@@ -304,7 +302,7 @@ class _Declaration(Operator):
 
     def stop(self) -> None:
         self.stopped = True
-        if self.cell.statement is not None and self.cell.statement._operator is self:
+        if self.cell.statement is self.stmt:
             self.cell.statement = None
 
     def schedule_owners(self) -> dict:
@@ -321,8 +319,8 @@ def assign(cell: Variable, value: Any) -> None:
     """Set ``cell`` (value already checked); its declaring statement outputs the change."""
     old, cell.value = cell.value, value
     st = cell.statement
-    if st is not None and st._listeners:
-        st._emit_streams([{cell.name: value}], [{cell.name: old}], None)
+    if st is not None and st.listening:
+        st.emit_streams([{cell.name: value}], [{cell.name: old}], None)
 
 
 # ------------------------------------------------------------------ on ... set
@@ -336,7 +334,7 @@ class OnSetPlan:
     assignments: tuple   # (cell, eval(event, None) -> value, Java type, known source type?)
     columns: tuple[str, ...]
 
-    def make_operator(self, stmt: "Statement", engine: "EPLEngine") -> "_OnSet":
+    def make_operator(self, stmt: "StatementHost", engine: "EngineHost") -> "_OnSet":
         return _OnSet(stmt, self)
 
 
@@ -398,7 +396,7 @@ class _OnSet(Operator):
     """The operator of ``on Type set ...``: per event, the assignments in order, then one
     output row with the assigned variables' values."""
 
-    def __init__(self, stmt: "Statement", plan: OnSetPlan) -> None:
+    def __init__(self, stmt: "StatementHost", plan: OnSetPlan) -> None:
         self.stmt = stmt
         self.plan = plan
         self.stopped = False
@@ -417,13 +415,13 @@ class _OnSet(Operator):
                 try:
                     v = check_value(cell.name, jt, v)
                 except EPLVariableError as exc:
-                    stmt._ctx.report(ev, f"{exc}; the assignment was skipped")
+                    stmt.report_error(ev, f"{exc}; the assignment was skipped")
                     continue
                 assign(cell, v)
             row = {}
             for cell, _f, _jt in assignments:
                 row[cell.name] = cell.value
-            stmt._emit([{c: row[c] for c in columns}], None)
+            stmt.emit([{c: row[c] for c in columns}], None)
 
     def stop(self) -> None:
         self.stopped = True

@@ -253,7 +253,7 @@ class _Time:
         self.on_expire = None
 
     def insert(self, ev):
-        now = self.host.engine._now
+        now = self.host.engine.current_time_ms
         self.buf.append((now, ev))
         if self.scheduled is None:
             self._schedule(now + self.size)
@@ -370,7 +370,7 @@ class TimerHost:
         waiting = self._due.get(due)
         if waiting is None:
             self._due[due] = [obj]
-            self.engine._schedule(due, self.on_due)
+            self.engine.schedule(due, self.on_due)
         else:
             waiting.append(obj)
 
@@ -554,10 +554,10 @@ class TimeBatch:
 
     def insert(self, ev) -> None:
         if self.reference is None:
-            self.reference = self.host.engine._now
+            self.reference = self.host.engine.current_time_ms
         self.cur.append(ev)
         if self.scheduled is None:
-            now, ref, p = self.host.engine._now, self.reference, self.period
+            now, ref, p = self.host.engine.current_time_ms, self.reference, self.period
             self._schedule(ref + ((now - ref) // p + 1) * p)
 
     def _schedule(self, due: int) -> None:
