@@ -168,7 +168,9 @@ def test_deactivate_with_the_right_token_makes_the_topology_inactive(browser, ui
     browser.find_element(By.CSS_SELECTOR, "button[data-action=deactivate]").click()
     _until(browser, lambda d: _cell(d, "summary", "0", "status") == "INACTIVE", "the page shows INACTIVE")
     assert api.get(f"/api/v1/topology/{TOPOLOGY}").json()["status"] == "INACTIVE"
-    assert browser.find_element(By.ID, "action-message").text == "deactivate: success"
+    # The poll may show the new status before the button's own answer is read.
+    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "deactivate: success",
+           "the page says the deactivation succeeded")
     # The token stays in this tab's sessionStorage, not in the address.
     assert browser.execute_script("return sessionStorage.getItem('squall.ui.token');") == TOKEN
     assert TOKEN not in browser.current_url
@@ -201,3 +203,14 @@ def test_component_page_shows_executors_and_errors(browser, ui):
            "check's errors show")
     errors = browser.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")
     assert all(e.text.startswith("ValueError: bad number ") for e in errors)
+
+
+def test_pages_are_served_with_a_policy_that_forbids_other_origins(api):
+    for path in ("/", "/topology.html", "/component.html"):
+        r = api.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
+        assert r.headers["content-security-policy"].startswith("default-src 'self'"), path
+        assert 'src="/static/squall.js"' in r.text and "http" not in r.text, path
+    assert "fetch(" in api.get("/static/squall.js").text
+    assert api.get("/static/nope.js").status_code == 404
+    assert not {"/", "/topology.html"} & set(api.get("/openapi.json").json()["paths"])
