@@ -214,3 +214,32 @@ def test_pages_are_served_with_a_policy_that_forbids_other_origins(api):
     assert "fetch(" in api.get("/static/squall.js").text
     assert api.get("/static/nope.js").status_code == 404
     assert not {"/", "/topology.html"} & set(api.get("/openapi.json").json()["paths"])
+
+
+def test_kill_after_confirmation_ends_the_topology_and_the_page_says_so(browser, ui, api):
+    _open_topology(browser, ui)
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    wait = browser.find_element(By.ID, "kill-wait")
+    wait.clear()
+    wait.send_keys("0")
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=kill]").click()
+    confirmation = _until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation")
+    assert TOPOLOGY in confirmation.text
+    confirmation.accept()
+    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill: success",
+           "the page says the kill succeeded")
+    _until(browser, lambda d: f"no topology with id '{TOPOLOGY}'" in d.find_element(By.ID, "load-error").text,
+           "the page shows the API's 404 once the topology has gone")
+    assert api.get("/api/v1/topology/summary").json()["topologies"] == []
+
+
+def test_dismissing_the_kill_confirmation_keeps_the_topology(browser, ui, api):
+    _open_topology(browser, ui)
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "button[data-action=kill]").click()
+    _until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation").dismiss()
+    # Shown instead of the answer a kill request would have got.
+    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill cancelled",
+           "the page says the kill was cancelled")
+    assert _cell(browser, "summary", "0", "status") == "ACTIVE"
+    assert [t["status"] for t in api.get("/api/v1/topology/summary").json()["topologies"]] == ["ACTIVE"]

@@ -174,13 +174,18 @@
 
     async function act(action) {
       let path = `/api/v1/topology/${enc(id)}/${action}`;
+      const message = document.getElementById("action-message");
       if (action === "kill") {
         const wait = document.getElementById("kill-wait").value || "0";
-        if (!window.confirm(`Kill topology ${id}, letting its tuples drain for ${wait} s?`)) return;
+        if (!window.confirm(`Kill topology ${id}, letting its tuples drain for ${wait} s?`)) {
+          message.textContent = "kill cancelled";
+          message.className = "";
+          message.hidden = false;
+          return;
+        }
         path += `/${enc(wait)}`;
       }
       window.sessionStorage.setItem(TOKEN_KEY, token.value);
-      const message = document.getElementById("action-message");
       let text;
       let ok = false;
       try {
