@@ -156,6 +156,11 @@ def test_topology_page_figures_grow_without_a_reload(browser, ui, api):
     _until(browser, lambda d: (_number(d, "bolts", "sink", "executed") or 0) > 0, "the sink executes")
     _until(browser, lambda d: (_cell(d, "bolts", "check", "lastError") or "").startswith("ValueError: bad number"),
            "check's last error shows")
+    # Choosing a window re-reads the tables in place, and keeps it in the address.
+    browser.find_element(By.CSS_SELECTOR, '#topology-stats tr[data-id="600"] a').click()
+    _until(browser, lambda d: d.find_element(By.ID, "window-hint").text == "10m 0s", "the 10-minute window shows")
+    assert browser.current_url.endswith(f"/topology.html?id={TOPOLOGY}&window=600")
+    assert browser.execute_script("return window.squallTestMarker;") == "still the same page"
     # Every resource came from this server: nothing from a CDN.
     sources = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name);")
