@@ -50,6 +50,10 @@ ErrorHandler = Callable[[EPLEvaluationError], None]
 
 log = logging.getLogger(__name__)
 
+#: Default of ``EPLEngine(max_pattern_instances=...)``: a bound against runaway patterns,
+#: far above what a pattern that completes its matches keeps active.
+MAX_PATTERN_INSTANCES = 100_000
+
 
 class ErrorThrottle:
     """Passes at most ``max_per_interval`` error reports per ``interval_s`` seconds and
@@ -235,6 +239,14 @@ class EPLEngine:
         match_timeout_s: bound on one ``like``/``regexp`` match, seconds (see
             :mod:`squall.cep.matching`).
         pattern_cache_size: compiled patterns from event data each statement keeps (LRU).
+        max_pattern_instances: per pattern statement, the active pattern instances
+            (filters waiting for an event, timers waiting for their time) beyond which a
+            new instance is not started while the one that triggered it stays active
+            (``every`` over a sub-pattern that keeps running, a followed-by after an
+            ``every``); the first refusal is reported to ``on_error``. Bounds memory and
+            time per event for patterns such as ``every (every a=A)``, whose instances
+            double with each event. Esper has no limit by default (its runtime
+            limit on pattern sub-expressions counts followed-by sub-expressions).
 
     Checkpoints: :meth:`snapshot` returns the whole engine state as plain data (engine
     time, pending schedules, every statement's windows, aggregation and output state,
@@ -255,7 +267,8 @@ class EPLEngine:
     def __init__(self, clock: WallClock | ExternalClock | None = None, *,
                  on_error: ErrorHandler | None = None, error_throttle: ErrorThrottle | None = None,
                  match_timeout_s: float = MATCH_TIMEOUT_S,
-                 pattern_cache_size: int = PATTERN_CACHE_SIZE) -> None:
+                 pattern_cache_size: int = PATTERN_CACHE_SIZE,
+                 max_pattern_instances: int = MAX_PATTERN_INSTANCES) -> None:
         self.clock = clock if clock is not None else WallClock()
         self._on_error = on_error if on_error is not None else _log_error
         self._throttle = error_throttle if error_throttle is not None else ErrorThrottle()
@@ -263,6 +276,11 @@ class EPLEngine:
             raise ValueError(f"match_timeout_s must be positive, got {match_timeout_s!r}")
         if pattern_cache_size < 1:
             raise ValueError(f"pattern_cache_size must be at least 1, got {pattern_cache_size!r}")
+        if max_pattern_instances < 1:
+            raise ValueError(f"max_pattern_instances must be at least 1, got "
+                             f"{max_pattern_instances!r}")
+        #: per pattern statement, filters and timers active at once (see __init__ docs)
+        self.max_pattern_instances = int(max_pattern_instances)
         self._match_timeout_s = float(match_timeout_s)
         self._pattern_cache_size = int(pattern_cache_size)
         self._external = self.clock.external

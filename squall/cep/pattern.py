@@ -42,6 +42,10 @@ it unset). Properties in select/where are ``tag.property`` or a bare tag.
 Not supported (EPLCompileError): aggregates, group by, having, data windows on a
 pattern, ``every-distinct``, ``until``/repeat ``[n]``, ``timer:at``, ``while`` guards.
 
+Active instances (waiting filters and timers) are capped per statement by the engine's
+``max_pattern_instances`` (:class:`squall.cep.pattern_operator.PatternOperator` says
+which starts are refused at the cap); Esper is unbounded by default.
+
 Modules: :mod:`squall.cep.pattern_compile` (pattern expression -> pattern nodes),
 :mod:`squall.cep.pattern_states` (the states of active instances),
 :mod:`squall.cep.pattern_operator` (the statement's operator: filters, timers, output,

@@ -43,6 +43,14 @@ class PatternOperator(Operator):
     (``carNumber = a.carNumber``) is also indexed by its key, so an event only meets the
     filters waiting for its key. Timers are kept in a heap ordered by (due time, start
     order) with one engine schedule per distinct due time.
+
+    Active instances: ``instances`` counts the filters waiting for an event and the
+    timers waiting for their time. At the engine's ``max_pattern_instances`` a state
+    that would start a new instance while the one that triggered it stays active (an
+    ``every`` restarting a child that keeps running, a followed-by advancing from an
+    ``every``) does not start it; replacing an instance that finished is always allowed,
+    so the count stays within the cap plus one sub-pattern's leaves. The first refusal
+    is reported through the statement's error path (the engine's ``on_error``).
     """
 
     def __init__(self, stmt: "StatementHost", plan: PatternPlan, engine: "EngineHost") -> None:
@@ -50,6 +58,9 @@ class PatternOperator(Operator):
         self.plan = plan
         self.engine = engine
         self.stopped = False
+        self.max_instances = engine.max_pattern_instances
+        self.instances = 0
+        self._cap_reported = False
         self._plain: dict[str, dict[int, FilterState]] = {t: {} for t in plan.event_types}
         self._indexed: dict[str, dict[int, dict]] = {t: {} for t in plan.event_types}
         self._seq = 0
@@ -104,6 +115,7 @@ class PatternOperator(Operator):
 
     def register_filter(self, fs: FilterState) -> None:
         fs.active = True
+        self.instances += 1
         fs.seq = self._seq
         self._seq += 1
         fs.key = None
@@ -124,6 +136,7 @@ class PatternOperator(Operator):
 
     def unregister_filter(self, fs: FilterState) -> None:
         fs.active = False
+        self.instances -= 1
         t = fs.node.event_type
         if fs.key is None:
             self._plain[t].pop(fs.seq, None)
@@ -147,10 +160,32 @@ class PatternOperator(Operator):
     def add_timer(self, due: int, slot: int, state) -> list:
         entry = [due, slot, state]
         heapq.heappush(self._timers, entry)
+        self.instances += 1
         if due not in self._dues:
             self._dues.add(due)
             self.engine.schedule(due, self._on_time)
         return entry
+
+    def cancel_timer(self, entry: list) -> None:
+        """Cancel a timer of :meth:`add_timer` (its heap entry stays, as a no-op)."""
+        if entry[2] is not None:
+            entry[2] = None
+            self.instances -= 1
+
+    # -- the cap on active instances
+
+    def may_start(self, match: dict) -> bool:
+        """Whether a state may start a new instance next to the one that triggered it
+        (``match``: its tags); False at ``max_instances``, reported once."""
+        if self.instances < self.max_instances:
+            return True
+        if not self._cap_reported:
+            self._cap_reported = True
+            self.stmt.report_error(
+                match, f"the pattern reached {self.max_instances} active instances "
+                "(EPLEngine max_pattern_instances): new instances "
+                "are not started until some finish; further refusals are not reported")
+        return False
 
     def _on_time(self, now: int) -> None:
         self._dues.discard(now)
@@ -162,6 +197,7 @@ class PatternOperator(Operator):
             state = entry[2]
             if state is not None:
                 entry[2] = None
+                self.instances -= 1
                 state.fire()
         if self.pending_matches:
             self._flush()
@@ -229,6 +265,7 @@ class PatternOperator(Operator):
             self._plain[t].clear()
             self._indexed[t].clear()
         self._timers = []
+        self.instances = 0
         filters, timers = [], []
         nodes = self.plan.nodes
 
@@ -286,5 +323,6 @@ class PatternOperator(Operator):
             entry = [due, slot, s]
             s.timer = entry
             heapq.heappush(self._timers, entry)
+        self.instances += len(timers)
         self._dues = set(state["dues"])  # the engine restores the matching schedules
         self.pending_matches = []

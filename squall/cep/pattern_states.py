@@ -87,7 +87,7 @@ class _IntervalState(_State):
 
     def quit(self) -> None:
         if self.timer is not None:
-            self.timer[2] = None
+            self.op.cancel_timer(self.timer)
             self.timer = None
 
 
@@ -117,7 +117,7 @@ class _GuardState(_State):
 
     def _stop_timer(self) -> None:
         if self.timer is not None:
-            self.timer[2] = None
+            self.op.cancel_timer(self.timer)
             self.timer = None
 
     def quit(self) -> None:
@@ -173,7 +173,8 @@ class _EveryState(_State):
     def evaluate_true(self, match, src, quitted) -> None:
         if quitted and src in self.spawned:
             self.spawned.remove(src)
-        if not src.is_filter:
+        # A child that stays active (not quitted) makes the restart a new instance.
+        if not src.is_filter and (quitted or self.op.may_start(match)):
             self._spawn()
         self.parent.evaluate_true(match, self, False)
 
@@ -329,7 +330,7 @@ class _FollowedByState(_State):
         kids = self.node.children
         if index == len(kids) - 1:
             self.parent.evaluate_true(match, self, not self.states)
-        else:
+        elif quitted or self.op.may_start(match):  # src still waiting: a new instance
             c = new_state(kids[index + 1], self, self.op)
             self.states[c] = index + 1
             c.start(match)

@@ -39,11 +39,13 @@ class EngineHost(Protocol):
 
     ``current_time_ms``: engine time, epoch milliseconds (read only; during a schedule
     callback it is that callback's due time). ``firing``: true while a schedule callback
-    runs, false while events are processed.
+    runs, false while events are processed. ``max_pattern_instances``: the cap on a
+    pattern statement's active instances (see :class:`squall.cep.engine.EPLEngine`).
     """
 
     current_time_ms: int
     firing: bool
+    max_pattern_instances: int
 
     @abstractmethod
     def schedule(self, due_ms: int, fn: Callable[[int], None]) -> None:
