@@ -32,7 +32,10 @@ Layers (no import cycle; tests/cep/test_layers.py checks it): :mod:`squall.cep.e
 (expressions, scopes) <- the statement compilers (:mod:`squall.cep.select`, ``join``,
 ``pattern``, ``variables``; a pattern is ``pattern_compile`` <- ``pattern_states`` <-
 ``pattern_operator`` <- ``pattern``) <- :mod:`squall.cep.compile` (the dispatcher) <-
-:mod:`squall.cep.engine`. Every operator implements :class:`squall.cep.protocol.Operator`.
+:mod:`squall.cep.engine`. Every operator implements :class:`squall.cep.protocol.Operator`
+and sees the engine and its statement only through ``protocol.EngineHost`` and
+``protocol.StatementHost``. Pattern statements are capped at
+``EPLEngine(max_pattern_instances=...)`` active instances each (default 100,000).
 """
 
 from squall.cep.engine import EPLEngine, ErrorThrottle, ExternalClock, Statement, WallClock
