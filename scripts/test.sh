@@ -6,12 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests need: redis-server; maven for the service jars; node and ruby
-# run Storm's own multilang adapters (storm.js, storm.rb).
+# run Storm's own multilang adapters (storm.js, storm.rb); chromium drives the UI pages.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v ruby >/dev/null || missing+=(ruby)
 command -v mvn >/dev/null || missing+=(maven)    # fetches the Kafka, HBase and Storm jars
+command -v chromium >/dev/null || missing+=(chromium)            # the UI tests' browser
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO apt-get update -qq
