@@ -214,22 +214,8 @@ def rules_apply(rule_file, rules_dir, timeout_s):
         click.echo(f"installed {rule_file} as {rd.rules_path} (version {version}); no running topology "
                    "watches this directory: the next one started with it loads the file")
         return
-    deadline = time.monotonic() + timeout_s
-    waiting = {(s["component"], s["task"]) for s in live}
-    done: dict = {}
-    while True:
-        for s in rd.statuses():
-            key = (s.get("component"), s.get("task"))
-            if key in waiting and s.get("version") == version:
-                done[key] = s
-        pending = waiting - done.keys()
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            names = ", ".join(f"{c}[{t}]" for c, t in sorted(pending))
-            raise CliError(f"installed version {version}, but {names} did not apply it within "
-                           f"{timeout_s:g} s (is the topology stalled?)")
-        time.sleep(0.05)
+    done = _wait_for_tasks(rd, live, lambda s: s.get("version") == version, timeout_s,
+                           f"installed version {version}")
     rejected = 0
     for key in sorted(done):
         s = done[key]
@@ -323,22 +309,8 @@ def rules_set(name, value, rules_dir, timeout_s):
         click.echo(f"recorded {name} = {shown} (set {seq}) in {rd.variables_path}; no running topology "
                    "watches this directory: the next one started with it applies it")
         return
-    deadline = time.monotonic() + timeout_s
-    waiting = {(s["component"], s["task"]) for s in live}
-    done: dict = {}
-    while True:
-        for s in rd.statuses():
-            key = (s.get("component"), s.get("task"))
-            if key in waiting and (s.get("variables") or {}).get("seq", 0) >= seq:
-                done[key] = s
-        pending = waiting - done.keys()
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            names = ", ".join(f"{c}[{t}]" for c, t in sorted(pending))
-            raise CliError(f"recorded set {seq} of {name}, but {names} did not apply it within "
-                           f"{timeout_s:g} s (is the topology stalled?)")
-        time.sleep(0.05)
+    done = _wait_for_tasks(rd, live, lambda s: (s.get("variables") or {}).get("seq", 0) >= seq, timeout_s,
+                           f"recorded set {seq} of {name}")
     refused = 0
     for key in sorted(done):
         prefix = f"{key[0]}[{key[1]}] " if len(done) > 1 else ""
@@ -353,6 +325,30 @@ def rules_set(name, value, rules_dir, timeout_s):
     click.echo(f"set {seq} applied by {len(done)} task(s)", err=True)
     if refused:
         sys.exit(1)
+
+
+def _wait_for_tasks(rd, live: list[dict], applied, timeout_s: float, what: str) -> dict:
+    """Poll the status files until every live task's status satisfies ``applied``.
+
+    Returns ``{(component, task): status}``. Raises :class:`CliError` naming the tasks
+    that did not apply ``what`` within ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    waiting = {(s["component"], s["task"]) for s in live}
+    done: dict = {}
+    while True:
+        for s in rd.statuses():
+            key = (s.get("component"), s.get("task"))
+            if key in waiting and applied(s):
+                done[key] = s
+        pending = waiting - done.keys()
+        if not pending:
+            return done
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"{c}[{t}]" for c, t in sorted(pending))
+            raise CliError(f"{what}, but {names} did not apply it within {timeout_s:g} s "
+                           f"(is the topology stalled?)")
+        time.sleep(0.05)
 
 
 def _short(text: str, width: int) -> str:
