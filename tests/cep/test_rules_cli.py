@@ -280,3 +280,14 @@ def test_the_bolt_rewrites_its_status_as_a_heartbeat(tmp_path, monkeypatch):
     bolt.cleanup()
     [status] = RulesDir(tmp_path).statuses()
     assert task_state(status) == "stopped"
+
+
+def test_apply_and_set_name_the_live_tasks_that_did_not_apply_in_time(tmp_path):
+    # A live task (this process, fresh heartbeat) that never picks anything up.
+    (tmp_path / "v.epl").write_text("create variable int speedLimit = 80;\nselect 1 from T#length(1)\n")
+    _status(tmp_path, statements=[{"name": "v", "text": "create variable int speedLimit = 80", "stream": "v",
+                                   "events_in": 0, "rows_out": 0, "last_error": None}])
+    for args in (["apply", str(tmp_path / "v.epl")], ["set", "speedLimit", "90"]):
+        result = CliRunner().invoke(main, ["rules", *args, "--rules-dir", str(tmp_path), "--timeout", "0.2"])
+        assert result.exit_code == 2, result.output
+        assert "cep[0] did not apply it within 0.2 s" in result.stderr, result.stderr
