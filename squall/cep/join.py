@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import check_clause_types
-from squall.cep.protocol import EngineHost, Inlet, Operator, StatementHost
+from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.resultset import PROCESSORS
 from squall.cep.select import compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable, deref
@@ -211,19 +211,6 @@ def compile_join_statement(st: A.SelectStatement,
 
 # ================================================================ runtime
 
-class _Inlet(Inlet):
-    """Route entry for one event type (the engine calls ``_operator.on_events``)."""
-    __slots__ = ("_operator", "_target", "_type")
-
-    def __init__(self, target: "JoinOperator", type_name: str) -> None:
-        self._operator = self
-        self._target = target
-        self._type = type_name
-
-    def on_events(self, events) -> None:
-        self._target.on_typed_events(self._type, events)
-
-
 class _SideHost:
     """The window host (see :mod:`squall.cep.views`) for one stream of the join."""
     __slots__ = ("op", "index", "engine")
@@ -286,7 +273,7 @@ class JoinOperator(TimerHost, Operator):
     # -- engine interface
 
     def inlets(self):
-        return tuple((t, _Inlet(self, t)) for t in self.plan.event_types)
+        return tuple((t, TypedInlet(self, t)) for t in self.plan.event_types)
 
     def on_events(self, events) -> None:
         self.on_typed_events(self.plan.event_type, events)

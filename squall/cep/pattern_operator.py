@@ -14,26 +14,13 @@ from typing import TYPE_CHECKING
 
 from squall.cep.pattern_compile import TagRow
 from squall.cep.pattern_states import STATES, FilterState, RootState
-from squall.cep.protocol import EngineHost, Inlet, Operator, StatementHost
+from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.snapshot import EventTable, deref
 
 if TYPE_CHECKING:
     from squall.cep.pattern import PatternPlan
 
 __all__ = ["PatternOperator"]
-
-
-class _Inlet(Inlet):
-    """Route entry for one event type (the engine calls ``_operator.on_events``)."""
-    __slots__ = ("_operator", "_target", "_type")
-
-    def __init__(self, target: "PatternOperator", type_name: str) -> None:
-        self._operator = self
-        self._target = target
-        self._type = type_name
-
-    def on_events(self, events) -> None:
-        self._target.on_typed_events(self._type, events)
 
 
 class PatternOperator(Operator):
@@ -75,7 +62,7 @@ class PatternOperator(Operator):
     # -- engine interface
 
     def inlets(self):
-        return tuple((t, _Inlet(self, t)) for t in self.plan.event_types)
+        return tuple((t, TypedInlet(self, t)) for t in self.plan.event_types)
 
     def on_events(self, events) -> None:
         self.on_typed_events(self.plan.event_type, events)

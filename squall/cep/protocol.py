@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_che
 if TYPE_CHECKING:
     from squall.cep.snapshot import EventTable
 
-__all__ = ["Operator", "Inlet", "EngineHost", "StatementHost"]
+__all__ = ["Operator", "Inlet", "TypedInlet", "EngineHost", "StatementHost"]
 
 
 class EngineHost(Protocol):
@@ -89,6 +89,21 @@ class Inlet(Protocol):
     @abstractmethod
     def on_events(self, events: Sequence[dict]) -> None:
         """Process ``events`` (engine time already set), in order."""
+
+
+class TypedInlet(Inlet):
+    """The inlet of one event type into an operator that takes several (a join, a
+    pattern): hands the events on to ``target.on_typed_events(type_name, events)``."""
+
+    __slots__ = ("_operator", "_target", "_type")
+
+    def __init__(self, target: Any, type_name: str) -> None:
+        self._operator = self
+        self._target = target
+        self._type = type_name
+
+    def on_events(self, events: Sequence[dict]) -> None:
+        self._target.on_typed_events(self._type, events)
 
 
 @runtime_checkable
