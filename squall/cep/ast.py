@@ -28,6 +28,8 @@ __all__ = [
     "PatternFilter", "PatternObserver", "PatternGuard", "PatternEvery", "PatternNot", "PatternAnd",
     "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
     "OrderItem", "Limit", "OutputRate",
+    "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
+    "MergeAction",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -256,6 +258,8 @@ class SelectStatement:
     limit: "Limit | None" = None
     #: ``insert into Name select ...``: the insert-stream rows become events of type Name.
     insert_into: str | None = None
+    #: ``into table T select ...``: the aggregations update table T's columns.
+    into_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -361,6 +365,9 @@ def expr_text(e: Expr) -> str:
         return _special_text(e)
     if isinstance(e, (Property, Variable)):
         return e.name
+    if isinstance(e, TableAccess):
+        keys = f"[{','.join(expr_text(k) for k in e.keys)}]" if e.keys else ""
+        return e.table + keys + (f".{e.column}" if e.column is not None else "")
     if isinstance(e, Literal):
         return _literal_text(e.value)
     if isinstance(e, Aggregate):
@@ -585,3 +592,104 @@ def _special_text(e) -> str:
         parts.append(f"else {expr_text(e.otherwise)}")
     parts.append("end")
     return " ".join(parts)
+
+
+# ---------------------------------------------------------------- named windows and tables
+# Esper 8 reference, 6 "EPL Reference: Named Windows and Tables". Built by the parser;
+# compiled by squall.cep.named_window, squall.cep.table and squall.cep.on_action.
+
+@dataclass(frozen=True)
+class CreateWindow:
+    """``create window NAME#view... as (select items from TYPE | TYPE | (col type, ...))``.
+
+    ``source`` is the event type the window's rows come from (None for a column list);
+    ``items`` the select list of ``as select ...`` (None: ``*`` or ``as TYPE``);
+    ``columns`` the ``(name, type name)`` pairs of the column-list form."""
+    name: str
+    views: tuple[View, ...]
+    source: str | None = None
+    items: tuple[SelectItem, ...] | None = None
+    columns: tuple[tuple[str, str], ...] | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+    insert_into: None = None
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One column of ``create table``: ``name type [primary key]`` or ``name agg(type)``
+    (``agg`` a lower-case aggregation function; ``type`` None for ``count(*)``)."""
+    name: str
+    type_name: str | None
+    aggregate: str | None = None
+    primary_key: bool = False
+    distinct: bool = False
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CreateTable:
+    """``create table NAME (column, ...)``."""
+    name: str
+    columns: tuple[TableColumn, ...]
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+    insert_into: None = None
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """``T[key, ...].column`` (``keys`` empty for ``T.column`` of a table without
+    primary key; ``column`` None for the whole row)."""
+    table: str
+    keys: tuple
+    column: str | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column_pos: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MergeAction:
+    """One ``then`` of ``on ... merge``: ``kind`` ``update`` (``assignments``), ``delete``,
+    or ``insert`` (``items``, into ``insert_into`` or the merged window/table); ``where``
+    an optional condition of the action."""
+    kind: str
+    assignments: tuple = ()
+    items: tuple[SelectItem, ...] | None = None
+    where: "Expr | None" = None
+    insert_into: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeClause:
+    """``when [not] matched [and condition] then ...``."""
+    matched: bool
+    condition: "Expr | None"
+    actions: tuple[MergeAction, ...]
+
+
+@dataclass(frozen=True)
+class OnAction:
+    """``on TRIGGER [as t] (select ... from | delete from | update | merge) TARGET [as w] ...``.
+
+    ``action``: ``select``, ``delete``, ``update`` or ``merge``; ``trigger`` the
+    triggering stream (None in a fire-and-forget ``delete``/``update``); ``target`` the
+    named window or table. ``items`` is the select list of ``on ... select`` (None:
+    ``*``), ``and_delete`` its ``select and delete``; ``assignments`` those of
+    ``update``; ``clauses`` the ``when`` clauses of ``merge``."""
+    action: str
+    trigger: "StreamDef | None"
+    target: str
+    target_alias: str | None = None
+    where: "Expr | None" = None
+    items: tuple[SelectItem, ...] | None = None
+    and_delete: bool = False
+    group_by: tuple = ()
+    having: "Expr | None" = None
+    order_by: tuple = ()
+    assignments: tuple = ()
+    clauses: tuple[MergeClause, ...] = ()
+    insert_into: str | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)

@@ -416,6 +416,148 @@ class _ToAst(Transformer):
     def on_set(self, _on, stream, _set, *assignments):
         return A.OnSet(stream, tuple(assignments))
 
+    # -- named windows, tables, on-actions, fire-and-forget (squall.cep.named_window,
+    #    squall.cep.table, squall.cep.on_action)
+
+    def create_window(self, _create, _window, name, *rest):
+        views = tuple(r for r in rest if isinstance(r, A.View))
+        source, items, columns = rest[-1]
+        return A.CreateWindow(_name(name), views, source, items, columns, name.line, name.column)
+
+    def window_select(self, _select, items, _from, type_tok):
+        return (_name(type_tok), items, None)
+
+    def window_type(self, type_tok):
+        return (_name(type_tok), None, None)
+
+    def window_columns(self, *cols):
+        return (None, None, tuple(cols))
+
+    def column_def(self, name, type_tok):
+        return (_name(name), _name(type_tok))
+
+    def create_table(self, _create, _table, name, *rest):
+        cols = tuple(r for r in rest if isinstance(r, A.TableColumn))
+        return A.CreateTable(_name(name), cols, name.line, name.column)
+
+    def table_column(self, name, type_tok, *rest):
+        names = [r for r in rest if isinstance(r, Token) and r.type == "NAME"]
+        args = next((r for r in rest if isinstance(r, tuple)), None)
+        primary = False
+        if names:
+            if [str(n).lower() for n in names] != ["primary", "key"]:
+                raise _token_error(names[0], "expected 'primary key' after the column type")
+            primary = True
+        if args is None:
+            return A.TableColumn(_name(name), _name(type_tok), None, primary, False,
+                                 name.line, name.column)
+        kind, distinct, exprs = args
+        func = str(type_tok).lower()
+        if kind == "star":
+            arg_type = None
+        elif len(exprs) == 1 and isinstance(exprs[0], A.Property):
+            arg_type = exprs[0].name
+        else:
+            raise _token_error(type_tok, "expected an aggregation column such as 'sum(double)' or "
+                                         "'count(*)'")
+        return A.TableColumn(_name(name), arg_type, func, primary, distinct, name.line, name.column)
+
+    def into_table_stmt(self, _into, _table, name, st):
+        return dataclasses.replace(st, into_table=_name(name))
+
+    @staticmethod
+    def _target(rest):
+        """(target name, alias, the remaining items) from ``_target`` tokens at the front."""
+        toks = []
+        i = 0
+        while i < len(rest) and isinstance(rest[i], Token) and rest[i].type in ("NAME", "AS"):
+            if rest[i].type == "NAME":
+                toks.append(rest[i])
+            i += 1
+        return _name(toks[0]), (_name(toks[1]) if len(toks) > 1 else None), toks[0], rest[i:]
+
+    def on_select(self, on, trigger, *rest):
+        rest = list(rest)
+        insert_into = None
+        if isinstance(rest[0], Token) and rest[0].type == "INSERT":
+            insert_into = _name(rest[2])
+            rest = rest[3:]
+        rest = rest[1:]   # SELECT
+        and_delete = False
+        if isinstance(rest[0], Token) and rest[0].type == "AND":
+            and_delete, rest = True, rest[2:]
+        items, rest = rest[0], rest[2:]   # select list, FROM
+        target, alias, tok, rest = self._target(rest)
+        kw = dict(rest)
+        return A.OnAction("select", trigger, target, alias, kw.get("where"), items, and_delete,
+                          kw.get("group_by", ()), kw.get("having"), kw.get("order_by", ()),
+                          insert_into=insert_into, line=tok.line, column=tok.column)
+
+    def on_delete(self, on, trigger, _delete, _from, *rest):
+        target, alias, tok, rest = self._target(rest)
+        kw = dict(rest)
+        return A.OnAction("delete", trigger, target, alias, kw.get("where"), line=tok.line,
+                          column=tok.column)
+
+    def on_update(self, on, trigger, _update, *rest):
+        target, alias, tok, rest = self._target(rest)
+        assignments = tuple(r for r in rest if isinstance(r, A.Assignment))
+        kw = dict(r for r in rest if isinstance(r, tuple))
+        return A.OnAction("update", trigger, target, alias, kw.get("where"),
+                          assignments=assignments, line=tok.line, column=tok.column)
+
+    def on_merge(self, on, trigger, _merge, *rest):
+        if isinstance(rest[0], Token) and rest[0].type == "INTO":
+            rest = rest[1:]
+        target, alias, tok, rest = self._target(rest)
+        clauses = tuple(r for r in rest if isinstance(r, A.MergeClause))
+        kw = dict(r for r in rest if isinstance(r, tuple))
+        return A.OnAction("merge", trigger, target, alias, kw.get("where"), clauses=clauses,
+                          line=tok.line, column=tok.column)
+
+    def merge_when(self, _when, *rest):
+        matched = not (isinstance(rest[0], Token) and rest[0].type == "NOT")
+        actions = tuple(r for r in rest if isinstance(r, A.MergeAction))
+        cond = None
+        for i, r in enumerate(rest):
+            if isinstance(r, Token) and r.type == "AND":
+                cond = rest[i + 1]
+        return A.MergeClause(matched, cond, actions)
+
+    def merge_update(self, _then, _update, _set, *rest):
+        kw = dict(r for r in rest if isinstance(r, tuple))
+        return A.MergeAction("update", tuple(r for r in rest if isinstance(r, A.Assignment)),
+                             where=kw.get("where"))
+
+    def merge_delete(self, _then, _delete, *rest):
+        return A.MergeAction("delete", where=dict(rest).get("where"))
+
+    def merge_insert(self, _then, _insert, *rest):
+        into = None
+        if isinstance(rest[0], Token) and rest[0].type == "INTO":
+            into, rest = _name(rest[1]), rest[2:]
+        items = rest[1]
+        kw = dict(rest[2:])
+        return A.MergeAction("insert", items=items, where=kw.get("where"), insert_into=into)
+
+    def faf_delete(self, _delete, _from, *rest):
+        target, alias, tok, rest = self._target(rest)
+        return A.OnAction("delete", None, target, alias, dict(rest).get("where"), line=tok.line,
+                          column=tok.column)
+
+    def faf_update(self, _update, *rest):
+        target, alias, tok, rest = self._target(rest)
+        assignments = tuple(r for r in rest if isinstance(r, A.Assignment))
+        kw = dict(r for r in rest if isinstance(r, tuple))
+        return A.OnAction("update", None, target, alias, kw.get("where"), assignments=assignments,
+                          line=tok.line, column=tok.column)
+
+    def table_access(self, name, *rest):
+        col = None
+        if rest and isinstance(rest[-1], Token) and rest[-1].type == "NAME":
+            col, rest = _name(rest[-1]), rest[:-1]
+        return A.TableAccess(_name(name), tuple(rest), col, name.line, name.column)
+
     def insert_stmt(self, _insert, _into, name, st):
         return dataclasses.replace(st, insert_into=str(name).strip("`"))
 
