@@ -54,7 +54,7 @@ def one_run(mode: str, replay: str, repeat: int, interval_ms: int) -> dict:
         conf = {MAX_SPOUT_PENDING: 5000, CHECKPOINT_INTERVAL_MS: interval_ms,
                 CHECKPOINT_MODE: EXACTLY_ONCE if backend is not None else "at-least-once"}
         result = run_topology(topo, conf, state_backend=backend)
-        records = spout.progress["replay"]["read"]
+        records = result.stats["source"].metrics["read"]
         out = {"mode": mode, "records": records, "elapsed_s": result.elapsed_s,
                "records_per_s": records / result.elapsed_s, "completed": result.completed,
                "detections": len((Path(tmp) / "log").read_text().splitlines())}

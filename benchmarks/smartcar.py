@@ -121,8 +121,8 @@ def child_squall(directory: str, repeat: int, pace: float | None = None, duratio
         out = {
             "completed": result.completed,
             "elapsed_s": result.elapsed_s,
-            "records": FeedSpout.progress["replay"]["read"],
-            "replayed": FeedSpout.progress["replay"]["replayed"],
+            "records": src.metrics["read"],
+            "replayed": src.metrics["replayed"],
             "acked": src.acked,
             "failed": src.failed,
             "rows": table_rows(stores.table, TABLE),

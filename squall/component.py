@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Spout", "Bolt", "BasicBolt", "Component", "OutputFieldsDeclarer", "StreamSpec",
     "TopologyContext", "SpoutOutputCollector", "OutputCollector", "BasicOutputCollector",
-    "FailedException", "ReportedFailedException", "Stateful",
+    "FailedException", "ReportedFailedException", "Stateful", "CountMetric", "AssignableMetric",
 ]
 
 
@@ -80,6 +80,41 @@ class Component:
         """Config keys that apply to this component only (e.g. tick tuple frequency)."""
         return None
 
+    def single_writer_keys(self) -> frozenset[str]:
+        """Resources only one OS process may open for writing (an embedded RocksDB
+        store's directory), as strings. The cluster runs every task naming the same key
+        in one worker process; network stores (Redis, HBase) name none."""
+        return frozenset()
+
+
+class CountMetric:
+    """A counter a task registers with ``context.register_metric`` (Storm's ``CountMetric``).
+
+    Its value is summed over the component's tasks in ``ComponentStats.metrics``; it is
+    never reset by reading (Squall reports totals, as Storm UI does).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def incr(self, by: int = 1) -> None:
+        self.value += by
+
+
+class AssignableMetric:
+    """A value a task sets (Storm's ``AssignableMetric``); numbers are summed over the
+    component's tasks, anything else is reported as the first task's non-None value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def set_value(self, value: Any) -> None:
+        self.value = value
+
 
 @dataclass
 class TopologyContext:
@@ -100,6 +135,22 @@ class TopologyContext:
     component_tasks: tuple[int, ...]
     worker_tasks: frozenset[int] = field(default_factory=frozenset)
     config: Mapping[str, Any] = field(default_factory=dict)
+    metrics: dict[str, CountMetric | AssignableMetric] = field(default_factory=dict)
+
+    def register_metric(self, name: str, metric, time_bucket_secs: int = 60):
+        """Publish ``metric`` (a :class:`CountMetric` or :class:`AssignableMetric`) under
+        ``name`` in this component's stats (``ComponentStats.metrics``), wherever the task
+        runs; returns it. ``time_bucket_secs`` is accepted for Storm's signature.
+
+        Raises:
+            ValueError: ``name`` is already registered by this task.
+
+        Semantics: Storm ``TopologyContext.registerMetric`` ("Metrics" doc).
+        """
+        if name in self.metrics:
+            raise ValueError(f"metric {name!r} is registered twice by {self.component_id}[{self.task_id}]")
+        self.metrics[name] = metric
+        return metric
 
     @property
     def task_index(self) -> int:

@@ -1,8 +1,10 @@
 """A testing kit: a list spout, a list sink, a clock the test advances, and a collector
 that records what one bolt does when a test drives it directly.
 
-Components are copied once per task, so the kit keeps what it sees in a process-wide
-registry under a name the test chooses, not on the instance.
+Components are built once per task, maybe in another process (the Ray runtime), so
+the kit keeps what it sees in a journal file under a name the test chooses: a private
+directory of the process that made the component (``SQUALL_TESTKIT_DIR`` to choose
+it), whose path travels with the component. Any process on the machine appends to it.
 
 >>> from squall.topology import TopologyBuilder
 >>> from squall.runtime import run_topology
@@ -17,9 +19,16 @@ True
 
 from __future__ import annotations
 
+import atexit
+import os
+import pickle
+import shutil
+import struct
+import tempfile
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .component import Bolt, OutputCollector, OutputFieldsDeclarer, Spout, Stateful
@@ -28,8 +37,65 @@ from .tuple import DEFAULT_STREAM, Tuple, is_tick
 __all__ = ["ListSpout", "ListSink", "ManualClock", "RecordingCollector"]
 
 _lock = threading.Lock()
-_sink_tuples: dict[str, list[tuple[str, str, list[Any]]]] = defaultdict(list)
-_spout_events: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"acked": [], "failed": []})
+_dir: Path | None = None
+_FRAME = struct.Struct("<I")
+
+
+def _kit_dir() -> Path:
+    """This process's journal directory (created on first use, removed at exit)."""
+    global _dir
+    with _lock:
+        if _dir is None:
+            chosen = os.environ.get("SQUALL_TESTKIT_DIR")
+            if chosen:
+                _dir = Path(chosen)
+                _dir.mkdir(parents=True, exist_ok=True)
+            else:
+                _dir = Path(tempfile.mkdtemp(prefix="squall-testkit-"))
+                atexit.register(shutil.rmtree, _dir, True)
+        return _dir
+
+
+def _journal(kind: str, name: str) -> str:
+    # The name is the test's; hex keeps any name a single safe file name.
+    return str(_kit_dir() / f"{kind}-{name.encode().hex()}")
+
+
+def _append(path: str, record: Any) -> None:
+    # One write per record on an O_APPEND descriptor: records of concurrent writers
+    # (tasks in several processes) never interleave, and the file order is arrival order.
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, _FRAME.pack(len(data)) + data)
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> list[Any]:
+    # Only files this kit wrote, in a directory private to the test's process tree, are
+    # unpickled here.
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except FileNotFoundError:
+        return []
+    out, pos = [], 0
+    while pos + _FRAME.size <= len(blob):
+        (n,) = _FRAME.unpack_from(blob, pos)
+        end = pos + _FRAME.size + n
+        if end > len(blob):
+            break                       # a record still being written
+        out.append(pickle.loads(blob[pos + _FRAME.size:end]))
+        pos = end
+    return out
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class ListSpout(Stateful, Spout):
@@ -57,6 +123,7 @@ class ListSpout(Stateful, Spout):
         self.reliable = reliable
         self.stream = stream
         self.max_replays = max_replays
+        self.journal = _journal("spout", name) if name else None
 
     def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
         declarer.declare_stream(self.stream, self.fields) if self.stream != DEFAULT_STREAM \
@@ -90,14 +157,12 @@ class ListSpout(Stateful, Spout):
 
     def ack(self, msg_id):
         self._pending.discard(msg_id)
-        if self.name:
-            with _lock:
-                _spout_events[self.name]["acked"].append(msg_id)
+        if self.journal:
+            _append(self.journal, ("acked", msg_id))
 
     def fail(self, msg_id):
-        if self.name:
-            with _lock:
-                _spout_events[self.name]["failed"].append(msg_id)
+        if self.journal:
+            _append(self.journal, ("failed", msg_id))
         self._replays[msg_id] += 1
         if self.max_replays is not None and self._replays[msg_id] > self.max_replays:
             self._pending.discard(msg_id)
@@ -112,18 +177,15 @@ class ListSpout(Stateful, Spout):
 
     @staticmethod
     def acked(name: str) -> list[Any]:
-        with _lock:
-            return list(_spout_events[name]["acked"])
+        return [m for kind, m in _read(_journal("spout", name)) if kind == "acked"]
 
     @staticmethod
     def failed(name: str) -> list[Any]:
-        with _lock:
-            return list(_spout_events[name]["failed"])
+        return [m for kind, m in _read(_journal("spout", name)) if kind == "failed"]
 
     @staticmethod
     def reset(name: str) -> None:
-        with _lock:
-            _spout_events.pop(name, None)
+        _remove(_journal("spout", name))
 
 
 class ListSink(Bolt):
@@ -136,35 +198,33 @@ class ListSink(Bolt):
     def __init__(self, name: str, ack: bool = True) -> None:
         self.name = name
         self.ack = ack
+        self.journal = _journal("sink", name)
         ListSink.reset(name)
 
     def process(self, tup: Tuple) -> None:
         if is_tick(tup):
             return
-        ListSink.record(self.name, tup.values, tup.source_component, tup.stream)
+        _append(self.journal, (tup.source_component, tup.stream, list(tup.values)))
         if self.ack:
             self.collector.ack(tup)
 
     @staticmethod
     def record(name: str, values: Sequence[Any], source: str = "", stream: str = DEFAULT_STREAM) -> None:
-        """Record ``values`` under ``name`` as if received: for test bolts of your own."""
-        with _lock:
-            _sink_tuples[name].append((source, stream, list(values)))
+        """Record ``values`` under ``name`` as if received: for test bolts of your own
+        (in this process's journal: call it from a bolt run by the local runtime)."""
+        _append(_journal("sink", name), (source, stream, list(values)))
 
     @staticmethod
     def values(name: str) -> list[list[Any]]:
-        with _lock:
-            return [v for _, _, v in _sink_tuples[name]]
+        return [v for _, _, v in _read(_journal("sink", name))]
 
     @staticmethod
     def received(name: str) -> list[tuple[str, str, list[Any]]]:
-        with _lock:
-            return list(_sink_tuples[name])
+        return [tuple(r) for r in _read(_journal("sink", name))]
 
     @staticmethod
     def reset(name: str) -> None:
-        with _lock:
-            _sink_tuples.pop(name, None)
+        _remove(_journal("sink", name))
 
 
 class ManualClock:

@@ -9,7 +9,6 @@ Topology" (parallelism hint = executors; ``num_tasks`` fixed for the topology's 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from .component import Bolt, Component, OutputFieldsDeclarer, Spout, StreamSpec
 from .config import check_keys
 from .errors import TopologyValidationError
+from .factory import ComponentFactory, InstanceFactory, as_factory
 from .grouping import (AllGrouping, CustomStreamGrouping, DirectGrouping, FieldsGrouping,
                        GlobalGrouping, Grouping, LocalOrShuffleGrouping, NoneGrouping,
                        PartialKeyGrouping, ShuffleGrouping, StreamId)
@@ -59,16 +59,31 @@ class Subscription:
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """One spout or bolt as declared: the object to copy per task, and its wiring."""
+    """One spout or bolt as declared: the factory that builds each task, and its wiring.
+
+    ``single_writer_keys`` names the resources only one process may write (embedded
+    stores), read from the component at build; the cluster places executors sharing
+    one in the same worker.
+    """
 
     name: str
-    obj: Component
+    factory: ComponentFactory | InstanceFactory
     parallelism: int
     num_tasks: int
     is_spout: bool
     streams: Mapping[str, StreamSpec]
     inputs: tuple[Subscription, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    single_writer_keys: frozenset[str] = frozenset()
+
+    @property
+    def obj(self) -> Component:
+        """The declared component (a new one for a class factory): for reading its settings."""
+        return self.factory.prototype()
+
+    def build(self) -> Component:
+        """A new component for one task (called on the worker that runs it)."""
+        return self.factory.build()
 
 
 @dataclass(frozen=True)
@@ -189,11 +204,12 @@ class TopologyBuilder:
     """
 
     def __init__(self) -> None:
-        self._components: dict[str, tuple[Component, int, int | None, bool]] = {}
+        self._components: dict[str, tuple[ComponentFactory | InstanceFactory, Component, int, int | None,
+                                          bool]] = {}
         self._inputs: dict[str, list[Subscription]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
 
-    def _add(self, name: str, obj: Component, parallelism: int, num_tasks: int | None, is_spout: bool) -> None:
+    def _add(self, name: str, component: Any, parallelism: int, num_tasks: int | None, is_spout: bool) -> None:
         if not isinstance(name, str) or not name:
             raise TopologyValidationError(f"component name must be a non-empty string, got {name!r}")
         if name.startswith("__"):
@@ -201,19 +217,28 @@ class TopologyBuilder:
         if name in self._components:
             raise TopologyValidationError(f"duplicate component name {name!r}: each spout and bolt needs its own")
         kind = Spout if is_spout else Bolt
+        factory = as_factory(component)
+        obj = factory.prototype()
         if not isinstance(obj, kind):
             raise TopologyValidationError(
-                f"{name!r}: expected a {kind.__name__} instance, got {type(obj).__name__}")
-        self._components[name] = (obj, parallelism, num_tasks, is_spout)
+                f"{name!r}: expected a {kind.__name__} instance or factory, got {type(obj).__name__}")
+        self._components[name] = (factory, obj, parallelism, num_tasks, is_spout)
         self._inputs[name] = []
         self._configs[name] = dict(obj.component_configuration() or {})
 
-    def set_spout(self, name: str, spout: Spout, parallelism: int = 1, num_tasks: int | None = None) -> None:
-        """Add a spout with ``parallelism`` executors and ``num_tasks`` tasks (default = parallelism)."""
+    def set_spout(self, name: str, spout: Spout | ComponentFactory, parallelism: int = 1,
+                  num_tasks: int | None = None) -> None:
+        """Add a spout with ``parallelism`` executors and ``num_tasks`` tasks (default = parallelism).
+
+        ``spout`` is a :class:`~squall.factory.ComponentFactory` (built on the worker, once
+        per task) or an instance (each task gets a copy; see :mod:`squall.factory`).
+        """
         self._add(name, spout, parallelism, num_tasks, True)
 
-    def set_bolt(self, name: str, bolt: Bolt, parallelism: int = 1, num_tasks: int | None = None) -> BoltDeclarer:
-        """Add a bolt; subscribe it to streams through the returned declarer."""
+    def set_bolt(self, name: str, bolt: Bolt | ComponentFactory, parallelism: int = 1,
+                 num_tasks: int | None = None) -> BoltDeclarer:
+        """Add a bolt (an instance or a factory, as ``set_spout``); subscribe it to
+        streams through the returned declarer."""
         self._add(name, bolt, parallelism, num_tasks, False)
         return BoltDeclarer(self, name)
 
@@ -230,7 +255,7 @@ class TopologyBuilder:
                 settings Squall lacks only warn).
         """
         specs: dict[str, ComponentSpec] = {}
-        for name, (obj, par, ntasks, is_spout) in self._components.items():
+        for name, (factory, obj, par, ntasks, is_spout) in self._components.items():
             if not isinstance(par, int) or par < 1:
                 raise TopologyValidationError(f"{name!r}: parallelism must be an int >= 1, got {par!r}")
             tasks = par if ntasks is None else ntasks
@@ -247,10 +272,11 @@ class TopologyBuilder:
             except ValueError as exc:
                 raise TopologyValidationError(f"{name!r}: {exc}") from exc
             specs[name] = ComponentSpec(
-                name=name, obj=obj, parallelism=par, num_tasks=tasks, is_spout=is_spout,
+                name=name, factory=factory, parallelism=par, num_tasks=tasks, is_spout=is_spout,
                 streams=FrozenMap(dict(declarer.streams)),
                 inputs=tuple(self._inputs[name]),
-                config=FrozenMap(dict(self._configs[name])))
+                config=FrozenMap(dict(self._configs[name])),
+                single_writer_keys=frozenset(obj.single_writer_keys()))
         if specs and not any(s.is_spout for s in specs.values()):
             raise TopologyValidationError("a topology needs at least one spout")
         for spec in specs.values():
@@ -290,9 +316,4 @@ class TopologyBuilder:
                 f"bolt {name!r} uses {what} {src.name!r}/{sub.source.stream}, which is "
                 f"{'declared direct' if stream.direct else 'not declared direct'}; "
                 f"direct streams need direct_grouping and vice versa")
-
-
-def copy_component(spec: ComponentSpec) -> Component:
-    """A fresh copy of the spec's component object for one task (nothing live is shared)."""
-    return copy.deepcopy(spec.obj)
 

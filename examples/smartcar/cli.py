@@ -21,7 +21,7 @@ from squall.runtime import LocalCluster
 from squall.store.errors import StoreError
 
 from .feed import SIMULATED_S, Feed, feed_options, given_options
-from .sources import FeedSpout, ReplaySpout, SimulatorSpout
+from .sources import ReplaySpout, SimulatorSpout
 from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
 
 __all__ = ["smartcar"]
@@ -179,7 +179,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     if checkpoints is not None:
         resumed = "" if checkpoints.recovered_txid is None else (
             f"; resumed from checkpoint {checkpoints.recovered_txid} at record "
-            f"{_n(FeedSpout.progress.get(getattr(source, 'name', ''), {}).get('resumed_at'))} "
+            f"{_n(stats['source'].metrics.get('resumed_at'))} "
             f"(state restored in {checkpoints.recovery_s * 1000:.0f} ms, "
             f"{_since_process_start(checkpoints.restored_at)} after the process started)")
         mean = checkpoints.total_s / checkpoints.completed * 1000 if checkpoints.completed else 0.0
@@ -191,8 +191,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
         click.echo("INCOMPLETE: the last checkpoint could not be taken; run the command again to "
                    "resume from the one before", err=True)
         sys.exit(1)
-    source_error = FeedSpout.progress.get(source.name, {}).get("source_error") \
-        if isinstance(source, FeedSpout) else None
+    source_error = stats["source"].metrics.get("source_error")
     if source_error:
         click.echo(f"INCOMPLETE: the source stopped after {p['read']:,} records: {source_error}", err=True)
         sys.exit(1)
@@ -303,8 +302,8 @@ def _ms(value):
 
 
 def _progress(stats, source) -> dict[str, int]:
-    if isinstance(source, FeedSpout):
-        read = FeedSpout.progress.get(source.name, {}).get("read", 0)
+    if "read" in stats["source"].metrics:
+        read = stats["source"].metrics["read"]
     else:
         # A Kafka record is read once per offset; replays re-emit, so count completed trees
         # plus those in flight.

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from squall import Spout, Stateful
+from squall.component import AssignableMetric, CountMetric
 
 from .obd import Reading, read_fleet
 from .record import format_line, ms_to_date
@@ -41,12 +42,11 @@ class FeedSpout(Stateful, Spout):
         pace: None to emit as fast as downstream takes it; X to emit X times faster
             than event time (1 = real time).
 
-    Counters ``read`` (distinct records taken from the source) and ``replayed`` are
-    published as ``FeedSpout.progress[name]`` for the command's summary, with
-    ``source_error`` set if the reader raised (the input was then not read to its end).
+    Metrics (``ComponentStats.metrics``, wherever the task runs): ``read`` (distinct
+    records taken from the source), ``replayed``, ``resumed_at`` (the checkpointed
+    position restored), and ``source_error`` set if the reader raised (the input was
+    then not read to its end).
     """
-
-    progress: dict[str, dict[str, int]] = {}
 
     def __init__(self, name: str, start_ms: int, pace: float | None = None) -> None:
         self.name = name
@@ -69,7 +69,10 @@ class FeedSpout(Stateful, Spout):
         self._done = False
         self._held: Reading | None = None
         self._wall0: float | None = None
-        self._counts = FeedSpout.progress[self.name] = {"read": 0, "replayed": 0, "resumed_at": 0}
+        self._read = context.register_metric("read", CountMetric())
+        self._replayed = context.register_metric("replayed", CountMetric())
+        self._resumed_at = context.register_metric("resumed_at", AssignableMetric(0))
+        self._source_error = context.register_metric("source_error", AssignableMetric())
         self._position = 0
 
     def init_state(self, state):
@@ -87,7 +90,7 @@ class FeedSpout(Stateful, Spout):
         self._done = False
         self._held = None
         self._wall0 = None
-        self._counts["resumed_at"] = position
+        self._resumed_at.value = position
 
     def pre_prepare(self, txid):
         self.state.put("position", (self._position, self._pending, self._next_id))
@@ -95,7 +98,7 @@ class FeedSpout(Stateful, Spout):
     def next_tuple(self):
         if self._replay and self._replay[0][0] <= time.monotonic():
             msg_id = heapq.heappop(self._replay)[1]
-            self._counts["replayed"] += 1
+            self._replayed.value += 1
             self.collector.emit(self._pending[msg_id], message_id=msg_id)
             return
         if self._done:
@@ -108,7 +111,7 @@ class FeedSpout(Stateful, Spout):
                 # A reader that breaks cannot be resumed: stop, and say so loudly (the
                 # command exits non-zero) rather than end as if the input were complete.
                 self._done = True
-                self._counts["source_error"] = f"{type(exc).__name__}: {exc}"
+                self._source_error.value = f"{type(exc).__name__}: {exc}"
                 raise
             if reading is None:
                 self._done = True
@@ -126,7 +129,7 @@ class FeedSpout(Stateful, Spout):
         values = [reading.line, reading.origin, reading.error]
         self._pending[msg_id] = values
         self._position += 1
-        self._counts["read"] += 1
+        self._read.value += 1
         self.collector.emit(values, message_id=msg_id)
 
     def ack(self, msg_id):

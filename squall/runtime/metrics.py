@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import quantiles
 from typing import Any
 
-__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle", "roll_up"]
+__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle", "roll_up", "merge_stats"]
 
 log = logging.getLogger("squall.runtime")
 
@@ -172,6 +172,7 @@ class ComponentStats:
     emitted_by_stream: dict[str, int] = field(default_factory=dict)
     last_errors: list[str] = field(default_factory=list)
     error_count: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,6 +208,8 @@ def roll_up(topology: Any, executors: Iterable[Any]) -> dict[str, ComponentStats
             st.executed += c.executed
             st.error_count += c.error_count
             st.last_errors.extend(text for _, text in list(c.errors))
+            for name, metric in list(task.context.metrics.items()):
+                _add_metric(st.metrics, name, metric.value)
     for st in out.values():
         st.emitted = sum(st.emitted_by_stream.values())
         tasks = [t for ex in executors if ex.component == st.component for t in ex.tasks]
@@ -226,6 +229,50 @@ def roll_up(topology: Any, executors: Iterable[Any]) -> dict[str, ComponentStats
                 merged = samples[0] if len(samples) == 1 else _merge(samples)
                 st.complete_latency_p50_ms = merged.percentile_ms(50)
                 st.complete_latency_p99_ms = merged.percentile_ms(99)
+    return out
+
+
+def _add_metric(into: dict[str, Any], name: str, value: Any) -> None:
+    have = into.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(have, (int, float, type(None))):
+        into[name] = (have or 0) + value
+    elif have is None:
+        into[name] = value
+
+
+def merge_stats(parts: Iterable[dict[str, ComponentStats]]) -> dict[str, ComponentStats]:
+    """One topology's figures from several workers' roll-ups (counts summed, latencies
+    weighted by their counts, capacity the busiest executor's)."""
+    out: dict[str, ComponentStats] = {}
+    weights: dict[tuple[str, str], float] = {}
+    for part in parts:
+        for name, st in part.items():
+            acc = out.get(name)
+            if acc is None:
+                acc = out[name] = ComponentStats(name, st.kind, 0, 0)
+            acc.tasks += st.tasks
+            acc.executors += st.executors
+            for attr in ("emitted", "transferred", "acked", "failed", "executed", "error_count"):
+                setattr(acc, attr, getattr(acc, attr) + getattr(st, attr))
+            for stream, n in st.emitted_by_stream.items():
+                acc.emitted_by_stream[stream] = acc.emitted_by_stream.get(stream, 0) + n
+            acc.last_errors.extend(st.last_errors)
+            if st.capacity is not None:
+                acc.capacity = max(acc.capacity or 0.0, st.capacity)
+            for name_, value in st.metrics.items():
+                _add_metric(acc.metrics, name_, value)
+            for attr, count in (("execute_latency_ms", st.executed), ("process_latency_ms", st.executed),
+                                ("complete_latency_ms", st.acked), ("complete_latency_p50_ms", st.acked),
+                                ("complete_latency_p99_ms", st.acked)):
+                value = getattr(st, attr)
+                if value is None:
+                    continue
+                w = max(count, 1)
+                key = (name, attr)
+                total = weights.get(key, 0.0)
+                prev = getattr(acc, attr) or 0.0
+                setattr(acc, attr, (prev * total + value * w) / (total + w))
+                weights[key] = total + w
     return out
 
 

@@ -32,7 +32,7 @@ from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX
                       TICK_TUPLE_FREQ_SECS,
                       ConfigError, acking_enabled, resolve)
 from ..state import StateBackend
-from ..topology import Topology, copy_component
+from ..topology import Topology
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from .acker import Acker
 from .checkpoint import (FINAL_CHECKPOINT_ATTEMPTS, CheckpointBarrier, CheckpointCoordinator,
@@ -203,7 +203,7 @@ class Worker:
             for task_id in ids:
                 ctx = TopologyContext(topo, name, task_id, topo.task_ids(name), self.task_ids, conf)
                 routes = build_routes(ctx, name, task_id)
-                obj = copy_component(spec)
+                obj = spec.build()
                 if spec.is_spout:
                     task = SpoutTask(obj, ctx, routes, self._inboxes, self.acker,
                                      max_pending=conf[MAX_SPOUT_PENDING] if self.acker is not None else None,

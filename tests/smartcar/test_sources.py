@@ -1,6 +1,7 @@
 """The feed spouts: replay after failure, and a reader that breaks is reported, not hidden."""
 
 from squall import Bolt, TopologyBuilder
+from squall.component import TopologyContext
 from squall.runtime import run_topology
 from squall.testing import ListSink
 from squall_smartcar.obd import Reading
@@ -35,7 +36,7 @@ def test_failed_records_are_replayed_and_a_broken_reader_is_reported():
     result = run_topology(b.build(), timeout_s=10)
     assert result.completed
     assert sorted(v[0] for v in ListSink.values("feed")) == ["line-0", "line-0", "line-1", "line-1"]
-    progress = FeedSpout.progress["broken-test"]
+    progress = result.stats["source"].metrics
     assert progress["read"] == 2 and progress["replayed"] == 2
     assert progress["source_error"] == "OSError: disk went away"
     assert any("disk went away" in e for e in result.stats["source"].last_errors)
@@ -61,7 +62,7 @@ def test_a_failed_record_waits_a_backoff_that_doubles_with_each_failure(monkeypa
     now = [100.0]
     monkeypatch.setattr(sources.time, "monotonic", lambda: now[0])
     spout, out = Three("backoff-test", 0), Emits()
-    spout.open({}, None, out)
+    spout.open({}, TopologyContext(None, "source", 1, (1,)), out)
     spout.next_tuple()                       # record 0
     spout.fail(0)
     spout.next_tuple()                       # not due yet: the next record instead
