@@ -1,4 +1,5 @@
-"""Squall's UI server: Storm UI's REST API and Prometheus ``/metrics`` for a LocalCluster.
+"""Squall's UI server: pages, Storm UI's REST API and Prometheus ``/metrics`` for a
+LocalCluster, or for any runtime implementing :class:`ClusterSource`.
 
 Needs the ``ui`` extra (``pip install 'squall[ui]'``: fastapi, uvicorn,
 prometheus-client); importing this package without it raises
@@ -19,8 +20,13 @@ See ``docs/ui.md`` for the endpoints, fields and how the windows are computed.
 from __future__ import annotations
 
 from .app import MAX_KILL_WAIT_SECS, create_app
-from .server import DEFAULT_HOST, DEFAULT_PORT, UIServer, UIServerError, serve
+from .dashboards import Dashboard, DashboardError
+from .server import (DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, UIServer, UIServerError, resolve_token, serve,
+                     serve_forever)
+from .source import ClusterSource, LocalSource, TopologySource
 from .views import ALL_TIME, WINDOWS, ClusterView, CounterHistory
 
-__all__ = ["serve", "UIServer", "UIServerError", "create_app", "ClusterView", "CounterHistory",
-           "WINDOWS", "ALL_TIME", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_KILL_WAIT_SECS"]
+__all__ = ["serve", "serve_forever", "resolve_token", "UIServer", "UIServerError", "create_app",
+           "ClusterView", "CounterHistory", "ClusterSource", "TopologySource", "LocalSource",
+           "Dashboard", "DashboardError", "WINDOWS", "ALL_TIME", "DEFAULT_HOST", "DEFAULT_PORT",
+           "TOKEN_ENV", "MAX_KILL_WAIT_SECS"]

@@ -1,22 +1,30 @@
-"""The REST API on Storm UI's paths, and ``/metrics``, as a FastAPI app over a LocalCluster.
+"""The REST API on Storm UI's paths, the pages, and ``/metrics``, as one FastAPI app.
 
-GET ``/api/v1/cluster/summary``, ``/api/v1/topology/summary``,
-``/api/v1/topology/{id}`` and ``/api/v1/topology/{id}/component/{component}`` (both
-with ``?window=600|10800|86400|:all-time``) answer with Storm UI's field names
-(:mod:`squall.ui.views`); ``/metrics`` in the Prometheus text format
-(:mod:`squall.ui.metrics`).
+GET (Storm UI's paths and field names, :mod:`squall.ui.views`):
+``/api/v1/cluster/summary``, ``/api/v1/nimbus/summary``, ``/api/v1/supervisor/summary``,
+``/api/v1/topology/summary``, ``/api/v1/topology/{id}`` and
+``/api/v1/topology/{id}/component/{component}`` and ``/api/v1/topology/{id}/visualization``
+(with ``?window=600|10800|86400|:all-time``), ``/api/v1/topology/{id}/lag``,
+``/api/v1/topology/{id}/logconfig``. Squall's own: ``/api/v1/topology/{id}/rules`` (the
+CEP statements with their counters), ``/api/v1/topology/{id}/events`` (sampled tuples),
+``/api/v1/dashboard`` and ``/api/v1/dashboard/{name}`` (application dashboards,
+:mod:`squall.ui.dashboards`); ``/metrics`` in the Prometheus text format
+(:mod:`squall.ui.metrics`); the OpenAPI description at ``/openapi.json``.
 
-The pages (``/``: cluster summary and topology list; ``/topology.html?id=NAME``;
-``/component.html?topology=NAME&id=COMPONENT``) are static files of the package
+The pages (``/``, ``/topology.html?id=NAME``, ``/component.html?topology=NAME&id=C``,
+``/events.html?id=NAME``, ``/dashboard.html?name=D``) are static files of the package
 (``squall/ui/static``, under ``/static/``) whose script polls this API every second;
 they load nothing from elsewhere, and their Content-Security-Policy forbids it.
 
 Actions (POST ``/api/v1/topology/{id}/activate``, ``/deactivate``,
-``/kill/{wait-time}``) need ``Authorization: Bearer <token>`` with the token the app
-was created with; an app created without one refuses every action (403), and a
-request without the right token is refused (401). A browser cannot attach that
-header to a cross-site form or a simple cross-origin request, so the token also keeps
-other sites' pages from triggering actions. The token is never logged or echoed.
+``/kill/{wait-time}``, ``/rebalance/{wait-time}``, ``/logconfig``,
+``/debug/{action}/{spct}``, ``/component/{component}/debug/{action}/{spct}``, and
+Squall's ``/rules/{component}``) need ``Authorization: Bearer <token>`` with the token
+the app was created with; an app created without one refuses every action (403), a
+request without the right token is refused (401), and so is one whose ``Origin`` is
+another site's (403). A browser cannot attach that header to a cross-site form or a
+simple cross-origin request, so the token also keeps other sites' pages from triggering
+actions. The token is never logged or echoed.
 
 Errors are JSON in Storm UI's shape, ``{"error": "404 Not Found", "errorMessage":
 "..."}``, with the status that fits (Storm itself answers 500 for every error); never a
@@ -24,65 +32,90 @@ traceback.
 
 Semantics: Storm ``STORM-UI-REST-API.md`` (paths, fields, POST answers
 ``{"topologyOperation": ..., "topologyId": ..., "status": "success"}``); Storm
-``kill -w`` for the kill's wait time.
+``StormApiResource`` for the paths that document omits (visualization, lag, logconfig,
+debug); Storm ``kill -w`` for the kill's wait time.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
+from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..extras import require
 from ..runtime.local import LocalCluster
+from .actions import (EventLog, LogLevelError, LogLevels, RulesNotAppliedError, RulesRejectedError,
+                      apply_rules)
+from .dashboards import Dashboard, DashboardError, Provider
 from .metrics import TopologyCollector
+from .source import ClusterSource, RebalanceUnsupportedError, RulesUnsupportedError
 from .views import ALL_TIME, WINDOWS, ClusterView, UnknownComponentError, UnknownTopologyError
 
 fastapi = require("fastapi", "ui")
 fastapi_exceptions = require("fastapi.exceptions", "ui")
 fastapi_responses = require("fastapi.responses", "ui")
+fastapi_concurrency = require("fastapi.concurrency", "ui")
 starlette_exceptions = require("starlette.exceptions", "ui")
 starlette_staticfiles = require("starlette.staticfiles", "ui")
 prometheus_client = require("prometheus_client", "ui")
 
-__all__ = ["create_app", "MAX_KILL_WAIT_SECS"]
+__all__ = ["create_app", "MAX_KILL_WAIT_SECS", "MAX_RULES_BYTES"]
 
 log = logging.getLogger("squall.ui")
 
 MAX_KILL_WAIT_SECS = 86400
-"""The longest wait a kill request may ask for, in seconds."""
+"""The longest wait a kill or rebalance request may ask for, in seconds."""
+
+MAX_RULES_BYTES = 1 << 20
+"""The largest rule file the rules action takes, in bytes (UTF-8)."""
 
 _NO_TOKEN = ("actions are disabled: this UI was started without a token; start it with "
              "squall.ui.serve(cluster, token=...) and send 'Authorization: Bearer <token>'")
 
 
 STATIC_DIR = Path(__file__).with_name("static")
-PAGES = ("index.html", "topology.html", "component.html")
+PAGES = ("index.html", "topology.html", "component.html", "events.html", "dashboard.html")
 # Everything from this server, nothing inline: a page can neither load a CDN's file nor
 # run a script injected through a topology's names or error messages.
 _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
                  "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+_NAME = r"^[^/\x00-\x1f]{1,200}$"        # ids in paths: no slash, no control character
 
 
-def _error(status: int, message: str) -> Any:
+class _ApiError(Exception):
+    """An error answer with extra fields (the rule file's compile errors)."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+def _error(status: int, message: str, **extra: Any) -> Any:
     phrase = HTTPStatus(status).phrase
     return fastapi_responses.JSONResponse(
-        {"error": f"{status} {phrase}", "errorMessage": message}, status_code=status,
+        {"error": f"{status} {phrase}", "errorMessage": message, **extra}, status_code=status,
         headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
 
-def create_app(cluster: LocalCluster, token: str | None = None,
-               view: ClusterView | None = None) -> Any:
+def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
+               view: ClusterView | None = None,
+               dashboards: Mapping[str, Provider] | None = None) -> Any:
     """The FastAPI app serving ``cluster``'s topologies.
 
     Args:
-        cluster: the local cluster watched and acted on.
+        cluster: the cluster watched and acted on: a :class:`LocalCluster`, or any
+            :class:`~squall.ui.source.ClusterSource` (the cluster runtime's).
         token: the bearer token actions need; None disables actions (403).
         view: the figures' source (a new :class:`ClusterView` by default; the server
             passes its own, which its sampler thread feeds).
+        dashboards: application dashboards, name -> provider (:mod:`squall.ui.dashboards`).
 
     Returns:
         a ``fastapi.FastAPI``; its OpenAPI description is at ``/openapi.json``.
@@ -91,8 +124,16 @@ def create_app(cluster: LocalCluster, token: str | None = None,
         MissingExtraError: fastapi or prometheus-client is not installed (extra ``ui``).
     """
     view = view or ClusterView(cluster)
-    app = fastapi.FastAPI(title="Squall UI", version="1",
-                          description="Storm UI's REST API over a Squall LocalCluster.")
+    source = view.source
+    boards = {name: Dashboard(name, provider) for name, provider in (dashboards or {}).items()}
+    events = EventLog()
+    log_levels = LogLevels()
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN.
+    app = fastapi.FastAPI(title="Squall UI", version="1", docs_url=None, redoc_url=None,
+                          description="Storm UI's REST API over a Squall cluster, with Squall's "
+                                      "checkpoints, rules, sampled events and dashboards.")
+    app.state.log_levels = log_levels
+    app.state.events = events
     registry = prometheus_client.CollectorRegistry(auto_describe=False)
     registry.register(TopologyCollector(view))
 
@@ -100,6 +141,10 @@ def create_app(cluster: LocalCluster, token: str | None = None,
     @app.exception_handler(UnknownComponentError)
     def _not_found(request: Any, exc: LookupError) -> Any:
         return _error(404, str(exc.args[0]))
+
+    @app.exception_handler(_ApiError)
+    def _api_error(request: Any, exc: _ApiError) -> Any:
+        return _error(exc.status, str(exc), **exc.extra)
 
     @app.exception_handler(starlette_exceptions.HTTPException)
     def _http_error(request: Any, exc: Any) -> Any:
@@ -120,7 +165,12 @@ def create_app(cluster: LocalCluster, token: str | None = None,
             raise fastapi.HTTPException(400, f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
         return window
 
-    def authorized(authorization: str | None = fastapi.Header(default=None)) -> None:
+    def authorized(request: fastapi.Request,
+                   authorization: str | None = fastapi.Header(default=None)) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and not _same_origin(origin, request):
+            raise fastapi.HTTPException(403, f"cross-site request refused: Origin {origin!r} is not "
+                                             f"this UI's address")
         if token is None:
             raise fastapi.HTTPException(403, _NO_TOKEN)
         scheme, _, given = (authorization or "").partition(" ")
@@ -128,48 +178,190 @@ def create_app(cluster: LocalCluster, token: str | None = None,
             raise fastapi.HTTPException(401, "this action needs the UI's token: "
                                              "send 'Authorization: Bearer <token>'")
 
+    guarded = [fastapi.Depends(authorized)]
+    topology_id_path = fastapi.Path(pattern=_NAME)
+    component_path = fastapi.Path(pattern=_NAME)
+
     @app.get("/api/v1/cluster/summary")
     def cluster_summary() -> dict[str, Any]:
         return view.cluster_summary()
+
+    @app.get("/api/v1/nimbus/summary")
+    def nimbus_summary() -> dict[str, Any]:
+        return view.nimbus_summary()
+
+    @app.get("/api/v1/supervisor/summary")
+    def supervisor_summary() -> dict[str, Any]:
+        return view.supervisor_summary()
 
     @app.get("/api/v1/topology/summary")
     def topology_summary() -> dict[str, Any]:
         return view.topology_summary()
 
     @app.get("/api/v1/topology/{topology_id}")
-    def topology(topology_id: str, window: str = fastapi.Depends(window_param)) -> dict[str, Any]:
+    def topology(topology_id: str = topology_id_path,
+                 window: str = fastapi.Depends(window_param)) -> dict[str, Any]:
         return view.topology(topology_id, window)
 
     @app.get("/api/v1/topology/{topology_id}/component/{component}")
-    def component(topology_id: str, component: str,
+    def component(topology_id: str = topology_id_path, component: str = component_path,
                   window: str = fastapi.Depends(window_param)) -> dict[str, Any]:
         return view.component(topology_id, component, window)
+
+    @app.get("/api/v1/topology/{topology_id}/visualization")
+    def visualization(topology_id: str = topology_id_path,
+                      window: str = fastapi.Depends(window_param)) -> dict[str, Any]:
+        return view.visualization(topology_id, window)
+
+    @app.get("/api/v1/topology/{topology_id}/lag")
+    def lag(topology_id: str = topology_id_path) -> dict[str, Any]:
+        return view.lag(topology_id)
+
+    @app.get("/api/v1/topology/{topology_id}/rules")
+    def rules(topology_id: str = topology_id_path) -> dict[str, Any]:
+        return view.rules(topology_id)
+
+    @app.get("/api/v1/topology/{topology_id}/events")
+    def sampled_events(topology_id: str = topology_id_path,
+                       after: int = fastapi.Query(default=0, ge=0, le=2**62),
+                       component: str | None = fastapi.Query(default=None, pattern=_NAME)) -> dict[str, Any]:
+        view.handle(topology_id)
+        debug, pct = view.debug(topology_id)
+        return {"topologyId": topology_id, "debug": debug, "samplingPct": pct,
+                "sampling": view.sampling(topology_id),
+                "events": events.events(topology_id, after, component)}
+
+    @app.get("/api/v1/topology/{topology_id}/logconfig")
+    def logconfig(topology_id: str = topology_id_path) -> dict[str, Any]:
+        view.handle(topology_id)
+        return log_levels.config()
+
+    @app.get("/api/v1/dashboard")
+    def dashboard_list() -> dict[str, Any]:
+        return {"dashboards": sorted(boards)}
+
+    @app.get("/api/v1/dashboard/{name}")
+    def dashboard(name: str = fastapi.Path(pattern=_NAME)) -> dict[str, Any]:
+        board = boards.get(name)
+        if board is None:
+            raise fastapi.HTTPException(404, f"no dashboard named {name!r} (dashboards: {sorted(boards)})")
+        try:
+            return board.read()
+        except DashboardError as exc:
+            log.warning("%s", exc, exc_info=exc.__cause__)
+            raise _ApiError(500, str(exc)) from None
 
     def done(operation: str, topology_id: str) -> dict[str, str]:
         return {"topologyOperation": operation, "topologyId": topology_id, "status": "success"}
 
-    @app.post("/api/v1/topology/{topology_id}/activate", dependencies=[fastapi.Depends(authorized)])
-    def activate(topology_id: str) -> dict[str, str]:
+    @app.post("/api/v1/topology/{topology_id}/activate", dependencies=guarded)
+    def activate(topology_id: str = topology_id_path) -> dict[str, str]:
         view.handle(topology_id)
-        cluster.activate(topology_id)
+        source.activate(topology_id)
         return done("activate", topology_id)
 
-    @app.post("/api/v1/topology/{topology_id}/deactivate", dependencies=[fastapi.Depends(authorized)])
-    def deactivate(topology_id: str) -> dict[str, str]:
+    @app.post("/api/v1/topology/{topology_id}/deactivate", dependencies=guarded)
+    def deactivate(topology_id: str = topology_id_path) -> dict[str, str]:
         view.handle(topology_id)
-        cluster.deactivate(topology_id)
+        source.deactivate(topology_id)
         return done("deactivate", topology_id)
 
-    @app.post("/api/v1/topology/{topology_id}/kill/{wait_time}", dependencies=[fastapi.Depends(authorized)])
-    def kill(topology_id: str,
+    @app.post("/api/v1/topology/{topology_id}/kill/{wait_time}", dependencies=guarded)
+    def kill(topology_id: str = topology_id_path,
              wait_time: int = fastapi.Path(ge=0, le=MAX_KILL_WAIT_SECS)) -> dict[str, str]:
-        view.handle(topology_id)
+        handle = view.handle(topology_id)
         view.mark_killing(topology_id, True)
         # As Storm's kill, the answer comes at once; the run drains for up to wait_time
         # seconds (0: stops now) on a thread of its own, and shows as KILLED meanwhile.
-        threading.Thread(target=_kill, args=(cluster, view, topology_id, wait_time),
+        threading.Thread(target=_kill, args=(source, view, events, handle, wait_time),
                          name=f"squall-ui-kill-{topology_id}", daemon=True).start()
         return done("kill", topology_id)
+
+    @app.post("/api/v1/topology/{topology_id}/rebalance/{wait_time}", dependencies=guarded)
+    async def rebalance(request: fastapi.Request, topology_id: str = topology_id_path,
+                        wait_time: int = fastapi.Path(ge=0, le=MAX_KILL_WAIT_SECS)) -> dict[str, str]:
+        view.handle(topology_id)
+        num_workers, executors = _rebalance_options(await _json_body(request, required=False))
+        try:
+            source.rebalance(topology_id, wait_time, num_workers, executors)
+        except RebalanceUnsupportedError as exc:
+            raise _ApiError(501, str(exc)) from None
+        return done("rebalance", topology_id)
+
+    @app.post("/api/v1/topology/{topology_id}/logconfig", dependencies=guarded)
+    async def set_logconfig(request: fastapi.Request, topology_id: str = topology_id_path) -> dict[str, Any]:
+        view.handle(topology_id)
+        body = await _json_body(request, required=True)
+        named = body.get("namedLoggerLevels") if isinstance(body, dict) else None
+        if not isinstance(named, dict):
+            raise _ApiError(400, 'the body must be {"namedLoggerLevels": {"LOGGER": {"target_level": '
+                                 '"DEBUG", "timeout": 30}}} (target_level null restores the level)')
+        # Every entry checked before any is applied: a bad one changes nothing.
+        for name, entry in named.items():
+            if not isinstance(entry, dict):
+                raise _ApiError(400, f"logger {name!r}: its setting must be an object with "
+                                     f"target_level and timeout")
+            try:
+                log_levels.check(name, entry.get("target_level"), entry.get("timeout", 0))
+            except LogLevelError as exc:
+                raise _ApiError(400, str(exc)) from None
+        for name, entry in named.items():
+            log_levels.set(name, entry.get("target_level"), entry.get("timeout", 0))
+        return log_levels.config()
+
+    def set_debug(topology_id: str, component: str | None, action: str, spct: float) -> None:
+        handle = view.handle(topology_id)
+        if component is not None and component not in handle.topology.components:
+            raise UnknownComponentError(f"topology {topology_id!r} has no component {component!r} "
+                                        f"(components: {sorted(handle.topology.components)})")
+        if action not in ("enable", "disable"):
+            raise fastapi.HTTPException(400, f"debug action must be enable or disable, got {action!r}")
+        if action == "enable" and spct > 0:
+            handle.set_sampling(component, spct, events.sink(topology_id))
+            view.set_debug(topology_id, component, spct)
+        else:
+            handle.set_sampling(component, 0, None)
+            view.set_debug(topology_id, component, None)
+
+    @app.post("/api/v1/topology/{topology_id}/debug/{action}/{spct}", dependencies=guarded)
+    def debug(topology_id: str = topology_id_path, action: str = fastapi.Path(),
+              spct: float = fastapi.Path(ge=0, le=100)) -> dict[str, str]:
+        set_debug(topology_id, None, action, spct)
+        return done(f"debug/{action}", topology_id)
+
+    @app.post("/api/v1/topology/{topology_id}/component/{component}/debug/{action}/{spct}",
+              dependencies=guarded)
+    def component_debug(topology_id: str = topology_id_path, component: str = component_path,
+                        action: str = fastapi.Path(), spct: float = fastapi.Path(ge=0, le=100)) -> dict[str, str]:
+        set_debug(topology_id, component, action, spct)
+        return done(f"debug/{action}", topology_id)
+
+    @app.post("/api/v1/topology/{topology_id}/rules/{component}", dependencies=guarded)
+    async def apply_rule_file(request: fastapi.Request, topology_id: str = topology_id_path,
+                              component: str = component_path) -> dict[str, Any]:
+        handle = view.handle(topology_id)
+        if component not in handle.topology.components:
+            raise UnknownComponentError(f"topology {topology_id!r} has no component {component!r} "
+                                        f"(components: {sorted(handle.topology.components)})")
+        body = await _json_body(request, required=True)
+        text = body.get("rules") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            raise _ApiError(400, 'the body must be {"rules": "<the rule file\'s text>"}')
+        try:
+            rules_dir = handle.rules_dir(component)
+            event_types = handle.event_types(component)
+        except RulesUnsupportedError as exc:
+            raise _ApiError(409, str(exc)) from None
+        prefix = handle.topology.components[component].obj.name
+        try:
+            result = await fastapi_concurrency.run_in_threadpool(
+                apply_rules, rules_dir, text, event_types, prefix)
+        except RulesRejectedError as exc:
+            raise _ApiError(422, str(exc), errors=exc.errors) from None
+        except RulesNotAppliedError as exc:
+            raise _ApiError(504, str(exc)) from None
+        return {"topologyOperation": "rules", "topologyId": topology_id, "component": component,
+                "status": "success", **result}
 
     def page(name: str) -> Any:
         def serve_page() -> Any:
@@ -190,11 +382,57 @@ def create_app(cluster: LocalCluster, token: str | None = None,
     return app
 
 
-def _kill(cluster: LocalCluster, view: ClusterView, topology_id: str, wait_s: int) -> None:
+def _same_origin(origin: str, request: Any) -> bool:
+    """True when ``origin`` is the address the request was sent to (scheme, host, port)."""
+    parts = urlsplit(origin)
+    host = request.headers.get("host", "")
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+
+async def _json_body(request: Any, required: bool) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_RULES_BYTES + 4096:
+        raise _ApiError(413, f"the body is {len(raw)} bytes; at most {MAX_RULES_BYTES} are taken")
+    if not raw.strip():
+        if required:
+            raise _ApiError(400, "this action needs a JSON body")
+        return {}
     try:
-        cluster.kill_topology(topology_id, wait_s or None)
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _ApiError(400, f"the body is not JSON: {exc}") from None
+
+
+def _rebalance_options(body: Any) -> tuple[int | None, dict[str, int]]:
+    """Storm's ``{"rebalanceOptions": {"numWorkers": N, "executors": {component: N}}}``."""
+    options = body.get("rebalanceOptions", {}) if isinstance(body, dict) else None
+    if not isinstance(options, dict):
+        raise _ApiError(400, 'the body must be {"rebalanceOptions": {"numWorkers": N, "executors": '
+                             '{"component": N}}}')
+    workers = options.get("numWorkers")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 256):
+        raise _ApiError(400, f"numWorkers must be a whole number from 1 to 256, got {workers!r}")
+    executors = options.get("executors") or {}
+    out = {}
+    for name, n in (executors.items() if isinstance(executors, dict) else [(None, executors)]):
+        try:
+            count = int(n)          # Storm's own example sends some counts as strings
+        except (TypeError, ValueError):
+            count = 0
+        if name is None or not 1 <= count <= 10_000 or isinstance(n, bool):
+            raise _ApiError(400, f"executors must map component names to counts from 1 to 10000, "
+                                 f"got {executors!r}")
+        out[str(name)] = count
+    return workers, out
+
+
+def _kill(source: ClusterSource, view: ClusterView, events: EventLog, handle: Any, wait_s: int) -> None:
+    try:
+        handle.set_sampling(None, 0, None)
+        source.kill(handle.name, wait_s)
     except Exception:
         # The run's own error, re-raised by its wait; nobody waits on this thread.
-        log.exception("topology %r ended with an error while being killed from the UI", topology_id)
+        log.exception("topology %r ended with an error while being killed from the UI", handle.name)
     finally:
-        view.mark_killing(topology_id, False)
+        view.mark_killing(handle.name, False)
+        events.forget(handle.name)

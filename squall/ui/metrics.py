@@ -25,6 +25,10 @@ squall_topology_active                 gauge    1 while the spouts run, 0 when d
 squall_checkpoints_total               counter  checkpoints by outcome (completed, failed,
                                                 declined) and rollbacks
 squall_checkpoint_last_txid            gauge    id of the last completed checkpoint
+squall_kafka_lag                       gauge    log head - committed offset, per partition
+                                                (Storm's lag; labels topic, partition)
+squall_kafka_unprocessed               gauge    log head - done offset: records the topology
+                                                has not finished, per partition
 =====================================  =======  ==============================================
 
 Semantics: Prometheus exposition format 0.0.4; Storm "Metrics" built-in metric names.
@@ -75,6 +79,12 @@ class TopologyCollector:
                                                labels=["topology", "outcome"])
         last_txid = core.GaugeMetricFamily("squall_checkpoint_last_txid",
                                            "Id of the last completed checkpoint.", labels=["topology"])
+        lag_labels = ["topology", "component", "topic", "partition"]
+        lag = core.GaugeMetricFamily("squall_kafka_lag", "Kafka log head minus the committed offset.",
+                                     labels=lag_labels)
+        unprocessed = core.GaugeMetricFamily("squall_kafka_unprocessed",
+                                             "Kafka log head minus the offset below which all is processed.",
+                                             labels=lag_labels)
         for name, handle in sorted(self.view.handles().items()):
             active.add_metric([name], 1.0 if self.view.status(handle) == "ACTIVE" else 0.0)
             stats = handle.stats()
@@ -97,15 +107,25 @@ class TopologyCollector:
                         gauges[key].add_metric(labels, value)
                 gauges["executors"].add_metric(labels, st.executors)
                 gauges["tasks"].add_metric(labels, st.tasks)
-            cs = handle.worker.checkpoint_stats
-            if cs is not None:
-                for outcome in ("completed", "failed", "declined", "rollbacks"):
-                    checkpoints.add_metric([name, outcome], getattr(cs, outcome))
-                if cs.last_txid is not None:
-                    last_txid.add_metric([name], cs.last_txid)
+            per_worker = handle.checkpoint_stats()
+            for outcome in ("completed", "failed", "declined", "rollbacks"):
+                if per_worker:
+                    checkpoints.add_metric([name, outcome], sum(getattr(cs, outcome) for cs in per_worker))
+            txids = [cs.last_txid for cs in per_worker if cs.last_txid is not None]
+            if txids:
+                last_txid.add_metric([name], min(txids))
+            for component, partitions in sorted(handle.kafka_lag().items()):
+                for p in partitions:
+                    labels = [name, component, p.topic, str(p.partition)]
+                    if p.head is not None and p.committed is not None:
+                        lag.add_metric(labels, max(0, p.head - p.committed))
+                    if p.head is not None and p.done is not None:
+                        unprocessed.add_metric(labels, max(0, p.head - p.done))
         yield emitted
         yield from counters.values()
         yield from gauges.values()
         yield active
         yield checkpoints
         yield last_txid
+        yield lag
+        yield unprocessed

@@ -1,0 +1,461 @@
+"""What the UI reads from a runtime, and acts on: :class:`ClusterSource`, and its local
+implementation :class:`LocalSource` over a :class:`~squall.runtime.local.LocalCluster`.
+
+The views (:mod:`squall.ui.views`) never touch a worker, a task or a route: they ask a
+:class:`ClusterSource` for plain figures (dataclasses of this module and the runtime's
+:class:`~squall.runtime.metrics.ComponentStats`). A runtime that hosts its tasks
+elsewhere (the Ray cluster runtime) plugs in by implementing the same two protocols,
+collecting the figures from its workers; see ``docs/ui.md`` ("Plugging in another
+runtime").
+
+:class:`LocalSource` reads the live objects of this process: it is the one module of
+the UI that knows the local runtime's insides (its registry of topologies, the tasks'
+counters and error lists, the routes it taps for event sampling, the CEP bolts' engines
+and the Kafka spouts' partitions).
+
+Semantics: Storm's Nimbus ``getTopologyInfo`` / ``getClusterInfo`` (what a UI reads
+from the master), Storm's event logger (``topology.eventlogger.executors``; here the
+sample is taken where a task routes its tuples).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..runtime.checkpoint import CheckpointStats
+from ..runtime.local import LocalCluster, TopologyHandle
+from ..runtime.metrics import ComponentStats
+from ..topology import Topology
+
+__all__ = ["ClusterSource", "TopologySource", "LocalSource", "ExecutorSummary", "ErrorRecord",
+           "WorkerSummary", "StatementSummary", "PartitionLag", "RebalanceUnsupportedError",
+           "RulesUnsupportedError", "SampleSink", "HOST"]
+
+HOST = "127.0.0.1"
+"""The host the local runtime's workers report: this process, on loopback."""
+
+
+class RebalanceUnsupportedError(Exception):
+    """The runtime cannot rebalance (HTTP 501): the local runtime runs one worker."""
+
+
+class RulesUnsupportedError(Exception):
+    """The component cannot take a rule file at run time (HTTP 409): not a CEP bolt
+    with a watched rules directory."""
+
+
+#: ``sink(component, task, stream, values)``: called on the emitting task's thread
+#: for each sampled tuple (event sampling); must be quick and must not raise.
+SampleSink = Callable[[str, int, str, list], None]
+
+
+@dataclass(frozen=True)
+class ExecutorSummary:
+    """One executor's figures (latencies in ms, None when nothing was measured)."""
+
+    component: str
+    task_ids: tuple[int, ...]
+    worker: int
+    host: str
+    port: int | None
+    uptime_s: float
+    emitted: int
+    transferred: int
+    acked: int
+    failed: int
+    executed: int
+    execute_latency_ms: float | None
+    process_latency_ms: float | None
+    complete_latency_ms: float | None
+    capacity: float
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """An error a task reported: when (epoch seconds), what, and where."""
+
+    time_s: float
+    text: str
+    task: int
+    worker: int
+    host: str
+    port: int | None
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """One worker (process) of a topology."""
+
+    index: int
+    host: str
+    port: int | None
+    pid: int
+    uptime_s: float
+    executors: int
+    component_tasks: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class StatementSummary:
+    """One EPL statement of one CEP bolt task, with its counters."""
+
+    component: str
+    task: int
+    name: str
+    text: str
+    events_in: int
+    rows_out: int
+    stream: str
+    rules_dir: str | None
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """Where a Kafka spout task stands on one partition (offsets; None when unknown).
+
+    ``committed``: the last offset the group's commit confirmed; ``done``: every
+    offset below it is processed (acked, or given up) by the topology; ``head``: the
+    partition's log end (high watermark) as last seen by the consumer.
+    """
+
+    topic: str
+    partition: int
+    task: int
+    committed: int | None
+    done: int | None
+    head: int | None
+
+
+class TopologySource(Protocol):
+    """One running topology, as the UI reads it. Every method is safe to call from a
+    web server thread while the topology runs, and returns a snapshot."""
+
+    name: str
+    topology: Topology
+    conf: Mapping[str, Any]
+
+    @property
+    def running(self) -> bool: ...
+
+    def active(self) -> bool:
+        """True while the spouts run (not deactivated, not opening)."""
+
+    def uptime_s(self) -> float: ...
+
+    def stats(self) -> dict[str, ComponentStats]:
+        """Per component, summed over every worker."""
+
+    def executors(self) -> list[ExecutorSummary]: ...
+
+    def stream_transferred(self) -> dict[str, dict[str, int]]:
+        """Per component, per output stream: tuples sent to subscribing tasks."""
+
+    def errors(self) -> dict[str, list[ErrorRecord]]:
+        """Per component, its tasks' recent errors, oldest first."""
+
+    def workers(self) -> list[WorkerSummary]: ...
+
+    def checkpoint_stats(self) -> list[CheckpointStats]:
+        """One entry per worker that checkpoints (empty without a state backend)."""
+
+    def statements(self) -> list[StatementSummary]:
+        """Every EPL statement of every CEP bolt task."""
+
+    def rules_dir(self, component: str) -> str:
+        """The directory ``component``'s CEP tasks watch for rule files.
+
+        Raises:
+            RulesUnsupportedError: not a CEP bolt, or built without ``rules_dir``.
+        """
+
+    def event_types(self, component: str) -> dict[str, dict[str, type]]:
+        """The event types ``component``'s CEP engine knows (name -> property -> type),
+        so a rule file is compiled as the running engine would compile it."""
+
+    def kafka_lag(self) -> dict[str, list[PartitionLag]]:
+        """Per Kafka spout component, one entry per assigned partition."""
+
+    def set_sampling(self, component: str | None, pct: float, sink: SampleSink | None) -> None:
+        """Sample ``pct`` percent of the tuples ``component`` (None: every component)
+        emits into ``sink``; ``sink`` None (or pct 0) stops sampling."""
+
+
+class ClusterSource(Protocol):
+    """A runtime the UI watches: its topologies, and the actions on them."""
+
+    started_at: float          # time.monotonic() when the master (Nimbus role) started
+
+    def topologies(self) -> dict[str, TopologySource]: ...
+
+    def activate(self, name: str) -> None: ...
+
+    def deactivate(self, name: str) -> None: ...
+
+    def kill(self, name: str, wait_s: float) -> None:
+        """Stop ``name``, draining up to ``wait_s`` seconds (0: at once); blocks until
+        it stopped."""
+
+    def rebalance(self, name: str, wait_s: float, num_workers: int | None,
+                  executors: Mapping[str, int]) -> None:
+        """Storm's rebalance. Raises :class:`RebalanceUnsupportedError` where impossible."""
+
+
+class LocalSource:
+    """:class:`ClusterSource` over a :class:`LocalCluster`: one process, one worker per
+    topology, on :data:`HOST` with no port."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.started_at = time.monotonic()
+        self._topologies: dict[int, LocalTopology] = {}
+        self._lock = threading.Lock()
+
+    def topologies(self) -> dict[str, LocalTopology]:
+        # LocalCluster has no public listing of its topologies: its registry is read as
+        # a copy, since a kill removes entries from another thread.
+        handles = dict(self.cluster._running)
+        with self._lock:
+            live = {id(h) for h in handles.values()}
+            for key in [k for k in self._topologies if k not in live]:
+                del self._topologies[key]
+            out = {}
+            for name, handle in handles.items():
+                wrapped = self._topologies.get(id(handle))
+                if wrapped is None:
+                    wrapped = self._topologies[id(handle)] = LocalTopology(handle)
+                out[name] = wrapped
+            return out
+
+    def activate(self, name: str) -> None:
+        self.cluster.activate(name)
+
+    def deactivate(self, name: str) -> None:
+        self.cluster.deactivate(name)
+
+    def kill(self, name: str, wait_s: float) -> None:
+        self.cluster.kill_topology(name, wait_s or None)
+
+    def rebalance(self, name: str, wait_s: float, num_workers: int | None,
+                  executors: Mapping[str, int]) -> None:
+        raise RebalanceUnsupportedError(
+            f"topology {name!r} runs on the local runtime: one worker in this process, whose "
+            f"executors all share one thread, so there is nothing to rebalance. Rebalance "
+            f"needs the cluster runtime (squall submit, the Ray workers)")
+
+
+class LocalTopology:
+    """:class:`TopologySource` over one :class:`TopologyHandle` of a LocalCluster."""
+
+    def __init__(self, handle: TopologyHandle) -> None:
+        self.handle = handle
+        self.worker = handle.worker
+        self.name = handle.name
+        self.topology = handle.worker.topology
+        self.conf = handle.worker.conf
+        self._tapped: dict[int, tuple[Any, Any, Any]] = {}    # id(route) -> (route, choose, fixed)
+        self._tap_lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.handle.running
+
+    def active(self) -> bool:
+        spouts = self.worker.spout_tasks
+        return any(t.active for t in spouts) or not spouts
+
+    def uptime_s(self) -> float:
+        started = self.worker.started_at
+        return time.monotonic() - started if started is not None else 0.0
+
+    def stats(self) -> dict[str, ComponentStats]:
+        return self.handle.stats()
+
+    def executors(self) -> list[ExecutorSummary]:
+        uptime = self.uptime_s()
+        out = []
+        for ex in self.worker.executors:
+            counters = [t.counters for t in ex.tasks]      # published by stats() before
+            executed = sum(c.executed for c in counters)
+            process = [c.process_latency for c in counters]
+            complete = [c.complete_latency for c in counters]
+            exec_s = sum(c.exec_s for c in counters)
+            out.append(ExecutorSummary(
+                ex.component, tuple(t.task_id for t in ex.tasks), 0, HOST, None, uptime,
+                emitted=sum(sum(c.emitted.values()) for c in counters),
+                transferred=sum(c.transferred for c in counters),
+                acked=sum(c.acked for c in counters), failed=sum(c.failed for c in counters),
+                executed=executed,
+                execute_latency_ms=exec_s / executed * 1000.0 if executed else None,
+                process_latency_ms=_mean_ms(process), complete_latency_ms=_mean_ms(complete),
+                capacity=ex.capacity))
+        return out
+
+    def stream_transferred(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for ex in self.worker.executors:
+            per_stream = out.setdefault(ex.component, {})
+            for task in ex.tasks:
+                for stream, route in task.routes.items():
+                    per_stream[stream] = per_stream.get(stream, 0) + route.transferred()
+        return out
+
+    def errors(self) -> dict[str, list[ErrorRecord]]:
+        # ComponentStats keeps the texts without their times: read the task counters.
+        out: dict[str, list[ErrorRecord]] = {}
+        for ex in self.worker.executors:
+            for task in ex.tasks:
+                out.setdefault(ex.component, []).extend(
+                    ErrorRecord(t, text, task.task_id, 0, HOST, None) for t, text in list(task.counters.errors))
+        for errors in out.values():
+            errors.sort(key=lambda e: e.time_s)
+        return out
+
+    def workers(self) -> list[WorkerSummary]:
+        tasks: dict[str, int] = {}
+        for ex in self.worker.executors:
+            tasks[ex.component] = tasks.get(ex.component, 0) + len(ex.tasks)
+        return [WorkerSummary(0, HOST, None, os.getpid(), self.uptime_s(), len(self.worker.executors), tasks)]
+
+    def checkpoint_stats(self) -> list[CheckpointStats]:
+        cs = self.worker.checkpoint_stats
+        return [] if cs is None else [cs]
+
+    def _cep_tasks(self) -> list[Any]:
+        from ..cep.bolt import CepBolt
+
+        # prepare() builds the engine; a task not prepared yet has none to read.
+        return [t for t in self.worker.bolt_tasks if isinstance(t.obj, CepBolt) and hasattr(t.obj, "engine")]
+
+    def statements(self) -> list[StatementSummary]:
+        from ..cep.bolt import DYNAMIC_STREAM
+
+        out = []
+        for task in self._cep_tasks():
+            bolt = task.obj
+            declared = getattr(bolt, "_declared", {})
+            for st in list(bolt.engine.statements):
+                stream = declared.get(st.name, (DYNAMIC_STREAM,))[0]
+                out.append(StatementSummary(task.component, task.context.task_index, st.name, st.text,
+                                            st.events_in, st.rows_out, stream, bolt.rules_dir))
+        return out
+
+    def rules_dir(self, component: str) -> str:
+        from ..cep.bolt import CepBolt
+
+        spec = self.topology.components.get(component)
+        if spec is None or not isinstance(spec.obj, CepBolt):
+            raise RulesUnsupportedError(f"component {component!r} of topology {self.name!r} is not a "
+                                        f"CEP bolt (squall.cep.CepBolt): it runs no rules")
+        if spec.obj.rules_dir is None:
+            raise RulesUnsupportedError(
+                f"CEP bolt {component!r} of topology {self.name!r} was built without rules_dir: its "
+                f"rules cannot change while it runs (build it with CepBolt(..., rules_dir=DIR))")
+        return spec.obj.rules_dir
+
+    def event_types(self, component: str) -> dict[str, dict[str, type]]:
+        for task in self._cep_tasks():
+            if task.component == component:
+                return dict(task.obj.engine.event_types)
+        return {}
+
+    def kafka_lag(self) -> dict[str, list[PartitionLag]]:
+        # Only a topology that imported the Kafka spout can run one: no import here.
+        module = sys.modules.get("squall.connectors.kafka.spout")
+        if module is None:
+            return {}
+        out: dict[str, list[PartitionLag]] = {}
+        for task in self.worker.spout_tasks:
+            if isinstance(task.obj, module.KafkaSpout):
+                out.setdefault(task.component, []).extend(_kafka_partitions(task.obj, task.task_id))
+        return out
+
+    def set_sampling(self, component: str | None, pct: float, sink: SampleSink | None) -> None:
+        tasks = [t for t in [*self.worker.spout_tasks, *self.worker.bolt_tasks]
+                 if component is None or t.component == component]
+        with self._tap_lock:
+            for task in tasks:
+                for route in task.routes.values():
+                    self._untap(route)
+                    if sink is not None and pct > 0:
+                        self._tap(route, pct / 100.0, sink)
+
+    def _tap(self, route: Any, share: float, sink: SampleSink) -> None:
+        """Sample at the route's ``choose``, which every grouped emit calls (a direct
+        emit names its task and is not sampled). Both attributes are swapped one at a
+        time, each store atomic, and either order routes every tuple right."""
+        choose, fixed = route.choose, route.fixed
+        self._tapped[id(route)] = (route, choose, fixed)
+        src = route.source
+        component, task, stream = src.component, src.task, src.stream
+        rand = random.random
+
+        if fixed:
+            def sampled(values):
+                if rand() < share:
+                    sink(component, task, stream, values)
+                return fixed
+        else:
+            def sampled(values):
+                if rand() < share:
+                    sink(component, task, stream, values)
+                return choose(values)
+        route.choose = sampled
+        route.fixed = None
+
+    def _untap(self, route: Any) -> None:
+        saved = self._tapped.pop(id(route), None)
+        if saved is not None:
+            _, choose, fixed = saved
+            route.fixed = fixed
+            route.choose = choose
+
+
+def _mean_ms(samples: list[Any]) -> float | None:
+    n = sum(s.count for s in samples)
+    return sum(s.total_s for s in samples) / n * 1000.0 if n else None
+
+
+def _kafka_partitions(spout: Any, task_id: int) -> list[PartitionLag]:
+    """A KafkaSpout task's partitions, read from another thread: the partition table is
+    copied first (the spout's thread changes it on assign and revoke), then each entry's
+    offsets; the log end comes from the consumer's cached high watermark (librdkafka
+    updates it with each fetch; thread-safe, no broker round trip)."""
+    parts = getattr(spout, "_parts", None)
+    if not parts:
+        return []
+    for _ in range(3):
+        try:
+            entries = list(parts.values())
+            break
+        except RuntimeError:       # changed size while copied: the spout's thread reassigned
+            continue
+    else:
+        return []
+    consumer = getattr(spout, "_consumer", None)
+    out = []
+    for p in entries:
+        if p.gone:
+            continue
+        head = None
+        if consumer is not None:
+            try:
+                from confluent_kafka import TopicPartition
+
+                _, high = consumer.get_watermark_offsets(TopicPartition(p.topic, p.partition), cached=True)
+                head = high if high >= 0 else None
+            except Exception:      # closed consumer, unknown partition: head unknown
+                head = None
+        try:
+            done = p.commit_point()
+        except (RuntimeError, StopIteration, IndexError):   # in flight changed while read
+            done = None
+        out.append(PartitionLag(p.topic, p.partition, task_id, p.committed, done, head))
+    return out
+
