@@ -4,7 +4,9 @@ prepare/commit/rollback lifecycle, behind pluggable backends.
 * :class:`KeyValueState` - get/put/delete/items; ``prepare_commit(txid)``,
   ``commit(txid)``, ``rollback()``; ``committed_txid``; ``status`` (:class:`TxStatus`).
 * Backends: :class:`MemoryStateBackend`, :class:`RocksDBStateBackend` (local, survives
-  the process), :class:`RedisStateBackend` (external).
+  the process), :class:`RedisStateBackend` (external). A backend is a frozen,
+  picklable configuration; its ``open()`` returns the live :class:`StateStore`
+  (``state(component, task)``, ``namespaces()``, ``close()``) in the worker.
 * :func:`redistribute` moves state by key when parallelism changes.
 * Values are stored as data (msgpack, :mod:`squall.state.codec`), never pickled:
   user types are registered by name (:class:`StateType`, ``types=`` on a backend or
@@ -18,18 +20,19 @@ Semantics: Storm 2 State Checkpointing; Flink keyed state redistribution.
 
 from __future__ import annotations
 
-from squall.state.base import KeyValueState, StateBackend, TxStatus
+from squall.state.base import KeyValueState, StateBackend, StateStore, TxStatus
 from squall.state.codec import StateCodec, StateType
 from squall.state.errors import (LegacyPickleStateError, StateBackendError, StateClosedError,
                                  StateDecodeError, StateError, StateKeyError, StateValueError,
                                  TransactionStateError)
-from squall.state.memory import MemoryStateBackend
+from squall.state.memory import MemoryStateBackend, MemoryStateStore
 from squall.state.migrate import migrate_pickled_state
 from squall.state.redistribute import fields_key_to_task, load_redistributed, redistribute
 
 __all__ = [
-    "KeyValueState", "StateBackend", "TxStatus", "StateType", "StateCodec",
-    "MemoryStateBackend", "RocksDBStateBackend", "RedisStateBackend",
+    "KeyValueState", "StateBackend", "StateStore", "TxStatus", "StateType", "StateCodec",
+    "MemoryStateBackend", "MemoryStateStore", "RocksDBStateBackend", "RocksDBStateStore",
+    "RedisStateBackend", "RedisStateStore",
     "redistribute", "fields_key_to_task", "load_redistributed", "migrate_pickled_state",
     "StateError", "TransactionStateError", "StateKeyError", "StateBackendError", "StateClosedError",
     "StateValueError", "StateDecodeError", "LegacyPickleStateError",
@@ -37,10 +40,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "RocksDBStateBackend":
-        from squall.state.rocksdb import RocksDBStateBackend
-        return RocksDBStateBackend
-    if name == "RedisStateBackend":
-        from squall.state.redis import RedisStateBackend
-        return RedisStateBackend
+    if name in ("RocksDBStateBackend", "RocksDBStateStore"):
+        from squall.state import rocksdb
+        return getattr(rocksdb, name)
+    if name in ("RedisStateBackend", "RedisStateStore"):
+        from squall.state import redis
+        return getattr(redis, name)
     raise AttributeError(f"module 'squall.state' has no attribute {name!r}")

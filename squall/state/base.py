@@ -35,6 +35,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -43,7 +44,7 @@ from squall.state.codec import StateCodec, StateType
 from squall.state.errors import (StateClosedError, StateDecodeError, StateKeyError, StateValueError,
                                  TransactionStateError)
 
-__all__ = ["TxStatus", "KeyValueState", "StateBackend", "StateType", "encode_key", "decode_key"]
+__all__ = ["TxStatus", "KeyValueState", "StateBackend", "StateStore", "StateType", "encode_key", "decode_key"]
 
 _PLAIN = (str, bytes, int, float, bool, type(None))
 _pack_key = msgpack.Packer(use_bin_type=True).pack
@@ -377,26 +378,62 @@ class KeyValueState(ABC):
         """Release resources held for this namespace."""
 
 
+@dataclass(frozen=True)
 class StateBackend(ABC):
-    """Where the keyed state of every task lives; hands out one state per namespace.
+    """Where the keyed state of every task lives, as configuration: frozen, picklable, ``open()``.
 
-    A backend object is a spec-like handle: build it in the worker (or pass its
-    constructor arguments), call :meth:`state` from ``prepare``.
+    A backend object holds only plain settings (a directory, a Redis config, the user
+    types), so it travels with a topology to worker processes by ordinary pickling;
+    the worker calls :meth:`open` and gets the live :class:`StateStore`, from which
+    each task's :class:`KeyValueState` is opened.
 
-    Threading: ``state`` and ``close`` may be called from any thread; each returned
-    state is owned by one task thread.
-
-    Args (of every backend):
-        types: the user types every state of this backend may hold (:class:`StateType`).
+    Args (of every backend, keyword-only):
+        types: the user types every state of this backend may hold (:class:`StateType`;
+            their functions module-level so the backend pickles).
         serializer: ``"msgpack"`` (default: data only) or ``"pickle"``. **Pickle runs
             the code a stored value names when it is read**: choose it only for a store
             no one else can write (a private RocksDB directory), never for a Redis
             server other programs use. It reads the pickles older Squall releases wrote.
+
+    Raises:
+        StateError: an unknown serializer, or ``types`` that clash (checked at construction).
+
+    Semantics: Heron's component specs (nothing live is shipped; the worker builds it).
     """
 
-    def __init__(self, types=(), serializer: str = "msgpack") -> None:
+    types: tuple[StateType, ...] = field(default=(), kw_only=True)
+    serializer: str = field(default="msgpack", kw_only=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", tuple(self.types))
+        StateCodec(self.types, self.serializer)  # checked here, at build time
+
+    @property
+    @abstractmethod
+    def single_writer_key(self) -> str | None:
+        """The resource only one OS process may open for writing (``"rocksdb:/abs/dir"``), or None."""
+
+    @abstractmethod
+    def open(self) -> StateStore:
+        """Return the live store; close it when done (or use ``with``).
+
+        Raises:
+            StoreLockedError: a RocksDB directory is held by another process.
+            StateBackendError: the storage cannot be reached.
+        """
+
+
+class StateStore(ABC):
+    """A live state store opened from a :class:`StateBackend`; hands out one state per namespace.
+
+    Threading: ``state`` and ``close`` may be called from any thread; each returned
+    state is owned by one task thread. Not picklable: ship the backend instead.
+    """
+
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
         self._open: dict[tuple[str, int], KeyValueState] = {}
-        self.codec = StateCodec(types, serializer)
+        self.codec = StateCodec(backend.types, backend.serializer)
 
     def state(self, component: str, task: int) -> KeyValueState:
         """Open the state of ``task`` of ``component``.
@@ -406,7 +443,7 @@ class StateBackend(ABC):
         starts RECOVERING (see :class:`TxStatus`).
 
         Raises:
-            StateError: this backend object already has that namespace open (close it first).
+            StateError: this store already has that namespace open (close it first).
             ValueError: ``component`` is empty or ``task`` is not a non-negative int.
         """
         from squall.state.errors import StateError
@@ -416,7 +453,7 @@ class StateBackend(ABC):
             raise ValueError(f"task must be a non-negative int task id, got {task!r}")
         ns = (component, task)
         if ns in self._open:
-            raise StateError(f"state {component!r}[task {task}] is already open on this backend; "
+            raise StateError(f"state {component!r}[task {task}] is already open on this store; "
                              f"close() it before opening it again")
         st = self._open_state(component, task)
         st._codec = self.codec
@@ -434,7 +471,7 @@ class StateBackend(ABC):
         transaction of, sorted (for tools: migration, inspection)."""
 
     def close(self) -> None:
-        """Close every state this backend handed out, then the backend's own resources."""
+        """Close every state this store handed out, then the store's own resources."""
         for st in list(self._open.values()):
             st.close()
 

@@ -140,9 +140,6 @@ class StateCodec:
         """Return a codec that also stores ``cls`` under ``name`` (see :class:`StateType`)."""
         return StateCodec((*self.types, StateType(cls, name, encode, decode)), self.serializer)
 
-    def __reduce__(self):
-        return (StateCodec, (self.types, self.serializer))
-
     # -- encoding ---------------------------------------------------------------------
 
     def _default(self, obj: Any) -> msgpack.ExtType:

@@ -1,18 +1,19 @@
-"""The in-memory state backend: state lives as long as the backend object.
+"""The in-memory state backend: state lives as long as the opened store object.
 
 Useful for tests and for topologies that need no recovery across processes: a task
-that reopens its namespace on the same backend object sees the last committed state,
-exactly as with the durable backends.
+that reopens its namespace on the same store sees the last committed state, exactly
+as with the durable backends.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
-from squall.state.base import KeyValueState, StateBackend
+from squall.state.base import KeyValueState, StateBackend, StateStore
 
-__all__ = ["MemoryStateBackend"]
+__all__ = ["MemoryStateBackend", "MemoryStateStore"]
 
 
 class _Namespace:
@@ -65,13 +66,19 @@ class _MemoryState(KeyValueState):
             self._data.staged_txid = None
 
 
+@dataclass(frozen=True)
 class MemoryStateBackend(StateBackend):
-    """Keyed state held in this process's memory, per ``(component, task)``.
+    """Keyed state held in the memory of the process that opens it, per ``(component, task)``.
 
-    >>> backend = MemoryStateBackend()
-    >>> st = backend.state("counter", 1)
+    Each :meth:`open` starts an empty :class:`MemoryStateStore`; its state lives as long
+    as that store object (closing the store closes the states it handed out but keeps
+    their data, so a task reopening its namespace on the same store sees its last
+    commit). Nothing survives the process, and workers do not share it.
+
+    >>> store = MemoryStateBackend().open()
+    >>> st = store.state("counter", 1)
     >>> st.put("car-7", 3); st.prepare_commit(1); st.commit(1)
-    >>> st.close(); backend.state("counter", 1).get("car-7")
+    >>> st.close(); store.state("counter", 1).get("car-7")
     3
 
     Args:
@@ -80,8 +87,20 @@ class MemoryStateBackend(StateBackend):
             value the others could not store.
     """
 
-    def __init__(self, *, types=(), serializer: str = "msgpack") -> None:
-        super().__init__(types, serializer)
+    @property
+    def single_writer_key(self) -> None:
+        """None: the state is private to the store object that holds it."""
+        return None
+
+    def open(self) -> MemoryStateStore:
+        return MemoryStateStore(self)
+
+
+class MemoryStateStore(StateStore):
+    """The live in-memory store of a :class:`MemoryStateBackend`."""
+
+    def __init__(self, backend: MemoryStateBackend) -> None:
+        super().__init__(backend)
         self._namespaces: dict[tuple[str, int], _Namespace] = {}
         self._lock = threading.Lock()
 

@@ -29,9 +29,10 @@ Semantics: Storm 2 ``RedisKeyValueState`` (committed hash + prepare hash + txid)
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from squall.extras import require
-from squall.state.base import KeyValueState, StateBackend
+from squall.state.base import KeyValueState, StateBackend, StateStore
 from squall.state.errors import StateBackendError
 
 redis = require("redis", "redis")
@@ -47,7 +48,7 @@ def _glob_escape(text: str) -> str:
     """``text`` with Redis glob metacharacters escaped, for SCAN MATCH."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
-__all__ = ["RedisStateBackend"]
+__all__ = ["RedisStateBackend", "RedisStateStore"]
 
 _HSCAN_COUNT = 500
 
@@ -120,8 +121,12 @@ class _RedisState(KeyValueState):
         self._call(pipe.execute)
 
 
+@dataclass(frozen=True)
 class RedisStateBackend(StateBackend):
     """Keyed state in Redis (one server, Sentinel or Cluster), per ``(component, task)``.
+
+    A frozen configuration (it pickles as its fields); :meth:`open` returns a
+    :class:`RedisStateStore` whose client is built at its first ``state()``.
 
     Args:
         config: where Redis is and how to reach it (password, TLS, timeouts, retries):
@@ -131,24 +136,23 @@ class RedisStateBackend(StateBackend):
         types, serializer: see :class:`~squall.state.StateBackend`. Other programs can
             write to a Redis server: never use ``serializer="pickle"`` with a shared one.
 
-    The client is built at the first ``state()``; creating the backend does no I/O,
-    so the backend travels as a spec.
-
     >>> RedisStateBackend.from_url("redis://127.0.0.1:6379/0").config.describe()
     'redis://127.0.0.1:6379/0'
 
     Raises:
         RedisConfigError: ``config`` is an invalid URL.
+        TypeError: ``config`` is neither a RedisConfig nor a str.
     """
 
-    def __init__(self, config: RedisConfig | str, key_prefix: str = "squall:state", *,
-                 types=(), serializer: str = "msgpack") -> None:
-        super().__init__(types, serializer)
-        self.config = from_url(config) if isinstance(config, str) else config
+    config: RedisConfig
+    key_prefix: str = "squall:state"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.config, str):
+            object.__setattr__(self, "config", from_url(self.config))
         if not isinstance(self.config, RedisConfig):
-            raise TypeError(f"config must be a RedisConfig or a redis:// URL, got {config!r}")
-        self.key_prefix = key_prefix
-        self._client = None
+            raise TypeError(f"config must be a RedisConfig or a redis:// URL, got {self.config!r}")
+        super().__post_init__()
 
     @classmethod
     def from_url(cls, url: str, key_prefix: str = "squall:state", *, types=(),
@@ -156,6 +160,24 @@ class RedisStateBackend(StateBackend):
         """``RedisStateBackend(from_url(url, **settings), key_prefix, ...)``: ``settings``
         are :class:`~squall.connectors.redis.RedisConfig` fields (``socket_timeout_s``, ...)."""
         return cls(from_url(url, **settings), key_prefix, types=types, serializer=serializer)
+
+    @property
+    def single_writer_key(self) -> None:
+        """None: any number of processes may write to Redis."""
+        return None
+
+    def open(self) -> RedisStateStore:
+        return RedisStateStore(self)
+
+
+class RedisStateStore(StateStore):
+    """The live store of a :class:`RedisStateBackend`: one redis-py client, built at first use."""
+
+    def __init__(self, backend: RedisStateBackend) -> None:
+        super().__init__(backend)
+        self.config = backend.config
+        self.key_prefix = backend.key_prefix
+        self._client = None
 
     def namespaces(self) -> list[tuple[str, int]]:
         client = self._live()

@@ -16,23 +16,24 @@ also survives an OS crash, at a cost per checkpoint). A process reopening the
 directory sees the last committed transaction; a prepared one is reported as
 ``prepared_txid`` (status RECOVERING) and is invisible until committed.
 
-The live handle comes from the process-wide registry of ``squall.store._handles``, so
-several backend objects on one directory share it.
+The live handle is leased from ``squall.store._handles``, so several stores opened on
+one directory in one process share it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
-from squall.state.base import KeyValueState, StateBackend
+from squall.state.base import KeyValueState, StateBackend, StateStore
 from squall.state.errors import StateBackendError
-from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store._handles import Lease, SharedHandles
 from squall.store.errors import StoreLockedError
 
-__all__ = ["RocksDBStateBackend"]
+__all__ = ["RocksDBStateBackend", "RocksDBStateStore"]
 
 _COMMITTED, _STAGED, _META = b"c", b"s", b"m"
 
@@ -137,47 +138,64 @@ class _RocksState(KeyValueState):
         self._write(wb)
 
 
-class RocksDBStateBackend(HandleBorrower, StateBackend):
+@dataclass(frozen=True)
+class RocksDBStateBackend(StateBackend):
     """Keyed state in a local RocksDB directory; committed state survives the process.
 
+    A frozen configuration (it pickles as its fields); :meth:`open` opens the directory
+    in the process that calls it.
+
     Args:
-        data_dir: the database directory (created on first use). One process at a time
-            may hold it (RocksDB's LOCK); in-process backend objects share one handle.
+        data_dir: the database directory (kept as an absolute path; created at open).
+            One process at a time may hold it (RocksDB's LOCK), hence
+            :attr:`single_writer_key`; stores opened in one process share one handle.
         sync: fsync the WAL on every prepare/commit (survives an OS crash too).
         types: the user types states may hold (:class:`~squall.state.StateType`).
         serializer: ``"msgpack"`` (default, data only) or ``"pickle"``. **Pickle runs the
             code a stored value names when it is read**: use it only for a directory no
             one else can write, e.g. to keep reading state an older Squall pickled.
 
-    Creating the backend does no I/O; the directory opens at the first ``state()``.
-
-    Raises (from ``state``):
+    Raises (from ``open``):
         StoreLockedError: another process holds ``data_dir``.
     """
 
-    _handles = _HANDLES
+    data_dir: str
+    sync: bool = False
 
-    def __init__(self, data_dir: str | os.PathLike[str], sync: bool = False, *, types=(),
-                 serializer: str = "msgpack") -> None:
-        StateBackend.__init__(self, types, serializer)
-        self.data_dir = os.fspath(data_dir)
-        self.sync = sync
-        self._init_handle(self.data_dir)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", os.path.abspath(os.fspath(self.data_dir)))
+        super().__post_init__()
+
+    @property
+    def single_writer_key(self) -> str:
+        """``"rocksdb:<real path of data_dir>"``."""
+        return "rocksdb:" + os.path.realpath(self.data_dir)
+
+    def open(self) -> RocksDBStateStore:
+        return RocksDBStateStore(self)
+
+
+class RocksDBStateStore(StateStore):
+    """The live store of a :class:`RocksDBStateBackend`: a lease on the directory's handle."""
+
+    def __init__(self, backend: RocksDBStateBackend) -> None:
+        super().__init__(backend)
+        self._sync = backend.sync
+        self._lease: Lease = Lease(_HANDLES, backend.data_dir, backend)
 
     def _open_state(self, component: str, task: int) -> KeyValueState:
         wopt = WriteOptions()
-        wopt.sync = self.sync
-        return _RocksState(component, task, self._live(), wopt)
+        wopt.sync = self._sync
+        return _RocksState(component, task, self._lease.get("state"), wopt)
 
     def namespaces(self) -> list[tuple[str, int]]:
         found = set()
-        for k, _ in _scan(self._live(), _META):
+        for k, _ in _scan(self._lease.get("namespaces"), _META):
             n = int.from_bytes(k[1:3], "big")
             found.add((k[3:3 + n].decode("utf-8"), int.from_bytes(k[3 + n:7 + n], "big")))
         return sorted(found)
 
     def close(self) -> None:
         """Close every state handed out, then give the RocksDB handle back."""
-        if getattr(self, "_open", None):
-            StateBackend.close(self)
-        HandleBorrower.close(self)
+        super().close()
+        self._lease.release()

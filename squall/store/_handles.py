@@ -1,10 +1,17 @@
-"""A process-wide, reference-counted registry of open database handles.
+"""One live RocksDB handle per directory and process, shared by the connections opened on it.
 
 RocksDB lets only one handle per directory exist in a process (a second open fails on
-its ``LOCK`` file even in the same process), yet a CLI command, several bolts and a
-test may each build their own store object for the same ``data_dir``. Every embedded
-store therefore borrows its live handle from here: the first ``acquire`` opens it, the
-last ``release`` closes it. Nothing here imports RocksDB; the opener is passed in.
+its ``LOCK`` file even in the same process), yet several connections may be opened on
+one directory in one worker process: the executors of a table writer and a dead-letter
+writer, which the cluster scheduler places together precisely because they share the
+directory (their stores' ``single_writer_key``), or a CLI command and a test. Each
+connection therefore takes a :class:`Lease` on a :class:`SharedHandles` entry: the
+first lease opens the handle, the last release closes it. Nothing here imports
+RocksDB; the opener is passed in.
+
+This is a resource pool of the process that opened it, never shipped: store
+configurations carry only their directory, and a connection (which holds a lease) is
+not picklable.
 """
 
 from __future__ import annotations
@@ -14,11 +21,11 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from squall.store.errors import ReadOnlyStoreError
+from squall.store.errors import StoreClosedError
 
 H = TypeVar("H")
 
-__all__ = ["SharedHandles", "HandleBorrower"]
+__all__ = ["SharedHandles", "Lease"]
 
 
 class SharedHandles(Generic[H]):
@@ -34,9 +41,7 @@ class SharedHandles(Generic[H]):
     def __init__(self, opener: Callable[[str], H], closer: Callable[[H], None]) -> None:
         self._opener = opener
         self._closer = closer
-        # Re-entrant: a forgotten store's __del__ may run release() from the garbage
-        # collector while this thread is inside acquire().
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._entries: dict[str, list] = {}  # path -> [handle, refcount]
 
     @staticmethod
@@ -68,75 +73,53 @@ class SharedHandles(Generic[H]):
         self._closer(entry[0])
 
     def refcount(self, path: str | os.PathLike[str]) -> int:
-        """Return how many store objects currently share ``path``'s handle (0 when closed)."""
+        """Return how many leases currently share ``path``'s handle (0 when closed)."""
         with self._lock:
             entry = self._entries.get(self.key(path))
             return entry[1] if entry else 0
 
 
-class HandleBorrower:
-    """Base of store objects that borrow a live handle from a :class:`SharedHandles`.
+class Lease(Generic[H]):
+    """One connection's share of a directory's handle: taken at construction, given back once.
 
-    Subclasses set the class attributes ``_handles`` (writers' handles) and
-    ``_reader_handles`` (read-only views, whose handles have a ``refresh()`` that
-    catches up with the writer) and call ``_init_handle(path, read_only)``. ``_live()``
-    opens on first use (then runs ``_on_open``); read paths call ``_view()``, which
-    also refreshes a read-only view; write paths call ``_writable(operation)`` first.
-    ``close()`` gives the handle back. Creating the object does no I/O, so it pickles
-    as a spec.
+    Args:
+        handles: the pool to borrow from.
+        path: the database directory.
+        store: the store configuration the connection was opened from (named in errors).
+
+    Raises (from the constructor): whatever the pool's opener raises (e.g.
+    :class:`~squall.store.errors.StoreLockedError`).
     """
 
-    _handles: SharedHandles
-    _reader_handles: SharedHandles
+    __slots__ = ("_handles", "path", "store", "_handle", "_lock")
 
-    def _init_handle(self, path: str, read_only: bool = False) -> None:
-        self._path = path
-        self._db = None
-        self._open_lock = threading.RLock()
-        self._read_only = read_only
-        if read_only:
-            self._handles = self._reader_handles
+    def __init__(self, handles: SharedHandles[H], path: str, store: object) -> None:
+        self._handles = handles
+        self.path = path
+        self.store = store
+        self._lock = threading.Lock()
+        self._handle: H | None = handles.acquire(path)
+
+    def get(self, operation: str) -> H:
+        """Return the live handle.
+
+        Raises:
+            StoreClosedError: :meth:`release` was called; names ``operation``.
+        """
+        handle = self._handle
+        if handle is None:
+            raise StoreClosedError(self.store, operation)
+        return handle
 
     @property
-    def read_only(self) -> bool:
-        """True when this store only reads (and follows a writer that may be another process)."""
-        return self._read_only
+    def released(self) -> bool:
+        """True once :meth:`release` ran."""
+        return self._handle is None
 
-    def _view(self):
-        """The live handle for a read: a read-only view first catches up with its writer."""
-        db = self._live()
-        if self._read_only:
-            db.refresh()
-        return db
-
-    def _writable(self, operation: str) -> None:
-        """Raise :class:`ReadOnlyStoreError` naming ``operation`` if this store only reads."""
-        if self._read_only:
-            raise ReadOnlyStoreError(self._path, operation)
-
-    def _on_open(self, db) -> None:
-        """Called once, under the open lock, when this object first gets its handle."""
-
-    def _live(self):
-        db = self._db
-        if db is None:
-            with self._open_lock:
-                if self._db is None:
-                    db = self._handles.acquire(self._path)
-                    self._on_open(db)
-                    self._db = db
-                db = self._db
-        return db
-
-    def close(self) -> None:
-        with self._open_lock:
-            if self._db is not None:
-                self._db = None
-                self._handles.release(self._path)
-
-    def __del__(self) -> None:
-        # A forgotten close() must not pin the shared handle for the process's life.
-        try:
-            self.close()
-        except Exception:
-            pass
+    def release(self) -> None:
+        """Give the handle back (the last lease on a directory closes it); idempotent."""
+        with self._lock:
+            if self._handle is None:
+                return
+            self._handle = None
+        self._handles.release(self.path)

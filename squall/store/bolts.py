@@ -1,8 +1,9 @@
 """Bolts that write tuples into a store, whichever backend is behind it.
 
-The table bolt takes a :class:`~squall.store.table.TableStore` (embedded RocksDB
-today, HBase through the same interface), so a topology moves from the embedded store
-to a real one by passing another store object.
+The table bolt takes a :class:`~squall.store.table.TableStore` configuration (embedded
+RocksDB, or HBase through the same interface), so a topology moves from the embedded
+store to a real one by passing another store object. The bolt opens its connection in
+``prepare`` (on the worker) and closes it in ``cleanup``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class TableWriterBolt(Bolt):
     0.1 s to 5 s (:class:`~squall.connectors.outage.Outage`).
 
     Args:
-        store: the table store (picklable spec, opened by the writer).
+        store: the table store configuration; ``prepare`` opens it on the worker.
         table: table name; created with ``families`` when missing and ``create_if_missing``.
         mapper: anything with ``row(tup) -> (row_key, {"cf:q": value})``.
 
@@ -99,8 +100,15 @@ class TableWriterBolt(Bolt):
         self.max_batches_in_flight = max_batches_in_flight
         self.writers = writers
 
+    def single_writer_keys(self) -> frozenset[str]:
+        """The store's ``single_writer_key``, if it has one: executors writing the same
+        embedded directory must share a worker process."""
+        key = self.store.single_writer_key
+        return frozenset() if key is None else frozenset((key,))
+
     def prepare(self, config, context, collector):
         self.collector = collector
+        self.connection = self.store.open()
         self.table = None       # opened on the first batch: the store may be down now
         self._open_lock = threading.Lock()
         self.written = 0
@@ -124,12 +132,13 @@ class TableWriterBolt(Bolt):
             return self.table or self._open_table()
 
     def _open_table(self):
-        if self.create_if_missing and self.table_name not in self.store.tables():
+        connection = self.connection
+        if self.create_if_missing and self.table_name not in connection.tables():
             try:
-                self.store.create_table(self.table_name, self.families)
+                connection.create_table(self.table_name, self.families)
             except TableExistsError:  # another task created it first
                 pass
-        self.table = self.store.open_table(self.table_name)
+        self.table = connection.open_table(self.table_name)
         return self.table
 
     def _write(self, rows) -> None:
@@ -224,6 +233,7 @@ class TableWriterBolt(Bolt):
                 self._todo.put(None)
             for t in self._writer_threads:
                 t.join(30)
+        self.connection.close()
 
 
 class DeadLetterBolt(TableWriterBolt):
@@ -233,6 +243,10 @@ class DeadLetterBolt(TableWriterBolt):
     replay, so a replayed rejection overwrites its own row), else a SHA-1 of the record.
     Columns ``d:record``, ``d:reason``, ``d:origin``, ``d:component`` (the rejecting
     component).
+
+    Args:
+        store: the table store configuration (opened in ``prepare``).
+        table: the table name; created with the family ``d`` when missing.
     """
 
     def __init__(self, store: TableStore, table: str = "DeadLetters") -> None:

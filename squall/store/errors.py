@@ -19,6 +19,7 @@ __all__ = [
     "UnknownColumnFamilyError",
     "StoreLockedError",
     "ReadOnlyStoreError",
+    "StoreClosedError",
     "WrongTypeError",
 ]
 
@@ -90,8 +91,8 @@ class UnknownColumnFamilyError(StoreError, KeyError):
 class StoreLockedError(StoreError):
     """The store's directory is held by another process (RocksDB allows one writer per path).
 
-    Within one process, embedded stores share a single handle per directory, so this
-    only happens across processes.
+    Within one process, connections opened on one directory share a single handle, so
+    this only happens across processes.
 
     Attributes:
         path: the locked database directory.
@@ -116,6 +117,21 @@ class ReadOnlyStoreError(StoreError):
         super().__init__(f"{operation} refused: the store at {path} is open read-only; "
                          f"open it without read_only=True to write")
         self.path = path
+        self.operation = operation
+
+
+class StoreClosedError(StoreError):
+    """A store connection (or a table opened through it) was used after ``close()``.
+
+    Attributes:
+        store: the store configuration the connection was opened from (its repr names it).
+        operation: the refused operation.
+    """
+
+    def __init__(self, store: object, operation: str) -> None:
+        super().__init__(f"{operation} refused: the connection to {store!r} is closed; "
+                         f"call open() on the store configuration for a new one")
+        self.store = store
         self.operation = operation
 
 

@@ -5,8 +5,9 @@ SMEMBERS, SISMEMBER, SCARD) and the keyspace (DEL, EXISTS, EXPIRE, TTL, KEYS). N
 arguments and return values follow the Redis commands as redis-py exposes them with
 ``decode_responses=True`` (members and values come back as str).
 
-The embedded backend is :mod:`squall.store.rocks_kv`; a redis-py backend implements
-the same class later.
+A :class:`KeyValueStore` is the configuration (frozen, picklable); its ``open()``
+returns the live :class:`KeyValueConnection` that runs the commands. The embedded
+backend is :mod:`squall.store.rocks_kv`; the Redis one is :mod:`squall.connectors.redis`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import abc
 import re
 from datetime import timedelta
+from typing import ClassVar
 
 from squall.store.errors import InvalidArgumentError
 
-__all__ = ["KeyValueStore", "Value", "glob_to_regex", "encode_value", "expire_seconds"]
+__all__ = ["KeyValueStore", "KeyValueConnection", "Value", "glob_to_regex", "encode_value", "expire_seconds"]
 
 Value = str | bytes | int | float
 """A key, member or value as redis-py accepts it; stored as bytes (see :func:`encode_value`)."""
@@ -116,7 +118,41 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 class KeyValueStore(abc.ABC):
-    """Redis-like keys holding strings or sets, with per-key expiry.
+    """Where the keys live, as configuration: a frozen, picklable spec with an ``open()``.
+
+    A store object holds only plain settings (a directory, a server's address, a
+    clock function), so it travels inside a topology spec to worker processes by
+    ordinary pickling; :meth:`open` builds the live :class:`KeyValueConnection` in the
+    process that uses it (a bolt calls it in ``prepare`` and closes it in ``cleanup``).
+
+    Semantics: Heron's component specs (nothing live is shipped; the worker builds it).
+    """
+
+    # True when commands wait on another process (a server). In-process stores leave it False.
+    blocking_io: ClassVar[bool] = False
+
+    @property
+    @abc.abstractmethod
+    def single_writer_key(self) -> str | None:
+        """The resource only one OS process may open for writing, or None.
+
+        Executors whose stores share a key must run in the same worker process. An
+        embedded RocksDB store names its absolute directory (``"rocksdb:/abs/dir/kv"``);
+        a read-only view and network stores (Redis) have None.
+        """
+
+    @abc.abstractmethod
+    def open(self) -> KeyValueConnection:
+        """Return a live connection; close it when done (or use ``with``).
+
+        Raises:
+            StoreLockedError: an embedded store's directory is held by another process.
+            StoreError: the store cannot be opened (backend-specific subclasses).
+        """
+
+
+class KeyValueConnection(abc.ABC):
+    """A live connection to Redis-like keys holding strings or sets, with per-key expiry.
 
     Keys, members and values are given as str (or bytes/int/float, encoded as
     :func:`encode_value`) and returned as str. An expired key is absent to every
@@ -125,9 +161,15 @@ class KeyValueStore(abc.ABC):
     Thread-safety: every method may be called from several threads; each command is
     atomic, as a Redis command is.
 
-    Lifecycle: usable from construction; ``close()`` releases resources. Use as a
-    context manager to close on exit.
+    Lifecycle: get one from :meth:`KeyValueStore.open`; usable until ``close()``, after
+    which commands raise :class:`~squall.store.errors.StoreClosedError`. Use as a
+    context manager to close on exit. Not picklable: ship the store instead.
     """
+
+    @property
+    @abc.abstractmethod
+    def store(self) -> KeyValueStore:
+        """The configuration this connection was opened from."""
 
     # -- strings -----------------------------------------------------------------------
 
@@ -274,9 +316,9 @@ class KeyValueStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release this store's resources; idempotent."""
+        """Release this connection's resources; idempotent."""
 
-    def __enter__(self) -> KeyValueStore:
+    def __enter__(self) -> KeyValueConnection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -19,7 +19,7 @@ at most once per ``purge_interval_s``, by the next write (Redis's active expiry 
 in spirit). Deadlines are epoch milliseconds from the injected ``clock``; a key expires
 when ``now_ms > expire_at_ms``, as Redis's ``keyIsExpired``.
 
-Read-only stores (``read_only=True``) follow the writer as a RocksDB secondary
+Read-only connections (``read_only=True``) follow the writer as a RocksDB secondary
 instance (:mod:`squall.store._secondary`), so they work while another process holds
 the directory. An expired key is invisible to them as to the writer; only the
 writer deletes it.
@@ -31,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -38,12 +39,12 @@ from types import MappingProxyType
 import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
-from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store._handles import Lease, SharedHandles
 from squall.store._secondary import Secondary
-from squall.store.errors import InvalidArgumentError, StoreLockedError, WrongTypeError
-from squall.store.kv import KeyValueStore, Value, encode_value, expire_seconds, glob_to_regex
+from squall.store.errors import InvalidArgumentError, ReadOnlyStoreError, StoreLockedError, WrongTypeError
+from squall.store.kv import KeyValueConnection, KeyValueStore, Value, encode_value, expire_seconds, glob_to_regex
 
-__all__ = ["EmbeddedKeyValueStore"]
+__all__ = ["EmbeddedKeyValueStore", "EmbeddedKeyValueConnection"]
 
 _STRING, _SET = 0, 1
 _TYPE_NAMES = {_STRING: "string", _SET: "set"}
@@ -129,36 +130,38 @@ _READER_HANDLES: SharedHandles[_ReadOnlyDatabase] = SharedHandles(_ReadOnlyDatab
                                                                   _ReadOnlyDatabase.close)
 
 
-class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
+@dataclass(frozen=True)
+class EmbeddedKeyValueStore(KeyValueStore):
     """Redis-like strings and sets with TTLs, persisted in RocksDB under ``data_dir/kv/``.
 
+    A frozen configuration: it pickles and copies as its fields, so bolts carry it to
+    workers; :meth:`open` opens the database in the process that calls it.
+
     Args:
-        data_dir: the Squall data directory (str or Path); created when missing.
+        data_dir: the Squall data directory (str or Path; kept as an absolute Path);
+            created when a writer opens it.
         clock: returns the current time in epoch seconds (float); inject a test clock
-            so TTL tests do not sleep. Must be picklable (a module-level function) if
-            the store is pickled.
+            so TTL tests do not sleep. A module-level function (or another picklable
+            callable) if the store travels to another process.
         purge_interval_s: minimum seconds between sweeps that delete expired keys
             (besides the sweep at open and lazy expiry on every read).
-        read_only: only read, through a RocksDB secondary instance that follows the
-            directory's writer (this process or another, e.g. a running pipeline); each
-            command first catches up with it. Expired keys are invisible, as to the
+        read_only: open only to read, through a RocksDB secondary instance that follows
+            the directory's writer (this process or another, e.g. a running pipeline);
+            each command first catches up with it. Expired keys are invisible, as to the
             writer, but stay on disk until the writer deletes them. Creates nothing;
             a directory without a database reads as empty. Write commands raise
             :class:`~squall.store.errors.ReadOnlyStoreError`.
 
-    Lifecycle and sharing: as :class:`~squall.store.rocks_table.EmbeddedTableStore` -
-    no I/O at construction, picklable, opens on first use, one reference-counted
-    RocksDB handle per directory per process (one for writers, one for read-only
-    views), :class:`~squall.store.errors.StoreLockedError` when another process holds
-    the directory (unless ``read_only``), reopens on use after ``close()``.
-
-    Thread-safety: all methods may be called from several threads; each is atomic.
+    Sharing: as :class:`~squall.store.rocks_table.EmbeddedTableStore` - one
+    reference-counted RocksDB handle per directory per process (one for writers, one
+    for read-only views), :class:`~squall.store.errors.StoreLockedError` when another
+    process holds the directory (unless ``read_only``), hence :attr:`single_writer_key`.
 
     Semantics: see :class:`~squall.store.kv.KeyValueStore` (Redis command reference).
 
     >>> import tempfile
     >>> now = [1_700_000_000.0]
-    >>> with EmbeddedKeyValueStore(tempfile.mkdtemp(), clock=lambda: now[0]) as kv:
+    >>> with EmbeddedKeyValueStore(tempfile.mkdtemp(), clock=lambda: now[0]).open() as kv:
     ...     kv.sadd("speeding:2024-05-01", "car7", "car9", "car7")
     ...     kv.expire("speeding:2024-05-01", 7 * 24 * 3600)
     ...     kv.sadd("speeding:2024-05-01", "car3"), kv.ttl("speeding:2024-05-01")
@@ -170,39 +173,74 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     (set(), -2)
     """
 
-    _handles = _HANDLES
-    _reader_handles = _READER_HANDLES
+    data_dir: Path
+    clock: Callable[[], float] = time.time
+    purge_interval_s: float = 60.0
+    read_only: bool = field(default=False, kw_only=True)
 
-    def __init__(self, data_dir: str | os.PathLike[str], clock: Callable[[], float] = time.time,
-                 purge_interval_s: float = 60.0, *, read_only: bool = False) -> None:
-        self._data_dir = Path(data_dir)
-        self._init_handle(str(self._data_dir / "kv"), read_only)
-        self._clock = clock
-        self._purge_interval_ms = int(purge_interval_s * 1000)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(os.path.abspath(self.data_dir)))
 
     @property
-    def data_dir(self) -> Path:
-        """The Squall data directory this store lives under."""
-        return self._data_dir
+    def path(self) -> Path:
+        """The RocksDB directory: ``data_dir/kv``."""
+        return self.data_dir / "kv"
 
-    def __getstate__(self) -> dict:
-        return {"data_dir": self._data_dir, "clock": self._clock,
-                "purge_interval_s": self._purge_interval_ms / 1000, "read_only": self._read_only}
+    @property
+    def single_writer_key(self) -> str | None:
+        """``"rocksdb:<real path of data_dir/kv>"``; None when ``read_only``."""
+        return None if self.read_only else "rocksdb:" + os.path.realpath(self.path)
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(**state)
+    def open(self) -> EmbeddedKeyValueConnection:
+        """Open the keys (a writer creates the directory and purges expired keys)."""
+        return EmbeddedKeyValueConnection(self)
+
+
+class EmbeddedKeyValueConnection(KeyValueConnection):
+    """A live connection to an :class:`EmbeddedKeyValueStore`; get one from its ``open()``.
+
+    Thread-safety: all methods may be called from several threads; each is atomic.
+
+    Raises (from the constructor):
+        StoreLockedError: another process holds the directory (writers only).
+    """
+
+    def __init__(self, store: EmbeddedKeyValueStore) -> None:
+        self._store = store
+        self._read_only = store.read_only
+        self._clock = store.clock
+        self._purge_interval_ms = int(store.purge_interval_s * 1000)
+        self._lease: Lease = Lease(_READER_HANDLES if store.read_only else _HANDLES, str(store.path), store)
+        if not self._read_only:
+            db = self._lease.get("open")
+            with db.lock:
+                self._purge(db, self._now_ms())
+
+    @property
+    def store(self) -> EmbeddedKeyValueStore:
+        return self._store
 
     def __repr__(self) -> str:
-        mode = ", read_only=True" if self._read_only else ""
-        return f"EmbeddedKeyValueStore({str(self._data_dir)!r}{mode})"
+        state = "closed" if self._lease.released else "open"
+        return f"<EmbeddedKeyValueConnection {state} to {self._store!r}>"
+
+    def close(self) -> None:
+        self._lease.release()
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _on_open(self, db: _Database) -> None:
+    def _view(self, command: str):
+        """The live database for a read: a read-only view first catches up with its writer."""
+        db = self._lease.get(command)
         if self._read_only:
-            return
-        with db.lock:
-            self._purge(db, self._now_ms())
+            db.refresh()
+        return db
+
+    def _writable(self, command: str) -> _Database:
+        """The live database for a write; raise :class:`ReadOnlyStoreError` on a read-only view."""
+        if self._read_only:
+            raise ReadOnlyStoreError(self._lease.path, command)
+        return self._lease.get(command)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -262,8 +300,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         Raises:
             ReadOnlyStoreError: the store is read-only.
         """
-        self._writable("purge_expired")
-        db = self._live()
+        db = self._writable("purge_expired")
         with db.lock:
             return self._purge(db, self._now_ms())
 
@@ -271,7 +308,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def get(self, key: Value) -> str | None:
         kb = encode_value(key)
-        db = self._view()
+        db = self._view("GET")
         with db.lock:
             meta = self._load(db, kb, self._now_ms())
         if meta is None:
@@ -281,13 +318,12 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         return meta[2].decode()
 
     def set(self, key: Value, value: Value, ex: int | timedelta | None = None) -> bool:
-        self._writable("SET")
         kb, vb = encode_value(key), encode_value(value)
         if ex is not None:
             ex = expire_seconds(ex, "SET")
             if ex <= 0:
                 raise InvalidArgumentError(f"invalid expire time in 'set' command: {ex} (must be >= 1)")
-        db = self._live()
+        db = self._writable("SET")
         with db.lock:
             now_ms = self._write_begin(db)
             wb = WriteBatch(raw_mode=True)
@@ -301,9 +337,8 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     # -- sets --------------------------------------------------------------------------
 
     def sadd(self, key: Value, *members: Value) -> int:
-        self._writable("SADD")
         kb, mkeys = _member_keys("SADD", key, members)
-        db = self._live()
+        db = self._writable("SADD")
         with db.lock:
             now_ms = self._write_begin(db)
             meta = self._as_set(key, self._load(db, kb, now_ms)) or [_SET, None, 0]
@@ -321,9 +356,8 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
         return added
 
     def srem(self, key: Value, *members: Value) -> int:
-        self._writable("SREM")
         kb, mkeys = _member_keys("SREM", key, members)
-        db = self._live()
+        db = self._writable("SREM")
         with db.lock:
             now_ms = self._write_begin(db)
             meta = self._as_set(key, self._load(db, kb, now_ms))
@@ -348,7 +382,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     def smembers(self, key: Value) -> set[str]:
         kb = encode_value(key)
         prefix = _member_prefix(kb)
-        db = self._view()
+        db = self._view("SMEMBERS")
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
             if meta is None:
@@ -364,14 +398,14 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     def sismember(self, key: Value, member: Value) -> bool:
         kb = encode_value(key)
         mk = _member_prefix(kb) + encode_value(member)
-        db = self._view()
+        db = self._view("SISMEMBER")
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
             return meta is not None and db.members.get(mk) is not None
 
     def scard(self, key: Value) -> int:
         kb = encode_value(key)
-        db = self._view()
+        db = self._view("SCARD")
         with db.lock:
             meta = self._as_set(key, self._load(db, kb, self._now_ms()))
         return 0 if meta is None else meta[2]
@@ -379,9 +413,8 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
     # -- keyspace ----------------------------------------------------------------------
 
     def delete(self, *keys: Value) -> int:
-        self._writable("DEL")
         kbs = [encode_value(k) for k in keys]
-        db = self._live()
+        db = self._writable("DEL")
         deleted = 0
         with db.lock:
             now_ms = self._write_begin(db)
@@ -397,16 +430,15 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def exists(self, *keys: Value) -> int:
         kbs = [encode_value(k) for k in keys]
-        db = self._view()
+        db = self._view("EXISTS")
         with db.lock:
             now_ms = self._now_ms()
             return sum(1 for kb in kbs if self._load(db, kb, now_ms) is not None)
 
     def expire(self, key: Value, seconds: int | timedelta) -> bool:
-        self._writable("EXPIRE")
         kb = encode_value(key)
         seconds = expire_seconds(seconds, "EXPIRE")
-        db = self._live()
+        db = self._writable("EXPIRE")
         with db.lock:
             now_ms = self._write_begin(db)
             meta = self._load(db, kb, now_ms)
@@ -423,7 +455,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def ttl(self, key: Value) -> int:
         kb = encode_value(key)
-        db = self._view()
+        db = self._view("TTL")
         with db.lock:
             now_ms = self._now_ms()
             meta = self._load(db, kb, now_ms)
@@ -435,7 +467,7 @@ class EmbeddedKeyValueStore(HandleBorrower, KeyValueStore):
 
     def keys(self, pattern: str = "*") -> list[str]:
         match = glob_to_regex(pattern).fullmatch
-        db = self._view()
+        db = self._view("KEYS")
         with db.lock:
             now_ms = self._now_ms()
             out = []

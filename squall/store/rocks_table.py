@@ -31,7 +31,7 @@ Durability: writes go to the WAL without fsync (RocksDB's default), so they surv
 process crash but the last few may be lost on an OS crash - as HBase with its default
 WAL hflush.
 
-Read-only stores (``read_only=True``) follow the writer as a RocksDB secondary
+Read-only connections (``read_only=True``) follow the writer as a RocksDB secondary
 instance (:mod:`squall.store._secondary`), so they work while another process holds
 the directory; they take each table's row count from the metadata the writer keeps.
 """
@@ -41,15 +41,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgpack
 from rocksdict import Options, Rdict, WriteBatch
 
-from squall.store._handles import HandleBorrower, SharedHandles
+from squall.store._handles import Lease, SharedHandles
 from squall.store._secondary import Secondary
 from squall.store.errors import (
     InvalidArgumentError,
+    ReadOnlyStoreError,
     StoreLockedError,
     TableExistsError,
     UnknownColumnFamilyError,
@@ -58,13 +60,14 @@ from squall.store.errors import (
 from squall.store.table import (
     Columns,
     Table,
+    TableConnection,
     TableStore,
     encode_value,
     validate_family_name,
     validate_table_name,
 )
 
-__all__ = ["EmbeddedTableStore", "EmbeddedTable"]
+__all__ = ["EmbeddedTableStore", "EmbeddedTableConnection", "EmbeddedTable"]
 
 _CF_PREFIX = "t."
 _SCHEMA_KEY = b"schema\x00"  # + table name -> msgpack {"families": [...]}
@@ -287,66 +290,100 @@ _READER_HANDLES: SharedHandles[_ReadOnlyDatabase] = SharedHandles(_ReadOnlyDatab
                                                                   _ReadOnlyDatabase.close)
 
 
-class EmbeddedTableStore(HandleBorrower, TableStore):
+@dataclass(frozen=True)
+class EmbeddedTableStore(TableStore):
     """Tables persisted in RocksDB under ``data_dir/tables/``; they survive restarts.
 
+    A frozen configuration: it pickles and copies as its two fields, so bolts carry it
+    to workers; :meth:`open` opens the database in the process that calls it.
+
     Args:
-        data_dir: the Squall data directory (str or Path); created when missing.
-        read_only: only read, through a RocksDB secondary instance that follows the
-            directory's writer (this process or another, e.g. a running pipeline): each
-            call (``tables``, ``open_table``, and a table's ``get``, ``scan``, ``count``,
-            ``families``) first catches up with it; a scan reads the data as of its
-            call. Creates nothing; a directory without a database has no tables.
+        data_dir: the Squall data directory (str or Path; kept as an absolute Path, so
+            a worker with another working directory opens the same one); created when
+            a writer opens it.
+        read_only: open only to read, through a RocksDB secondary instance that follows
+            the directory's writer (this process or another, e.g. a running pipeline):
+            each call (``tables``, ``open_table``, and a table's ``get``, ``scan``,
+            ``count``, ``families``) first catches up with it; a scan reads the data as
+            of its call. Creates nothing; a directory without a database has no tables.
             Writes raise :class:`~squall.store.errors.ReadOnlyStoreError`.
 
-    Lifecycle and sharing: construction does no I/O and the object is picklable and
-    deep-copyable (only ``data_dir`` travels), so bolts may carry it to workers. The
-    database opens on first use. All store objects of one process on the same
-    ``data_dir`` share one RocksDB handle (reference-counted); ``close()`` drops this
-    object's reference and the database closes with the last one. A closed store
-    reopens on next use. A second *process* opening the same directory gets
-    :class:`~squall.store.errors.StoreLockedError` naming the path, unless it opens
-    it ``read_only``. Read-only store objects share their own handle per directory.
-
-    Thread-safety: all methods may be called from several threads.
+    Sharing: all writing connections of one process on the same directory share one
+    RocksDB handle (reference-counted; the last ``close()`` closes it); read-only
+    connections share their own. A second *process* opening the directory to write
+    gets :class:`~squall.store.errors.StoreLockedError` naming the path, hence
+    :attr:`single_writer_key`.
 
     Semantics: see :class:`~squall.store.table.TableStore`.
 
     >>> import tempfile
-    >>> with EmbeddedTableStore(tempfile.mkdtemp()) as store:
-    ...     store.create_table("records", ["info", "drive"])
-    ...     t = store.open_table("records")
+    >>> with EmbeddedTableStore(tempfile.mkdtemp()).open() as tables:
+    ...     tables.create_table("records", ["info", "drive"])
+    ...     t = tables.open_table("records")
     ...     t.put("r1", {"info:car": "car7", "drive:speed": 81.5})
     ...     t.put("r1", {"drive:speed": 90})
     ...     t.get("r1")
     {'info:car': b'car7', 'drive:speed': b'90'}
     """
 
-    _handles = _HANDLES
-    _reader_handles = _READER_HANDLES
+    data_dir: Path
+    read_only: bool = field(default=False, kw_only=True)
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> None:
-        self._data_dir = Path(data_dir)
-        self._init_handle(str(self._data_dir / "tables"), read_only)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(os.path.abspath(self.data_dir)))
 
     @property
-    def data_dir(self) -> Path:
-        """The Squall data directory this store lives under."""
-        return self._data_dir
+    def path(self) -> Path:
+        """The RocksDB directory: ``data_dir/tables``."""
+        return self.data_dir / "tables"
 
-    def __getstate__(self) -> dict:
-        return {"data_dir": self._data_dir, "read_only": self._read_only}
+    @property
+    def single_writer_key(self) -> str | None:
+        """``"rocksdb:<real path of data_dir/tables>"``; None when ``read_only``."""
+        return None if self.read_only else "rocksdb:" + os.path.realpath(self.path)
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["data_dir"], read_only=state.get("read_only", False))
+    def open(self) -> EmbeddedTableConnection:
+        """Open the tables (a writer creates the directory); see :meth:`TableStore.open`."""
+        return EmbeddedTableConnection(self)
+
+
+class EmbeddedTableConnection(TableConnection):
+    """A live connection to an :class:`EmbeddedTableStore`; get one from its ``open()``.
+
+    Thread-safety: all methods may be called from several threads.
+
+    Raises (from the constructor):
+        StoreLockedError: another process holds the directory (writers only).
+    """
+
+    def __init__(self, store: EmbeddedTableStore) -> None:
+        self._store = store
+        self._read_only = store.read_only
+        self._lease: Lease = Lease(_READER_HANDLES if store.read_only else _HANDLES, str(store.path), store)
+
+    @property
+    def store(self) -> EmbeddedTableStore:
+        return self._store
 
     def __repr__(self) -> str:
-        mode = ", read_only=True" if self._read_only else ""
-        return f"EmbeddedTableStore({str(self._data_dir)!r}{mode})"
+        state = "closed" if self._lease.released else "open"
+        return f"<EmbeddedTableConnection {state} to {self._store!r}>"
 
+    def _view(self, operation: str):
+        """The live database for a read: a read-only view first catches up with its writer."""
+        db = self._lease.get(operation)
+        if self._read_only:
+            db.refresh()
+        return db
+
+    def _writable(self, operation: str) -> _Database:
+        """The live database for a write; raise :class:`ReadOnlyStoreError` on a read-only view."""
+        if self._read_only:
+            raise ReadOnlyStoreError(self._lease.path, operation)
+        return self._lease.get(operation)
 
     def create_table(self, name: str, families: Sequence[str]) -> None:
-        self._writable("create_table")
+        db = self._writable("create_table")
         validate_table_name(name)
         if isinstance(families, str):
             raise InvalidArgumentError(f"families must be a list of names, not the str {families!r}")
@@ -355,59 +392,60 @@ class EmbeddedTableStore(HandleBorrower, TableStore):
             raise InvalidArgumentError(f"table {name!r} needs at least one column family")
         if len(set(fams)) != len(fams):
             raise InvalidArgumentError(f"table {name!r}: duplicate column families in {fams}")
-        self._live().create(name, fams)
+        db.create(name, fams)
 
     def open_table(self, name: str) -> EmbeddedTable:
-        self._view().table(name)
+        self._view("open_table").table(name)
         return EmbeddedTable(self, name)
 
     def tables(self) -> list[str]:
-        return sorted(self._view().tables)
+        return sorted(self._view("tables").tables)
 
     def delete_table(self, name: str) -> None:
-        self._writable("delete_table")
-        self._live().drop(name)
+        self._writable("delete_table").drop(name)
 
+    def close(self) -> None:
+        self._lease.release()
 
 
 class EmbeddedTable(Table):
-    """A table of an :class:`EmbeddedTableStore`; get one from ``open_table``.
+    """A table of an :class:`EmbeddedTableConnection`; get one from ``open_table``.
 
-    Like a happybase ``Table`` it is a name bound to its store: it follows the table
-    by name (a table deleted and re-created is the new one) and stays usable across
-    the store's close/reopen. Picklable (store spec + name).
+    Like a happybase ``Table`` it is a name bound to its connection: it follows the
+    table by name (a table deleted and re-created is the new one) and raises
+    :class:`~squall.store.errors.StoreClosedError` once the connection is closed.
 
     Semantics: see :class:`~squall.store.table.Table`.
     """
 
-    __slots__ = ("_store", "_name")
+    __slots__ = ("_conn", "_name", "_put_op", "_delete_op")
 
-    def __init__(self, store: EmbeddedTableStore, name: str) -> None:
-        self._store = store
+    def __init__(self, conn: EmbeddedTableConnection, name: str) -> None:
+        self._conn = conn
         self._name = name
-
-    def __reduce__(self) -> tuple:
-        return (EmbeddedTable, (self._store, self._name))
+        # Built once: they name the table in ReadOnlyStoreError/StoreClosedError.
+        self._put_op = f"put to table {name!r}"
+        self._delete_op = f"delete from table {name!r}"
 
     def __repr__(self) -> str:
-        return f"EmbeddedTable({self._store!r}, {self._name!r})"
+        return f"EmbeddedTable({self._conn!r}, {self._name!r})"
 
     @property
     def name(self) -> str:
         return self._name
 
-    def _st(self) -> _TableState:
-        return self._store._view().table(self._name)
+    def _st(self, operation: str) -> _TableState:
+        return self._conn._view(operation).table(self._name)
 
     def families(self) -> list[str]:
-        return list(self._st().families)
+        return list(self._st("families").families)
 
     def put(self, row: str, columns: Columns) -> None:
         self.put_many(((row, columns),))
 
     def put_many(self, rows: Iterable[tuple[str, Columns]]) -> None:
-        self._store._writable(f"put to table {self._name!r}")
-        st = self._st()
+        db = self._conn._writable(self._put_op)
+        st = db.table(self._name)
         known = st.columns
         staged: dict[bytes, dict[str, bytes]] = {}
         # Validate and encode everything before touching the database: the batch is
@@ -433,7 +471,7 @@ class EmbeddedTable(Table):
         keys = list(staged)
         with st.lock:
             if st.cf is None:  # dropped while we were validating
-                raise UnknownTableError(self._name, self._store.tables())
+                raise UnknownTableError(self._name, self._conn.tables())
             stored = st.cf.get(keys)
             wb = WriteBatch(raw_mode=True)
             wb.set_default_column_family(st.cf_handle)
@@ -451,18 +489,18 @@ class EmbeddedTable(Table):
                 wb.put(key, _pack(cells))
             if new_rows:
                 total = st.rows + new_rows
-                wb.put(st.rows_key, total.to_bytes(8, "big"), self._store._live().meta_handle)
-                self._store._live().db.write(wb)
+                wb.put(st.rows_key, total.to_bytes(8, "big"), db.meta_handle)
+                db.db.write(wb)
                 st.rows = total
             elif not wb.is_empty():
-                self._store._live().db.write(wb)
+                db.db.write(wb)
 
     def get(self, row: str, columns: Sequence[str] | None = None) -> dict[str, bytes]:
-        st = self._st()
+        st = self._st("get")
         selector = None if columns is None else st.selector(columns)
         cf = st.cf
         if cf is None:  # dropped by another thread since _st()
-            raise UnknownTableError(self._name, self._store.tables())
+            raise UnknownTableError(self._name, self._conn.tables())
         raw = cf.get(_row_key(row))
         if raw is None:
             return {}
@@ -472,7 +510,7 @@ class EmbeddedTable(Table):
     def scan(self, row_prefix: str | None = None, row_start: str | None = None,
              row_stop: str | None = None, columns: Sequence[str] | None = None,
              limit: int | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
-        st = self._st()
+        st = self._st("scan")
         if row_prefix is not None and (row_start is not None or row_stop is not None):
             raise InvalidArgumentError("scan: row_prefix cannot be combined with row_start/row_stop")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -484,18 +522,18 @@ class EmbeddedTable(Table):
         # Create the iterator now so it reads the snapshot of this call, not of first next().
         cf = st.cf
         if cf is None:  # dropped by another thread since _st()
-            raise UnknownTableError(self._name, self._store.tables())
+            raise UnknownTableError(self._name, self._conn.tables())
         items = cf.items() if start is None else cf.items(from_key=start)
         return _scan(items, prefix, stop, selector, limit)
 
     def delete(self, row: str, columns: Sequence[str] | None = None) -> None:
-        self._store._writable(f"delete from table {self._name!r}")
-        st = self._st()
+        db = self._conn._writable(self._delete_op)
+        st = db.table(self._name)
         selector = None if columns is None else st.selector(columns)
         key = _row_key(row)
         with st.lock:
             if st.cf is None:
-                raise UnknownTableError(self._name, self._store.tables())
+                raise UnknownTableError(self._name, self._conn.tables())
             raw = st.cf.get(key)
             if raw is None:
                 return
@@ -508,16 +546,16 @@ class EmbeddedTable(Table):
                     return
                 if len(drop) < len(cells):
                     wb.put(key, _pack({c: v for c, v in cells.items() if c not in drop}))
-                    self._store._live().db.write(wb)
+                    db.db.write(wb)
                     return
             wb.delete(key)
             total = st.rows - 1
-            wb.put(st.rows_key, total.to_bytes(8, "big"), self._store._live().meta_handle)
-            self._store._live().db.write(wb)
+            wb.put(st.rows_key, total.to_bytes(8, "big"), db.meta_handle)
+            db.db.write(wb)
             st.rows = total
 
     def count(self) -> int:
-        return self._st().rows
+        return self._st("count").rows
 
 
 def _row_key(row: str) -> bytes:

@@ -1,9 +1,10 @@
 """The wide-column table interface (the HBase role), backend-neutral.
 
-A :class:`TableStore` holds named tables; a :class:`Table` holds rows keyed by a str
+A :class:`TableStore` is the configuration of a set of named tables; its ``open()``
+returns the live :class:`TableConnection`; a :class:`Table` holds rows keyed by a str
 row key, each row a sparse map of columns named ``"family:qualifier"`` to bytes. The
 embedded RocksDB backend (:mod:`squall.store.rocks_table`) and the HBase backend
-(happybase, later) implement these classes, so bolts do not care which is behind.
+(:mod:`squall.connectors.hbase`) implement these classes, so bolts do not care which is behind.
 
 Semantics: Apache HBase Reference Guide, "Data Model" (rows, column families,
 qualifiers, cells) and happybase's ``Table`` API (put/get/scan/delete signatures).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import ClassVar
 
 from squall.store.errors import InvalidArgumentError
 
@@ -23,6 +25,7 @@ __all__ = [
     "Columns",
     "Table",
     "TableStore",
+    "TableConnection",
     "encode_value",
     "validate_table_name",
     "validate_family_name",
@@ -241,15 +244,55 @@ class Table(abc.ABC):
 
 
 class TableStore(abc.ABC):
-    """A set of named tables (an HBase connection's view of one namespace).
+    """Where tables live, as configuration: a frozen, picklable spec with an ``open()``.
 
-    Lifecycle: usable from construction; ``close()`` releases resources. Use as a
-    context manager to close on exit.
+    A store object holds only plain settings (a directory, a host and port, timeouts),
+    so it travels inside a topology spec to worker processes by ordinary pickling;
+    :meth:`open` builds the live :class:`TableConnection` in the process that uses it
+    (a bolt calls it in ``prepare`` and closes the connection in ``cleanup``).
+
+    Semantics: Heron's component specs (nothing live is shipped; the worker builds it).
     """
 
     # True when calls wait on another process (a server): writers then run off the
     # worker loop. In-process stores leave it False.
-    blocking_io = False
+    blocking_io: ClassVar[bool] = False
+
+    @property
+    @abc.abstractmethod
+    def single_writer_key(self) -> str | None:
+        """The resource only one OS process may open for writing, or None.
+
+        Executors whose stores share a key must run in the same worker process (the
+        cluster scheduler places them so). An embedded RocksDB store names its
+        absolute directory (``"rocksdb:/abs/dir/tables"``); a read-only view and
+        network stores (HBase) have None.
+        """
+
+    @abc.abstractmethod
+    def open(self) -> TableConnection:
+        """Return a live connection to the tables; close it when done (or use ``with``).
+
+        Raises:
+            StoreLockedError: an embedded store's directory is held by another process.
+            StoreError: the store cannot be opened (backend-specific subclasses).
+        """
+
+
+class TableConnection(abc.ABC):
+    """A live connection to a set of named tables (an HBase connection's view of one namespace).
+
+    Get one from :meth:`TableStore.open`. It is not picklable: ship the store instead.
+
+    Lifecycle: usable from ``open()`` until ``close()``; afterwards every call (also on
+    tables opened through it) raises :class:`~squall.store.errors.StoreClosedError`.
+    Use as a context manager to close on exit.
+    """
+
+    @property
+    @abc.abstractmethod
+    def store(self) -> TableStore:
+        """The configuration this connection was opened from."""
 
     @abc.abstractmethod
     def create_table(self, name: str, families: Sequence[str]) -> None:
@@ -295,9 +338,9 @@ class TableStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release this store's resources; idempotent."""
+        """Release this connection's resources; idempotent."""
 
-    def __enter__(self) -> TableStore:
+    def __enter__(self) -> TableConnection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 _CODE = """
 import sys, traceback
 from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
-tables, kv = EmbeddedTableStore(sys.argv[1]), EmbeddedKeyValueStore(sys.argv[1])
+tables, kv = EmbeddedTableStore(sys.argv[1]).open(), EmbeddedKeyValueStore(sys.argv[1]).open()
 tables.tables(), kv.keys()
 print("ready", flush=True)
 for line in sys.stdin:

@@ -34,7 +34,7 @@ def clock():
 
 @pytest.fixture
 def kv(tmp_path, clock):
-    s = EmbeddedKeyValueStore(tmp_path, clock=clock)
+    s = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
     yield s
     s.close()
 
@@ -171,7 +171,7 @@ def test_glob_edge_cases():
 
 
 def test_persistence_with_ttl_across_reopen(tmp_path, clock):
-    s = EmbeddedKeyValueStore(tmp_path, clock=clock)
+    s = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
     s.sadd("keep", "a", "b")
     s.expire("keep", 100)
     s.sadd("short", "x")
@@ -179,32 +179,32 @@ def test_persistence_with_ttl_across_reopen(tmp_path, clock):
     s.set("plain", "v")
     s.close()
     clock.now += 50
-    s2 = EmbeddedKeyValueStore(tmp_path, clock=clock)
+    s2 = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
     assert s2.smembers("keep") == {"a", "b"} and s2.ttl("keep") == 50
     assert s2.ttl("short") == -2 and s2.get("plain") == "v" and s2.ttl("plain") == -1
     s2.close()
 
 
 def test_purge_on_open_removes_expired_data(tmp_path, clock):
-    s = EmbeddedKeyValueStore(tmp_path, clock=clock)
+    s = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
     s.sadd("gone", *[f"car{i}" for i in range(20)])
     s.expire("gone", 1)
     s.close()
     clock.now += 5
-    s2 = EmbeddedKeyValueStore(tmp_path, clock=clock)
+    s2 = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
     s2.keys()  # first use opens and purges
-    db = s2._live()
+    db = s2._lease.get("test")
     assert db.db.get(b"gone") is None and list(db.members.keys()) == []
     s2.close()
 
 
 def test_periodic_purge_and_explicit(tmp_path, clock):
-    s = EmbeddedKeyValueStore(tmp_path, clock=clock, purge_interval_s=10)
+    s = EmbeddedKeyValueStore(tmp_path, clock=clock, purge_interval_s=10).open()
     s.set("a", 1, ex=1)
     s.set("b", 1, ex=1)
     clock.now += 11
     s.set("c", 1)  # a write after the interval sweeps
-    assert s._live().db.get(b"a") is None and s._live().db.get(b"b") is None
+    assert s._lease.get("test").db.get(b"a") is None and s._lease.get("test").db.get(b"b") is None
     s.set("d", 1, ex=1)
     clock.now += 2
     assert s.purge_expired() == 1
@@ -212,12 +212,12 @@ def test_periodic_purge_and_explicit(tmp_path, clock):
 
 
 def test_shared_handle_pickle_and_lock(tmp_path, clock):
-    a = EmbeddedKeyValueStore(tmp_path, clock=clock)
-    b = pickle.loads(pickle.dumps(EmbeddedKeyValueStore(tmp_path)))  # default clock pickles
+    a = EmbeddedKeyValueStore(tmp_path, clock=clock).open()
+    b = pickle.loads(pickle.dumps(EmbeddedKeyValueStore(tmp_path))).open()  # default clock pickles
     a.sadd("s", "m")
     assert b.smembers("s") == {"m"}
     code = ("import sys; from squall.store import EmbeddedKeyValueStore as S, StoreLockedError\n"
-            "try:\n    S(sys.argv[1]).keys()\nexcept StoreLockedError as e:\n"
+            "try:\n    S(sys.argv[1]).open().keys()\nexcept StoreLockedError as e:\n"
             "    print(e.path); sys.exit(3)\n")
     res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 3, res.stderr
@@ -227,14 +227,14 @@ def test_shared_handle_pickle_and_lock(tmp_path, clock):
 
 
 def test_real_clock_default(tmp_path):
-    with EmbeddedKeyValueStore(tmp_path) as s:
+    with EmbeddedKeyValueStore(tmp_path).open() as s:
         s.set("k", "v", ex=100)
         assert 99 <= s.ttl("k") <= 100
         assert abs(s._now_ms() / 1000 - time.time()) < 5
 
 
 def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
-    reader = EmbeddedKeyValueStore(tmp_path, read_only=True)
+    reader = EmbeddedKeyValueStore(tmp_path, read_only=True).open()
     with StoreHolder(tmp_path) as holder:
         assert reader.keys() == [] and reader.ttl("s") == -2
         for i in range(3):
@@ -251,13 +251,13 @@ def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
 
 
 def test_read_only_store_hides_expired_keys_and_leaves_them_to_the_writer(tmp_path, clock):
-    with EmbeddedKeyValueStore(tmp_path, clock=clock) as w:
+    with EmbeddedKeyValueStore(tmp_path, clock=clock).open() as w:
         w.sadd("day", "car7")
         w.expire("day", 10)
         w.set("s", "v", ex=10)
         w.set("forever", "v")
     clock.now += 11
-    reader = EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True)
+    reader = EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True).open()
     assert reader.smembers("day") == set() and reader.scard("day") == 0
     assert not reader.sismember("day", "car7") and reader.get("s") is None
     assert reader.ttl("day") == -2 and reader.exists("day", "s", "forever") == 1
@@ -270,14 +270,14 @@ def test_read_only_store_hides_expired_keys_and_leaves_them_to_the_writer(tmp_pa
     reader.close()
     # Reading wrote nothing: an earlier clock still sees the keys the reader hid.
     clock.now -= 11
-    with EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True) as earlier:
+    with EmbeddedKeyValueStore(tmp_path, clock=clock, read_only=True).open() as earlier:
         assert earlier.smembers("day") == {"car7"} and earlier.get("s") == "v"
 
 
 def test_read_only_store_of_a_missing_store_is_empty_and_creates_nothing(tmp_path):
-    with EmbeddedKeyValueStore(tmp_path / "data", read_only=True) as reader:
+    with EmbeddedKeyValueStore(tmp_path / "data", read_only=True).open() as reader:
         assert reader.smembers("k") == set() and reader.ttl("k") == -2 and reader.keys() == []
         assert reader.get("k") is None and reader.exists("k") == 0
-        assert repr(reader).endswith("read_only=True)")
-        assert pickle.loads(pickle.dumps(reader)).read_only
+        assert repr(reader).endswith("read_only=True)>")
+        assert pickle.loads(pickle.dumps(reader.store)).read_only
     assert not (tmp_path / "data").exists()

@@ -14,6 +14,7 @@ from squall.store import (
     EmbeddedTableStore,
     InvalidArgumentError,
     ReadOnlyStoreError,
+    StoreClosedError,
     StoreLockedError,
     TableExistsError,
     UnknownColumnFamilyError,
@@ -24,7 +25,7 @@ from tests.store.holder import StoreHolder
 
 @pytest.fixture
 def store(tmp_path):
-    s = EmbeddedTableStore(tmp_path)
+    s = EmbeddedTableStore(tmp_path).open()
     yield s
     s.close()
 
@@ -163,11 +164,11 @@ def test_table_admin(store):
 
 
 def test_persistence_across_close_and_reopen(tmp_path):
-    s = EmbeddedTableStore(tmp_path)
+    s = EmbeddedTableStore(tmp_path).open()
     s.create_table("records", ["info"])
     s.open_table("records").put_many([(f"r{i}", {"info:i": i}) for i in range(50)])
     s.close()
-    s2 = EmbeddedTableStore(tmp_path)
+    s2 = EmbeddedTableStore(tmp_path).open()
     t = s2.open_table("records")
     assert s2.tables() == ["records"] and t.count() == 50 and t.get("r7") == {"info:i": b"7"}
     assert t.families() == ["info"]
@@ -175,20 +176,20 @@ def test_persistence_across_close_and_reopen(tmp_path):
 
 
 def test_persistence_across_processes(tmp_path):
-    code = ("import sys; from squall.store import EmbeddedTableStore as S; s = S(sys.argv[1]); "
+    code = ("import sys; from squall.store import EmbeddedTableStore as S; s = S(sys.argv[1]).open(); "
             "s.create_table('t', ['f']); s.open_table('t').put('r', {'f:q': 'v'}); s.close()")
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
-    with EmbeddedTableStore(tmp_path) as s:
+    with EmbeddedTableStore(tmp_path).open() as s:
         assert s.open_table("t").get("r") == {"f:q": b"v"}
 
 
 def test_shared_handle_in_process_and_lock_across_processes(tmp_path):
-    a, b = EmbeddedTableStore(tmp_path), EmbeddedTableStore(tmp_path)
+    a, b = EmbeddedTableStore(tmp_path).open(), EmbeddedTableStore(tmp_path).open()
     a.create_table("t", ["f"])
     b.open_table("t").put("r", {"f:q": 1})  # no RocksDB lock clash in the same process
     assert a.open_table("t").get("r") == {"f:q": b"1"}
     code = ("import sys; from squall.store import EmbeddedTableStore as S, StoreLockedError\n"
-            "try:\n    S(sys.argv[1]).tables()\nexcept StoreLockedError as e:\n"
+            "try:\n    S(sys.argv[1]).open().tables()\nexcept StoreLockedError as e:\n"
             "    print(e.path); sys.exit(3)\n")
     res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 3, res.stderr
@@ -199,13 +200,19 @@ def test_shared_handle_in_process_and_lock_across_processes(tmp_path):
     assert StoreLockedError("/x").path == "/x"
 
 
-def test_store_and_table_are_picklable_specs(tmp_path, table):
-    table.put("r", {"info:a": "1"})
-    clone = pickle.loads(pickle.dumps(table))
-    assert clone.get("r") == {"info:a": b"1"}
+def test_store_is_a_config_and_a_closed_connection_refuses_calls(tmp_path, store, table):
     spec = copy.deepcopy(EmbeddedTableStore(tmp_path / "fresh"))
-    assert not (tmp_path / "fresh").exists()  # nothing opened before first use
-    spec.close()
+    assert spec == EmbeddedTableStore(tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()  # a config does no I/O
+    assert pickle.loads(pickle.dumps(store.store)) == EmbeddedTableStore(tmp_path)
+    with pytest.raises(TypeError):
+        pickle.dumps(store)  # the live connection never travels
+    table.put("r", {"info:a": "1"})
+    store.close()
+    with pytest.raises(StoreClosedError, match="get refused"):
+        table.get("r")
+    with pytest.raises(StoreClosedError, match="tables refused"):
+        store.tables()
 
 
 def test_put_many_in_batches_stores_every_row(table):
@@ -221,7 +228,7 @@ def test_put_many_in_batches_stores_every_row(table):
 def test_concurrent_puts_from_two_store_objects_merge(tmp_path):
     import threading
 
-    a, b = EmbeddedTableStore(tmp_path), EmbeddedTableStore(tmp_path)
+    a, b = EmbeddedTableStore(tmp_path).open(), EmbeddedTableStore(tmp_path).open()
     a.create_table("t", ["f"])
     ta, tb = a.open_table("t"), b.open_table("t")
 
@@ -242,7 +249,7 @@ def test_concurrent_puts_from_two_store_objects_merge(tmp_path):
 
 
 def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
-    reader = EmbeddedTableStore(tmp_path, read_only=True)
+    reader = EmbeddedTableStore(tmp_path, read_only=True).open()
     with StoreHolder(tmp_path) as holder:
         assert reader.tables() == []
         holder("tables.create_table('a', ['f'])")
@@ -268,10 +275,10 @@ def test_read_only_store_follows_a_writer_holding_the_directory(tmp_path):
 
 
 def test_read_only_store_refuses_every_write_and_writes_nothing(tmp_path):
-    with EmbeddedTableStore(tmp_path) as w:
+    with EmbeddedTableStore(tmp_path).open() as w:
         w.create_table("a", ["f"])
         w.open_table("a").put("r", {"f:q": 1})
-    reader = EmbeddedTableStore(tmp_path, read_only=True)
+    reader = EmbeddedTableStore(tmp_path, read_only=True).open()
     t = reader.open_table("a")
     for write, what in [(lambda: t.put("r", {"f:q": 2}), "put to table 'a'"),
                         (lambda: t.put_many([("s", {"f:q": 2})]), "put to table 'a'"),
@@ -283,9 +290,9 @@ def test_read_only_store_refuses_every_write_and_writes_nothing(tmp_path):
         assert info.value.operation == what and info.value.path.endswith("tables")
         assert "read-only" in str(info.value)
     assert reader.tables() == ["a"] and t.count() == 1 and t.get("r") == {"f:q": b"1"}
-    clone = pickle.loads(pickle.dumps(t))
-    assert clone._store.read_only and clone.get("r") == {"f:q": b"1"}
-    clone._store.close()
+    clone = pickle.loads(pickle.dumps(reader.store)).open()
+    assert clone.store.read_only and clone.open_table("a").get("r") == {"f:q": b"1"}
+    clone.close()
     reader.close()
 
 
@@ -295,12 +302,12 @@ def test_read_only_store_creates_nothing_and_removes_its_scratch_directory(tmp_p
     scratch_root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
     data = tmp_path / "data"
-    reader = EmbeddedTableStore(data, read_only=True)
+    reader = EmbeddedTableStore(data, read_only=True).open()
     assert reader.tables() == []
     with pytest.raises(UnknownTableError):
         reader.open_table("a")
     assert not data.exists() and list(scratch_root.iterdir()) == []
-    with EmbeddedTableStore(data) as w:
+    with EmbeddedTableStore(data).open() as w:
         w.create_table("a", ["f"])
     assert reader.tables() == ["a"]  # the database appeared after the reader was made
     assert len(list(scratch_root.iterdir())) == 1  # the secondary's own directory

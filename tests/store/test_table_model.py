@@ -31,7 +31,7 @@ class TableModel(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.dir = tempfile.TemporaryDirectory()
-        self.store = EmbeddedTableStore(self.dir.name)
+        self.store = EmbeddedTableStore(self.dir.name).open()
         self.store.create_table("t", ["f", "g"])
         self.table = self.store.open_table("t")
         self.model: dict[str, dict[str, bytes]] = {}
@@ -83,7 +83,7 @@ class TableModel(RuleBasedStateMachine):
     @rule()
     def reopen(self):
         self.store.close()
-        self.store = EmbeddedTableStore(self.dir.name)
+        self.store = EmbeddedTableStore(self.dir.name).open()
         self.table = self.store.open_table("t")
 
     @invariant()

@@ -1,6 +1,7 @@
 """The HBase connector: a table store and bolts over the HBase Thrift server (happybase).
 
-* :class:`HBaseTableStore` / :class:`HBaseTable` - the
+* :class:`HBaseTableStore` (a frozen configuration) whose ``open()`` returns an
+  :class:`HBaseTableConnection`, and :class:`HBaseTable` - the
   :class:`~squall.store.table.TableStore` contract on real HBase, so
   :class:`~squall.store.bolts.TableWriterBolt` and the smart-car pipeline run on it
   unchanged;
@@ -19,12 +20,13 @@ require("happybase", "hbase")  # one sentence naming the extra instead of a trac
 from squall.connectors.hbase.bolts import HBaseBolt, HBaseLookupBolt
 from squall.connectors.hbase.errors import HBaseConnectionError, HBaseError, HBaseServerError
 from squall.connectors.hbase.mappers import SimpleHBaseMapper
-from squall.connectors.hbase.table import HBaseTable, HBaseTableStore, decode_counter
+from squall.connectors.hbase.table import HBaseTable, HBaseTableConnection, HBaseTableStore, decode_counter
 
 del require  # the public surface is __all__
 
 __all__ = [
     "HBaseTableStore",
+    "HBaseTableConnection",
     "HBaseTable",
     "HBaseBolt",
     "HBaseLookupBolt",

@@ -1,7 +1,8 @@
 """HBase bolts: a buffered writer (:class:`HBaseBolt`) and a lookup (:class:`HBaseLookupBolt`).
 
-Both take an :class:`~squall.connectors.hbase.table.HBaseTableStore` (a picklable
-spec; each task connects on first use) and share one failure policy:
+Both take an :class:`~squall.connectors.hbase.table.HBaseTableStore` (a frozen
+configuration; each task opens it in ``prepare``, connects on first use and closes it
+in ``cleanup``) and share one failure policy:
 
 * a call that fails (Thrift server down, connection broken, table missing) FAILS every
   tuple it concerned, so the spout replays them - nothing is acked that was not
@@ -65,7 +66,7 @@ class HBaseBolt(Bolt):
     """Writes tuples to an HBase table in batches; acks each tuple once its batch is flushed.
 
     Args:
-        store: the HBase store (picklable spec).
+        store: the HBase store configuration (opened in ``prepare``).
         table: the table written.
         mapper: a :class:`SimpleHBaseMapper` (or anything with ``mutation(tup) ->
             (row, {"cf:q": value}, [(row, "cf:q", amount)])``).
@@ -113,8 +114,13 @@ class HBaseBolt(Bolt):
     def component_configuration(self) -> dict[str, Any]:
         return {TICK_TUPLE_FREQ_SECS: self.flush_interval_s}
 
+    def single_writer_keys(self) -> frozenset[str]:
+        """Empty: any number of processes may write to HBase."""
+        return frozenset()
+
     def prepare(self, config, context, collector):
         self.collector = collector
+        self._connection = self.store.open()
         self._table: HBaseTable | None = None
         self._tuples: list[Tuple] = []
         self._rows: list[tuple[str, dict[str, Any]]] = []
@@ -127,10 +133,10 @@ class HBaseBolt(Bolt):
         # Lazily, inside a flush: HBase being down at start is an outage like any other.
         if self.create_if_missing:
             try:
-                self.store.create_table(self.table_name, [self.mapper.column_family])
+                self._connection.create_table(self.table_name, [self.mapper.column_family])
             except TableExistsError:
                 pass
-        table = self._table = self.store.open_table(self.table_name)
+        table = self._table = self._connection.open_table(self.table_name)
         return table
 
     def process(self, tup: Tuple) -> None:
@@ -198,14 +204,14 @@ class HBaseBolt(Bolt):
         self.flush()
 
     def cleanup(self) -> None:
-        self.store.close()
+        self._connection.close()
 
 
 class HBaseLookupBolt(Bolt):
     """Looks up a row per tuple and emits the tuple's fields plus the requested columns.
 
     Args:
-        store: the HBase store (picklable spec).
+        store: the HBase store configuration (opened in ``prepare``).
         table: the table read.
         row_key_field: the input field holding the row key (non-str values are str()-ed).
         columns: the ``"cf:q"`` cells fetched, one output value each.
@@ -257,6 +263,7 @@ class HBaseLookupBolt(Bolt):
 
     def prepare(self, config, context, collector):
         self.collector = collector
+        self._connection = self.store.open()
         self._table: HBaseTable | None = None
         self._plans: dict[Fields, tuple[int, tuple[int, ...]]] = {}
         self._outage = _outage(self, context)
@@ -325,8 +332,8 @@ class HBaseLookupBolt(Bolt):
             ack(t)
 
     def _open(self) -> HBaseTable:
-        table = self._table = self.store.open_table(self.table_name)
+        table = self._table = self._connection.open_table(self.table_name)
         return table
 
     def cleanup(self) -> None:
-        self.store.close()
+        self._connection.close()

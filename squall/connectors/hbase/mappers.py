@@ -73,11 +73,6 @@ class SimpleHBaseMapper:
         self.counters = tuple(f"{column_family}:{f}" for f in self.counter_fields)
         self._plans: dict[Fields, _Plan] = {}
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_plans"] = {}
-        return state
-
     def _plan(self, fields: Fields) -> _Plan:
         try:
             plan = (tuple(fields.index(f) for f in self.row_key_fields),

@@ -1,7 +1,8 @@
 """The wide-column table interface on a real HBase, through its Thrift (thrift1) server.
 
-:class:`HBaseTableStore` and :class:`HBaseTable` implement
-:class:`~squall.store.table.TableStore` / :class:`~squall.store.table.Table` with
+:class:`HBaseTableStore`, :class:`HBaseTableConnection` and :class:`HBaseTable`
+implement :class:`~squall.store.table.TableStore` / ``TableConnection`` /
+:class:`~squall.store.table.Table` with
 happybase, so :class:`~squall.store.bolts.TableWriterBolt` and the smart-car pipeline
 run unchanged against HBase. This package is the only place that imports happybase.
 
@@ -27,6 +28,8 @@ How the contract maps onto HBase (and where HBase differs from the embedded tabl
   travels, no values; it is O(rows), unlike the embedded O(1) counter.
 * Thrift transport failures raise :class:`HBaseConnectionError`; the pooled connection
   is replaced and the next call reconnects.
+* :class:`HBaseTableStore` is the frozen configuration (it travels to workers);
+  ``open()`` returns the live :class:`HBaseTableConnection` holding the pool.
 
 Semantics: Apache HBase Reference Guide, "Data Model" and "Thrift API and Filter
 Language"; happybase 1.x ``Connection``/``Table``/``Batch``/``ConnectionPool``.
@@ -39,7 +42,8 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import happybase
 from happybase.util import bytes_increment
@@ -51,6 +55,7 @@ from thriftpy2.transport import TTransportException
 from squall.connectors.hbase.errors import HBaseConnectionError, HBaseError, HBaseServerError
 from squall.store.errors import (
     InvalidArgumentError,
+    StoreClosedError,
     StoreError,
     TableExistsError,
     UnknownColumnFamilyError,
@@ -59,13 +64,14 @@ from squall.store.errors import (
 from squall.store.table import (
     Columns,
     Table,
+    TableConnection,
     TableStore,
     encode_value,
     validate_family_name,
     validate_table_name,
 )
 
-__all__ = ["HBaseTableStore", "HBaseTable", "decode_counter"]
+__all__ = ["HBaseTableStore", "HBaseTableConnection", "HBaseTable", "decode_counter"]
 
 T = TypeVar("T")
 
@@ -96,8 +102,13 @@ def _row_key(row: object) -> bytes:
     return row.encode()  # type: ignore[union-attr]
 
 
+@dataclass(frozen=True)
 class HBaseTableStore(TableStore):
-    """The tables of an HBase cluster, reached through one HBase Thrift server.
+    """The tables of an HBase cluster, reached through one HBase Thrift server: the configuration.
+
+    A frozen spec of plain settings, so it pickles and copies by default and travels
+    inside bolt specs; :meth:`open` returns an :class:`HBaseTableConnection` in the
+    process that uses it.
 
     Args:
         host: the Thrift server's host.
@@ -107,70 +118,86 @@ class HBaseTableStore(TableStore):
             pooled connection.
         scan_batch_size: rows fetched per scanner round trip.
 
-    Lifecycle and sharing: construction does no I/O; the object is picklable and
-    deep-copyable (only the arguments travel), so bolts may carry it to workers. The
-    happybase ``ConnectionPool`` is created on first use; ``close()`` closes its
-    connections and the store reopens on next use.
-
-    Thread-safety: all methods may be called from several threads (each call borrows
-    a pooled connection for its duration).
-
-    Raises (from every method, besides those of :class:`~squall.store.table.TableStore`):
-        HBaseConnectionError: the Thrift server is unreachable or the connection broke.
-        HBaseServerError: the server failed the call for another reason.
+    Raises:
+        InvalidArgumentError: ``pool_size`` or ``scan_batch_size`` is not an int >= 1.
 
     Semantics: see :class:`~squall.store.table.TableStore` and this module's notes.
     """
 
-    blocking_io = True   # every call is a Thrift round trip
+    host: str = "127.0.0.1"
+    port: int = 9090
+    pool_size: int = 4
+    timeout_ms: int = 10_000
+    scan_batch_size: int = 1000
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9090, pool_size: int = 4,
-                 timeout_ms: int = 10_000, scan_batch_size: int = 1000) -> None:
-        if not isinstance(pool_size, int) or pool_size < 1:
-            raise InvalidArgumentError(f"pool_size must be an int >= 1, got {pool_size!r}")
-        if not isinstance(scan_batch_size, int) or scan_batch_size < 1:
-            raise InvalidArgumentError(f"scan_batch_size must be an int >= 1, got {scan_batch_size!r}")
-        self._host = host
-        self._port = int(port)
-        self._pool_size = pool_size
-        self._timeout_ms = int(timeout_ms)
-        self._scan_batch_size = scan_batch_size
-        self._lock = threading.Lock()
-        self._pool: happybase.ConnectionPool | None = None
-        self._families: dict[str, tuple[list[str], frozenset[str]]] = {}
+    blocking_io: ClassVar[bool] = True   # every call is a Thrift round trip
 
-    # -- spec ------------------------------------------------------------------------
-
-    def _spec(self) -> dict[str, Any]:
-        return {"host": self._host, "port": self._port, "pool_size": self._pool_size,
-                "timeout_ms": self._timeout_ms, "scan_batch_size": self._scan_batch_size}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self._spec()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)
-
-    def __deepcopy__(self, memo: dict) -> HBaseTableStore:
-        return HBaseTableStore(**self._spec())
+    def __post_init__(self) -> None:
+        if not isinstance(self.pool_size, int) or self.pool_size < 1:
+            raise InvalidArgumentError(f"pool_size must be an int >= 1, got {self.pool_size!r}")
+        if not isinstance(self.scan_batch_size, int) or self.scan_batch_size < 1:
+            raise InvalidArgumentError(f"scan_batch_size must be an int >= 1, got {self.scan_batch_size!r}")
+        object.__setattr__(self, "port", int(self.port))
+        object.__setattr__(self, "timeout_ms", int(self.timeout_ms))
 
     def __repr__(self) -> str:
-        return f"HBaseTableStore({self._host!r}, {self._port})"
+        return f"HBaseTableStore({self.host!r}, {self.port})"
 
     @property
-    def host(self) -> str:
-        return self._host
+    def single_writer_key(self) -> None:
+        """None: any number of processes may write to HBase."""
+        return None
+
+    def open(self) -> HBaseTableConnection:
+        """Return a connection; it connects at its first call (a dead server is not an error yet)."""
+        return HBaseTableConnection(self)
+
+
+class HBaseTableConnection(TableConnection):
+    """A live connection to the HBase of an :class:`HBaseTableStore`; get one from its ``open()``.
+
+    The happybase ``ConnectionPool`` is created at the first call; ``close()`` closes
+    its connections, and any call after it raises
+    :class:`~squall.store.errors.StoreClosedError`.
+
+    Thread-safety: all methods may be called from several threads (each call borrows
+    a pooled connection for its duration).
+
+    Raises (from every method, besides those of :class:`~squall.store.table.TableConnection`):
+        HBaseConnectionError: the Thrift server is unreachable or the connection broke.
+        HBaseServerError: the server failed the call for another reason.
+
+    Semantics: see :class:`~squall.store.table.TableConnection` and this module's notes.
+    """
+
+    def __init__(self, store: HBaseTableStore) -> None:
+        self._store = store
+        self._host = store.host
+        self._port = store.port
+        self._pool_size = store.pool_size
+        self._timeout_ms = store.timeout_ms
+        self._scan_batch_size = store.scan_batch_size
+        self._lock = threading.Lock()
+        self._pool: happybase.ConnectionPool | None = None
+        self._closed = False
+        self._families: dict[str, tuple[list[str], frozenset[str]]] = {}
 
     @property
-    def port(self) -> int:
-        return self._port
+    def store(self) -> HBaseTableStore:
+        return self._store
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<HBaseTableConnection {state} to {self._host}:{self._port}>"
 
     # -- connections and error mapping ---------------------------------------------
 
-    def _connection_pool(self) -> happybase.ConnectionPool:
+    def _connection_pool(self, operation: str) -> happybase.ConnectionPool:
         pool = self._pool
         if pool is None:
             with self._lock:
+                if self._closed:
+                    raise StoreClosedError(self._store, operation)
                 pool = self._pool
                 if pool is None:
                     # The pool connects one connection at once (so a wrong host fails
@@ -190,7 +217,7 @@ class HBaseTableStore(TableStore):
         tries = 2 if idempotent else 1
         for attempt in range(tries):
             try:
-                pool = self._connection_pool()
+                pool = self._connection_pool(operation)
                 with pool.connection(timeout=self._timeout_ms / 1000) as conn:
                     return fn(conn)
             except StoreError:
@@ -293,6 +320,7 @@ class HBaseTableStore(TableStore):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -309,9 +337,9 @@ class HBaseTableStore(TableStore):
 
 
 class HBaseTable(Table):
-    """A table of an :class:`HBaseTableStore`; get one from ``open_table``.
+    """A table of an :class:`HBaseTableConnection`; get one from ``open_table``.
 
-    A name bound to its store (picklable: store spec + name). Besides the
+    A name bound to its connection. Besides the
     :class:`~squall.store.table.Table` contract it offers what the HBase bolts need:
     :meth:`get_many` (one round trip for many rows), :meth:`increment` and
     :meth:`increment_many` (HBase counters), and :meth:`mutate` (puts then increments).
@@ -319,27 +347,25 @@ class HBaseTable(Table):
     Semantics: see :class:`~squall.store.table.Table` and the module notes.
     """
 
-    __slots__ = ("_store", "_name", "_bname", "_columns")
+    __slots__ = ("_conn", "_name", "_bname", "_columns")
 
-    def __init__(self, store: HBaseTableStore, name: str) -> None:
-        self._store = store
+    def __init__(self, conn: HBaseTableConnection, name: str) -> None:
+        self._conn = conn
         self._name = name
         self._bname = name.encode()
         self._columns: dict[Any, bytes] = {}  # accepted column name -> b"cf:q"
 
-    def __reduce__(self) -> tuple:
-        return (HBaseTable, (self._store, self._name))
-
     def __repr__(self) -> str:
-        return f"HBaseTable({self._store!r}, {self._name!r})"
+        return f"HBaseTable({self._conn!r}, {self._name!r})"
 
     @property
     def name(self) -> str:
         return self._name
 
     @property
-    def store(self) -> HBaseTableStore:
-        return self._store
+    def connection(self) -> HBaseTableConnection:
+        """The connection this table was opened through."""
+        return self._conn
 
     # -- column validation -----------------------------------------------------------
 
@@ -358,10 +384,10 @@ class HBaseTable(Table):
         return wire
 
     def _check_family(self, family: str) -> None:
-        families, family_set = self._store._schema(self._name)
+        families, family_set = self._conn._schema(self._name)
         if family not in family_set:
             # The table may have been re-created (by another store object) since we cached it.
-            families, family_set = self._store._schema(self._name, refresh=True)
+            families, family_set = self._conn._schema(self._name, refresh=True)
             if family not in family_set:
                 raise UnknownColumnFamilyError(self._name, family, families)
 
@@ -380,12 +406,12 @@ class HBaseTable(Table):
         return out
 
     def _call(self, operation: str, fn: Callable[[happybase.Connection], T], idempotent: bool = True) -> T:
-        return self._store._call(f"{operation} {self._name}", self._name, fn, idempotent)
+        return self._conn._call(f"{operation} {self._name}", self._name, fn, idempotent)
 
     # -- Table -----------------------------------------------------------------------
 
     def families(self) -> list[str]:
-        return list(self._store._schema(self._name, refresh=True)[0])
+        return list(self._conn._schema(self._name, refresh=True)[0])
 
     def put(self, row: str, columns: Columns) -> None:
         self.put_many(((row, columns),))
@@ -518,7 +544,7 @@ class HBaseTable(Table):
     def _scan(self, start: bytes | None, stop: bytes | None, cols: list[bytes] | None,
               filter_string: bytes | None, limit: int | None,
               make: Callable[[bytes, dict], T]) -> Iterator[T]:
-        batch = self._store._scan_batch_size
+        batch = self._conn._scan_batch_size
         if limit is not None:
             batch = min(batch, limit)
         scan = TScan(startRow=start, stopRow=stop, columns=cols, caching=batch,
@@ -554,7 +580,7 @@ class HBaseTable(Table):
         key = _row_key(row)
         cols = self._selector(columns)
         if cols is None:
-            self._store._schema(self._name)  # an unknown table raises, as for the other calls
+            self._conn._schema(self._name)  # an unknown table raises, as for the other calls
             self._call("delete", lambda c: c.client.deleteAllRow(self._bname, key, {}))
         elif cols:
             self._call("delete", lambda c: c.table(self._bname).delete(key, cols))

@@ -1,7 +1,8 @@
 """Redis connector: a key-value store and storm-redis style bolts over redis-py.
 
 * :class:`RedisKeyValueStore` - the :class:`~squall.store.kv.KeyValueStore` contract
-  on a real Redis (single server, Sentinel or Cluster), so store-based bolts such as
+  on a real Redis (single server, Sentinel or Cluster): a frozen configuration whose
+  ``open()`` returns a :class:`RedisKeyValueConnection`, so store-based bolts such as
   the smart-car ``SpeedingBolt`` run unchanged against it;
 * :class:`RedisStoreBolt`, :class:`RedisLookupBolt`, :class:`RedisFilterBolt` with
   :class:`RedisStoreMapper`, :class:`RedisLookupMapper`, :class:`RedisFilterMapper` -
@@ -22,13 +23,14 @@ from .bolts import RedisBolt, RedisFilterBolt, RedisLookupBolt, RedisStoreBolt
 from .config import RedisConfig, build_client, from_url
 from .errors import RedisCommandError, RedisConfigError, RedisConnectionError, RedisConnectorError
 from .mappers import RedisDataType, RedisFilterMapper, RedisLookupMapper, RedisStoreMapper
-from .store import RedisKeyValueStore
+from .store import RedisKeyValueConnection, RedisKeyValueStore
 
 __all__ = [
     "RedisConfig",
     "from_url",
     "build_client",
     "RedisKeyValueStore",
+    "RedisKeyValueConnection",
     "RedisDataType",
     "RedisStoreMapper",
     "RedisLookupMapper",

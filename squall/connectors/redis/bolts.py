@@ -39,7 +39,7 @@ from ..outage import RETRYING, Outage, check_backoff
 from .config import RedisConfig, from_url
 from .errors import RedisCommandError, RedisConfigError, RedisConnectionError
 from .mappers import RedisFilterMapper, RedisLookupMapper, RedisStoreMapper
-from .store import CONNECTION_ERRORS, release_client, shared_client
+from .store import CONNECTION_ERRORS, RedisKeyValueStore
 
 __all__ = ["RedisBolt", "RedisStoreBolt", "RedisLookupBolt", "RedisFilterBolt"]
 
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 class RedisBolt(Bolt):
-    """Base of the Redis bolts: the shared client, batching, outage detection and backoff.
+    """Base of the Redis bolts: the connection, batching, outage detection and backoff.
 
     Args:
         config: a :class:`RedisConfig` or a URL (see :func:`from_url`).
@@ -78,19 +78,22 @@ class RedisBolt(Bolt):
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    def single_writer_keys(self) -> frozenset[str]:
+        """Empty: any number of processes may write to Redis."""
+        return frozenset()
+
     def prepare(self, config, context, collector):
         self.collector = collector
         self.component = f"{context.component_id}[{context.task_id}]"
         self.server = self.config.describe()
-        self._client = None  # borrowed on first batch: a dead server must not fail prepare
+        # The client is built at the first batch: a dead server must not fail prepare.
+        self._connection = RedisKeyValueStore(self.config).open()
         self._outage = Outage(self.component, f"Redis at {self.server}", initial_s=self.backoff_initial_s,
                               max_s=self.backoff_max_s, clock=self.clock, log=log)
         self.round_trips = 0
 
     def cleanup(self):
-        if self._client is not None:
-            self._client = None
-            release_client(self.config)
+        self._connection.close()
 
     @property
     def down(self) -> bool:
@@ -129,10 +132,7 @@ class RedisBolt(Bolt):
         if not data:
             return
         try:
-            client = self._client
-            if client is None:
-                client = self._client = shared_client(self.config)
-            pipe = client.pipeline(transaction=False)
+            pipe = self._connection.client.pipeline(transaction=False)
             queue = self._queue
             for t in data:
                 queue(pipe, t)

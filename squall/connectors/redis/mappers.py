@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from squall.tuple import Fields, Tuple
@@ -51,11 +52,9 @@ class _KeyedMapper:
 
     def _key_getter(self, fields: Fields) -> Callable[[Tuple], Any]:
         if self.key_field is not None:
-            i = _index(fields, self.key_field, "key_field")
-            return lambda t: t.values[i]
+            return partial(_key_at, _index(fields, self.key_field, "key_field"))
         if self.key is not None:
-            k = self.key
-            return lambda t: k
+            return partial(_constant, self.key)
         return self.key_fn  # type: ignore[return-value]
 
     def _plan(self, tup: Tuple) -> Callable:
@@ -68,15 +67,17 @@ class _KeyedMapper:
     def _build(self, fields: Fields) -> Callable:
         raise NotImplementedError
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_plans"] = {}  # plans are closures: rebuilt in the worker
-        return state
 
-    def __deepcopy__(self, memo: dict):
-        new = type(self).__new__(type(self))
-        new.__dict__.update(self.__getstate__())
-        return new
+
+# Plans are partials of these module-level functions (not closures), so a mapper that
+# has cached plans still pickles and copies as plain data.
+
+def _key_at(i: int, tup: Tuple) -> Any:
+    return tup.values[i]
+
+
+def _constant(key: Any, tup: Tuple) -> Any:
+    return key
 
 
 def _index(fields: Fields, name: str, setting: str) -> int:
@@ -169,39 +170,50 @@ class RedisStoreMapper(_KeyedMapper):
         t = self.data_type
         vi = _index(fields, self.value_field, "value_field") if self.value_field is not None else -1
         if t is RedisDataType.STRING:
-            def write(p, tup):
-                p.set(key_of(tup), tup.values[vi], ex=ttl)
-            return write
+            return partial(_write_string, key_of, vi, ttl)
         if t is RedisDataType.HASH:
             if self.value_fields is not None:
-                cols = [(f, _index(fields, f, "value_fields")) for f in self.value_fields]
-
-                def one(p, tup):
-                    v = tup.values
-                    p.hset(key_of(tup), mapping={f: v[i] for f, i in cols if v[i] is not None})
+                cols = tuple((f, _index(fields, f, "value_fields")) for f in self.value_fields)
+                one = partial(_write_hash_fields, key_of, cols)
             else:
-                hi = _index(fields, self.hash_field, "hash_field")
-
-                def one(p, tup):
-                    p.hset(key_of(tup), tup.values[hi], tup.values[vi])
+                one = partial(_write_hash_field, key_of, _index(fields, self.hash_field, "hash_field"), vi)
         elif t is RedisDataType.SET:
-            def one(p, tup):
-                p.sadd(key_of(tup), tup.values[vi])
+            one = partial(_write_set, key_of, vi)
         elif t is RedisDataType.SORTED_SET:
-            si = _index(fields, self.score_field, "score_field")
-
-            def one(p, tup):
-                p.zadd(key_of(tup), {tup.values[vi]: tup.values[si]})
+            one = partial(_write_sorted_set, key_of, vi, _index(fields, self.score_field, "score_field"))
         else:
-            def one(p, tup):
-                p.rpush(key_of(tup), tup.values[vi])
-        if ttl is None:
-            return one
+            one = partial(_write_list, key_of, vi)
+        return one if ttl is None else partial(_write_then_expire, one, key_of, ttl)
 
-        def with_ttl(p, tup):
-            one(p, tup)
-            p.expire(key_of(tup), ttl)
-        return with_ttl
+
+def _write_string(key_of, vi, ttl, p, tup):
+    p.set(key_of(tup), tup.values[vi], ex=ttl)
+
+
+def _write_hash_fields(key_of, cols, p, tup):
+    v = tup.values
+    p.hset(key_of(tup), mapping={f: v[i] for f, i in cols if v[i] is not None})
+
+
+def _write_hash_field(key_of, hi, vi, p, tup):
+    p.hset(key_of(tup), tup.values[hi], tup.values[vi])
+
+
+def _write_set(key_of, vi, p, tup):
+    p.sadd(key_of(tup), tup.values[vi])
+
+
+def _write_sorted_set(key_of, vi, si, p, tup):
+    p.zadd(key_of(tup), {tup.values[vi]: tup.values[si]})
+
+
+def _write_list(key_of, vi, p, tup):
+    p.rpush(key_of(tup), tup.values[vi])
+
+
+def _write_then_expire(one, key_of, ttl, p, tup):
+    one(p, tup)
+    p.expire(key_of(tup), ttl)
 
 
 class RedisLookupMapper(_KeyedMapper):
@@ -266,42 +278,66 @@ class RedisLookupMapper(_KeyedMapper):
         key_of = self._key_getter(fields)
         t = self.data_type
         mi = _index(fields, self.member_field, "member_field") if self.member_field is not None else -1
-        if t is RedisDataType.STRING:
-            def read(p, tup):
-                p.get(key_of(tup))
-        elif t is RedisDataType.HASH:
-            if mi >= 0:
-                def read(p, tup):
-                    p.hget(key_of(tup), tup.values[mi])
-            else:
-                def read(p, tup):
-                    p.hgetall(key_of(tup))
-        elif t is RedisDataType.SET:
-            if mi >= 0:
-                def read(p, tup):
-                    p.sismember(key_of(tup), tup.values[mi])
-            else:
-                def read(p, tup):
-                    p.smembers(key_of(tup))
-        elif t is RedisDataType.SORTED_SET:
-            if mi >= 0:
-                def read(p, tup):
-                    p.zscore(key_of(tup), tup.values[mi])
-            else:
-                def read(p, tup):
-                    p.zrange(key_of(tup), 0, -1, withscores=True)
+        if mi >= 0:
+            read = partial(_BY_MEMBER[t], key_of, mi)
         else:
-            def read(p, tup):
-                p.lrange(key_of(tup), 0, -1)
-        idx = [_index(fields, f, "output_fields") for f in self.output_fields]
-        convert = _CONVERT.get((t, mi >= 0))
+            read = partial(_WHOLE[t], key_of)
+        idx = tuple(_index(fields, f, "output_fields") for f in self.output_fields)
+        return read, partial(_lookup_values, idx, _CONVERT.get((t, mi >= 0)))
 
-        def values(tup, reply):
-            v = tup.values
-            out = [v[i] for i in idx]
-            out.append(convert(reply) if convert is not None else reply)
-            return out
-        return read, values
+
+def _read_get(key_of, p, tup):
+    p.get(key_of(tup))
+
+
+def _read_hgetall(key_of, p, tup):
+    p.hgetall(key_of(tup))
+
+
+def _read_smembers(key_of, p, tup):
+    p.smembers(key_of(tup))
+
+
+def _read_zrange(key_of, p, tup):
+    p.zrange(key_of(tup), 0, -1, withscores=True)
+
+
+def _read_lrange(key_of, p, tup):
+    p.lrange(key_of(tup), 0, -1)
+
+
+def _read_hget(key_of, mi, p, tup):
+    p.hget(key_of(tup), tup.values[mi])
+
+
+def _read_sismember(key_of, mi, p, tup):
+    p.sismember(key_of(tup), tup.values[mi])
+
+
+def _read_zscore(key_of, mi, p, tup):
+    p.zscore(key_of(tup), tup.values[mi])
+
+
+def _read_hexists(key_of, mi, p, tup):
+    p.hexists(key_of(tup), tup.values[mi])
+
+
+def _read_exists(key_of, p, tup):
+    p.exists(key_of(tup))
+
+
+_WHOLE = {RedisDataType.STRING: _read_get, RedisDataType.HASH: _read_hgetall,
+          RedisDataType.SET: _read_smembers, RedisDataType.SORTED_SET: _read_zrange,
+          RedisDataType.LIST: _read_lrange}
+_BY_MEMBER = {RedisDataType.HASH: _read_hget, RedisDataType.SET: _read_sismember,
+              RedisDataType.SORTED_SET: _read_zscore}
+
+
+def _lookup_values(idx, convert, tup, reply):
+    v = tup.values
+    out = [v[i] for i in idx]
+    out.append(convert(reply) if convert is not None else reply)
+    return out
 
 
 def _to_bool(reply: Any) -> bool:
@@ -367,19 +403,11 @@ class RedisFilterMapper(_KeyedMapper):
 
     def _build(self, fields: Fields):
         key_of = self._key_getter(fields)
-        t = self.data_type
         if self.member_field is None:
-            def test(p, tup):
-                p.exists(key_of(tup))
-            return test
+            return partial(_read_exists, key_of)
         mi = _index(fields, self.member_field, "member_field")
-        if t is RedisDataType.HASH:
-            def test(p, tup):
-                p.hexists(key_of(tup), tup.values[mi])
-        elif t is RedisDataType.SET:
-            def test(p, tup):
-                p.sismember(key_of(tup), tup.values[mi])
-        else:
-            def test(p, tup):
-                p.zscore(key_of(tup), tup.values[mi])
-        return test
+        return partial(_MEMBER_TESTS[self.data_type], key_of, mi)
+
+
+_MEMBER_TESTS = {RedisDataType.HASH: _read_hexists, RedisDataType.SET: _read_sismember,
+                 RedisDataType.SORTED_SET: _read_zscore}

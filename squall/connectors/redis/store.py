@@ -2,28 +2,28 @@
 
 It implements :class:`~squall.store.kv.KeyValueStore` (the contract the embedded
 RocksDB store implements) over redis-py, so a topology moves from the embedded store
-to Redis by passing another store object - ``SpeedingBolt(RedisKeyValueStore(url))``.
+to Redis by passing another store object - ``SpeedingBolt(RedisKeyValueStore(url))``;
+the bolt opens it on the worker.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 from redis import exceptions as rex
 
-from squall.store._handles import HandleBorrower, SharedHandles
-from squall.store.errors import InvalidArgumentError, WrongTypeError
-from squall.store.kv import KeyValueStore, Value, expire_seconds
+from squall.store.errors import InvalidArgumentError, StoreClosedError, WrongTypeError
+from squall.store.kv import KeyValueConnection, KeyValueStore, Value, expire_seconds
 
 from .config import RedisConfig, build_client, from_url
-from .errors import RedisCommandError, RedisConnectionError
+from .errors import RedisCommandError, RedisConfigError, RedisConnectionError
 
-__all__ = ["RedisKeyValueStore", "shared_client", "release_client", "translate_error", "CONNECTION_ERRORS"]
+__all__ = ["RedisKeyValueStore", "RedisKeyValueConnection", "translate_error", "CONNECTION_ERRORS"]
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, rex.TryAgainError,
@@ -32,45 +32,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 ``MasterNotFoundError`` is a ``ConnectionError``, Cluster's slot/failover errors are listed."""
 
 
-class _ClientHandles(SharedHandles):
-    """One live client (and connection pool) per (process, config), reference-counted.
-
-    The lock is re-entrant: building a client allocates, the garbage collector may then
-    run a forgotten store's ``__del__`` -> ``close()`` -> ``release()`` on this same
-    thread while ``acquire()`` holds the lock (a plain Lock deadlocks there).
-    """
-
-    def __init__(self, opener, closer) -> None:
-        super().__init__(opener, closer)
-        self._lock = threading.RLock()
-
-    @staticmethod
-    def key(config: RedisConfig) -> tuple[int, RedisConfig]:  # type: ignore[override]
-        return (os.getpid(), config)
-
-
-def _open(key: tuple[int, RedisConfig]):
-    return build_client(key[1])
-
-
 def _close(client) -> None:
     try:
         client.close()
     except Exception:  # a pool of dead connections may fail to say goodbye
         pass
-
-
-_CLIENTS = _ClientHandles(_open, _close)
-
-
-def shared_client(config: RedisConfig):
-    """Borrow this process's client for ``config`` (built on first use); pair with :func:`release_client`."""
-    return _CLIENTS.acquire(config)
-
-
-def release_client(config: RedisConfig) -> None:
-    """Return a client borrowed with :func:`shared_client`; the last return closes its pool."""
-    _CLIENTS.release(config)
 
 
 def translate_error(exc: BaseException, config: RedisConfig, command: str, key: Any = None,
@@ -108,22 +74,58 @@ def _show(key: Any) -> str:
     return str(key)
 
 
-class RedisKeyValueStore(HandleBorrower, KeyValueStore):
-    """The key-value contract on a Redis server, Sentinel master or Cluster.
+@dataclass(frozen=True)
+class RedisKeyValueStore(KeyValueStore):
+    """The key-value contract on a Redis server, Sentinel master or Cluster: the configuration.
+
+    A frozen spec holding only its :class:`RedisConfig`, so it pickles and copies by
+    default and travels inside bolt specs; :meth:`open` returns a
+    :class:`RedisKeyValueConnection` in the process that uses it.
 
     Args:
         config: a :class:`RedisConfig`, or a URL string for :func:`from_url`.
 
-    Lifecycle and sharing: construction does no I/O and the object pickles as its
-    config, so it travels inside bolt specs. On first use it borrows this process's
-    client for the config (one connection pool per process and config, shared by
-    every store object and bolt using that config); ``close()`` returns it, the last
-    return closes the pool, and a closed store reopens on its next use.
+    Raises:
+        RedisConfigError: ``config`` is an invalid URL or neither a config nor a URL.
+
+    Semantics: see :class:`~squall.store.kv.KeyValueStore` and :class:`RedisKeyValueConnection`.
+    """
+
+    config: RedisConfig = RedisConfig()
+
+    blocking_io: ClassVar[bool] = True   # every command is a round trip to the server
+
+    def __post_init__(self) -> None:
+        if isinstance(self.config, str):
+            object.__setattr__(self, "config", from_url(self.config))
+        elif not isinstance(self.config, RedisConfig):
+            raise RedisConfigError(f"config must be a RedisConfig or a redis:// URL, got {self.config!r}")
+
+    def __repr__(self) -> str:
+        return f"RedisKeyValueStore({self.config.describe()!r})"
+
+    @property
+    def single_writer_key(self) -> None:
+        """None: any number of processes may write to a Redis server."""
+        return None
+
+    def open(self) -> RedisKeyValueConnection:
+        """Return a connection; no I/O until its first command (a dead server is not an error yet)."""
+        return RedisKeyValueConnection(self)
+
+
+class RedisKeyValueConnection(KeyValueConnection):
+    """A live connection to the Redis of a :class:`RedisKeyValueStore`; get one from its ``open()``.
+
+    The redis-py client (and its connection pool) is built at the first command, so a
+    server that is down when a bolt prepares is an outage of its first batch, not a
+    crash; ``close()`` closes the pool. Each connection has its own pool.
 
     Errors: ``WRONGTYPE`` raises :class:`~squall.store.errors.WrongTypeError`, bad
     arguments :class:`~squall.store.errors.InvalidArgumentError` (as the embedded
     store), an unreachable server :class:`RedisConnectionError` naming the server,
-    after the config's ``retries``.
+    after the config's ``retries``; any command after ``close()``
+    :class:`~squall.store.errors.StoreClosedError`.
 
     Thread-safety: all methods may be called from several threads (the pool hands each
     call its own connection); each method is one Redis command, atomic on the server.
@@ -135,23 +137,38 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
     :meth:`scan_iter` and :meth:`sscan_iter` stream them unsorted.
     """
 
-    def __init__(self, config: RedisConfig | str = RedisConfig()) -> None:
-        self.config = from_url(config) if isinstance(config, str) else config
-        self._init_handle(self.config)  # type: ignore[arg-type]
+    def __init__(self, store: RedisKeyValueStore) -> None:
+        self._store = store
+        self.config = store.config
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        self._closed = False
 
-    _handles = _CLIENTS
-
-    def __getstate__(self) -> dict:
-        return {"config": self.config}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["config"])
-
-    def __deepcopy__(self, memo: dict) -> RedisKeyValueStore:
-        return RedisKeyValueStore(self.config)
+    @property
+    def store(self) -> RedisKeyValueStore:
+        return self._store
 
     def __repr__(self) -> str:
-        return f"RedisKeyValueStore({self.config.describe()!r})"
+        state = "closed" if self._closed else "open"
+        return f"<RedisKeyValueConnection {state} to {self.config.describe()!r}>"
+
+    def _live(self, command: str = "client"):
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._closed:
+                    raise StoreClosedError(self._store, command)
+                if self._client is None:
+                    self._client = build_client(self.config)
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            _close(client)
 
     @property
     def client(self) -> redis.Redis:
@@ -160,7 +177,9 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
 
     def _run(self, command: str, key: Any, expected: str, call, *args):
         try:
-            client = self._live()
+            client = self._live(command)
+        except StoreClosedError:
+            raise
         except Exception as exc:  # cluster mode connects when the client is built
             raise translate_error(exc, self.config, command) from exc
         try:
@@ -268,8 +287,10 @@ class RedisKeyValueStore(HandleBorrower, KeyValueStore):
     def _pages(self, command: str, key: Any, expected: str, start) -> Iterator[str]:
         # A generator's errors surface while it is iterated: translate them there too.
         try:
-            client = self._live()
+            client = self._live(command)
             pages = start(client)
+        except StoreClosedError:
+            raise
         except Exception as exc:
             raise translate_error(exc, self.config, command, key, expected) from exc
         while True:
