@@ -7,8 +7,18 @@ statement                  compiled by
 ``on ... set``             :func:`squall.cep.variables.compile_on_set`
 ``pattern [...]``          :func:`squall.cep.pattern.compile_pattern_statement`
 a join (several streams)   :func:`squall.cep.join.compile_join_statement`
+``create window``          :func:`squall.cep.named_window.compile_create_window`
+a select from a window     :func:`squall.cep.named_window.compile_consumer`
+``create table``           :func:`squall.cep.table.compile_create_table`
+``into table ... select``  :func:`squall.cep.table.compile_into_table`
+a select with ``T[k].c``   :func:`squall.cep.table.compile_table_access`
+``on ... select/delete/    :func:`squall.cep.on_action.compile_on_action`
+update/merge``
 a select over one stream   :func:`squall.cep.select.compile_select_statement`
 =========================  =========================================================
+
+Named windows and tables are looked up in ``catalog`` (name -> store), which the
+``create window`` / ``create table`` compilers fill.
 
 Layers: :mod:`squall.cep.expressions` (expressions, scopes) <- the statement compilers
 (select, join, pattern, variables) <- this module <- :mod:`squall.cep.engine`, which
@@ -30,23 +40,33 @@ from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import MODELS, OutputModel, StatementPlan, compile_select_statement
 from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_variable,
                                   compile_on_set, resolve_variables)
+from squall.cep.named_window import (ConsumerPlan, CreateWindowPlan, WindowStore,
+                                     compile_consumer, compile_create_window)
+from squall.cep.on_action import OnActionPlan, compile_on_action
+from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, TableStore,
+                              compile_create_table, compile_into_table, compile_table_access,
+                              uses_tables)
 
 __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name", "MODELS",
            "OutputModel"]
 
 #: What :func:`compile_statement` returns; each plan kind builds its operator
 #: (:func:`squall.cep.operators.make_operator`).
-Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan]
+Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan,
+             CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
+             OnActionPlan]
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
-                      ctx: EvalContext | None = None) -> Plan:
+                      ctx: EvalContext | None = None, catalog: dict | None = None) -> Plan:
     """Validate a statement and build its plan (see the module docs for who compiles
     which kind).
 
     ``ctx`` is the statement's evaluation context (pattern limits, error path; see
     :mod:`squall.cep.matching`); the engine passes its own, a fresh one reports nowhere.
-    Names in ``ctx.variables`` are read as variables.
+    Names in ``ctx.variables`` are read as variables. ``catalog`` holds the named windows
+    and tables (name -> :class:`~squall.cep.named_window.WindowStore` /
+    :class:`~squall.cep.table.TableStore`); ``create window``/``create table`` add to it.
 
     Raises:
         EPLCompileError: unknown property of a declared type, type mismatch
@@ -69,7 +89,28 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
         return compile_create_variable(st, ctx)
     if isinstance(st, A.OnSet):
         return compile_on_set(st, declared_types, ctx)
+    if catalog is None:
+        catalog = {}
+    if isinstance(st, A.CreateWindow):
+        return compile_create_window(st, declared_types, ctx, catalog)
+    if isinstance(st, A.CreateTable):
+        return compile_create_table(st, ctx, catalog)
     st = resolve_variables(st, ctx.variables, declared_types)
+    if isinstance(st, A.OnAction):
+        return compile_on_action(st, declared_types, ctx, catalog)
+    if st.into_table is not None:
+        return compile_into_table(st, declared_types, ctx, catalog)
+    if uses_tables(st, catalog):
+        return compile_table_access(st, declared_types, ctx, catalog, compile_statement)
+    target = catalog.get(st.stream.event_type) if isinstance(st.stream, A.StreamDef) else None
+    if isinstance(target, WindowStore) and not st.joins:
+        return compile_consumer(st, target, declared_types, ctx)
+    if isinstance(target, TableStore):
+        raise EPLCompileError(
+            f"Selecting from table '{target.name}' as a stream is not supported: read it with "
+            f"'on <event> select ... from {target.name}', a table access expression "
+            f"({target.name}[key].column) or a fire-and-forget query",
+            line=st.stream.line, column=st.stream.column)
     if isinstance(st.stream, A.PatternStream):
         return compile_pattern_statement(st, declared_types, ctx)
     if st.joins:

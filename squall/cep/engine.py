@@ -42,6 +42,8 @@ from squall.cep.ast import SelectStatement
 from squall.cep.errors import EPLVariableError
 from squall.cep.variables import (OnSetPlan, Variable, VariableDecl, assign, check_value,
                                   resolve_variables)
+from squall.cep.on_action import OnActionPlan
+from squall.cep.query import execute_query as _run_query
 
 __all__ = ["EPLEngine", "Statement", "WallClock", "ExternalClock", "ErrorThrottle"]
 
@@ -298,6 +300,8 @@ class EPLEngine:
         self.firing = False
         #: variable cells by name, kept for the engine's life (squall.cep.variables)
         self._cells: dict[str, Variable] = {}
+        #: named windows and tables by name (squall.cep.named_window, squall.cep.table)
+        self._catalog: dict = {}
 
     # -- types and statements
 
@@ -332,9 +336,11 @@ class EPLEngine:
                      for n, c in self._cells.items() if c.statement is not None}
         for ctx in contexts:
             ctx.variables, ctx.cells = variables, self._cells
+        # Windows and tables created by this text join the catalog only once it starts.
+        catalog = {n: s for n, s in self._catalog.items() if s.owner is not None}
         plans, shapers = [], []
         for p, ctx in zip(parsed, contexts):
-            plan = compile_statement(p.ast, self._types, ctx)
+            plan = compile_statement(p.ast, self._types, ctx, catalog)
             plans.append((plan, p.text))
             # order by / limit see the variables declared before the statement, as it does
             shapers.append(compile_shaper(resolve_variables(p.ast, ctx.variables, self._types),
@@ -368,7 +374,52 @@ class EPLEngine:
             for t, target in st._route_entries:
                 self._routes.setdefault(t, []).append(target)
             out.append(st)
+        self._catalog = {n: s for n, s in catalog.items() if s.owner is not None}
         return out
+
+    # -- named windows and tables (squall.cep.named_window, squall.cep.table)
+
+    def execute_query(self, text: str) -> list[dict]:
+        """Run a fire-and-forget query over the named windows and tables now: ``select
+        ... from W ...``, ``delete from W ...`` or ``update W set ...`` (see
+        :mod:`squall.cep.query`).
+
+        Returns:
+            the result rows (select), the deleted rows (delete) or the updated rows' new
+            values (update), as dicts keyed by column.
+
+        Raises:
+            EPLSyntaxError: the text does not parse.
+            EPLCompileError: not one such query over a named window or table of this
+                engine, an unknown column, ...
+
+        Semantics: Esper 8 ``EPFireAndForgetService.executeQuery`` (reference, 17
+        "EPL Reference: Fire-and-Forget Queries").
+        """
+        parsed = parse_statements(text)
+        if len(parsed) != 1:
+            raise EPLCompileError(f"A fire-and-forget query is one statement, got {len(parsed)}",
+                                  line=1, column=1)
+        ctx = EvalContext(self._report_error, match_timeout_s=self._match_timeout_s,
+                          pattern_cache_size=self._pattern_cache_size)
+        ctx.variables = {n: VariableDecl(c, c.java_type, c.constant, c.value)
+                         for n, c in self._cells.items() if c.statement is not None}
+        ctx.cells = self._cells
+        ctx.statement = "(fire-and-forget query)"
+        st = resolve_variables(parsed[0].ast, ctx.variables, self._types)
+        return _run_query(st, self._catalog, self._types, ctx)
+
+    @property
+    def named_windows(self) -> dict[str, list[dict]]:
+        """The running named windows' rows now: name -> rows (copies), in entry order."""
+        return {n: [dict(r) for r in s.contents()] for n, s in self._catalog.items()
+                if s.kind == "window" and s.owner is not None}
+
+    @property
+    def tables(self) -> dict[str, list[dict]]:
+        """The running tables' rows now: name -> rows (dicts of their columns)."""
+        return {n: [dict(r) for r in s.contents()] for n, s in self._catalog.items()
+                if s.kind == "table" and s.owner is not None}
 
     @property
     def statements(self) -> list[Statement]:
@@ -561,7 +612,8 @@ class EPLEngine:
             events = list(events)
         if not events:
             return
-        if self._inserted or any(getattr(s, "_insert_into", None) or isinstance(s.plan, OnSetPlan)
+        if self._inserted or any(getattr(s, "_insert_into", None)
+                                 or isinstance(s.plan, (OnSetPlan, OnActionPlan))
                                  for s in self._statements.values()):
             # insert into: each event with the events it inserts before the next one; on
             # ... set: the statements after it see each event's assignment
