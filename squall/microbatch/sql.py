@@ -188,10 +188,10 @@ def _parse(query: str) -> Any:
     dialect = Dialect.get_or_raise("spark")
     try:
         tokens = dialect.tokenize(query)
-        # Spark's window(ts, '30 seconds') and window.start: WINDOW is a keyword to the
-        # parser (the WINDOW clause); used as a function or struct it is a name.
+        # Spark's window(ts, '30 seconds') and window.start: WINDOW (and SESSION) are
+        # keywords to the parser; used as a function or struct they are names.
         for tok, nxt in zip(tokens, tokens[1:]):
-            if tok.token_type == TokenType.WINDOW and nxt.token_type in (TokenType.L_PAREN, TokenType.DOT):
+            if tok.text.upper() in _WINDOW_FUNCS and nxt.token_type in (TokenType.L_PAREN, TokenType.DOT):
                 tok.token_type = TokenType.VAR
         statements = dialect.parser().parse(tokens, query)
     except sqlglot.errors.ParseError as exc:
