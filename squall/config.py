@@ -47,7 +47,7 @@ __all__ = [
     "MESSAGE_TIMEOUT_SECS", "MAX_SPOUT_PENDING", "ACKER_EXECUTORS", "TICK_TUPLE_FREQ_SECS",
     "STATS_SAMPLE_RATE", "ERROR_THROTTLE_INTERVAL_SECS", "MAX_ERROR_REPORT_PER_INTERVAL",
     "SPOUT_BATCH_SIZE", "SPOUT_TURN_MAX_MS", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
-    "EXACTLY_ONCE", "AT_LEAST_ONCE", "SUBPROCESS_TIMEOUT_SECS", "WORKER_TIMEOUT_SECS",
+    "EXACTLY_ONCE", "AT_LEAST_ONCE", "SUBPROCESS_TIMEOUT_SECS", "WORKER_TIMEOUT_SECS", "TOPOLOGY_WORKERS",
     "SHELLBOLT_MAX_PENDING", "DEFAULTS", "ConfigError", "ConfigWarning", "resolve",
     "check_keys",
 ]
@@ -73,6 +73,8 @@ AT_LEAST_ONCE = "at-least-once"
 # supervisor.worker.timeout.secs), and how many tuples may wait in a ShellBolt's child.
 SUBPROCESS_TIMEOUT_SECS = "topology.subprocess.timeout.secs"
 WORKER_TIMEOUT_SECS = "supervisor.worker.timeout.secs"
+# Worker processes of a topology on the Ray runtime (squall.cluster); 1 = one process.
+TOPOLOGY_WORKERS = "topology.workers"
 SHELLBOLT_MAX_PENDING = "topology.shellbolt.max.pending"
 
 DEFAULTS: dict[str, Any] = {
@@ -90,6 +92,7 @@ DEFAULTS: dict[str, Any] = {
     SUBPROCESS_TIMEOUT_SECS: None,
     WORKER_TIMEOUT_SECS: 30,
     SHELLBOLT_MAX_PENDING: 100,
+    TOPOLOGY_WORKERS: 1,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -107,13 +110,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     SUBPROCESS_TIMEOUT_SECS: (int, float, type(None)),
     WORKER_TIMEOUT_SECS: (int, float),
     SHELLBOLT_MAX_PENDING: (int,),
+    TOPOLOGY_WORKERS: (int,),
 }
 
 
 # Storm settings of features Squall does not have yet: accepted with a ConfigWarning
 # (a Storm user's config still runs), never silently. Keys by name, then by prefix.
 _NOT_YET_KEYS: dict[str, str] = {
-    "topology.workers": "a topology runs in one worker process until the Ray runtime places several",
     "topology.tasks": "give num_tasks to set_spout/set_bolt",
     "topology.max.task.parallelism": "",
     "topology.debug": "",

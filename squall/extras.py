@@ -21,6 +21,7 @@ EXTRAS: dict[str, str] = {
     "hbase": "the HBase connector (--hbase)",
     "microbatch": "the micro-batch mode (squall.microbatch: streaming DataFrame queries on polars/Arrow batches)",
     "ui": "the UI server (squall.ui: Storm UI's REST API and Prometheus /metrics)",
+    "ray": "the cluster runtime (squall.cluster: worker processes on Ray, --workers, squall submit)",
 }
 """Each extra of ``pyproject.toml`` that a feature needs, and what it enables."""
 

@@ -154,6 +154,7 @@ class Worker:
         for t, box in self._outboxes.items():
             self._inboxes[t] = box
         self._incoming: deque[tuple] = deque()
+        self.messages_received = 0
         self._sources: dict[tuple[str, int, str], TupleSource] = {}
         self.spout_tasks: list[SpoutTask] = []
         self.bolt_tasks: list[BoltTask] = []
@@ -257,6 +258,25 @@ class Worker:
 
     def activate(self) -> None:
         self._commands.append(lambda: self._set_active(True))
+
+    def end_of_input(self, component: str) -> None:
+        """Call ``end_of_input`` on this worker's tasks of ``component`` (on the running
+        thread, draining after each): the cluster's coordinator tells each worker in
+        topological order once every spout of the topology has emitted all."""
+        self._commands.append(lambda: self._end_of_input(component))
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for a coordinator, safe from any thread: whether this worker's
+        spouts emitted all / are exhausted, trees pending, tuples queued, messages taken."""
+        return {
+            "emitted_all": all(sp.obj.emitted_all() for sp in self.spout_tasks),
+            "exhausted": all(sp.obj.exhausted() for sp in self.spout_tasks),
+            "pending": self._trees_pending(),
+            "queued": len(self._incoming) + sum(len(bt.inbox) for bt in self.bolt_tasks)
+                      + sum(bt.obj.in_flight() for bt in self._pollers),
+            "received": self.messages_received,
+            "running": self.started_at is not None and self.finished_at is None,
+        }
 
     def deactivate(self) -> None:
         self._commands.append(lambda: self._set_active(False))
@@ -451,12 +471,16 @@ class Worker:
                          for t in box]
                 box.clear()
                 self._transport(self._placement[task], ("tuples", task, batch))
+        flush = getattr(self._transport, "flush", None)
+        if flush is not None:
+            flush()
 
     def _receive(self) -> int:
         n = 0
         incoming = self._incoming
         while incoming:
             kind, target, payload = incoming.popleft()
+            self.messages_received += 1
             if kind == "tuples":
                 inbox = self._inboxes[target]
                 sources = self._sources
@@ -476,10 +500,12 @@ class Worker:
                 n += 1
         return n
 
-    def _end_of_input(self) -> None:
+    def _end_of_input(self, component: str | None = None) -> None:
         # Upstream first, draining in between, so what a bolt flushes at end of input
         # reaches its subscribers before they are told the input ended.
         for bt in self.bolt_tasks:
+            if component is not None and bt.component != component:
+                continue
             try:
                 bt.obj.end_of_input()
             except Exception as exc:

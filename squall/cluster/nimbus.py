@@ -1,0 +1,306 @@
+"""The Nimbus role: a named Ray actor that keeps the submitted topologies and drives them.
+
+It holds each topology's spec, config and assignment (Storm's even scheduler), and
+keeps them in Ray's internal key-value store (the GCS), not only in its memory: a
+restarted Nimbus (Ray restarts it, ``max_restarts=-1``) reloads them and finds the
+running workers again by name, and the workers never depend on it to run (they are
+detached actors that talk to each other directly).
+
+A monitor thread, for each topology: reads every worker's status (its heartbeat); a
+worker that has not answered for ``supervisor.worker.timeout.secs`` is killed so that
+Ray restarts it (a hung worker is treated as dead, as Storm's supervisor does), and a
+dead process is restarted by Ray itself. For a bounded topology (``until_complete``)
+it also ends the run across workers: once every spout emitted all and nothing is in
+transit (every message sent was received, every queue empty, twice in a row), it calls
+``end_of_input`` on each bolt in topological order, waiting for quiet in between, so
+what a bolt flushes reaches its subscribers before they are told; once every spout is
+exhausted it drains and stops every worker (each takes its final checkpoint).
+
+Semantics: Storm "Setting up a Storm cluster" (Nimbus, supervisors, heartbeats,
+``supervisor.worker.timeout.secs``), ``storm kill -w``, ``storm activate/deactivate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ..config import TOPOLOGY_WORKERS, WORKER_TIMEOUT_SECS, resolve
+from ..errors import SquallError
+from .scheduler import even_schedule
+from .worker_actor import WorkerActor, worker_actor_name
+
+__all__ = ["Nimbus", "NIMBUS_NAME", "TopologyNotFoundError"]
+
+NIMBUS_NAME = "squall-nimbus"
+_KV_PREFIX = b"squall:topology:"
+_MONITOR_S = 0.1
+log = logging.getLogger("squall.cluster")
+
+
+class TopologyNotFoundError(SquallError, KeyError):
+    """No topology of that name was submitted (or it was killed)."""
+
+
+class Nimbus:
+    """The master role (made a named, detached Ray actor by the client)."""
+
+    def __init__(self, namespace: str = "squall") -> None:
+        import ray
+        from ray import cloudpickle
+        from ray.experimental import internal_kv
+
+        self._ray = ray
+        self._pickle = cloudpickle
+        self._kv = internal_kv
+        self.namespace = namespace
+        self.started = time.time()
+        self._lock = threading.RLock()
+        self._topologies: dict[str, dict[str, Any]] = {}
+        self._workers: dict[str, list[Any]] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        for key in internal_kv._internal_kv_list(_KV_PREFIX):
+            record = cloudpickle.loads(internal_kv._internal_kv_get(key))
+            self._topologies[record["name"]] = record
+            self._workers[record["name"]] = self._find_workers(record)
+        self._stop = threading.Event()
+        threading.Thread(target=self._monitor, name="squall-nimbus-monitor", daemon=True).start()
+
+    # -- submit / kill --------------------------------------------------------------
+    def submit(self, name: str, topology_blob: bytes, conf: dict[str, Any], until_complete: bool,
+               state_backend_blob: bytes | None = None) -> dict[str, Any]:
+        """Start ``name`` on ``topology.workers`` workers; returns its summary.
+
+        Raises:
+            SquallError: a topology of that name runs already.
+        """
+        with self._lock:
+            if name in self._topologies:
+                raise SquallError(f"a topology named {name!r} is already running on this cluster")
+            topology = self._pickle.loads(topology_blob)
+            conf = dict(resolve(conf))
+            assignment = even_schedule(topology, conf[TOPOLOGY_WORKERS])
+            record = {"name": name, "topology": topology_blob, "conf": conf,
+                      "placement": assignment.placement, "workers": assignment.workers,
+                      "until_complete": until_complete, "state_backend": state_backend_blob,
+                      "status": "ACTIVE", "phase": "running", "submitted": time.time(),
+                      "completed": False, "error": None, "restarts": 0}
+            self._topologies[name] = record
+            self._save(record)
+            self._workers[name] = [self._start_worker(record, topology, i) for i in range(assignment.workers)]
+            return self._summary(record)
+
+    def _start_worker(self, record: dict[str, Any], topology: Any, index: int):
+        ray = self._ray
+        backend = (self._pickle.loads(record["state_backend"]) if record["state_backend"] is not None
+                   else None)
+        actor = ray.remote(WorkerActor).options(
+            name=worker_actor_name(record["name"], index), namespace=self.namespace,
+            lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16,
+            num_cpus=0, scheduling_strategy="SPREAD")
+        return actor.remote(record["name"], topology, record["conf"], index, record["placement"],
+                            backend, self.namespace)
+
+    def _find_workers(self, record: dict[str, Any]) -> list[Any]:
+        out = []
+        for i in range(record["workers"]):
+            try:
+                out.append(self._ray.get_actor(worker_actor_name(record["name"], i), namespace=self.namespace))
+            except ValueError:
+                out.append(None)
+        return out
+
+    def kill(self, name: str, wait_s: float = 0.0) -> dict[str, Any]:
+        """Stop ``name``: with ``wait_s`` its spouts are deactivated and the trees in flight
+        get that long to finish, then each worker drains (final checkpoint); then its
+        workers are killed and the topology forgotten. Returns its last summary.
+
+        Raises:
+            TopologyNotFoundError: unknown name.
+        """
+        record = self._record(name)
+        workers = self._workers.get(name, [])
+        with self._lock:
+            record["phase"] = "killing"
+        if wait_s and wait_s > 0:
+            self._each(workers, "deactivate")
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                st = self._statuses(workers, timeout_s=1.0)
+                if all(s is not None and s["pending"] == 0 for s in st):
+                    break
+                time.sleep(0.05)
+            self._each(workers, "drain_and_stop", 1.0)
+            self._each_get(workers, "join", max(1.0, wait_s))
+        for w in workers:
+            if w is not None:
+                self._ray.kill(w, no_restart=True)
+        with self._lock:
+            record["status"] = "KILLED"
+            summary = self._summary(record)
+            self._topologies.pop(name, None)
+            self._workers.pop(name, None)
+            self._kv._internal_kv_del(_KV_PREFIX + name.encode())
+        return summary
+
+    def activate(self, name: str) -> None:
+        record = self._record(name)
+        self._each(self._workers[name], "activate")
+        record["status"] = "ACTIVE"
+        self._save(record)
+
+    def deactivate(self, name: str) -> None:
+        record = self._record(name)
+        self._each(self._workers[name], "deactivate")
+        record["status"] = "INACTIVE"
+        self._save(record)
+
+    # -- reading ----------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._summary(r) for r in self._topologies.values()]
+
+    def summary(self, name: str) -> dict[str, Any]:
+        return self._summary(self._record(name))
+
+    def worker_names(self, name: str) -> list[str]:
+        record = self._record(name)
+        return [worker_actor_name(name, i) for i in range(record["workers"])]
+
+    def worker_statuses(self, name: str) -> list[dict[str, Any] | None]:
+        self._record(name)
+        return self._statuses(self._workers[name], timeout_s=2.0)
+
+    def ping(self) -> float:
+        return self.started
+
+    # -- internals ----------------------------------------------------------------------
+    def _record(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            record = self._topologies.get(name)
+        if record is None:
+            raise TopologyNotFoundError(f"no topology named {name!r} (running: {sorted(self._topologies)})")
+        return record
+
+    def _summary(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {"name": record["name"], "status": record["status"], "phase": record["phase"],
+                "workers": record["workers"], "completed": record["completed"], "error": record["error"],
+                "uptime_s": time.time() - record["submitted"], "restarts": record["restarts"],
+                "tasks": len(record["placement"]), "placement": dict(record["placement"])}
+
+    def _save(self, record: dict[str, Any]) -> None:
+        self._kv._internal_kv_put(_KV_PREFIX + record["name"].encode(), self._pickle.dumps(record),
+                                  overwrite=True)
+
+    def _each(self, workers: list[Any], method: str, *args: Any) -> None:
+        for w in workers:
+            if w is not None:
+                getattr(w, method).remote(*args)
+
+    def _each_get(self, workers: list[Any], method: str, *args: Any) -> list[Any]:
+        refs = [getattr(w, method).remote(*args) for w in workers if w is not None]
+        try:
+            return self._ray.get(refs, timeout=60)
+        except Exception:       # a worker that died meanwhile: nothing to wait for
+            return []
+
+    def _statuses(self, workers: list[Any], timeout_s: float) -> list[dict[str, Any] | None]:
+        refs = [w.status.remote() if w is not None else None for w in workers]
+        live = [r for r in refs if r is not None]
+        ready, _ = self._ray.wait(live, num_returns=len(live), timeout=timeout_s)
+        ready = set(ready)
+        out = []
+        for r in refs:
+            if r is None or r not in ready:
+                out.append(None)
+                continue
+            try:
+                out.append(self._ray.get(r))
+            except Exception:   # the actor is dead or restarting
+                out.append(None)
+        return out
+
+    def _monitor(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                names = list(self._topologies)
+            for name in names:
+                try:
+                    self._watch(name)
+                except Exception:
+                    log.exception("monitoring topology %s", name)
+            time.sleep(_MONITOR_S)
+
+    def _watch(self, name: str) -> None:
+        with self._lock:
+            record = self._topologies.get(name)
+            workers = self._workers.get(name)
+        if record is None or workers is None or record["phase"] in ("done", "killing"):
+            return
+        run = self._runs.setdefault(name, {"last_seen": [time.monotonic()] * len(workers), "quiet": None,
+                                           "eoi": None, "pids": [None] * len(workers)})
+        statuses = self._statuses(workers, timeout_s=0.5)
+        now = time.monotonic()
+        timeout_s = record["conf"][WORKER_TIMEOUT_SECS]
+        for i, st in enumerate(statuses):
+            if st is not None:
+                run["last_seen"][i] = now
+                if run["pids"][i] is not None and run["pids"][i] != st["pid"]:
+                    record["restarts"] += 1
+                    log.warning("topology %s: worker %d restarted (pid %s -> %s)", name, i,
+                                run["pids"][i], st["pid"])
+                run["pids"][i] = st["pid"]
+                if st["error"] and not record["error"]:
+                    record["error"] = f"worker {i}: {st['error']}"
+            elif now - run["last_seen"][i] > timeout_s:
+                log.warning("topology %s: worker %d sent no heartbeat for %.0f s: restarting it",
+                            name, i, now - run["last_seen"][i])
+                self._ray.kill(workers[i], no_restart=False)
+                run["last_seen"][i] = now
+        if not record["until_complete"] or any(st is None for st in statuses):
+            run["quiet"] = None
+            return
+        quiet_key = (sum(st["sent"] for st in statuses), sum(st["received"] for st in statuses))
+        quiet_now = quiet_key[0] == quiet_key[1] and all(st["queued"] == 0 for st in statuses)
+        quiet = quiet_now and run["quiet"] == quiet_key
+        run["quiet"] = quiet_key if quiet_now else None
+        if record["error"]:
+            self._finish(record, workers, completed=False)
+            return
+        phase = record["phase"]
+        if phase == "running":
+            if quiet and all(st["emitted_all"] for st in statuses):
+                topology = self._pickle.loads(record["topology"])
+                run["eoi"] = [c for c in topology.topological_order() if not topology.components[c].is_spout]
+                run["hosts"] = {c: sorted({record["placement"][t] for t in topology.task_ids(c)})
+                                for c in run["eoi"]}
+                record["phase"] = "ending"
+                run["quiet"] = None
+        elif phase == "ending":
+            if quiet:
+                if run["eoi"]:
+                    component = run["eoi"].pop(0)
+                    self._ray.get([workers[i].end_of_input.remote(component) for i in run["hosts"][component]])
+                    run["quiet"] = None
+                else:
+                    record["phase"] = "finishing"
+        elif phase == "finishing":
+            if quiet and all(st["exhausted"] and st["pending"] == 0 for st in statuses):
+                self._ray.get([w.drain_and_stop.remote(1.0) for w in workers])
+                record["phase"] = "stopping"
+        elif phase == "stopping":
+            if all(not st["running"] for st in statuses):
+                self._finish(record, workers, completed=True)
+
+    def _finish(self, record: dict[str, Any], workers: list[Any], completed: bool) -> None:
+        if completed and record["state_backend"] is not None:
+            reports = self._ray.get([w.stop_report.remote() for w in workers])
+            completed = all(r is not None and r.final_checkpoint is not None for r in reports)
+        else:
+            self._each(workers, "stop")
+        with self._lock:
+            record["phase"] = "done"
+            record["completed"] = completed
+            self._save(record)

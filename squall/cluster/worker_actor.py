@@ -1,0 +1,124 @@
+"""One Storm worker as a Ray actor: an OS process running the local Worker loop.
+
+The actor builds its share of the topology in ``__init__`` (the tasks its assignment
+gives it, from the spec's factories, then ``open``/``prepare``) and runs the
+:class:`~squall.runtime.worker.Worker` loop on a thread of its own, so Ray calls
+(``deliver``, ``status``, ``stats``, control) run beside it. Ray restarts the actor
+when its process dies (``max_restarts=-1``): the restarted process runs ``__init__``
+again with the same arguments, so it rebuilds the same tasks, resumes stateful ones
+from its last checkpoint, and its spouts replay what was not acked.
+
+Semantics: Storm "Understanding the Parallelism of a Storm Topology" (a worker process
+runs executors), "Fault tolerance" (a dead worker is restarted by its supervisor).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..runtime.worker import Worker
+from ..topology import Topology
+from .transport import RayTransport
+
+__all__ = ["WorkerActor", "worker_actor_name"]
+
+
+def worker_actor_name(topology: str, index: int) -> str:
+    return f"squall-{topology}-worker-{index}"
+
+
+class WorkerActor:
+    """Hosts worker ``index`` of topology ``topology_id`` (made a Ray actor by the client).
+
+    Args:
+        topology_id: the submitted name (actor names derive from it).
+        topology: the spec (components as factories).
+        conf: the topology config.
+        index: this worker's index, 0-based.
+        placement: task id -> worker index, for every task.
+        state_backend: ``index -> StateBackend`` (or None): each worker checkpoints its
+            own tasks in its own backend namespace.
+        namespace: the Ray namespace of the peers' actors.
+    """
+
+    def __init__(self, topology_id: str, topology: Topology, conf: Mapping[str, Any], index: int,
+                 placement: Mapping[int, int], state_backend: Callable[[int], Any] | None = None,
+                 namespace: str = "squall") -> None:
+        import ray
+
+        self.index = index
+        self.started = time.time()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+
+        def peer(i: int):
+            return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
+
+        self.transport = RayTransport(peer)
+        tasks = [t for t, w in placement.items() if w == index]
+        backend = state_backend(index) if state_backend is not None else None
+        self.worker = Worker(topology, conf, tasks, worker_index=index, placement=dict(placement),
+                             transport=self.transport, state_backend=backend)
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.run(until_complete=False)
+        except BaseException as exc:  # kept for status(): the coordinator reports it
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- transport ----------------------------------------------------------------
+    def deliver(self, messages: list[tuple]) -> None:
+        deliver = self.worker.deliver
+        for m in messages:
+            deliver(m)
+
+    # -- heartbeat and figures -------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        st = self.worker.status()
+        st.update(index=self.index, pid=os.getpid(), sent=self.transport.sent,
+                  batches=self.transport.batches, backpressure_waits=self.transport.waits,
+                  error=self.error, restarted=self.restarted, started=self.started,
+                  running=self._thread.is_alive() and st["running"])
+        return st
+
+    def stats(self) -> dict[str, Any]:
+        return self.worker.stats()
+
+    def checkpoint_stats(self):
+        return self.worker.checkpoint_stats
+
+    def stop_report(self):
+        return self.worker.stop_report
+
+    def completed(self) -> bool:
+        return self.worker.completed
+
+    # -- control ------------------------------------------------------------------------
+    def end_of_input(self, component: str) -> None:
+        self.worker.end_of_input(component)
+
+    def activate(self) -> None:
+        self.worker.activate()
+
+    def deactivate(self) -> None:
+        self.worker.deactivate()
+
+    def drain_and_stop(self, timeout_s: float | None = None) -> None:
+        self.worker.drain_and_stop(timeout_s)
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the loop to end; True if it has."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def pid(self) -> int:
+        return os.getpid()
