@@ -82,6 +82,9 @@ class SpeedingBolt(Stateful, Bolt):
     ``max_buffered`` detections wait (beyond that the oldest is reported and dropped).
     Checkpointed, the waiting detections are state: a crash during an outage loses none.
 
+    The store is a configuration (embedded or Redis): ``prepare`` opens it on the worker,
+    ``cleanup`` closes it.
+
     Semantics: the book's Redis sink (a set per day, expiring after a week by default).
     """
 
@@ -96,8 +99,14 @@ class SpeedingBolt(Stateful, Bolt):
     def component_configuration(self):
         return {TICK_TUPLE_FREQ_SECS: 0.2}
 
+    def single_writer_keys(self) -> frozenset[str]:
+        """The store's ``single_writer_key`` (an embedded store's directory), if any."""
+        key = self.store.single_writer_key
+        return frozenset() if key is None else frozenset((key,))
+
     def prepare(self, config, context, collector):
         self.collector = collector
+        self.connection = self.store.open()
         self._waiting: deque = deque()
         self._outage = Outage(f"{context.component_id}[{context.task_id}]", "the speeding store",
                               initial_s=self.retry_initial_s, max_s=self.retry_max_s, log=log)
@@ -124,7 +133,7 @@ class SpeedingBolt(Stateful, Bolt):
                 self.collector.fail(lost)
         if not waiting or self._outage.backing_off():
             return
-        store = self.store
+        store = self.connection
         while waiting:
             car, start, t = waiting[0]
             key = ms_to_date(start)[:8]
@@ -149,6 +158,9 @@ class SpeedingBolt(Stateful, Bolt):
         if self._waiting:
             self.collector.report_error(RuntimeError(
                 f"speeding store still unreachable at end of input: {len(self._waiting)} detections not written"))
+
+    def cleanup(self) -> None:
+        self.connection.close()
 
 
 class DetectionLogBolt(FileSinkBolt):

@@ -33,10 +33,10 @@ import click
 from squall.store import (
     EmbeddedKeyValueStore,
     EmbeddedTableStore,
-    KeyValueStore,
+    KeyValueConnection,
     StoreError,
     StoreLockedError,
-    TableStore,
+    TableConnection,
     UnknownTableError,
 )
 
@@ -118,18 +118,18 @@ _TABLE_READERS = "squall table list|scan|get|count"
 
 
 @contextlib.contextmanager
-def _table_store(data_dir: Path, access: str = "read") -> Iterator[TableStore]:
-    """Yield the table store under ``data_dir``, mapping store errors to :class:`CliError`.
+def _table_store(data_dir: Path, access: str = "read") -> Iterator[TableConnection]:
+    """Yield a connection to the table store under ``data_dir``, mapping store errors to :class:`CliError`.
 
     ``access`` is ``"read"`` (a read-only store: works while another process writes,
     creates nothing), ``"write"`` (the data directory must exist) or ``"create"``
-    (creates what is missing). Closes the store.
+    (creates what is missing). Closes the connection.
     """
     if access != "create":
         _require_data_dir(data_dir)
-    store = EmbeddedTableStore(data_dir, read_only=access == "read")
     try:
-        yield store
+        with EmbeddedTableStore(data_dir, read_only=access == "read").open() as store:
+            yield store
     except UnknownTableError as exc:
         have = ", ".join(exc.tables) if exc.tables else "none"
         raise CliError(f"table {exc.table!r} does not exist in {str(data_dir)!r} (tables: {have}); "
@@ -138,8 +138,6 @@ def _table_store(data_dir: Path, access: str = "read") -> Iterator[TableStore]:
         raise _locked(exc, _TABLE_READERS) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
-    finally:
-        store.close()
 
 
 @contextlib.contextmanager
@@ -267,24 +265,22 @@ _KV_READERS = "squall kv get|smembers|ttl|keys"
 
 
 @contextlib.contextmanager
-def _kv_store(data_dir: Path, *, create: bool = False) -> Iterator[KeyValueStore]:
-    """Yield the key-value store under ``data_dir``, mapping store errors to :class:`CliError`.
+def _kv_store(data_dir: Path, *, create: bool = False) -> Iterator[KeyValueConnection]:
+    """Yield a connection to the key-value store under ``data_dir``, mapping store errors to :class:`CliError`.
 
     With ``create`` False the data directory must exist and the store is read-only
     (works while another process writes; a store never created has no keys); with
-    ``create`` True it is writable and created when missing. Closes the store.
+    ``create`` True it is writable and created when missing. Closes the connection.
     """
     if not create:
         _require_data_dir(data_dir)
-    store = EmbeddedKeyValueStore(data_dir, read_only=not create)
     try:
-        yield store
+        with EmbeddedKeyValueStore(data_dir, read_only=not create).open() as store:
+            yield store
     except StoreLockedError as exc:
         raise _locked(exc, _KV_READERS) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
-    finally:
-        store.close()
 
 
 @click.group("kv")

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from squall import TopologyBuilder
 from squall.connectors.files import TailSpout
 from squall.runtime import run_topology
-from squall.store import EmbeddedTableStore
 from squall.testing import ListSink, ListSpout
 from squall_smartcar.obd import read_fleet
 from squall_smartcar.sources import ReplaySpout
@@ -68,13 +67,9 @@ trip_file = st.tuples(_header, st.lists(_line, max_size=60)).map(lambda hl: b"\n
 def _run(source, data_dir: Path):
     stores = Stores.embedded(data_dir)
     result = run_topology(build_topology(source, stores, RULE), timeout_s=60)
-    table = stores.table
-    try:
+    with stores.table.open() as table:
         rows = dict(table.open_table(TABLE).scan()) if TABLE in table.tables() else {}
         dead = dict(table.open_table(DEAD_LETTER_TABLE).scan()) if DEAD_LETTER_TABLE in table.tables() else {}
-    finally:
-        table.close()
-        stores.kv.close()
     return result, rows, dead
 
 

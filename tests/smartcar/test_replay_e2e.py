@@ -63,7 +63,7 @@ def rule_with_threshold(tmp: Path, threshold: int) -> Path:
 
 
 def table_rows(data: Path, table: str) -> dict[str, dict[str, bytes]]:
-    store = EmbeddedTableStore(data)
+    store = EmbeddedTableStore(data).open()
     try:
         if table not in store.tables():
             return {}

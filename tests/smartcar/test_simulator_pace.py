@@ -16,8 +16,8 @@ CARS, DURATION = 20, 120
 
 
 def _dump(data):
-    tables = EmbeddedTableStore(data)
-    kv = EmbeddedKeyValueStore(data)
+    tables = EmbeddedTableStore(data).open()
+    kv = EmbeddedKeyValueStore(data).open()
     try:
         rows = {t: dict(tables.open_table(t).scan()) for t in tables.tables()}
         sets = {k: kv.smembers(k) for k in kv.keys("*")}

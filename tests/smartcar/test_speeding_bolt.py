@@ -2,27 +2,30 @@
 
 from squall import Spout, TopologyBuilder
 from squall.runtime import run_topology
-from squall.store import EmbeddedKeyValueStore
+from dataclasses import dataclass
+
+from squall.store import EmbeddedKeyValueConnection, EmbeddedKeyValueStore
 from squall.store.errors import StoreError
 from squall_smartcar.bolts import SpeedingBolt
 from squall_smartcar.record import date_to_ms
 
 
+@dataclass(frozen=True)
 class FlakyStore(EmbeddedKeyValueStore):
     """The embedded store, unreachable for its first ``down`` SADD calls (a test double)."""
 
+    down: int = 0
+
+    def open(self):
+        return FlakyConnection(self)
+
+
+class FlakyConnection(EmbeddedKeyValueConnection):
     calls = 0
 
-    def __init__(self, data_dir, down, **kw):
-        super().__init__(data_dir, **kw)
-        self.down = down
-
-    def __getstate__(self):
-        return {**super().__getstate__(), "down": self.down}
-
     def sadd(self, key, *members):
-        FlakyStore.calls += 1
-        if FlakyStore.calls <= self.down:
+        FlakyConnection.calls += 1
+        if FlakyConnection.calls <= self.store.down:
             raise StoreError("store unreachable (simulated)")
         return super().sadd(key, *members)
 
@@ -46,7 +49,7 @@ class Detections(Spout):
 
 
 def test_detections_survive_an_outage_of_the_store(tmp_path, caplog):
-    FlakyStore.calls = 0
+    FlakyConnection.calls = 0
     caplog.set_level("WARNING")
     b = TopologyBuilder()
     b.set_spout("cep", Detections())
@@ -54,8 +57,9 @@ def test_detections_survive_an_outage_of_the_store(tmp_path, caplog):
                                         retry_initial_s=0.01, retry_max_s=0.05)).shuffle_grouping("cep")
     result = run_topology(b.build(), timeout_s=20)
     assert result.completed
-    assert EmbeddedKeyValueStore(tmp_path).smembers("20240101") == {f"car{i}" for i in range(5)}
-    assert FlakyStore.calls >= 4 + 5
+    with EmbeddedKeyValueStore(tmp_path).open() as kv:
+        assert kv.smembers("20240101") == {f"car{i}" for i in range(5)}
+    assert FlakyConnection.calls >= 4 + 5
     assert len(result.stats["speeding"].last_errors) == 1      # reported once per outage
     assert result.stats["speeding"].acked >= 5
     recoveries = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]

@@ -49,8 +49,8 @@ def start_and_wait_for_rows(cmd):
 
 
 def contents(data_dir):
-    table = EmbeddedTableStore(data_dir, read_only=True)
-    kv = EmbeddedKeyValueStore(data_dir, read_only=True)
+    table = EmbeddedTableStore(data_dir, read_only=True).open()
+    kv = EmbeddedKeyValueStore(data_dir, read_only=True).open()
     try:
         rows = {row: cells for row, cells in table.open_table("DriverCarInfo").scan()}
         speeding = {key: kv.smembers(key) for key in kv.keys("*")}
