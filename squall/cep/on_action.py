@@ -17,7 +17,8 @@ statement                      effect; output
 ``on Q select ... from W``     none; the select list over the matches (aggregates over
                                this event's matches only; ``select *``: one column per
                                stream, ``stream_0`` the row, ``stream_1`` the event, or
-                               their aliases); nothing when nothing matches
+                               their aliases); nothing when nothing matches,
+                               except the row of a fully aggregated select list
 ``... select and delete ...``  as ``select``, then the matches are deleted
 ``on Q delete from W``         the matches leave the target; insert stream: the deleted rows
 ``on Q update W set c = e``    each match's columns set, assignments in order (a later one
@@ -320,9 +321,9 @@ class OnActionOperator(Operator):
             self.stmt.events_in += 1
             rows = matches(target, ev)
             if target.action == "select":
-                if not rows:
-                    continue
                 rs = target.rs
+                if not rows and rs.model != "fully_aggregated":
+                    continue   # Esper: a fully aggregated on-select outputs its row anyway
                 rsp = PROCESSORS[rs.model](rs, True, False)
                 out, _ = rsp.process(rows, [])
                 if target.and_delete:
