@@ -260,6 +260,9 @@ class SelectStatement:
     insert_into: str | None = None
     #: ``into table T select ...``: the aggregations update table T's columns.
     into_table: str | None = None
+    #: ``from T match_recognize ( ... )``: a
+    #: :class:`squall.cep.match_recognize_parse.MatchRecognize` clause.
+    match_recognize: "object | None" = None
 
 
 @dataclass(frozen=True)
@@ -430,6 +433,8 @@ def to_epl(st: SelectStatement) -> str:
             for v in s.views)
         flt = f"({', '.join(expr_text(f) for f in s.filters)})" if s.filters else ""
         out.append(f"from {s.event_type}{flt}{views}" + (f" as {s.alias}" if s.alias else ""))
+    if st.match_recognize is not None:
+        out.append(st.match_recognize.text())
     if st.where is not None:
         out.append("where " + expr_text(st.where))
     if st.group_by:

@@ -7,6 +7,7 @@ statement                  compiled by
 ``on ... set``             :func:`squall.cep.variables.compile_on_set`
 ``pattern [...]``          :func:`squall.cep.pattern.compile_pattern_statement`
 a join (several streams)   :func:`squall.cep.join.compile_join_statement`
+``match_recognize (...)``  :func:`squall.cep.match_recognize_compile.compile_match_recognize_statement`
 ``create window``          :func:`squall.cep.named_window.compile_create_window`
 a select from a window     :func:`squall.cep.named_window.compile_consumer`
 ``create table``           :func:`squall.cep.table.compile_create_table`
@@ -36,6 +37,7 @@ from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import column_name
 from squall.cep.join import JoinPlan, compile_join_statement
 from squall.cep.matching import EvalContext
+from squall.cep.match_recognize_compile import MatchRecognizePlan, compile_match_recognize_statement
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import MODELS, OutputModel, StatementPlan, compile_select_statement
 from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_variable,
@@ -54,7 +56,7 @@ __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name
 #: (:func:`squall.cep.operators.make_operator`).
 Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan,
              CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
-             OnActionPlan]
+             OnActionPlan, MatchRecognizePlan]
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
@@ -113,6 +115,8 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
             line=st.stream.line, column=st.stream.column)
     if isinstance(st.stream, A.PatternStream):
         return compile_pattern_statement(st, declared_types, ctx)
+    if st.match_recognize is not None:
+        return compile_match_recognize_statement(st, declared_types, ctx)
     if st.joins:
         return compile_join_statement(st, declared_types, ctx)
     return compile_select_statement(st, declared_types, ctx)

@@ -27,8 +27,10 @@ from lark import Token, Transformer, v_args
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError, EPLError, EPLSyntaxError
+from squall.cep.match_recognize_parse import attach_clauses, find_clauses
 
-__all__ = ["parse", "parse_with_spans", "parse_statements", "ParsedStatement", "Annotation"]
+__all__ = ["parse", "parse_with_spans", "parse_statements", "ParsedStatement", "Annotation",
+           "parse_expression"]
 
 _OPERATOR_TOKENS = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "IS", "STAR"}
 _PRETTY = {"COMMA": "','", "SEMICOLON": "';'", "LPAR": "'('", "RPAR": "')'", "DOT": "'.'",
@@ -706,24 +708,61 @@ def parse_statements(text: str) -> list[ParsedStatement]:
             an expression nested deeper than :data:`MAX_NESTING`.
         EPLCompileError: an unsupported or malformed annotation (with line/column).
     """
+    # match_recognize ( ... ) has its own parser (squall.cep.match_recognize_parse): the
+    # statement grammar sees the text with the clauses blanked, positions unchanged.
+    blanked, mr_spans = find_clauses(text)
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(blanked)
     except lark.exceptions.UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+        raise _syntax_error(blanked, exc) from None
     _check_nesting(tree)
     out = []
     pending = None
-    for child in tree.children:
+    for i, child in enumerate(tree.children):
         if child.data == "annotations":
             pending = child
             continue
         stmt = _transform(child)
+        end_pos = child.meta.end_pos
+        if mr_spans:
+            nxt = tree.children[i + 1].meta.start_pos if i + 1 < len(tree.children) else len(text)
+            stmt, end_pos = attach_clauses(stmt, text, mr_spans, child.meta.start_pos, nxt,
+                                           end_pos, parse_expression)
         annotations = _transform(pending) if pending is not None else ()
         first = (pending if pending is not None else child).meta
-        out.append(ParsedStatement(stmt, text[first.start_pos:child.meta.end_pos],
+        out.append(ParsedStatement(stmt, text[first.start_pos:end_pos],
                                    _statement_name(annotations), annotations, first.line, first.column))
         pending = None
     return out
+
+
+@lru_cache(maxsize=1)
+def _expr_parser() -> lark.Lark:
+    grammar = (Path(__file__).with_name("epl.lark")).read_text()
+    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
+                     maybe_placeholders=False, start="expr")
+
+
+def parse_expression(text: str, start: int = 0, end: int | None = None):
+    """Parse the one EPL expression at ``text[start:end]`` into its AST; line and column
+    in the AST and in errors count from the start of ``text``.
+
+    >>> parse_expression("speed > 80")
+    BinaryOp(op='>', left=Property(name='speed'), right=Literal(value=80))
+
+    Raises:
+        EPLSyntaxError: with the 1-based line/column of the first offending token.
+    """
+    # Everything before the expression blanked (newlines kept): lark counts positions
+    # from the start of the string it parses.
+    padded = "".join(c if c == "\n" else " " for c in text[:start]) + text[start:end]
+    try:
+        tree = _expr_parser().parse(padded)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise _syntax_error(padded, exc) from None
+    if isinstance(tree, lark.Tree):
+        _check_nesting(tree)
+    return _transform(tree)
 
 
 def parse_with_spans(text: str) -> list[tuple[A.SelectStatement, str]]:

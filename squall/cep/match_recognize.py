@@ -1,0 +1,406 @@
+"""The ``match_recognize`` operator: per partition, the partial matches of the row
+pattern's NFA (built by :mod:`squall.cep.match_recognize_compile`), stepped by each event.
+
+Each partial match (an *entry*) waits in one NFA state with the events it matched so far.
+An event of its partition is tested against every waiting entry, in order, and then
+against the pattern's start states (a new match may begin at every event). An entry whose
+state accepts the event moves on to each of the state's next states (copied when there
+are several); reaching the end state completes a match. Matches completed by one event
+are ranked per partition and per first event: among those with the same first event one
+is kept (the one ending last, unless one with more events on a greedy ``*``/``?`` wins),
+and ``after match skip`` then drops the matches, completed or partial, that overlap it:
+
+* ``past last row`` (default): every match beginning at or before the kept match's last
+  event; the next match starts after it.
+* ``to next row``: every match beginning at or before the kept match's first event.
+* ``to current row``: nothing; overlapping matches with other first events are output too.
+
+A match is output as soon as it is complete: a greedy quantifier at the end of the
+pattern (``A B*``) does not wait for more events, as in Esper.
+
+``interval <period>``: a match is held until ``period`` after its first event (engine
+time) and the best of the matches with that first event is output then; a match
+completed later is output at once. Partial matches are not dropped by ``after match
+skip`` under ``interval`` (as in Esper). ``or terminated``: a match that can no longer
+grow (its last state leads only to the end) is output at once, not held.
+
+Partial matches are capped per statement by the engine's ``max_pattern_instances``; at
+the cap an event starts or extends no further partial match (reported once through the
+statement's error path). Esper is unbounded by default.
+
+Semantics: Esper 8 reference, 8 "EPL Reference: Match Recognize", and Esper 8.9's
+``RowRecogNFAView`` (step, ranking and skip), verified against Esper 8.9 by
+``tests/cep/esper/test_esper_match_recognize.py``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from squall.cep.protocol import EngineHost, Operator, StatementHost
+from squall.cep.snapshot import EventTable, deref
+
+if TYPE_CHECKING:
+    from squall.cep.match_recognize_compile import MatchRecognizePlan
+
+__all__ = ["MatchRecognizeOperator", "NFAState", "END"]
+
+
+class NFAState:
+    """One pattern-variable occurrence of the NFA.
+
+    ``stream``: the variable's slot among the single events; ``multi``: its slot among
+    the group lists (-1 for a single variable); ``greedy``: None, or whether more events
+    on this state make a better match (Esper's greedy counts); ``cond(events, partition)``:
+    the define condition (None: always true); ``next``: the next states, :data:`END`
+    among them when the pattern may end here; ``index``: flat state number.
+    """
+
+    __slots__ = ("var", "stream", "multiple", "multi", "greedy", "cond", "loops", "next", "index")
+
+    def __init__(self, var, stream, multiple, multi, greedy, cond, loops):
+        self.var, self.stream, self.multiple, self.multi = var, stream, multiple, multi
+        self.greedy, self.cond, self.loops = greedy, cond, loops
+        self.next: Any = []
+        self.index = -1
+
+
+#: The end state: a next state that completes the match.
+END = NFAState("$end", -1, False, -1, None, None, False)
+
+
+class _Entry:
+    """A partial (or, with ``end`` set, complete) match."""
+
+    __slots__ = ("begin", "begin_ms", "state", "events", "groups", "greedy", "end", "key")
+
+    def __init__(self, begin, begin_ms, state, events, groups, greedy, key):
+        self.begin, self.begin_ms, self.state = begin, begin_ms, state
+        self.events, self.groups, self.greedy = events, groups, greedy
+        self.end = -1
+        self.key = key
+
+
+class _Partition:
+    __slots__ = ("states", "prev")
+
+    def __init__(self):
+        self.states: list[_Entry] = []
+        self.prev: list = []       # the last events of the partition, newest last
+
+
+def _copy_groups(groups):
+    return None if groups is None else [None if g is None else list(g) for g in groups]
+
+
+class MatchRecognizeOperator(Operator):
+    """Runs one ``match_recognize`` statement (see the module docs)."""
+
+    def __init__(self, stmt: StatementHost, plan: "MatchRecognizePlan", engine: EngineHost) -> None:
+        self.stmt, self.plan, self.engine = stmt, plan, engine
+        self.stopped = False
+        self.max_instances = engine.max_pattern_instances
+        self.instances = 0
+        self._cap_reported = False
+        self.partitions: dict[Any, _Partition] = {}
+        self.seq = 0
+        #: interval: first-event time -> complete matches held until then + interval
+        self.held: dict[int, list[_Entry]] = {}
+        self.due: int | None = None
+        self._states = plan.all_states
+
+    # -- engine interface
+
+    def on_events(self, events) -> None:
+        self.stmt.events_in += len(events)
+        for ev in events:
+            self._on_event(ev)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def schedule_owners(self) -> dict[tuple, Any]:
+        return {("match_recognize",): self}
+
+    # -- the step
+
+    def _admit(self) -> bool:
+        if self.instances < self.max_instances:
+            self.instances += 1
+            return True
+        if not self._cap_reported:
+            self._cap_reported = True
+            self.stmt.report_error(None, f"match_recognize: {self.max_instances} partial matches "
+                                         "active (the engine's max_pattern_instances); further "
+                                         "partial matches are not started until some end")
+        return False
+
+    def _on_event(self, ev: dict) -> None:
+        plan = self.plan
+        if plan.stream_filter is not None and not plan.stream_filter(ev):
+            return
+        self.seq += 1
+        seq = self.seq
+        key = plan.partition(ev) if plan.partition is not None else None
+        part = self.partitions.get(key)
+        if part is None:
+            part = self.partitions[key] = _Partition()
+        if plan.prev_depth:
+            buf = part.prev
+            buf.append(ev)
+            if len(buf) > plan.prev_depth + 1:
+                del buf[0]
+        ends: list[_Entry] = []
+        terminated: list[_Entry] = []
+        nxt: list[_Entry] = []
+        interval = plan.interval_ms is not None
+        now = self.engine.current_time_ms
+        for entry in part.states:
+            self.instances -= 1
+            st = entry.state
+            events = entry.events
+            events[st.stream] = ev
+            if st.cond is None or st.cond(events, part):
+                self._advance(entry.begin, entry.begin_ms, st, events, entry.groups, entry.greedy,
+                              ev, key, seq, nxt, ends, True)
+            elif plan.or_terminated and END in st.next:
+                events[st.stream] = None
+                t = _Entry(entry.begin, entry.begin_ms, END, events, entry.groups, entry.greedy, key)
+                terminated.append(t)
+        for st in plan.start_states:
+            events = [None] * plan.num_streams
+            events[st.stream] = ev
+            if st.cond is None or st.cond(events, part):
+                self._advance(seq, now if interval else 0, st, events, None,
+                              [0] * len(self._states), ev, key, seq, nxt, ends, False)
+        part.states = nxt
+        if not ends and not (plan.or_terminated and terminated):
+            return
+        if not plan.all_matches:
+            ends = self._rank_multi(ends)
+        if interval:
+            ends = self._hold(ends, terminated, now)
+            if not ends:
+                return
+        elif plan.skip != "to current row":
+            past = plan.skip == "past last row"
+            for end in ends:
+                p = self.partitions.get(end.key)
+                if p is None:
+                    continue
+                limit = end.end if past else end.begin
+                kept = [s for s in p.states if s.begin > limit]
+                self.instances -= len(p.states) - len(kept)
+                p.states = kept
+        self._output(ends)
+
+    def _advance(self, begin, begin_ms, st, events, groups, greedy, ev, key, seq, nxt, ends,
+                 admitted) -> None:
+        nexts = st.next
+        copy = len(nexts) > 1
+        for n in nexts:
+            if n is not END and not self._admit():
+                continue
+            evs, grp, gr = events, groups, greedy
+            if copy:
+                evs, gr, grp = list(events), list(greedy), _copy_groups(groups)
+            if st.multiple:
+                if grp is None:
+                    grp = [None] * self.plan.num_multi
+                lst = grp[st.multi]
+                if lst is None:
+                    grp[st.multi] = [ev]
+                else:
+                    lst.append(ev)
+                evs[st.stream] = None
+            if st.greedy:
+                gr[st.index] += 1
+            if n is END:
+                e = _Entry(begin, begin_ms, st, evs, grp, gr, key)
+                e.end = seq
+                ends.append(e)
+            else:
+                nxt.append(_Entry(begin, begin_ms, n, evs, grp, gr, key))
+
+    # -- ranking (Esper's RowRecogNFAView.rankEndStates*)
+
+    def _better(self, current, best) -> bool:
+        for s in self._states:
+            g = s.greedy
+            if g is None:
+                continue
+            if g:
+                if current[s.index] > best[s.index]:
+                    return True
+            elif current[s.index] < best[s.index]:
+                return True
+        return False
+
+    def _rank(self, ends: list[_Entry]) -> _Entry:
+        ends = sorted(ends, key=lambda e: -e.end)
+        low = min(e.begin for e in ends)
+        found = None
+        for e in ends:
+            if e.begin != low:
+                continue
+            if found is None or self._better(e.greedy, found.greedy):
+                found = e
+        return found
+
+    def _rank_multi(self, ends: list[_Entry]) -> list[_Entry]:
+        if len(ends) <= 1:
+            return ends
+        if self.plan.partition is None:
+            return self._rank_by_begin(ends)
+        per: dict[Any, list[_Entry]] = {}
+        for e in ends:
+            per.setdefault(e.key, []).append(e)
+        out = []
+        for lst in per.values():
+            out.extend(lst if len(lst) == 1 else self._rank_by_begin(lst))
+        return out
+
+    def _rank_by_begin(self, ends: list[_Entry]) -> list[_Entry]:
+        by_begin: dict[int, list[_Entry]] = {}
+        for e in ends:
+            by_begin.setdefault(e.begin, []).append(e)
+        if len(by_begin) == 1:
+            lst = next(iter(by_begin.values()))
+            return lst if self.plan.all_matches else [self._rank(lst)]
+        out = []
+        skip = self.plan.skip
+        for b in sorted(by_begin):
+            lst = by_begin.pop(b, None)
+            if not lst:
+                continue
+            taken = self._rank(lst) if len(lst) > 1 else lst[0]
+            out.extend(lst if self.plan.all_matches and len(lst) > 1 else [taken])
+            if skip == "past last row" or skip == "to next row":
+                limit = taken.end if skip == "past last row" else taken.begin
+                for k in list(by_begin):
+                    by_begin[k] = [e for e in by_begin[k] if e.begin > limit]
+        return out
+
+    # -- interval (Esper's RowRecogNFAView interval handling and triggered())
+
+    def _hold(self, ends, terminated, now):
+        plan = self.plan
+        interval = plan.interval_ms
+        out = []
+        for end in ends:
+            if plan.or_terminated and len(end.state.next) == 1 and end.state.next[0] is END:
+                out.append(end)
+                continue
+            since = now - end.begin_ms
+            until = interval - since
+            if end.begin_ms in self.held or since < until:
+                self._hold_one(end, now + until)
+            else:
+                out.append(end)
+        if plan.or_terminated and terminated:
+            for t in terminated:
+                lst = self.held.get(t.begin_ms)
+                if not lst:
+                    continue
+                keep = []
+                for e in lst:
+                    if e.key == t.key and e.begin == t.begin:
+                        out.append(e)
+                    else:
+                        keep.append(e)
+                if keep:
+                    self.held[t.begin_ms] = keep
+                else:
+                    del self.held[t.begin_ms]
+            if not plan.all_matches:
+                out = self._rank_multi(out)
+        return out
+
+    def _hold_one(self, end: _Entry, due: int) -> None:
+        if not self.held:
+            self.held[end.begin_ms] = [end]
+            self._schedule(due)
+            return
+        self.held.setdefault(end.begin_ms, []).append(end)
+
+    def _schedule(self, due: int) -> None:
+        self.due = due
+        self.engine.schedule(due, self.on_interval)
+
+    def on_interval(self, now: int) -> None:
+        """The interval of the earliest held matches is over: output the best of them."""
+        if self.stopped or self.due != now:
+            return      # a schedule replaced by a later one
+        self.due = None
+        if not self.held:
+            return
+        cutoff = now - self.plan.interval_ms
+        due: list[_Entry] = []
+        for begin in sorted(self.held):
+            if begin > cutoff:
+                break
+            due.extend(self.held.pop(begin))
+        if self.held:
+            self._schedule(min(self.held) + self.plan.interval_ms)
+        if not self.plan.all_matches:
+            due = self._rank_multi(due)
+        self._output(due)
+
+    # -- output
+
+    def _output(self, ends: list[_Entry]) -> None:
+        plan = self.plan
+        rows = []
+        for e in ends:
+            row = plan.measures(e.events, e.groups)
+            rows.append(row if plan.select is None else plan.select(row))
+            p = self.partitions.get(e.key)
+            if p is not None and not p.states and not plan.prev_depth:
+                del self.partitions[e.key]
+        if rows and not self.stopped:
+            self.stmt.emit(rows, None)
+
+    # -- snapshot
+
+    def _dump_entry(self, e: _Entry, t: EventTable) -> list:
+        return [e.begin, e.begin_ms, e.state.index if e.state is not END else -1,
+                t.refs(e.events),
+                None if e.groups is None else [None if g is None else t.refs(g) for g in e.groups],
+                list(e.greedy), e.end, _plain_key(e.key)]
+
+    def _load_entry(self, d: list, events: list) -> _Entry:
+        begin, begin_ms, si, evs, groups, greedy, end, key = d
+        e = _Entry(begin, begin_ms, END if si < 0 else self._states[si],
+                   [deref(events, i) for i in evs],
+                   None if groups is None else [None if g is None else [deref(events, i) for i in g]
+                                                for g in groups],
+                   list(greedy), _key(key))
+        e.end = end
+        return e
+
+    def snapshot_state(self, events: EventTable) -> Any:
+        return {"seq": self.seq, "instances": self.instances, "due": self.due,
+                "cap_reported": self._cap_reported,
+                "partitions": [[_plain_key(k), [self._dump_entry(e, events) for e in p.states],
+                                events.refs(p.prev)] for k, p in self.partitions.items()],
+                "held": [[b, [self._dump_entry(e, events) for e in lst]]
+                         for b, lst in self.held.items()]}
+
+    def restore_state(self, state: Any, events: list) -> None:
+        self.seq, self.instances, self.due = state["seq"], state["instances"], state["due"]
+        self._cap_reported = state["cap_reported"]
+        self.partitions = {}
+        for k, entries, prev in state["partitions"]:
+            p = _Partition()
+            p.states = [self._load_entry(d, events) for d in entries]
+            p.prev = [deref(events, i) for i in prev]
+            self.partitions[_key(k)] = p
+        self.held = {b: [self._load_entry(d, events) for d in lst] for b, lst in state["held"]}
+
+
+def _plain_key(k):
+    return list(k) if isinstance(k, tuple) else k
+
+
+def _key(k):
+    return tuple(k) if isinstance(k, list) else k
