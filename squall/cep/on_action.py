@@ -44,6 +44,7 @@ and test_esper_tables.py.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -101,6 +102,11 @@ def resolve_names(exprs, target_alias: str, target_columns, trigger_alias: str |
         elif p.name in aliases:
             names[p.name] = (p.name, None)
         elif target_columns is not None and p.name in target_columns:
+            if trigger_declared is not None and p.name in trigger_declared:
+                raise EPLCompileError(
+                    f"Property named '{p.name}' is ambiguous as it is valid for more than one "
+                    f"stream ({target_alias}, {trigger_alias}); qualify it", line=p.line,
+                    column=p.column)
             names[p.name] = (target_alias, p.name)
         elif trigger_alias is None:
             names[p.name] = (target_alias, p.name)
@@ -125,6 +131,9 @@ def compile_target(st: A.OnAction, store, declared_types: dict, ctx) -> TargetPl
     ta = st.target_alias or st.target
     trigger = st.trigger
     tr = None if trigger is None else (trigger.alias or trigger.event_type)
+    if tr is not None:
+        st = dataclasses.replace(st, clauses=tuple(
+            c if c.matched else _trigger_only(c, ta, tr) for c in st.clauses))
     aliases = (ta,) if tr is None else (ta, tr)
     exprs = [st.where, st.having, *(st.group_by or ()), *(a.expr for a in st.assignments)]
     exprs += [i.expr for i in st.items or ()]
@@ -195,6 +204,26 @@ def compile_target(st: A.OnAction, store, declared_types: dict, ctx) -> TargetPl
                       compile_assignments(st.assignments), tuple(clauses), st.and_delete)
 
 
+def _trigger_only(clause: A.MergeClause, ta: str, tr: str) -> A.MergeClause:
+    """A ``when not matched`` clause with its unqualified names qualified by the trigger:
+    no row matched, so only the triggering event is in scope."""
+    def fix(node):
+        if isinstance(node, A.SelectItem) and node.alias is None:
+            return A.SelectItem(fix(node.expr), A.expr_text(node.expr))   # keeps its name
+        if isinstance(node, A.Property):
+            head = node.name.split(".", 1)[0]
+            if head in (ta, tr):
+                return node
+            return A.Property(f"{tr}.{node.name}", node.line, node.column)
+        if isinstance(node, tuple):
+            return tuple(fix(x) for x in node)
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            return dataclasses.replace(node, **{f.name: fix(getattr(node, f.name))
+                                                for f in dataclasses.fields(node)})
+        return node
+    return fix(clause)
+
+
 def compile_on_action(st: A.OnAction, declared_types: dict, ctx, catalog: dict) -> OnActionPlan:
     """Validate an ``on ... select/delete/update/merge`` statement.
 
@@ -236,9 +265,17 @@ def matches(target: TargetPlan, trigger_event) -> list[JoinRow]:
     return out
 
 
-def apply_changes(target: TargetPlan, rows: list[JoinRow], trigger_event) -> tuple[list, list]:
+def apply_changes(target: TargetPlan, rows: list[JoinRow], trigger_event,
+                  report: Callable[[Any, str], None] | None = None) -> tuple[list, list]:
     """Run a delete, update or merge over the matched ``rows``; returns the (insert,
-    remove) output rows."""
+    remove) output rows.
+
+    A row a merge cannot insert (a table row whose primary key exists) goes to
+    ``report(row, reason)`` and is skipped.
+
+    Raises:
+        KeyError: that case, without ``report``.
+    """
     store, ta = target.store, target.aliases[0]
     new, old = [], []
     deletes, updates = [], []
@@ -269,7 +306,13 @@ def apply_changes(target: TargetPlan, rows: list[JoinRow], trigger_event) -> tup
                 if kind == "insert" and (where is None or where(jr)):
                     inserts.append({c: f(jr) for c, f in payload})
         for row in inserts:
-            store.insert(row)
+            try:
+                store.insert(row)
+            except KeyError as exc:
+                if report is None:
+                    raise
+                report(row, f"{exc.args[0]}; the row was not inserted")
+                continue
             new.append(dict(row))
         old = [dict(d) for d in deletes]
     if deletes or updates:
@@ -330,7 +373,7 @@ class OnActionOperator(Operator):
                     target.store.change([r[target.aliases[0]] for r in rows], [])
                 self.stmt.emit(out, None)
                 continue
-            new, old = apply_changes(target, rows, ev)
+            new, old = apply_changes(target, rows, ev, self.stmt.report_error)
             if new or old:
                 self.stmt.emit_streams(new, old, None)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cep.esper.oracle import OutputsDifferError
 from tests.cep.esper.test_esper_differential import PROPS, T, assert_same, ev
 
 QTYPE = {"Q": {"ts": "long", "k": "string", "v": "double"}}
@@ -24,12 +23,18 @@ def q(ts, k, v=0.0):
     return {"type": "Q", "ts": ts, "k": k, "v": float(v)}
 
 
-@pytest.fixture
-def both(run_esper, run_squall):
+def runner(run_esper, run_squall):
+    """``run(rule, events) -> (esper_rows, squall_rows)`` with Q declared on the Esper side
+    and DriverCarInfo on both."""
     def run(rule, events):
         return (run_esper(rule, events, T, "ts", PROPS, advance="span", types=QTYPE, type_field="type"),
                 run_squall(rule, events, T, "ts", type_field="type", props=PROPS))
     return run
+
+
+@pytest.fixture
+def both(run_esper, run_squall):
+    return runner(run_esper, run_squall)
 
 
 def check(both, rule, events, unordered=()):
