@@ -190,6 +190,10 @@ class StreamingContext:
     def run(self, max_batches: int | None = None) -> None:
         """Pull the source's batches through the graph until it ends (or ``max_batches``).
 
+        When the source ends, each window that took batches since its last slide emits
+        once more, over its last ``window_s`` seconds (Flink fires its windows at the end
+        of input; Spark's streams do not end). Stopping at ``max_batches`` does not.
+
         Raises:
             DStreamError: no source, or a batch that does not fit an operation.
         """
@@ -199,7 +203,9 @@ class StreamingContext:
             self._root._push(as_frame(batch), self.batch_id)
             self.batch_id += 1
             if max_batches is not None and self.batch_id >= max_batches:
-                break
+                return
+        if self.batch_id:
+            self._root._finish(self.batch_id - 1)
 
 
 class DStream:
@@ -209,8 +215,8 @@ class DStream:
     """
 
     def __init__(self, ctx: StreamingContext, parent: DStream | None, step: Callable[[Any, int], Any],
-                 name: str, windowed: bool = False) -> None:
-        self._ctx, self._parent, self._step, self._name = ctx, parent, step, name
+                 name: str, windowed: bool = False, flush: Callable[[], Any] | None = None) -> None:
+        self._ctx, self._parent, self._step, self._name, self._flush = ctx, parent, step, name, flush
         self._children: list[DStream] = []
         self._outputs: list[Callable[[Any, int], None]] = []
         self._windowed = windowed or (parent is not None and parent._windowed)
@@ -222,14 +228,32 @@ class DStream:
 
     def _push(self, frame: Any, batch_id: int) -> None:
         out = self._step(frame, batch_id)
-        if out is None:          # a window between two slides
-            return
+        if out is not None:          # None: a window between two slides
+            self._deliver(out, batch_id)
+
+    def _deliver(self, out: Any, batch_id: int) -> None:
         for emit in self._outputs:
             emit(out, batch_id)
         for child in self._children:
             child._push(out, batch_id)
 
-    def _then(self, step: Callable[[Any, int], Any], name: str, windowed: bool = False) -> DStream:
+    def _finish(self, batch_id: int) -> None:
+        """End of input: a window with batches since its last slide emits them; then the children."""
+        out = self._flush() if self._flush is not None else None
+        if out is not None:
+            self._deliver(out, batch_id)
+        for child in self._children:
+            child._finish(batch_id)
+
+    def _then(self, step: Callable[[Any, int], Any], name: str, windowed: bool = False,
+              slider: _Slider | None = None, emit: Callable[[], Any] | None = None) -> DStream:
+        if slider is not None:
+            def slide_step(frame: Any, batch_id: int) -> Any:
+                return emit() if slider.add(step(frame, batch_id)) else None
+
+            def flush() -> Any:
+                return emit() if slider.pending else None
+            return DStream(self._ctx, self, slide_step, name, True, flush)
         return DStream(self._ctx, self, step, name, windowed)
 
     # ------------------------------------------------------------ stateless
@@ -256,7 +280,9 @@ class DStream:
         """Each element to zero or more: a Python function returning an iterable, or a polars
         expression giving a list per row (exploded into the ``value`` column)."""
         if _is_expr(fn):
-            return self._then(lambda f, _: f.select(fn.alias(_VALUE)).explode(_VALUE), "flat_map")
+            # An empty or null list gives no element, as an empty iterable does in Spark.
+            return self._then(lambda f, _: f.select(fn.alias(_VALUE)).explode(_VALUE, empty_as_null=False,
+                                                                               keep_nulls=False), "flat_map")
         return self._then(lambda f, _: _from_elements([x for e in _elements(f) for x in fn(e)], "flat_map"),
                           "flat_map")
 
@@ -301,15 +327,11 @@ class DStream:
         Raises:
             DStreamError: durations that are not multiples of the batch interval.
         """
-        w, s = self._window_sizes(window_s, slide_s, "window")
-        held: deque = deque(maxlen=w)
+        slider = _Slider(*self._window_sizes(window_s, slide_s, "window"))
 
-        def step(frame: Any, batch_id: int) -> Any:
-            held.append(frame)
-            if (batch_id + 1) % s:
-                return None
-            return pl.concat(list(held), how="vertical_relaxed")
-        return self._then(step, "window", windowed=True)
+        def emit() -> Any:
+            return pl.concat(slider.take()[0], how="vertical_relaxed")
+        return self._then(lambda frame, _: frame, "window", slider=slider, emit=emit)
 
     def count_by_window(self, window_s: float, slide_s: float | None = None) -> DStream:
         """Every ``slide_s`` seconds, one row ``count``: the elements of the last ``window_s`` seconds.
@@ -317,22 +339,14 @@ class DStream:
         Incremental, as Spark's: the count of the entering batches is added to the last
         window's, the count of the leaving ones subtracted.
         """
-        w, s = self._window_sizes(window_s, slide_s, "count_by_window")
-        sizes: deque = deque(maxlen=w + s)
+        slider = _Slider(*self._window_sizes(window_s, slide_s, "count_by_window"))
         total = [0]
 
-        def step(frame: Any, batch_id: int) -> Any:
-            sizes.append(frame.height)
-            if (batch_id + 1) % s:
-                return None
-            n = len(sizes)
-            entering = sum(list(sizes)[-s:])
-            leaving = sum(list(sizes)[: max(0, n - w)]) if n > w else 0
-            total[0] += entering - leaving
-            while len(sizes) > w:
-                sizes.popleft()
+        def emit() -> Any:
+            _, entering, leaving = slider.take()
+            total[0] += sum(entering) - sum(leaving)
             return pl.DataFrame({"count": [total[0]]}, schema={"count": pl.Int64})
-        return self._then(step, "count_by_window", windowed=True)
+        return self._then(lambda frame, _: frame.height, "count_by_window", slider=slider, emit=emit)
 
     def reduce_by_key_and_window(self, fn: Callable[[Any, Any], Any] | str,
                                  inv_fn: Callable[[Any, Any], Any] | None = None,
@@ -357,31 +371,29 @@ class DStream:
         slideInterval, numPartitions, filterFunc)``.
         """
         op = "reduce_by_key_and_window"
-        w, s = self._window_sizes(window_s, slide_s, op)
+        slider = _Slider(*self._window_sizes(window_s, slide_s, op))
         reducer = _Reducer(fn, op)
-        held: deque = deque(maxlen=w + s)            # per-batch reductions, newest last
+        empty = [None]                               # an empty pair batch of the input's types
+
+        def reduce_batch(frame: Any, _: int) -> Any:
+            pairs = _pairs(frame, op)
+            empty[0] = pairs.clear()
+            return reducer.reduce(pairs)
         if inv_fn is None:
-            def step(frame: Any, batch_id: int) -> Any:
-                held.append(reducer.reduce(_pairs(frame, op)))
-                if (batch_id + 1) % s:
-                    return None
-                window = [p for p in list(held)[-w:] if p.height]
-                out = reducer.reduce(pl.concat(window, how="vertical_relaxed")) if window else _pairs(frame.clear(), op)
-                return _filtered(out, filter_fn)
-            return self._then(step, op, windowed=True)
+            def emit() -> Any:
+                window = [p for p in slider.take()[0] if p.height]
+                if not window:
+                    return empty[0]
+                return _filtered(reducer.reduce(pl.concat(window, how="vertical_relaxed")), filter_fn)
+            return self._then(reduce_batch, op, slider=slider, emit=emit)
 
         vectorized = reducer.kernel == "sum" and inv_fn is operator.sub
         state: list[Any] = [None]                  # the last window's reduction
 
-        def incremental(frame: Any, batch_id: int) -> Any:
-            held.append(reducer.reduce(_pairs(frame, op)))
-            if (batch_id + 1) % s:
-                return None
-            parts = list(held)
-            entering = [p for p in parts[-s:] if p.height]
-            leaving = [p for p in parts[: max(0, len(parts) - w)] if p.height] if len(parts) > w else []
-            while len(held) > w:
-                held.popleft()
+        def incremental() -> Any:
+            _, entering, leaving = slider.take()
+            entering = [p for p in entering if p.height]
+            leaving = [p for p in leaving if p.height]
             if vectorized:
                 pieces = ([state[0]] if state[0] is not None else []) + entering
                 pieces += [p.with_columns(-pl.col(_VALUE)) for p in leaving]
@@ -397,10 +409,10 @@ class DStream:
                         acc[k] = inv_fn(acc[k], v)
                 new = _from_keys(list(acc), list(acc.values())) if acc else None
             if new is None:
-                return _pairs(frame.clear(), op)
+                return empty[0]
             state[0] = _filtered(new, filter_fn)
             return state[0]
-        return self._then(incremental, op, windowed=True)
+        return self._then(reduce_batch, op, slider=slider, emit=incremental)
 
     # ------------------------------------------------------------ state
 
@@ -471,6 +483,34 @@ class DStream:
                 lines.append("...")
             print_fn("\n".join(lines) + "\n")
         self._outputs.append(show)
+
+
+class _Slider:
+    """What a window operation holds: one item per batch, the last ``w`` plus those since its last slide.
+
+    :meth:`add` says when the slide is due (every ``s`` batches); :meth:`take` returns
+    the window, the items that entered it and those that left it since the last
+    :meth:`take`, and forgets the latter.
+    """
+
+    def __init__(self, w: int, s: int) -> None:
+        self.w, self.s = w, s
+        self.held: deque = deque()
+        self.pending = 0
+
+    def add(self, item: Any) -> bool:
+        self.held.append(item)
+        self.pending += 1
+        return self.pending >= self.s
+
+    def take(self) -> tuple[list[Any], list[Any], list[Any]]:
+        parts = list(self.held)
+        entering = parts[len(parts) - self.pending:]
+        leaving = parts[: max(0, len(parts) - self.w)]
+        while len(self.held) > self.w:
+            self.held.popleft()
+        self.pending = 0
+        return parts[-self.w:], entering, leaving
 
 
 def _filtered(pairs: Any, filter_fn: Any) -> Any:

@@ -36,12 +36,16 @@ def collect(stream):
     return out
 
 
+def slide_ends(n, s):
+    """Indexes of the batches a window emits at: every ``s``-th, and the last one (end of input)."""
+    ends = [i for i in range(n) if (i + 1) % s == 0]
+    return ends + [n - 1] if n % s else ends
+
+
 def brute_windows(batches, w, s, reduce=sum):
     """At each slide, per key, ``reduce`` of the values of the last ``w`` batches."""
     out = []
-    for i in range(len(batches)):
-        if (i + 1) % s:
-            continue
+    for i in slide_ends(len(batches), s):
         acc = defaultdict(list)
         for b in batches[max(0, i - w + 1): i + 1]:
             for k, v in b:
@@ -94,6 +98,18 @@ def test_python_reduce_without_kernel_and_min_max_kernels():
             brute_windows(batches, 4, 2, reduce=red)
 
 
+def test_end_of_input_emits_the_windows_batches_since_the_last_slide_and_max_batches_does_not():
+    batches = [[("a", 1)], [("a", 2)], [("b", 4)], [("a", 8)], [("b", 16)]]
+    assert [i for i, _ in brute_windows(batches, 3, 3)] == [2, 4]
+    for inv in (None, operator.sub):
+        got = run_pairs(batches, lambda d: d.reduce_by_key_and_window(operator.add, inv, window_s=3, slide_s=3))
+        assert got == [(2, [("a", 3), ("b", 4)]), (4, [("a", 8), ("b", 20)])]
+    ssc = StreamingContext(1)
+    out = collect(ssc.source(ListSource(frames(batches))).reduce_by_key_and_window("sum", window_s=3))
+    ssc.run(max_batches=5)
+    assert out == [(2, [("a", 3), ("b", 4)])]
+
+
 def test_window_sizes_are_seconds_in_multiples_of_the_batch_interval():
     batches = pair_batches(3, n_batches=12)
     got = run_pairs(batches, lambda d: d.reduce_by_key_and_window("sum", window_s=1.5, slide_s=0.5), interval=0.5)
@@ -106,7 +122,7 @@ def test_count_by_window_and_window_equal_brute_force():
     src = ssc.source(ListSource(frames(batches)))
     counts, unions = collect(src.count_by_window(8, 4)), collect(src.window(8, 4))
     ssc.run()
-    want = [(i, sum(len(b) for b in batches[max(0, i - 3): i + 1])) for i in range(len(batches)) if (i + 1) % 2 == 0]
+    want = [(i, sum(len(b) for b in batches[max(0, i - 3): i + 1])) for i in slide_ends(len(batches), 2)]
     assert [(i, rows[0][0]) for i, rows in counts] == want
     assert [(i, rows) for i, rows in unions] == [
         (i, sorted(kv for b in batches[max(0, i - 3): i + 1] for kv in b)) for i, _ in want]
