@@ -22,7 +22,10 @@ seen minus ``watermark_delay`` (Flink declares it in the table's DDL, Spark with
 aggregates without ``GROUP BY``) keeps one running row per key: update mode emits the
 changed keys after each batch, append mode emits every key once at the end of input.
 
-Supported: one table in ``FROM`` (an alias allowed), ``WHERE``, ``GROUP BY`` (columns,
+Supported: one table in ``FROM`` (an alias allowed), optionally flattened by one
+Flink ``CROSS JOIN UNNEST(list) AS t(col)`` or Spark ``LATERAL VIEW explode(list) t AS
+col`` (one row per element, the record's columns repeated; ``SPLIT(str, ' ')`` at a
+plain separator makes the list), ``WHERE``, ``GROUP BY`` (columns,
 expressions, at most one group window), ``HAVING``, the aggregates ``COUNT(*)``,
 ``COUNT(x)``, ``SUM``, ``AVG``, ``MIN``, ``MAX`` over any scalar expression, and scalar
 expressions polars' SQL knows (arithmetic, comparisons, ``AND/OR/NOT``, ``IN``,
@@ -231,15 +234,18 @@ class _Compiler:
         tree = _parse(self.query)
         if not isinstance(tree, exp.Select):
             raise self.fail(f"only SELECT runs over a stream, got {type(tree).__name__.upper()}")
+        unnest = self._unnest(tree)
         self._refuse_unsupported(tree)
         table, alias = self._table(tree)
-        self._strip_qualifiers(tree, {table, alias} - {None})
+        self._strip_qualifiers(tree, {table, alias, unnest[2] if unnest else None} - {None})
         where = tree.args.get("where")
         group = tree.args.get("group")
         having = tree.args.get("having")
         items = list(tree.expressions)
         aggs_found = [a for e in [*items, *( [having.this] if having else [])] for a in self._aggregates(e)]
         operators: list[Any] = []
+        if unnest is not None:
+            operators.append(self._explode(*unnest[:2]))
         if where is not None:
             if self._aggregates(where.this):
                 raise self.fail(f"WHERE {where.this.sql()}: aggregates belong in HAVING")
@@ -250,6 +256,51 @@ class _Compiler:
             columns = self._project(items, operators)
             return CompiledSql(table, tuple(operators), columns, windowed=False)
         return self._aggregate(table, tree, items, group, having, operators)
+
+    def _unnest(self, tree: Any) -> tuple[Any, str, str | None] | None:
+        """Take Flink's ``CROSS JOIN UNNEST(list) AS t(col)`` or Spark's ``LATERAL VIEW
+        explode(list) t AS col`` out of ``tree``: (the list expression, col, t), or None."""
+        exp = self.exp
+        joins, laterals = tree.args.get("joins") or [], tree.args.get("laterals") or []
+        if len(joins) + len(laterals) != 1:
+            return None
+        if joins:
+            join = joins[0]
+            node = join.this
+            if not isinstance(node, exp.Unnest) or join.args.get("on") or join.side or \
+                    (join.kind or "CROSS").upper() != "CROSS" or len(node.expressions) != 1:
+                return None
+            listed = node.expressions[0]
+        else:
+            node = laterals[0]
+            if not isinstance(node.this, exp.Explode) or node.args.get("outer"):
+                return None
+            listed = node.this.this
+        alias = node.args.get("alias")
+        columns = alias.columns if alias is not None else []
+        if len(columns) != 1:
+            raise self.fail(f"{node.sql()}: name the unnested column, e.g. UNNEST(...) AS t(word) or "
+                            f"LATERAL VIEW explode(...) t AS word")
+        tree.set("joins", None)
+        tree.set("laterals", None)
+        return listed, columns[0].name, alias.name or None
+
+    def _explode(self, listed: Any, column: str) -> Select:
+        """One row per element of ``listed`` (a list per record), the record's columns repeated."""
+        exp = self.exp
+        if isinstance(listed, exp.RegexpSplit) and isinstance(listed.expression, exp.Literal):
+            # Spark's split(str, regex): polars splits at a plain separator only.
+            sep = listed.expression.name
+            if any(c in sep for c in ".^$*+?{}[]\\|()"):
+                raise self.fail(f"{listed.sql()}: split at a regular expression is not supported; use a plain "
+                                f"separator such as ' '")
+            values = self._polars(listed.this, "UNNEST").str.split(sep)
+        else:
+            values = self._polars(listed, "UNNEST")
+        n = values.list.len().fill_null(0)
+        # A null list gives no row, as UNNEST(NULL) in a cross join.
+        return Select((pl.all().exclude(column).repeat_by(n).explode(),
+                       values.explode(keep_nulls=False).alias(column)))
 
     def _refuse_unsupported(self, tree: Any) -> None:
         exp = self.exp

@@ -218,6 +218,35 @@ def test_refused_queries_name_the_clause(query, words):
     assert info.value.query == query
 
 
+TEXT = ["to be or not to be", "", "that is the question", "to be"]
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT word, COUNT(*) AS n FROM lines CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t(word) "
+    "WHERE word <> '' GROUP BY word",
+    "SELECT t.word, count(*) AS n FROM lines LATERAL VIEW explode(split(line, ' ')) t AS word "
+    "WHERE t.word != '' GROUP BY t.word",
+])
+def test_word_count_in_sql_flink_unnest_and_spark_lateral_view(query):
+    from collections import Counter
+    batches = [pl.DataFrame({"line": TEXT[:2]}), pl.DataFrame({"line": [None, *TEXT[2:]]}, schema={"line": pl.String})]
+    sink = ListSink()
+    sql(query, {"lines": ListSource(batches)}).write_stream(sink).run()
+    assert sorted(sink.rows()) == sorted(Counter(" ".join(TEXT).split()).items())
+
+
+def test_unnest_repeats_the_records_columns_and_a_null_list_gives_no_row():
+    batch_ = pl.DataFrame({"ts": [1, 2, 3], "line": ["a b", None, "c"]})
+    sink = ListSink()
+    sql("SELECT ts, w FROM lines, UNNEST(SPLIT(line, ' ')) AS t(w)", {"lines": ListSource([batch_])}) \
+        .write_stream(sink).run()
+    assert sink.rows() == [(1, "a"), (1, "b"), (3, "c")]
+    for query, words in (("SELECT w FROM lines CROSS JOIN UNNEST(SPLIT(line, '\\s+')) AS t(w)", "regular expression"),
+                         ("SELECT w FROM lines CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t", "name the unnested column")):
+        with pytest.raises(SqlError, match=words):
+            sql(query, {"lines": ListSource([])})
+
+
 def test_a_parse_error_gives_line_and_column():
     with pytest.raises(SqlError, match=r"does not parse at line 2, column \d+"):
         sql("SELECT car\nFROM WHERE", {"t": ListSource([])})
