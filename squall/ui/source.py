@@ -214,7 +214,7 @@ class LocalSource:
     def __init__(self, cluster: LocalCluster) -> None:
         self.cluster = cluster
         self.started_at = time.monotonic()
-        self._topologies: dict[int, LocalTopology] = {}
+        self._topologies: dict[str, LocalTopology] = {}
         self._lock = threading.Lock()
 
     def topologies(self) -> dict[str, LocalTopology]:
@@ -222,15 +222,15 @@ class LocalSource:
         # a copy, since a kill removes entries from another thread.
         handles = dict(self.cluster._running)
         with self._lock:
-            live = {id(h) for h in handles.values()}
-            for key in [k for k in self._topologies if k not in live]:
-                del self._topologies[key]
             out = {}
             for name, handle in handles.items():
-                wrapped = self._topologies.get(id(handle))
-                if wrapped is None:
-                    wrapped = self._topologies[id(handle)] = LocalTopology(handle)
+                # One wrapper per run (it holds the run's sampling taps); a new run of the
+                # same name gets a new one.
+                wrapped = self._topologies.get(name)
+                if wrapped is None or wrapped.handle is not handle:
+                    wrapped = LocalTopology(handle)
                 out[name] = wrapped
+            self._topologies = out
             return out
 
     def activate(self, name: str) -> None:
