@@ -5,7 +5,7 @@ Squall used to store state values as pickles; it now refuses them
 the bytes name. A store that only your own topology ever wrote can be converted once:
 
     >>> from squall.state import MemoryStateBackend, migrate_pickled_state
-    >>> old = MemoryStateBackend(serializer="pickle")     # stands in for an old store
+    >>> old = MemoryStateBackend(serializer="pickle").open()   # stands in for an old store
     >>> st = old.state("counter", 0); st.put("car-7", (3, {"a"})); st.prepare_commit(1); st.commit(1)
     >>> st.close(); migrate_pickled_state(old)
     {('counter', 0): 1}
@@ -18,27 +18,26 @@ cannot read Java-serialized state either.
 
 from __future__ import annotations
 
-from squall.state.base import StateBackend, TxStatus, decode_key
+from squall.state.base import StateStore, TxStatus, decode_key
 from squall.state.codec import StateCodec, is_pickle
 from squall.state.errors import StateError, StateValueError
 
 __all__ = ["migrate_pickled_state"]
 
 
-def migrate_pickled_state(backend: StateBackend) -> dict[tuple[str, int], int]:
-    """Rewrite every pickled committed value of ``backend``'s storage as data, in place.
+def migrate_pickled_state(backend: StateStore) -> dict[tuple[str, int], int]:
+    """Rewrite every pickled committed value of an open store's storage as data, in place.
 
     **This unpickles every pickled value it finds, which runs the code the bytes name**:
     run it only on a store no one else can have written (a private RocksDB directory,
-    a Redis no other program writes to), with the topology stopped. The backend must
-    be opened with ``serializer="pickle"`` - that is the declaration - and with
-    ``types=`` for the user types the values hold. Values already in the data format
+    a Redis no other program writes to), with the topology stopped. The store must
+    be opened from a backend configured with ``serializer="pickle"`` - that is the
+    declaration - and with ``types=`` for the user types the values hold. Values already in the data format
     are left as they are, so running it again rewrites nothing. Committed txids do not
     change, so the checkpoints stay consistent.
 
     Args:
-        backend: the store, opened with ``serializer="pickle"`` and the ``types`` its
-            values need.
+        backend: the open store (``StateBackend(..., serializer="pickle", types=...).open()``).
 
     Returns:
         ``(component, task)`` -> how many values were rewritten, for every namespace

@@ -45,14 +45,14 @@ class BackendFactory:
 def new_backend(request, tmp_path):
     kind = request.param
     if kind == "memory":
-        shared = MemoryStateBackend()
+        shared = MemoryStateBackend().open()
         factory = BackendFactory(kind, lambda: shared)
     elif kind == "rocksdb":
-        factory = BackendFactory(kind, lambda: RocksDBStateBackend(tmp_path / "state"))
+        factory = BackendFactory(kind, lambda: RocksDBStateBackend(tmp_path / "state").open())
     else:
         url = request.getfixturevalue("redis_url")
         prefix = f"test{next(_prefixes)}"  # every test gets its own key space
-        factory = BackendFactory(kind, lambda: RedisStateBackend(url, key_prefix=prefix))
+        factory = BackendFactory(kind, lambda: RedisStateBackend(url, key_prefix=prefix).open())
     yield factory
     factory.close_all()
 

@@ -72,7 +72,7 @@ def test_every_supported_type_round_trips_with_its_type(value):
 @settings(max_examples=50, deadline=None)
 @given(st.dictionaries(st.text(max_size=5), values, max_size=4))
 def test_values_round_trip_through_a_backend(value):
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     state = backend.state("bolt", 0)
     state.put("k", value)
     state.prepare_commit(1)
@@ -142,7 +142,7 @@ def test_a_registered_type_round_trips_on_the_backend_and_per_state(new_backend)
 
 
 def test_types_given_to_a_backend_reach_every_state():
-    backend = MemoryStateBackend(types=[POINT])
+    backend = MemoryStateBackend(types=[POINT]).open()
     for task in (0, 1):
         s = backend.state("geo", task)
         s.put("p", Point(task, task))
@@ -177,7 +177,7 @@ def test_conflicting_registrations_are_refused():
 
 
 def test_registering_again_as_init_state_does_after_a_rollback_is_allowed():
-    state = MemoryStateBackend().state("geo", 0)
+    state = MemoryStateBackend().open().state("geo", 0)
     for _ in range(3):
         state.register_type(Point, "tests.Point", lambda p: [p.x, p.y], lambda xy: Point(*xy))
     assert len(state._codec.types) == 1
@@ -188,7 +188,7 @@ def test_registering_again_as_init_state_does_after_a_rollback_is_allowed():
 def test_a_registered_decoder_that_fails_names_the_key():
     def bad_decode(_):
         raise ValueError("corrupt point")
-    backend = MemoryStateBackend(types=[StateType(Point, "tests.Point", _enc_point, bad_decode)])
+    backend = MemoryStateBackend(types=[StateType(Point, "tests.Point", _enc_point, bad_decode)]).open()
     state = backend.state("geo", 0)
     state.put("p", Point(1, 2))
     with pytest.raises(StateDecodeError, match="'p'.*corrupt point"):
@@ -293,14 +293,14 @@ def test_a_planted_staged_pickle_is_refused_after_recovery(new_backend, tmp_path
 
 def test_pickle_is_read_only_when_the_backend_is_declared_trusted(tmp_path):
     from squall.state import RocksDBStateBackend
-    with RocksDBStateBackend(tmp_path / "db", serializer="pickle") as trusted:
+    with RocksDBStateBackend(tmp_path / "db", serializer="pickle").open() as trusted:
         state = _committed_state(trusted, value={"legacy": (1, 2)})
         assert state._db.get(state._c + encode_key("k"))[:1] == b"\x80"   # really pickled
         state.close()
-    with RocksDBStateBackend(tmp_path / "db") as default:
+    with RocksDBStateBackend(tmp_path / "db").open() as default:
         with pytest.raises(LegacyPickleStateError):
             default.state("victim", 0).get("k")
-    with RocksDBStateBackend(tmp_path / "db", serializer="pickle") as trusted:
+    with RocksDBStateBackend(tmp_path / "db", serializer="pickle").open() as trusted:
         assert trusted.state("victim", 0).get("k") == {"legacy": (1, 2)}
 
 

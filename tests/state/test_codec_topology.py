@@ -62,7 +62,7 @@ def topology(rows, register):
 
 
 def tracks_in(path):
-    with RocksDBStateBackend(path) as backend:
+    with RocksDBStateBackend(path).open() as backend:
         [(component, task)] = [ns for ns in backend.namespaces() if ns[0] == "track"]
         state = backend.state(component, task)
         state.register_type(Track, "tests.Track", encode_track, decode_track)
@@ -82,5 +82,5 @@ def test_an_unregistered_type_ends_the_run_naming_key_and_type(tmp_path):
         w.run(until_complete=True)
     assert "'tracks'" in str(err.value) and f"{__name__}.Track" in str(err.value)
     assert w.checkpoint_stats.completed == 0
-    with RocksDBStateBackend(tmp_path / "db") as backend:
+    with RocksDBStateBackend(tmp_path / "db").open() as backend:
         assert [ns for ns in backend.namespaces() if ns[0] == "track"] == []    # nothing stored

@@ -24,7 +24,7 @@ WRITER = textwrap.dedent("""
     import sys
     from squall.state import RocksDBStateBackend, RedisStateBackend
     kind, where, stop_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    backend = RocksDBStateBackend(where) if kind == "rocksdb" else RedisStateBackend(where, key_prefix="crash")
+    backend = RocksDBStateBackend(where).open() if kind == "rocksdb" else RedisStateBackend(where, key_prefix="crash").open()
     st = backend.state("counter", 1)
     t = (st.committed_txid or 0) + 1
     while True:
@@ -45,7 +45,7 @@ def _where(kind, tmp_path, request):
 
 
 def _backend(kind, where):
-    return RocksDBStateBackend(where) if kind == "rocksdb" else RedisStateBackend(where, key_prefix="crash")
+    return RocksDBStateBackend(where).open() if kind == "rocksdb" else RedisStateBackend(where, key_prefix="crash").open()
 
 
 def _clear_crash_keys(url):
@@ -121,7 +121,7 @@ def test_kill_at_random_points_never_leaves_a_half_commit(kind, tmp_path, reques
 
 
 def test_redis_reader_never_sees_a_partial_commit(redis_url):
-    backend = RedisStateBackend(redis_url, key_prefix="atomic")
+    backend = RedisStateBackend(redis_url, key_prefix="atomic").open()
     st = backend.state("counter", 1)
     reader = redis.Redis.from_url(redis_url)
     key_c, key_m = st._kc, st._km

@@ -40,17 +40,21 @@ def test_a_url_string_is_shorthand_for_from_url():
 def test_the_backend_travels_as_a_spec(redis_url):
     backend = RedisStateBackend(RedisConfig(url=redis_url, retries=0), key_prefix="spec")
     clone = pickle.loads(pickle.dumps(backend))
-    assert clone.config == backend.config and clone.key_prefix == "spec"
-    _commit_and_reopen(lambda: pickle.loads(pickle.dumps(backend)), tasks=(0,))
+    assert clone == backend and clone.key_prefix == "spec" and clone.single_writer_key is None
+    _commit_and_reopen(lambda: pickle.loads(pickle.dumps(backend)).open(), tasks=(0,))
+    with backend.open() as store:
+        store.state("counter", 0)   # builds the live client
+        with pytest.raises(TypeError):
+            pickle.dumps(store)     # which never travels
 
 
 def test_a_password_protected_server(tmp_path):
     svc = start_redis(tmp_path / "auth", None, "--requirepass", "s3cret-pw")
     try:
         url = f"redis://:s3cret-pw@127.0.0.1:{svc.port}/0"
-        _commit_and_reopen(lambda: RedisStateBackend(RedisConfig(url=url), key_prefix="auth"))
+        _commit_and_reopen(lambda: RedisStateBackend(RedisConfig(url=url), key_prefix="auth").open())
         wrong = RedisConfig(url=f"redis://:not-it@127.0.0.1:{svc.port}/0", retries=0)
-        with RedisStateBackend(wrong) as backend:
+        with RedisStateBackend(wrong).open() as backend:
             with pytest.raises(StateBackendError) as err:
                 backend.state("counter", 0)
         assert "not-it" not in str(err.value)
@@ -63,7 +67,7 @@ def test_sentinel(tmp_path):
     sentinel = start_sentinel(tmp_path / "sentinel", master.port, "cars")
     try:
         config = RedisConfig(sentinel=[("127.0.0.1", sentinel.port)], service_name="cars")
-        _commit_and_reopen(lambda: RedisStateBackend(config, key_prefix="sent"))
+        _commit_and_reopen(lambda: RedisStateBackend(config, key_prefix="sent").open())
     finally:
         sentinel.kill()
         master.kill()
@@ -76,12 +80,12 @@ def test_cluster(tmp_path):
         config = RedisConfig(cluster=True, startup_nodes=[("127.0.0.1", n.port) for n in nodes])
         # Namespaces hash to different slots, so several nodes hold state; each
         # namespace's prepare and commit stay one MULTI on its own slot.
-        _commit_and_reopen(lambda: RedisStateBackend(config, key_prefix="clu"), tasks=range(12))
-        with RedisStateBackend(config, key_prefix="clu") as backend:
+        _commit_and_reopen(lambda: RedisStateBackend(config, key_prefix="clu").open(), tasks=range(12))
+        with RedisStateBackend(config, key_prefix="clu").open() as backend:
             state = backend.state("counter", 5)
             state.put("x", 1)
             state.prepare_commit(2)
-        with RedisStateBackend(config, key_prefix="clu") as backend:
+        with RedisStateBackend(config, key_prefix="clu").open() as backend:
             state = backend.state("counter", 5)
             assert state.status is TxStatus.RECOVERING and state.prepared_txid == 2
             state.commit(2)

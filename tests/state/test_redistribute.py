@@ -61,7 +61,7 @@ def test_scale_moves_every_key_to_its_fields_grouping_task(new_backend, old, new
 
 
 def test_multi_field_keys_follow_the_tuple_key():
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     keys = [(f"car-{i % 17}", i) for i in range(200)]
     states = _fill(backend, "trips", (0, 1), keys, fields_key_to_task([0, 1]))
     moved = redistribute(states, 3)
@@ -73,7 +73,7 @@ def test_multi_field_keys_follow_the_tuple_key():
 
 
 def test_uncommitted_or_overlapping_state_is_refused():
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     a, b = backend.state("c", 0), backend.state("c", 1)
     a.put("k", 1)
     with pytest.raises(StateError, match="uncommitted"):
