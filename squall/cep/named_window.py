@@ -9,7 +9,9 @@ pass the window's data windows (any of :mod:`squall.cep.views`), and leave as th
 windows say, or by ``on ... delete``/``merge`` (:mod:`squall.cep.on_action`).
 
 The window keeps a copy of each row it receives (projected onto its columns when they
-are known). Everything the window posts, as in Esper 8.9:
+are known). An update replaces a row by its new version, which goes to the end of the
+data windows (as Esper's remove-old, insert-new: a time window's clock starts again for
+it, a length window evicts it last). Everything the window posts, as in Esper 8.9:
 
 * the ``create window`` statement outputs its insert stream (rows entering, and the new
   values of updated rows) and its remove stream (rows leaving, deleted, and the old
@@ -23,8 +25,7 @@ are known). Everything the window posts, as in Esper 8.9:
 
 :class:`WindowStore` is the window's shared state: the rows held now, in the order they
 entered (read by ``on ... select``, ``on ... merge`` and fire-and-forget queries), and
-the consumers to notify. Updates change a held row in place (the data windows keep their
-order); a unique window keyed on an updated column keeps the row under its old key.
+the consumers to notify.
 
 Semantics: Esper 8 reference, 6.2 "Named Window Usage", 6.2.1 "Creating Named Windows",
 6.2.2 "Inserting Into Named Windows", 6.2.3 "Selecting From Named Windows"; verified
@@ -223,13 +224,16 @@ class CreateWindowOperator(TimerHost, Operator):
                 _forget(self.windows, ev)
                 old.append(ev)
         for ev, changes in updates:
-            if id(ev) not in rows:
+            if rows.pop(id(ev), None) is None:
                 continue
-            before = dict(ev)
-            ev.update(changes)
-            old.append(before)
-            new.append(ev)
-            pairs.append((before, dict(ev)))
+            # Esper updates a named window as remove-old, insert-new: the new row goes to
+            # the end of the data windows (a time window's clock for it starts again).
+            after = {**ev, **changes}
+            _replace(self.windows, ev, after)
+            rows[id(after)] = after
+            old.append(ev)
+            new.append(after)
+            pairs.append((dict(ev), dict(after)))
         if new or old:
             self._publish(new, old)
         return pairs
@@ -252,6 +256,24 @@ class CreateWindowOperator(TimerHost, Operator):
         for obj in self._timed:
             if getattr(obj, "scheduled", None) is not None:
                 self._due.setdefault(obj.scheduled, []).append(obj)
+
+
+def _replace(ws, ev, after) -> None:
+    """Put ``after`` in place of held row ``ev``: out of the window set, then in at the
+    end of each data window, without posting (the caller posts the update)."""
+    if isinstance(ws, GroupWin):
+        sub = ws.sets.get(ws.key(ev))
+        if sub is not None:
+            _replace(sub, ev, after)
+    elif isinstance(ws, Sliding):
+        for w in ws.windows:
+            w.remove(ev)
+            w.insert(after)
+    else:
+        for name in ("cur", "prior"):
+            held = getattr(ws, name, None)
+            if held is not None:
+                held[:] = [after if e is ev else e for e in held]
 
 
 def _forget(ws, ev) -> None:

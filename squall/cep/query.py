@@ -5,9 +5,10 @@ now (:meth:`squall.cep.engine.EPLEngine.execute_query`, ``squall epl query``).
   [limit ...]``: the rows W (a named window or table) holds now, through the select list
   as a statement over a data window holding them would output them once (aggregates over
   all matching rows; a fully aggregated query gives one row even when nothing matches);
-* ``delete from W [as w] [where ...]``: deletes the matching rows, returns them;
+* ``delete from W [as w] [where ...]``: deletes the matching rows, returns them (none
+  for a table, as Esper);
 * ``update W [as w] set c = expr, ... [where ...]``: sets the columns of the matching
-  rows (assignments in order), returns the new rows.
+  rows (assignments in order), returns the new rows (none for a table).
 
 A named window posts what a fire-and-forget delete or update changes to its listeners
 and consumers, as ``on ... delete``/``on ... update`` do. Nothing is compiled into the
@@ -57,7 +58,8 @@ def execute_query(st, catalog: dict, declared_types: dict, ctx) -> list[dict]:
         store = _store(catalog, st.target, st.line, st.column)
         target = compile_target(st, store, declared_types, ctx)
         new, _old = apply_changes(target, matches(target, None), None)
-        return new
+        # Esper returns the deleted or updated rows of a named window, none of a table
+        return new if isinstance(store, WindowStore) else []
     if not isinstance(st, A.SelectStatement) or st.joins or not isinstance(st.stream, A.StreamDef) \
             or st.insert_into or st.into_table or st.output:
         raise EPLCompileError("A fire-and-forget query is 'select ... from <window or table>', "
