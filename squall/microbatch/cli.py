@@ -7,6 +7,8 @@ A source is ``[NAME=]KIND:TARGET[?key=value&...]``:
 
 * ``csv:PATH``, ``jsonl:PATH`` (a PATH ending in ``.csv``, ``.jsonl``, ``.ndjson`` or
   ``.json`` may omit the kind): the file, in batches of ``--batch-rows`` rows;
+* ``text:PATH`` (or a PATH ending in ``.txt``): the file's lines (column ``line``), in
+  batches of ``--batch-rows`` lines;
 * ``socket:HOST:PORT``: lines from a TCP server (column ``line``), batched every
   ``--batch-interval`` seconds; ``?max_retries=N`` reconnects;
 * any kind a package adds in the ``squall.microbatch.sources`` entry-point group: the
@@ -35,14 +37,14 @@ from squall.cli import CliError
 from .errors import MicroBatchError
 from .socket_source import SocketSource
 from .sources import Source
-from .sql import CsvSource, JsonLinesSource, compile_sql, sql as compile_query
+from .sql import CsvSource, JsonLinesSource, TextFileSource, compile_sql, sql as compile_query
 
 __all__ = ["sql", "open_source", "SOURCE_ENTRY_POINT_GROUP"]
 
 SOURCE_ENTRY_POINT_GROUP = "squall.microbatch.sources"
 """Entry-point group of source kinds added by other packages (``obd`` from the smart-car example)."""
 
-_FILE_KINDS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_FILE_KINDS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".txt": "text"}
 
 
 def _value(text: str) -> Any:
@@ -71,14 +73,16 @@ def open_source(spec: str, *, batch_rows: int = 65_536, batch_interval_s: float 
     if not colon:
         suffix = next((s for s in _FILE_KINDS if body.lower().endswith(s)), None)
         if suffix is None:
-            raise CliError(f"--source {spec!r}: expected KIND:TARGET (csv:, jsonl:, socket:HOST:PORT, or a plug-in "
-                           f"kind) or a .csv/.jsonl file")
+            raise CliError(f"--source {spec!r}: expected KIND:TARGET (csv:, jsonl:, text:, socket:HOST:PORT, or a "
+                           f"plug-in kind) or a .csv/.jsonl/.txt file")
         kind, target = _FILE_KINDS[suffix], body
     try:
         if kind == "csv":
             return CsvSource(target, **{"batch_rows": batch_rows, **params})
         if kind == "jsonl":
             return JsonLinesSource(target, **{"batch_rows": batch_rows, **params})
+        if kind == "text":
+            return TextFileSource(target, **{"batch_lines": batch_rows, **params})
         if kind == "socket":
             host, _, port = target.rpartition(":")
             if not host or not port.isdigit():
@@ -87,7 +91,7 @@ def open_source(spec: str, *, batch_rows: int = 65_536, batch_interval_s: float 
         plugins = {ep.name: ep for ep in entry_points(group=SOURCE_ENTRY_POINT_GROUP)}
         ep = plugins.get(kind)
         if ep is None:
-            known = ", ".join(sorted({"csv", "jsonl", "socket", *plugins}))
+            known = ", ".join(sorted({"csv", "jsonl", "text", "socket", *plugins}))
             raise CliError(f"--source {spec!r}: unknown kind {kind!r} (known: {known})")
         try:
             factory = ep.load()
@@ -113,7 +117,7 @@ def _write(batch: Any, fmt: str, first: list[bool]) -> None:
 @click.command()
 @click.argument("query")
 @click.option("--source", "source_specs", multiple=True, required=True, metavar="[NAME=]KIND:TARGET",
-              help="A source: csv:PATH, jsonl:PATH, socket:HOST:PORT, or a plug-in kind such as "
+              help="A source: csv:PATH, jsonl:PATH, text:PATH, socket:HOST:PORT, or a plug-in kind such as "
                    "obd:DIR?start_ms=MS; NAME= binds it to the query's FROM name (optional with one source).")
 @click.option("--output-mode", type=click.Choice(["append", "update"]), default="append", show_default=True,
               help="append: a window's rows once, when the watermark passes its end (keys without a window: at "
@@ -123,7 +127,7 @@ def _write(batch: Any, fmt: str, first: list[bool]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
               help="Output rows as JSON lines or CSV (one header).")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=65_536, show_default=True,
-              help="Rows per micro-batch for file sources.")
+              help="Rows (lines) per micro-batch for file sources.")
 @click.option("--batch-interval", "batch_interval_s", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Seconds per micro-batch for socket sources.")
 @click.option("--late", "late_file", type=click.File("w", encoding="utf-8"), default=None,

@@ -67,7 +67,8 @@ from .sources import Source
 
 pl = require("polars", "microbatch")
 
-__all__ = ["sql", "compile_sql", "CompiledSql", "SqlError", "CsvSource", "JsonLinesSource", "parse_duration_ms"]
+__all__ = ["sql", "compile_sql", "CompiledSql", "SqlError", "CsvSource", "JsonLinesSource", "TextFileSource",
+           "parse_duration_ms"]
 
 _HIDDEN = "__sql_"
 _WS, _WE = "window_start", "window_end"
@@ -609,3 +610,34 @@ class JsonLinesSource(CsvSource):
 
     def _scan(self) -> Any:
         return pl.scan_ndjson(self.path)
+
+
+class TextFileSource(Source):
+    """A text file's lines (column ``line``, without the newline) as batches of ``batch_lines`` lines.
+
+    The file is read and split by polars at once (no Python object per line); a
+    trailing ``"\\r"`` is dropped, as the socket source does.
+
+    Args:
+        path: the file (UTF-8; undecodable bytes are replaced).
+        batch_lines: lines per micro-batch (the last one may be shorter).
+
+    Raises (from :meth:`batches`):
+        FileNotFoundError: the file does not exist.
+    """
+
+    def __init__(self, path: str | Path, batch_lines: int = 65_536) -> None:
+        if batch_lines <= 0:
+            raise PlanError(f"TextFileSource({path}): batch_lines must be positive, got {batch_lines}")
+        self.path, self.batch_lines = Path(path), batch_lines
+
+    def batches(self) -> Iterator[Any]:
+        if not self.path.is_file():
+            raise FileNotFoundError(f"TextFileSource: no file {self.path}")
+        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        if not text:
+            return
+        lines = pl.Series("line", [text]).str.split("\n").explode()
+        if text.endswith("\n"):
+            lines = lines.head(-1)
+        yield from lines.str.strip_suffix("\r").to_frame().iter_slices(self.batch_lines)

@@ -230,3 +230,46 @@ def test_by_key_operations_need_pairs():
     ssc.source(ListSource([pl.DataFrame({"line": ["x"]})])).reduce_by_key("sum")
     with pytest.raises(DStreamError, match="pair DStream"):
         ssc.run()
+
+
+# ---------------------------------------------------------------- Spark's windowed hashtag count
+
+def _example(name):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "examples" / "microbatch" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hashtag_count_incremental_equals_brute_force_over_the_window(tmp_path):
+    rnd = random.Random(42)
+    tags = ["#a", "#b", "#c", "#d", "#e"]
+    seconds = [[" ".join(rnd.choice(tags + ["word"]) for _ in range(rnd.randrange(0, 6)))
+                for _ in range(rnd.randrange(0, 4))] for _ in range(60)]
+    example = _example("hashtag_count")
+
+    def run(incremental):
+        ssc = StreamingContext(1)
+        src = ListSource([pl.DataFrame({"line": lines}, schema={"line": pl.String}) for lines in seconds])
+        out = collect(example.hashtag_counts(ssc.source(src), window_s=10, slide_s=2, incremental=incremental))
+        ssc.run()
+        return out
+
+    want = []
+    for i in slide_ends(len(seconds), 2):
+        c = Counter(w for lines in seconds[max(0, i - 9): i + 1] for line in lines for w in line.split()
+                    if w.startswith("#"))
+        want.append((i, sorted(c.items())))
+    assert run(True) == run(False) == want
+    assert example.top(pl.DataFrame({"key": ["#b", "#a", "#c"], "value": [2, 2, 5]}), 2) == [("#c", 5), ("#a", 2)]
+
+
+def test_hashtag_count_main_over_a_file(tmp_path):
+    path = tmp_path / "tweets.txt"
+    path.write_text("#x hi\n#y\n#x #x\n")
+    out = []
+    _example("hashtag_count").main(["--file", str(path), "--lines-per-batch", "2", "--window-s", "2"], emit=out.append)
+    assert out == ["1 s: #x 1, #y 1", "2 s: #x 3, #y 1"]

@@ -349,3 +349,21 @@ def test_cli_errors_are_one_line_and_exit_code_2(args, words):
     result = CliRunner().invoke(sql_cli.sql, args)
     assert result.exit_code == 2
     assert words in result.stderr and result.stderr.startswith("squall: error:")
+
+
+def test_wordcount_example_sql_and_dstream_agree_with_a_counter(tmp_path):
+    import importlib.util
+    from collections import Counter
+    from pathlib import Path
+
+    from squall.microbatch.sql import TextFileSource
+    path = Path(__file__).resolve().parents[2] / "examples" / "microbatch" / "wordcount.py"
+    spec = importlib.util.spec_from_file_location("wordcount", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    text = tmp_path / "words.txt"
+    text.write_text("to be  or not\r\nto be\n\nthat is the question\nto")
+    want = Counter(w for line in text.read_text().splitlines() for w in line.split(" ") if w)
+    for count in (example.count_sql, example.count_dstream):
+        assert count(TextFileSource(text, batch_lines=2)) == want
+    assert [len(b) for b in TextFileSource(text, batch_lines=2).batches()] == [2, 2, 1]
