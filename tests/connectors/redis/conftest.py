@@ -28,14 +28,14 @@ if REDIS_SERVER is None:
 def redis_config(redis_url) -> RedisConfig:
     """A config for the session server whose database 0 is empty at test start."""
     cfg = from_url(redis_url, socket_timeout_s=2.0)
-    with RedisKeyValueStore(cfg) as kv:
+    with RedisKeyValueStore(cfg).open() as kv:
         kv.flushdb()
     return cfg
 
 
 @pytest.fixture
 def redis_kv(redis_config):
-    kv = RedisKeyValueStore(redis_config)
+    kv = RedisKeyValueStore(redis_config).open()
     yield kv
     kv.close()
 

@@ -22,6 +22,7 @@ from squall.connectors.redis import (
     from_url,
 )
 from squall.runtime import run_topology
+from squall.store import StoreClosedError
 from squall.testing import ListSink, ListSpout
 from squall.topology import TopologyBuilder
 from tests.services.launch import free_port
@@ -220,3 +221,28 @@ def test_bolt_specs_pickle_and_validate(redis_config):
     bolt, rec = _store(redis_config, data_type=RedisDataType.SET, key_field="nope", value_field="car")
     with pytest.raises(RedisConfigError, match="'nope' is not a field"):
         bolt.process_batch(tuples(F, ROWS))
+
+
+def test_a_used_bolt_still_pickles_as_data_and_writes_the_same_in_another_copy(redis_config, redis_kv):
+    """Mapper plans are partials of module functions: a bolt copied after it ran (its plans
+    built) pickles by default and its clone writes exactly what the original writes."""
+    store_bolt, rec = _store(redis_config, data_type=RedisDataType.SET, key_field="day", value_field="car",
+                             ttl_s=600)
+    store_bolt.process_batch(tuples(F, ROWS[:1]))
+    assert store_bolt.mapper._plans  # built by the batch
+    assert store_bolt.single_writer_keys() == frozenset()
+    store_bolt.cleanup()
+    for mapper in (store_bolt.mapper,
+                   RedisLookupMapper(RedisDataType.SET, "day", member_field="car", output_fields=["car"]),
+                   RedisFilterMapper(RedisDataType.SET, key="blacklist", member_field="car", output_fields=F)):
+        for t in tuples(F, ROWS[:1]):
+            mapper._plan(t)
+        assert pickle.loads(pickle.dumps(mapper))._plans.keys() == mapper._plans.keys()
+    clone = pickle.loads(pickle.dumps(RedisStoreBolt(redis_config, store_bolt.mapper)))
+    rec2 = prepared(clone)
+    clone.process_batch(tuples(F, ROWS[1:]))
+    assert len(rec.acked) == 1 and len(rec2.acked) == 2
+    assert redis_kv.smembers("20240101") == {"car1", "car2"} and redis_kv.ttl("20240102") == 600
+    clone.cleanup()
+    with pytest.raises(StoreClosedError):
+        clone._connection.get("20240101")  # cleanup closed the bolt's connection

@@ -19,7 +19,7 @@ from squall.connectors.redis import (
     build_client,
     from_url,
 )
-from squall.store import StoreError
+from squall.store import StoreClosedError, StoreError
 from tests.services.launch import free_port
 
 
@@ -62,7 +62,7 @@ def test_sentinel_client():
 def test_sentinel_unreachable_is_a_connection_error():
     cfg = RedisConfig(sentinel=[("127.0.0.1", free_port())], service_name="cars", retries=0)
     with pytest.raises(RedisConnectionError) as err:
-        RedisKeyValueStore(cfg).get("k")
+        RedisKeyValueStore(cfg).open().get("k")
     assert err.value.server == cfg.describe() and "cars" in str(err.value)
 
 
@@ -80,14 +80,14 @@ def test_cluster_client(redis_cluster):
 def test_cluster_unreachable_is_a_connection_error():
     cfg = RedisConfig(cluster=True, startup_nodes=[("127.0.0.1", free_port())], retries=0)
     with pytest.raises(RedisConnectionError) as err:
-        RedisKeyValueStore(cfg).sadd("k", "m")
+        RedisKeyValueStore(cfg).open().sadd("k", "m")
     assert "Redis Cluster via" in str(err.value)
 
 
 def test_unreachable_server_error_names_it():
     cfg = from_url(f"redis://127.0.0.1:{free_port()}/0", retries=0)
     with pytest.raises(RedisConnectionError) as err:
-        RedisKeyValueStore(cfg).smembers("k")
+        RedisKeyValueStore(cfg).open().smembers("k")
     assert err.value.server == cfg.describe() and cfg.describe() in str(err.value)
     assert err.value.command == "SSCAN" and isinstance(err.value.__cause__, redis.ConnectionError)
 
@@ -107,16 +107,18 @@ def test_config_validation(bad):
         RedisConfig(**bad)
 
 
-def test_store_shares_one_pool_per_process(redis_config):
-    a, b = RedisKeyValueStore(redis_config), RedisKeyValueStore(redis_config)
+def test_each_connection_has_its_own_pool_and_closes_it(redis_config):
+    store = RedisKeyValueStore(redis_config)
+    a, b = store.open(), store.open()
     a.set("k", "v")
-    assert b.get("k") == "v" and a.client is b.client
+    assert b.get("k") == "v" and a.client is not b.client
     a.close()
-    assert b.get("k") == "v"
+    assert b.get("k") == "v"  # closing one connection leaves the other usable
+    with pytest.raises(StoreClosedError, match="GET refused"):
+        a.get("k")
     b.close()
-    c = RedisKeyValueStore(redis_config)
-    assert c.get("k") == "v"  # a new pool after the last close
-    c.close()
+    with store.open() as c:
+        assert c.get("k") == "v"
 
 
 def test_store_through_a_real_sentinel(redis_server, redis_config, tmp_path):
@@ -125,10 +127,10 @@ def test_store_through_a_real_sentinel(redis_server, redis_config, tmp_path):
     sentinel = start_sentinel(tmp_path / "sentinel", redis_server.port, "cars")
     try:
         cfg = RedisConfig(sentinel=[("127.0.0.1", sentinel.port)], service_name="cars", socket_timeout_s=2.0)
-        with RedisKeyValueStore(cfg) as kv:
+        with RedisKeyValueStore(cfg).open() as kv:
             assert kv.sadd("20240101", "car1", "car2") == 2
             assert kv.client.connection_pool.get_master_address() == ("127.0.0.1", redis_server.port)
-        with RedisKeyValueStore(redis_config) as direct:  # the same master, reached directly
+        with RedisKeyValueStore(redis_config).open() as direct:  # the same master, reached directly
             assert direct.smembers("20240101") == {"car1", "car2"}
     finally:
         sentinel.kill()

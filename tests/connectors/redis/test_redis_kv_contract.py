@@ -19,10 +19,10 @@ from squall.store import EmbeddedKeyValueStore, InvalidArgumentError, StoreError
 @pytest.fixture(params=["embedded", "redis", "cluster"])
 def kv(request, tmp_path):
     if request.param == "embedded":
-        store = EmbeddedKeyValueStore(tmp_path)
+        store = EmbeddedKeyValueStore(tmp_path).open()
     else:
         cfg = request.getfixturevalue("redis_config" if request.param == "redis" else "redis_cluster")
-        store = RedisKeyValueStore(cfg)
+        store = RedisKeyValueStore(cfg).open()
         store.flushdb()
     yield store
     store.close()
@@ -139,9 +139,13 @@ def test_keys_glob(kv):
     assert kv.keys(r"h\*llo") == ["h*llo"] and kv.keys("o[a-z]her") == ["other"]
 
 
-def test_pickles_as_a_spec_and_shares_state(kv):
-    other = pickle.loads(pickle.dumps(kv))
+def test_the_store_pickles_as_a_config_and_its_connections_share_state(kv):
+    store = kv.store
+    assert pickle.loads(pickle.dumps(store)) == store
+    with pytest.raises(TypeError):
+        pickle.dumps(kv)  # a live connection never travels
+    other = pickle.loads(pickle.dumps(store)).open()
     kv.sadd("s", "m")
     assert other.smembers("s") == {"m"}
     other.close()
-    assert kv.smembers("s") == {"m"}  # closing one copy leaves the other usable
+    assert kv.smembers("s") == {"m"}  # closing one connection leaves the other usable

@@ -70,7 +70,7 @@ def test_restart_mid_run_loses_nothing(tmp_path, caplog):
         assert len(about) == 2, about
         assert "unreachable" in about[0] and "retrying with backoff" in about[0]
         assert "reachable again" in about[1] and "redis://127.0.0.1" in about[1]
-        with RedisKeyValueStore(cfg) as kv:
+        with RedisKeyValueStore(cfg).open() as kv:
             assert kv.client.dbsize() == N
             values = kv.client.mget([f"k{i}" for i in range(N)])
         assert values == [str(i) for i in range(N)]

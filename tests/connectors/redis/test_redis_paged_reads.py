@@ -21,7 +21,7 @@ def calls(client, command: str) -> int:
 
 @pytest.fixture
 def paged(redis_config):
-    kv = RedisKeyValueStore(redis_config.replace(scan_count=PAGE))
+    kv = RedisKeyValueStore(redis_config.replace(scan_count=PAGE)).open()
     kv.sadd("big", *(f"car{i:05d}" for i in range(MEMBERS)))
     kv.client.mset({f"k:{i:05d}": i for i in range(MEMBERS)})
     yield kv
@@ -74,7 +74,7 @@ def test_scan_count_is_validated():
 
 
 def test_cluster_smembers_and_keys_page_too(redis_cluster):
-    kv = RedisKeyValueStore(redis_cluster.replace(scan_count=PAGE))
+    kv = RedisKeyValueStore(redis_cluster.replace(scan_count=PAGE)).open()
     try:
         kv.flushdb()
         kv.sadd("big", *(str(i) for i in range(1_000)))

@@ -27,7 +27,7 @@ def _run(store, name):
 def test_speeding_bolt_on_redis_matches_embedded(redis_config, tmp_path):
     _run(RedisKeyValueStore(redis_config), "speeding-redis")
     _run(EmbeddedKeyValueStore(tmp_path), "speeding-embedded")
-    with RedisKeyValueStore(redis_config) as redis_kv, EmbeddedKeyValueStore(tmp_path) as emb:
+    with RedisKeyValueStore(redis_config).open() as redis_kv, EmbeddedKeyValueStore(tmp_path).open() as emb:
         assert redis_kv.keys() == emb.keys() == ["20240101", "20240102"]
         for key in ("20240101", "20240102"):
             assert redis_kv.smembers(key) == emb.smembers(key)
