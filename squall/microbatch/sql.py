@@ -246,7 +246,7 @@ class _Compiler:
         aggs_found = [a for e in [*items, *( [having.this] if having else [])] for a in self._aggregates(e)]
         operators: list[Any] = []
         if unnest is not None:
-            operators.append(self._explode(*unnest[:2]))
+            operators.append(self._explode(tree, *unnest[:2]))
         if where is not None:
             if self._aggregates(where.this):
                 raise self.fail(f"WHERE {where.this.sql()}: aggregates belong in HAVING")
@@ -286,9 +286,17 @@ class _Compiler:
         tree.set("laterals", None)
         return listed, columns[0].name, alias.name or None
 
-    def _explode(self, listed: Any, column: str) -> Select:
+    def _explode(self, tree: Any, listed: Any, column: str) -> Select:
         """One row per element of ``listed`` (a list per record), the record's columns repeated."""
         exp = self.exp
+        if any(isinstance(item, exp.Star) for item in tree.expressions):
+            others = [pl.all().exclude(column)]
+        else:
+            # Only the columns the query names are repeated (a line of ten words would be
+            # copied ten times only to be dropped).
+            names = dict.fromkeys(c.name for c in tree.find_all(exp.Column)
+                                  if c.name != column and c.table.lower() != "window")
+            others = [pl.col(name) for name in names]
         if isinstance(listed, exp.RegexpSplit) and isinstance(listed.expression, exp.Literal):
             # Spark's split(str, regex): polars splits at a plain separator only.
             sep = listed.expression.name
@@ -300,7 +308,7 @@ class _Compiler:
             values = self._polars(listed, "UNNEST")
         n = values.list.len().fill_null(0)
         # A null list gives no row, as UNNEST(NULL) in a cross join.
-        return Select((pl.all().exclude(column).repeat_by(n).explode(),
+        return Select((*(c.repeat_by(n).explode() for c in others),
                        values.explode(keep_nulls=False).alias(column)))
 
     def _refuse_unsupported(self, tree: Any) -> None:
@@ -564,8 +572,13 @@ class _Compiler:
             self.hidden.insert(0, pl.lit(0, pl.Int64).alias(_GLOBAL))
             mark = Watermark(_GLOBAL, 0)
         operators.append(WithColumns(tuple(self.hidden)))
+        agg_keys, agg_specs = tuple(k for _, k in keys), tuple(a for _, a in aggs)
+        # Only the columns the aggregate reads go on: polars then never builds the others
+        # (an UNNEST would otherwise repeat every column of the record per element).
+        needed = dict.fromkeys([spec.column, *agg_keys, *(a.column for a in agg_specs if a.column is not None)])
+        operators.append(Select(tuple(needed)))
         operators.append(mark)
-        operators.append(WindowAggregate(spec, tuple(k for _, k in keys), tuple(a for _, a in aggs)))
+        operators.append(WindowAggregate(spec, agg_keys, agg_specs))
         if having_expr is not None:
             operators.append(Filter(having_expr))
         operators.append(Select(tuple(select_exprs)))
