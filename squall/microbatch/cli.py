@@ -37,9 +37,10 @@ from squall.cli import CliError
 from .errors import MicroBatchError
 from .socket_source import SocketSource
 from .sources import Source
-from .sql import CsvSource, JsonLinesSource, TextFileSource, compile_sql, sql as compile_query
+from .sql import CsvSource, JsonLinesSource, TextFileSource, compile_sql
+from .sql import sql as compile_query
 
-__all__ = ["sql", "open_source", "SOURCE_ENTRY_POINT_GROUP"]
+__all__ = ["SOURCE_ENTRY_POINT_GROUP", "open_source", "sql"]
 
 SOURCE_ENTRY_POINT_GROUP = "squall.microbatch.sources"
 """Entry-point group of source kinds added by other packages (``obd`` from the smart-car example)."""

@@ -56,11 +56,12 @@ from typing import Any
 
 from ..extras import require
 from .errors import MicroBatchError
+from .socket_source import SocketSource
 from .sources import Source, as_frame
 
 pl = require("polars", "microbatch")
 
-__all__ = ["StreamingContext", "DStream", "DStreamError"]
+__all__ = ["DStream", "DStreamError", "StreamingContext"]
 
 _KEY, _VALUE = "key", "value"
 
@@ -183,8 +184,6 @@ class StreamingContext:
 
         Semantics: Spark Streaming ``StreamingContext.socketTextStream``.
         """
-        from .socket_source import SocketSource
-
         return self.source(SocketSource(host, port, batch_interval_s=self.batch_interval_s, **options))
 
     def run(self, max_batches: int | None = None) -> None:

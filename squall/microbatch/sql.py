@@ -52,6 +52,7 @@ Event Time"); the stream semantics are the plan's (see :mod:`squall.microbatch.e
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -62,13 +63,31 @@ from typing import Any
 from ..extras import require
 from .errors import PlanError
 from .frame import StreamingDataFrame
-from .plan import Agg, Filter, Select, Watermark, Window, WindowAggregate, WithColumns, to_ms, window
+from .plan import (
+    Agg,
+    Filter,
+    Select,
+    Watermark,
+    Window,
+    WindowAggregate,
+    WithColumns,
+    to_ms,
+    window,
+)
 from .sources import Source
 
 pl = require("polars", "microbatch")
 
-__all__ = ["sql", "compile_sql", "CompiledSql", "SqlError", "CsvSource", "JsonLinesSource", "TextFileSource",
-           "parse_duration_ms"]
+__all__ = [
+    "CompiledSql",
+    "CsvSource",
+    "JsonLinesSource",
+    "SqlError",
+    "TextFileSource",
+    "compile_sql",
+    "parse_duration_ms",
+    "sql",
+]
 
 _HIDDEN = "__sql_"
 _WS, _WE = "window_start", "window_end"
@@ -194,7 +213,7 @@ def _parse(query: str) -> Any:
         tokens = dialect.tokenize(query)
         # Spark's window(ts, '30 seconds') and window.start: WINDOW (and SESSION) are
         # keywords to the parser; used as a function or struct they are names.
-        for tok, nxt in zip(tokens, tokens[1:]):
+        for tok, nxt in itertools.pairwise(tokens):
             if tok.text.upper() in _WINDOW_FUNCS and nxt.token_type in (TokenType.L_PAREN, TokenType.DOT):
                 tok.token_type = TokenType.VAR
         statements = dialect.parser().parse(tokens, query)
@@ -243,7 +262,7 @@ class _Compiler:
         group = tree.args.get("group")
         having = tree.args.get("having")
         items = list(tree.expressions)
-        aggs_found = [a for e in [*items, *( [having.this] if having else [])] for a in self._aggregates(e)]
+        aggs_found = [a for e in [*items, *([having.this] if having else [])] for a in self._aggregates(e)]
         operators: list[Any] = []
         if unnest is not None:
             operators.append(self._explode(tree, *unnest[:2]))

@@ -11,9 +11,9 @@ import pytest
 
 pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'squall[microbatch]')")
 
-from squall.errors import SquallError  # noqa: E402
-from squall.microbatch import ListSource  # noqa: E402
-from squall.microbatch.dstream import DStreamError, StreamingContext  # noqa: E402
+from squall.errors import SquallError
+from squall.microbatch import ListSource
+from squall.microbatch.dstream import DStreamError, StreamingContext
 
 
 def pair_batches(seed, n_batches=40, keys="abcdefg"):
@@ -94,7 +94,7 @@ def test_python_reduce_without_kernel_and_min_max_kernels():
     want = brute_windows([[(k, str(v)) for k, v in b] for b in batches], 3, 1, reduce=max)
     assert got == want
     for fn, red in ((min, min), ("max", max)):
-        assert run_pairs(batches, lambda d: d.reduce_by_key_and_window(fn, window_s=4, slide_s=2)) == \
+        assert run_pairs(batches, lambda d, fn=fn: d.reduce_by_key_and_window(fn, window_s=4, slide_s=2)) == \
             brute_windows(batches, 4, 2, reduce=red)
 
 
@@ -102,7 +102,8 @@ def test_end_of_input_emits_the_windows_batches_since_the_last_slide_and_max_bat
     batches = [[("a", 1)], [("a", 2)], [("b", 4)], [("a", 8)], [("b", 16)]]
     assert [i for i, _ in brute_windows(batches, 3, 3)] == [2, 4]
     for inv in (None, operator.sub):
-        got = run_pairs(batches, lambda d: d.reduce_by_key_and_window(operator.add, inv, window_s=3, slide_s=3))
+        got = run_pairs(batches, lambda d, inv=inv: d.reduce_by_key_and_window(operator.add, inv, window_s=3,
+                                                                               slide_s=3))
         assert got == [(2, [("a", 3), ("b", 4)]), (4, [("a", 8), ("b", 20)])]
     ssc = StreamingContext(1)
     out = collect(ssc.source(ListSource(frames(batches))).reduce_by_key_and_window("sum", window_s=3))
@@ -131,7 +132,7 @@ def test_count_by_window_and_window_equal_brute_force():
 def test_reduce_by_key_per_batch():
     batches = pair_batches(5, n_batches=10)
     for fn in (operator.add, lambda a, b: a + b):
-        got = run_pairs(batches, lambda d: d.reduce_by_key(fn))
+        got = run_pairs(batches, lambda d, fn=fn: d.reduce_by_key(fn))
         assert got == [(i, sorted(_sums(b).items())) for i, b in enumerate(batches)]
 
 
@@ -206,8 +207,8 @@ def test_transform_and_pprint():
     d = ssc.source(ListSource([pl.DataFrame({"key": ["a", "b", "c"], "value": [1, 2, 3]})]))
     d.transform(lambda f: f.filter(pl.col("value") > 1)).pprint(num=1, print_fn=printed.append)
     ssc.run()
-    assert printed == ["-------------------------------------------\nTime: 0.5 s\n"
-                       "-------------------------------------------\n('b', 2)\n...\n"]
+    assert printed == [("-------------------------------------------\nTime: 0.5 s\n"
+                        "-------------------------------------------\n('b', 2)\n...\n")]
 
 
 @pytest.mark.parametrize("build,words", [

@@ -17,8 +17,8 @@ import pytest
 
 pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'squall[microbatch]')")
 
-from squall.errors import SquallError  # noqa: E402
-from squall.microbatch.socket_source import SocketSource, SocketSourceError  # noqa: E402
+from squall.errors import SquallError
+from squall.microbatch.socket_source import SocketSource, SocketSourceError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "microbatch" / "socket_window_wordcount.py"
 
@@ -89,10 +89,9 @@ def test_reconnects_reports_the_outage_once_and_fails_when_retries_are_spent(cap
     src = SocketSource("127.0.0.1", server.port, batch_interval_s=3600, max_retries=2, backoff_initial_s=0.01,
                        backoff_max_s=0.02, on_error=errors.append)
     got = []
-    with caplog.at_level(logging.WARNING, logger="squall.microbatch.socket_source"):
-        with pytest.raises(SocketSourceError, match=r"127\.0\.0\.1:\d+: cannot connect.*no retry left") as info:
-            for b in src.batches():
-                got.append(b)
+    with caplog.at_level(logging.WARNING, logger="squall.microbatch.socket_source"), \
+            pytest.raises(SocketSourceError, match=r"127\.0\.0\.1:\d+: cannot connect.*no retry left") as info:
+        got.extend(src.batches())
     server.join()
     assert lines_of(got) == ["a", "b", "c"]
     assert src.connections == 2

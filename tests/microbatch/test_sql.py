@@ -14,19 +14,24 @@ import pytest
 pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'squall[microbatch]')")
 pytest.importorskip("sqlglot", reason="sqlglot is not installed (pip install 'squall[microbatch]')")
 
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
+from reference_data import SAMPLE
+from squall_smartcar.microbatch import ObdReplaySource
+from squall_smartcar.obd import read_fleet
+from squall_smartcar.record import date_to_ms, parse_line
 
-from squall.errors import SquallError  # noqa: E402
-from squall.microbatch import ListSink, ListSource, PlanError  # noqa: E402
-from squall.microbatch import cli as sql_cli  # noqa: E402
-from squall.microbatch.plan import Filter, Select, Watermark, WindowAggregate  # noqa: E402
-from squall.microbatch.sql import (  # noqa: E402
-    CsvSource, JsonLinesSource, SqlError, compile_sql, parse_duration_ms, sql)
-from squall_smartcar.microbatch import ObdReplaySource  # noqa: E402
-from squall_smartcar.obd import read_fleet  # noqa: E402
-from squall_smartcar.record import date_to_ms, parse_line  # noqa: E402
-
-from reference_data import SAMPLE  # noqa: E402
+from squall.errors import SquallError
+from squall.microbatch import ListSink, ListSource, PlanError
+from squall.microbatch import cli as sql_cli
+from squall.microbatch.plan import Filter, Select, Watermark, WindowAggregate
+from squall.microbatch.sql import (
+    CsvSource,
+    JsonLinesSource,
+    SqlError,
+    compile_sql,
+    parse_duration_ms,
+    sql,
+)
 
 START_MS = 1704067200000           # 2024-01-01 00:00:00 UTC, a multiple of 30 s
 
@@ -222,10 +227,10 @@ TEXT = ["to be or not to be", "", "that is the question", "to be"]
 
 
 @pytest.mark.parametrize("query", [
-    "SELECT word, COUNT(*) AS n FROM lines CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t(word) "
-    "WHERE word <> '' GROUP BY word",
-    "SELECT t.word, count(*) AS n FROM lines LATERAL VIEW explode(split(line, ' ')) t AS word "
-    "WHERE t.word != '' GROUP BY t.word",
+    ("SELECT word, COUNT(*) AS n FROM lines CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t(word) "
+     "WHERE word <> '' GROUP BY word"),
+    ("SELECT t.word, count(*) AS n FROM lines LATERAL VIEW explode(split(line, ' ')) t AS word "
+     "WHERE t.word != '' GROUP BY t.word"),
 ])
 def test_word_count_in_sql_flink_unnest_and_spark_lateral_view(query):
     from collections import Counter
