@@ -14,6 +14,7 @@ from squall.connectors.files import FileSinkBolt
 from squall.errors import RecordError
 from squall.store.errors import StoreError
 from squall.store.kv import KeyValueStore
+from squall.store.writers import single_writer_keys
 from squall.tuple import is_tick
 
 from .record import FIELDS, date_to_ms, ms_to_date, parse_line, row_key
@@ -101,8 +102,7 @@ class SpeedingBolt(Stateful, Bolt):
 
     def single_writer_keys(self) -> frozenset[str]:
         """The store's ``single_writer_key`` (an embedded store's directory), if any."""
-        key = self.store.single_writer_key
-        return frozenset() if key is None else frozenset((key,))
+        return single_writer_keys(self.store)
 
     def prepare(self, config, context, collector):
         self.collector = collector

@@ -36,7 +36,11 @@ DEFAULT_RULE = Path(__file__).with_name("speeding.epl")
 
 @dataclass(frozen=True)
 class Stores:
-    """Where the pipeline writes: a table store and a key-value store."""
+    """Where the pipeline writes: a table store and a key-value store.
+
+    Both are configurations (they travel with the topology); each bolt opens its
+    store in ``prepare`` on its worker. Read them with ``stores.table.open()``.
+    """
 
     table: TableStore
     kv: KeyValueStore

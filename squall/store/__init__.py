@@ -33,6 +33,7 @@ from squall.store.kv import KeyValueConnection, KeyValueStore
 from squall.store.rocks_kv import EmbeddedKeyValueConnection, EmbeddedKeyValueStore
 from squall.store.rocks_table import EmbeddedTable, EmbeddedTableConnection, EmbeddedTableStore
 from squall.store.table import Table, TableConnection, TableStore
+from squall.store.writers import single_writer_keys
 
 __all__ = [
     "TableStore",
@@ -45,6 +46,7 @@ __all__ = [
     "KeyValueConnection",
     "EmbeddedKeyValueStore",
     "EmbeddedKeyValueConnection",
+    "single_writer_keys",
     "StoreError",
     "InvalidArgumentError",
     "UnknownTableError",

@@ -20,6 +20,7 @@ from squall.component import Bolt
 from squall.connectors.outage import Outage
 from squall.store.errors import TableExistsError
 from squall.store.table import Columns, TableStore
+from squall.store.writers import single_writer_keys
 from squall.tuple import Tuple, is_tick
 
 log = logging.getLogger("squall.store")
@@ -103,8 +104,7 @@ class TableWriterBolt(Bolt):
     def single_writer_keys(self) -> frozenset[str]:
         """The store's ``single_writer_key``, if it has one: executors writing the same
         embedded directory must share a worker process."""
-        key = self.store.single_writer_key
-        return frozenset() if key is None else frozenset((key,))
+        return single_writer_keys(self.store)
 
     def prepare(self, config, context, collector):
         self.collector = collector

@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 import squall
-from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
+from squall.component import TopologyContext
+from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore, single_writer_keys
+from squall.store.bolts import DeadLetterBolt, FieldsTableMapper, TableWriterBolt
+from squall.store.rocks_table import _HANDLES as _TABLE_HANDLES
+from squall.testing import RecordingCollector
+from squall.tuple import Fields, Tuple, TupleSource
 
 # The modules a store configuration's pickle may name: the classes of its fields.
 _PLAIN_MODULES = {"squall.store.rocks_table", "squall.store.rocks_kv", "pathlib", "builtins", "time",
@@ -135,3 +140,35 @@ def test_a_second_process_cannot_open_a_directory_this_one_writes(tmp_path):
     with store.open():
         res = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(store), capture_output=True)
     assert res.returncode == 3, res.stderr.decode()
+
+
+def _tuples(fields, rows):
+    src = TupleSource("parse", 1, "default", Fields(fields))
+    return [Tuple(list(r), src, None) for r in rows]
+
+
+def test_store_bolts_name_their_directories_and_open_on_prepare_close_on_cleanup(tmp_path):
+    store = EmbeddedTableStore(tmp_path)
+    writer = TableWriterBolt(store, "t", ["f"], FieldsTableMapper("k", "f", ["v"]))
+    assert writer.single_writer_keys() == DeadLetterBolt(store).single_writer_keys() \
+        == {f"rocksdb:{os.path.realpath(tmp_path)}/tables"}
+    reader = EmbeddedTableStore(tmp_path, read_only=True)
+    assert TableWriterBolt(reader, "t", ["f"], FieldsTableMapper("k", "f", ["v"])).single_writer_keys() == frozenset()
+    assert single_writer_keys(store, EmbeddedKeyValueStore(tmp_path), reader) == {
+        store.single_writer_key, EmbeddedKeyValueStore(tmp_path).single_writer_key}
+
+    # The spec travels before prepare; the worker's copy opens, writes, and closes.
+    bolts = [pickle.loads(pickle.dumps(writer)) for _ in range(2)]
+    recorders = [RecordingCollector() for _ in bolts]
+    for i, (bolt, rec) in enumerate(zip(bolts, recorders)):
+        bolt.prepare({}, TopologyContext(topology=None, component_id="table", task_id=i, component_tasks=(0, 1)),
+                     rec)
+    # Two tasks of one process share the directory's handle (RocksDB allows one).
+    assert _TABLE_HANDLES.refcount(store.path) == 2
+    for i, bolt in enumerate(bolts):
+        bolt.process_batch(_tuples(["k", "v"], [(f"r{i}", i)]))
+        bolt.cleanup()
+    assert all(len(rec.acked) == 1 for rec in recorders)
+    assert _TABLE_HANDLES.refcount(store.path) == 0  # cleanup gave the handle back
+    with store.open() as tables:
+        assert dict(tables.open_table("t").scan()) == {"r0": {"f:v": b"0"}, "r1": {"f:v": b"1"}}

@@ -18,10 +18,16 @@ _names = itertools.count()
 
 @pytest.fixture
 def hbase_store(hbase_server):
+    """The session server's store configuration (what bolts are given)."""
     from squall.connectors.hbase import HBaseTableStore
-    store = HBaseTableStore(port=hbase_server.thrift_port)
-    yield store
-    store.close()
+    return HBaseTableStore(port=hbase_server.thrift_port)
+
+
+@pytest.fixture
+def hbase(hbase_store):
+    """A live connection to the session server (what a test reads and writes through)."""
+    with hbase_store.open() as connection:
+        yield connection
 
 
 @pytest.fixture

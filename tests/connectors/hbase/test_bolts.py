@@ -58,15 +58,15 @@ def test_mapper_composite_key_columns_counters_and_errors():
         SimpleHBaseMapper("nope", "cf", column_fields=["word"]).mutation(word("a"))
 
 
-def test_batch_size_flush_then_ack_with_counters(hbase_store, table_name):
+def test_batch_size_flush_then_ack_with_counters(hbase_store, hbase, table_name):
     bolt, rec = prepared(HBaseBolt(hbase_store, table_name, mapper(), batch_size=3,
                                    create_if_missing=True))
     assert bolt.component_configuration() == {TICK_TUPLE_FREQ_SECS: 1.0}
     bolt.process_batch([word("a", 2), word("b", 1)])
-    assert rec.acked == [] and table_name not in hbase_store.tables()  # buffered, nothing sent
+    assert rec.acked == [] and table_name not in hbase.tables()  # buffered, nothing sent
     bolt.process_batch([word("a", 5, "y"), word("c", 1)])
     assert len(rec.acked) == 3 and rec.failed == [] and bolt.flushes == 1
-    t = hbase_store.open_table(table_name)
+    t = hbase.open_table(table_name)
     assert t.get("a") == {"cf:word": b"a", "cf:note": b"y", "cf:count": (7).to_bytes(8, "big")}
     assert t.get("c") == {}  # still buffered
     bolt.process_batch([_TICK])  # the flush interval elapsed
@@ -102,7 +102,7 @@ def test_unreachable_server_fails_batch_backs_off_and_reports_once(table_name):
     assert bolt._outage.outages == 1 and bolt._outage.failed_during == 7
 
 
-def test_word_count_topology_acks_every_tuple_after_flush(hbase_store, table_name):
+def test_word_count_topology_acks_every_tuple_after_flush(hbase_store, hbase, table_name):
     words = [["w%d" % (i % 7), i % 3 + 1, "n%d" % i] for i in range(200)]
     b = TopologyBuilder()
     b.set_spout("words", ListSpout(words, ["word", "count", "note"], name=table_name))
@@ -115,14 +115,14 @@ def test_word_count_topology_acks_every_tuple_after_flush(hbase_store, table_nam
     expected = Counter()
     for w, n, _ in words:
         expected[w] += n
-    t = hbase_store.open_table(table_name)
+    t = hbase.open_table(table_name)
     got = {k: decode_counter(v["cf:count"]) for k, v in t.scan(columns=["cf:count"])}
     assert got == dict(expected)
 
 
-def test_lookup_bolt_emits_input_fields_plus_columns(hbase_store, table_name):
-    hbase_store.create_table(table_name, ["cf"])
-    t = hbase_store.open_table(table_name)
+def test_lookup_bolt_emits_input_fields_plus_columns(hbase_store, hbase, table_name):
+    hbase.create_table(table_name, ["cf"])
+    t = hbase.open_table(table_name)
     t.put_many([(f"car{i}", {"cf:area": f"A{i}", "cf:speed": 50 + i}) for i in range(5)])
     t.increment("car1", "cf:trips", 3)
     keys = [[f"car{i}", i] for i in (0, 1, 4, 9)]
@@ -140,9 +140,9 @@ def test_lookup_bolt_emits_input_fields_plus_columns(hbase_store, table_name):
     assert sorted(ListSpout.acked(table_name)) == [0, 1, 2, 3]
 
 
-def test_lookup_bolt_direct_batch_missing_rows_and_outage(hbase_store, table_name):
-    hbase_store.create_table(table_name, ["cf"])
-    hbase_store.open_table(table_name).increment("a", "cf:n", 5)
+def test_lookup_bolt_direct_batch_missing_rows_and_outage(hbase_store, hbase, table_name):
+    hbase.create_table(table_name, ["cf"])
+    hbase.open_table(table_name).increment("a", "cf:n", 5)
     bolt, rec = prepared(HBaseLookupBolt(hbase_store, table_name, "word", ["cf:n"], ["word"],
                                          output_fields=["total"], decode=decode_counter,
                                          emit_missing=False))

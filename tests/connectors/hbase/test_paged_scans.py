@@ -44,7 +44,7 @@ class _ConnectionSpy:
 
 @pytest.fixture
 def paged(hbase_server, table_name, monkeypatch):
-    store = HBaseTableStore(port=hbase_server.thrift_port, scan_batch_size=PAGE)
+    store = HBaseTableStore(port=hbase_server.thrift_port, scan_batch_size=PAGE).open()
     store.create_table(table_name, ["cf"])
     table = store.open_table(table_name)
     table.put_many((f"row{i:03d}", {"cf:n": str(i)}) for i in range(ROWS))

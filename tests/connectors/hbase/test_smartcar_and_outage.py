@@ -33,15 +33,16 @@ def _store_feed(store, feed, name) -> None:
     assert res.completed, res.errors()
 
 
-def test_smartcar_table_on_hbase_matches_the_embedded_table(hbase_store, tmp_path):
+def test_smartcar_table_on_hbase_matches_the_embedded_table(hbase_store, hbase, tmp_path):
     feed = _feed(cars=12, seconds=30)  # 360 records
-    if TABLE in hbase_store.tables():
-        hbase_store.delete_table(TABLE)
+    if TABLE in hbase.tables():
+        hbase.delete_table(TABLE)
     _store_feed(hbase_store, feed, "smartcar-hbase")
-    with EmbeddedTableStore(tmp_path) as embedded:
-        _store_feed(embedded, feed, "smartcar-embedded")
-        expected = list(embedded.open_table(TABLE).scan())
-    table = hbase_store.open_table(TABLE)
+    embedded = EmbeddedTableStore(tmp_path)
+    _store_feed(embedded, feed, "smartcar-embedded")
+    with embedded.open() as tables:
+        expected = list(tables.open_table(TABLE).scan())
+    table = hbase.open_table(TABLE)
     assert table.count() == len(feed) == len(expected)
     assert list(table.scan()) == expected
     assert table.families() == [FAMILY]
@@ -70,7 +71,7 @@ class PacedListSpout(ListSpout):
             super().next_tuple()
 
 
-def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, table_name, caplog):
+def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, hbase, table_name, caplog):
     caplog.set_level("WARNING")
     n = 600
     rows = [[f"car{i % 20:02d}-{i:05d}", i, 1] for i in range(n)]
@@ -111,6 +112,6 @@ def test_thrift_restart_mid_run_loses_nothing(hbase_server, hbase_store, table_n
     recoveries = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
     assert len(recoveries) == len(stats.last_errors), recoveries
     assert all(f"HBase Thrift 127.0.0.1:{hbase_server.thrift_port}" in m for m in recoveries)
-    table = hbase_store.open_table(table_name)
+    table = hbase.open_table(table_name)
     assert table.count() == n
     assert {k: int(v["cf:seq"]) for k, v in table.scan()} == {r[0]: r[1] for r in rows}

@@ -27,11 +27,10 @@ FAMILIES = ["drive", "info"]
 @pytest.fixture(params=["embedded", "hbase"])
 def store(request, tmp_path):
     if request.param == "embedded":
-        s = EmbeddedTableStore(tmp_path)
-        yield s
-        s.close()
+        with EmbeddedTableStore(tmp_path).open() as s:
+            yield s
     else:
-        yield request.getfixturevalue("hbase_store")
+        yield request.getfixturevalue("hbase")
 
 
 @pytest.fixture
@@ -186,10 +185,12 @@ def test_table_admin_and_errors(store, table_name):
     store.delete_table(table_name)
 
 
-def test_store_and_table_are_picklable_specs(store, table):
+def test_the_store_is_a_config_a_copy_opens_elsewhere_and_the_connection_never_travels(store, table):
     table.put("r", {"info:a": "x"})
-    again = pickle.loads(pickle.dumps(table))
-    assert again.get("r") == {"info:a": b"x"}
-    clone = copy.deepcopy(store)
-    assert clone.open_table(table.name).get("r") == {"info:a": b"x"}
-    clone.close()
+    config = store.store
+    assert pickle.loads(pickle.dumps(config)) == config == copy.deepcopy(config)
+    with pickle.loads(pickle.dumps(config)).open() as clone:
+        assert clone.open_table(table.name).get("r") == {"info:a": b"x"}
+    for live in (store, table):
+        with pytest.raises(TypeError):
+            pickle.dumps(live)
