@@ -25,15 +25,16 @@ changed keys after each batch, append mode emits every key once at the end of in
 Supported: one table in ``FROM`` (an alias allowed), optionally flattened by one
 Flink ``CROSS JOIN UNNEST(list) AS t(col)`` or Spark ``LATERAL VIEW explode(list) t AS
 col`` (one row per element, the record's columns repeated; ``SPLIT(str, ' ')`` at a
-plain separator makes the list), ``WHERE``, ``GROUP BY`` (columns,
-expressions, at most one group window), ``HAVING``, the aggregates ``COUNT(*)``,
-``COUNT(x)``, ``SUM``, ``AVG``, ``MIN``, ``MAX`` over any scalar expression, and scalar
-expressions polars' SQL knows (arithmetic, comparisons, ``AND/OR/NOT``, ``IN``,
-``BETWEEN``, ``LIKE``, ``IS NULL``, ``CASE``, ``CAST``, string functions). Refused with a
-:class:`SqlError` naming the clause: joins, subqueries, ``UNION``, ``ORDER BY``,
-``LIMIT``, ``DISTINCT``, ``OVER`` windows, ``SESSION`` windows, ``COUNT(DISTINCT ...)``
-and other aggregates (their partials do not merge across batches). Column names are
-case-sensitive.
+plain separator makes the list), ``WHERE``, ``GROUP BY`` (columns, expressions, at most
+one group window), ``HAVING`` (which may name a select alias, as Spark allows), the
+aggregates ``COUNT(*)``, ``COUNT(x)``, ``SUM``, ``AVG``, ``MIN``, ``MAX`` over any
+scalar expression, and scalar expressions polars' SQL knows (arithmetic, comparisons,
+``AND/OR/NOT``, ``IN``, ``BETWEEN``, ``LIKE``, ``IS NULL``, ``CASE``, ``CAST``, string
+functions). Refused with a :class:`SqlError` naming the clause: other joins, subqueries,
+``UNION``, ``ORDER BY``, ``LIMIT``, ``DISTINCT``, ``OVER`` windows, ``SESSION`` windows,
+``COUNT(DISTINCT ...)`` and other aggregates (their partials do not merge across
+batches), Flink's window table functions (``FROM TABLE(TUMBLE(...))``, which sqlglot
+does not parse). Column names are case-sensitive.
 
 Semantics: Flink SQL "Group Window Aggregation" (TUMBLE, HOP and their auxiliary
 functions; ``HOP(time, slide, size)``), Spark SQL ``window()`` ("Window Operations on
@@ -575,7 +576,18 @@ class _Compiler:
             select_exprs.append(post(node, "SELECT").alias(name))
             names.append(name)
         self._unique(names)
-        having_expr = post(having.this, "HAVING") if having is not None else None
+        having_expr = None
+        if having is not None:
+            # Spark lets HAVING name a select alias (HAVING avg_speed > 80); a grouped
+            # column of the same name wins.
+            aliases = {i.alias: i.this for i in items if isinstance(i, exp.Alias)}
+            grouped = {k for _, k in keys}
+
+            def unalias(n: Any) -> Any:
+                if isinstance(n, exp.Column) and not n.table and n.name in aliases and n.name not in grouped:
+                    return aliases[n.name].copy()
+                return n
+            having_expr = post(having.this.copy().transform(unalias), "HAVING")
         if not aggs:
             # GROUP BY without an aggregate (SELECT DISTINCT's meaning): count the rows anyway.
             aggs.append((exp.Count(this=exp.Star()), Agg("count", None, f"{_HIDDEN}a0")))

@@ -172,6 +172,12 @@ def test_rowtime_window_struct_expressions_over_aggregates_and_grouped_expressio
     assert sink.rows() == [(9_999, 1)]
 
 
+def test_having_may_name_a_select_alias():
+    sink, _ = small("SELECT car, AVG(v) AS av FROM t GROUP BY TUMBLE(ts, INTERVAL '10' SECOND), car HAVING av > 2",
+                    [[(1_000, "a", 1.0), (2_000, "b", 3.0), (3_000, "b", 5.0)]])
+    assert sink.rows() == [("b", 4.0)]
+
+
 def test_group_by_without_window_update_mode_gives_running_counts_append_gives_final_ones():
     batches = [[(1, "a", 1.0), (2, "b", 1.0)], [(3, "a", 1.0)], [(4, "c", 1.0)]]
     q = "SELECT car, COUNT(*) AS n FROM t GROUP BY car"
