@@ -134,6 +134,7 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
                                       "checkpoints, rules, sampled events and dashboards.")
     app.state.log_levels = log_levels
     app.state.events = events
+    app.state.dashboards = boards
     registry = prometheus_client.CollectorRegistry(auto_describe=False)
     registry.register(TopologyCollector(view))
 

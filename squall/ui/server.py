@@ -18,7 +18,7 @@ from ..errors import SquallError
 from ..extras import require
 from ..runtime.local import LocalCluster
 from .app import create_app
-from .dashboards import Provider
+from .dashboards import DashboardError, Provider
 from .source import ClusterSource
 from .views import ClusterView, CounterHistory
 
@@ -83,7 +83,8 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
         token: the bearer token that actions (activate, deactivate, kill) need; None
             refuses every action with 403. Never logged.
         sample_s: seconds between two samples of the counters, which the 10-minute,
-            3-hour and 1-day figures are computed from (their precision).
+            3-hour and 1-day figures are computed from (their precision), and between
+            two samples of the dashboards' counters while no page reads them.
         dashboards: application dashboards, name -> provider (see
             :mod:`squall.ui.dashboards`), each at ``/dashboard.html?name=NAME``.
 
@@ -120,6 +121,12 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
     def sample() -> None:
         while not stopping.wait(sample_s):
             view.sample()
+            # Dashboards too, so a page opened later shows the recent curve.
+            for board in app.state.dashboards.values():
+                try:
+                    board.read()
+                except DashboardError:
+                    pass    # the page shows the provider's error when it asks
 
     sampler = threading.Thread(target=sample, name="squall-ui-sampler", daemon=True)
     sampler.start()
