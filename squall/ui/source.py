@@ -328,16 +328,21 @@ class LocalTopology:
         return [] if cs is None else [cs]
 
     def _cep_tasks(self) -> list[Any]:
-        from ..cep.bolt import CepBolt
-
-        # prepare() builds the engine; a task not prepared yet has none to read.
-        return [t for t in self.worker.bolt_tasks if isinstance(t.obj, CepBolt) and hasattr(t.obj, "engine")]
+        # Only a topology that imported CepBolt can run one: no import (of the EPL
+        # compiler) here. prepare() builds the engine; a task not prepared has none.
+        module = sys.modules.get("squall.cep.bolt")
+        if module is None:
+            return []
+        return [t for t in self.worker.bolt_tasks if isinstance(t.obj, module.CepBolt) and hasattr(t.obj, "engine")]
 
     def statements(self) -> list[StatementSummary]:
+        tasks = self._cep_tasks()
+        if not tasks:
+            return []
         from ..cep.bolt import DYNAMIC_STREAM
 
         out = []
-        for task in self._cep_tasks():
+        for task in tasks:
             bolt = task.obj
             declared = getattr(bolt, "_declared", {})
             for st in list(bolt.engine.statements):
@@ -347,10 +352,9 @@ class LocalTopology:
         return out
 
     def rules_dir(self, component: str) -> str:
-        from ..cep.bolt import CepBolt
-
+        module = sys.modules.get("squall.cep.bolt")
         spec = self.topology.components.get(component)
-        if spec is None or not isinstance(spec.obj, CepBolt):
+        if spec is None or module is None or not isinstance(spec.obj, module.CepBolt):
             raise RulesUnsupportedError(f"component {component!r} of topology {self.name!r} is not a "
                                         f"CEP bolt (squall.cep.CepBolt): it runs no rules")
         if spec.obj.rules_dir is None:
