@@ -12,7 +12,11 @@ Group windows, in either spelling:
 * Flink SQL: ``GROUP BY TUMBLE(ts, INTERVAL '30' SECOND)``, ``HOP(ts, slide, size)``,
   with ``TUMBLE_START/TUMBLE_END/TUMBLE_ROWTIME`` (``HOP_...``) in the select list;
 * Spark SQL: ``GROUP BY window(ts, '30 seconds'[, '10 seconds'[, startTime]])``, with
-  ``window.start``, ``window.end`` (or ``window``: both columns) in the select list.
+  ``window.start``, ``window.end`` (or ``window``: both columns) in the select list;
+* Flink SQL's window table functions: ``FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts),
+  size[, offset]))`` or ``HOP(TABLE t, DESCRIPTOR(ts), slide, size[, offset])``, with
+  ``GROUP BY window_start, window_end, ...`` and ``window_start``, ``window_end``,
+  ``window_time`` in the select list (positional arguments only).
 
 The event-time column is integer epoch milliseconds or a polars ``Datetime`` (turned
 into epoch ms before the window). A window's start and end come out as ``window_start``
@@ -33,11 +37,11 @@ scalar expression, and scalar expressions polars' SQL knows (arithmetic, compari
 functions). Refused with a :class:`SqlError` naming the clause: other joins, subqueries,
 ``UNION``, ``ORDER BY``, ``LIMIT``, ``DISTINCT``, ``OVER`` windows, ``SESSION`` windows,
 ``COUNT(DISTINCT ...)`` and other aggregates (their partials do not merge across
-batches), Flink's window table functions (``FROM TABLE(TUMBLE(...))``, which sqlglot
-does not parse). Column names are case-sensitive.
+batches), ``CUMULATE`` and named arguments of Flink's window table functions. Column
+names are case-sensitive.
 
 Semantics: Flink SQL "Group Window Aggregation" (TUMBLE, HOP and their auxiliary
-functions; ``HOP(time, slide, size)``), Spark SQL ``window()`` ("Window Operations on
+functions; ``HOP(time, slide, size)``) and "Window Aggregation" (window TVFs), Spark SQL ``window()`` ("Window Operations on
 Event Time"); the stream semantics are the plan's (see :mod:`squall.microbatch.engine`).
 
 >>> import polars as pl
@@ -204,7 +208,58 @@ def compile_sql(query: str, *, watermark_delay: int | timedelta = 0) -> Compiled
     return _Compiler(query, delay_ms).compile()
 
 
-def _parse(query: str) -> Any:
+@dataclass(frozen=True)
+class _TableFunction:
+    """Flink's window table function in ``FROM``: ``TUMBLE(TABLE t, DESCRIPTOR(ts), size[, offset])``
+    or ``HOP(TABLE t, DESCRIPTOR(ts), slide, size[, offset])``; ``args`` are the durations."""
+
+    kind: str
+    column: str
+    args: tuple[Any, ...]
+    text: str
+
+
+def _take_table_function(query: str, tokens: list[Any], dialect: Any) -> tuple[list[Any], _TableFunction | None]:
+    """``tokens`` with ``TABLE(TUMBLE(TABLE t, ...))`` replaced by ``t``, and what it said.
+
+    sqlglot does not parse Flink's window table functions, so they are taken out of the
+    token stream before parsing; the table name stays as the ``FROM`` source.
+    """
+    from sqlglot.tokens import TokenType
+
+    def word(i: int, text: str) -> bool:
+        return i < len(tokens) and tokens[i].text.upper() == text
+
+    def kind(i: int, token_type: Any) -> bool:
+        return i < len(tokens) and tokens[i].token_type == token_type
+
+    for i in range(len(tokens)):
+        if not (word(i, "TABLE") and kind(i + 1, TokenType.L_PAREN) and kind(i + 3, TokenType.L_PAREN)):
+            continue
+        name = tokens[i + 2].text.upper()
+        if not (word(i + 4, "TABLE") and word(i + 6, ",") and word(i + 7, "DESCRIPTOR") and kind(i + 8, TokenType.L_PAREN)
+                and kind(i + 10, TokenType.R_PAREN) and word(i + 11, ",")):
+            raise SqlError(query, f"FROM TABLE({name}(...)): expected {name}(TABLE t, DESCRIPTOR(ts), ...) "
+                                  f"(positional arguments)")
+        depth, j = 0, i + 12
+        while j < len(tokens):
+            depth += kind(j, TokenType.L_PAREN) - kind(j, TokenType.R_PAREN)
+            if depth < 0:
+                break
+            j += 1
+        if not (kind(j, TokenType.R_PAREN) and kind(j + 1, TokenType.R_PAREN)):
+            raise SqlError(query, f"FROM TABLE({name}(...)): unbalanced parentheses")
+        text = query[tokens[i].start: tokens[j + 1].end + 1]
+        if name not in ("TUMBLE", "HOP"):
+            raise SqlError(query, f"{text}: only the TUMBLE and HOP window table functions are supported")
+        args_text = query[tokens[i + 12].start: tokens[j - 1].end + 1] if j > i + 12 else ""
+        args = tuple(dialect.parse(f"SELECT {args_text}")[0].expressions)
+        call = _TableFunction(name.lower(), tokens[i + 9].text, args, text)
+        return tokens[:i] + [tokens[i + 5]] + tokens[j + 2:], call
+    return tokens, None
+
+
+def _parse(query: str) -> tuple[Any, _TableFunction | None]:
     sqlglot = require("sqlglot", "microbatch", "SQL over a stream (squall.microbatch.sql)")
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.tokens import TokenType
@@ -217,6 +272,7 @@ def _parse(query: str) -> Any:
         for tok, nxt in itertools.pairwise(tokens):
             if tok.text.upper() in _WINDOW_FUNCS and nxt.token_type in (TokenType.L_PAREN, TokenType.DOT):
                 tok.token_type = TokenType.VAR
+        tokens, table_function = _take_table_function(query, tokens, dialect)
         statements = dialect.parser().parse(tokens, query)
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
@@ -227,7 +283,7 @@ def _parse(query: str) -> Any:
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise SqlError(query, f"expected one SELECT statement, got {len(statements)}")
-    return statements[0]
+    return statements[0], table_function
 
 
 @dataclass(frozen=True)
@@ -252,7 +308,7 @@ class _Compiler:
 
     def compile(self) -> CompiledSql:
         exp = self.exp
-        tree = _parse(self.query)
+        tree, self.table_function = _parse(self.query)
         if not isinstance(tree, exp.Select):
             raise self.fail(f"only SELECT runs over a stream, got {type(tree).__name__.upper()}")
         unnest = self._unnest(tree)
@@ -274,6 +330,9 @@ class _Compiler:
         if group is None and not aggs_found:
             if having is not None:
                 raise self.fail("HAVING needs GROUP BY or an aggregate")
+            if self.table_function is not None:
+                raise self.fail(f"{self.table_function.text}: a window table function needs GROUP BY "
+                                f"window_start, window_end (window aggregation)")
             columns = self._project(items, operators)
             return CompiledSql(table, tuple(operators), columns, windowed=False)
         return self._aggregate(table, tree, items, group, having, operators)
@@ -468,12 +527,29 @@ class _Compiler:
             raise self.fail(f"{node.sql()}: {exc}") from None
         return _WindowCall(kind, spec)
 
+    def _table_function_window(self, call: _TableFunction) -> _WindowCall:
+        """The window of ``TUMBLE(TABLE t, DESCRIPTOR(ts), size[, offset])`` or
+        ``HOP(TABLE t, DESCRIPTOR(ts), slide, size[, offset])``."""
+        args = [self._duration(a, call.kind.upper()) for a in call.args]
+        if len(args) not in ((1, 2) if call.kind == "tumble" else (2, 3)):
+            raise self.fail(f"{call.text}: expected {'size' if call.kind == 'tumble' else 'slide, size'}"
+                            f"[, offset] after DESCRIPTOR(...)")
+        size, slide = (args[0], args[0]) if call.kind == "tumble" else (args[1], args[0])
+        offset = args[-1] if len(args) == (2 if call.kind == "tumble" else 3) else 0
+        try:
+            return _WindowCall(call.kind, window(call.column, size, slide, offset % slide))
+        except PlanError as exc:
+            raise self.fail(f"{call.text}: {exc}") from None
+
     def _window_ref(self, node: Any, win: _WindowCall | None) -> str | None:
         """For a window auxiliary (TUMBLE_START(...), window.start, ...): its output column, else None.
 
         Returns ``"rowtime"`` for ``*_ROWTIME`` (the window's end minus 1 ms).
         """
         exp = self.exp
+        if self.table_function is not None and isinstance(node, exp.Column) and not node.table \
+                and node.name == "window_time":
+            return "rowtime"
         if isinstance(node, exp.Column) and node.table.lower() == "window":
             if win is None:
                 raise self.fail(f"{node.sql()} needs GROUP BY window(...)")
@@ -500,9 +576,13 @@ class _Compiler:
         exp = self.exp
         keys: list[tuple[Any, str]] = []          # (SQL node, key column)
         win: _WindowCall | None = None
+        bounds: set[str] = set()                  # window_start/window_end grouped on (table function)
         for node in (group.expressions if group is not None else []):
             call = self._window_call(node)
-            if call is not None:
+            if self.table_function is not None and isinstance(node, exp.Column) and not node.table \
+                    and node.name in (_WS, _WE):
+                bounds.add(node.name)
+            elif call is not None:
                 if win is not None:
                     raise self.fail(f"GROUP BY {node.sql()}: one group window per query")
                 win = call
@@ -512,6 +592,11 @@ class _Compiler:
                 raise self.fail(f"GROUP BY {node.sql()}: aggregates cannot be grouped on")
             else:
                 keys.append((node, self._hidden(self._polars(node, "GROUP BY"))))
+        if self.table_function is not None:
+            if win is not None or bounds != {_WS, _WE}:
+                raise self.fail(f"{self.table_function.text}: GROUP BY window_start, window_end (both, and no "
+                                f"other group window) to aggregate per window")
+            win = self._table_function_window(self.table_function)
         aggs: list[tuple[Any, Agg]] = []
 
         def agg_column(node: Any) -> str:

@@ -114,6 +114,23 @@ def test_spark_window_with_slide_equals_the_oracle_and_names_window_start(trips)
     assert_close(as_dict(frame, "window_start"), oracle(trips, 30_000, 10_000))
 
 
+def test_flink_window_table_functions_equal_the_oracle(trips):
+    frame, _ = run(
+        "SELECT window_start AS ws, window_end, window_time, car_number AS car, COUNT(*) AS n, AVG(speed) AS a, "
+        "MAX(speed) AS m FROM TABLE(TUMBLE(TABLE obd, DESCRIPTOR(event_time_ms), INTERVAL '30' SECONDS)) "
+        "GROUP BY window_start, window_end, car_number",
+        ObdReplaySource(SAMPLE, START_MS, batch_ms=60_000))
+    assert (frame["window_end"] - frame["ws"]).unique().to_list() == [30_000]
+    assert (frame["window_end"] - frame["window_time"]).unique().to_list() == [1]
+    assert_close(as_dict(frame), oracle(trips, 30_000, 30_000))
+    frame, _ = run(
+        "SELECT window_start AS ws, car_number AS car, COUNT(*) AS n, AVG(speed) AS a, MAX(speed) AS m "
+        "FROM TABLE(HOP(TABLE obd, DESCRIPTOR(event_time_ms), INTERVAL '10' SECOND, INTERVAL '30' SECOND)) "
+        "GROUP BY window_start, window_end, car_number",
+        ObdReplaySource(SAMPLE, START_MS, batch_ms=60_000))
+    assert_close(as_dict(frame), oracle(trips, 30_000, 10_000))
+
+
 def test_the_speeding_rule_in_sql_equals_the_oracle(trips):
     want = {k: v for k, v in oracle(trips, 30_000, 30_000).items() if v[1] > 80}
     frame, _ = run(
@@ -172,6 +189,13 @@ def test_rowtime_window_struct_expressions_over_aggregates_and_grouped_expressio
     assert sink.rows() == [(9_999, 1)]
 
 
+def test_a_tumble_table_function_offset_shifts_the_windows():
+    sink, _ = small("SELECT window_start, SUM(v) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND, "
+                    "INTERVAL '5' SECOND)) GROUP BY window_start, window_end",
+                    [[(1_000, "a", 1.0), (6_000, "a", 2.0), (14_000, "a", 4.0)]])
+    assert sink.rows() == [(-5_000, 1.0), (5_000, 6.0)]
+
+
 def test_having_may_name_a_select_alias():
     sink, _ = small("SELECT car, AVG(v) AS av FROM t GROUP BY TUMBLE(ts, INTERVAL '10' SECOND), car HAVING av > 2",
                     [[(1_000, "a", 1.0), (2_000, "b", 3.0), (3_000, "b", 5.0)]])
@@ -221,6 +245,13 @@ def test_projection_and_where_without_aggregates_run_per_batch():
     ("SELECT x.car FROM t", "unknown table 'x'"),
     ("SELECT car FROM nope", "no such source"),
     ("SELECT car, car FROM t", "appear twice"),
+    ("SELECT * FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECONDS))", "needs GROUP BY window_start"),
+    ("SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECONDS)) GROUP BY window_start",
+     "both"),
+    (("SELECT COUNT(*) FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '9' SECOND)) "
+      "GROUP BY window_start, window_end"), "only the TUMBLE and HOP"),
+    (("SELECT COUNT(*) FROM TABLE(TUMBLE(DATA => TABLE t, TIMECOL => DESCRIPTOR(ts), SIZE => INTERVAL '1' SECOND)) "
+      "GROUP BY window_start, window_end"), "positional arguments"),
 ])
 def test_refused_queries_name_the_clause(query, words):
     with pytest.raises(SqlError, match=words) as info:
