@@ -62,8 +62,6 @@ def one_run(mode: str, replay: str, repeat: int, interval_ms: int) -> dict:
         if cp is not None:
             out.update(checkpoints=cp.completed, checkpoint_mean_ms=cp.total_s / max(cp.completed, 1) * 1000,
                        checkpoint_max_ms=cp.max_s * 1000)
-        if backend is not None:
-            backend.close()
         if mode == "rocksdb":
             out["state_bytes"] = sum(f.stat().st_size for f in (Path(tmp) / "state").rglob("*") if f.is_file())
         stores.table.close()

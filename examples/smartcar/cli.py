@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -40,7 +41,9 @@ def smartcar() -> None:
 def _rows(store, table: str) -> int | None:
     """Rows in ``table`` (0 if absent), or None when the store cannot be reached now."""
     try:
-        return store.open_table(table).count() if table in store.tables() else 0
+        # Opened and closed here: the run's table writer, maybe another process, opens it next.
+        with store.open() as tables:
+            return tables.open_table(table).count() if table in tables.tables() else 0
     except (StoreError, OSError) as exc:
         log.warning("cannot count %s now: %s", table, exc)
         return None
@@ -85,9 +88,16 @@ def _rows(store, table: str) -> int | None:
               show_default=True,
               help="Where checkpoints live: RocksDB in --data-dir, Redis at --redis, memory (no "
                    "resume after the process ends), or none (no checkpoints: at-least-once only).")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes (topology.workers). Above 1 the pipeline runs on Ray (the 'ray' "
+                   "extra), started in this process unless --address names a cluster; the outputs "
+                   "equal a 1-worker run's.")
+@click.option("--address", default=None,
+              help="Run on the Ray cluster at this address (started with 'ray start --head').")
 @data_dir_option
 def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, ttl_s, speeding_log, max_pending,
-        bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend, data_dir):
+        bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend,
+        workers, address, data_dir):
     """Run the pipeline until the input ends; print a summary.
 
     Every record is stored in table DriverCarInfo (family cf1, row key = reversed
@@ -138,7 +148,10 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     dead_before = _rows(stores.table, DEAD_LETTER_TABLE)
     conf = {MAX_SPOUT_PENDING: max_pending, MESSAGE_TIMEOUT_SECS: 30, CHECKPOINT_MODE: guarantee,
             CHECKPOINT_INTERVAL_MS: checkpoint_ms}
-    backend = _state_backend(state_backend, data_dir, redis_url, job)
+    on_cluster = workers > 1 or address is not None
+    backend = _state_backend(state_backend, data_dir, redis_url, job) if not on_cluster else \
+        (None if state_backend == "none" else
+         functools.partial(_worker_state_backend, state_backend, str(data_dir), redis_url, job))
     if backend is None and guarantee == EXACTLY_ONCE:
         raise CliError("--guarantee exactly-once needs checkpoints: choose a --state-backend other than none")
     where = ", ".join(x for x in (hbase and f"HBase {mask_url(hbase)}",
@@ -146,24 +159,26 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     click.echo(f"squall smartcar: {what}; data in {where or data_dir}", err=True)
     t0 = time.monotonic()
     try:
-        with LocalCluster() as cluster:
-            try:
-                handle = cluster.submit_topology("smartcar", conf, topology, until_complete=True,
-                                                 state_backend=backend)
-            except ConfigError as exc:
-                raise CliError(f"--guarantee {guarantee}: {exc}")
-            stopped_by = _stop_on_signals(handle)
-            stats, checkpoints = _watch(handle, source, t0)
-            completed = handle.worker.completed
-            stop_report = handle.stop_report
+        if on_cluster:
+            stats, checkpoints, completed, stop_report, stopped_by = _run_on_cluster(
+                topology, conf, workers, address, backend, source, t0)
+        else:
+            with LocalCluster() as cluster:
+                try:
+                    handle = cluster.submit_topology("smartcar", conf, topology, until_complete=True,
+                                                     state_backend=backend)
+                except ConfigError as exc:
+                    raise CliError(f"--guarantee {guarantee}: {exc}")
+                stopped_by = _stop_on_signals(handle)
+                stats = _watch(handle, source, t0)
+                checkpoints = handle.worker.checkpoint_stats
+                completed = handle.worker.completed
+                stop_report = handle.stop_report
     except startup_errors as exc:  # the source never answered: one line, no traceback
         raise CliError(str(exc)) from None
     except SquallError as exc:     # what ended the run (a state value that cannot be stored, ...)
         log.debug("the run ended with an error", exc_info=True)
         raise CliError(f"the run stopped: {exc}") from exc
-    finally:
-        if backend is not None:
-            backend.close()
     elapsed = time.monotonic() - t0
     p = _progress(stats, source)
     rows_after = _rows(stores.table, TABLE)
@@ -225,6 +240,39 @@ def _state_backend(kind: str, data_dir, redis_url: str | None, job: tuple):
     return RocksDBStateBackend(Path(data_dir) / "state" / job_id)
 
 
+def _worker_state_backend(kind: str, data_dir: str, redis_url: str | None, job: tuple, index: int):
+    """Worker ``index``'s state backend on the cluster: its own namespace of this input's
+    (each worker checkpoints the tasks it runs)."""
+    return _state_backend(kind, Path(data_dir), redis_url, (*job, "worker", index))
+
+
+def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, source, t0: float):
+    """Run the pipeline on Ray workers; returns (stats, checkpoints, completed, stop_report, signals)."""
+    from squall.cluster import RayCluster
+    from squall.runtime.checkpoint import CheckpointStats
+
+    with RayCluster(address) as cluster:
+        handle = cluster.submit_topology("smartcar", conf, topology, workers=workers, until_complete=True,
+                                         state_backend=backend)
+        stopped_by = _stop_on_signals(handle)
+        stats = _watch(handle, source, t0)
+        summary = handle.summary()
+        parts = [c for c in handle.checkpoint_stats() if c is not None]
+    checkpoints = None
+    if parts:
+        recovered = [c.recovered_txid for c in parts if c.recovered_txid is not None]
+        checkpoints = CheckpointStats(
+            recovered_txid=max(recovered) if recovered else None,
+            recovery_s=max(c.recovery_s for c in parts),
+            restored_at=min((c.restored_at for c in parts if c.restored_at is not None), default=None),
+            completed=sum(c.completed for c in parts), failed=sum(c.failed for c in parts),
+            declined=sum(c.declined for c in parts), rollbacks=sum(c.rollbacks for c in parts),
+            total_s=sum(c.total_s for c in parts), max_s=max(c.max_s for c in parts))
+    if summary["restarts"]:
+        click.echo(f"{summary['restarts']} worker restart(s) during the run", err=True)
+    return stats, checkpoints, summary["completed"], None, stopped_by
+
+
 def _stop_on_signals(handle) -> list[int]:
     """Ctrl-C / SIGTERM stop the run gracefully; a second one exits at once.
 
@@ -281,7 +329,7 @@ def _since_process_start(at_monotonic: float) -> str:
 
 
 def _watch(handle, source, t0: float):
-    """Print progress every second until the run ends; return its stats and checkpoints."""
+    """Print progress every second until the run ends; return its stats."""
     last_read, last_t = 0, t0
     while not handle.wait(1.0):
         now = time.monotonic()
@@ -290,7 +338,7 @@ def _watch(handle, source, t0: float):
         last_read, last_t = p["read"], now
         click.echo(f"  {now - t0:6.1f}s  {rate:10,.0f} records/s  read {p['read']:,}  stored {p['stored']:,}"
                    f"  speeding {p['speeding']:,}  errors {p['errors']:,}", err=True)
-    return handle.stats(), handle.worker.checkpoint_stats
+    return handle.stats()
 
 
 def _n(value):

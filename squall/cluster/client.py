@@ -17,6 +17,7 @@ Semantics: Storm ``StormSubmitter`` / ``storm jar``, ``storm list``, ``storm kil
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,7 +27,7 @@ from ..errors import SquallError
 from ..extras import require
 from ..runtime.metrics import ComponentStats, merge_stats
 from ..topology import Topology
-from .nimbus import NIMBUS_NAME, Nimbus
+from .nimbus import NIMBUS_NAME, Nimbus, TopologyNotFoundError
 
 __all__ = ["RayCluster", "ClusterTopologyHandle"]
 
@@ -135,6 +136,9 @@ class ClusterTopologyHandle:
         self.name = name
         self._ray = cluster._ray
         self._workers: list[Any] | None = None
+        self._last_stats: dict[str, ComponentStats] = {}
+        self._last_summary: dict[str, Any] | None = None
+        self._stopping: threading.Thread | None = None
 
     def workers(self) -> list[Any]:
         if self._workers is None:
@@ -143,7 +147,14 @@ class ClusterTopologyHandle:
         return self._workers
 
     def summary(self) -> dict[str, Any]:
-        return self._ray.get(self.cluster.nimbus.summary.remote(self.name))
+        """Nimbus's summary; after a kill, the last one read (phase ``"killed"``)."""
+        try:
+            self._last_summary = self._ray.get(self.cluster.nimbus.summary.remote(self.name))
+        except TopologyNotFoundError:
+            if self._last_summary is None:
+                raise
+            self._last_summary = {**self._last_summary, "phase": "killed"}
+        return self._last_summary
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait for a bounded run to end; True if it did.
@@ -156,7 +167,7 @@ class ClusterTopologyHandle:
             s = self.summary()
             if s["error"]:
                 raise SquallError(f"topology {self.name!r} failed: {s['error']}")
-            if s["phase"] == "done":
+            if s["phase"] in ("done", "killed"):
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -167,7 +178,13 @@ class ClusterTopologyHandle:
         return self.summary()["completed"]
 
     def stats(self) -> dict[str, ComponentStats]:
-        return merge_stats(self._ray.get([w.stats.remote() for w in self.workers()]))
+        """Every worker's figures merged; after a kill, the last ones read."""
+        try:
+            self._last_stats = merge_stats(self._ray.get([w.stats.remote() for w in self.workers()]))
+        except Exception:
+            if not self._last_stats:
+                raise
+        return self._last_stats
 
     def checkpoint_stats(self) -> list[Any]:
         """Each worker's :class:`~squall.runtime.checkpoint.CheckpointStats` (None without state)."""
@@ -176,8 +193,13 @@ class ClusterTopologyHandle:
     def statuses(self) -> list[dict[str, Any] | None]:
         return self._ray.get(self.cluster.nimbus.worker_statuses.remote(self.name))
 
-    def stop(self, drain_timeout_s: float | None = None) -> dict[str, Any]:
-        return self.cluster.kill_topology(self.name, drain_timeout_s)
+    def stop(self, drain_timeout_s: float | None = None) -> None:
+        """Kill the topology, draining up to ``drain_timeout_s`` first; returns at once
+        (safe in a signal handler), :meth:`wait` returns once it is gone."""
+        if self._stopping is None:
+            self._stopping = threading.Thread(target=self.cluster.kill_topology,
+                                              args=(self.name, drain_timeout_s), daemon=True)
+            self._stopping.start()
 
 
 def _importable_paths() -> list[str]:

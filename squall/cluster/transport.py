@@ -8,6 +8,11 @@ At most ``max_in_flight`` calls per link are unanswered: past that, ``flush`` wa
 for the oldest, which stalls the sending worker's loop, so its spouts stop emitting:
 backpressure reaches the spouts, and ``topology.max.spout.pending`` still bounds trees.
 
+Each batch carries its link's sequence number: the receiver (:class:`LinkOrder`)
+applies a link's batches in the order they were sent, whatever order the actor's
+threads run them in, and drops a batch Ray delivered twice (a retried call), since
+the order of a stream between two tasks is part of Storm's contract.
+
 Serialization is Ray's (pickle) inside the trusted Ray cluster; nothing from outside
 it is unpickled. A message to a worker that died is lost with it; the trees it held
 time out at their spout's worker and replay (at-least-once).
@@ -18,10 +23,13 @@ batch.size``) and backpressure; Flink's bounded network buffers per channel.
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RayTransport"]
+__all__ = ["RayTransport", "LinkOrder"]
 
 
 class RayTransport:
@@ -32,15 +40,18 @@ class RayTransport:
         max_in_flight: unanswered batch calls allowed per destination.
     """
 
-    def __init__(self, peer: Callable[[int], Any], max_in_flight: int = 8) -> None:
+    def __init__(self, peer: Callable[[int], Any], sender: int, max_in_flight: int = 8) -> None:
         import ray
 
         self._ray = ray
+        # (worker index, incarnation): a restarted sender starts a new sequence.
+        self.sender = (sender, uuid.uuid4().hex)
+        self._seq: dict[int, int] = {}
         self._peer = peer
         self._handles: dict[int, Any] = {}
         self._max = max_in_flight
         self._buffers: dict[int, list[tuple]] = {}
-        self._in_flight: dict[int, list[Any]] = {}
+        self._in_flight: dict[int, deque[tuple[int, Any]]] = {}
         self.sent = 0
         self.batches = 0
         self.waits = 0
@@ -52,25 +63,57 @@ class RayTransport:
         box.append(message)
 
     def flush(self) -> None:
+        wait = self._ray.wait
         for worker, box in self._buffers.items():
             if not box:
                 continue
-            refs = self._in_flight.setdefault(worker, [])
-            if len(refs) >= self._max:
-                # Drop what was answered; if the link is still full, wait for the oldest.
-                _, pending = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-                if len(pending) >= self._max:
+            refs = self._in_flight.get(worker)
+            if refs is None:
+                refs = self._in_flight[worker] = deque()
+            # Answered calls leave the front; past the bound, wait for the oldest.
+            while refs:
+                if not wait([refs[0][1]], timeout=0)[0]:
+                    if len(refs) < self._max:
+                        break
                     self.waits += 1
-                    _, pending = self._ray.wait(pending, num_returns=len(pending) - self._max + 1)
-                refs[:] = pending
+                    wait([refs[0][1]])
+                refs.popleft()
             handle = self._handles.get(worker)
             if handle is None:
                 handle = self._handles[worker] = self._peer(worker)
-            refs.append(handle.deliver.remote(box))
+            seq = self._seq.get(worker, 0)
+            self._seq[worker] = seq + 1
+            low = refs[0][0] if refs else seq
+            refs.append((seq, handle.deliver.remote(self.sender, seq, low, box)))
             self.sent += len(box)
             self.batches += 1
             self._buffers[worker] = []
 
-    def forget(self, worker: int) -> None:
-        """Look the worker's actor up again on the next send (after it was restarted)."""
-        self._handles.pop(worker, None)
+
+class LinkOrder:
+    """The receiving end: hands each sender's batches on in sequence order, once.
+
+    A batch that arrives early waits for the ones before it; one already applied (a
+    retry) is dropped. Each batch also carries ``low``, the oldest sequence number its
+    sender has not seen answered: the first batch from a sender starts the sequence
+    there, so a receiver that restarted waits only for the batches that may still come
+    (the unanswered ones, which Ray retries on it), not for those its predecessor took.
+    """
+
+    def __init__(self, apply: Callable[[list[tuple]], None]) -> None:
+        self._apply = apply
+        self._lock = threading.Lock()
+        self._next: dict[tuple[int, str], int] = {}
+        self._held: dict[tuple[int, str], dict[int, list[tuple]]] = {}
+
+    def receive(self, sender: tuple[int, str], seq: int, low: int, messages: list[tuple]) -> None:
+        with self._lock:
+            expected = self._next.setdefault(sender, low)
+            if seq < expected:
+                return
+            held = self._held.setdefault(sender, {})
+            held[seq] = messages
+            while expected in held:
+                self._apply(held.pop(expected))
+                expected += 1
+            self._next[sender] = expected

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..runtime.worker import Worker
 from ..topology import Topology
-from .transport import RayTransport
+from .transport import LinkOrder, RayTransport
 
 __all__ = ["WorkerActor", "worker_actor_name"]
 
@@ -57,12 +57,13 @@ class WorkerActor:
         def peer(i: int):
             return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
 
-        self.transport = RayTransport(peer)
+        self.transport = RayTransport(peer, index)
         tasks = [t for t, w in placement.items() if w == index]
         backend = state_backend(index) if state_backend is not None else None
         self.worker = Worker(topology, conf, tasks, worker_index=index, placement=dict(placement),
                              transport=self.transport, state_backend=backend)
         self.error: str | None = None
+        self._links = LinkOrder(self._apply)
         self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
         self._thread.start()
 
@@ -73,7 +74,10 @@ class WorkerActor:
             self.error = f"{type(exc).__name__}: {exc}"
 
     # -- transport ----------------------------------------------------------------
-    def deliver(self, messages: list[tuple]) -> None:
+    def deliver(self, sender: tuple[int, str], seq: int, low: int, messages: list[tuple]) -> None:
+        self._links.receive(sender, seq, low, messages)
+
+    def _apply(self, messages: list[tuple]) -> None:
         deliver = self.worker.deliver
         for m in messages:
             deliver(m)

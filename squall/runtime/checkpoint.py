@@ -34,7 +34,7 @@ from enum import Enum
 from typing import Any
 
 from ..component import Stateful
-from ..state import KeyValueState, StateBackend, TxStatus
+from ..state import KeyValueState, TxStatus
 from ..state.errors import StateValueError
 
 __all__ = ["CheckpointCoordinator", "CheckpointBarrier", "CheckpointOutcome", "CheckpointStats",
@@ -92,12 +92,12 @@ class CheckpointCoordinator:
     """Restores and checkpoints the stateful tasks of one worker.
 
     Args:
-        backend: where states live (memory, RocksDB, Redis).
+        backend: the open state store (``StateBackend.open()``) states live in.
         worker_index: the worker's number; names the coordinator's namespace.
         tasks: ``(component, task_id, obj)`` for every stateful task, upstream first.
     """
 
-    def __init__(self, backend: StateBackend, worker_index: int,
+    def __init__(self, backend: Any, worker_index: int,
                  tasks: list[tuple[str, int, Stateful]]) -> None:
         self.backend = backend
         self.worker_index = worker_index

@@ -89,7 +89,9 @@ class Worker:
             for other workers; messages are plain picklable tuples, delivered on the
             other side with :meth:`deliver`. Needed when ``task_ids`` is not all tasks.
         state_backend: where the state of :class:`~squall.component.Stateful` tasks
-            lives. With one, the worker restores them from the last complete checkpoint
+            lives: a :class:`~squall.state.StateBackend` (opened and closed by the run,
+            in the process that runs it) or a store already open (``backend.open()``;
+            left open, so a test can run again on the same in-memory state). With one, the worker restores them from the last complete checkpoint
             on start and checkpoints every ``topology.state.checkpoint.interval.ms``
             (0: only at the end of a bounded run or a drain), see
             :mod:`squall.runtime.checkpoint`.
@@ -170,6 +172,8 @@ class Worker:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self._state_backend = state_backend
+        self._state_store = None
+        self._owned_store = None
         self.checkpointer: CheckpointCoordinator | None = None
         self._build()
         exactly_once = state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
@@ -305,7 +309,13 @@ class Worker:
             # the spouts' positions must reflect those acks.
             stateful = [(t.component, t.task_id, t.obj) for t in [*self.bolt_tasks, *self.spout_tasks]
                         if isinstance(t.obj, Stateful)]
-            self.checkpointer = CheckpointCoordinator(self._state_backend, self.worker_index, stateful)
+            # A backend is configuration: its live store opens here, on the running worker,
+            # and closes with the run. A store opened by the caller stays the caller's.
+            if isinstance(self._state_backend, StateBackend):
+                self._state_store = self._owned_store = self._state_backend.open()
+            else:
+                self._state_store = self._state_backend
+            self.checkpointer = CheckpointCoordinator(self._state_store, self.worker_index, stateful)
             self.checkpointer.recover()
             self._barrier.coordinator = self.checkpointer
         self._set_active(True)
@@ -515,6 +525,8 @@ class Worker:
     def _close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
+        if self._owned_store is not None:
+            self._owned_store.close()
         for task in self.bolt_tasks:
             try:
                 task.obj.cleanup()

@@ -19,6 +19,7 @@ from squall.config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE
 from squall.connectors.files import FileSinkBolt
 from squall.runtime.worker import Worker
 from squall.state import MemoryStateBackend, RocksDBStateBackend
+from squall.state.memory import MemoryStateStore
 from squall.testing import ListSpout
 
 KEYS = [f"k{i}" for i in range(7)]
@@ -106,10 +107,10 @@ def run_once(topo, backend, conf, kill_after=None):
     return worker
 
 
-def final_counts(backend, tasks):
+def final_counts(store, tasks):
     counts = {}
     for task in tasks:
-        st = backend.state("count", task)
+        st = store.state("count", task)
         counts.update(dict(st.items()))
         st.close()
     return counts
@@ -126,7 +127,7 @@ def expected_lines(rows):
 
 def test_uninterrupted_run_checkpoints_and_publishes_each_line_once(tmp_path):
     rows = rows_of(3000)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # one store for the runs and the read-back
     w = run_once(topology(rows, tmp_path / "log"), backend, conf())
     assert w.completed
     st = w.checkpoint_stats
@@ -145,11 +146,8 @@ def test_kills_at_random_points_lose_and_duplicate_nothing(tmp_path, seed):
     topo = topology(rows, log)
     kills = 0
     while True:
-        backend = RocksDBStateBackend(tmp_path / "state")
-        try:
-            w = run_once(topo, backend, conf(), kill_after=rng.randint(300, 2500) if kills < 6 else None)
-        finally:
-            backend.close()
+        w = run_once(topo, RocksDBStateBackend(tmp_path / "state"), conf(),
+                     kill_after=rng.randint(300, 2500) if kills < 6 else None)
         if w.completed:
             break
         kills += 1
@@ -159,17 +157,14 @@ def test_kills_at_random_points_lose_and_duplicate_nothing(tmp_path, seed):
     want, totals = expected_lines(rows)
     assert Counter(lines).most_common(1)[0][1] == 1, "a line was published twice"
     assert set(lines) == want
-    backend = RocksDBStateBackend(tmp_path / "state")
-    try:
-        assert final_counts(backend, topo.task_ids("count")) == dict(totals)
-    finally:
-        backend.close()
+    with RocksDBStateBackend(tmp_path / "state").open() as store:
+        assert final_counts(store, topo.task_ids("count")) == dict(totals)
 
 
 @pytest.mark.parametrize("how", ["fail", "raise", "stuck"])
 def test_failed_trees_roll_back_instead_of_double_counting(tmp_path, how):
     rows = rows_of(2000)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # one store for the runs and the read-back
     topo = topology(rows, tmp_path / "log", fail_every=97 if how != "stuck" else 200, how=how)
     w = run_once(topo, backend, {**conf(), MESSAGE_TIMEOUT_SECS: 1})
     assert w.completed
@@ -183,7 +178,7 @@ def test_failed_trees_roll_back_instead_of_double_counting(tmp_path, how):
 def test_at_least_once_replays_failed_trees_and_counts_them_again(tmp_path):
     # The contrast: without rollback a replayed tuple is counted twice, nothing is lost.
     rows = rows_of(2000)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # one store for the runs and the read-back
     topo = topology(rows, tmp_path / "log", fail_every=97)
     w = run_once(topo, backend, conf(mode="at-least-once"))
     assert w.completed and w.checkpoint_stats.rollbacks == 0
@@ -213,10 +208,10 @@ def test_checkpoints_refuse_a_spout_that_cannot_rewind(tmp_path, mode):
 
 def test_a_checkpoint_that_fails_to_stage_is_retried_and_loses_no_write(tmp_path):
     rows = rows_of(1500)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # one store for the runs and the read-back
     topo = topology(rows, tmp_path / "log")
     w = Worker(topo, conf(), state_backend=backend)
-    real = MemoryStateBackend._open_state
+    real = MemoryStateStore._open_state
     failures = {"left": 3}
 
     def flaky_open(self, component, task):
@@ -232,11 +227,11 @@ def test_a_checkpoint_that_fails_to_stage_is_retried_and_loses_no_write(tmp_path
             st._stage = _stage
         return st
 
-    MemoryStateBackend._open_state = flaky_open
+    MemoryStateStore._open_state = flaky_open
     try:
         w.run(until_complete=True)
     finally:
-        MemoryStateBackend._open_state = real
+        MemoryStateStore._open_state = real
     assert w.completed and w.checkpoint_stats.failed == 3 and w.checkpoint_stats.completed >= 1
     want, totals = expected_lines(rows)
     assert set(log_lines(tmp_path / "log")) == want

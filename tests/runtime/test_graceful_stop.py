@@ -100,7 +100,7 @@ def _stop_at(handle, event="reached", drain_timeout_s=None):
 def test_a_graceful_stop_mid_run_resumes_from_its_final_checkpoint_without_loss_or_duplicate(mode):
     sink = f"graceful-{mode}"
     ListSink.reset(sink)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # the rerun resumes from the same store
     _gate(at=500)
     with LocalCluster() as cluster:
         handle = cluster.submit_topology("t", _conf(mode), _topology(sink), until_complete=True,
@@ -131,7 +131,7 @@ def test_a_graceful_stop_mid_run_resumes_from_its_final_checkpoint_without_loss_
 def test_a_drain_waits_for_its_bound_then_checkpoints_and_the_stuck_tree_is_replayed():
     sink = "graceful-stuck"
     ListSink.reset(sink)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()   # the rerun resumes from the same store
     # Row 7's tree never completes; every other tree completes as soon as its tuple is
     # processed, so row 7's is the only one the drain can still be waiting for.
     _gate(at=300, hold=7, on_tick=False)

@@ -69,16 +69,14 @@ SPECS = {
 
 
 def run(topo, state_dir, kill_after=None):
-    backend = RocksDBStateBackend(state_dir)
     try:
         w = Worker(topo, {CHECKPOINT_MODE: EXACTLY_ONCE, CHECKPOINT_INTERVAL_MS: 2, MAX_SPOUT_PENDING: 100},
-                   state_backend=backend)
+                   state_backend=RocksDBStateBackend(state_dir))
         KILL.update(worker=w, after=kill_after, seen=0)
         w.run(until_complete=True)
         return w
     finally:
         KILL.update(worker=None, after=None)
-        backend.close()
 
 
 @pytest.mark.parametrize("kind", sorted(SPECS))
