@@ -299,7 +299,7 @@ class _Compiler:
         self.query = query
         self.delay_ms = delay_ms
         self.exp = require("sqlglot", "microbatch", "SQL over a stream (squall.microbatch.sql)").exp
-        self.hidden: list[Any] = []          # (name, polars expr) computed before the aggregate
+        self.hidden: list[Any] = []          # aliased polars expressions computed before the aggregate
 
     def fail(self, reason: str) -> SqlError:
         return SqlError(self.query, reason)
@@ -373,8 +373,11 @@ class _Compiler:
         else:
             # Only the columns the query names are repeated (a line of ten words would be
             # copied ten times only to be dropped).
-            names = dict.fromkeys(c.name for c in tree.find_all(exp.Column)
-                                  if c.name != column and c.table.lower() != "window")
+            tvf = self.table_function
+            produced = {column, *((_WS, _WE, "window_time") if tvf is not None else ())}
+            names = dict.fromkeys([*(c.name for c in tree.find_all(exp.Column)
+                                     if c.name not in produced and c.table.lower() != "window"),
+                                   *((tvf.column,) if tvf is not None else ())])
             others = [pl.col(name) for name in names]
         if isinstance(listed, exp.RegexpSplit) and isinstance(listed.expression, exp.Literal):
             # Spark's split(str, regex): polars splits at a plain separator only.

@@ -277,6 +277,15 @@ def test_word_count_in_sql_flink_unnest_and_spark_lateral_view(query):
     assert sorted(sink.rows()) == sorted(Counter(" ".join(TEXT).split()).items())
 
 
+def test_windowed_word_count_with_a_table_function_and_unnest():
+    batches = [pl.DataFrame({"ts": [1_000, 4_000, 6_000], "line": ["a b", "b", "b c"]})]
+    sink = ListSink()
+    sql("SELECT window_start, word, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE lines, DESCRIPTOR(ts), INTERVAL '5' SECOND)) "
+        "CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t(word) GROUP BY window_start, window_end, word",
+        {"lines": ListSource(batches)}).write_stream(sink).run()
+    assert sink.rows() == [(0, "a", 1), (0, "b", 2), (5_000, "b", 1), (5_000, "c", 1)]
+
+
 def test_unnest_repeats_the_records_columns_and_a_null_list_gives_no_row():
     batch_ = pl.DataFrame({"ts": [1, 2, 3], "line": ["a b", None, "c"]})
     sink = ListSink()
