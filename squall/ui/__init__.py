@@ -21,12 +21,20 @@ from __future__ import annotations
 
 from .app import MAX_KILL_WAIT_SECS, create_app
 from .dashboards import Dashboard, DashboardError
-from .server import (DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, UIServer, UIServerError, resolve_token, serve,
-                     serve_forever)
+from .server import (
+                     DEFAULT_HOST,
+                     DEFAULT_PORT,
+                     TOKEN_ENV,
+                     UIServer,
+                     UIServerError,
+                     resolve_token,
+                     serve,
+                     serve_forever,
+)
 from .source import ClusterSource, LocalSource, TopologySource
 from .views import ALL_TIME, WINDOWS, ClusterView, CounterHistory
 
-__all__ = ["serve", "serve_forever", "resolve_token", "UIServer", "UIServerError", "create_app",
-           "ClusterView", "CounterHistory", "ClusterSource", "TopologySource", "LocalSource",
-           "Dashboard", "DashboardError", "WINDOWS", "ALL_TIME", "DEFAULT_HOST", "DEFAULT_PORT",
-           "TOKEN_ENV", "MAX_KILL_WAIT_SECS"]
+__all__ = ["ALL_TIME", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_KILL_WAIT_SECS", "TOKEN_ENV", "WINDOWS",
+           "ClusterSource", "ClusterView", "CounterHistory", "Dashboard", "DashboardError", "LocalSource",
+           "TopologySource", "UIServer", "UIServerError", "create_app", "resolve_token", "serve",
+           "serve_forever"]

@@ -19,8 +19,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LogLevels", "EventLog", "apply_rules", "RulesRejectedError", "RulesNotAppliedError",
-           "LEVELS", "MAX_LOG_TIMEOUT_SECS"]
+__all__ = [
+    "LEVELS",
+    "MAX_LOG_TIMEOUT_SECS",
+    "EventLog",
+    "LogLevels",
+    "RulesNotAppliedError",
+    "RulesRejectedError",
+    "apply_rules",
+]
 
 log = logging.getLogger("squall.ui")
 
@@ -232,7 +239,11 @@ def apply_rules(rules_dir: str, text: str, event_types: dict[str, dict[str, type
 
     Semantics: ``squall rules apply`` (the same checks and the same transport).
     """
-    from ..cep.rules import RuleSet, RulesDir, task_state   # the EPL compiler, only when used
+    from ..cep.rules import (  # the EPL compiler, only when used
+        RulesDir,
+        RuleSet,
+        task_state,
+    )
 
     rule_set = RuleSet.parse(text, prefix=prefix)
     if not rule_set.statements:

@@ -50,12 +50,24 @@ from urllib.parse import urlsplit
 
 from ..extras import require
 from ..runtime.local import LocalCluster
-from .actions import (EventLog, LogLevelError, LogLevels, RulesNotAppliedError, RulesRejectedError,
-                      apply_rules)
+from .actions import (
+    EventLog,
+    LogLevelError,
+    LogLevels,
+    RulesNotAppliedError,
+    RulesRejectedError,
+    apply_rules,
+)
 from .dashboards import Dashboard, DashboardError, Provider
 from .metrics import TopologyCollector
 from .source import ClusterSource, RebalanceUnsupportedError, RulesUnsupportedError
-from .views import ALL_TIME, WINDOWS, ClusterView, UnknownComponentError, UnknownTopologyError
+from .views import (
+    ALL_TIME,
+    WINDOWS,
+    ClusterView,
+    UnknownComponentError,
+    UnknownTopologyError,
+)
 
 fastapi = require("fastapi", "ui")
 fastapi_exceptions = require("fastapi.exceptions", "ui")
@@ -65,7 +77,7 @@ starlette_exceptions = require("starlette.exceptions", "ui")
 starlette_staticfiles = require("starlette.staticfiles", "ui")
 prometheus_client = require("prometheus_client", "ui")
 
-__all__ = ["create_app", "MAX_KILL_WAIT_SECS", "MAX_RULES_BYTES"]
+__all__ = ["MAX_KILL_WAIT_SECS", "MAX_RULES_BYTES", "create_app"]
 
 log = logging.getLogger("squall.ui")
 

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 __all__ = ["Dashboard", "DashboardError", "Provider"]
@@ -81,10 +82,10 @@ class Dashboard:
                 self._samples.append((now, epoch, counters))
             samples = list(self._samples)
         series: dict[str, list[list[float]]] = {name: [] for name in counters}
-        for (t0, _, c0), (t1, e1, c1) in zip(samples, samples[1:]):
-            for name in series:
+        for (t0, _, c0), (t1, e1, c1) in pairwise(samples):
+            for name, points in series.items():
                 if name in c0 and name in c1 and t1 > t0:
-                    series[name].append([int(e1 * 1000), round(max(0.0, c1[name] - c0[name]) / (t1 - t0), 3)])
+                    points.append([int(e1 * 1000), round(max(0.0, c1[name] - c0[name]) / (t1 - t0), 3)])
         return {"name": self.name, "title": str(data.get("title") or self.name),
                 "figures": _plain(data.get("figures") or {}), "lists": _plain(data.get("lists") or {}),
                 "tables": _plain(data.get("tables") or {}), "counters": counters, "series": series}

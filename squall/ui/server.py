@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from ..errors import SquallError
 from ..extras import require
@@ -24,8 +24,16 @@ from .views import ClusterView, CounterHistory
 
 uvicorn = require("uvicorn", "ui")
 
-__all__ = ["serve", "serve_forever", "resolve_token", "UIServer", "UIServerError", "DEFAULT_HOST",
-           "DEFAULT_PORT", "TOKEN_ENV"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "TOKEN_ENV",
+    "UIServer",
+    "UIServerError",
+    "resolve_token",
+    "serve",
+    "serve_forever",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8744
@@ -63,7 +71,7 @@ class UIServer:
         self._thread.join(timeout_s)
         self._sampler.join(timeout_s)
 
-    def __enter__(self) -> UIServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -105,7 +113,7 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
     def run() -> None:
         try:
             server.run()
-        except BaseException as exc:  # uvicorn exits with SystemExit when it cannot bind
+        except BaseException as exc:  # noqa: BLE001  uvicorn exits with SystemExit when it cannot bind
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="squall-ui", daemon=True)

@@ -34,9 +34,20 @@ from ..runtime.local import LocalCluster, TopologyHandle
 from ..runtime.metrics import ComponentStats
 from ..topology import Topology
 
-__all__ = ["ClusterSource", "TopologySource", "LocalSource", "ExecutorSummary", "ErrorRecord",
-           "WorkerSummary", "StatementSummary", "PartitionLag", "RebalanceUnsupportedError",
-           "RulesUnsupportedError", "SampleSink", "HOST"]
+__all__ = [
+    "HOST",
+    "ClusterSource",
+    "ErrorRecord",
+    "ExecutorSummary",
+    "LocalSource",
+    "PartitionLag",
+    "RebalanceUnsupportedError",
+    "RulesUnsupportedError",
+    "SampleSink",
+    "StatementSummary",
+    "TopologySource",
+    "WorkerSummary",
+]
 
 HOST = "127.0.0.1"
 """The host the local runtime's workers report: this process, on loopback."""
@@ -454,7 +465,7 @@ def _kafka_partitions(spout: Any, task_id: int) -> list[PartitionLag]:
 
                 _, high = consumer.get_watermark_offsets(TopicPartition(p.topic, p.partition), cached=True)
                 head = high if high >= 0 else None
-            except Exception:      # closed consumer, unknown partition: head unknown
+            except Exception:  # noqa: BLE001  closed consumer, unknown partition: head unknown
                 head = None
         try:
             done = p.commit_point()

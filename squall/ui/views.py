@@ -49,8 +49,16 @@ from ..runtime.local import LocalCluster
 from ..runtime.metrics import ComponentStats
 from .source import HOST, ClusterSource, ExecutorSummary, LocalSource, TopologySource
 
-__all__ = ["WINDOWS", "ALL_TIME", "CounterHistory", "ClusterView", "UnknownTopologyError",
-           "UnknownComponentError", "pretty_duration", "as_source"]
+__all__ = [
+    "ALL_TIME",
+    "WINDOWS",
+    "ClusterView",
+    "CounterHistory",
+    "UnknownComponentError",
+    "UnknownTopologyError",
+    "as_source",
+    "pretty_duration",
+]
 
 ALL_TIME = ":all-time"
 WINDOWS: tuple[str, ...] = ("600", "10800", "86400", ALL_TIME)

@@ -15,14 +15,14 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 webdriver = pytest.importorskip("selenium.webdriver")
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
-from squall import Bolt, Spout, TopologyBuilder  # noqa: E402
-from squall.config import MAX_SPOUT_PENDING  # noqa: E402
-from squall.runtime import LocalCluster  # noqa: E402
-from squall.ui import serve  # noqa: E402
+from squall import Bolt, Spout, TopologyBuilder
+from squall.config import MAX_SPOUT_PENDING
+from squall.runtime import LocalCluster
+from squall.ui import serve
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")

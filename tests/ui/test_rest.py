@@ -14,10 +14,10 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
-from squall import Bolt, Spout, TopologyBuilder  # noqa: E402
-from squall.config import MAX_SPOUT_PENDING  # noqa: E402
-from squall.runtime import LocalCluster  # noqa: E402
-from squall.ui import UIServerError, serve  # noqa: E402
+from squall import Bolt, Spout, TopologyBuilder
+from squall.config import MAX_SPOUT_PENDING
+from squall.runtime import LocalCluster
+from squall.ui import UIServerError, serve
 
 TOKEN = "t0ken-for-tests"
 _HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang

@@ -16,13 +16,13 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from squall import Bolt, Spout, TopologyBuilder  # noqa: E402
-from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING  # noqa: E402
-from squall.runtime import LocalCluster  # noqa: E402
-from squall.runtime.checkpoint import CheckpointStats  # noqa: E402
-from squall.testing import ListSink, ListSpout  # noqa: E402
-from squall.ui import ClusterView, Dashboard, DashboardError, serve, serve_forever  # noqa: E402
-from squall.ui.source import PartitionLag  # noqa: E402
+from squall import Bolt, Spout, TopologyBuilder
+from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING
+from squall.runtime import LocalCluster
+from squall.runtime.checkpoint import CheckpointStats
+from squall.testing import ListSink, ListSpout
+from squall.ui import ClusterView, Dashboard, DashboardError, serve, serve_forever
+from squall.ui.source import PartitionLag
 
 TOKEN = "ops-t0ken"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from squall import TopologyBuilder  # noqa: E402
-from squall.runtime import LocalCluster  # noqa: E402
-from squall.runtime.metrics import ComponentStats  # noqa: E402
-from squall.testing import ListSink, ListSpout  # noqa: E402
-from squall.ui import ClusterView, CounterHistory  # noqa: E402
-from squall.ui.views import pretty_duration  # noqa: E402
+from squall import TopologyBuilder
+from squall.runtime import LocalCluster
+from squall.runtime.metrics import ComponentStats
+from squall.testing import ListSink, ListSpout
+from squall.ui import ClusterView, CounterHistory
+from squall.ui.views import pretty_duration
 
 
 def _stats(acked):
