@@ -51,7 +51,7 @@ import functools
 import math
 import operator
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from ..extras import require
@@ -65,7 +65,7 @@ __all__ = ["DStream", "DStreamError", "StreamingContext"]
 
 _KEY, _VALUE = "key", "value"
 
-# A reduce function polars can run: the aggregation, its inverse (None when it has none).
+# Reduce functions polars runs, by the name of the aggregation that does their work.
 _KERNELS: dict[Any, str] = {operator.add: "sum", "sum": "sum", min: "min", "min": "min", max: "max", "max": "max"}
 _STATE_KERNELS = ("sum", "count", "min", "max")
 
@@ -123,7 +123,7 @@ class _Reducer:
 
     def __init__(self, fn: Any, op: str) -> None:
         self.fn, self.op = fn, op
-        self.kernel = _KERNELS.get(fn)
+        self.kernel = _KERNELS.get(fn) if isinstance(fn, Hashable) else None
         if self.kernel is None and not callable(fn):
             raise DStreamError(f"{op}: the reduce function must be callable or one of 'sum', 'min', 'max', got {fn!r}")
 
