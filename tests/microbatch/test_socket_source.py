@@ -122,12 +122,21 @@ def test_bad_arguments(kwargs, words):
         SocketSource("127.0.0.1", 9, **kwargs)
 
 
-def test_a_custom_delimiter_and_a_line_cap():
-    server = Server(sending(b"x|y|z|"))
-    batches = list(SocketSource("127.0.0.1", server.port, delimiter="|", max_batch_lines=1,
-                                batch_interval_s=3600).batches())
+def test_a_custom_delimiter_and_a_line_cap_that_ends_a_batch_before_its_interval():
+    go = threading.Event()
+
+    def parts(conn):
+        conn.sendall(b"x|")
+        go.wait()
+        conn.sendall(b"y|z|")
+    server = Server(parts)
+    # An hour's interval: only the cap can end the first batch (a broken cap hangs here).
+    it = SocketSource("127.0.0.1", server.port, delimiter="|", max_batch_lines=1, batch_interval_s=3600).batches()
+    assert next(it).get_column("line").to_list() == ["x"]
+    go.set()
+    rest = list(it)
     server.join()
-    assert lines_of(batches) == ["x", "y", "z"]
+    assert lines_of(rest) == ["y", "z"]
 
 
 def _example():
