@@ -10,15 +10,15 @@ delimiter (``"\\n"``: a trailing ``"\\r"`` is dropped too); an empty line is a r
 (an empty string); a last line without delimiter is a record when the server closes.
 
 When the server closes the connection the stream ends, unless ``max_retries`` allows
-reconnecting (Flink's ``maxNumRetries``: 0 never, -1 forever). A failed connection
-attempt counts as a retry too; the outage is reported once (one WARNING line, and
-``on_error`` once) and the attempts back off, doubling from ``backoff_initial_s`` up to
-``backoff_max_s``; the recovery is logged once (:class:`squall.connectors.outage.Outage`).
-The retry count starts again after each successful connection (Flink counts
-attempts over the source's life). When the retries are
-spent while the server is unreachable, :meth:`SocketSource.batches` raises
-:class:`SocketSourceError`; a first connection that fails with ``max_retries=0`` does
-too (nothing listens: start ``nc -l`` first).
+reconnecting (Flink's ``maxNumRetries``: 0 never, -1 forever), after
+``backoff_initial_s`` (Flink's ``delayBetweenRetries``). Every reconnection attempt
+counts, over the source's life as in Flink. While the server is unreachable the outage
+is reported once (one WARNING line, and ``on_error`` once), the attempts back off,
+doubling from ``backoff_initial_s`` up to ``backoff_max_s``, and the recovery is logged
+once (:class:`squall.connectors.outage.Outage`). When no retry is left and the server is
+unreachable, :meth:`SocketSource.batches` raises :class:`SocketSourceError`; so does a
+first connection that fails with ``max_retries=0`` (nothing listens: start ``nc -l``
+first).
 
 Semantics: Flink ``StreamExecutionEnvironment.socketTextStream(hostname, port,
 delimiter, maxRetry)`` (``SocketTextStreamFunction``), Spark Streaming
@@ -156,26 +156,25 @@ class SocketSource(Source):
             try:
                 conn = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
             except OSError as exc:
-                error = SocketSourceError(self.address, f"cannot connect: {exc}; {RETRYING}")
-                if self.outage.failed():
-                    log.warning("%s", error)
-                    if self.on_error is not None:
-                        self.on_error(error)
                 if retries_left == 0:
                     raise SocketSourceError(self.address, f"cannot connect: {exc}; no retry left "
                                                           f"(max_retries={self.max_retries})") from exc
+                if self.outage.failed():
+                    error = SocketSourceError(self.address, f"cannot connect: {exc}; {RETRYING}")
+                    log.warning("%s", error)
+                    if self.on_error is not None:
+                        self.on_error(error)
                 retries_left -= 1 if retries_left > 0 else 0
                 time.sleep(max(0.0, self.outage.retry_at - self.clock()))
                 continue
             self.outage.succeeded()
             self.connections += 1
-            return conn, self.max_retries
+            return conn, retries_left
 
     def batches(self) -> Iterator[Any]:
         delim = self.delimiter.encode(self.encoding)
-        retries_left = self.max_retries
+        conn, retries_left = self._connect(self.max_retries)
         while True:
-            conn, retries_left = self._connect(retries_left)
             try:
                 yield from self._read(conn, delim)
             finally:
@@ -183,6 +182,8 @@ class SocketSource(Source):
             if retries_left == 0:
                 return
             retries_left -= 1 if retries_left > 0 else 0
+            time.sleep(self.outage.initial_s)
+            conn, retries_left = self._connect(retries_left)
 
     def _read(self, conn: socket.socket, delim: bytes) -> Iterator[Any]:
         """Batches from one connection until the server closes it."""

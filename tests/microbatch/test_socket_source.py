@@ -86,7 +86,7 @@ def test_a_batch_holds_the_lines_received_in_its_interval():
 def test_reconnects_reports_the_outage_once_and_fails_when_retries_are_spent(caplog):
     server = Server(sending(b"a\nb\n"), sending(b"c"))
     errors = []
-    src = SocketSource("127.0.0.1", server.port, batch_interval_s=3600, max_retries=2, backoff_initial_s=0.01,
+    src = SocketSource("127.0.0.1", server.port, batch_interval_s=3600, max_retries=4, backoff_initial_s=0.01,
                        backoff_max_s=0.02, on_error=errors.append)
     got = []
     with caplog.at_level(logging.WARNING, logger="squall.microbatch.socket_source"), \
@@ -96,10 +96,19 @@ def test_reconnects_reports_the_outage_once_and_fails_when_retries_are_spent(cap
     assert lines_of(got) == ["a", "b", "c"]
     assert src.connections == 2
     assert isinstance(info.value, SquallError) and isinstance(info.value, ConnectionError)
-    # Three failed attempts (the first and two retries), one outage, reported once.
+    # Retries: one after each close, then two refused attempts and a third with none left;
+    # one outage, reported once.
     assert len(errors) == 1 and "retrying with backoff" in str(errors[0])
     assert [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()] == [str(errors[0])]
     assert src.outage.outages == 1
+
+
+def test_retries_count_over_the_sources_life_and_the_stream_ends_when_they_are_spent():
+    server = Server(sending(b"one\n"), sending(b"two\n"))
+    src = SocketSource("127.0.0.1", server.port, batch_interval_s=3600, max_retries=1, backoff_initial_s=0.01)
+    got = list(src.batches())
+    server.join()
+    assert lines_of(got) == ["one", "two"] and src.connections == 2
 
 
 def test_nothing_listening_and_no_retry_is_an_error_naming_the_address():
