@@ -8,6 +8,10 @@ Built-in commands:
   ``expire``, ``ttl``, ``keys``), as redis-cli (:mod:`squall.cli.store`).
 * ``squall collect`` - log lines from a file or a spooling directory into Kafka, as
   a Flume agent (:mod:`squall.cli.collect`).
+* ``squall local``, ``submit``, ``list``, ``kill``, ``activate``, ``deactivate``,
+  ``rebalance`` - Storm's topology commands: run ``MODULE:ATTR`` (or a streamparse
+  project's topology file) here or on a Ray cluster, and manage the cluster's
+  topologies (:mod:`squall.cli.cluster`).
 
 Other commands come from the ``squall.commands`` entry-point group
 (:mod:`squall.cli.plugins`): in Squall's own metadata ``epl`` and ``rules``
@@ -35,6 +39,7 @@ import click
 
 import squall
 
+from .cluster import activate, deactivate, kill, list_topologies, local, rebalance, submit
 from .collect import collect
 from .common import (
     DATA_DIR_ENV,
@@ -66,3 +71,5 @@ def main(verbose: int) -> None:
 main.add_command(table)
 main.add_command(kv)
 main.add_command(collect)
+for _command in (local, submit, list_topologies, kill, activate, deactivate, rebalance):
+    main.add_command(_command)
