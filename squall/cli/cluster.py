@@ -67,6 +67,8 @@ __all__ = ["local", "submit", "list_topologies", "kill", "activate", "deactivate
 ADDRESS_ENV = "RAY_ADDRESS"
 """Environment variable naming the Ray cluster, as Ray's own tools read it."""
 
+_RAY_LOG_LEVEL_ENV = "RAY_LOGGER_LEVEL"
+
 # Storm refuses these in topology names (Utils.validateTopologyName); here they would
 # also break the worker actors' names.
 _NAME_FORBIDDEN = "/.:\\"
@@ -421,6 +423,23 @@ def _message(exc: BaseException) -> str:
 # -- joining a cluster -----------------------------------------------------------------------------
 
 
+def _import_ray() -> ModuleType:
+    """Ray, its driver's INFO lines ("Connecting to existing Ray cluster...") off unless
+    ``-v``: Ray reads its log level from the environment once, when imported.
+
+    Raises:
+        MissingExtraError: Ray is not installed.
+    """
+    quiet = logging.getLogger().getEffectiveLevel() > logging.INFO and _RAY_LOG_LEVEL_ENV not in os.environ
+    if quiet:
+        os.environ[_RAY_LOG_LEVEL_ENV] = "warning"
+    try:
+        return require("ray", "ray")
+    finally:
+        if quiet:   # not for the processes an in-process Ray starts: their logs stay as Ray sets them
+            del os.environ[_RAY_LOG_LEVEL_ENV]
+
+
 def _join(address: str) -> Any:
     """A :class:`~squall.cluster.RayCluster` joined to ``address``.
 
@@ -428,7 +447,7 @@ def _join(address: str) -> Any:
         MissingExtraError: Ray is not installed.
         CliError: nothing answers there.
     """
-    require("ray", "ray")
+    _import_ray()
     from squall.cluster import RayCluster
 
     host, _, port = address.rpartition(":")
@@ -448,7 +467,7 @@ def _join(address: str) -> Any:
 
 
 def _in_process_ray() -> Any:
-    require("ray", "ray")
+    _import_ray()
     from squall.cluster import RayCluster
 
     # ray.init joins $RAY_ADDRESS when given no address; here Ray must start in process.
