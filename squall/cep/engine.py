@@ -363,6 +363,11 @@ class EPLEngine:
         out = []
         for n, (plan, src), shape, p, ctx in zip(names, plans, shapers, parsed, contexts):
             st = Statement(n, src, plan, self)
+            target = catalog.get(p.ast.insert_into) if p.ast.insert_into else None
+            if getattr(target, "kind", None) == "window" and target.columns:
+                # Esper: a statement inserting into a named window outputs rows of the
+                # window's type (every column, null where the select list has none).
+                shape = _project(shape, target.columns)
             st._shape = shape
             ctx.statement = n
             st._ctx = ctx
@@ -699,6 +704,15 @@ def _route_targets(st: Statement) -> tuple:
     if inlets is None:
         return ((st.plan.event_type, st),)
     return inlets
+
+
+def _project(shape, columns: tuple[str, ...]):
+    """``shape`` (or no shaping), then each row projected onto ``columns``."""
+    def project(rows: list) -> list:
+        if shape is not None:
+            rows = shape(rows)
+        return [{c: r.get(c) for c in columns} for r in rows]
+    return project
 
 
 def _tuplify(v):

@@ -44,7 +44,7 @@ from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.resultset import Pipeline
 from squall.cep.select import StatementPlan, compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable
-from squall.cep.views import GroupWin, Sliding, TimerHost, make_window_set
+from squall.cep.views import BATCH_KINDS, GroupWin, Sliding, TimerHost, make_window_set
 
 __all__ = ["WindowStore", "CreateWindowPlan", "ConsumerPlan", "compile_create_window",
            "compile_consumer", "strip_alias", "COLUMN_TYPES"]
@@ -61,7 +61,8 @@ class WindowStore:
         name: the window's name (its event type name).
         declared: column -> Python type (``object`` when unknown), or None when the
             columns are not known (``as Car`` of an undeclared type).
-        rows: the rows held now, ``id(row) -> row``, in the order they entered.
+        rows: the rows held now, ``id(row) -> row``, in the order they entered (for a
+            batch window: the batch being collected and the batch posted last).
         consumers: the operators of the statements selecting from the window.
         owner: the ``create window`` operator while it runs, else None.
     """
@@ -80,8 +81,19 @@ class WindowStore:
         return None if self.declared is None else tuple(self.declared)
 
     def contents(self) -> list[dict]:
-        """The rows held now, in the order they entered (do not modify them)."""
+        """The rows held now, in the order they entered (do not modify them): what
+        ``on ... delete``/``update``/``merge`` and fire-and-forget deletes and updates
+        search."""
         return list(self.rows.values())
+
+    def scan(self) -> list[dict]:
+        """What selects read (``on ... select``, fire-and-forget select): the rows held
+        now, except that a batch window gives only the batch it is collecting (as Esper
+        8.9, which iterates a batch view's current batch)."""
+        owner = self.owner
+        if owner is None or not owner.batch:
+            return self.contents()
+        return [r for r in self.rows.values() if id(r) in owner.collecting()]
 
     def insert(self, row: dict) -> None:
         """A row enters through the window's data windows (as ``insert into``)."""
@@ -184,15 +196,22 @@ class CreateWindowOperator(TimerHost, Operator):
             self.windows = GroupWin(view.groupwin, view.windows, self)
         else:
             self.windows = make_window_set(view.windows, self, ())
+        # A batch window's rows count from arrival until they leave as the prior batch.
+        self.batch = view.windows[0].kind in BATCH_KINDS
         plan.store.owner = self
 
     def on_events(self, events) -> None:
         self.stmt.events_in += len(events)
         cols = self.columns
         insert = self.windows.insert
+        rows = self.store.rows
+        batch = self.batch
         for ev in events:
-            # A copy: updates change held rows in place, never the sender's event.
-            insert({c: ev.get(c) for c in cols} if cols else dict(ev))
+            # A copy, so the window's rows are its own (updates replace them).
+            row = {c: ev.get(c) for c in cols} if cols else dict(ev)
+            if batch:
+                rows[id(row)] = row
+            insert(row)
 
     def on_due(self, now: int) -> None:
         waiting = self._due.pop(now, None)
@@ -202,10 +221,17 @@ class CreateWindowOperator(TimerHost, Operator):
         for obj in waiting:
             obj.on_timer(now)
 
+    def collecting(self) -> set[int]:
+        """ids of the rows in the batches being collected (batch windows)."""
+        ws = self.windows
+        sets = ws.sets.values() if isinstance(ws, GroupWin) else (ws,)
+        return {id(e) for w in sets for e in getattr(w, "cur", ())}
+
     def post(self, new, old, window) -> None:
         rows = self.store.rows
-        for ev in new:
-            rows[id(ev)] = ev
+        if not self.batch:
+            for ev in new:
+                rows[id(ev)] = ev
         for ev in old:
             rows.pop(id(ev), None)
         self._publish(list(new), list(old))
@@ -222,7 +248,10 @@ class CreateWindowOperator(TimerHost, Operator):
         for ev in deletes:
             if rows.pop(id(ev), None) is not None:
                 _forget(self.windows, ev)
-                old.append(ev)
+                # Esper: a row deleted from a batch window leaves the batch being collected
+                # without a post; a row of the posted batch still leaves it as old data.
+                if not self.batch:
+                    old.append(ev)
         for ev, changes in updates:
             if rows.pop(id(ev), None) is None:
                 continue
@@ -284,11 +313,10 @@ def _forget(ws, ev) -> None:
     elif isinstance(ws, Sliding):
         for w in ws.windows:
             w.remove(ev)
-    else:   # batch windows: the batch being collected and the one posted last
-        for name in ("cur", "prior"):
-            held = getattr(ws, name, None)
-            if held is not None:
-                held[:] = [e for e in held if e is not ev]
+    else:   # batch windows: the batch being collected
+        held = getattr(ws, "cur", None)
+        if held is not None:
+            held[:] = [e for e in held if e is not ev]
 
 
 # ------------------------------------------------------------------ consumers

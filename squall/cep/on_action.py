@@ -52,6 +52,7 @@ from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.join import JoinRow
+from squall.cep.output import compile_shaper
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.resultset import PROCESSORS
 from squall.cep.select import compile_select_statement, stream_filter
@@ -68,6 +69,7 @@ class TargetPlan:
     names: dict                       # property name -> (alias, property | None)
     where: Callable | None            # JoinRow -> bool | None
     rs: Any                           # select.StatementPlan over JoinRows (select only)
+    shape: Callable | None            # order by of an on-select (squall.cep.output)
     assignments: tuple                # (column, JoinRow -> value)
     clauses: tuple                    # (matched, condition, ((kind, where, payload), ...))
     and_delete: bool = False
@@ -173,8 +175,12 @@ def compile_target(st: A.OnAction, store, declared_types: dict, ctx) -> TargetPl
                           for i, (alias, given) in enumerate(
                               zip(aliases, (st.target_alias, trigger.alias if trigger else None))))
         synthetic = A.StreamDef("$on", (A.View("keepall", ()),))
-        rs = compile_select_statement(
-            A.SelectStatement(items, synthetic, None, st.group_by, st.having), {}, ctx)
+        select = A.SelectStatement(items, synthetic, None, st.group_by, st.having,
+                                   order_by=st.order_by)
+        rs = compile_select_statement(select, {}, ctx)
+        shape = compile_shaper(select, rs.columns, ctx)
+    else:
+        shape = None
     clauses = []
     for c in st.clauses:
         actions = []
@@ -200,7 +206,7 @@ def compile_target(st: A.OnAction, store, declared_types: dict, ctx) -> TargetPl
                 payload = None
             actions.append((a.kind, compile_cond(a.where), payload))
         clauses.append((c.matched, compile_cond(c.condition), tuple(actions)))
-    return TargetPlan(st.action, store, aliases, names, compile_cond(st.where), rs,
+    return TargetPlan(st.action, store, aliases, names, compile_cond(st.where), rs, shape,
                       compile_assignments(st.assignments), tuple(clauses), st.and_delete)
 
 
@@ -257,7 +263,9 @@ def matches(target: TargetPlan, trigger_event) -> list[JoinRow]:
     ``where``, as JoinRows, in the target's row order."""
     aliases, names, where = target.aliases, target.names, target.where
     out = []
-    for row in target.store.contents():
+    # As Esper 8.9: a select iterates the data windows (a batch window's current batch),
+    # a delete/update/merge searches every row the window holds.
+    for row in (target.store.scan() if target.action == "select" else target.store.contents()):
         jr = JoinRow(zip(aliases, (row, trigger_event)))
         jr.names = names
         if where is None or where(jr):
@@ -369,6 +377,8 @@ class OnActionOperator(Operator):
                     continue   # Esper: a fully aggregated on-select outputs its row anyway
                 rsp = PROCESSORS[rs.model](rs, True, False)
                 out, _ = rsp.process(rows, [])
+                if target.shape is not None:
+                    out = target.shape(out)
                 if target.and_delete:
                     target.store.change([r[target.aliases[0]] for r in rows], [])
                 self.stmt.emit(out, None)

@@ -78,7 +78,7 @@ def execute_query(st, catalog: dict, declared_types: dict, ctx) -> list[dict]:
     if store.declared is not None:
         types[store.name] = store.declared
     plan = compile_select_statement(plain, types, ctx)
-    rows = store.contents()
+    rows = store.scan()   # Esper's fire-and-forget select iterates the data windows
     flt = plan.stream_filter
     if flt is not None:
         rows = [r for r in rows if flt(r)]

@@ -125,6 +125,8 @@ class TableStore:
     def contents(self) -> list[RowView]:
         return [self.view(k, r) for k, r in self.rows.items()]
 
+    scan = contents
+
     def insert(self, row: dict) -> None:
         key = tuple(row.get(k) for k in self.keys)
         if key in self.rows:

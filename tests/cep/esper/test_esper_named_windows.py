@@ -154,3 +154,25 @@ def test_fully_aggregated_on_select_without_a_match(both):
     rows = check(both, KEEPALL + "on Q select count(*) as n from W where carNumber = k", EVENTS)
     # Z matches nothing: a fully aggregated on-select outputs its row anyway
     assert (5_000, "insert", {"n": 0}) in rows_of(rows, 2)
+
+
+@pytest.mark.parametrize("view", ["#length_batch(2)", "#time_batch(2 sec)"])
+def test_batch_window_holds_the_batch_it_collects(both, view):
+    # Esper's on-select (and fire-and-forget) read a batch window's current batch; the
+    # batch reaches the window's listeners and consumers when it is posted.
+    check(both, f"create window W{view} as DriverCarInfo; insert into W select * from DriverCarInfo; "
+                "select irstream carNumber from W; on Q(v != 4) select carNumber from W; "
+                "on Q(v = 4) delete from W where carNumber = 'B'; "
+                "on Q(v != 4) select carNumber as c from W where carNumber != 'X'", EVENTS)
+
+
+def test_window_of_declared_columns_takes_missing_ones_as_null(both):
+    check(both, "create window W#keepall as (carNumber string, speed double); "
+                "insert into W select carNumber from DriverCarInfo(speed > 60); "
+                "insert into W select carNumber, speed from DriverCarInfo(speed <= 60); "
+                "on Q select carNumber, speed from W", EVENTS)
+
+
+def test_on_select_order_by(both):
+    check(both, KEEPALL + "on Q select carNumber, speed from W where speed > v * 10 order by speed desc, "
+                          "carNumber", EVENTS)

@@ -179,3 +179,12 @@ def test_at_advances_time_before_the_queries():
 def test_a_query_over_an_unknown_window_exits_2():
     with pytest.raises(SquallRejectedError, match="query 0: .*'X' does not exist"):
         squall_query(WINDOW, EVENTS, ["select * from X"])
+
+
+def test_batch_window_query_reads_the_batch_being_collected(esper_query):
+    # Esper's fire-and-forget select iterates a batch window's current batch, with or
+    # without a condition (the batch posted last is not searched).
+    rows = check(esper_query, "create window W#length_batch(2) as select carNumber from DriverCarInfo; "
+                              "insert into W select carNumber from DriverCarInfo",
+                 EVENTS[:-2], ["select * from W", "select * from W where carNumber != 'X'"])
+    assert [r["row"]["carNumber"] for r in rows] == ["B", "B"]
