@@ -133,6 +133,45 @@ def test_local_runs_a_streamparse_project_until_ctrl_c(env, tmp_path):
     assert _summary(stdout) == {"sentences": (8, 8, 0), "split": (words, 8, 0), "count": (words, words, 0)}
 
 
+STORM_PY_TOPOLOGY = """\
+import sys
+from pathlib import Path
+
+from squall.multilang import ShellBolt
+from squall.testing import ListSink, ListSpout
+from squall.topology import TopologyBuilder
+
+from tests.cli.cluster_topos import SENTENCES
+
+
+def topology():
+    b = TopologyBuilder()
+    b.set_spout("sentences", ListSpout([[s] for s in SENTENCES], ["sentence"]))
+    split = ShellBolt([sys.executable, "splitsentence.py"], ["word"], cwd=str(Path(__file__).parent))
+    b.set_bolt("split", split, 2).shuffle_grouping("sentences")
+    b.set_bolt("sink", ListSink("cli-storm-py")).shuffle_grouping("split")
+    return b
+"""
+
+
+def test_local_runs_shell_bolts_written_against_storm_py(env, tmp_path):
+    if shutil.which("mvn") is None:
+        pytest.skip("mvn is not installed: it fetches Storm's multilang jars (.ci/run installs it)")
+    from tests.multilang.storm_adapters import extract_storm_adapters
+
+    extract_storm_adapters(tmp_path, ("multilang-python",))
+    shutil.copy(ROOT / "tests" / "multilang" / "components" / "splitsentence.py", tmp_path)
+    (tmp_path / "storm_py_topology.py").write_text(STORM_PY_TOPOLOGY)
+    ListSink.reset("cli-storm-py")
+    proc = squall("local", f"{tmp_path / 'storm_py_topology.py'}:topology", "--progress", "0", env=env,
+                  check_rc=0)
+    words = sorted(w for s in cluster_topos.SENTENCES for w in s.split(" "))
+    sentences = len(cluster_topos.SENTENCES)
+    assert _summary(proc.stdout) == {"sentences": (sentences, sentences, 0), "split": (len(words), sentences, 0),
+                                     "sink": (0, len(words), 0)}
+    assert sorted(w for (w,) in ListSink.values("cli-storm-py")) == words
+
+
 def test_load_topology_accepts_each_shape(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
