@@ -176,3 +176,12 @@ def test_window_of_declared_columns_takes_missing_ones_as_null(both):
 def test_on_select_order_by(both):
     check(both, KEEPALL + "on Q select carNumber, speed from W where speed > v * 10 order by speed desc, "
                           "carNumber", EVENTS)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_on_statements_of_one_event_run_in_statement_order(both, order):
+    select = "on Q select carNumber from W where carNumber = k"
+    delete = "on Q delete from W where carNumber = k"
+    rows = check(both, KEEPALL + "; ".join([select, delete] if order == 0 else [delete, select]),
+                 [ev(1_000, "A", 90), q(2_000, "A"), ev(3_000, "C", 70), q(4_000, "C")])
+    assert bool(rows_of(rows, 2 + order)) == (order == 0)   # the select sees A only before the delete
