@@ -92,8 +92,8 @@ def test_into_table_output_rows_select_the_key_too(both, where):
 
 def test_insert_into_a_table_adds_rows(both):
     # Compared on the reading statement: Esper's rows of the inserting statement carry an
-    # internal column of its table row class. Keys are distinct (Esper drops a row whose
-    # key exists; Squall reports it through on_error and skips it).
+    # internal column of its table row class. Keys are distinct: after inserting an
+    # existing key Esper's table lacked that key's row; Squall reports and skips it.
     esper, squall = both("create table P (k string primary key, v double); "
                          "insert into P select carNumber as k, speed as v from DriverCarInfo; "
                          "on Q select P.k as k, P.v as v from P where P.v > Q.v * 10",
