@@ -211,7 +211,8 @@ def topology_conf(base: Mapping[str, Any], config_file: str | None, pairs: Seque
     Args:
         base: the config the topology's definition carries (a streamparse ``config``).
         config_file: a YAML file holding a mapping of config keys (``storm.yaml``'s form).
-        pairs: ``KEY=VALUE`` strings; each value is read as a YAML scalar.
+        pairs: ``KEY=VALUE`` strings; each value is read as YAML (``60`` an int,
+            ``0.5`` a float, ``true`` a bool; text that is not YAML stays text).
 
     Returns:
         The merged config, validated (known keys' types; a typo of a known key fails);
@@ -256,9 +257,16 @@ def topology_conf(base: Mapping[str, Any], config_file: str | None, pairs: Seque
             raise CliError(str(exc)) from None
     for w in caught:
         click.echo(f"squall: warning: {w.message}", err=True)
-    # Said once here; the runtime checks the same keys again in this process.
-    warnings.filterwarnings("ignore", category=ConfigWarning)
     return conf
+
+
+def _load(target: str, config_file: str | None, conf_pairs: Sequence[str]) -> tuple[LoadedTopology, dict[str, Any]]:
+    """The topology and its config, for a command that runs it."""
+    loaded = load_topology(target)
+    conf = topology_conf(loaded.conf, config_file, conf_pairs)
+    # Said once by topology_conf; the runtime checks the same keys again in this process.
+    warnings.filterwarnings("ignore", category=ConfigWarning)
+    return loaded, conf
 
 
 def _check_name(name: str) -> str:
@@ -386,7 +394,7 @@ def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, c
             deadline = time.monotonic() + drain_s
             while True:
                 pending = [s["pending"] if s is not None else None for s in handle.statuses()]
-                if None not in pending and sum(pending) == 0 or time.monotonic() >= deadline:
+                if (None not in pending and sum(pending) == 0) or time.monotonic() >= deadline:
                     break
                 time.sleep(0.1)
             in_flight = sum(p for p in pending if p is not None)
@@ -535,8 +543,7 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, workers, 
     gracefully (tuples in flight get up to topology.message.timeout.secs), a second
     exits at once; at the end one line per component gives emitted, acked, failed.
     """
-    loaded = load_topology(target)
-    conf = topology_conf(loaded.conf, config_file, conf_pairs)
+    loaded, conf = _load(target, config_file, conf_pairs)
     name = _check_name(name or loaded.name)
     if workers == 1:
         code = _run_here("local", name, loaded, conf, until_complete, progress_s)
@@ -565,8 +572,7 @@ def submit(target, name, workers, address, conf_pairs, config_file, until_comple
     --workers processes and waits until it ends or Ctrl-C, as `squall local` does.
     MODULE:ATTR as for `squall local`; config keys use Storm's names.
     """
-    loaded = load_topology(target)
-    conf = topology_conf(loaded.conf, config_file, conf_pairs)
+    loaded, conf = _load(target, config_file, conf_pairs)
     name = _check_name(name)
     if address is None:
         with _in_process_ray() as cluster:
