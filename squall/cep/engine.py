@@ -617,11 +617,12 @@ class EPLEngine:
             events = list(events)
         if not events:
             return
-        if self._inserted or any(getattr(s, "_insert_into", None)
-                                 or isinstance(s.plan, (OnSetPlan, OnActionPlan))
-                                 for s in self._statements.values()):
+        if self._inserted or self._catalog or any(
+                getattr(s, "_insert_into", None) or isinstance(s.plan, (OnSetPlan, OnActionPlan))
+                for s in self._statements.values()):
             # insert into: each event with the events it inserts before the next one; on
-            # ... set: the statements after it see each event's assignment
+            # ... set: the statements after it see each event's assignment; named windows
+            # and tables: each event's changes before the next event is read
             for ev in events:
                 self._send_now(type_name, ev)
             return

@@ -124,3 +124,10 @@ def test_snapshot_restores_table_rows_and_access_statements():
         cars(second, *events[cut:], start=1_000 + cut * 1_000)
         assert first_out + second_out == whole_out, cut
         assert second.tables == whole.tables
+
+
+def test_send_many_reads_the_table_event_by_event():
+    engine, out = engine_with(TABLE + "; select carNumber, T[carNumber].cnt as c from Car")
+    engine.send_many("Car", [{"carNumber": "A", "speed": 1.0}, {"carNumber": "A", "speed": 2.0}])
+    assert [new for _t, i, new, _old in out if i == 2] == [[{"carNumber": "A", "c": 1}],
+                                                           [{"carNumber": "A", "c": 2}]]
