@@ -29,13 +29,13 @@ from typing import Any
 
 from ..extras import require
 from .errors import BatchError, BatchSchemaError
-from .plan import Filter, QueryPlan, Select, Watermark, WindowAggregate, WithColumns
+from .plan import Agg, Explode, Filter, PythonStep, QueryPlan, Select, Watermark, WindowAggregate, WithColumns
 from .sinks import ListSink, Sink
 from .sources import Source, as_frame
 
 pl = require("polars", "microbatch")
 
-__all__ = ["StreamingQuery"]
+__all__ = ["StreamingQuery", "AggKernels", "run_chain"]
 
 _WS, _WE = "window_start", "window_end"
 
@@ -49,27 +49,101 @@ def _chain(lf: Any, operators: tuple) -> Any:
             lf = lf.filter(op.predicate)
         elif isinstance(op, WithColumns):
             lf = lf.with_columns(*op.exprs)
+        elif isinstance(op, Explode):
+            # polars turns an empty or null list into one null row; a function that
+            # emits nothing for a tuple drops it (Trident), so those rows go first.
+            cols = list(op.columns)
+            lf = lf.filter(pl.all_horizontal([pl.col(c).list.len() > 0 for c in cols])).explode(cols)
     return lf
 
 
-def _collect(queries: list, batch_id: int, operators: object) -> list:
-    """Run lazy queries together (one call into polars); polars errors become :class:`BatchError`."""
-    try:
-        return pl.collect_all(queries)
-    except pl.exceptions.PolarsError as exc:
-        raise BatchError(batch_id, operators, str(exc)) from exc
+def _frame_of(out: Any, fields: tuple[str, ...], step: PythonStep) -> Any:
+    """A Python step's result as a DataFrame with columns ``fields``."""
+    if isinstance(out, pl.Series):
+        out = out.to_frame(fields[0] if fields else out.name)
+    elif isinstance(out, dict):
+        out = pl.DataFrame(out)
+    elif not isinstance(out, pl.DataFrame):
+        out = as_frame(out)
+    if fields:
+        if out.width != len(fields):
+            raise ValueError(f"{step.name or step.fn!r} returned {out.width} columns {out.columns}, "
+                             f"expected {len(fields)}: {list(fields)}")
+        out = out.rename(dict(zip(out.columns, fields)))
+    return out
 
 
-class _WindowState:
-    """Partial aggregates per (window start, keys) for one :class:`WindowAggregate`."""
+def _python_step(frame: Any, step: PythonStep) -> Any:
+    """Run one :class:`PythonStep` on an eager frame."""
+    fn, fields = step.fn, step.output_fields
+    if step.kind == "peek":
+        fn(frame)
+        return frame
+    inputs = frame.select(step.input_fields) if step.input_fields else frame
+    if step.kind == "batch":
+        out = _frame_of(fn(inputs), fields, step)
+        if not step.append:
+            return out
+        if out.height != frame.height:
+            raise ValueError(f"{step.name or fn!r} returned {out.height} rows for a batch of {frame.height}; "
+                             f"each needs one output row per input row (use flat_map to change the count)")
+        return frame.hstack(out.get_columns())
+    if step.kind == "keep":
+        return frame.filter(pl.Series([bool(fn(*row)) for row in inputs.iter_rows()], dtype=pl.Boolean))
+    # "rows": Storm's Function.execute, one call per tuple, any number of output tuples.
+    taken, rows = [], []
+    for i, row in enumerate(inputs.iter_rows()):
+        for out in fn(*row) or ():
+            taken.append(i)
+            rows.append(out)
+    out = pl.DataFrame(rows, schema=list(fields), orient="row") if rows else \
+        pl.DataFrame(schema={f: pl.Null for f in fields})
+    if not step.append:
+        return out
+    return frame[taken].hstack(out.get_columns()) if rows else frame.clear().hstack(out.get_columns())
 
-    def __init__(self, spec: WindowAggregate) -> None:
-        self.spec = spec
-        self.group = [_WS, *spec.keys]
-        self.frame: Any = None            # DataFrame of group columns + partial columns
-        partial, combine, final = {}, [], []
-        # Partials are keyed by what they compute, so avg(x) and count(x) share one count.
-        for a in spec.aggs:
+
+def run_chain(frame: Any, operators: tuple, batch_id: int) -> Any:
+    """Eager ``frame`` through stateless operators: runs of kernels in one polars call each,
+    :class:`PythonStep` functions in between.
+
+    Raises:
+        BatchError: polars rejected an operator, or a user's function raised (chained).
+    """
+    i, n = 0, len(operators)
+    while i < n:
+        j = i
+        while j < n and not isinstance(operators[j], PythonStep):
+            j += 1
+        if j > i:
+            [frame] = _collect([_chain(frame.lazy(), operators[i:j])], batch_id, operators[i:j])
+        if j < n:
+            step = operators[j]
+            try:
+                frame = _python_step(frame, step)
+            except Exception as exc:
+                raise BatchError(batch_id, step.name or step.fn, f"{type(exc).__name__}: {exc}") from exc
+            j += 1
+        i = j
+    return frame
+
+
+class AggKernels:
+    """Polars expressions for aggregates whose partial results merge (count, sum, avg, min, max).
+
+    Attributes:
+        partial: expressions computing the partial columns over a group's rows.
+        partial_names: their names, in order; ``partial_kinds`` says how each merges
+            (``"sum"``, ``"min"``, ``"max"``).
+        combine: expressions merging several partial rows of a group into one.
+        final: expressions from the partial columns to each aggregate's output column.
+
+    Partials are keyed by what they compute, so ``avg(x)`` and ``count(x)`` share one count.
+    """
+
+    def __init__(self, aggs: tuple[Agg, ...]) -> None:
+        partial, final = {}, []
+        for a in aggs:
             c = None if a.column is None else pl.col(a.column)
             tag = a.column or ""
             n, s, m = f"__n_{tag}", f"__s_{tag}", f"__{a.kind}_{tag}"
@@ -88,11 +162,32 @@ class _WindowState:
                 final.append(pl.col(m).alias(a.name))
             else:
                 raise ValueError(f"unknown aggregate kind {a.kind!r}")
+        self.partial_names = list(partial)
+        self.partial_kinds = [how for _, how in partial.values()]
         # Each partial merges across batches by its own kind: counts and sums add up.
-        combine = [getattr(pl.col(name), how)() for name, (_, how) in partial.items()]
-        partial = [e.alias(name) for name, (e, _) in partial.items()]
-        self.partial, self.combine = partial, combine
-        self.final = [(pl.col(_WS) + spec.window.size_ms).alias(_WE), *final]
+        self.combine = [getattr(pl.col(name), how)() for name, (_, how) in partial.items()]
+        self.partial = [e.alias(name) for name, (e, _) in partial.items()]
+        self.final = final
+
+
+def _collect(queries: list, batch_id: int, operators: object) -> list:
+    """Run lazy queries together (one call into polars); polars errors become :class:`BatchError`."""
+    try:
+        return pl.collect_all(queries)
+    except pl.exceptions.PolarsError as exc:
+        raise BatchError(batch_id, operators, str(exc)) from exc
+
+
+class _WindowState:
+    """Partial aggregates per (window start, keys) for one :class:`WindowAggregate`."""
+
+    def __init__(self, spec: WindowAggregate) -> None:
+        self.spec = spec
+        self.group = [_WS, *spec.keys]
+        self.frame: Any = None            # DataFrame of group columns + partial columns
+        kernels = AggKernels(spec.aggs)
+        self.partial, self.combine = kernels.partial, kernels.combine
+        self.final = [(pl.col(_WS) + spec.window.size_ms).alias(_WE), *kernels.final]
         self.out_columns = [_WS, _WE, *spec.keys, *(a.name for a in spec.aggs)]
 
     def check(self, frame: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from .errors import PlanError
 
 __all__ = ["Window", "window", "Agg", "Select", "Filter", "WithColumns", "Watermark", "WindowAggregate",
-           "QueryPlan", "OutputMode", "to_ms"]
+           "QueryPlan", "OutputMode", "to_ms", "Explode", "PythonStep"]
 
 OutputMode = Literal["append", "update"]
 
@@ -147,6 +147,43 @@ class WithColumns:
     """Add or replace columns (polars expressions)."""
 
     exprs: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Explode:
+    """One row per element of the list columns ``columns`` (an empty list drops the row).
+
+    What a Trident function that emits several tuples per input tuple becomes: the
+    function's kernel yields a list per row, and the rows are exploded in polars.
+    """
+
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PythonStep:
+    """A user's Python function, the fallback where no kernel exists; run eagerly.
+
+    Attributes:
+        fn: the function (module level or a closure; it travels by pickle to other processes).
+        kind: ``"batch"``: ``fn(frame) -> frame`` once per batch (the whole batch as
+            columns); ``"rows"``: ``fn(*values) -> iterable of output tuples`` once per row
+            of ``input_fields`` (Storm's ``Function.execute``); ``"keep"``:
+            ``fn(*values) -> bool`` per row (Storm's ``Filter.isKeep``); ``"peek"``:
+            ``fn(frame)`` once per batch, the batch passing on unchanged.
+        input_fields: the columns ``fn`` reads.
+        output_fields: the columns it makes (``"batch"``, ``"rows"``).
+        append: the outputs are appended to the input row (Trident's ``each``), not
+            replacing it (``map``/``flat_map``).
+        name: the step as the user wrote it, for error messages.
+    """
+
+    fn: Any
+    kind: str
+    input_fields: tuple[str, ...] = ()
+    output_fields: tuple[str, ...] = ()
+    append: bool = False
+    name: str = ""
 
 
 @dataclass(frozen=True)

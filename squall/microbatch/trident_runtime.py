@@ -1,0 +1,619 @@
+"""Trident's runtime: a coordinator spout emitting batches as tuples, and one bolt class for every step.
+
+A Trident topology compiles (:mod:`squall.microbatch.trident`) to an ordinary Squall
+topology, so it runs wherever topologies run:
+
+* :class:`TridentSpout` (one task) holds every ``new_stream`` source. Per transaction
+  id (txid, from 1) it takes one batch from each source and emits it as tuples
+  ``(txid, attempt, batch, last)``: one tuple per subscribing task (a part of the
+  batch, or ``None`` for an empty part), each with a message id, on a direct stream.
+  One batch is in flight at a time, so state updates happen in txid order. When
+  every part is acked, the batch is committed (the wrapped spout's tuples are acked);
+  when one fails or times out, the spout emits the same batch again with the same
+  txid and the next attempt number (Trident's transactional spout).
+* :class:`TridentBolt` waits until it has one part of a txid from every task of every
+  input, runs its head operation (merge, join, aggregation, state, window, or none)
+  on the assembled batch, then each outgoing edge's stateless steps, and emits one
+  part per task of each consumer (split by the consumer's key hash, or in slices),
+  anchored to every input part; then acks them. A failure fails every input part,
+  so the batch is replayed; parts of an older attempt are dropped.
+* After the sources are used up, a last batch (``last=True``, every part empty) lets
+  windows emit what they still hold, inside a tracked batch.
+
+Semantics: Storm "Trident tutorial" and "Trident State" (batches with transaction
+ids, replays with the same txid, state updates in txid order). Squall differs: one
+batch is processed at a time (Trident pipelines the processing of several batches and
+orders only their commits); a batch is the whole topology's unit (Trident's master
+batch coordinator) with parts on every stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..component import Bolt, OutputFieldsDeclarer, Spout, SpoutOutputCollector
+from ..extras import require
+from .engine import run_chain
+from .errors import BatchError
+from .plan import QueryPlan, Watermark, WindowAggregate
+from .sinks import ListSink
+from .sources import Source, as_frame
+
+pl = require("polars", "microbatch")
+
+__all__ = ["PART_FIELDS", "Edge", "TridentSpout", "TridentBolt", "split_frame", "SourceSpec"]
+
+PART_FIELDS = ("txid", "attempt", "batch", "last")
+_HASH_SEED = 0x5C0A11
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One subscription leaving a component: the producer's output ``port``, the stream id
+    it is emitted on, the stateless steps run before emitting, the consumer and its key.
+
+    ``key`` (field names) splits a batch among the consumer's tasks by the hash of the
+    keys' values; ``None`` splits it in slices of rows.
+    """
+
+    port: str
+    stream: str
+    chain: tuple
+    consumer: str
+    key: tuple[str, ...] | None
+
+
+def split_frame(frame: Any, n: int, key: tuple[str, ...] | None) -> list[Any]:
+    """``frame`` as ``n`` parts (``None`` for an empty one): by the key's hash, or in slices.
+
+    The hash reads the key columns by position, so two streams whose key columns have
+    other names but the same values and types send a key to the same task.
+    """
+    if frame is None or frame.height == 0:
+        return [None] * n
+    if n == 1:
+        return [frame]
+    if key:
+        h = pl.struct([pl.col(f).alias(f"k{i}") for i, f in enumerate(key)]).hash(_HASH_SEED) % n
+        parts = frame.with_columns(h.alias("__task")).partition_by("__task", as_dict=True, include_key=False)
+        return [parts.get((i,)) for i in range(n)]
+    size = -(-frame.height // n)
+    return [frame.slice(i * size, size) if i * size < frame.height else None for i in range(n)]
+
+
+# ------------------------------------------------------------------------ sources
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A ``new_stream``'s source: a micro-batch :class:`Source`, or a Squall spout cut into batches.
+
+    Attributes:
+        name: the stream's name.
+        source: a :class:`~squall.microbatch.sources.Source` (each of its batches is
+            one Trident batch) or a :class:`~squall.component.Spout` (a batch is what it
+            emitted since the last batch, up to ``batch_rows`` tuples or
+            ``batch_interval_s`` seconds).
+        fields: the stream's fields.
+    """
+
+    name: str
+    source: Any
+    fields: tuple[str, ...]
+    batch_rows: int = 65_536
+    batch_interval_s: float = 1.0
+
+
+class _CaptureCollector(SpoutOutputCollector):
+    """Collects a wrapped spout's emits (default stream) as rows and message ids."""
+
+    def __init__(self) -> None:
+        self.rows: list[Sequence[Any]] = []
+        self.ids: list[Any] = []
+
+    def emit(self, values, stream="default", message_id=None, direct_task=None):
+        self.rows.append(values)
+        if message_id is not None:
+            self.ids.append(message_id)
+        return []
+
+    def report_error(self, error):
+        raise error
+
+
+class _Feed:
+    """One source's live side in the spout: ``next_batch()`` -> (frame or None, ack ids) or ``done``."""
+
+    def __init__(self, spec: SourceSpec, config, context) -> None:
+        self.spec = spec
+        self.done = False
+        src = spec.source
+        if isinstance(src, Source):
+            self._batches = iter(src.batches())
+            self._spout = None
+        else:
+            self._spout: Spout | None = src
+            self._capture = _CaptureCollector()
+            src.open(config, context, self._capture)
+            src.activate()
+
+    def next_batch(self) -> tuple[Any, list]:
+        if self.done:
+            return None, []
+        if self._spout is None:
+            try:
+                return as_frame(next(self._batches)), []
+            except StopIteration:
+                self.done = True
+                return None, []
+        spout, cap, spec = self._spout, self._capture, self.spec
+        deadline = time.monotonic() + spec.batch_interval_s
+        while len(cap.rows) < spec.batch_rows:
+            before = len(cap.rows)
+            spout.next_tuple()
+            if len(cap.rows) == before:
+                if spout.emitted_all():
+                    self.done = True
+                break
+            if time.monotonic() >= deadline:
+                break
+        rows, ids = cap.rows, cap.ids
+        cap.rows, cap.ids = [], []
+        frame = pl.DataFrame([list(r) for r in rows], schema=list(spec.fields), orient="row") if rows else None
+        return frame, ids
+
+    def ack(self, ids: list) -> None:
+        for i in ids:
+            self._spout.ack(i)
+
+    def close(self) -> None:
+        if self._spout is not None:
+            self._spout.close()
+
+
+class TridentSpout(Spout):
+    """The coordinator: one batch of every source per txid, replayed with its txid until acked.
+
+    Args:
+        sources: the ``new_stream`` sources.
+        edges: per source name, the edges to its consumers.
+        txid_store: a key-value store (spec) where the last committed txid is kept, so
+            a new run continues the sequence (what Trident keeps in ZooKeeper); needed
+            when a state outlives the run. ``None``: txids start at 1.
+        txid_key: the key in ``txid_store``.
+    """
+
+    def __init__(self, sources: tuple[SourceSpec, ...], edges: dict[str, tuple[Edge, ...]],
+                 txid_store: Any = None, txid_key: str = "trident:txid") -> None:
+        self.sources, self.edges = sources, edges
+        self.txid_store, self.txid_key = txid_store, txid_key
+
+    def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
+        for edges in self.edges.values():
+            for e in edges:
+                declarer.declare_stream(e.stream, PART_FIELDS, direct=True)
+
+    def open(self, config, context, collector):
+        self.collector = collector
+        self._context = context
+        self._feeds = [_Feed(s, config, context) for s in self.sources]
+        last = self.txid_store.get(self.txid_key) if self.txid_store is not None else None
+        self.txid = (json.loads(last) if last is not None else 0) + 1
+        self.attempt = 0
+        self._batch: list[Any] | None = None     # frames of the batch in flight, per source
+        self._acks: list[list] = []
+        self._parts_left = 0
+        self._replay = False
+        self._last_sent = False
+        self._finished = False
+        self.committed: list[int] = []
+
+    def _emit(self, frames: list[Any], last: bool) -> None:
+        n = 0
+        msg = (self.txid, self.attempt)
+        for spec, frame in zip(self.sources, frames):
+            for e in self.edges.get(spec.name, ()):
+                tasks = self._context.tasks_of(e.consumer)
+                for task, part in zip(tasks, split_frame(frame, len(tasks), e.key)):
+                    n += 1
+                    self._parts_left += 1
+                    self.collector.emit([self.txid, self.attempt, part, last], e.stream, message_id=msg,
+                                        direct_task=task)
+        if n == 0:
+            self._commit()
+
+    def next_tuple(self):
+        if self._finished or (self._batch is not None and not self._replay):
+            return
+        if self._replay:
+            self._replay = False
+            self.attempt += 1
+            self._parts_left = 0
+            self._emit(self._batch, self._last_sent)
+            return
+        taken = [f.next_batch() for f in self._feeds]
+        frames = [f for f, _ in taken]
+        self._acks = [ids for _, ids in taken]
+        if all(f is None for f in frames):
+            if not all(f.done for f in self._feeds):
+                return                         # a wrapped spout has nothing right now
+            self._last_sent = True             # the closing batch: windows flush in it
+        self._batch, self.attempt, self._parts_left = frames, 0, 0
+        self._emit(frames, self._last_sent)
+
+    def _commit(self) -> None:
+        for feed, ids in zip(self._feeds, self._acks):
+            if ids:
+                feed.ack(ids)
+        if self.txid_store is not None:
+            self.txid_store.set(self.txid_key, str(self.txid))
+        self.committed.append(self.txid)
+        self._batch, self._acks = None, []
+        if self._last_sent:
+            self._finished = True
+        self.txid += 1
+
+    def ack(self, msg_id):
+        txid, attempt = msg_id
+        if txid != self.txid or attempt != self.attempt or self._batch is None:
+            return
+        self._parts_left -= 1
+        if self._parts_left == 0 and not self._replay:
+            self._commit()
+
+    def fail(self, msg_id):
+        txid, attempt = msg_id
+        if txid == self.txid and attempt == self.attempt and self._batch is not None:
+            self._replay = True
+
+    def exhausted(self):
+        return self._finished
+
+    def close(self):
+        for f in self._feeds:
+            f.close()
+
+
+# ------------------------------------------------------------------------ head operations
+
+class Head:
+    """What a bolt does with an assembled batch: ``run(txid, frames_by_port, last)`` ->
+    ``{output port: frame or None}``. ``prepare`` builds live state; ``close`` releases it."""
+
+    ports_in = 1
+
+    def prepare(self, name: str) -> None:
+        pass
+
+    def run(self, txid: int, frames: list[Any], last: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _concat(frames: list[Any]) -> Any:
+    frames = [f for f in frames if f is not None and f.height]
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+
+
+@dataclass
+class Passthrough(Head):
+    """No head: the stream's stateless steps run on the edges (a repartition, a fused chain, a sink)."""
+
+    def run(self, txid, frames, last):
+        return {"out": _concat(frames)}
+
+
+@dataclass
+class Merge(Head):
+    """Trident's ``merge``: the union of the streams, under the first stream's field names."""
+
+    fields: tuple[tuple[str, ...], ...]
+
+    @property
+    def ports_in(self):
+        return len(self.fields)
+
+    def run(self, txid, frames, last):
+        names = list(self.fields[0])
+        parts = [f.select(list(fs)).rename(dict(zip(fs, names))) for f, fs in zip(frames, self.fields)
+                 if f is not None and f.height]
+        return {"out": _concat(parts)}
+
+
+@dataclass
+class Join(Head):
+    """Trident's ``join`` of two streams within a batch: the join fields, then the first
+    stream's other fields, then the second's, renamed to ``out_fields``."""
+
+    left_fields: tuple[str, ...]
+    left_keys: tuple[str, ...]
+    right_fields: tuple[str, ...]
+    right_keys: tuple[str, ...]
+    out_fields: tuple[str, ...]
+    how: str = "inner"
+    ports_in = 2
+
+    def run(self, txid, frames, last):
+        left, right = frames
+        if left is None or (right is None and self.how == "inner"):
+            return {"out": None}
+        lk, rk = list(self.left_keys), list(self.right_keys)
+        lrest = [f for f in self.left_fields if f not in lk]
+        rrest = [f for f in self.right_fields if f not in rk]
+        lnames = [f"__l{i}" for i in range(len(lrest))]
+        rnames = [f"__r{i}" for i in range(len(rrest))]
+        knames = [f"__k{i}" for i in range(len(lk))]
+        lf = left.select([*(pl.col(a).alias(b) for a, b in zip(lk, knames)),
+                          *(pl.col(a).alias(b) for a, b in zip(lrest, lnames))])
+        if right is None:
+            right = pl.DataFrame(schema={**{k: lf.schema[k] for k in knames}, **{r: pl.Null for r in rnames}})
+        else:
+            right = right.select([*(pl.col(a).alias(b) for a, b in zip(rk, knames)),
+                                  *(pl.col(a).alias(b) for a, b in zip(rrest, rnames))])
+        out = lf.join(right, on=knames, how=self.how, nulls_equal=False, maintain_order="left_right")
+        out = out.select([*knames, *lnames, *rnames])
+        return {"out": out.rename(dict(zip(out.columns, self.out_fields)))}
+
+
+@dataclass
+class GroupAggregate(Head):
+    """``group_by(keys).aggregate(...)`` or a global ``aggregate``: per batch, no state."""
+
+    kernel: Any
+
+    def run(self, txid, frames, last):
+        frame = _concat(frames)
+        if frame is None:
+            return {"out": None}
+        return {"out": self.kernel.aggregate(frame)}
+
+
+@dataclass
+class Persist(Head):
+    """``persistent_aggregate``: port 0 updates the state; ports 1.. are ``state_query`` streams.
+
+    Per batch the queries run first (they read the state as batches before this one
+    left it, as Trident's queries run before the batch's commit), then the update;
+    output ports: ``"out"`` (the new values stream: keys and updated values) and
+    ``"q<i>"`` (each query stream with its result fields appended).
+    """
+
+    kernel: Any
+    factory: Any
+    queries: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()   # (key fields, result fields)
+    state_name: str = "state"
+
+    @property
+    def ports_in(self):
+        return 1 + len(self.queries)
+
+    def prepare(self, name):
+        self.state = self.factory.make(self.state_name)
+
+    def close(self):
+        self.state.close()
+
+    def _query(self, frame: Any, keys: tuple[str, ...], results: tuple[str, ...]) -> Any:
+        k = self.kernel
+        distinct = frame.select(list(keys)).unique(maintain_order=True)
+        values = self.state.multi_get([tuple(r) for r in distinct.iter_rows()])
+        cols = k.record_columns
+        rows = [v if v is not None else [None] * len(cols) for v in values]
+        recs = pl.DataFrame(rows, schema=cols, orient="row") if rows else pl.DataFrame(schema=cols)
+        state_keys = pl.DataFrame([distinct.get_column(c).alias(s) for c, s in zip(keys, k.keys)]) \
+            if keys else pl.DataFrame({"__dummy": [0]})
+        got = k.finalize(pl.concat([state_keys, recs], how="horizontal").drop("__dummy", strict=False))
+        got = got.select([*(pl.col(s).alias(c) for c, s in zip(keys, k.keys)),
+                          *(pl.col(o).alias(r) for o, r in zip(k.out_fields, results))])
+        if not keys:
+            return frame.join(got, how="cross")
+        return frame.join(got, on=list(keys), how="left", nulls_equal=True, maintain_order="left")
+
+    def run(self, txid, frames, last):
+        st, k = self.state, self.kernel
+        st.begin_commit(txid)
+        out: dict[str, Any] = {}
+        for i, (keys, results) in enumerate(self.queries, start=1):
+            f = frames[i]
+            out[f"q{i}"] = None if f is None or not f.height else self._query(f, keys, results)
+        frame = frames[0]
+        if frame is not None and frame.height:
+            partials = k.partials(frame)
+            keys = [tuple(r) for r in partials.select(list(k.keys)).iter_rows()] if k.keys \
+                else [()] * partials.height
+            records = partials.select(k.record_columns).rows()
+            new = st.multi_update(keys, [list(r) for r in records], k.merge_records)
+            cols = k.record_columns
+            recs = pl.DataFrame(new, schema=cols, orient="row")
+            base = partials.select(list(k.keys)) if k.keys else pl.DataFrame({"__dummy": [0] * len(new)})
+            out["out"] = k.finalize(pl.concat([base, recs], how="horizontal").drop("__dummy", strict=False))
+        else:
+            out["out"] = None
+        st.commit(txid)
+        return out
+
+
+class _Replayable(Head):
+    """A head with state in the task: a replay of the txid it applied last re-emits its
+    output instead of applying the batch again (one batch in flight, replayed identical)."""
+
+    def prepare(self, name):
+        self._applied: int | None = None
+        self._output: dict[str, Any] = {}
+
+    def run(self, txid, frames, last):
+        if txid == self._applied:
+            return self._output
+        out = self.apply(txid, _concat(frames), last)
+        self._applied, self._output = txid, out
+        return out
+
+    def apply(self, txid: int, frame: Any, last: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass
+class CountWindow(_Replayable):
+    """A window of ``length`` tuples fired every ``slide`` tuples (tumbling: slide = length),
+    aggregated per group; Storm's count windows (the first windows of a sliding window
+    hold fewer tuples)."""
+
+    kernel: Any
+    length: int
+    slide: int
+
+    def prepare(self, name):
+        super().prepare(name)
+        self._buffer: Any = None
+        self._seen = 0            # tuples received
+        self._fired = 0           # tuples up to the last firing
+
+    def apply(self, txid, frame, last):
+        if frame is None:
+            return {"out": None}
+        buf = frame if self._buffer is None else pl.concat([self._buffer, frame], how="vertical_relaxed")
+        start = self._seen - (0 if self._buffer is None else self._buffer.height)   # index of buf[0]
+        self._seen += frame.height
+        outs = []
+        while self._fired + self.slide <= self._seen:
+            end = self._fired + self.slide
+            lo = max(0, end - self.length)
+            rows = buf.slice(lo - start, end - lo)
+            outs.append(self.kernel.aggregate(rows))
+            self._fired = end
+        keep_from = max(0, self._seen - self.length) if self.slide < self.length else self._fired
+        self._buffer = buf.slice(keep_from - start)
+        return {"out": _concat(outs)}
+
+
+@dataclass
+class TimeWindow(_Replayable):
+    """Tumbling or sliding windows of event time on a field (epoch ms), aggregated per group
+    by the micro-batch engine's window state; a window fires when the watermark (the
+    largest event time seen minus ``delay_ms``) passes its end, and at the last batch.
+
+    Output port ``"out"``: ``window_start``, ``window_end``, the keys, the aggregates;
+    port ``"late"``: records for windows already fired, with their window's bounds.
+    """
+
+    window: Any
+    keys: tuple[str, ...]
+    aggs: tuple
+    delay_ms: int = 0
+
+    def prepare(self, name):
+        super().prepare(name)
+        plan = QueryPlan.build((Watermark(self.window.column, self.delay_ms),
+                                WindowAggregate(self.window, self.keys, self.aggs)), "append")
+        from .engine import StreamingQuery
+        self._sink, self._late = ListSink(), ListSink()
+        self._query = StreamingQuery(plan, None, self._sink, self._late)
+
+    def apply(self, txid, frame, last):
+        self._sink.batches, self._late.batches = [], []
+        q = self._query
+        q.batch_id = txid
+        if frame is not None:
+            q.process(frame)
+        if last:
+            q.finish()
+        return {"out": _concat(self._sink.batches), "late": _concat(self._late.batches)}
+
+
+# ------------------------------------------------------------------------ the bolt
+
+class _Pending:
+    __slots__ = ("attempt", "tuples", "frames")
+
+    def __init__(self, attempt: int, ports: int) -> None:
+        self.attempt = attempt
+        self.tuples: list = []
+        self.frames: list[list[Any]] = [[] for _ in range(ports)]
+
+
+class TridentBolt(Bolt):
+    """Runs one Trident node: assembles a batch's parts, runs ``head``, then each edge's steps.
+
+    Args:
+        head: the :class:`Head` operation.
+        inputs: ``(component, stream)`` per input, in the head's port order (several
+            inputs may feed one port: ``ports`` gives each input's port).
+        ports: the head port of each input.
+        edges: the outgoing edges.
+    """
+
+    def __init__(self, head: Head, inputs: tuple[tuple[str, str], ...], ports: tuple[int, ...],
+                 edges: tuple[Edge, ...]) -> None:
+        self.head, self.inputs, self.ports, self.edges = head, inputs, ports, edges
+
+    def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
+        for e in self.edges:
+            declarer.declare_stream(e.stream, PART_FIELDS, direct=True)
+
+    def prepare(self, config, context, collector):
+        self.collector = collector
+        self._port = {src: p for src, p in zip(self.inputs, self.ports)}
+        self._expected = sum(len(context.tasks_of(c)) for c, _ in self.inputs)
+        self._targets = {e.stream: context.tasks_of(e.consumer) for e in self.edges}
+        self._n_ports = max(self.ports, default=0) + 1
+        self._pending: dict[int, _Pending] = {}
+        self._done = 0
+        self.head.prepare(context.component_id)
+
+    def process(self, tup):
+        txid, attempt, frame, last = tup.values
+        if txid <= self._done:
+            self.collector.ack(tup)           # an older attempt of a finished batch
+            return
+        p = self._pending.get(txid)
+        if p is None or p.attempt < attempt:
+            if p is not None:
+                for t in p.tuples:             # superseded: their tree has failed already
+                    self.collector.ack(t)
+            p = self._pending[txid] = _Pending(attempt, self._n_ports)
+        elif attempt < p.attempt:
+            self.collector.ack(tup)
+            return
+        p.tuples.append(tup)
+        p.frames[self._port[(tup.source_component, tup.stream)]].append(frame)
+        if len(p.tuples) == self._expected:
+            del self._pending[txid]
+            self._run(txid, attempt, p, last)
+
+    def _run(self, txid: int, attempt: int, p: _Pending, last: bool) -> None:
+        try:
+            frames = [_concat(fs) for fs in p.frames]
+            outs = self.head.run(txid, frames, last)
+            emits = []
+            for e in self.edges:
+                frame = outs.get(e.port)
+                if frame is not None and e.chain:
+                    frame = run_chain(frame, e.chain, txid)
+                targets = self._targets[e.stream]
+                emits.append((e, targets, split_frame(frame, len(targets), e.key)))
+        except Exception as exc:
+            err = exc
+            if not isinstance(exc, BatchError):
+                err = BatchError(txid, type(self.head).__name__, f"{type(exc).__name__}: {exc}")
+                err.__cause__ = exc
+            self.collector.report_error(err)
+            for t in p.tuples:
+                self.collector.fail(t)
+            return
+        anchors = p.tuples
+        for e, targets, parts in emits:
+            for task, part in zip(targets, parts):
+                self.collector.emit([txid, attempt, part, last], e.stream, anchors, direct_task=task)
+        for t in anchors:
+            self.collector.ack(t)
+        self._done = txid
+
+    def cleanup(self):
+        self.head.close()

@@ -1,0 +1,266 @@
+"""Trident state: map states keyed by the group's values, updated once per batch, exactly once.
+
+A :class:`MapState` holds one value per key over a :class:`MapBacking` (a dict in the
+task, or the embedded key-value store) and applies a batch's partial aggregates with
+the batch's transaction id, as Trident's ``NonTransactionalMap``, ``TransactionalMap``
+and ``OpaqueMap``:
+
+* non-transactional: the value alone; every update applies, a replayed batch counts
+  twice (at-least-once);
+* transactional: ``[txid, value]``; an update whose txid equals the stored one was
+  already applied and is skipped. Exactly once when a replayed batch is the same batch
+  (a transactional spout: Squall's Trident spout replays the batch it kept);
+* opaque transactional: ``[txid, value, prev]``; an update whose txid equals the stored
+  one is recomputed from ``prev``, the value before that batch, so it is exactly once
+  even when a replayed batch differs (an opaque spout).
+
+Reads for queries (``state_query``) follow ``OpaqueMap.multiGet``: under the batch
+being processed, a key that batch already updated reads its previous value.
+
+Values are stored as JSON (never pickled: a store is read from outside the process);
+keys are the group's values as a JSON array. Keys and values must be JSON types (str,
+int, float, bool, None).
+
+Semantics: Storm "Trident State" (transactional and opaque transactional state,
+``MapState``, ``TransactionalValue``, ``OpaqueValue``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .errors import MicroBatchError
+
+__all__ = ["StateType", "MapBacking", "MemoryBacking", "KeyValueBacking", "MapState", "StateFactory",
+           "MemoryMapState", "KeyValueMapState", "TridentStateError"]
+
+
+class TridentStateError(MicroBatchError):
+    """A Trident state could not read or write a key (a value that is not JSON, a store error).
+
+    Attributes:
+        state: the state's name.
+        key: the key at fault (a tuple of the group's values), or ``None``.
+        reason: what went wrong.
+    """
+
+    def __init__(self, state: str, key: Any, reason: str) -> None:
+        super().__init__(f"Trident state {state!r}, key {key!r}: {reason}")
+        self.state, self.key, self.reason = state, key, reason
+
+
+class StateType(str, Enum):
+    """How a map state makes a replayed batch count once (Storm's ``StateType``)."""
+
+    NON_TRANSACTIONAL = "non-transactional"
+    TRANSACTIONAL = "transactional"
+    OPAQUE = "opaque"
+
+
+class MapBacking:
+    """Where a map state's records live: ``multi_get``/``multi_put`` of whole records.
+
+    Storm's ``IBackingMap``. A record is what the state type stores (a value, or a
+    list with the txid). Called on the task's thread only.
+    """
+
+    def multi_get(self, keys: Sequence[tuple]) -> list[Any]:
+        """The records of ``keys``, ``None`` for an absent key."""
+        raise NotImplementedError
+
+    def multi_put(self, keys: Sequence[tuple], records: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the backing opened."""
+
+
+class MemoryBacking(MapBacking):
+    """A dict in the task: lost when the process ends (Storm's ``MemoryMapState``).
+
+    >>> b = MemoryBacking(); b.multi_put([("a",)], [[1, 3]]); b.multi_get([("a",), ("b",)])
+    [[1, 3], None]
+    """
+
+    def __init__(self) -> None:
+        self.data: dict[tuple, Any] = {}
+
+    def multi_get(self, keys):
+        get = self.data.get
+        return [get(k) for k in keys]
+
+    def multi_put(self, keys, records):
+        self.data.update(zip(keys, records))
+
+
+class KeyValueBacking(MapBacking):
+    """Records as JSON strings in a :class:`~squall.store.KeyValueStore` under ``trident:<name>:<key>``.
+
+    Args:
+        store: the store (the embedded one, or any backend of the same interface).
+        name: the state's name; it namespaces the keys.
+    """
+
+    def __init__(self, store: Any, name: str) -> None:
+        self.store, self.name = store, name
+        self._prefix = f"trident:{name}:"
+
+    def _key(self, key: tuple) -> str:
+        try:
+            return self._prefix + json.dumps(list(key), separators=(",", ":"))
+        except TypeError as exc:
+            raise TridentStateError(self.name, key, f"a key must hold JSON values: {exc}") from exc
+
+    def multi_get(self, keys):
+        get = self.store.get
+        out = []
+        for k in keys:
+            raw = get(self._key(k))
+            out.append(None if raw is None else json.loads(raw))
+        return out
+
+    def multi_put(self, keys, records):
+        put = self.store.set
+        for k, r in zip(keys, records):
+            try:
+                text = json.dumps(r, separators=(",", ":"))
+            except TypeError as exc:
+                raise TridentStateError(self.name, k, f"a value must be JSON: {exc}") from exc
+            put(self._key(k), text)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class MapState:
+    """A map state of one :class:`StateType` over a :class:`MapBacking`.
+
+    Lifecycle per batch (Storm's ``State``): ``begin_commit(txid)``, then
+    :meth:`multi_get` (queries) and :meth:`multi_update` (the batch's partials), then
+    ``commit(txid)``.
+    """
+
+    def __init__(self, backing: MapBacking, state_type: StateType, name: str = "state") -> None:
+        self.backing, self.state_type, self.name = backing, StateType(state_type), name
+        self.txid: int | None = None
+
+    def begin_commit(self, txid: int) -> None:
+        self.txid = txid
+
+    def commit(self, txid: int) -> None:
+        self.txid = None
+
+    def _value(self, record: Any) -> Any:
+        """The value a record holds under the current txid (``OpaqueValue.get``)."""
+        if record is None:
+            return None
+        kind = self.state_type
+        if kind is StateType.NON_TRANSACTIONAL:
+            return record
+        if kind is StateType.TRANSACTIONAL:
+            return record[1]
+        txid, curr, prev = record
+        return prev if self.txid is not None and txid == self.txid else curr
+
+    def multi_get(self, keys: Sequence[tuple]) -> list[Any]:
+        """The values of ``keys`` (``None`` when absent), as a query in the current batch reads them."""
+        return [self._value(r) for r in self.backing.multi_get(keys)]
+
+    def multi_update(self, keys: Sequence[tuple], updates: Sequence[Any],
+                     combine: Callable[[Any, Any], Any]) -> list[Any]:
+        """Fold each key's update into its value with ``combine(old_or_None, update)``.
+
+        Returns:
+            the keys' values after the batch, in ``keys`` order.
+
+        Raises:
+            TridentStateError: no ``begin_commit`` (transactional types need the txid).
+        """
+        kind, txid = self.state_type, self.txid
+        if txid is None and kind is not StateType.NON_TRANSACTIONAL:
+            raise TridentStateError(self.name, None, "multi_update outside begin_commit/commit")
+        records = self.backing.multi_get(keys)
+        values, put_keys, put_records = [], [], []
+        for key, rec, upd in zip(keys, records, updates):
+            if kind is StateType.NON_TRANSACTIONAL:
+                new = combine(rec, upd)
+                put_keys.append(key)
+                put_records.append(new)
+            elif kind is StateType.TRANSACTIONAL:
+                if rec is not None and rec[0] == txid:
+                    values.append(rec[1])     # this batch was applied already
+                    continue
+                new = combine(None if rec is None else rec[1], upd)
+                put_keys.append(key)
+                put_records.append([txid, new])
+            else:
+                if rec is None:
+                    prev = None
+                elif rec[0] == txid:
+                    prev = rec[2]             # a replay: recompute from the value before this txid
+                else:
+                    prev = rec[1]
+                new = combine(prev, upd)
+                put_keys.append(key)
+                put_records.append([txid, new, prev])
+            values.append(new)
+        if put_keys:
+            self.backing.multi_put(put_keys, put_records)
+        return values
+
+    def close(self) -> None:
+        self.backing.close()
+
+
+class StateFactory:
+    """A spec that builds a task's :class:`MapState` (Storm's ``StateFactory``); picklable."""
+
+    state_type: StateType
+
+    def make(self, name: str) -> MapState:
+        raise NotImplementedError
+
+    def single_writer_keys(self) -> frozenset[str]:
+        """Resources only one OS process may open for writing."""
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class MemoryMapState(StateFactory):
+    """A map state in the task's memory; opaque by default, as Storm's ``MemoryMapState``.
+
+    The state lives as long as the task (the run): replays within a run count once;
+    a new run starts empty.
+    """
+
+    state_type: StateType = StateType.OPAQUE
+
+    def make(self, name: str) -> MapState:
+        return MapState(MemoryBacking(), self.state_type, name)
+
+
+@dataclass(frozen=True)
+class KeyValueMapState(StateFactory):
+    """A map state in a key-value store (the embedded one by default), kept across runs.
+
+    Args:
+        store: a :class:`~squall.store.KeyValueStore` spec (e.g.
+            ``EmbeddedKeyValueStore(data_dir)``); each task opens its own handle.
+        name: the state's name in the store (keys ``trident:<name>:<json key>``).
+        state_type: opaque by default.
+    """
+
+    store: Any
+    name: str
+    state_type: StateType = StateType.OPAQUE
+
+    def make(self, name: str) -> MapState:
+        return MapState(KeyValueBacking(self.store, self.name), self.state_type, self.name)
+
+    def single_writer_keys(self) -> frozenset[str]:
+        keys = getattr(self.store, "single_writer_keys", None)
+        return keys() if callable(keys) else frozenset()
