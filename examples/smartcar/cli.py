@@ -377,11 +377,8 @@ def speeding(date, data_dir):
     if not Path(data_dir).exists():
         raise CliError(f"data dir not found: {data_dir}")
     # Read-only: works while a running pipeline holds the store, and sees its latest sets.
-    kv = EmbeddedKeyValueStore(data_dir, read_only=True)
-    try:
+    with EmbeddedKeyValueStore(data_dir, read_only=True).open() as kv:
         cars = kv.smembers(date)
-    finally:
-        kv.close()
     for car in sorted(cars):
         click.echo(car)
 

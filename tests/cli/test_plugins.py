@@ -104,7 +104,8 @@ def test_the_cep_and_example_commands_are_entry_points_not_built_ins():
     assert found["epl"] == "squall.cep.cli:epl"
     assert found["rules"] == "squall.cep.cli:rules"
     assert found["smartcar"] == "squall_smartcar.cli:smartcar"
-    assert set(main.commands) == {"table", "kv", "collect"}
+    assert set(main.commands) == {"table", "kv", "collect", "local", "submit", "list", "kill", "activate",
+                                  "deactivate", "rebalance"}
     from squall.cep.cli import epl, rules
     from squall_smartcar.cli import smartcar
     ctx = click.Context(main)
