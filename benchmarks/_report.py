@@ -13,12 +13,16 @@ DEFAULT_REPLAY = _FULL_SET if _FULL_SET.is_dir() else _REPO / "examples" / "smar
 """The team's 117 carOBD trips beside the repository when present, else the six shipped ones."""
 
 
-def speeding_sets(kv) -> dict[str, list[str]]:
-    return {k: sorted(kv.smembers(k)) for k in sorted(kv.keys("*"))}
+def speeding_sets(kv_store) -> dict[str, list[str]]:
+    """Every set of a key-value store (a configuration; opened and closed here), sorted."""
+    with kv_store.open() as kv:
+        return {k: sorted(kv.smembers(k)) for k in sorted(kv.keys("*"))}
 
 
-def table_rows(store, name: str) -> int:
-    return store.open_table(name).count() if name in store.tables() else 0
+def table_rows(table_store, name: str) -> int:
+    """Rows of table ``name`` in a table store (a configuration; opened and closed here), 0 if absent."""
+    with table_store.open() as tables:
+        return tables.open_table(name).count() if name in tables.tables() else 0
 
 
 def component_figures(stats, elapsed_s: float) -> dict[str, dict]:

@@ -64,8 +64,6 @@ def one_run(mode: str, replay: str, repeat: int, interval_ms: int) -> dict:
                        checkpoint_max_ms=cp.max_s * 1000)
         if mode == "rocksdb":
             out["state_bytes"] = sum(f.stat().st_size for f in (Path(tmp) / "state").rglob("*") if f.is_file())
-        stores.table.close()
-        stores.kv.close()
     return out
 
 

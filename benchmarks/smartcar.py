@@ -136,8 +136,6 @@ def child_squall(directory: str, repeat: int, pace: float | None = None, duratio
             "components": component_figures(stats, result.elapsed_s),
             "errors": result.errors()[-5:],
         }
-        stores.table.close()
-        stores.kv.close()
     out["rss_base_mb"] = rss_base
     out["peak_rss_mb"] = peak_rss_mb()
     return out
@@ -148,8 +146,9 @@ def child_bare(directory: str) -> dict:
     rss_base = peak_rss_mb()
     rule = DEFAULT_RULE.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="squall-bare-", ignore_cleanup_errors=True) as data_dir:
-        tables = EmbeddedTableStore(data_dir)
-        kv = EmbeddedKeyValueStore(data_dir)
+        kv_store = EmbeddedKeyValueStore(data_dir)
+        tables = EmbeddedTableStore(data_dir).open()
+        kv = kv_store.open()
         t0 = time.perf_counter()
         tables.create_table(TABLE, [FAMILY])
         tables.create_table(DEAD_LETTER_TABLE, ["d"])
@@ -212,10 +211,10 @@ def child_bare(directory: str) -> dict:
             engine.advance_time(engine.current_time_ms + 10 * 24 * 3600 * 1000)
         elapsed = time.perf_counter() - t0
         out = {"completed": True, "elapsed_s": elapsed, "records": records,
-               "rows": table.count(), "dead": dead_table.count(), "detections": detections,
-               "speeding": speeding_sets(kv)}
+               "rows": table.count(), "dead": dead_table.count(), "detections": detections}
         tables.close()
         kv.close()
+        out["speeding"] = speeding_sets(kv_store)
     out["rss_base_mb"] = rss_base
     out["peak_rss_mb"] = peak_rss_mb()
     return out

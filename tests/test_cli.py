@@ -169,7 +169,7 @@ def test_list_create_delete(sq, records):
 
 
 def test_values_not_printable_as_text_show_as_bytes_repr(sq, records, data_dir):
-    with EmbeddedTableStore(data_dir) as store:
+    with EmbeddedTableStore(data_dir).open() as store:
         store.open_table(records).put("bin", {"info:raw": b"\xff\x00", "info:nl": "a\nb",
                                               "info:txt": "km/h é"})
     res = sq("table", "get", records, "bin")
