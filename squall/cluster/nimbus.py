@@ -11,7 +11,7 @@ worker that has not answered for ``supervisor.worker.timeout.secs`` is killed so
 Ray restarts it (a hung worker is treated as dead, as Storm's supervisor does), and a
 dead process is restarted by Ray itself. For a bounded topology (``until_complete``)
 it also ends the run across workers: once every spout emitted all and nothing is in
-transit (every message sent was received, every queue empty, twice in a row), it calls
+transit (every batch sent was answered, none held, every queue empty, twice in a row), it calls
 ``end_of_input`` on each bolt in topological order, waiting for quiet in between, so
 what a bolt flushes reaches its subscribers before they are told; once every spout is
 exhausted it drains and stops every worker (each takes its final checkpoint).
@@ -23,6 +23,7 @@ Semantics: Storm "Setting up a Storm cluster" (Nimbus, supervisors, heartbeats,
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -173,8 +174,9 @@ class Nimbus:
         self._record(name)
         return self._statuses(self._workers[name], timeout_s=2.0)
 
-    def ping(self) -> float:
-        return self.started
+    def ping(self) -> dict[str, Any]:
+        """This Nimbus's process and start time (a restarted one has new ones)."""
+        return {"pid": os.getpid(), "started": self.started}
 
     # -- internals ----------------------------------------------------------------------
     def _record(self, name: str) -> dict[str, Any]:
@@ -262,8 +264,10 @@ class Nimbus:
         if not record["until_complete"] or any(st is None for st in statuses):
             run["quiet"] = None
             return
-        quiet_key = (sum(st["sent"] for st in statuses), sum(st["received"] for st in statuses))
-        quiet_now = quiet_key[0] == quiet_key[1] and all(st["queued"] == 0 for st in statuses)
+        # Quiet: no batch unanswered or held on any link and no tuple queued anywhere,
+        # in two reads in a row that saw the same counters (nothing moved in between).
+        quiet_key = tuple((st["pid"], st["sent"], st["received"]) for st in statuses)
+        quiet_now = all(st["unanswered"] == 0 and st["held"] == 0 and st["queued"] == 0 for st in statuses)
         quiet = quiet_now and run["quiet"] == quiet_key
         run["quiet"] = quiet_key if quiet_now else None
         if record["error"]:

@@ -62,6 +62,15 @@ class RayTransport:
             box = self._buffers[worker] = []
         box.append(message)
 
+    def unanswered(self) -> int:
+        """Batch calls sent and not yet answered (taken by the receiver), on every link.
+        Safe from another thread: it reads copies."""
+        refs = [ref for q in list(self._in_flight.values()) for _, ref in list(q)]
+        if not refs:
+            return 0
+        _, pending = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        return len(pending)
+
     def flush(self) -> None:
         wait = self._ray.wait
         for worker, box in self._buffers.items():
@@ -105,6 +114,11 @@ class LinkOrder:
         self._lock = threading.Lock()
         self._next: dict[tuple[int, str], int] = {}
         self._held: dict[tuple[int, str], dict[int, list[tuple]]] = {}
+
+    def held(self) -> int:
+        """Batches that arrived early and wait for one sent before them."""
+        with self._lock:
+            return sum(len(h) for h in self._held.values())
 
     def receive(self, sender: tuple[int, str], seq: int, low: int, messages: list[tuple]) -> None:
         with self._lock:

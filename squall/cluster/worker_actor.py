@@ -52,7 +52,9 @@ class WorkerActor:
 
         self.index = index
         self.started = time.time()
-        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        context = ray.get_runtime_context()
+        self.restarted = context.was_current_actor_reconstructed
+        self.node_id = context.get_node_id()
 
         def peer(i: int):
             return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
@@ -85,8 +87,9 @@ class WorkerActor:
     # -- heartbeat and figures -------------------------------------------------------
     def status(self) -> dict[str, Any]:
         st = self.worker.status()
-        st.update(index=self.index, pid=os.getpid(), sent=self.transport.sent,
+        st.update(index=self.index, pid=os.getpid(), node_id=self.node_id, sent=self.transport.sent,
                   batches=self.transport.batches, backpressure_waits=self.transport.waits,
+                  unanswered=self.transport.unanswered(), held=self._links.held(),
                   error=self.error, restarted=self.restarted, started=self.started,
                   running=self._thread.is_alive() and st["running"])
         return st

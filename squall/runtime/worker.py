@@ -276,7 +276,7 @@ class Worker:
             "emitted_all": all(sp.obj.emitted_all() for sp in self.spout_tasks),
             "exhausted": all(sp.obj.exhausted() for sp in self.spout_tasks),
             "pending": self._trees_pending(),
-            "queued": len(self._incoming) + sum(len(bt.inbox) for bt in self.bolt_tasks)
+            "queued": len(self._incoming) + len(self._commands) + sum(len(bt.inbox) for bt in self.bolt_tasks)
                       + sum(bt.obj.in_flight() for bt in self._pollers),
             "received": self.messages_received,
             "running": self.started_at is not None and self.finished_at is None,
