@@ -128,18 +128,20 @@ def make_stores(kind: str, data_dir: str, hbase: str, redis_url: str) -> Stores:
         stores = Stores.embedded(data_dir)
     else:
         stores = stores_for(data_dir, redis_url, hbase)
-        stores.kv.flushdb()
+        with stores.kv.open() as kv:
+            kv.flushdb()
     return stores
 
 
 def fresh_tables(stores: Stores, drop: bool) -> None:
     """Create the pipeline's tables before the clock starts (dropping old ones if ``drop``)."""
-    for name, families in ((TABLE, [FAMILY]), (DEAD_LETTER_TABLE, ["d"])):
-        if name in stores.table.tables():
-            if not drop:
-                continue
-            stores.table.delete_table(name)
-        stores.table.create_table(name, families)
+    with stores.table.open() as tables:
+        for name, families in ((TABLE, [FAMILY]), (DEAD_LETTER_TABLE, ["d"])):
+            if name in tables.tables():
+                if not drop:
+                    continue
+                tables.delete_table(name)
+            tables.create_table(name, families)
 
 
 # -- children: one run each, one JSON line on stdout -----------------------------------------
@@ -183,8 +185,6 @@ def child_throughput(a) -> dict:
             "errors": [e for st in stats.values() for e in st.last_errors][-5:],
         }
         out["check_s"] = time.monotonic() - t1
-        stores.table.close()
-        stores.kv.close()
     return out
 
 
@@ -274,8 +274,6 @@ def child_paced(a) -> dict:
             "errors": [e for st in stats.values() for e in st.last_errors][-5:],
             "series": series,
         }
-        stores.table.close()
-        stores.kv.close()
     return out
 
 
