@@ -484,6 +484,11 @@ class GroupedStream:
         self._stream._use(node, self.keys or None, 0)
         return Stream(self._stream._topo, self.keys + kernel.out_fields, node)
 
+    def state_query(self, state: TridentState, input_fields: str | Sequence[str],
+                    out_fields: str | Sequence[str]) -> Stream:
+        """:meth:`Stream.state_query` on the grouped stream (Storm's ``GroupedStream.stateQuery``)."""
+        return self._stream.state_query(state, input_fields, out_fields)
+
     def persistent_aggregate(self, state_factory: StateFactory, aggregators: Aggregator | Sequence[Aggregator],
                              out_fields: str | Sequence[str]) -> TridentState:
         """Aggregate each batch per group and fold it into ``state_factory``'s state, exactly once.
@@ -600,12 +605,15 @@ class TridentTopology:
             across runs. Default: the store of the first :class:`KeyValueMapState`, so a
             state kept across runs never sees a txid twice; without one, txids start at 1.
         name: namespaces the txid key (``trident:<name>:txid``).
+        max_attempts: a batch that fails this many times (a step raising on it every
+            time) stops the input, reported as an error, and a bounded run ends; ``None``
+            replays it forever, as Trident does.
 
     Semantics: Storm ``TridentTopology``.
     """
 
-    def __init__(self, txid_store: Any = None, name: str = "trident") -> None:
-        self.name, self.txid_store = name, txid_store
+    def __init__(self, txid_store: Any = None, name: str = "trident", max_attempts: int | None = 10) -> None:
+        self.name, self.txid_store, self.max_attempts = name, txid_store, max_attempts
         self._sources: list[SourceSpec] = []
         self._nodes: list[_Node] = []
         self._streams: list[Stream] = []
@@ -755,7 +763,7 @@ class TridentTopology:
             txid_store = next((f.store for f in self._factories if isinstance(f, KeyValueMapState)), None)
         spout_edges = {s.name: tuple(edges.get(s.name, ())) for s in self._sources}
         b.set_spout(SPOUT_NAME, TridentSpout(tuple(self._sources), spout_edges, txid_store,
-                                             f"trident:{self.name}:txid"))
+                                             f"trident:{self.name}:txid", self.max_attempts))
         for node in self._nodes:
             ins = wiring.get(node.name, [])
             bolt = TridentBolt(node.head, tuple(src for src, _ in ins), tuple(p for _, p in ins),

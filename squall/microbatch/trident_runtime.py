@@ -180,16 +180,20 @@ class TridentSpout(Spout):
     Args:
         sources: the ``new_stream`` sources.
         edges: per source name, the edges to its consumers.
-        txid_store: a key-value store (spec) where the last committed txid is kept, so
+        txid_store: a key-value store configuration where the last committed txid is kept, so
             a new run continues the sequence (what Trident keeps in ZooKeeper); needed
             when a state outlives the run. ``None``: txids start at 1.
         txid_key: the key in ``txid_store``.
+        max_attempts: a batch failing this many times stops the input (reported as a
+            :class:`~squall.microbatch.errors.BatchError`); ``None``: replay forever, as
+            Trident does.
     """
 
     def __init__(self, sources: tuple[SourceSpec, ...], edges: dict[str, tuple[Edge, ...]],
-                 txid_store: Any = None, txid_key: str = "trident:txid") -> None:
+                 txid_store: Any = None, txid_key: str = "trident:txid", max_attempts: int | None = 10) -> None:
         self.sources, self.edges = sources, edges
         self.txid_store, self.txid_key = txid_store, txid_key
+        self.max_attempts = max_attempts
 
     def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
         for edges in self.edges.values():
@@ -200,7 +204,8 @@ class TridentSpout(Spout):
         self.collector = collector
         self._context = context
         self._feeds = [_Feed(s, config, context) for s in self.sources]
-        last = self.txid_store.get(self.txid_key) if self.txid_store is not None else None
+        self._txids = self.txid_store.open() if self.txid_store is not None else None
+        last = self._txids.get(self.txid_key) if self._txids is not None else None
         self.txid = (json.loads(last) if last is not None else 0) + 1
         self.attempt = 0
         self._batch: list[Any] | None = None     # frames of the batch in flight, per source
@@ -230,6 +235,13 @@ class TridentSpout(Spout):
             return
         if self._replay:
             self._replay = False
+            if self.max_attempts is not None and self.attempt + 1 >= self.max_attempts:
+                # A batch that fails every time (a bug in a step) would replay forever.
+                self.collector.report_error(BatchError(
+                    self.txid, "trident-spout", f"failed {self.attempt + 1} times (max_attempts); the topology "
+                    f"takes no more input, the state holds the batches before txid {self.txid}"))
+                self._finished = True
+                return
             self.attempt += 1
             self._parts_left = 0
             self._emit(self._batch, self._last_sent)
@@ -248,8 +260,8 @@ class TridentSpout(Spout):
         for feed, ids in zip(self._feeds, self._acks):
             if ids:
                 feed.ack(ids)
-        if self.txid_store is not None:
-            self.txid_store.set(self.txid_key, str(self.txid))
+        if self._txids is not None:
+            self._txids.set(self.txid_key, str(self.txid))
         self.committed.append(self.txid)
         self._batch, self._acks = None, []
         if self._last_sent:
@@ -275,6 +287,14 @@ class TridentSpout(Spout):
     def close(self):
         for f in self._feeds:
             f.close()
+        if self._txids is not None:
+            self._txids.close()
+
+    def single_writer_keys(self) -> frozenset[str]:
+        if self.txid_store is None:
+            return frozenset()
+        from ..store.writers import single_writer_keys
+        return single_writer_keys(self.txid_store)
 
 
 # ------------------------------------------------------------------------ head operations
@@ -564,13 +584,13 @@ class TridentBolt(Bolt):
         self._targets = {e.stream: context.tasks_of(e.consumer) for e in self.edges}
         self._n_ports = max(self.ports, default=0) + 1
         self._pending: dict[int, _Pending] = {}
-        self._done = 0
+        self._done = (0, 0)     # (txid, attempt) of the last batch run
         self.head.prepare(context.component_id)
 
     def process(self, tup):
         txid, attempt, frame, last = tup.values
-        if txid <= self._done:
-            self.collector.ack(tup)           # an older attempt of a finished batch
+        if (txid, attempt) <= self._done:
+            self.collector.ack(tup)           # a finished attempt, or an older one
             return
         p = self._pending.get(txid)
         if p is None or p.attempt < attempt:
@@ -613,7 +633,11 @@ class TridentBolt(Bolt):
                 self.collector.emit([txid, attempt, part, last], e.stream, anchors, direct_task=task)
         for t in anchors:
             self.collector.ack(t)
-        self._done = txid
+        self._done = (txid, attempt)
 
     def cleanup(self):
         self.head.close()
+
+    def single_writer_keys(self) -> frozenset[str]:
+        factory = getattr(self.head, "factory", None)
+        return factory.single_writer_keys() if factory is not None else frozenset()

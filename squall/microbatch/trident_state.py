@@ -98,15 +98,17 @@ class MemoryBacking(MapBacking):
 
 
 class KeyValueBacking(MapBacking):
-    """Records as JSON strings in a :class:`~squall.store.KeyValueStore` under ``trident:<name>:<key>``.
+    """Records as JSON strings in a key-value store under ``trident:<name>:<key>``.
 
     Args:
-        store: the store (the embedded one, or any backend of the same interface).
+        store: a :class:`~squall.store.KeyValueStore` configuration (the embedded one,
+            Redis, ...), opened here, or an open connection.
         name: the state's name; it namespaces the keys.
     """
 
     def __init__(self, store: Any, name: str) -> None:
-        self.store, self.name = store, name
+        self.store = store.open() if hasattr(store, "open") else store
+        self.name = name
         self._prefix = f"trident:{name}:"
 
     def _key(self, key: tuple) -> str:
@@ -248,8 +250,8 @@ class KeyValueMapState(StateFactory):
     """A map state in a key-value store (the embedded one by default), kept across runs.
 
     Args:
-        store: a :class:`~squall.store.KeyValueStore` spec (e.g.
-            ``EmbeddedKeyValueStore(data_dir)``); each task opens its own handle.
+        store: a :class:`~squall.store.KeyValueStore` configuration (e.g.
+            ``EmbeddedKeyValueStore(data_dir)``); each task opens it.
         name: the state's name in the store (keys ``trident:<name>:<json key>``).
         state_type: opaque by default.
     """
@@ -262,5 +264,5 @@ class KeyValueMapState(StateFactory):
         return MapState(KeyValueBacking(self.store, self.name), self.state_type, self.name)
 
     def single_writer_keys(self) -> frozenset[str]:
-        keys = getattr(self.store, "single_writer_keys", None)
-        return keys() if callable(keys) else frozenset()
+        from ..store.writers import single_writer_keys
+        return single_writer_keys(self.store)
