@@ -72,11 +72,10 @@ def detections(log: Path) -> list[tuple]:
 def embedded(trips, tmp_path_factory):
     base = tmp_path_factory.mktemp("embedded")
     squall("smartcar", "run", "--replay", trips, "--data-dir", base / "data", "--speeding-log", base / "log.jsonl")
-    table_store = EmbeddedTableStore(base / "data")
-    result = {t: table_rows(table_store, t) for t in TABLES}
-    result["speeding"] = speeding_sets(EmbeddedKeyValueStore(base / "data"))
+    with EmbeddedTableStore(base / "data").open() as tables, EmbeddedKeyValueStore(base / "data").open() as kv:
+        result = {t: table_rows(tables, t) for t in TABLES}
+        result["speeding"] = speeding_sets(kv)
     result["detections"] = detections(base / "log.jsonl")
-    table_store.close()
     assert result["detections"] and result["speeding"] and result["DeadLetters"]
     return result
 
@@ -91,11 +90,11 @@ class Real:
         self.log = tmp_path / "log.jsonl"
         self.data = tmp_path / "data"
         self.redis_url = f"redis://127.0.0.1:{redis_server.port}/{REDIS_DB}"
-        self.hbase = HBaseTableStore("127.0.0.1", hbase_server.thrift_port)
+        self.hbase = HBaseTableStore("127.0.0.1", hbase_server.thrift_port).open()
         for t in TABLES:
             if t in self.hbase.tables():
                 self.hbase.delete_table(t)
-        self.kv = RedisKeyValueStore(self.redis_url)
+        self.kv = RedisKeyValueStore(self.redis_url).open()
         self.kv.flushdb()
         squall("smartcar", "produce", "--replay", trips, "--kafka", kafka.bootstrap, "--topic", self.topic)
 
@@ -123,6 +122,7 @@ def real(kafka, hbase_server, redis_server, trips, tmp_path):
     r = Real(kafka, hbase_server, redis_server, trips, tmp_path)
     yield r
     r.kv.close()
+    r.hbase.close()
 
 
 def dead_records(rows):
@@ -236,7 +236,7 @@ def test_bad_input_from_kafka_is_dead_lettered_with_its_reason(kafka, tmp_path):
     proc = squall("smartcar", "run", "--kafka", kafka.bootstrap, "--topic", topic, "--group", "bad",
                   "--data-dir", data)
     assert "no loss" in proc.stdout
-    store = EmbeddedTableStore(data)
+    store = EmbeddedTableStore(data).open()
     assert list(table_rows(store, "DriverCarInfo")) == ["00000010104202-car1"]
     dead = table_rows(store, "DeadLetters")
     reasons = {cells["d:origin"].decode(): cells["d:reason"].decode() for cells in dead.values()}

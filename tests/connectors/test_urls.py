@@ -68,7 +68,7 @@ def test_connector_reprs_and_errors_mask_secrets():
     from squall.connectors.redis.errors import RedisConnectionError
 
     cfg = from_url("redis://:pw1@127.0.0.1:1/0?password=pw2", retries=0, socket_connect_timeout_s=0.5)
-    store = RedisKeyValueStore(cfg)
+    store = RedisKeyValueStore(cfg).open()
     with pytest.raises(RedisConnectionError) as info:
         store.get("k")          # nothing listens on port 1
     store.close()
@@ -76,7 +76,7 @@ def test_connector_reprs_and_errors_mask_secrets():
     assert sentinel.sentinel == (("s1", 26379),)     # credentials are not taken for a host
     spout_cfg = KafkaSpoutConfig("b1:9093", "g", topics="t", consumer_config={"sasl.password": "pw4"})
     bolt = KafkaBolt("b1:9093", "t", producer_config={"sasl.password": "pw5", "ssl.key.password": "pw6"})
-    shown = " ".join([str(info.value), repr(cfg), cfg.describe(), repr(store), repr(sentinel),
+    shown = " ".join([str(info.value), repr(cfg), cfg.describe(), repr(store), repr(store.store), repr(sentinel),
                       sentinel.describe(), repr(spout_cfg), repr(bolt)])
     assert not any(f"pw{i}" in shown for i in range(1, 7)), shown
     assert "127.0.0.1:1" in str(info.value)
