@@ -10,7 +10,15 @@ car per second, the pass repeated back to back (shifted by the fleet's span) up 
   over per-second groups of event dicts);
 * DataFrame: ``squall_smartcar.microbatch.speeding_query`` (30 s tumbling event-time
   windows aligned to the replay start, watermark delay 0, append mode) over record
-  batches of ``--batch-rows`` rows from the polars OBD reader, run by the local driver.
+  batches of ``--batch-rows`` rows from the polars OBD reader, run by the local driver;
+* Trident: the same rule as a ``TridentTopology`` (``group_by(car).tumbling_window(30 s,
+  Avg, Count, time_field=...)``, a filter) over the same batches, run as a topology on
+  the local runtime (the batches travel as tuples, acked per batch); its time includes
+  building and running the topology (``trident_records_per_s``, also ``w2_trident``).
+
+W1 (WordCount over ``benchmarks/wordcount.py``'s 2,000,000 Zipf words): its bare loop
+against Trident's WordCount (``Split`` kernel, ``persistent_aggregate(MemoryMapState(),
+Count())``) over batches of ``--w1-lines-per-batch`` lines; counts must be equal.
 
 Timings exclude reading the logs and building the inputs (event dicts for the loop,
 record batches for the query), as in benchmarks/epl.py; reading the logs is timed
@@ -25,6 +33,7 @@ job: the whole W2 job (read the logs, run the query over one fleet pass) and an 
 job (interpreter start, imports, build and run a query over no batches), wall time.
 
     python benchmarks/microbatch.py [--replay DIR] [--events N] [--batch-rows N] [--repeat N]
+                                    [--w1-words N] [--w1-lines-per-batch N]
 
 Prints a table and, last, one JSON line.
 """
@@ -89,6 +98,55 @@ def run_dataframe(frame, batch_rows: int, start_ms: int):
     return secs, [(we, str(car), avg) for _, we, car, avg, _ in sink.rows()], len(batches)
 
 
+def run_trident(frame, batch_rows: int, start_ms: int):
+    """W2 as a Trident topology on the local runtime: the batches travel as tuples from the
+    coordinator spout to a window bolt (per car, 30 s event-time windows) and a filter."""
+    import polars as pl
+    from squall.microbatch import ListSource
+    from squall.microbatch.trident import Avg, Count, TridentTopology
+    from squall_smartcar.microbatch import RECORD_COLUMNS
+    batches = [frame.slice(i, batch_rows) for i in range(0, frame.height, batch_rows)]
+    rows = []
+    t0 = time.perf_counter()
+    topo = TridentTopology()
+    (topo.new_stream("obd", ListSource(batches), fields=RECORD_COLUMNS)
+     .group_by(["car_number"])
+     .tumbling_window(30_000, [Avg("speed"), Count("speed")], ["avg_speed", "events"], time_field="event_time_ms")
+     .filter(pl.col("avg_speed") > 80)
+     .peek(lambda b: rows.extend(b.rows())))
+    result = topo.run()
+    secs = time.perf_counter() - t0
+    if not result.completed or result.errors():
+        raise RuntimeError(f"the Trident W2 run failed: {result.errors()}")
+    return secs, [(we, str(car), avg) for _, we, car, avg, _ in rows], len(batches)
+
+
+def run_w1(words: int, lines_per_batch: int):
+    """W1: benchmarks/wordcount.py's input counted by its bare loop and by Trident's
+    WordCount (Split kernel, persistent_aggregate of Count in a memory map state)."""
+    import polars as pl
+    from squall.microbatch import ListSource
+    from squall.microbatch.trident import Count, MemoryMapState, Split, TridentTopology
+    from wordcount import bare, make_lines
+    lines = make_lines(words)
+    bare_s, want = bare(lines)
+    batches = [pl.DataFrame({"line": lines[i:i + lines_per_batch]}) for i in range(0, len(lines), lines_per_batch)]
+    final: dict[str, int] = {}
+    t0 = time.perf_counter()
+    topo = TridentTopology()
+    (topo.new_stream("lines", ListSource(batches), fields=["line"])
+     .each(["line"], Split(), ["word"])
+     .group_by(["word"])
+     .persistent_aggregate(MemoryMapState(), Count(), ["count"])
+     .new_values_stream()
+     .peek(lambda b: final.update(zip(b["word"].to_list(), b["count"].to_list()))))
+    result = topo.run()
+    secs = time.perf_counter() - t0
+    if not result.completed or result.errors():
+        raise RuntimeError(f"the Trident W1 run failed: {result.errors()}")
+    return bare_s, secs, final == dict(want), len(batches)
+
+
 def child_job(replay: Path, start_ms: int) -> None:
     """The micro-batch W2 job alone (read + one fleet pass): prints its peak RSS."""
     from squall.microbatch import ListSink
@@ -116,6 +174,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=1_600_000, help="about this many records in total")
     ap.add_argument("--batch-rows", type=int, default=262_144, help="rows per micro-batch (the headline figure)")
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per figure")
+    ap.add_argument("--w1-words", type=int, default=2_000_000, help="W1: words (benchmarks/wordcount.py's input)")
+    ap.add_argument("--w1-lines-per-batch", type=int, default=20_000, help="W1: lines (10 words) per Trident batch")
     ap.add_argument("--child-job", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -153,6 +213,19 @@ def main() -> int:
             ok = False
         sweep[rows] = (secs, nb)
 
+    tri_s, tri_rows, tri_nb = min((run_trident(frame, args.batch_rows, START_MS) for _ in range(args.repeat)),
+                                  key=lambda r: r[0])
+    if not _same(tri_rows, bare_rows):
+        print(f"MISMATCH: the Trident topology gave {len(tri_rows)} detections, bare Python {len(bare_rows)}",
+              file=sys.stderr)
+        ok = False
+    w1 = [run_w1(args.w1_words, args.w1_lines_per_batch) for _ in range(args.repeat)]
+    w1_bare_s = min(r[0] for r in w1)
+    w1_tri_s = min(r[1] for r in w1)
+    if not all(r[2] for r in w1):
+        print("MISMATCH: Trident's WordCount counts differ from the bare loop's", file=sys.stderr)
+        ok = False
+
     b_rate = n / bare_s
     print(f"\n{'implementation':<34} {'seconds':>8} {'records/s':>12} {'vs bare':>8} {'detections':>11}")
     print(f"{'bare Python loop':<34} {bare_s:8.3f} {b_rate:12,.0f} {1:7.2f}x {len(bare_rows):>11}")
@@ -160,6 +233,13 @@ def main() -> int:
         label = f"DataFrame, {rows:,}-row batches ({nb})"
         mark = "  <- headline" if rows == args.batch_rows else ""
         print(f"{label:<34} {secs:8.3f} {n / secs:12,.0f} {n / secs / b_rate:7.2f}x {len(bare_rows):>11}{mark}")
+    label = f"Trident topology, {args.batch_rows:,}-row batches ({tri_nb})"
+    print(f"{label:<34} {tri_s:8.3f} {n / tri_s:12,.0f} {n / tri_s / b_rate:7.2f}x {len(tri_rows):>11}")
+    w1_rate, w1_tri_rate = args.w1_words / w1_bare_s, args.w1_words / w1_tri_s
+    print(f"\nW1 WordCount, {args.w1_words:,} words (benchmarks/wordcount.py's input), best of {args.repeat}:")
+    print(f"{'bare Python loop':<34} {w1_bare_s:8.3f} {w1_rate:12,.0f} {1:7.2f}x")
+    label = f"Trident, {args.w1_lines_per_batch * 10:,}-word batches ({w1[0][3]})"
+    print(f"{label:<34} {w1_tri_s:8.3f} {w1_tri_rate:12,.0f} {w1_tri_rate / w1_rate:7.2f}x")
     print(f"\nreading one fleet pass ({per_pass:,} records): polars reader {polars_read_s:.3f} s, "
           f"read_fleet {read_fleet_s:.3f} s (read_fleet + event dicts {python_read_s:.3f} s)")
 
@@ -178,7 +258,9 @@ def main() -> int:
                "w2_dataframe_by_batch_rows": {str(r): round(n / s) for r, (s, _) in sweep.items()},
                "obd_read_polars_s": round(polars_read_s, 3), "obd_read_python_s": round(read_fleet_s, 3),
                "startup_s": round(start, 3), "peak_rss_mb": job["peak_rss_mb"],
-               "bench_process_peak_rss_mb": round(_peak_rss_mb(), 1), "polars_threads": pl.thread_pool_size()}
+               "bench_process_peak_rss_mb": round(_peak_rss_mb(), 1), "polars_threads": pl.thread_pool_size(),
+               "trident_records_per_s": round(n / tri_s), "w2_trident": round(n / tri_s),
+               "bare_w1": round(w1_rate), "w1_trident": round(w1_tri_rate)}
     print(json.dumps(summary))
     return 0 if ok else 1
 

@@ -42,6 +42,7 @@ from .errors import BatchError
 from .plan import QueryPlan, Watermark, WindowAggregate
 from .sinks import ListSink
 from .sources import Source, as_frame
+from .trident_state import FrameMapState, MemoryBacking
 
 pl = require("polars", "microbatch")
 
@@ -416,46 +417,63 @@ class Persist(Head):
 
     def prepare(self, name):
         self.state = self.factory.make(self.state_name)
+        k = self.kernel
+        # A memory state of built-in aggregators lives as one DataFrame updated by joins;
+        # the others (a key-value store, Python combiners, one global key) go key by key.
+        self.table = (FrameMapState(self.state.state_type, len(k.keys), k.record_columns, k.kernels.partial_kinds)
+                      if isinstance(self.state.backing, MemoryBacking) and k.keys and not k.combiners else None)
 
     def close(self):
         self.state.close()
 
-    def _query(self, frame: Any, keys: tuple[str, ...], results: tuple[str, ...]) -> Any:
+    def _records(self, keys: Any) -> Any:
+        """Rows of the state's key fields and record columns for the distinct keys in ``keys``
+        (a frame with the state's key field names); null records for absent keys."""
         k = self.kernel
-        distinct = frame.select(list(keys)).unique(maintain_order=True)
-        values = self.state.multi_get([tuple(r) for r in distinct.iter_rows()])
+        if self.table is not None:
+            got = self.table.get(keys.rename(dict(zip(k.keys, self.table.keys))))
+            return got.rename(dict(zip(self.table.keys, k.keys)))
+        values = self.state.multi_get([tuple(r) for r in keys.iter_rows()]) if k.keys else \
+            self.state.multi_get([()])
         cols = k.record_columns
         rows = [v if v is not None else [None] * len(cols) for v in values]
-        recs = pl.DataFrame(rows, schema=cols, orient="row") if rows else pl.DataFrame(schema=cols)
-        state_keys = pl.DataFrame([distinct.get_column(c).alias(s) for c, s in zip(keys, k.keys)]) \
-            if keys else pl.DataFrame({"__dummy": [0]})
-        got = k.finalize(pl.concat([state_keys, recs], how="horizontal").drop("__dummy", strict=False))
+        recs = pl.DataFrame(rows, schema=cols, orient="row")
+        return pl.concat([keys, recs], how="horizontal") if k.keys else recs
+
+    def _query(self, frame: Any, keys: tuple[str, ...], results: tuple[str, ...]) -> Any:
+        k = self.kernel
+        distinct = frame.select([pl.col(c).alias(s) for c, s in zip(keys, k.keys)]).unique(maintain_order=True)
+        got = k.finalize(self._records(distinct))
         got = got.select([*(pl.col(s).alias(c) for c, s in zip(keys, k.keys)),
                           *(pl.col(o).alias(r) for o, r in zip(k.out_fields, results))])
         if not keys:
             return frame.join(got, how="cross")
         return frame.join(got, on=list(keys), how="left", nulls_equal=True, maintain_order="left")
 
+    def _update(self, frame: Any) -> Any:
+        k = self.kernel
+        partials = k.partials(frame)
+        if self.table is not None:
+            names = dict(zip(k.keys, self.table.keys))
+            new = self.table.update(partials.rename(names)).rename({v: c for c, v in names.items()})
+            return k.finalize(new)
+        keys = [tuple(r) for r in partials.select(list(k.keys)).iter_rows()] if k.keys \
+            else [()] * partials.height
+        cols = k.record_columns
+        new = self.state.multi_update(keys, [list(r) for r in partials.select(cols).rows()], k.merge_records)
+        recs = pl.DataFrame(new, schema=cols, orient="row")
+        rows = pl.concat([partials.select(list(k.keys)), recs], how="horizontal") if k.keys else recs
+        return k.finalize(rows)
+
     def run(self, txid, frames, last):
-        st, k = self.state, self.kernel
+        st = self.table if self.table is not None else self.state
         st.begin_commit(txid)
         out: dict[str, Any] = {}
         for i, (keys, results) in enumerate(self.queries, start=1):
             f = frames[i]
             out[f"q{i}"] = None if f is None or not f.height else self._query(f, keys, results)
         frame = frames[0]
-        if frame is not None and frame.height:
-            partials = k.partials(frame)
-            keys = [tuple(r) for r in partials.select(list(k.keys)).iter_rows()] if k.keys \
-                else [()] * partials.height
-            records = partials.select(k.record_columns).rows()
-            new = st.multi_update(keys, [list(r) for r in records], k.merge_records)
-            cols = k.record_columns
-            recs = pl.DataFrame(new, schema=cols, orient="row")
-            base = partials.select(list(k.keys)) if k.keys else pl.DataFrame({"__dummy": [0] * len(new)})
-            out["out"] = k.finalize(pl.concat([base, recs], how="horizontal").drop("__dummy", strict=False))
-        else:
-            out["out"] = None
+        out["out"] = self._update(frame) if frame is not None and frame.height else None
         st.commit(txid)
         return out
 

@@ -35,8 +35,8 @@ from typing import Any
 
 from .errors import MicroBatchError
 
-__all__ = ["StateType", "MapBacking", "MemoryBacking", "KeyValueBacking", "MapState", "StateFactory",
-           "MemoryMapState", "KeyValueMapState", "TridentStateError"]
+__all__ = ["StateType", "MapBacking", "MemoryBacking", "KeyValueBacking", "MapState", "FrameMapState",
+           "StateFactory", "MemoryMapState", "KeyValueMapState", "TridentStateError"]
 
 
 class TridentStateError(MicroBatchError):
@@ -266,3 +266,96 @@ class KeyValueMapState(StateFactory):
     def single_writer_keys(self) -> frozenset[str]:
         from ..store.writers import single_writer_keys
         return single_writer_keys(self.store)
+
+
+class FrameMapState:
+    """A map state in memory as one polars DataFrame, updated by a join per batch.
+
+    The vectorized form of :class:`MapState` over :class:`MemoryBacking`, for built-in
+    aggregators (whose records are columns of partials that merge by ``"sum"``,
+    ``"min"`` or ``"max"``): the same three state types, the txid and the previous
+    value held as columns, no Python call per key. Its table has the keys (``__k0``,
+    ...), ``__txid``, the record columns and ``__prev_<column>``.
+
+    Args:
+        state_type: how a replay counts.
+        n_keys: the number of key fields.
+        columns: the record's columns; ``kinds`` says how each merges.
+    """
+
+    def __init__(self, state_type: StateType, n_keys: int, columns: Sequence[str], kinds: Sequence[str]) -> None:
+        import polars as pl
+        self._pl = pl
+        self.state_type = StateType(state_type)
+        self.keys = [f"__k{i}" for i in range(n_keys)]
+        self.columns, self.kinds = list(columns), list(kinds)
+        self.table: Any = None
+        self.txid: int | None = None
+
+    def begin_commit(self, txid: int) -> None:
+        self.txid = txid
+
+    def commit(self, txid: int) -> None:
+        self.txid = None
+
+    def _merge(self, kind: str, a: Any, b: Any) -> Any:
+        pl = self._pl
+        if kind == "sum":
+            return pl.when(a.is_null()).then(b).when(b.is_null()).then(a).otherwise(a + b)
+        return pl.min_horizontal(a, b) if kind == "min" else pl.max_horizontal(a, b)
+
+    def _current(self, c: str) -> Any:
+        """A record column as a query under the current txid reads it (``OpaqueValue.get``)."""
+        pl = self._pl
+        if self.state_type is StateType.OPAQUE and self.txid is not None:
+            return pl.when(pl.col("__txid") == self.txid).then(pl.col(f"__prev_{c}")).otherwise(pl.col(c))
+        return pl.col(c)
+
+    def get(self, keys: Any) -> Any:
+        """``keys`` (a frame of the key columns, named ``__k0``...) with the record columns (null when absent)."""
+        pl = self._pl
+        if self.table is None:
+            return keys.with_columns([pl.lit(None).alias(c) for c in self.columns])
+        got = keys.join(self.table, on=self.keys, how="left", nulls_equal=True, maintain_order="left")
+        return got.select([*self.keys, *(self._current(c).alias(c) for c in self.columns)])
+
+    def update(self, partials: Any) -> Any:
+        """Fold a batch's partial rows (key columns ``__k0``..., record columns) into the table.
+
+        Returns:
+            the updated keys with their new record columns, in ``partials`` order.
+        """
+        pl = self._pl
+        kind, txid = self.state_type, self.txid
+        if txid is None and kind is not StateType.NON_TRANSACTIONAL:
+            raise TridentStateError("memory", None, "update outside begin_commit/commit")
+        cols = self.columns
+        if self.table is None:
+            self.table = partials.select(self.keys).with_columns(
+                pl.lit(None, pl.Int64).alias("__txid"),
+                *(pl.lit(None, partials.schema[c]).alias(c) for c in cols),
+                *(pl.lit(None, partials.schema[c]).alias(f"__prev_{c}") for c in cols)).clear()
+        old = self.table.rename({c: f"__old_{c}" for c in cols})
+        j = partials.lazy().join(old.lazy(), on=self.keys, how="left", nulls_equal=True, maintain_order="left")
+        seen = pl.col("__txid") == txid
+        if kind is StateType.NON_TRANSACTIONAL:
+            base = {c: pl.col(f"__old_{c}") for c in cols}
+            new = {c: self._merge(k, base[c], pl.col(c)) for c, k in zip(cols, self.kinds)}
+        elif kind is StateType.TRANSACTIONAL:
+            base = {c: pl.col(f"__old_{c}") for c in cols}
+            # a key this txid updated already keeps its value (the batch was applied)
+            new = {c: pl.when(seen).then(base[c]).otherwise(self._merge(k, base[c], pl.col(c)))
+                   for c, k in zip(cols, self.kinds)}
+        else:
+            base = {c: pl.when(seen).then(pl.col(f"__prev_{c}")).otherwise(pl.col(f"__old_{c}")) for c in cols}
+            new = {c: self._merge(k, base[c], pl.col(c)) for c, k in zip(cols, self.kinds)}
+        rows = j.select([*self.keys, pl.lit(txid, pl.Int64).alias("__txid"),
+                         *(new[c].cast(self.table.schema[c]).alias(c) for c in cols),
+                         *(base[c].cast(self.table.schema[c]).alias(f"__prev_{c}") for c in cols)])
+        kept = self.table.lazy().join(partials.lazy().select(self.keys), on=self.keys, how="anti", nulls_equal=True)
+        rows, kept = pl.collect_all([rows, kept])
+        self.table = pl.concat([kept, rows], how="vertical_relaxed")
+        return rows.select([*self.keys, *cols])
+
+    def close(self) -> None:
+        self.table = None

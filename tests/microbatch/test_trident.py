@@ -136,13 +136,16 @@ def fail_once(nth):
     return action, seen
 
 
-def _counted_with_failure(state_factory, where, frames):
+PY_COUNT = Combiner(lambda cols: cols.height, "word", combine=lambda a, b: a + b)
+
+
+def _counted_with_failure(state_factory, where, frames, aggregator=Count()):
     topo = TridentTopology()
     fail, seen = fail_once(3)
     words = topo.new_stream("spout1", ListSource(frames), fields=["sentence"]).each(["sentence"], Split(), ["word"])
     if where == "before":
         words = words.peek(fail)
-    counts = words.group_by(["word"]).persistent_aggregate(state_factory, Count(), ["count"])
+    counts = words.group_by(["word"]).persistent_aggregate(state_factory, aggregator, ["count"])
     updates = counts.new_values_stream()
     if where == "after":
         updates = updates.peek(fail)
@@ -153,19 +156,22 @@ def _counted_with_failure(state_factory, where, frames):
     return final_values(got)
 
 
+# "kernel": the memory state as one DataFrame updated by joins; "python": key by key.
+@pytest.mark.parametrize("aggregator", [Count(), PY_COUNT], ids=["kernel", "python"])
 @pytest.mark.parametrize("where", ["before", "after"])
 @pytest.mark.parametrize("state_type", [StateType.TRANSACTIONAL, StateType.OPAQUE])
-def test_a_failed_batch_replays_with_its_txid_and_counts_once(state_type, where):
+def test_a_failed_batch_replays_with_its_txid_and_counts_once(state_type, where, aggregator):
     frames, _, want = sentence_batches()
-    got = _counted_with_failure(MemoryMapState(state_type), where, frames)
+    got = _counted_with_failure(MemoryMapState(state_type), where, frames, aggregator)
     assert got == {(w,): n for w, n in want.items()}
 
 
-def test_non_transactional_state_counts_a_batch_replayed_after_its_update_twice():
+@pytest.mark.parametrize("aggregator", [Count(), PY_COUNT], ids=["kernel", "python"])
+def test_non_transactional_state_counts_a_batch_replayed_after_its_update_twice(aggregator):
     # The contrast that shows the replay really reaches the state: without txids the
     # third batch (replayed after its update) counts twice.
     frames, batches, want = sentence_batches()
-    got = _counted_with_failure(MemoryMapState(StateType.NON_TRANSACTIONAL), "after", frames)
+    got = _counted_with_failure(MemoryMapState(StateType.NON_TRANSACTIONAL), "after", frames, aggregator)
     third = Counter(w for s in batches[2] for w in s.split())
     assert got == {(w,): n + third[w] for w, n in want.items()}
 
@@ -189,6 +195,26 @@ def test_key_value_state_is_exactly_once_under_a_replay_and_continues_across_run
         assert [r[1] for r in records] == [[2 * want[w]] for w in words]
         assert all(r[0] > len(frames) for r in records if r is not None)   # txids of the second run
         assert int(store.get("trident:trident:txid")) == 2 * (len(frames) + 1)
+
+
+def test_frame_state_follows_the_same_rules_as_the_map_state():
+    from squall.microbatch.trident_state import FrameMapState
+    opaque = FrameMapState(StateType.OPAQUE, 1, ["n"], ["sum"])
+    trans = FrameMapState(StateType.TRANSACTIONAL, 1, ["n"], ["sum"])
+
+    def apply(st, txid, update, query=False):
+        st.begin_commit(txid)
+        seen = st.get(pl.DataFrame({"__k0": ["k"]}))["n"].to_list() if query else None
+        rows = st.update(pl.DataFrame({"__k0": ["k"], "n": [update]}))
+        st.commit(txid)
+        return seen, rows["n"].to_list()
+    for st in (opaque, trans):
+        apply(st, 1, 3)
+        apply(st, 2, 2)
+    assert apply(opaque, 2, 4, query=True) == ([3], [7])      # recomputed from prev
+    assert apply(trans, 2, 4, query=True) == ([5], [5])       # skipped
+    assert opaque.table.rows() == [("k", 2, 7, 3)]
+    assert apply(opaque, 3, 1) == (None, [8])
 
 
 def test_opaque_state_recomputes_a_replay_that_differs_from_prev_and_transactional_skips_it():
