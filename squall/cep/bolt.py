@@ -128,6 +128,13 @@ class CepBolt(Stateful, Bolt):
         """The select columns a statement's stream carries (before the window fields)."""
         return dict(self._streams)[stream]
 
+    def declared_streams(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Per statement name, the stream it was declared on and its select columns:
+        ``{name: (stream, columns)}``. A statement that a later rule file added (live
+        rules) has no declared stream and is not in it (its rows go to
+        ``DYNAMIC_STREAM``)."""
+        return dict(self._declared)
+
     def declare_output_fields(self, declarer):
         for stream, columns in self._streams:
             declarer.declare_stream(stream, [*columns, "window_start", "window_end"]) \

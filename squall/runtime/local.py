@@ -136,6 +136,12 @@ class LocalCluster:
         self._running[name] = handle
         return handle
 
+    def topologies(self) -> dict[str, TopologyHandle]:
+        """The topologies submitted and not killed, by name (a bounded run that ended
+        stays until killed): a copy, safe to read from another thread while a kill
+        removes entries."""
+        return dict(self._running)
+
     def _handle(self, name: str) -> TopologyHandle:
         try:
             return self._running[name]

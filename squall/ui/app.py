@@ -296,14 +296,16 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
         view.handle(topology_id)
         num_workers, executors = _rebalance_options(await _json_body(request, required=False))
         try:
-            source.rebalance(topology_id, wait_time, num_workers, executors)
+            # A cluster's rebalance moves workers: off the event loop.
+            await fastapi_concurrency.run_in_threadpool(source.rebalance, topology_id, wait_time,
+                                                        num_workers, executors)
         except RebalanceUnsupportedError as exc:
             raise _ApiError(501, str(exc)) from None
         return done("rebalance", topology_id)
 
     @app.post("/api/v1/topology/{topology_id}/logconfig", dependencies=guarded)
     async def set_logconfig(request: fastapi.Request, topology_id: str = topology_id_path) -> dict[str, Any]:
-        view.handle(topology_id)
+        handle = view.handle(topology_id)
         body = await _json_body(request, required=True)
         named = body.get("namedLoggerLevels") if isinstance(body, dict) else None
         if not isinstance(named, dict):
@@ -318,8 +320,13 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
                 log_levels.check(name, entry.get("target_level"), entry.get("timeout", 0))
             except LogLevelError as exc:
                 raise _ApiError(400, str(exc)) from None
+        # Here, and in the topology's own worker processes when they are elsewhere.
+        in_workers = getattr(handle, "set_log_level", None)
         for name, entry in named.items():
             log_levels.set(name, entry.get("target_level"), entry.get("timeout", 0))
+            if in_workers is not None:
+                await fastapi_concurrency.run_in_threadpool(
+                    in_workers, name, entry.get("target_level"), entry.get("timeout", 0))
         return log_levels.config()
 
     def set_debug(topology_id: str, component: str | None, action: str, spct: float) -> None:

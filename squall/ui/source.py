@@ -1,5 +1,6 @@
 """What the UI reads from a runtime, and acts on: :class:`ClusterSource`, and its local
-implementation :class:`LocalSource` over a :class:`~squall.runtime.local.LocalCluster`.
+implementation :class:`LocalSource` over a :class:`~squall.runtime.local.LocalCluster`
+(the Ray cluster runtime's is :class:`squall.ui.ray_source.RaySource`).
 
 The views (:mod:`squall.ui.views`) never touch a worker, a task or a route: they ask a
 :class:`ClusterSource` for plain figures (dataclasses of this module and the runtime's
@@ -8,10 +9,11 @@ elsewhere (the Ray cluster runtime) plugs in by implementing the same two protoc
 collecting the figures from its workers; see ``docs/ui.md`` ("Plugging in another
 runtime").
 
-:class:`LocalSource` reads the live objects of this process: it is the one module of
-the UI that knows the local runtime's insides (its registry of topologies, the tasks'
-counters and error lists, the routes it taps for event sampling, the CEP bolts' engines
-and the Kafka spouts' partitions).
+:class:`WorkerReader` reads the live objects of one worker (its tasks' counters and
+error lists, the routes it taps for event sampling, the CEP bolts' engines and the Kafka
+spouts' partitions): it is the one class of the UI that knows a worker's insides.
+:class:`LocalSource` uses it in this process; the Ray source runs it inside each
+worker process. This module imports nothing of the ``ui`` extra.
 
 Semantics: Storm's Nimbus ``getTopologyInfo`` / ``getClusterInfo`` (what a UI reads
 from the master), Storm's event logger (``topology.eventlogger.executors``; here the
@@ -40,12 +42,16 @@ __all__ = [
     "ErrorRecord",
     "ExecutorSummary",
     "LocalSource",
+    "LocalTopology",
+    "NimbusSummary",
     "PartitionLag",
     "RebalanceUnsupportedError",
     "RulesUnsupportedError",
     "SampleSink",
     "StatementSummary",
+    "SupervisorSummary",
     "TopologySource",
+    "WorkerReader",
     "WorkerSummary",
 ]
 
@@ -54,7 +60,8 @@ HOST = "127.0.0.1"
 
 
 class RebalanceUnsupportedError(Exception):
-    """The runtime cannot rebalance (HTTP 501): the local runtime runs one worker."""
+    """The runtime cannot do this (HTTP 501): rebalance on the local runtime, which runs
+    one worker; an operation the cluster runtime does not offer yet."""
 
 
 class RulesUnsupportedError(Exception):
@@ -102,7 +109,8 @@ class ErrorRecord:
 
 @dataclass(frozen=True)
 class WorkerSummary:
-    """One worker (process) of a topology."""
+    """One worker (process) of a topology; ``supervisor`` is the id of the machine
+    (node) it runs on."""
 
     index: int
     host: str
@@ -111,6 +119,32 @@ class WorkerSummary:
     uptime_s: float
     executors: int
     component_tasks: Mapping[str, int]
+    supervisor: str = "local"
+
+
+@dataclass(frozen=True)
+class NimbusSummary:
+    """The master role: where it runs and for how long (``pid`` None: not known)."""
+
+    host: str
+    port: int | None
+    pid: int | None
+    uptime_s: float
+
+
+@dataclass(frozen=True)
+class SupervisorSummary:
+    """One machine that runs workers (Storm's supervisor; a Ray node), with the worker
+    processes on it as ``(topology, worker index, pid)``. CPU in Storm's unit (100 per
+    core), memory in MB."""
+
+    id: str
+    host: str
+    uptime_s: float
+    total_cpu: float
+    total_mem_mb: float
+    workers: tuple[tuple[str, int, int], ...]
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +239,12 @@ class ClusterSource(Protocol):
 
     def topologies(self) -> dict[str, TopologySource]: ...
 
+    def nimbus(self) -> NimbusSummary:
+        """The master (Nimbus role)."""
+
+    def supervisors(self) -> list[SupervisorSummary]:
+        """The machines that run workers, each with its worker processes."""
+
     def activate(self, name: str) -> None: ...
 
     def deactivate(self, name: str) -> None: ...
@@ -229,9 +269,7 @@ class LocalSource:
         self._lock = threading.Lock()
 
     def topologies(self) -> dict[str, LocalTopology]:
-        # LocalCluster has no public listing of its topologies: its registry is read as
-        # a copy, since a kill removes entries from another thread.
-        handles = dict(self.cluster._running)
+        handles = self.cluster.topologies()
         with self._lock:
             out = {}
             for name, handle in handles.items():
@@ -243,6 +281,15 @@ class LocalSource:
                 out[name] = wrapped
             self._topologies = out
             return out
+
+    def nimbus(self) -> NimbusSummary:
+        # The master's role is this process, with no Thrift port.
+        return NimbusSummary(HOST, None, os.getpid(), time.monotonic() - self.started_at)
+
+    def supervisors(self) -> list[SupervisorSummary]:
+        workers = tuple((name, 0, os.getpid()) for name in sorted(self.topologies()))
+        return [SupervisorSummary("local", HOST, time.monotonic() - self.started_at,
+                                  float(os.cpu_count() or 1) * 100.0, 0.0, workers, os.getpid())]
 
     def activate(self, name: str) -> None:
         self.cluster.activate(name)
@@ -270,12 +317,94 @@ class LocalTopology:
         self.name = handle.name
         self.topology = handle.worker.topology
         self.conf = handle.worker.conf
-        self._tapped: dict[int, tuple[Any, Any, Any]] = {}    # id(route) -> (route, choose, fixed)
-        self._tap_lock = threading.Lock()
+        self.reader = WorkerReader(handle.worker)
 
     @property
     def running(self) -> bool:
         return self.handle.running
+
+    def active(self) -> bool:
+        return self.reader.active()
+
+    def uptime_s(self) -> float:
+        return self.reader.uptime_s()
+
+    def stats(self) -> dict[str, ComponentStats]:
+        return self.handle.stats()
+
+    def executors(self) -> list[ExecutorSummary]:
+        return self.reader.executors()
+
+    def stream_transferred(self) -> dict[str, dict[str, int]]:
+        return self.reader.stream_transferred()
+
+    def errors(self) -> dict[str, list[ErrorRecord]]:
+        return self.reader.errors()
+
+    def workers(self) -> list[WorkerSummary]:
+        return [self.reader.summary(os.getpid())]
+
+    def checkpoint_stats(self) -> list[CheckpointStats]:
+        cs = self.worker.checkpoint_stats
+        return [] if cs is None else [cs]
+
+    def statements(self) -> list[StatementSummary]:
+        return self.reader.statements()
+
+    def rules_dir(self, component: str) -> str:
+        return rules_dir_of(self.topology, self.name, component)
+
+    def event_types(self, component: str) -> dict[str, dict[str, type]]:
+        return self.reader.event_types(component)
+
+    def kafka_lag(self) -> dict[str, list[PartitionLag]]:
+        return self.reader.kafka_lag()
+
+    def set_sampling(self, component: str | None, pct: float, sink: SampleSink | None) -> None:
+        self.reader.set_sampling(component, pct, sink)
+
+
+def rules_dir_of(topology: Topology, name: str, component: str) -> str:
+    """The rules directory of CEP bolt ``component`` of topology ``name``.
+
+    Raises:
+        RulesUnsupportedError: not a CEP bolt, or built without ``rules_dir``.
+    """
+    module = sys.modules.get("squall.cep.bolt")
+    spec = topology.components.get(component)
+    if spec is None or module is None or not isinstance(spec.obj, module.CepBolt):
+        raise RulesUnsupportedError(f"component {component!r} of topology {name!r} is not a "
+                                    f"CEP bolt (squall.cep.CepBolt): it runs no rules")
+    if spec.obj.rules_dir is None:
+        raise RulesUnsupportedError(
+            f"CEP bolt {component!r} of topology {name!r} was built without rules_dir: its "
+            f"rules cannot change while it runs (build it with CepBolt(..., rules_dir=DIR))")
+    return spec.obj.rules_dir
+
+
+class WorkerReader:
+    """Reads one :class:`~squall.runtime.worker.Worker`'s live objects, in the process
+    that runs it: per-executor figures, errors with their times, per-stream transfers,
+    CEP statements, Kafka partitions; and taps its routes for event sampling.
+
+    Args:
+        worker: the worker (running or not yet started).
+        index: the worker's index among its topology's workers.
+        host, port: where the worker runs, as the figures report it.
+        supervisor: the id of the machine (node) it runs on.
+
+    Every method is a snapshot safe to take from another thread while the worker runs.
+    """
+
+    def __init__(self, worker: Any, index: int = 0, host: str = HOST, port: int | None = None,
+                 supervisor: str = "local") -> None:
+        self.worker = worker
+        self.index = index
+        self.host = host
+        self.port = port
+        self.supervisor = supervisor
+        self._tapped: dict[int, tuple[Any, Any, Any]] = {}    # id(route) -> (route, choose, fixed)
+        self._tap_lock = threading.Lock()
 
     def active(self) -> bool:
         spouts = self.worker.spout_tasks
@@ -285,20 +414,26 @@ class LocalTopology:
         started = self.worker.started_at
         return time.monotonic() - started if started is not None else 0.0
 
-    def stats(self) -> dict[str, ComponentStats]:
-        return self.handle.stats()
+    def summary(self, pid: int) -> WorkerSummary:
+        tasks: dict[str, int] = {}
+        for ex in self.worker.executors:
+            tasks[ex.component] = tasks.get(ex.component, 0) + len(ex.tasks)
+        return WorkerSummary(self.index, self.host, self.port, pid, self.uptime_s(),
+                             len(self.worker.executors), tasks, self.supervisor)
 
     def executors(self) -> list[ExecutorSummary]:
         uptime = self.uptime_s()
         out = []
         for ex in self.worker.executors:
-            counters = [t.counters for t in ex.tasks]      # published by stats() before
+            for task in ex.tasks:
+                task.sync_counters()        # publish the hot counters, as stats() does
+            counters = [t.counters for t in ex.tasks]
             executed = sum(c.executed for c in counters)
             process = [c.process_latency for c in counters]
             complete = [c.complete_latency for c in counters]
             exec_s = sum(c.exec_s for c in counters)
             out.append(ExecutorSummary(
-                ex.component, tuple(t.task_id for t in ex.tasks), 0, HOST, None, uptime,
+                ex.component, tuple(t.task_id for t in ex.tasks), self.index, self.host, self.port, uptime,
                 emitted=sum(sum(c.emitted.values()) for c in counters),
                 transferred=sum(c.transferred for c in counters),
                 acked=sum(c.acked for c in counters), failed=sum(c.failed for c in counters),
@@ -323,20 +458,11 @@ class LocalTopology:
         for ex in self.worker.executors:
             for task in ex.tasks:
                 out.setdefault(ex.component, []).extend(
-                    ErrorRecord(t, text, task.task_id, 0, HOST, None) for t, text in list(task.counters.errors))
+                    ErrorRecord(t, text, task.task_id, self.index, self.host, self.port)
+                    for t, text in list(task.counters.errors))
         for errors in out.values():
             errors.sort(key=lambda e: e.time_s)
         return out
-
-    def workers(self) -> list[WorkerSummary]:
-        tasks: dict[str, int] = {}
-        for ex in self.worker.executors:
-            tasks[ex.component] = tasks.get(ex.component, 0) + len(ex.tasks)
-        return [WorkerSummary(0, HOST, None, os.getpid(), self.uptime_s(), len(self.worker.executors), tasks)]
-
-    def checkpoint_stats(self) -> list[CheckpointStats]:
-        cs = self.worker.checkpoint_stats
-        return [] if cs is None else [cs]
 
     def _cep_tasks(self) -> list[Any]:
         # Only a topology that imported CepBolt can run one: no import (of the EPL
@@ -355,24 +481,12 @@ class LocalTopology:
         out = []
         for task in tasks:
             bolt = task.obj
-            declared = getattr(bolt, "_declared", {})
+            declared = bolt.declared_streams()
             for st in list(bolt.engine.statements):
                 stream = declared.get(st.name, (DYNAMIC_STREAM,))[0]
                 out.append(StatementSummary(task.component, task.context.task_index, st.name, st.text,
                                             st.events_in, st.rows_out, stream, bolt.rules_dir))
         return out
-
-    def rules_dir(self, component: str) -> str:
-        module = sys.modules.get("squall.cep.bolt")
-        spec = self.topology.components.get(component)
-        if spec is None or module is None or not isinstance(spec.obj, module.CepBolt):
-            raise RulesUnsupportedError(f"component {component!r} of topology {self.name!r} is not a "
-                                        f"CEP bolt (squall.cep.CepBolt): it runs no rules")
-        if spec.obj.rules_dir is None:
-            raise RulesUnsupportedError(
-                f"CEP bolt {component!r} of topology {self.name!r} was built without rules_dir: its "
-                f"rules cannot change while it runs (build it with CepBolt(..., rules_dir=DIR))")
-        return spec.obj.rules_dir
 
     def event_types(self, component: str) -> dict[str, dict[str, type]]:
         for task in self._cep_tasks():
@@ -388,7 +502,9 @@ class LocalTopology:
         out: dict[str, list[PartitionLag]] = {}
         for task in self.worker.spout_tasks:
             if isinstance(task.obj, module.KafkaSpout):
-                out.setdefault(task.component, []).extend(_kafka_partitions(task.obj, task.task_id))
+                out.setdefault(task.component, []).extend(
+                    PartitionLag(p["topic"], p["partition"], task.task_id, p["committed"], p["done"], p["head"])
+                    for p in task.obj.partition_offsets())
         return out
 
     def set_sampling(self, component: str | None, pct: float, sink: SampleSink | None) -> None:
@@ -435,42 +551,3 @@ class LocalTopology:
 def _mean_ms(samples: list[Any]) -> float | None:
     n = sum(s.count for s in samples)
     return sum(s.total_s for s in samples) / n * 1000.0 if n else None
-
-
-def _kafka_partitions(spout: Any, task_id: int) -> list[PartitionLag]:
-    """A KafkaSpout task's partitions, read from another thread: the partition table is
-    copied first (the spout's thread changes it on assign and revoke), then each entry's
-    offsets; the log end comes from the consumer's cached high watermark (librdkafka
-    updates it with each fetch; thread-safe, no broker round trip)."""
-    parts = getattr(spout, "_parts", None)
-    if not parts:
-        return []
-    for _ in range(3):
-        try:
-            entries = list(parts.values())
-            break
-        except RuntimeError:       # changed size while copied: the spout's thread reassigned
-            continue
-    else:
-        return []
-    consumer = getattr(spout, "_consumer", None)
-    out = []
-    for p in entries:
-        if p.gone:
-            continue
-        head = None
-        if consumer is not None:
-            try:
-                from confluent_kafka import TopicPartition
-
-                _, high = consumer.get_watermark_offsets(TopicPartition(p.topic, p.partition), cached=True)
-                head = high if high >= 0 else None
-            except Exception:  # noqa: BLE001  closed consumer, unknown partition: head unknown
-                head = None
-        try:
-            done = p.commit_point()
-        except (RuntimeError, StopIteration, IndexError):   # in flight changed while read
-            done = None
-        out.append(PartitionLag(p.topic, p.partition, task_id, p.committed, done, head))
-    return out
-

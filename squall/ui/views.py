@@ -33,7 +33,6 @@ Flink "Monitoring Checkpointing" (the checkpoint panel's figures).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -47,7 +46,7 @@ from ..config import MESSAGE_TIMEOUT_SECS
 from ..runtime.checkpoint import CheckpointStats
 from ..runtime.local import LocalCluster
 from ..runtime.metrics import ComponentStats
-from .source import HOST, ClusterSource, ExecutorSummary, LocalSource, TopologySource
+from .source import ClusterSource, ExecutorSummary, LocalSource, TopologySource
 
 __all__ = [
     "ALL_TIME",
@@ -255,39 +254,37 @@ class ClusterView:
 
     # -- /api/v1/cluster/summary, /nimbus/summary, /supervisor/summary --------------------
 
-    def _uptime(self) -> float:
-        return time.monotonic() - self.source.started_at
-
     def cluster_summary(self) -> dict[str, Any]:
         handles = self.handles().values()
         executors = sum(len(h.executors()) for h in handles)
         tasks = sum(len(h.topology.component_of_task()) for h in handles)
         workers = sum(len(h.workers()) for h in handles)
-        uptime = self._uptime()
-        # One process: one supervisor, one worker slot per running worker.
-        return {"stormVersion": f"squall {__version__}", "supervisors": 1,
+        uptime = self.source.nimbus().uptime_s
+        # No fixed slots: a worker process is started per worker, so every slot is used.
+        return {"stormVersion": f"squall {__version__}", "supervisors": len(self.source.supervisors()),
                 "topologies": len(handles), "slotsTotal": workers, "slotsUsed": workers,
                 "slotsFree": 0, "executorsTotal": executors, "tasksTotal": tasks,
                 "schedulerDisplayResource": False,
                 "nimbusUptime": pretty_duration(uptime), "nimbusUptimeSeconds": int(uptime)}
 
     def nimbus_summary(self) -> dict[str, Any]:
-        uptime = self._uptime()
-        # The master's role is this process: the leader, with no Thrift port.
-        return {"nimbuses": [{"host": HOST, "port": None, "status": "Leader",
-                              "version": f"squall {__version__}", "nimbusUpTime": pretty_duration(uptime),
-                              "nimbusUpTimeSeconds": int(uptime), "nimbusLogLink": ""}]}
+        n = self.source.nimbus()
+        # One master, the leader; Squall's `pid` is its process.
+        return {"nimbuses": [{"host": n.host, "port": n.port, "status": "Leader",
+                              "version": f"squall {__version__}", "nimbusUpTime": pretty_duration(n.uptime_s),
+                              "nimbusUpTimeSeconds": int(n.uptime_s), "nimbusLogLink": "", "pid": n.pid}]}
 
     def supervisor_summary(self) -> dict[str, Any]:
-        handles = list(self.handles().values())
-        used = sum(len(h.workers()) for h in handles)
-        uptime = self._uptime()
-        return {"supervisors": [{"id": "local", "host": HOST, "uptime": pretty_duration(uptime),
-                                 "uptimeSeconds": int(uptime), "slotsTotal": used, "slotsUsed": used,
-                                 "totalMem": 0.0, "totalCpu": float(os.cpu_count() or 1) * 100.0,
-                                 "usedMem": 0.0, "usedCpu": 0.0, "version": f"squall {__version__}",
-                                 "pid": os.getpid()}],
-                "schedulerDisplayResource": False}
+        out = []
+        for s in self.source.supervisors():
+            used = len(s.workers)
+            out.append({"id": s.id, "host": s.host, "uptime": pretty_duration(s.uptime_s),
+                        "uptimeSeconds": int(s.uptime_s), "slotsTotal": used, "slotsUsed": used,
+                        "totalMem": s.total_mem_mb, "totalCpu": s.total_cpu, "usedMem": 0.0, "usedCpu": 0.0,
+                        "version": f"squall {__version__}", "pid": s.pid,
+                        # Squall's: the worker processes on this machine.
+                        "workers": [{"topologyId": t, "worker": i, "pid": pid} for t, i, pid in s.workers]})
+        return {"supervisors": out, "schedulerDisplayResource": False}
 
     # -- /api/v1/topology/summary -------------------------------------------------------
 
@@ -362,7 +359,7 @@ class ClusterView:
                 "checkpoints": self.checkpoints(handle)}
 
     def _worker(self, handle: TopologySource, w: Any) -> dict[str, Any]:
-        return {"supervisorId": "local", "host": w.host, "port": w.port,
+        return {"supervisorId": w.supervisor, "host": w.host, "port": w.port, "pid": w.pid, "worker": w.index,
                 "topologyId": handle.name, "topologyName": handle.name,
                 "executorsTotal": w.executors, "componentNumTasks": dict(w.component_tasks),
                 "uptime": pretty_duration(w.uptime_s), "uptimeSeconds": int(w.uptime_s),

@@ -195,17 +195,14 @@ def test_lag_answer_has_storms_shape_and_says_null_when_unknown():
 
 def test_kafka_partitions_are_read_from_the_spouts_offset_tracking():
     spout_module = pytest.importorskip("squall.connectors.kafka.spout")
-    from squall.ui.source import _kafka_partitions
 
     class Consumer:
         def get_watermark_offsets(self, tp, cached=False):
             assert cached, "the UI thread must not wait for a broker"
             return (0, {0: 50, 1: -1001}[tp.partition])
 
-    class Spout:
-        pass
-
-    spout = Spout()
+    # Not opened: only the offset tracking partition_offsets() reads.
+    spout = object.__new__(spout_module.KafkaSpout)
     p0, p1, gone = (spout_module._Partition("cars", 0), spout_module._Partition("cars", 1),
                     spout_module._Partition("cars", 2))
     p0.committed, p0.fetched_upto = 30, 45
@@ -214,8 +211,9 @@ def test_kafka_partitions_are_read_from_the_spouts_offset_tracking():
     gone.gone = True
     spout._parts = {("cars", 0): p0, ("cars", 1): p1, ("cars", 2): gone}
     spout._consumer = Consumer()
-    assert _kafka_partitions(spout, 4) == [PartitionLag("cars", 0, 4, 30, 35, 50),
-                                           PartitionLag("cars", 1, 4, 7, 7, None)]
+    assert spout.partition_offsets() == [
+        {"topic": "cars", "partition": 0, "committed": 30, "done": 35, "head": 50},
+        {"topic": "cars", "partition": 1, "committed": 7, "done": 7, "head": None}]
 
 
 # -- checkpoints ------------------------------------------------------------------------------

@@ -238,6 +238,56 @@ class KafkaSpout(Stateful, Spout):
         finally:
             self._consumer = None
 
+    def partition_offsets(self) -> list[dict[str, Any]]:
+        """Where this task stands on each partition assigned to it, for monitoring (the
+        UI's lag view); callable from another thread while the spout runs.
+
+        Returns:
+            one dict per assigned partition: ``topic``, ``partition``, ``committed``
+            (the last offset the group's commit confirmed), ``done`` (every offset
+            below it is acked or given up: the commit point now), ``head`` (the log end,
+            the high watermark the consumer last saw in a fetch: no broker round trip).
+            An offset not known yet (no commit confirmed, no fetch) is None. Empty
+            before ``open`` or while nothing is assigned.
+
+        The partition table is copied first (the spout's thread changes it on assign and
+        revoke), then each entry is read; a value read while the spout's thread moves it
+        is at worst one fetch or ack old.
+
+        Semantics: Storm ``KafkaOffsetLagUtil`` (committed offset and log head per
+        partition).
+        """
+        parts = getattr(self, "_parts", None)
+        if not parts:
+            return []
+        for _ in range(3):
+            try:
+                entries = list(parts.values())
+                break
+            except RuntimeError:       # changed size while copied: the spout's thread reassigned
+                continue
+        else:
+            return []
+        consumer = getattr(self, "_consumer", None)
+        out = []
+        for p in entries:
+            if p.gone:
+                continue
+            head = None
+            if consumer is not None:
+                try:
+                    _, high = consumer.get_watermark_offsets(TopicPartition(p.topic, p.partition), cached=True)
+                    head = high if high >= 0 else None
+                except (KafkaException, RuntimeError):   # closed consumer, partition not fetched yet
+                    head = None
+            try:
+                done = p.commit_point()
+            except (RuntimeError, StopIteration, IndexError):   # in flight changed while read
+                done = None
+            out.append({"topic": p.topic, "partition": p.partition, "committed": p.committed,
+                        "done": done, "head": head})
+        return out
+
     def exhausted(self):
         if not self.config.stop_at_end or not self._parts:
             return False

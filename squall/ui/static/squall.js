@@ -123,10 +123,17 @@
       const [nimbus, supervisors, boards] = await Promise.all([
         getJSON("/api/v1/nimbus/summary"), getJSON("/api/v1/supervisor/summary"),
         getJSON("/api/v1/dashboard")]);
-      fill(document.getElementById("nimbus"), nimbus.nimbuses, [col("host"), col("port"),
+      fill(document.getElementById("nimbus"), nimbus.nimbuses, [col("host"), col("port"), col("pid"),
         col("status"), col("version"), col("nimbusUpTime")], "host");
       fill(document.getElementById("supervisors"), supervisors.supervisors, [col("id"), col("host"),
         col("pid"), col("uptime"), col("slotsTotal"), col("slotsUsed")], "id");
+      // Every worker process of every topology, by the machine (supervisor) it runs on.
+      const processes = supervisors.supervisors.flatMap((s) => (s.workers || []).map((w) => ({
+        key: `${w.topologyId}/${w.worker}`, topologyId: w.topologyId, worker: w.worker,
+        host: s.host, supervisor: s.id, pid: w.pid})));
+      fill(document.getElementById("worker-processes"), processes, [
+        col("topologyId", {href: (row) => topologyHref(row.topologyId)}), col("worker"), col("host"),
+        col("supervisor"), col("pid")], "key");
       fill(document.getElementById("dashboards"), boards.dashboards.map((name) => ({name})),
         [col("name", {href: (row) => `/dashboard.html?name=${enc(row.name)}`})], "name");
       document.getElementById("dashboards").hidden = boards.dashboards.length === 0;
