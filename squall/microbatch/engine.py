@@ -53,7 +53,9 @@ def _chain(lf: Any, operators: tuple) -> Any:
             # polars turns an empty or null list into one null row; a function that
             # emits nothing for a tuple drops it (Trident), so those rows go first.
             cols = list(op.columns)
-            lf = lf.filter(pl.all_horizontal([pl.col(c).list.len() > 0 for c in cols])).explode(cols)
+            if not op.keep_empty:
+                lf = lf.filter(pl.all_horizontal([pl.col(c).list.len() > 0 for c in cols]))
+            lf = lf.explode(cols)
     return lf
 
 

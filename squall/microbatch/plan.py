@@ -155,9 +155,12 @@ class Explode:
 
     What a Trident function that emits several tuples per input tuple becomes: the
     function's kernel yields a list per row, and the rows are exploded in polars.
+    ``keep_empty``: leave the null row polars makes for an empty list, for a caller
+    whose next filter drops nulls anyway (one pass fewer).
     """
 
     columns: tuple[str, ...]
+    keep_empty: bool = False
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,12 @@ def test_a_batch_failing_every_attempt_stops_the_input_after_max_attempts():
     result = topo.run(timeout_s=120)
     assert len(attempts) == 3
     assert any("failed 3 times" in e for e in result.errors())
+
+
+def test_split_drops_empty_words_and_tuples_without_words():
+    frames = [pl.DataFrame({"id": [1, 2, 3, 4], "sentence": ["a  b", "", None, " c "]})]
+    topo = TridentTopology()
+    out = collect(topo.new_stream("s", ListSource(frames), fields=["id", "sentence"])
+                  .each(["sentence"], Split(), ["word"]).project(["id", "word"]))
+    run(topo)
+    assert out == [[(1, "a"), (1, "b"), (4, "c")]]
