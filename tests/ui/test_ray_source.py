@@ -95,7 +95,7 @@ def test_cluster_nimbus_and_supervisor_summaries_have_storms_fields(ray_ui):
 def test_topology_summary_and_page_have_storms_fields_and_the_workers_figures(ray_ui):
     import ray
 
-    cluster, handle, _, client = ray_ui
+    _, handle, _, client = ray_ui
     pids = _worker_pids(handle)
     (row,) = client.get("/api/v1/topology/summary").json()["topologies"]
     assert {k: row[k] for k in ("id", "name", "status", "workersTotal", "executorsTotal", "tasksTotal")} == \
@@ -122,7 +122,7 @@ def test_topology_summary_and_page_have_storms_fields_and_the_workers_figures(ra
         assert (bolts[name]["executed"], bolts[name]["acked"], bolts[name]["executors"], bolts[name]["tasks"]) \
             == (stats[name].executed, stats[name].acked, 2, 2)
         assert {"capacity", "executeLatency", "processLatency", "lastError", "transferred"} <= set(bolts[name])
-    all_time = [w for w in page["topologyStats"] if w["window"] == ":all-time"][0]
+    all_time = next(w for w in page["topologyStats"] if w["window"] == ":all-time")
     assert all_time["acked"] == spout["acked"]
     assert {(w["worker"], w["pid"], w["supervisorId"]) for w in page["workers"]} == \
         {(i, pid, ray.nodes()[0]["NodeID"]) for i, pid in pids.items()}
