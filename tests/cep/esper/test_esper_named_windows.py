@@ -13,7 +13,10 @@ streams), the ``on`` statement's output and consumers' output together.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests.cep.esper.oracle import OutputsDifferError, compares_rows
 from tests.cep.esper.test_esper_differential import PROPS, T, assert_same, ev
 
 QTYPE = {"Q": {"ts": "long", "k": "string", "v": "double"}}
@@ -185,3 +188,75 @@ def test_on_statements_of_one_event_run_in_statement_order(both, order):
     rows = check(both, KEEPALL + "; ".join([select, delete] if order == 0 else [delete, select]),
                  [ev(1_000, "A", 90), q(2_000, "A"), ev(3_000, "C", 70), q(4_000, "C")])
     assert bool(rows_of(rows, 2 + order)) == (order == 0)   # the select sees A only before the delete
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "Esper runs the on-statements of one event whose trigger has a filter (Q(v = 0)) before "
+    "those without one (its filter index is searched before the unfiltered statements), so "
+    "the select created after the delete still sees A; Squall runs them in statement order "
+    "and the select sees nothing"))
+def test_filtered_trigger_runs_before_unfiltered_ones_in_esper(both):
+    check(both, KEEPALL + "on Q delete from W where carNumber = k; "
+                          "on Q(v = 0) select count(*) as n from W",
+          [ev(1_000, "A", 90), q(2_000, "A")])
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "A row deleted from a batch window's collecting batch leaves the batch in both, but "
+    "Esper 8.9 still finds it in later deletes (it outputs A deleted again at 3000) until a "
+    "batch post removes it, which never comes for a row no longer in a batch; Squall deletes "
+    "it once"))
+def test_row_deleted_from_a_batch_window_is_found_again_in_esper(both):
+    check(both, "create window W#length_batch(2) as select carNumber, speed from DriverCarInfo; "
+                "insert into W select carNumber, speed from DriverCarInfo; "
+                "on Q delete from W where carNumber = k",
+          [ev(1_000, "A", 0), q(2_000, "A"), q(3_000, "A"), ev(4_000, "B", 1), ev(6_000, "C", 1)])
+
+
+# ------------------------------------------------------------------ generated cases
+
+# Batch windows are left out: a row deleted from one stays findable in Esper (see the
+# xfail below).
+_VIEWS = ["#length(3)", "#keepall", "#time(3 sec)", "#unique(carNumber)", "#lastevent",
+          "#length(2)#time(4 sec)", "#groupwin(carNumber)#length(2)"]
+_CARS = ["A", "B", "C"]
+
+
+@st.composite
+def _events(draw):
+    out, ts = [], 0
+    for _ in range(draw(st.integers(4, 14))):
+        ts += draw(st.sampled_from([0, 500, 1_000, 2_500]))
+        if draw(st.booleans()):
+            out.append(ev(ts, draw(st.sampled_from(_CARS)), draw(st.integers(0, 12)) * 10))
+        else:
+            out.append(q(ts, draw(st.sampled_from(_CARS + ["Z"])), draw(st.integers(0, 9))))
+    return out
+
+
+@compares_rows(min_nonempty=15)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=_events(), view=st.sampled_from(_VIEWS),
+       action=st.sampled_from([
+           "on Q delete from W where carNumber = k",
+           "on Q delete from W where speed < v * 10",
+           "on Q update W set speed = speed + v where carNumber = k",
+           "on Q merge W where carNumber = k when matched and v > 4 then delete "
+           "when matched then update set speed = v * 10 "
+           "when not matched then insert select k as carNumber, v * 10 as speed",
+           "on Q select and delete carNumber, speed from W where speed > v * 10"]))
+def test_generated_windows_and_on_statements(both, events, view, action):
+    rule = (f"create window W{view} as select carNumber, speed from DriverCarInfo; "
+            "insert into W select carNumber, speed from DriverCarInfo; "
+            f"{action}; "
+            "select irstream carNumber, speed from W; "
+            "select count(*) as n, sum(speed) as s from W; "
+            # no trigger filter: Esper runs filtered triggers first (see the xfail above)
+            "on Q select count(*) as n, max(speed) as top from W where v < 3")
+    # A range condition on the window's rows: Esper finds them through a sorted index,
+    # so the rows one event selects or deletes come in its order (compared as a set).
+    ranged = "speed <" in action or "speed >" in action
+    # Rows leaving an intersection at once: Esper's order varies from run to run (see
+    # docs/epl.md); compared as a set per time too.
+    intersection = view.count("#") > 1 and "groupwin" not in view
+    check(both, rule, events, unordered=({0, 2, 3} if ranged else set()) | ({0, 3} if intersection else set()))
