@@ -196,3 +196,26 @@ def test_squall_epl_query_prints_each_querys_rows(tmp_path):
         {"query": 0, "row": {"n": 3}}, {"query": 1, "row": {"carNumber": "A", "speed": 100.0}},
         {"query": 2, "row": {"carNumber": "B", "speed": 50.0}},
         {"query": 2, "row": {"carNumber": "C", "speed": 70.0}}]
+
+
+def test_live_rule_update_keeps_window_and_table_rows():
+    from squall.cep.rules import RuleSet
+
+    engine = EPLEngine(ExternalClock(0))
+    first = ("@Name('w') create window W#keepall as select carNumber from Car;\n"
+             "@Name('fill') insert into W select carNumber from Car;\n"
+             "@Name('t') create table T (carNumber string primary key, n count(*));\n"
+             "@Name('count') into table T select count(*) as n from Car group by carNumber;\n"
+             "@Name('read') select count(*) as n from W")
+    assert RuleSet.parse(first).apply(engine).ok
+    engine.send("Car", {"carNumber": "A"})
+    report = RuleSet.parse(first.replace("select count(*) as n from W", "select carNumber from W")
+                           .replace("from Car;\n@Name('t')", "from Car(carNumber != 'B');\n@Name('t')")
+                           ).apply(engine)
+    assert {r.name: r.action for r in report.results} == {
+        "w": "unchanged", "fill": "changed", "t": "unchanged", "count": "unchanged", "read": "changed"}
+    engine.send("Car", {"carNumber": "B"})
+    engine.send("Car", {"carNumber": "C"})
+    assert engine.execute_query("select * from W") == [{"carNumber": "A"}, {"carNumber": "C"}]
+    assert engine.tables["T"] == [{"carNumber": "A", "n": 1}, {"carNumber": "B", "n": 1},
+                                  {"carNumber": "C", "n": 1}]
