@@ -47,7 +47,7 @@ from squall.cep.named_window import (ConsumerPlan, CreateWindowPlan, WindowStore
 from squall.cep.on_action import OnActionPlan, compile_on_action
 from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, TableStore,
                               compile_create_table, compile_into_table, compile_table_access,
-                              uses_tables)
+                              refuse_table_stream, uses_tables)
 
 __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name", "MODELS",
            "OutputModel"]
@@ -108,11 +108,7 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
     if isinstance(target, WindowStore) and not st.joins:
         return compile_consumer(st, target, declared_types, ctx)
     if isinstance(target, TableStore):
-        raise EPLCompileError(
-            f"Selecting from table '{target.name}' as a stream is not supported: read it with "
-            f"'on <event> select ... from {target.name}', a table access expression "
-            f"({target.name}[key].column) or a fire-and-forget query",
-            line=st.stream.line, column=st.stream.column)
+        refuse_table_stream(st, target)
     if isinstance(st.stream, A.PatternStream):
         return compile_pattern_statement(st, declared_types, ctx)
     if st.match_recognize is not None:

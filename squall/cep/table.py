@@ -47,7 +47,8 @@ from squall.cep.snapshot import EventTable, deref
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 __all__ = ["TableStore", "RowView", "CreateTablePlan", "IntoTablePlan", "TableAccessPlan",
-           "compile_create_table", "compile_into_table", "compile_table_access", "uses_tables"]
+           "compile_create_table", "compile_into_table", "compile_table_access", "uses_tables",
+           "refuse_table_stream"]
 
 
 class RowView(dict):
@@ -407,6 +408,19 @@ class IntoTableOperator(TimerHost, Operator):
         for obj in self._timed:
             if getattr(obj, "scheduled", None) is not None:
                 self._due.setdefault(obj.scheduled, []).append(obj)
+
+
+def refuse_table_stream(st: A.SelectStatement, store: TableStore) -> None:
+    """A table named as a statement's stream (``select * from T``): not supported.
+
+    Raises:
+        EPLCompileError: always, saying how to read the table instead.
+    """
+    raise EPLCompileError(
+        f"Selecting from table '{store.name}' as a stream is not supported: read it with "
+        f"'on <event> select ... from {store.name}', a table access expression "
+        f"({store.name}[key].column) or a fire-and-forget query",
+        line=st.stream.line, column=st.stream.column)
 
 
 # ------------------------------------------------------------------ table access
