@@ -804,8 +804,16 @@ class TridentTopology:
         """Build and run on the calling thread until every source is used up (a bounded run).
 
         Returns the :class:`~squall.runtime.local.RunResult`; ``completed`` is False after
-        ``timeout_s``. Needs acking on (the default): a batch is committed when acked.
+        ``timeout_s``.
+
+        Raises:
+            PlanError: ``conf`` turns acking off (``topology.acker.executors`` 0): a batch
+                commits when acked.
         """
+        from ..config import ACKER_EXECUTORS
         from ..runtime.local import run_topology
+        if conf and conf.get(ACKER_EXECUTORS) == 0:
+            raise PlanError(f"Trident commits a batch when its tuples are acked and replays it when one fails; "
+                            f"{ACKER_EXECUTORS}=0 turns acking off: leave it unset")
         return run_topology(self.build(), conf, timeout_s)
 

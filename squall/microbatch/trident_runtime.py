@@ -37,7 +37,7 @@ from typing import Any
 
 from ..component import Bolt, OutputFieldsDeclarer, Spout, SpoutOutputCollector
 from ..extras import require
-from .engine import run_chain
+from .engine import StreamingQuery, run_chain
 from .errors import BatchError
 from .plan import QueryPlan, Watermark, WindowAggregate
 from .sinks import ListSink
@@ -550,7 +550,6 @@ class TimeWindow(_Replayable):
         super().prepare(name)
         plan = QueryPlan.build((Watermark(self.window.column, self.delay_ms),
                                 WindowAggregate(self.window, self.keys, self.aggs)), "append")
-        from .engine import StreamingQuery
         self._sink, self._late = ListSink(), ListSink()
         self._query = StreamingQuery(plan, None, self._sink, self._late)
 
