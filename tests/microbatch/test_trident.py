@@ -402,3 +402,23 @@ def test_split_drops_empty_words_and_tuples_without_words():
                   .each(["sentence"], Split(), ["word"]).project(["id", "word"]))
     run(topo)
     assert out == [[(1, "a"), (1, "b"), (4, "c")]]
+
+
+def test_partition_by_sends_each_key_to_one_task():
+    keys = [f"k{i % 11}" for i in range(200)]
+    frames = [pl.DataFrame({"k": keys, "v": list(range(200))})]
+    topo = TridentTopology()
+    parts = collect(topo.new_stream("s", ListSource(frames), fields=["k", "v"])
+                    .partition_by(["k"]).map(pl.col("k"), "k").parallelism_hint(3))
+    run(topo)
+    assert len(parts) == 3                                   # one part per task, none empty here
+    seen = [{k for (k,) in p} for p in parts]
+    assert sum(len(s) for s in seen) == 11 and set().union(*seen) == set(keys)
+    assert sorted(k for p in parts for (k,) in p) == sorted(keys)
+
+
+def test_run_refuses_acking_off():
+    topo = TridentTopology()
+    topo.new_stream("s", ListSource([]), fields=["a"]).peek(print)
+    with pytest.raises(PlanError, match="acking off"):
+        topo.run({"topology.acker.executors": 0})
