@@ -46,7 +46,8 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -56,7 +57,7 @@ import click
 
 from squall.config import MESSAGE_TIMEOUT_SECS, ConfigError, ConfigWarning, resolve
 from squall.errors import SquallError
-from squall.extras import require
+from squall.extras import MissingExtraError, require
 from squall.topology import Topology, TopologyBuilder
 
 from .common import CliError
@@ -290,6 +291,43 @@ def _parse_executors(pairs: Sequence[str]) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True)
+class _UI:
+    """Where ``--ui`` serves the run's UI, and the token for its actions."""
+
+    host: str
+    port: int
+    token: str | None
+
+
+def _ui_address(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    """``--ui [HOST:]PORT`` as ``(host, port)``; ``--ui`` alone: 127.0.0.1:8744."""
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    host = host.strip("[]")     # [::1]:8744
+    if not port.isdigit() or not 0 <= int(port) <= 65535 or (sep and not host):
+        raise click.BadParameter(f"{value!r}: expected [HOST:]PORT, e.g. 8744 or 127.0.0.1:8744")
+    return host, int(port)
+
+
+@contextmanager
+def _serving_ui(cluster: Any, ui: _UI | None) -> Iterator[None]:
+    """The UI for ``cluster`` (LocalCluster or RayCluster) while the block runs (``--ui``)."""
+    if ui is None:
+        yield
+        return
+    from squall.ui.cli import start_ui
+
+    server = start_ui(cluster, ui.host, ui.port, ui.token)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 # -- running from this process ---------------------------------------------------------------
 
 
@@ -351,7 +389,7 @@ def _report(name: str, stats: Mapping[str, Any], elapsed_s: float, signals: _Sto
 
 
 def _run_here(command: str, name: str, loaded: LoadedTopology, conf: dict[str, Any], until_complete: bool,
-              progress_s: float) -> int:
+              progress_s: float, ui: _UI | None = None) -> int:
     from squall.runtime import LocalCluster
 
     drain_s = resolve(conf, check_unknown=False)[MESSAGE_TIMEOUT_SECS]
@@ -361,9 +399,12 @@ def _run_here(command: str, name: str, loaded: LoadedTopology, conf: dict[str, A
     click.echo(f"squall {command}: running {name} in this process; Ctrl-C stops it", err=True)
     t0 = time.monotonic()
     try:
-        while not handle.wait(progress_s or 1.0):
-            if progress_s:
-                _progress(handle.stats(), t0)
+        with _serving_ui(cluster, ui):
+            while not handle.wait(progress_s or 1.0):
+                if progress_s:
+                    _progress(handle.stats(), t0)
+    except (CliError, MissingExtraError):       # --ui: the UI did not start
+        raise
     except Exception as exc:
         log.debug("the run ended with an error", exc_info=True)
         raise CliError(f"topology {name} stopped: {type(exc).__name__}: {exc}") from exc
@@ -534,7 +575,13 @@ def _options(options: list[Callable]) -> Callable:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes; above 1 the topology runs on Ray started in this process.")
 @click.option("--name", default=None, help="The topology's name [default: ATTR, or the file's stem].")
-def local(target, conf_pairs, config_file, until_complete, progress_s, workers, name):
+@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
+              metavar="[HOST:]PORT", callback=_ui_address,
+              help="Serve the web UI and REST API for the run there (extra squall[ui]); --ui alone: "
+                   "127.0.0.1:8744.")
+@click.option("--ui-token", default=None, metavar="TOKEN",
+              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
+def local(target, conf_pairs, config_file, until_complete, progress_s, workers, name, ui_address, ui_token):
     """Run topology MODULE:ATTR here until it ends or Ctrl-C (storm local).
 
     MODULE is a dotted module name or a path to a .py file; ATTR is a Topology, a
@@ -545,10 +592,11 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, workers, 
     """
     loaded, conf = _load(target, config_file, conf_pairs)
     name = _check_name(name or loaded.name)
+    ui = _UI(*ui_address, ui_token) if ui_address is not None else None
     if workers == 1:
-        code = _run_here("local", name, loaded, conf, until_complete, progress_s)
+        code = _run_here("local", name, loaded, conf, until_complete, progress_s, ui)
     else:
-        with _in_process_ray() as cluster:
+        with _in_process_ray() as cluster, _serving_ui(cluster, ui):
             code = _run_on_ray("local", cluster, name, loaded, conf, workers, until_complete, progress_s)
     sys.exit(code)
 

@@ -7,9 +7,13 @@ kill), and the cluster page listing both worker processes in a real browser."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
+import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -217,6 +221,56 @@ def test_the_cluster_page_lists_both_worker_processes(ray_ui):
                                                      'td[data-field="workersTotal"]').text == "2"
     finally:
         browser.quit()
+
+
+def test_squall_ui_serves_the_cluster_it_joins(ray_ui):
+    """``squall ui`` (CliRunner, in this process: Ray is up here, so ``auto`` joins it)
+    until a SIGINT, as a user's Ctrl-C."""
+    from click.testing import CliRunner
+
+    from squall.ui.cli import ui
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen = {}
+
+    def poke():
+        try:
+            deadline = time.monotonic() + _HANG_GUARD_S
+            while time.monotonic() < deadline and "summary" not in seen:
+                try:
+                    seen["summary"] = httpx.get(f"http://127.0.0.1:{port}/api/v1/topology/summary", timeout=10).json()
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    poker = threading.Thread(target=poke, daemon=True)
+    poker.start()
+    result = CliRunner().invoke(ui, ["--address", "auto", "--port", str(port)], env={"SQUALL_UI_TOKEN": ""})
+    poker.join(_HANG_GUARD_S)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Squall UI at http://127.0.0.1:{port}/"
+    assert lines[1].startswith("token for actions (Authorization: Bearer): ") and len(lines[1].split()[-1]) == 32
+    (row,) = seen["summary"]["topologies"]
+    assert (row["id"], row["workersTotal"], row["executorsTotal"]) == (NAME, 2, 6)
+
+
+def test_start_ui_serves_a_ray_cluster_through_its_source(ray_ui):
+    from squall.ui.cli import start_ui
+
+    cluster, _, _, _ = ray_ui
+    out = io.StringIO()
+    server = start_ui(cluster, "127.0.0.1", 0, TOKEN, out=out)
+    try:
+        assert out.getvalue() == (f"Squall UI at {server.url}/ (token for actions: the one given "
+                                  f"(--ui-token or $SQUALL_UI_TOKEN))\n")
+        (row,) = httpx.get(server.url + "/api/v1/topology/summary").json()["topologies"]
+        assert (row["id"], row["workersTotal"]) == (NAME, 2)
+    finally:
+        server.stop()
 
 
 def test_kill_from_the_ui_stops_the_worker_processes(ray_ui):
