@@ -634,7 +634,7 @@ class TridentTopology:
         return node
 
     def new_stream(self, name: str, source: Any, fields: Sequence[str] | None = None,
-                   batch_rows: int = 65_536, batch_interval_s: float = 1.0) -> Stream:
+                   batch_rows: int = 65_536, batch_interval_s: float = 1.0, opaque: bool = False) -> Stream:
         """A stream of batches from ``source``.
 
         Args:
@@ -646,12 +646,15 @@ class TridentTopology:
                 seconds' worth; its tuples are acked when their batch is committed).
             fields: the stream's fields; default: the spout's declared fields. Needed for
                 a Source, whose columns are known only when it runs.
+            opaque: replay a failed batch with what the source gave since added (Trident's
+                opaque spout; pair it with an opaque state). Default: the batch is replayed
+                exactly as it was (a transactional spout).
 
         Raises:
             PlanError: a duplicate name, a source of another kind, unknown fields.
 
-        Semantics: Storm ``TridentTopology.newStream`` (batch spouts: a transactional
-        spout, replaying a batch identically with its txid).
+        Semantics: Storm ``TridentTopology.newStream``; "Trident State" (transactional
+        and opaque transactional spouts).
         """
         from ..component import OutputFieldsDeclarer, Spout
         self._check_open()
@@ -672,7 +675,7 @@ class TridentTopology:
             raise PlanError(f"new_stream({name!r}): {source!r} is neither a squall Spout nor a micro-batch Source")
         if batch_rows < 1 or batch_interval_s <= 0:
             raise PlanError(f"new_stream({name!r}): batch_rows must be >= 1 and batch_interval_s > 0")
-        spec = SourceSpec(name, source, fields, batch_rows, batch_interval_s)
+        spec = SourceSpec(name, source, fields, batch_rows, batch_interval_s, opaque)
         self._sources.append(spec)
         return Stream(self, fields, _Node(name, source=spec))
 

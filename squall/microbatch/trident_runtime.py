@@ -99,6 +99,9 @@ class SourceSpec:
             emitted since the last batch, up to ``batch_rows`` tuples or
             ``batch_interval_s`` seconds).
         fields: the stream's fields.
+        opaque: a replayed batch also takes what the source gave since (an opaque
+            spout, as a Kafka spout re-reading from the batch's offset); otherwise the
+            batch is replayed as it was (a transactional spout).
     """
 
     name: str
@@ -106,6 +109,7 @@ class SourceSpec:
     fields: tuple[str, ...]
     batch_rows: int = 65_536
     batch_interval_s: float = 1.0
+    opaque: bool = False
 
 
 class _CaptureCollector(SpoutOutputCollector):
@@ -245,6 +249,8 @@ class TridentSpout(Spout):
                 return
             self.attempt += 1
             self._parts_left = 0
+            if not self._last_sent:
+                self._grow_opaque()
             self._emit(self._batch, self._last_sent)
             return
         taken = [f.next_batch() for f in self._feeds]
@@ -256,6 +262,18 @@ class TridentSpout(Spout):
             self._last_sent = True             # the closing batch: windows flush in it
         self._batch, self.attempt, self._parts_left = frames, 0, 0
         self._emit(frames, self._last_sent)
+
+    def _grow_opaque(self) -> None:
+        """Opaque sources add what they have now to the batch being replayed: the same txid
+        with other contents, which only an opaque state counts exactly once."""
+        for i, (spec, feed) in enumerate(zip(self.sources, self._feeds)):
+            if not spec.opaque:
+                continue
+            more, ids = feed.next_batch()
+            if more is not None:
+                old = self._batch[i]
+                self._batch[i] = more if old is None else pl.concat([old, more], how="vertical_relaxed")
+                self._acks[i] = self._acks[i] + ids
 
     def _commit(self) -> None:
         for feed, ids in zip(self._feeds, self._acks):

@@ -139,10 +139,11 @@ def fail_once(nth):
 PY_COUNT = Combiner(lambda cols: cols.height, "word", combine=lambda a, b: a + b)
 
 
-def _counted_with_failure(state_factory, where, frames, aggregator=Count()):
+def _counted_with_failure(state_factory, where, frames, aggregator=Count(), opaque=False):
     topo = TridentTopology()
     fail, seen = fail_once(3)
-    words = topo.new_stream("spout1", ListSource(frames), fields=["sentence"]).each(["sentence"], Split(), ["word"])
+    words = (topo.new_stream("spout1", ListSource(frames), fields=["sentence"], opaque=opaque)
+             .each(["sentence"], Split(), ["word"]))
     if where == "before":
         words = words.peek(fail)
     counts = words.group_by(["word"]).persistent_aggregate(state_factory, aggregator, ["count"])
@@ -174,6 +175,20 @@ def test_non_transactional_state_counts_a_batch_replayed_after_its_update_twice(
     got = _counted_with_failure(MemoryMapState(StateType.NON_TRANSACTIONAL), "after", frames, aggregator)
     third = Counter(w for s in batches[2] for w in s.split())
     assert got == {(w,): n + third[w] for w, n in want.items()}
+
+
+@pytest.mark.parametrize("aggregator", [Count(), PY_COUNT], ids=["kernel", "python"])
+def test_an_opaque_spout_replays_a_bigger_batch_which_only_opaque_state_counts_once(aggregator):
+    # Batch 3 fails after its update and comes back with batch 4 added (an opaque spout):
+    # the opaque state redoes txid 3 from each key's previous value; the transactional
+    # state keeps txid 3's first values for the keys it had, losing batch 4 there.
+    frames, batches, want = sentence_batches()
+    exact = {(w,): n for w, n in want.items()}
+    got = _counted_with_failure(MemoryMapState(StateType.OPAQUE), "after", frames, aggregator, opaque=True)
+    assert got == exact
+    got = _counted_with_failure(MemoryMapState(StateType.TRANSACTIONAL), "after", frames, aggregator, opaque=True)
+    third, fourth = (Counter(w for s in batches[i] for w in s.split()) for i in (2, 3))
+    assert got == {(w,): n - (fourth[w] if third[w] else 0) for w, n in want.items()}
 
 
 @pytest.mark.parametrize("state_type", [StateType.TRANSACTIONAL, StateType.OPAQUE])
