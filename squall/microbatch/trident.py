@@ -453,6 +453,11 @@ class Stream:
 class WindowedStream(Stream):
     """The output of a window: aggregated windows; ``late_stream()`` holds the late records."""
 
+    def __init__(self, topology: TridentTopology, fields: tuple[str, ...], node: _Node,
+                 input_fields: tuple[str, ...]) -> None:
+        super().__init__(topology, fields, node)
+        self._late_fields = input_fields
+
     def late_stream(self) -> Stream:
         """Records that came for event-time windows already fired (their fields plus
         ``window_start``, ``window_end``): never dropped silently."""
@@ -576,9 +581,7 @@ class GroupedStream:
             fields = ("window_start", "window_end", *self.keys, *kernel.out_fields)
         node = topo._node("window", head, fixed=not self.keys)
         stream._use(node, self.keys or None, 0)
-        out = WindowedStream(topo, fields, node)
-        out._late_fields = stream.fields
-        return out
+        return WindowedStream(topo, fields, node, stream.fields)
 
 
 class TridentState:

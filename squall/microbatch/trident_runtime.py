@@ -4,13 +4,15 @@ A Trident topology compiles (:mod:`squall.microbatch.trident`) to an ordinary Sq
 topology, so it runs wherever topologies run:
 
 * :class:`TridentSpout` (one task) holds every ``new_stream`` source. Per transaction
-  id (txid, from 1) it takes one batch from each source and emits it as tuples
+  id (txid: from 1, or after the last one committed in its txid store) it takes one
+  batch from each source and emits it as tuples
   ``(txid, attempt, batch, last)``: one tuple per subscribing task (a part of the
   batch, or ``None`` for an empty part), each with a message id, on a direct stream.
   One batch is in flight at a time, so state updates happen in txid order. When
   every part is acked, the batch is committed (the wrapped spout's tuples are acked);
   when one fails or times out, the spout emits the same batch again with the same
-  txid and the next attempt number (Trident's transactional spout).
+  txid and the next attempt number (Trident's transactional spout; an opaque source
+  adds what it gave since).
 * :class:`TridentBolt` waits until it has one part of a txid from every task of every
   input, runs its head operation (merge, join, aggregation, state, window, or none)
   on the assembled batch, then each outgoing edge's stateless steps, and emits one

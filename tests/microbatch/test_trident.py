@@ -437,3 +437,15 @@ def test_run_refuses_acking_off():
     topo.new_stream("s", ListSource([]), fields=["a"]).peek(print)
     with pytest.raises(PlanError, match="acking off"):
         topo.run({"topology.acker.executors": 0})
+
+
+def test_event_time_window_sends_records_for_fired_windows_to_the_late_stream():
+    frames = [pl.DataFrame({"ts": [1_000, 12_000, 41_000], "v": [1, 2, 3]}),
+              pl.DataFrame({"ts": [5_000, 42_000], "v": [10, 4]})]     # 5 s: its window fired at 40 s
+    topo = TridentTopology()
+    w = topo.new_stream("s", ListSource(frames), fields=["ts", "v"]).tumbling_window(
+        30_000, Sum("v"), "sum", time_field="ts")
+    out, late = collect(w), collect(w.late_stream())
+    run(topo)
+    assert [r for b in out for r in b] == [(0, 30_000, 3), (30_000, 60_000, 7)]
+    assert late == [[(5_000, 10, 0, 30_000)]]
