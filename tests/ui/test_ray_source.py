@@ -131,6 +131,13 @@ def test_topology_summary_and_page_have_storms_fields_and_the_workers_figures(ra
     assert {(w["worker"], w["pid"], w["supervisorId"]) for w in page["workers"]} == \
         {(i, pid, ray.nodes()[0]["NodeID"]) for i, pid in pids.items()}
 
+    from prometheus_client import parser
+
+    executed = {s.labels["component"]: s.value
+                for family in parser.text_string_to_metric_families(client.get("/metrics").text)
+                for s in family.samples if s.name == "squall_executed_total" and s.labels["topology"] == NAME}
+    assert executed == {"slow": stats["slow"].executed, "sink": stats["sink"].executed}
+
     component = client.get(f"/api/v1/topology/{NAME}/component/slow").json()
     rows = component["executorStats"]
     assert sorted(r["worker"] for r in rows) == [0, 1], "one executor of slow in each worker"
