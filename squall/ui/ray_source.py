@@ -327,11 +327,13 @@ class RaySource:
         cluster: the connected cluster (``RayCluster(address)``, or one started in this process).
         refresh_s: how long figures read from the workers and Nimbus are reused (seconds).
 
-    >>> # doctest: +SKIP
-    >>> from squall.cluster import RayCluster
-    >>> from squall.ui import serve
-    >>> from squall.ui.ray_source import RaySource
-    >>> ui = serve(RaySource(RayCluster("auto")), token="...")
+    For example (joins the cluster ``ray start`` started on this machine)::
+
+        from squall.cluster import RayCluster
+        from squall.ui import serve
+        from squall.ui.ray_source import RaySource
+
+        ui = serve(RaySource(RayCluster("auto")), token=os.environ["SQUALL_UI_TOKEN"])
     """
 
     def __init__(self, cluster: Any, refresh_s: float = 0.25) -> None:
