@@ -91,12 +91,12 @@ def trips(tmp_path_factory):
 
 
 def stores(data: Path, log: Path) -> dict:
-    tables = EmbeddedTableStore(data)
+    tables = EmbeddedTableStore(data).open()
     try:
         out = {t: dict(tables.open_table(t).scan()) if t in tables.tables() else {} for t in TABLES}
     finally:
         tables.close()
-    kv = EmbeddedKeyValueStore(data)
+    kv = EmbeddedKeyValueStore(data).open()
     try:
         out["speeding"] = {k: kv.smembers(k) for k in kv.keys("2*")}
     finally:
@@ -127,7 +127,7 @@ def last_checkpoint(data: Path) -> int | None:
     if not backends:
         return None
     assert len(backends) == 1, f"one input, several checkpoint namespaces: {backends}"
-    with RocksDBStateBackend(backends[0]) as backend:
+    with RocksDBStateBackend(backends[0]).open() as backend:
         return backend.state(COORDINATOR_COMPONENT, 0).committed_txid
 
 

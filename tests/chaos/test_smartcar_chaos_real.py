@@ -42,12 +42,12 @@ def test_real_deployment_killed_five_times_ends_identical_with_each_detection_on
     reference = undisturbed
     topic = kafka.create_topic(f"chaos-{uuid.uuid4().hex[:8]}", 1)
     squall("smartcar", "produce", "--replay", trips, "--kafka", kafka.bootstrap, "--topic", topic)
-    hbase = HBaseTableStore("127.0.0.1", hbase_server.thrift_port)
+    hbase = HBaseTableStore("127.0.0.1", hbase_server.thrift_port).open()
     for t in TABLES:
         if t in hbase.tables():
             hbase.delete_table(t)
     redis_url = f"redis://127.0.0.1:{redis_server.port}/{REDIS_DB}"
-    kv = RedisKeyValueStore(redis_url)
+    kv = RedisKeyValueStore(redis_url).open()
     kv.flushdb()
     log = tmp_path / "log"
     args = [sys.executable, "-m", "squall", "smartcar", "run", "--kafka", kafka.bootstrap, "--topic", topic,
