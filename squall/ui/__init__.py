@@ -14,6 +14,10 @@ prometheus-client); importing this package without it raises
     ...                       # GET ui.url + "/api/v1/topology/summary"
     ui.stop()
 
+The Ray cluster runtime's source is :class:`squall.ui.ray_source.RaySource` (needs
+``squall[ray]`` too, so it is not imported here); ``squall ui`` (:mod:`squall.ui.cli`)
+serves it for a running cluster.
+
 See ``docs/ui.md`` for the endpoints, fields and how the windows are computed.
 """
 
