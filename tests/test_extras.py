@@ -19,8 +19,8 @@ import pytest
 
 from tests.reference_data import SAMPLE
 
-OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2", "polars", "pyarrow",
-            "fastapi", "uvicorn", "prometheus_client", "starlette")
+OPTIONAL = ("confluent_kafka", "redis", "hiredis", "happybase", "thriftpy2", "polars", "pyarrow", "sqlglot",
+            "fastapi", "uvicorn", "prometheus_client", "starlette", "ray")
 
 # Modules that need an extra, and the extra their error must name.
 NEEDS_EXTRA = {
