@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests need: redis-server; maven for the service jars; node and ruby
-# run Storm's own multilang adapters (storm.js, storm.rb); chromium drives the UI pages.
+# run Storm's own multilang adapters (storm.js, storm.rb); chromium drives the UI pages;
+# OpenBSD's nc (its -N ends a connection at end of input) serves the socket source's tests.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
@@ -14,6 +15,7 @@ command -v ruby >/dev/null || missing+=(ruby)
 command -v mvn >/dev/null || missing+=(maven)    # fetches the Kafka, HBase and Storm jars
 command -v chromium >/dev/null || missing+=(chromium)            # the UI tests' browser
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+[[ "$(nc -h 2>&1)" == *"OpenBSD netcat"* ]] || missing+=(netcat-openbsd)  # also replaces another nc
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO apt-get update -qq
