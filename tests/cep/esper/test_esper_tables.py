@@ -13,7 +13,10 @@ reading every row of a table are compared as a set per time (``unordered``).
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests.cep.esper.oracle import OutputsDifferError, compares_rows
 from tests.cep.esper.test_esper_differential import assert_same, ev
 from tests.cep.esper.test_esper_named_windows import EVENTS, check, q, rows_of, runner
 
@@ -101,3 +104,52 @@ def test_insert_into_a_table_adds_rows(both):
     reading = [[r for r in rows if r["statement"] == 2] for rows in (esper, squall)]
     assert_same(*reading, unordered={2})
     assert sorted(r["row"]["k"] for r in reading[0] if r["time"] == 6_000) == ["A", "C", "D"]
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "A table row deleted while the into-table statement's data window still holds its "
+    "events: the next event leaving re-creates the row and leaves its aggregations; Esper's "
+    "sum and avg then reset to null (their leave clears them at one value or fewer) while "
+    "Squall's go negative (sum -40.0, avg 40.0); count(*) is -1 in both"))
+def test_deleted_table_row_left_by_its_window(both):
+    check(both, TOTALS + "into table T select sum(speed) as total, count(*) as cnt, avg(speed) as mean "
+                         "from DriverCarInfo#length(1) group by carNumber; "
+                         "on Q delete from T where carNumber = k",
+          [ev(1_000, "A", 40), q(2_000, "A"), ev(3_000, "B", 10)])
+
+
+# ------------------------------------------------------------------ generated cases
+
+@st.composite
+def _events(draw):
+    out, ts = [], 0
+    for _ in range(draw(st.integers(4, 14))):
+        ts += draw(st.sampled_from([0, 500, 1_000, 2_500]))
+        if draw(st.booleans()):
+            out.append(ev(ts, draw(st.sampled_from(["A", "B", "C"])), draw(st.integers(0, 12)) * 10))
+        else:
+            out.append(q(ts, draw(st.sampled_from(["A", "B", "Z"])), draw(st.integers(0, 9))))
+    return out
+
+
+@compares_rows(min_nonempty=15)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=_events(), window=st.sampled_from(["", "#length(3)", "#time(3 sec)", "#unique(carNumber)"]),
+       where=st.sampled_from(["", "where speed > 30 "]),
+       action=st.sampled_from(["", "on Q(v > 6) delete from T where carNumber = k; ",
+                               "on Q(v > 6) delete from T; "]))
+def test_generated_tables(both, events, window, where, action):
+    if window:
+        action = ""   # deletes beside a data window: see the xfail above
+    rule = ("create table T (carNumber string primary key, total sum(double), cnt count(*), "
+            "mean avg(double)); "
+            "into table T select sum(speed) as total, count(*) as cnt, avg(speed) as mean "
+            f"from DriverCarInfo{window} {where}group by carNumber; "
+            f"{action}"
+            "select k, T[k].total as t, T[k].cnt as c, T[k].mean as m from Q; "
+            "on Q select carNumber, total, cnt from T where cnt >= 1")
+    last = 3 if action else 2
+    # into table: keys touched by one post come in Esper's hash map order (known
+    # difference 1), and so do the rows a delete takes from the table: compared as a set
+    # per time too
+    check(both, rule, events, unordered={1, last + 1} | ({2} if action else set()))
