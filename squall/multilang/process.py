@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -127,6 +128,8 @@ class ShellProcess:
     Lifecycle: :meth:`launch` (starts the child and does the handshake), then
     :meth:`send` and :meth:`next_message` from one thread, then :meth:`kill`.
     ``last_heard`` (``time.monotonic()``) is updated by the reader on every message.
+    The child leads its own process group, so a terminal's Ctrl-C reaches only the
+    worker, which drains the topology through the child before it stops it.
     """
 
     def __init__(self, command: Sequence[str], component: str, serializer: Serializer,
@@ -160,8 +163,10 @@ class ShellProcess:
         self._pid_dir = tempfile.mkdtemp(prefix=f"squall-{context.component_id}-{context.task_id}-pids-")
         env = {**os.environ, **self.env} if self.env else None
         try:
+            # Its own process group: a terminal's Ctrl-C goes to the whole foreground
+            # group, and would kill the child before the topology drains through it.
             self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, cwd=self.cwd, env=env)
+                                          stderr=subprocess.PIPE, cwd=self.cwd, env=env, process_group=0)
         except OSError as exc:
             shutil.rmtree(self._pid_dir, ignore_errors=True)
             raise ShellProcessError(f"shell component {self.component}: cannot start {self.command} "
@@ -230,11 +235,15 @@ class ShellProcess:
             + (f"; its last stderr lines:\n{tail}" if tail else ""))
 
     def kill(self) -> None:
-        """Stop the child (SIGKILL: a hung child would ignore anything gentler) and its threads."""
+        """Stop the child and what it started in its process group (SIGKILL: a hung child
+        would ignore anything gentler), and its threads."""
         proc = self._proc
         if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
+            if proc.poll() is None:    # not reaped, so its pid still names its group
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
