@@ -222,10 +222,13 @@ def test_the_cluster_page_lists_both_worker_processes(ray_ui):
                 out[i] = int(cells[0].text)
             return out
 
-        assert WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05).until(
-            shown, message="the worker processes are listed") == pids
-        assert browser.find_element(By.CSS_SELECTOR, '#topologies tr[data-id="ui-slow"] '
-                                                     'td[data-field="workersTotal"]').text == "2"
+        wait = WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05)
+        assert wait.until(shown, message="the worker processes are listed") == pids
+
+        def workers_total(d):
+            cells = d.find_elements(By.CSS_SELECTOR, f'#topologies tr[data-id="{NAME}"] td[data-field="workersTotal"]')
+            return cells[0].text if cells else None
+        assert wait.until(workers_total, message="the topology is listed") == "2"
     finally:
         browser.quit()
 
