@@ -179,6 +179,7 @@ class RayTopology:
         self._snapshots: list[dict[str, Any] | None] = []
         self._snapshot_at = float("-inf")
         self._sink: SampleSink | None = None
+        self._sampled: set[str | None] = set()      # components sampled (None: all of them)
         self._collector: threading.Thread | None = None
 
     # -- what Nimbus keeps ---------------------------------------------------------------------
@@ -291,22 +292,27 @@ class RayTopology:
         _call_all(self.handle.workers(), _worker_sampling, component, pct if on else 0.0)
         with self._lock:
             if on:
+                self._sampled.add(component)
                 self._sink = sink
                 if self._collector is None or not self._collector.is_alive():
                     self._collector = threading.Thread(target=self._collect, name=f"squall-ui-samples-{self.name}",
                                                        daemon=True)
                     self._collector.start()
-            elif component is None:
-                self._sink = None          # the collector takes what is left, then ends
+            else:
+                if component is None:
+                    self._sampled.clear()
+                else:
+                    self._sampled.discard(component)
+                if not self._sampled:
+                    self._sink = None      # the collector takes what is left, then ends
 
     def _collect(self) -> None:
         while True:
             with self._lock:
                 sink = self._sink
-            try:
-                batches = _call_all(self.handle.workers(), _worker_take_samples)
-            except Exception:  # noqa: BLE001  the topology was killed: nothing more to collect
-                return
+            batches = _call_all(self.handle.workers(), _worker_take_samples)
+            if None in batches and self.name not in {r["name"] for r in self.source.cluster.list_topologies()}:
+                return                      # killed from elsewhere: nothing more to collect
             for batch in batches:
                 for component, task, stream, values in batch or ():
                     if sink is not None:
