@@ -28,7 +28,8 @@ import threading
 import time
 from typing import Any
 
-from ..config import TOPOLOGY_WORKERS, WORKER_TIMEOUT_SECS, resolve
+from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, TOPOLOGY_WORKERS,
+                      WORKER_TIMEOUT_SECS, resolve)
 from ..errors import SquallError
 from .scheduler import even_schedule
 from .worker_actor import WorkerActor, worker_actor_name
@@ -38,6 +39,9 @@ __all__ = ["Nimbus", "NIMBUS_NAME", "TopologyNotFoundError"]
 NIMBUS_NAME = "squall-nimbus"
 _KV_PREFIX = b"squall:topology:"
 _MONITOR_S = 0.1
+_QUIET_TIMEOUT_S = 30.0
+_FINAL_CHECKPOINT_ATTEMPTS = 20
+_ROLLBACK_BACKOFF_S = (0.05, 5.0)
 log = logging.getLogger("squall.cluster")
 
 
@@ -189,6 +193,7 @@ class Nimbus:
     def _summary(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"name": record["name"], "status": record["status"], "phase": record["phase"],
                 "workers": record["workers"], "completed": record["completed"], "error": record["error"],
+                "checkpoints": record.get("checkpoints", 0), "rollbacks": record.get("rollbacks", 0),
                 "uptime_s": time.time() - record["submitted"], "restarts": record["restarts"],
                 "tasks": len(record["placement"]), "placement": dict(record["placement"])}
 
@@ -261,8 +266,13 @@ class Nimbus:
                             name, i, now - run["last_seen"][i])
                 self._ray.kill(workers[i], no_restart=False)
                 run["last_seen"][i] = now
-        if not record["until_complete"] or any(st is None for st in statuses):
+        if any(st is None for st in statuses):
             run["quiet"] = None
+            return
+        if record["state_backend"] is not None and not self._checkpoints(record, workers, statuses, run):
+            run["quiet"] = None
+            return
+        if not record["until_complete"]:
             return
         # Quiet: no batch unanswered or held on any link and no tuple queued anywhere,
         # in two reads in a row that saw the same counters (nothing moved in between).
@@ -292,6 +302,11 @@ class Nimbus:
                     record["phase"] = "finishing"
         elif phase == "finishing":
             if quiet and all(st["exhausted"] and st["pending"] == 0 for st in statuses):
+                if record["state_backend"] is not None:
+                    run["final_taken"] = self._final_checkpoint(record, workers, run)
+                    if not run["final_taken"] and any(st["rollback_wanted"] for st in self._statuses(
+                            workers, timeout_s=2.0) if st is not None):
+                        return              # a tree failed meanwhile: roll back, then try again
                 self._ray.get([w.drain_and_stop.remote(1.0) for w in workers])
                 record["phase"] = "stopping"
         elif phase == "stopping":
@@ -300,11 +315,110 @@ class Nimbus:
 
     def _finish(self, record: dict[str, Any], workers: list[Any], completed: bool) -> None:
         if completed and record["state_backend"] is not None:
-            reports = self._ray.get([w.stop_report.remote() for w in workers])
-            completed = all(r is not None and r.final_checkpoint is not None for r in reports)
-        else:
+            completed = bool(self._runs.get(record["name"], {}).get("final_taken"))
+        if not completed:
             self._each(workers, "stop")
         with self._lock:
             record["phase"] = "done"
             record["completed"] = completed
             self._save(record)
+
+    # -- checkpoints across workers ------------------------------------------------------
+    def _step(self, worker: Any, step: str, *args: Any) -> Any:
+        return self._ray.get(worker.checkpoint.remote(step, *args), timeout=_QUIET_TIMEOUT_S * 4)
+
+    def _all(self, workers: list[Any], step: str, *args: Any) -> list[Any]:
+        return self._ray.get([w.checkpoint.remote(step, *args) for w in workers], timeout=_QUIET_TIMEOUT_S * 4)
+
+    def _checkpoints(self, record: dict[str, Any], workers: list[Any], statuses: list[dict[str, Any]],
+                     run: dict[str, Any]) -> bool:
+        """Restore, roll back and checkpoint the workers together; True when the run may
+        go on to the bounded-run steps in this round."""
+        if not all(st["opened"] for st in statuses):
+            return False
+        exactly_once = record["conf"][CHECKPOINT_MODE] == EXACTLY_ONCE
+        fresh = [i for i, st in enumerate(statuses) if not st["restored"]]
+        if fresh:
+            decided = self._step(workers[0], "decided")
+            if exactly_once and run.get("restored"):
+                # A restarted worker resumed from the decided checkpoint: all of them must.
+                self._rollback(record, workers, statuses, run, decided)
+            else:
+                for i in fresh:
+                    self._step(workers[i], "restore", decided)
+            run["restored"] = True
+            run.setdefault("txid", decided or 0)
+            run["txid"] = max(run["txid"], decided or 0)
+            return False
+        if exactly_once and any(st["rollback_wanted"] for st in statuses):
+            self._rollback(record, workers, statuses, run, self._step(workers[0], "decided"))
+            return False
+        interval_s = record["conf"][CHECKPOINT_INTERVAL_MS] / 1000.0
+        now = time.monotonic()
+        if interval_s and record["phase"] in ("running", "ending") and now >= run.setdefault(
+                "next_checkpoint", now + interval_s):
+            self._checkpoint(record, workers, run, exactly_once)
+            run["next_checkpoint"] = time.monotonic() + interval_s
+        return True
+
+    def _wait_quiet(self, workers: list[Any]) -> bool:
+        deadline = time.monotonic() + _QUIET_TIMEOUT_S
+        last = None
+        while time.monotonic() < deadline:
+            st = self._statuses(workers, timeout_s=1.0)
+            if any(s is None for s in st):
+                return False
+            if all(s["unanswered"] == 0 and s["held"] == 0 and s["queued"] == 0 for s in st):
+                key = tuple((s["pid"], s["sent"], s["received"]) for s in st)
+                if key == last:
+                    return True
+                last = key
+            else:
+                last = None
+            time.sleep(0.005)
+        return False
+
+    def _checkpoint(self, record: dict[str, Any], workers: list[Any], run: dict[str, Any],
+                    exactly_once: bool) -> bool:
+        """One checkpoint of every worker (the protocol of CheckpointParticipant)."""
+        txid = run["txid"] + 1
+        self._all(workers, "pause")
+        try:
+            if not self._wait_quiet(workers):
+                return False
+            self._all(workers, "prepare_bolts", txid)
+            if not self._wait_quiet(workers):
+                return False
+            if not all(self._all(workers, "prepare_spouts", txid, exactly_once)):
+                return False
+            self._step(workers[0], "decide", txid)     # the durable decision: worker 0's record
+            self._all(workers, "commit", txid)
+            run["txid"] = txid
+            run["backoff_s"] = 0.0
+            record["checkpoints"] = record.get("checkpoints", 0) + 1
+            return True
+        finally:
+            self._all(workers, "resume", 0.0)
+
+    def _final_checkpoint(self, record: dict[str, Any], workers: list[Any], run: dict[str, Any]) -> bool:
+        exactly_once = record["conf"][CHECKPOINT_MODE] == EXACTLY_ONCE
+        for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
+            if self._checkpoint(record, workers, run, exactly_once):
+                return True
+            time.sleep(min(1.0, 0.05 * 2 ** attempt))
+        return False
+
+    def _rollback(self, record: dict[str, Any], workers: list[Any], statuses: list[dict[str, Any]],
+                  run: dict[str, Any], decided: int | None) -> None:
+        """Every worker back to checkpoint ``decided`` in a new epoch; the spouts resume
+        after a pause that doubles while rollbacks repeat without a checkpoint between."""
+        epoch = max(st["epoch"] for st in statuses) + 1
+        self._all(workers, "pause")
+        self._all(workers, "rollback", epoch, decided)
+        first, longest = _ROLLBACK_BACKOFF_S
+        run["backoff_s"] = min(longest, run.get("backoff_s", 0.0) * 2 or first)
+        self._all(workers, "resume", run["backoff_s"])
+        record["rollbacks"] = record.get("rollbacks", 0) + 1
+        if record["phase"] in ("ending", "finishing"):
+            record["phase"] = "running"         # the input is emitted again from the checkpoint
+        log.warning("topology %s: rolled back to checkpoint %s (epoch %d)", record["name"], decided, epoch)

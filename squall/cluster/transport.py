@@ -38,15 +38,19 @@ class RayTransport:
     Args:
         peer: worker index -> that worker's actor handle (looked up on first use).
         max_in_flight: unanswered batch calls allowed per destination.
+        epoch: the sender's current epoch (after a rollback the receivers drop batches
+            of older epochs still in transit).
     """
 
-    def __init__(self, peer: Callable[[int], Any], sender: int, max_in_flight: int = 8) -> None:
+    def __init__(self, peer: Callable[[int], Any], sender: int, max_in_flight: int = 8,
+                 epoch: Callable[[], int] = int) -> None:
         import ray
 
         self._ray = ray
         # (worker index, incarnation): a restarted sender starts a new sequence.
         self.sender = (sender, uuid.uuid4().hex)
         self._seq: dict[int, int] = {}
+        self._epoch = epoch
         self._peer = peer
         self._handles: dict[int, Any] = {}
         self._max = max_in_flight
@@ -93,7 +97,7 @@ class RayTransport:
             seq = self._seq.get(worker, 0)
             self._seq[worker] = seq + 1
             low = refs[0][0] if refs else seq
-            refs.append((seq, handle.deliver.remote(self.sender, seq, low, box)))
+            refs.append((seq, handle.deliver.remote(self.sender, seq, low, (self._epoch(), box))))
             self.sent += len(box)
             self.batches += 1
             self._buffers[worker] = []
@@ -109,7 +113,7 @@ class LinkOrder:
     (the unanswered ones, which Ray retries on it), not for those its predecessor took.
     """
 
-    def __init__(self, apply: Callable[[list[tuple]], None]) -> None:
+    def __init__(self, apply: Callable[[Any], None]) -> None:
         self._apply = apply
         self._lock = threading.Lock()
         self._next: dict[tuple[int, str], int] = {}
@@ -120,7 +124,7 @@ class LinkOrder:
         with self._lock:
             return sum(len(h) for h in self._held.values())
 
-    def receive(self, sender: tuple[int, str], seq: int, low: int, messages: list[tuple]) -> None:
+    def receive(self, sender: tuple[int, str], seq: int, low: int, messages: Any) -> None:
         with self._lock:
             expected = self._next.setdefault(sender, low)
             if seq < expected:

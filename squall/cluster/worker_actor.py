@@ -26,6 +26,8 @@ from .transport import LinkOrder, RayTransport
 
 __all__ = ["WorkerActor", "worker_actor_name"]
 
+_STEP_TIMEOUT_S = 120.0     # a checkpoint step the loop never ran: the loop is stuck or gone
+
 
 def worker_actor_name(topology: str, index: int) -> str:
     return f"squall-{topology}-worker-{index}"
@@ -59,11 +61,11 @@ class WorkerActor:
         def peer(i: int):
             return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
 
-        self.transport = RayTransport(peer, index)
+        self.transport = RayTransport(peer, index, epoch=lambda: self.worker.epoch)
         tasks = [t for t, w in placement.items() if w == index]
         backend = state_backend(index) if state_backend is not None else None
         self.worker = Worker(topology, conf, tasks, worker_index=index, placement=dict(placement),
-                             transport=self.transport, state_backend=backend)
+                             transport=self.transport, state_backend=backend, coordinated=True)
         self.error: str | None = None
         self._links = LinkOrder(self._apply)
         self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
@@ -76,10 +78,13 @@ class WorkerActor:
             self.error = f"{type(exc).__name__}: {exc}"
 
     # -- transport ----------------------------------------------------------------
-    def deliver(self, sender: tuple[int, str], seq: int, low: int, messages: list[tuple]) -> None:
-        self._links.receive(sender, seq, low, messages)
+    def deliver(self, sender: tuple[int, str], seq: int, low: int, batch: tuple[int, list[tuple]]) -> None:
+        self._links.receive(sender, seq, low, batch)
 
-    def _apply(self, messages: list[tuple]) -> None:
+    def _apply(self, batch: tuple[int, list[tuple]]) -> None:
+        epoch, messages = batch
+        if epoch < self.worker.epoch:
+            return                  # sent before a rollback: its trees were dropped with it
         deliver = self.worker.deliver
         for m in messages:
             deliver(m)
@@ -105,6 +110,16 @@ class WorkerActor:
 
     def completed(self) -> bool:
         return self.worker.completed
+
+    # -- checkpoints across workers (squall.runtime.checkpoint.CheckpointParticipant) ---
+    def checkpoint(self, step: str, *args: Any) -> Any:
+        """Run one step of the cluster's checkpoint protocol on the worker's loop thread:
+        ``restore``, ``pause``, ``resume``, ``prepare_bolts``, ``prepare_spouts``,
+        ``decide``, ``decided``, ``commit``, ``rollback``."""
+        participant = self.worker.participant
+        if participant is None:
+            return None
+        return self.worker.call(lambda: getattr(participant, step)(*args)).result(timeout=_STEP_TIMEOUT_S)
 
     # -- control ------------------------------------------------------------------------
     def end_of_input(self, component: str) -> None:

@@ -38,7 +38,7 @@ from ..state import KeyValueState, TxStatus
 from ..state.errors import StateValueError
 
 __all__ = ["CheckpointCoordinator", "CheckpointBarrier", "CheckpointOutcome", "CheckpointStats",
-           "CheckpointDeclined", "COORDINATOR_COMPONENT"]
+           "CheckpointDeclined", "COORDINATOR_COMPONENT", "CheckpointParticipant"]
 
 log = logging.getLogger("squall.runtime")
 
@@ -47,6 +47,7 @@ _DECIDED = "txid"
 _IDLE_SLEEP_S = 0.0005
 _ROLLBACK_BACKOFF_S = (0.05, 5.0)   # first and longest pause of the spouts after a rollback
 FINAL_CHECKPOINT_ATTEMPTS = 6       # over about 1.5 s of backoff
+_OWN_RECORD = object()              # recover(): the worker's own decision record
 
 
 class CheckpointOutcome(Enum):
@@ -107,16 +108,20 @@ class CheckpointCoordinator:
         self._states: list[KeyValueState] = []
         self._txid = 0
 
-    def recover(self) -> int | None:
+    def recover(self, decided: int | None | object = _OWN_RECORD) -> int | None:
         """Open every task's state at the last complete checkpoint and hand it to the task.
 
-        Returns the restored checkpoint id, or None when there was none.
+        ``decided``: the checkpoint decided for the whole topology, when a cluster's
+        coordinator decides it (see :meth:`decide`); by default this worker's own record.
+        A state prepared for a checkpoint at or below it commits; any other prepared
+        state rolls back. Returns the restored checkpoint id, or None when there was none.
         """
         t0 = time.monotonic()
-        coord = self._coord = self.backend.state(COORDINATOR_COMPONENT, self.worker_index)
+        coord = self._coord = self._coord or self.backend.state(COORDINATOR_COMPONENT, self.worker_index)
         if coord.status is TxStatus.RECOVERING:
             coord.rollback()      # its decision never committed: the checkpoint did not happen
-        decided = coord.get(_DECIDED)
+        if decided is _OWN_RECORD:
+            decided = coord.get(_DECIDED)
         for component, task_id, obj in self.tasks:
             st = self.backend.state(component, task_id)
             if st.status is TxStatus.RECOVERING:
@@ -132,12 +137,30 @@ class CheckpointCoordinator:
         self.stats.recovery_s = self.stats.restored_at - t0
         return decided
 
-    def restore(self) -> None:
+    def decided(self) -> int | None:
+        """The last checkpoint this worker's record says was decided (None: none yet)."""
+        coord = self._coord or self.backend.state(COORDINATOR_COMPONENT, self.worker_index)
+        self._coord = coord
+        if coord.status is TxStatus.RECOVERING:
+            coord.rollback()
+        return coord.get(_DECIDED)
+
+    def restore(self, decided: int | None | object = _OWN_RECORD) -> None:
         """Roll every task back to the last complete checkpoint, in process: each state
-        drops what is not committed and its task's ``init_state`` runs again."""
+        drops what is not committed and its task's ``init_state`` runs again.
+
+        With ``decided`` (a cluster's decision), a state staged for a checkpoint at or
+        below it commits instead: that checkpoint completed, its commit had not arrived."""
         for (_, _, obj), st in zip(self.tasks, self._states):
-            st.rollback()
+            prepared = st.prepared_txid
+            if decided is not _OWN_RECORD and decided is not None and prepared is not None \
+                    and prepared <= decided:
+                st.commit(prepared)
+            else:
+                st.rollback()
             obj.init_state(st)
+        if decided is not _OWN_RECORD and decided is not None:
+            self._txid = max(self._txid, decided)
         self._coord.rollback()
         self.stats.rollbacks += 1
 
@@ -158,12 +181,8 @@ class CheckpointCoordinator:
         try:
             for (_, _, obj), st in zip(self.tasks, self._states):
                 before_prepare(obj, txid)
-            for st in self._states:
-                st.prepare_commit(txid)
-            coord = self._coord
-            coord.put(_DECIDED, txid)
-            coord.prepare_commit(txid)
-            coord.commit(txid)
+            self.stage(txid)
+            self.decide(txid)
         except CheckpointDeclined:
             self.stats.declined += 1
             return None
@@ -175,18 +194,45 @@ class CheckpointCoordinator:
         except Exception as exc:
             self._abort(txid, exc)
             return None
+        self.commit(txid, t0)
+        return txid
+
+    @property
+    def next_txid(self) -> int:
+        return self._txid + 1
+
+    def stage(self, txid: int) -> None:
+        """Step 1: every task's state prepares ``txid`` (after the tasks' ``pre_prepare``)."""
+        for st in self._states:
+            st.prepare_commit(txid)
+
+    def decide(self, txid: int) -> None:
+        """Step 2: record that checkpoint ``txid`` happened, in one atomic write (once:
+        a cluster's worker 0 records the decision before the commit reaches it)."""
+        coord = self._coord
+        if coord.committed_txid is not None and coord.committed_txid >= txid:
+            return
+        coord.put(_DECIDED, txid)
+        coord.prepare_commit(txid)
+        coord.commit(txid)
+
+    def commit(self, txid: int, started: float) -> None:
+        """Step 3: every task's state commits ``txid``; then ``checkpoint_complete``."""
         self._txid = txid
         for st in self._states:
             st.commit(txid)
         for _, _, obj in self.tasks:
             obj.checkpoint_complete(txid)
-        elapsed = time.monotonic() - t0
+        elapsed = time.monotonic() - started
         s = self.stats
         s.completed += 1
         s.last_txid = txid
         s.total_s += elapsed
         s.max_s = max(s.max_s, elapsed)
-        return txid
+
+    def failed(self, txid: int, exc: Exception) -> None:
+        """A checkpoint attempt that did not complete (the states stay staged)."""
+        self._abort(txid, exc)
 
     def _abort(self, txid: int, exc: Exception) -> None:
         # Nothing is rolled back: states already staged stay prepared for ``txid`` and
@@ -250,6 +296,16 @@ class CheckpointBarrier:
         the spouts resume after a pause that doubles (0.05 s up to 5 s) while rollbacks
         repeat without a checkpoint in between."""
         self.rollback_requested = False
+        self.drop_in_flight()
+        self.coordinator.restore()
+        first, longest = _ROLLBACK_BACKOFF_S
+        self._backoff_s = min(longest, self._backoff_s * 2 or first)
+        self.resume_at = time.monotonic() + self._backoff_s
+        self._on_rollback()
+
+    def drop_in_flight(self) -> None:
+        """Forget every queued tuple and open tree (a rollback replays them from the
+        checkpoint), once background work has settled."""
         pollers = self._pollers
         while any(bt.obj.in_flight() for bt in pollers):
             for bt in pollers:
@@ -262,11 +318,6 @@ class CheckpointBarrier:
         for sp in self._spouts:
             sp.completed.clear()
             sp.pending = 0
-        self.coordinator.restore()
-        first, longest = _ROLLBACK_BACKOFF_S
-        self._backoff_s = min(longest, self._backoff_s * 2 or first)
-        self.resume_at = time.monotonic() + self._backoff_s
-        self._on_rollback()
 
     def checkpoint(self) -> CheckpointOutcome:
         """Align the barrier (drain everything), then take a checkpoint."""
@@ -309,3 +360,92 @@ class CheckpointBarrier:
                 return outcome
             time.sleep(0.05 * 2 ** attempt)
         return CheckpointOutcome.FAILED
+
+
+class CheckpointParticipant:
+    """A worker's part in checkpoints a cluster coordinator drives across workers.
+
+    One worker cannot align a barrier alone when tuples cross processes, so the
+    coordinator (the cluster's Nimbus) runs Storm 2's checkpoint protocol over all of
+    them: pause every spout; wait until no tuple is queued or in transit anywhere;
+    :meth:`prepare_bolts` on every worker (their ``pre_prepare`` may emit or ack
+    across workers); wait again; :meth:`prepare_spouts` on every worker (positions,
+    then every state staged); record the decision once (:meth:`decide` on worker 0,
+    in its durable state); :meth:`commit` everywhere; resume. Under exactly-once a
+    failed tree anywhere, or a restarted worker, makes the coordinator roll every
+    worker back to the decided checkpoint (:meth:`rollback`), with a new epoch so
+    that tuples of the old one still in transit are dropped on arrival.
+
+    Every method runs on the worker's own loop thread (``Worker.call``).
+
+    Semantics: Storm 2 "State Checkpointing" (CheckpointSpout's prepare/commit/rollback
+    across tasks); Flink's aligned barriers and restart from the last checkpoint.
+    """
+
+    def __init__(self, coordinator: CheckpointCoordinator, barrier: CheckpointBarrier,
+                 spouts: Sequence[Any], bolts: Sequence[Any], drain: Callable[[], None],
+                 clear: Callable[[int], None]) -> None:
+        self.coordinator = coordinator
+        self._barrier = barrier
+        self._spouts = spouts
+        self._bolts = bolts
+        self._drain = drain
+        self._clear = clear
+        self._started = 0.0
+
+    def restore(self, decided: int | None) -> None:
+        """Open the states at ``decided`` (a worker's start) and let the spouts run."""
+        if self.coordinator.stats.restored_at is None:
+            self.coordinator.recover(decided)
+        self._barrier.resume_at = 0.0
+
+    def pause(self) -> None:
+        self._barrier.resume_at = float("inf")
+
+    def resume(self, after_s: float = 0.0) -> None:
+        self._barrier.resume_at = time.monotonic() + after_s
+
+    def prepare_bolts(self, txid: int) -> None:
+        self._started = time.monotonic()
+        for bt in self._bolts:
+            if isinstance(bt.obj, Stateful):
+                bt.obj.pre_prepare(txid)
+                self._drain()
+
+    def prepare_spouts(self, txid: int, exactly_once: bool) -> bool:
+        """Stage ``txid``; False when it must be declined (exactly-once with trees open)."""
+        if exactly_once and any(sp.pending for sp in self._spouts):
+            return False
+        try:
+            for sp in self._spouts:
+                if isinstance(sp.obj, Stateful):
+                    sp.obj.pre_prepare(txid)
+            self._drain()
+            self.coordinator.stage(txid)
+        except StateValueError:
+            raise
+        except Exception as exc:
+            self.coordinator.failed(txid, exc)
+            return False
+        return True
+
+    def decide(self, txid: int) -> None:
+        self.coordinator.decide(txid)
+
+    def decided(self) -> int | None:
+        return self.coordinator.decided()
+
+    def commit(self, txid: int) -> None:
+        self.coordinator.decide(txid)
+        self.coordinator.commit(txid, self._started or time.monotonic())
+
+    def rollback(self, epoch: int, decided: int | None) -> None:
+        """Drop every queued tuple, enter ``epoch`` (tuples of older ones are dropped on
+        arrival) and return each stateful task to ``decided``; the spouts stay paused
+        until :meth:`resume`. A worker not restored yet (restarted) is restored instead."""
+        self.pause()
+        self._clear(epoch)
+        if self.coordinator.stats.restored_at is None:
+            self.coordinator.recover(decided)
+        else:
+            self.coordinator.restore(decided)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from concurrent.futures import Future
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -36,7 +37,7 @@ from ..topology import Topology
 from ..tuple import SYSTEM_COMPONENT, TICK_STREAM, Fields, Tuple, TupleSource
 from .acker import Acker
 from .checkpoint import (FINAL_CHECKPOINT_ATTEMPTS, CheckpointBarrier, CheckpointCoordinator,
-                         CheckpointOutcome, CheckpointStats)
+                         CheckpointOutcome, CheckpointParticipant, CheckpointStats)
 from .executor import BoltTask, Executor, SpoutTask
 from .metrics import ComponentStats, roll_up
 from .routing import build_routes
@@ -134,7 +135,7 @@ class Worker:
                  task_ids: Iterable[int] | None = None, *, worker_index: int = 0,
                  placement: Mapping[int, int] | None = None,
                  transport: Callable[[int, tuple], None] | None = None,
-                 state_backend: StateBackend | None = None) -> None:
+                 state_backend: StateBackend | None = None, coordinated: bool = False) -> None:
         self.topology = topology
         self.conf = resolve(conf)
         all_tasks = topology.component_of_task()
@@ -175,6 +176,11 @@ class Worker:
         self._state_store = None
         self._owned_store = None
         self.checkpointer: CheckpointCoordinator | None = None
+        self.coordinated = coordinated
+        self.participant: CheckpointParticipant | None = None
+        self.epoch = 0
+        self.rollback_wanted = False
+        self._opened = False
         self._build()
         exactly_once = state_backend is not None and self.conf[CHECKPOINT_MODE] == EXACTLY_ONCE
         self._barrier = CheckpointBarrier(
@@ -190,7 +196,7 @@ class Worker:
                                   f"without a state backend)")
             if exactly_once:
                 for t in self.spout_tasks:
-                    t.on_fail = self._barrier.request_rollback
+                    t.on_fail = self._want_rollback if coordinated else self._barrier.request_rollback
 
     def _build(self) -> None:
         topo = self.topology
@@ -263,6 +269,29 @@ class Worker:
     def activate(self) -> None:
         self._commands.append(lambda: self._set_active(True))
 
+    def call(self, fn: Callable[[], Any]) -> Future:
+        """Run ``fn`` on the running thread between two passes; its result (or error)
+        arrives in the returned future. For a cluster's coordinator."""
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+        self._commands.append(run)
+        return future
+
+    def _want_rollback(self) -> None:
+        self.rollback_wanted = True     # a coordinated run: the cluster rolls every worker back
+
+    def _drop_for_rollback(self, epoch: int) -> None:
+        self._barrier.drop_in_flight()
+        self._incoming.clear()
+        self.epoch = epoch
+        self.rollback_wanted = False
+        self._input_again()
+
     def end_of_input(self, component: str) -> None:
         """Call ``end_of_input`` on this worker's tasks of ``component`` (on the running
         thread, draining after each): the cluster's coordinator tells each worker in
@@ -279,6 +308,10 @@ class Worker:
             "queued": len(self._incoming) + len(self._commands) + sum(len(bt.inbox) for bt in self.bolt_tasks)
                       + sum(bt.obj.in_flight() for bt in self._pollers),
             "received": self.messages_received,
+            "epoch": self.epoch,
+            "rollback_wanted": self.rollback_wanted,
+            "opened": self._opened,
+            "restored": self.participant is None or self.checkpointer.stats.restored_at is not None,
             "running": self.started_at is not None and self.finished_at is None,
         }
 
@@ -316,9 +349,18 @@ class Worker:
             else:
                 self._state_store = self._state_backend
             self.checkpointer = CheckpointCoordinator(self._state_store, self.worker_index, stateful)
-            self.checkpointer.recover()
-            self._barrier.coordinator = self.checkpointer
+            if self.coordinated:
+                # The cluster's coordinator restores and checkpoints every worker together;
+                # the spouts wait for its restore.
+                self.participant = CheckpointParticipant(
+                    self.checkpointer, self._barrier, self.spout_tasks, self.bolt_tasks, self._drain_all,
+                    self._drop_for_rollback)
+                self._barrier.resume_at = float("inf")
+            else:
+                self.checkpointer.recover()
+                self._barrier.coordinator = self.checkpointer
         self._set_active(True)
+        self._opened = True
 
     @property
     def checkpoint_stats(self) -> CheckpointStats | None:
@@ -374,7 +416,7 @@ class Worker:
         next_tick = [now + f for f, _, _ in self._ticks]
         cap_window_start = now
         self._input_ended = False
-        checkpoint_every = self.conf[CHECKPOINT_INTERVAL_MS] / 1000.0 if self.checkpointer else 0
+        checkpoint_every = self.conf[CHECKPOINT_INTERVAL_MS] / 1000.0 if self._barrier.coordinator else 0
         next_checkpoint = now + checkpoint_every if checkpoint_every else float("inf")
         while not stop.is_set():
             while commands:

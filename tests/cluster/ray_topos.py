@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 
-from squall import Bolt, TopologyBuilder
+from squall import Bolt, Stateful, TopologyBuilder
+from squall.connectors.files import FileSinkBolt
 from squall.factory import ComponentFactory
+from squall.state import RocksDBStateBackend
 from squall.testing import ListSink, ListSpout
 
 
@@ -77,3 +80,59 @@ def slow_numbers(n: int, sink: str, spout_name: str, pause_s: float, slow: int =
     b.set_bolt("slow", ComponentFactory(SlowBolt, pause_s), slow).shuffle_grouping("numbers")
     b.set_bolt("sink", ListSink(sink), 2).shuffle_grouping("slow")
     return b.build()
+
+
+class KeyCounter(Stateful, Bolt):
+    """key -> running count kept in checkpointed state, emitted as (key, count)."""
+
+    def __init__(self, pause_s: float = 0.0) -> None:
+        self.pause_s = pause_s
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["key", "count"])
+
+    def process(self, tup):
+        if self.pause_s:
+            time.sleep(self.pause_s)
+        c = self.state.get(tup["key"], 0) + 1
+        self.state.put(tup["key"], c)
+        self.collector.emit([tup["key"], c], anchors=[tup])
+        self.collector.ack(tup)
+
+
+class LineSink(FileSinkBolt):
+    """'key count' lines, published when a checkpoint completes (exactly once)."""
+
+    def format(self, tup):
+        return f"{tup['key']} {tup['count']}"
+
+
+KEYS = [f"k{i}" for i in range(7)]
+
+
+def keyed_rows(n: int, seed: int = 1) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [[rng.choice(KEYS)] for _ in range(n)]
+
+
+def expected_lines(rows) -> set[str]:
+    seen: Counter[str] = Counter()
+    out = set()
+    for (key,) in rows:
+        seen[key] += 1
+        out.add(f"{key} {seen[key]}")
+    return out
+
+
+def stateful_count(rows, log_path: str, pause_s: float = 0.0):
+    """Keys (2 spout tasks) -> stateful counter (2 tasks) -> transactional line sink."""
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout(rows, ["key"]), 2)
+    b.set_bolt("count", ComponentFactory(KeyCounter, pause_s), 2).fields_grouping("src", ["key"])
+    b.set_bolt("log", ComponentFactory(LineSink, log_path)).global_grouping("count")
+    return b.build()
+
+
+def rocksdb_per_worker(base: str, index: int) -> RocksDBStateBackend:
+    """Worker ``index``'s state backend: its own RocksDB directory under ``base``."""
+    return RocksDBStateBackend(f"{base}/w{index}")
