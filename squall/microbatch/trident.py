@@ -45,8 +45,8 @@ from .errors import PlanError
 from .plan import Explode, Filter, PythonStep, Select, WithColumns, to_ms, window
 from .sources import Source
 from .trident_aggregators import AggregationKernel, Aggregator, Avg, Combiner, Count, Max, Min, Sum
-from .trident_runtime import (CountWindow, Edge, GroupAggregate, Join, Merge, Passthrough, Persist, SourceSpec,
-                              TimeWindow, TridentBolt, TridentSpout)
+from .trident_runtime import (CountWindow, Edge, GroupAggregate, Join, Merge, PartitionPersist, Passthrough, Persist,
+                              SourceSpec, TimeWindow, TridentBolt, TridentSpout)
 from .trident_state import KeyValueMapState, MemoryMapState, StateFactory, StateType
 
 pl = require("polars", "microbatch")
@@ -332,6 +332,36 @@ class Stream:
         _check_inputs("project", keep, self.fields)
         return self._then((Select(keep),), keep)
 
+    def partition_persist(self, state_factory: Any, updater: Callable[[Any, Any, int], Any],
+                          input_fields: str | Sequence[str] | None = None, name: str = "persist") -> TridentState:
+        """Write each batch to a state (a sink): ``updater(state, batch, txid)`` per task and batch.
+
+        Args:
+            state_factory: has ``make(name)`` building the task's state (an object with
+                ``begin_commit(txid)``, ``commit(txid)``, ``close()``), built on the
+                worker; ``single_writer_keys()`` when it opens an embedded store.
+            updater: called with the state, the task's part of the batch (a polars
+                DataFrame of ``input_fields``) and the txid; may return a DataFrame, the
+                state's ``new_values_stream``.
+            input_fields: default: every field.
+            name: names the bolt (``b-<n>-<name>``), where the ``written`` metric (rows
+                given to the updater) is reported.
+
+        The updater runs again for a replayed batch (same txid): keyed writes, or a
+        check of the txid, make it exactly once.
+
+        Semantics: Storm "Trident State" (``partitionPersist`` with a ``StateUpdater``).
+        """
+        ins = _fields(input_fields, "partition_persist input fields") or self.fields
+        _check_inputs("partition_persist", ins, self.fields)
+        if not callable(updater) or not hasattr(state_factory, "make"):
+            raise PlanError(f"partition_persist needs a state factory with make(name) and a callable updater, "
+                            f"got {state_factory!r}, {updater!r}")
+        stream = self if ins == self.fields else self.project(ins)
+        node = self._topo._node(name, PartitionPersist(state_factory, updater))
+        stream._use(node, None, 0)
+        return TridentState(self._topo, node, ins)
+
     def parallelism_hint(self, n: int) -> Stream:
         """Run the steps since the last repartition in ``n`` tasks.
 
@@ -431,23 +461,24 @@ class Stream:
 
     def tumbling_window(self, size: int | timedelta, aggregators: Aggregator | Sequence[Aggregator],
                         out_fields: str | Sequence[str], *, time_field: str | None = None,
-                        delay: int | timedelta = 0) -> WindowedStream:
+                        delay: int | timedelta = 0, start: int | timedelta = 0) -> WindowedStream:
         """Aggregate windows of ``size`` tuples (``time_field`` None) or of ``size`` event time.
 
         See :meth:`GroupedStream.tumbling_window`.
         """
         return GroupedStream(self, ()).tumbling_window(size, aggregators, out_fields, time_field=time_field,
-                                                        delay=delay)
+                                                        delay=delay, start=start)
 
     def sliding_window(self, size: int | timedelta, slide: int | timedelta,
                        aggregators: Aggregator | Sequence[Aggregator], out_fields: str | Sequence[str], *,
-                       time_field: str | None = None, delay: int | timedelta = 0) -> WindowedStream:
+                       time_field: str | None = None, delay: int | timedelta = 0,
+                       start: int | timedelta = 0) -> WindowedStream:
         """Aggregate windows of ``size`` fired every ``slide`` (tuples, or event time with ``time_field``).
 
         See :meth:`GroupedStream.sliding_window`.
         """
         return GroupedStream(self, ()).sliding_window(size, slide, aggregators, out_fields,
-                                                       time_field=time_field, delay=delay)
+                                                       time_field=time_field, delay=delay, start=start)
 
 
 class WindowedStream(Stream):
@@ -528,13 +559,13 @@ class GroupedStream:
 
     def tumbling_window(self, size: int | timedelta, aggregators: Aggregator | Sequence[Aggregator],
                         out_fields: str | Sequence[str], *, time_field: str | None = None,
-                        delay: int | timedelta = 0) -> WindowedStream:
+                        delay: int | timedelta = 0, start: int | timedelta = 0) -> WindowedStream:
         """Tumbling windows, aggregated per group.
 
         Without ``time_field``: windows of ``size`` tuples in arrival order (Storm's
         count windows); output: the group fields and ``out_fields``. With it: windows of
         ``size`` (ms or ``timedelta``) of event time on ``time_field`` (epoch ms),
-        aligned to the epoch, fired when the largest event time seen minus ``delay``
+        starting at ``start`` modulo ``size`` from the epoch (Spark's ``startTime``), fired when the largest event time seen minus ``delay``
         passes their end (and at the end of input); output: ``window_start``,
         ``window_end``, the group fields and ``out_fields``; event-time windows take the
         built-in aggregators only.
@@ -542,25 +573,26 @@ class GroupedStream:
         Squall differs from Storm: Storm's duration windows are processing time; here
         they are event time (a record's own timestamp), so a replay gives the same
         windows. The window state lives in the task (a replayed batch is not counted
-        twice in a run; it does not survive the process).
+        twice in a run); with a state backend it is checkpointed and survives a crash.
 
         Semantics: Storm "Trident Windowing" (tumblingWindow), with Spark's event-time
         windows (``squall.microbatch.plan.window``) for durations.
         """
-        return self._window(size, None, aggregators, out_fields, time_field, delay)
+        return self._window(size, None, aggregators, out_fields, time_field, delay, start)
 
     def sliding_window(self, size: int | timedelta, slide: int | timedelta,
                        aggregators: Aggregator | Sequence[Aggregator], out_fields: str | Sequence[str], *,
-                       time_field: str | None = None, delay: int | timedelta = 0) -> WindowedStream:
+                       time_field: str | None = None, delay: int | timedelta = 0,
+                       start: int | timedelta = 0) -> WindowedStream:
         """Sliding windows of ``size`` fired every ``slide`` (tuples, or event time with
         ``time_field``), aggregated per group; see :meth:`tumbling_window`. A count window
         fires every ``slide`` tuples over the last ``size`` (fewer at the start, as Storm's).
 
         Semantics: Storm "Trident Windowing" (slidingWindow).
         """
-        return self._window(size, slide, aggregators, out_fields, time_field, delay)
+        return self._window(size, slide, aggregators, out_fields, time_field, delay, start)
 
-    def _window(self, size, slide, aggregators, out_fields, time_field, delay) -> WindowedStream:
+    def _window(self, size, slide, aggregators, out_fields, time_field, delay, start=0) -> WindowedStream:
         stream, topo = self._stream, self._stream._topo
         kernel = self._kernel(aggregators, out_fields, "window")
         if time_field is None:
@@ -575,7 +607,7 @@ class GroupedStream:
             if kernel.combiners:
                 raise PlanError("an event-time window takes Count, Sum, Min, Max, Avg (their partials merge "
                                 "across batches); a Combiner works with count windows")
-            w = window(time_field, size, slide)
+            w = window(time_field, size, slide, start=start)
             aggs = tuple(a for _, a in kernel.builtins)
             head = TimeWindow(w, self.keys, aggs, to_ms(delay, "window delay"))
             fields = ("window_start", "window_end", *self.keys, *kernel.out_fields)
@@ -585,7 +617,8 @@ class GroupedStream:
 
 
 class TridentState:
-    """What ``persistent_aggregate`` returns: query it with ``Stream.state_query``."""
+    """What ``persistent_aggregate`` and ``partition_persist`` return: query the first with
+    ``Stream.state_query``."""
 
     def __init__(self, topology: TridentTopology, node: _Node, fields: tuple[str, ...]) -> None:
         self._topo, self._node, self.fields = topology, node, fields
@@ -806,11 +839,15 @@ class TridentTopology:
         memo[id(s)] = out
         return out
 
-    def run(self, conf: Mapping[str, Any] | None = None, timeout_s: float | None = None) -> Any:
+    def run(self, conf: Mapping[str, Any] | None = None, timeout_s: float | None = None,
+            state_backend: Any = None) -> Any:
         """Build and run on the calling thread until every source is used up (a bounded run).
 
         Returns the :class:`~squall.runtime.local.RunResult`; ``completed`` is False after
-        ``timeout_s``.
+        ``timeout_s``. With ``state_backend`` (e.g. ``RocksDBStateBackend(dir)``) the
+        spout's txid and source positions and the bolts' memory states and windows are
+        checkpointed (``topology.state.checkpoint.interval.ms``); a rerun after a crash
+        resumes from the last checkpoint and counts every batch once.
 
         Raises:
             PlanError: ``conf`` turns acking off (``topology.acker.executors`` 0): a batch
@@ -821,5 +858,5 @@ class TridentTopology:
         if conf and conf.get(ACKER_EXECUTORS) == 0:
             raise PlanError(f"Trident commits a batch when its tuples are acked and replays it when one fails; "
                             f"{ACKER_EXECUTORS}=0 turns acking off: leave it unset")
-        return run_topology(self.build(), conf, timeout_s)
+        return run_topology(self.build(), conf, timeout_s, state_backend=state_backend)
 

@@ -22,6 +22,15 @@ topology, so it runs wherever topologies run:
 * After the sources are used up, a last batch (``last=True``, every part empty) lets
   windows emit what they still hold, inside a tracked batch.
 
+With a state backend (``run_topology(..., state_backend=...)``) both are
+:class:`~squall.component.Stateful`: at each checkpoint the spout records the next
+txid and every source's position (batches taken), each bolt its head's state (memory
+map states, windows, the last batch applied); after a crash (even ``kill -9``) a rerun
+restores them and the spout emits again from the checkpoint with the same txids, so
+state counts every batch once. Sources must be replayable from a position: a
+micro-batch :class:`~squall.microbatch.sources.Source` whose ``batches()`` gives the
+same batches again (a wrapped Squall spout is refused).
+
 Semantics: Storm "Trident tutorial" and "Trident State" (batches with transaction
 ids, replays with the same txid, state updates in txid order). Squall differs: one
 batch is processed at a time (Trident pipelines the processing of several batches and
@@ -31,16 +40,17 @@ batch coordinator) with parts on every stream.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..component import Bolt, OutputFieldsDeclarer, Spout, SpoutOutputCollector
+from ..component import Bolt, CountMetric, OutputFieldsDeclarer, Spout, SpoutOutputCollector, Stateful
 from ..extras import require
 from .engine import StreamingQuery, run_chain
-from .errors import BatchError
+from .errors import BatchError, PlanError
 from .plan import QueryPlan, Watermark, WindowAggregate
 from .sinks import ListSink
 from .sources import Source, as_frame
@@ -48,7 +58,8 @@ from .trident_state import FrameMapState, MemoryBacking
 
 pl = require("polars", "microbatch")
 
-__all__ = ["PART_FIELDS", "Edge", "TridentSpout", "TridentBolt", "split_frame", "SourceSpec"]
+__all__ = ["PART_FIELDS", "Edge", "TridentSpout", "TridentBolt", "split_frame", "SourceSpec", "PartitionPersist",
+           "frame_to_bytes", "frame_from_bytes"]
 
 PART_FIELDS = ("txid", "attempt", "batch", "last")
 _HASH_SEED = 0x5C0A11
@@ -86,6 +97,19 @@ def split_frame(frame: Any, n: int, key: tuple[str, ...] | None) -> list[Any]:
         return [parts.get((i,)) for i in range(n)]
     size = -(-frame.height // n)
     return [frame.slice(i * size, size) if i * size < frame.height else None for i in range(n)]
+
+
+def frame_to_bytes(frame: Any) -> bytes | None:
+    """A frame as Arrow IPC bytes for a checkpoint (data only: nothing read back is evaluated)."""
+    if frame is None:
+        return None
+    buf = io.BytesIO()
+    frame.write_ipc(buf)
+    return buf.getvalue()
+
+
+def frame_from_bytes(data: bytes | None) -> Any:
+    return None if data is None else pl.read_ipc(io.BytesIO(data))
 
 
 # ------------------------------------------------------------------------ sources
@@ -137,6 +161,7 @@ class _Feed:
     def __init__(self, spec: SourceSpec, config, context) -> None:
         self.spec = spec
         self.done = False
+        self.position = 0            # batches taken (a Source's position)
         src = spec.source
         if isinstance(src, Source):
             self._batches = iter(src.batches())
@@ -152,10 +177,12 @@ class _Feed:
             return None, []
         if self._spout is None:
             try:
-                return as_frame(next(self._batches)), []
+                frame = as_frame(next(self._batches))
             except StopIteration:
                 self.done = True
                 return None, []
+            self.position += 1
+            return frame, []
         spout, cap, spec = self._spout, self._capture, self.spec
         deadline = time.monotonic() + spec.batch_interval_s
         while len(cap.rows) < spec.batch_rows:
@@ -172,6 +199,25 @@ class _Feed:
         frame = pl.DataFrame([list(r) for r in rows], schema=list(spec.fields), orient="row") if rows else None
         return frame, ids
 
+    def seek(self, position: int) -> None:
+        """Start again after the first ``position`` batches (a checkpoint's position).
+
+        Raises:
+            PlanError: the source is a wrapped spout (it has no position to go back to).
+        """
+        if self._spout is not None:
+            raise PlanError(f"new_stream({self.spec.name!r}): a wrapped spout cannot rewind to a checkpoint; "
+                            f"give a micro-batch Source to run Trident with a state backend")
+        if position == self.position and not self.done:
+            return
+        self._batches = iter(self.spec.source.batches())
+        self.position, self.done = 0, False
+        for _ in range(position):
+            if next(self._batches, None) is None:
+                self.done = True
+                break
+            self.position += 1
+
     def ack(self, ids: list) -> None:
         for i in ids:
             self._spout.ack(i)
@@ -181,8 +227,12 @@ class _Feed:
             self._spout.close()
 
 
-class TridentSpout(Spout):
+class TridentSpout(Stateful, Spout):
     """The coordinator: one batch of every source per txid, replayed with its txid until acked.
+
+    Checkpointed (with a state backend): the next txid and each source's position; a
+    batch still waiting for its replay at a checkpoint is recorded as its txid and the
+    positions before it, so a recovery emits it again under the same txid.
 
     Args:
         sources: the ``new_stream`` sources.
@@ -213,7 +263,7 @@ class TridentSpout(Spout):
         self._feeds = [_Feed(s, config, context) for s in self.sources]
         self._txids = self.txid_store.open() if self.txid_store is not None else None
         last = self._txids.get(self.txid_key) if self._txids is not None else None
-        self.txid = (json.loads(last) if last is not None else 0) + 1
+        self.txid = self._first_txid = (json.loads(last) if last is not None else 0) + 1
         self.attempt = 0
         self._batch: list[Any] | None = None     # frames of the batch in flight, per source
         self._acks: list[list] = []
@@ -221,7 +271,27 @@ class TridentSpout(Spout):
         self._replay = False
         self._last_sent = False
         self._finished = False
+        self._starts = [0] * len(self._feeds)    # positions before the batch in flight
         self.committed: list[int] = []
+        self._read = {s.name: context.register_metric(f"read.{s.name}", CountMetric()) for s in self.sources}
+
+    def init_state(self, state):
+        self.state = state
+        saved = state.get("trident")
+        if saved is None:        # no checkpoint yet (a rollback before the first goes back to the start)
+            saved = {"txid": self._first_txid, "positions": [0] * len(self._feeds), "finished": False}
+        self.txid, positions, self._finished = saved["txid"], saved["positions"], saved["finished"]
+        for feed, pos in zip(self._feeds, positions):
+            feed.seek(pos)
+        self._last_sent = self._finished
+        self._batch, self._acks, self._replay, self._parts_left, self.attempt = None, [], False, 0, 0
+
+    def pre_prepare(self, txid):
+        in_flight = self._batch is not None
+        self.state.put("trident", {
+            "txid": self.txid,
+            "positions": list(self._starts) if in_flight else [f.position for f in self._feeds],
+            "finished": self._finished and not in_flight})
 
     def _emit(self, frames: list[Any], last: bool) -> None:
         n = 0
@@ -255,14 +325,18 @@ class TridentSpout(Spout):
                 self._grow_opaque()
             self._emit(self._batch, self._last_sent)
             return
+        starts = [f.position for f in self._feeds]
         taken = [f.next_batch() for f in self._feeds]
         frames = [f for f, _ in taken]
+        for spec, frame in zip(self.sources, frames):
+            if frame is not None:
+                self._read[spec.name].incr(frame.height)
         self._acks = [ids for _, ids in taken]
         if all(f is None for f in frames):
             if not all(f.done for f in self._feeds):
                 return                         # a wrapped spout has nothing right now
             self._last_sent = True             # the closing batch: windows flush in it
-        self._batch, self.attempt, self._parts_left = frames, 0, 0
+        self._batch, self.attempt, self._parts_left, self._starts = frames, 0, 0, starts
         self._emit(frames, self._last_sent)
 
     def _grow_opaque(self) -> None:
@@ -322,11 +396,24 @@ class TridentSpout(Spout):
 
 class Head:
     """What a bolt does with an assembled batch: ``run(txid, frames_by_port, last)`` ->
-    ``{output port: frame or None}``. ``prepare`` builds live state; ``close`` releases it."""
+    ``{output port: frame or None}``. ``prepare`` builds live state; ``close`` releases it.
+
+    A head with state in the task returns it from ``snapshot()`` (data a state backend
+    stores: None, numbers, str, bytes, lists, dicts) and takes it back in
+    ``restore(snapshot)`` (None: back to the empty state), for checkpoints."""
 
     ports_in = 1
 
     def prepare(self, name: str) -> None:
+        pass
+
+    def bind(self, context: Any) -> None:
+        """Register metrics with the task's context (after ``prepare``)."""
+
+    def snapshot(self) -> Any:
+        return None
+
+    def restore(self, snapshot: Any) -> None:
         pass
 
     def run(self, txid: int, frames: list[Any], last: bool) -> dict[str, Any]:
@@ -446,6 +533,21 @@ class Persist(Head):
     def close(self):
         self.state.close()
 
+    def snapshot(self):
+        # A state in a key-value store is its own record (txids per key); one in memory
+        # is checkpointed with the task.
+        if self.table is not None:
+            return {"table": frame_to_bytes(self.table.table)}
+        if isinstance(self.state.backing, MemoryBacking):
+            return {"items": [[list(k), v] for k, v in self.state.backing.data.items()]}
+        return None
+
+    def restore(self, snapshot):
+        if self.table is not None:
+            self.table.table = frame_from_bytes(snapshot["table"]) if snapshot else None
+        elif isinstance(self.state.backing, MemoryBacking):
+            self.state.backing.data = {tuple(k): v for k, v in snapshot["items"]} if snapshot else {}
+
     def _records(self, keys: Any) -> Any:
         """Rows of the state's key fields and record columns for the distinct keys in ``keys``
         (a frame with the state's key field names); null records for absent keys."""
@@ -516,6 +618,13 @@ class _Replayable(Head):
     def apply(self, txid: int, frame: Any, last: bool) -> dict[str, Any]:
         raise NotImplementedError
 
+    def snapshot(self):
+        return {"applied": self._applied, "output": {k: frame_to_bytes(v) for k, v in self._output.items()}}
+
+    def restore(self, snapshot):
+        self._applied = snapshot["applied"] if snapshot else None
+        self._output = {k: frame_from_bytes(v) for k, v in snapshot["output"].items()} if snapshot else {}
+
 
 @dataclass
 class CountWindow(_Replayable):
@@ -550,6 +659,16 @@ class CountWindow(_Replayable):
         self._buffer = buf.slice(keep_from - start)
         return {"out": _concat(outs)}
 
+    def snapshot(self):
+        return {**super().snapshot(), "buffer": frame_to_bytes(self._buffer), "seen": self._seen,
+                "fired": self._fired}
+
+    def restore(self, snapshot):
+        super().restore(snapshot)
+        self._buffer = frame_from_bytes(snapshot["buffer"]) if snapshot else None
+        self._seen = snapshot["seen"] if snapshot else 0
+        self._fired = snapshot["fired"] if snapshot else 0
+
 
 @dataclass
 class TimeWindow(_Replayable):
@@ -583,6 +702,55 @@ class TimeWindow(_Replayable):
             q.finish()
         return {"out": _concat(self._sink.batches), "late": _concat(self._late.batches)}
 
+    def snapshot(self):
+        q = self._query
+        return {**super().snapshot(), "watermark_ms": q.watermark_ms, "finished": q._finished,
+                "windows": frame_to_bytes(q._state.frame)}
+
+    def restore(self, snapshot):
+        super().restore(snapshot)
+        q = self._query
+        q.watermark_ms = snapshot["watermark_ms"] if snapshot else None
+        q._finished = snapshot["finished"] if snapshot else False
+        q._state.frame = frame_from_bytes(snapshot["windows"]) if snapshot else None
+
+
+@dataclass
+class PartitionPersist(Head):
+    """``partition_persist``: each task's part of a batch goes to a state through an updater.
+
+    ``factory.make(name)`` builds the task's state (anything with ``begin_commit(txid)``,
+    ``commit(txid)`` and ``close()``); per batch ``updater(state, frame, txid)`` writes
+    the part (a polars DataFrame of the input fields) between them and may return a
+    frame: the new values stream. Metric ``written``: rows given to the updater
+    (replays included). Exactly once when the updater's writes are keyed (a replay
+    rewrites the same keys) or check the txid.
+
+    Semantics: Storm "Trident State" (``partitionPersist``, ``StateUpdater``).
+    """
+
+    factory: Any
+    updater: Any
+
+    def prepare(self, name):
+        self.state = self.factory.make(name)
+
+    def bind(self, context):
+        self._written = context.register_metric("written", CountMetric())
+
+    def run(self, txid, frames, last):
+        frame = _concat(frames)
+        self.state.begin_commit(txid)
+        out = None
+        if frame is not None:
+            out = self.updater(self.state, frame, txid)
+            self._written.incr(frame.height)
+        self.state.commit(txid)
+        return {"out": out}
+
+    def close(self):
+        self.state.close()
+
 
 # ------------------------------------------------------------------------ the bolt
 
@@ -595,8 +763,11 @@ class _Pending:
         self.frames: list[list[Any]] = [[] for _ in range(ports)]
 
 
-class TridentBolt(Bolt):
+class TridentBolt(Stateful, Bolt):
     """Runs one Trident node: assembles a batch's parts, runs ``head``, then each edge's steps.
+
+    Checkpointed (with a state backend): the head's :meth:`Head.snapshot`; a restore
+    also forgets the parts and batches seen since, which the spout emits again.
 
     Args:
         head: the :class:`Head` operation.
@@ -623,6 +794,17 @@ class TridentBolt(Bolt):
         self._pending: dict[int, _Pending] = {}
         self._done = (0, 0)     # (txid, attempt) of the last batch run
         self.head.prepare(context.component_id)
+        self.head.bind(context)
+
+    def init_state(self, state):
+        self.state = state
+        self._pending, self._done = {}, (0, 0)
+        self.head.restore(state.get("head"))
+
+    def pre_prepare(self, txid):
+        snap = self.head.snapshot()
+        if snap is not None:
+            self.state.put("head", snap)
 
     def process(self, tup):
         txid, attempt, frame, last = tup.values
@@ -676,5 +858,5 @@ class TridentBolt(Bolt):
         self.head.close()
 
     def single_writer_keys(self) -> frozenset[str]:
-        factory = getattr(self.head, "factory", None)
-        return factory.single_writer_keys() if factory is not None else frozenset()
+        keys = getattr(getattr(self.head, "factory", None), "single_writer_keys", None)
+        return keys() if keys is not None else frozenset()

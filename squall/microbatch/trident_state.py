@@ -14,6 +14,11 @@ and ``OpaqueMap``:
   one is recomputed from ``prev``, the value before that batch, so it is exactly once
   even when a replayed batch differs (an opaque spout).
 
+A stored txid above the batch's means that batch was applied before a rollback to a
+checkpoint (with a state backend, the spout replays every batch since the checkpoint,
+identical): the update is skipped. Squall differs from Trident here, whose coordinator
+never goes back more than one batch.
+
 Reads for queries (``state_query``) follow ``OpaqueMap.multiGet``: under the batch
 being processed, a key that batch already updated reads its previous value.
 
@@ -193,13 +198,18 @@ class MapState:
                 put_keys.append(key)
                 put_records.append(new)
             elif kind is StateType.TRANSACTIONAL:
-                if rec is not None and rec[0] == txid:
-                    values.append(rec[1])     # this batch was applied already
+                if rec is not None and rec[0] >= txid:
+                    # Applied already: this batch (a replay), or, after a rollback to a
+                    # checkpoint, a later one too (the spout replays identical batches).
+                    values.append(rec[1])
                     continue
                 new = combine(None if rec is None else rec[1], upd)
                 put_keys.append(key)
                 put_records.append([txid, new])
             else:
+                if rec is not None and rec[0] > txid:
+                    values.append(rec[1])     # after a rollback to a checkpoint: applied already
+                    continue
                 if rec is None:
                     prev = None
                 elif rec[0] == txid:
