@@ -18,6 +18,8 @@ from squall.cli import CliError
 
 from .engine import EPLEngine, ExternalClock
 from .errors import EPLError, EPLVariableError
+from .query_cli import query
+from .types_option import parse_types
 
 __all__ = ["epl", "rules"]
 
@@ -25,31 +27,12 @@ __all__ = ["epl", "rules"]
 _END_JUMP_MS = 10 * 24 * 3600 * 1000
 
 
-_TYPE_NAMES = {"long": int, "int": int, "integer": int, "double": float, "float": float,
-               "string": str, "boolean": bool}
-
-
-def _parse_types(text: str) -> dict[str, type]:
-    """``--types`` JSON (property -> type name) -> the properties for define_event_type."""
-    try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"--types is not valid JSON: {exc}") from None
-    if not isinstance(spec, dict):
-        raise CliError("--types must be a JSON object mapping property names to type names")
-    props = {}
-    for name, tname in spec.items():
-        t = _TYPE_NAMES.get(tname.lower()) if isinstance(tname, str) else None
-        if t is None:
-            raise CliError(f"--types: property {name!r} has unknown type {tname!r} (use one of "
-                           f"{', '.join(sorted(_TYPE_NAMES))})")
-        props[name] = t
-    return props
-
-
 @click.group()
 def epl() -> None:
     """EPL rules: run them over recorded events."""
+
+
+epl.add_command(query)
 
 
 @epl.command("run")
@@ -93,7 +76,7 @@ def run(rule_file, events_file, type_name, time_field, type_field, types_json):
 
     engine = EPLEngine(ExternalClock(0), on_error=on_error)
     if types_json is not None:
-        engine.define_event_type(type_name, _parse_types(types_json))
+        engine.define_event_type(type_name, parse_types(types_json))
     try:
         statements = engine.compile(text)
     except EPLError as exc:

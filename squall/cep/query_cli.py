@@ -17,23 +17,9 @@ from squall.cli import CliError
 
 from .engine import EPLEngine, ExternalClock
 from .errors import EPLError
+from .types_option import parse_types
 
 __all__ = ["query"]
-
-_TYPES = {"long": int, "int": int, "integer": int, "double": float, "float": float,
-          "string": str, "boolean": bool}
-
-
-def _declared(text: str) -> dict[str, type]:
-    try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"--types is not valid JSON: {exc}") from None
-    if not isinstance(spec, dict) or not all(isinstance(t, str) and t.lower() in _TYPES
-                                             for t in spec.values()):
-        raise CliError(f"--types must map property names to one of {', '.join(sorted(_TYPES))}")
-    return {name: _TYPES[t.lower()] for name, t in spec.items()}
-
 
 @click.command("query")
 @click.argument("rule_file", type=click.Path(exists=True, dir_okay=False))
@@ -72,7 +58,7 @@ def query(rule_file, events_file, queries, type_name, time_field, type_field, ty
 
     engine = EPLEngine(ExternalClock(0), on_error=on_error)
     if types_json is not None:
-        engine.define_event_type(type_name, _declared(types_json))
+        engine.define_event_type(type_name, parse_types(types_json))
     try:
         engine.compile(text)
     except EPLError as exc:

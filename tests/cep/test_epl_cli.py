@@ -38,3 +38,30 @@ def test_bad_lines_are_reported_with_their_number_and_skipped(tmp_path):
     assert result.exit_code == 1
     assert "line 2 skipped" in result.stderr and "line 3 skipped" in result.stderr
     assert json.loads(result.stdout.splitlines()[0])["row"] == {"car": "a", "avgSpeed": 90.0}
+
+
+def test_squall_epl_query_is_a_command_of_squall_epl(tmp_path):
+    rule = tmp_path / "w.epl"
+    rule.write_text("create window W#keepall as select car, speed from Car;\n"
+                    "insert into W select car, speed from Car")
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"ts": 1000, "car": "a", "speed": 90}\n{"ts": 2000, "car": "b", "speed": 50}\n')
+    result = CliRunner().invoke(main, ["epl", "query", str(rule), str(events),
+                                       "select car from W where speed > 60", "--type", "Car",
+                                       "--time-field", "ts", "--types",
+                                       '{"ts": "long", "car": "string", "speed": "double"}'])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"query": 0, "row": {"car": "a"}}]
+
+
+def test_epl_run_and_query_share_the_types_option_errors(tmp_path):
+    rule = tmp_path / "w.epl"
+    rule.write_text("create window W#keepall as select car from Car")
+    events = tmp_path / "e.jsonl"
+    events.write_text("")
+    for command in (["run", str(rule), str(events)], ["query", str(rule), str(events), "select * from W"]):
+        result = CliRunner().invoke(main, ["epl", *command, "--type", "Car", "--time-field", "ts",
+                                           "--types", '{"car": "text"}'])
+        assert result.exit_code == 2
+        assert "property 'car' has unknown type 'text'" in result.output

@@ -133,7 +133,9 @@ def test_the_compilers_never_import_the_engine():
     graph, _ = import_graph(_package_sources())
     for name in ("expressions", "select", "join", "pattern", "pattern_compile",
                  "pattern_states", "pattern_operator", "variables", "compile",
-                 "output", "resultset", "operators", "protocol"):
+                 "output", "resultset", "operators", "protocol", "named_window", "table",
+                 "on_action", "query", "match_recognize", "match_recognize_compile",
+                 "match_recognize_parse", "types_option"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]
 
@@ -142,7 +144,9 @@ def test_the_compilers_never_import_the_engine():
 # StatementHost; not even their annotations name squall.cep.engine.
 OPERATOR_MODULES = ("expressions", "select", "join", "pattern", "pattern_compile",
                     "pattern_states", "pattern_operator", "variables", "compile", "output",
-                    "resultset", "operators", "protocol", "views", "rate")
+                    "resultset", "operators", "protocol", "views", "rate", "named_window",
+                    "table", "on_action", "query", "match_recognize",
+                    "match_recognize_compile", "match_recognize_parse")
 
 
 def test_operator_modules_do_not_even_annotate_with_the_engine():
@@ -187,6 +191,14 @@ def test_the_private_name_check_names_the_import():
     ("select x.a from pattern [every x=T -> y=U]", "PatternOperator"),
     ("create variable int lim = 80", "_Declaration"),
     ("on T set lim = a", "_OnSet"),
+    ("create window W#length(3) as (a string, b double)", "CreateWindowOperator"),
+    ("select a from W", "ConsumerOperator"),
+    ("on T delete from W where W.a = T.a", "OnActionOperator"),
+    ("create table Tb (k string primary key, s sum(double))", "CreateTableOperator"),
+    ("into table Tb select sum(b) as s from T#length(3) group by k", "IntoTableOperator"),
+    ("select a, Tb[a].s as s from T", "TableAccessOperator"),
+    ("select * from T match_recognize (measures A.a as a pattern (A B) "
+     "define B as B.b > A.b)", "MatchRecognizeOperator"),
 ])
 def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     from squall.cep import EPLEngine, ExternalClock
@@ -195,6 +207,10 @@ def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     engine = EPLEngine(ExternalClock(0))
     if rule.startswith("on "):
         engine.compile("create variable int lim = 80")
+    if rule.startswith(("select a from W", "on T delete")):
+        engine.compile("create window W#length(3) as (a string, b double)")
+    if rule.startswith(("into table", "select a, Tb")):
+        engine.compile("create table Tb (k string primary key, s sum(double))")
     op = engine.compile(rule)[0]._operator
     assert type(op).__name__ == kind
     assert Operator in type(op).__mro__  # declared, not merely duck-typed
