@@ -76,9 +76,16 @@ def _f_sum(i, retract, avg=False):
         acc[j] += v
 
     def leave(acc, v):
+        # Esper clears a sum/avg whose leave finds one value or fewer, so a row whose
+        # values left more often than they entered (a deleted table row) is null, not
+        # negative.
         n = acc[i] - 1
-        acc[i] = n
-        acc[j] = 0 if n == 0 else acc[j] - v
+        if n <= 0:
+            acc[i] = 0
+            acc[j] = 0
+        else:
+            acc[i] = n
+            acc[j] = acc[j] - v
     if avg:
         fin = lambda acc: acc[j] / acc[i] if acc[i] else None  # noqa: E731
     else:

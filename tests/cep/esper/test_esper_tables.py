@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cep.esper.oracle import OutputsDifferError, compares_rows
+from tests.cep.esper.oracle import compares_rows
 from tests.cep.esper.test_esper_differential import assert_same, ev
 from tests.cep.esper.test_esper_named_windows import EVENTS, check, q, rows_of, runner
 
@@ -106,11 +106,6 @@ def test_insert_into_a_table_adds_rows(both):
     assert sorted(r["row"]["k"] for r in reading[0] if r["time"] == 6_000) == ["A", "C", "D"]
 
 
-@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
-    "A table row deleted while the into-table statement's data window still holds its "
-    "events: the next event leaving re-creates the row and leaves its aggregations; Esper's "
-    "sum and avg then reset to null (their leave clears them at one value or fewer) while "
-    "Squall's go negative (sum -40.0, avg 40.0); count(*) is -1 in both"))
 def test_deleted_table_row_left_by_its_window(both):
     check(both, TOTALS + "into table T select sum(speed) as total, count(*) as cnt, avg(speed) as mean "
                          "from DriverCarInfo#length(1) group by carNumber; "
@@ -139,8 +134,6 @@ def _events(draw):
        action=st.sampled_from(["", "on Q(v > 6) delete from T where carNumber = k; ",
                                "on Q(v > 6) delete from T; "]))
 def test_generated_tables(both, events, window, where, action):
-    if window:
-        action = ""   # deletes beside a data window: see the xfail above
     rule = ("create table T (carNumber string primary key, total sum(double), cnt count(*), "
             "mean avg(double)); "
             "into table T select sum(speed) as total, count(*) as cnt, avg(speed) as mean "
