@@ -83,3 +83,17 @@ def test_rerun_after_a_complete_run_changes_nothing(tmp_path):
     finally:
         kv.close()
     assert len((tmp_path / "progress").read_text().splitlines()) == BATCHES
+
+
+def test_package_reexports_every_api_and_keeps_the_sql_module():
+    import types
+
+    import squall.microbatch as mb
+    from squall.microbatch import sql
+    from squall.microbatch.trident import TridentTopology
+
+    assert isinstance(sql, types.ModuleType)
+    assert mb.TridentTopology is TridentTopology
+    for name in ("TridentTopology", "Split", "batch_function", "Count", "Sum", "Min", "Max", "Avg", "Combiner",
+                 "MemoryMapState", "KeyValueMapState", "StateType", "StreamingContext", "SocketSource"):
+        assert name in mb.__all__ and getattr(mb, name) is not None
