@@ -13,6 +13,9 @@ Watermark and emission follow Spark Structured Streaming, with two stated differ
 * at the end of a finite source the watermark moves to +infinity, so append mode
   emits every remaining window (Flink's end-of-input watermark; Spark leaves them).
 
+Complete mode writes the whole result table (every window and key) after each batch
+that had records, and keeps every window's state.
+
 A record's assignment to a window is late when that window ended at or before the
 watermark in force when its batch arrived (``window_end <= watermark``). Late
 assignments go to the late sink (the record's columns plus ``window_start`` and
@@ -29,7 +32,8 @@ from typing import Any
 
 from ..extras import require
 from .errors import BatchError, BatchSchemaError
-from .plan import Agg, Explode, Filter, PythonStep, QueryPlan, Select, Watermark, WindowAggregate, WithColumns
+from .plan import (Agg, Explode, Filter, PythonStep, QueryPlan, Select, StaticJoin, Watermark, WindowAggregate,
+                   WithColumns)
 from .sinks import ListSink, Sink
 from .sources import Source, as_frame
 
@@ -49,6 +53,8 @@ def _chain(lf: Any, operators: tuple) -> Any:
             lf = lf.filter(op.predicate)
         elif isinstance(op, WithColumns):
             lf = lf.with_columns(*op.exprs)
+        elif isinstance(op, StaticJoin):
+            lf = lf.join(op.table.lazy(), on=list(op.on), how=op.how, nulls_equal=False, maintain_order="left")
         elif isinstance(op, Explode):
             # polars turns an empty or null list into one null row; a function that
             # emits nothing for a tuple drops it (Trident), so those rows go first.
@@ -327,6 +333,10 @@ class StreamingQuery:
                 return
             out = _chain(st.finalize(st.combined(rows.filter(st.closed(wm)))), self._post)
             out, st.frame = _collect([out, st.combined(rows.filter(~st.closed(wm)))], bid, self._post)
+        elif self.plan.output_mode == "complete":
+            # Spark keeps every window's row in complete mode (the watermark drops no state).
+            state = st.combined(rows)
+            out, st.frame = _collect([_chain(st.finalize(state), self._post), state], bid, self._post)
         else:
             state = st.combined(rows)
             changed = state.join(partials.lazy().select(st.group), on=st.group, how="semi", nulls_equal=True)

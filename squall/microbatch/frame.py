@@ -28,11 +28,19 @@ from typing import Any
 
 from .engine import StreamingQuery
 from .errors import PlanError
-from .plan import Agg, Filter, QueryPlan, Select, Watermark, Window, WindowAggregate, WithColumns, to_ms
+from .plan import (Agg, Filter, QueryPlan, Select, StaticJoin, Watermark, Window, WindowAggregate, WithColumns,
+                   to_ms, window as _window)
 from .sinks import CallbackSink, Sink
 from .sources import Source
 
 __all__ = ["StreamingDataFrame", "GroupedStream"]
+
+_GLOBAL = "__squall_global"
+
+
+def _lit_zero() -> Any:
+    import polars as pl
+    return pl.lit(0, pl.Int64)
 
 
 class StreamingDataFrame:
@@ -81,18 +89,52 @@ class StreamingDataFrame:
             raise PlanError(f"with_watermark({column!r}): delay must be >= 0 ms, got {delay_ms}")
         return self._then(Watermark(column, delay_ms))
 
-    def group_by(self, window: Window, *keys: str) -> GroupedStream:
-        """Group by an event-time window (see :func:`~squall.microbatch.plan.window`) and key columns.
+    def group_by(self, window: Window | str, *keys: str) -> GroupedStream:
+        """Group by an event-time window (see :func:`~squall.microbatch.plan.window`) and key
+        columns, or by key columns alone (``group_by("word")``: one group per key over the
+        whole stream, rows without ``window_start``/``window_end``; in append mode they are
+        written at the end of input, in update and complete modes after each batch).
 
         Raises:
-            PlanError: the first argument is not a window, or a key is not a column name.
+            PlanError: a key is not a column name; a key-only grouping after a watermark.
         """
-        if not isinstance(window, Window):
-            raise PlanError(f"group_by needs window(column, size[, slide]) first, got {window!r}")
+        if isinstance(window, str):
+            if any(isinstance(o, Watermark) for o in self.operators):
+                raise PlanError("group_by without a window takes no watermark; group by window(...) for "
+                                "event-time windows")
+            keys = (window, *keys)
+            window = None
+        elif not isinstance(window, Window):
+            raise PlanError(f"group_by needs window(column, size[, slide]) or key columns, got {window!r}")
         bad = [k for k in keys if not isinstance(k, str)]
         if bad:
             raise PlanError(f"group_by keys must be column names, got {bad!r}")
         return GroupedStream(self, window, keys)
+
+    def join(self, table: Any, on: str | list[str] | tuple[str, ...], how: str = "inner") -> StreamingDataFrame:
+        """Join each batch with a static table (a polars DataFrame, e.g. read from a file) on
+        columns of the same name.
+
+        Args:
+            table: the static side; read once, kept in the plan.
+            on: the key column(s).
+            how: ``"inner"`` or ``"left"`` (Spark's stream-static left outer join).
+
+        Raises:
+            PlanError: ``table`` is not a polars DataFrame, it lacks a key, or ``how`` is another join.
+
+        Semantics: Spark Structured Streaming programming guide, "Stream-static Joins".
+        """
+        import polars as pl
+        keys = (on,) if isinstance(on, str) else tuple(on)
+        if not isinstance(table, pl.DataFrame):
+            raise PlanError(f"join takes a static polars DataFrame, got {type(table).__name__}")
+        missing = [k for k in keys if k not in table.columns]
+        if missing or not keys:
+            raise PlanError(f"join: the static table lacks key column(s) {missing} (it has {table.columns})")
+        if how not in ("inner", "left"):
+            raise PlanError(f"join: how must be 'inner' or 'left' for a stream-static join, got {how!r}")
+        return self._then(StaticJoin(table, keys, how))
 
     def write_stream(self, sink: Sink | Any, output_mode: str = "append",
                      late_sink: Sink | None = None) -> StreamingQuery:
@@ -102,7 +144,8 @@ class StreamingDataFrame:
             sink: a :class:`~squall.microbatch.sinks.Sink`, or a callable
                 ``fn(batch, batch_id)`` (wrapped in a ``CallbackSink``).
             output_mode: ``"append"`` (a window's row once, when the watermark passes its
-                end) or ``"update"`` (after each batch, the rows of the windows it changed).
+                end), ``"update"`` (after each batch, the rows of the windows it changed)
+                or ``"complete"`` (after each batch, every row of the result).
             late_sink: receives late window assignments; default a ``ListSink`` kept as
                 the query's ``late`` attribute.
 
@@ -139,4 +182,10 @@ class GroupedStream:
         if bad:
             raise PlanError(f"agg takes squall.microbatch.functions aggregates (count, sum, avg, min, max), "
                             f"whose partials merge across batches; got {bad!r}")
-        return self._frame._then(WindowAggregate(self._window, self._keys, aggs))
+        if self._window is not None:
+            return self._frame._then(WindowAggregate(self._window, self._keys, aggs))
+        # Key-only: one window that never closes on a constant hidden column, dropped again.
+        frame = self._frame._then(WithColumns((_lit_zero().alias(_GLOBAL),)))
+        frame = frame._then(Watermark(_GLOBAL, 0))
+        frame = frame._then(WindowAggregate(_window(_GLOBAL, 1), self._keys, aggs))
+        return frame._then(Select(tuple([*self._keys, *(a.name for a in aggs)])))

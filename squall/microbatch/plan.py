@@ -18,9 +18,9 @@ from typing import Any, Literal
 from .errors import PlanError
 
 __all__ = ["Window", "window", "Agg", "Select", "Filter", "WithColumns", "Watermark", "WindowAggregate",
-           "QueryPlan", "OutputMode", "to_ms", "Explode", "PythonStep"]
+           "QueryPlan", "OutputMode", "to_ms", "Explode", "PythonStep", "StaticJoin"]
 
-OutputMode = Literal["append", "update"]
+OutputMode = Literal["append", "update", "complete"]
 
 
 def to_ms(duration: int | timedelta, what: str) -> int:
@@ -190,6 +190,18 @@ class PythonStep:
 
 
 @dataclass(frozen=True)
+class StaticJoin:
+    """A join of each batch with a static table (a polars DataFrame) on key columns.
+
+    Semantics: Spark Structured Streaming programming guide, "Stream-static Joins".
+    """
+
+    table: Any
+    on: tuple[str, ...]
+    how: str = "inner"
+
+
+@dataclass(frozen=True)
 class Watermark:
     """Event-time watermark on ``column``: the largest event time seen minus ``delay_ms``.
 
@@ -219,7 +231,8 @@ class QueryPlan:
     Raises (from :meth:`build`):
         PlanError: more than one aggregation or watermark, a watermark after the
             aggregation, append mode over an aggregation without a watermark on the
-            window's column, duplicate aggregate names, an unknown output mode.
+            window's column, complete mode without an aggregation, duplicate aggregate
+            names, an unknown output mode.
 
     Semantics: Spark Structured Streaming programming guide, "Output Modes" and
     "Conditions for watermarking to clean aggregation state".
@@ -230,10 +243,12 @@ class QueryPlan:
 
     @classmethod
     def build(cls, operators: tuple[Any, ...], output_mode: str) -> QueryPlan:
-        if output_mode not in ("append", "update"):
-            raise PlanError(f"output mode must be 'append' or 'update', got {output_mode!r} "
-                            f"('complete' is not supported yet)")
+        if output_mode not in ("append", "update", "complete"):
+            raise PlanError(f"output mode must be 'append', 'update' or 'complete', got {output_mode!r}")
         aggs = [i for i, op in enumerate(operators) if isinstance(op, WindowAggregate)]
+        if output_mode == "complete" and not aggs:
+            raise PlanError("complete mode needs an aggregation (group_by(...).agg(...)): it writes the whole "
+                            "result table after every batch (Spark: 'Output Modes')")
         marks = [i for i, op in enumerate(operators) if isinstance(op, Watermark)]
         if len(aggs) > 1:
             raise PlanError("a streaming query may hold one windowed aggregation; chain a second one as "

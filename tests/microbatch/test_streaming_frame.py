@@ -200,9 +200,10 @@ def test_the_plan_is_frozen_and_survives_pickling():
     (lambda s: s.group_by(window("ts", 10)).agg(F.count()).with_watermark("ts", 0), "before group_by"),
     (lambda s: s.with_watermark("ts", 0).group_by(window("ts", 10), "car").agg(F.avg("v"), F.sum("v").alias("avg(v)"))
      .write_stream(ListSink()), "collide"),
-    (lambda s: s.with_watermark("ts", 0).group_by(window("ts", 10)).agg(F.count()).write_stream(ListSink(), "complete"),
+    (lambda s: s.with_watermark("ts", 0).group_by(window("ts", 10)).agg(F.count()).write_stream(ListSink(), "total"),
      "output mode"),
-    (lambda s: s.group_by("ts"), "window(column"),
+    (lambda s: s.select("ts").write_stream(ListSink(), "complete"), "complete mode needs an aggregation"),
+    (lambda s: s.group_by(42), "window(column"),
     (lambda s: s.with_watermark("ts", 0).group_by(window("ts", 10)).agg(pl.col("v").mean()), "agg takes"),
     (lambda s: window("ts", 10, 20), "slide"),
     (lambda s: window("ts", 0), "positive"),
