@@ -111,22 +111,40 @@ class StreamingDataFrame:
             raise PlanError(f"group_by keys must be column names, got {bad!r}")
         return GroupedStream(self, window, keys)
 
-    def join(self, table: Any, on: str | list[str] | tuple[str, ...], how: str = "inner") -> StreamingDataFrame:
-        """Join each batch with a static table (a polars DataFrame, e.g. read from a file) on
-        columns of the same name.
+    def join(self, table: Any, on: str | list[str] | tuple[str, ...], how: str = "inner",
+             window: int | timedelta | None = None, start: int | timedelta = 0) -> StreamingDataFrame:
+        """Join each batch with a static table, or join two streams per key and event-time window.
 
         Args:
-            table: the static side; read once, kept in the plan.
-            on: the key column(s).
-            how: ``"inner"`` or ``"left"`` (Spark's stream-static left outer join).
+            table: a polars DataFrame (the static side, kept in the plan), or another
+                :class:`StreamingDataFrame` (a stream-stream join: see
+                :mod:`squall.microbatch.stream_join`).
+            on: the key column(s), named alike on both sides.
+            how: ``"inner"`` or ``"left"`` (Spark's stream-static left outer join); a
+                stream-stream join is inner.
+            window: for two streams: the tumbling event-time window (ms or timedelta)
+                both sides' records must share, on each side's watermark column.
+            start: the windows' offset from the epoch.
+
+        Returns: a query over the joined rows (for two streams: ``window_start``,
+        ``window_end``, the keys, the left's columns, the right's).
 
         Raises:
-            PlanError: ``table`` is not a polars DataFrame, it lacks a key, or ``how`` is another join.
+            PlanError: a static table that is not a polars DataFrame or lacks a key; another
+                ``how``; two streams without ``window`` or a side without a watermark.
 
-        Semantics: Spark Structured Streaming programming guide, "Stream-static Joins".
+        Semantics: Spark Structured Streaming programming guide, "Stream-static Joins" and
+        "Stream-stream Joins".
         """
         import polars as pl
         keys = (on,) if isinstance(on, str) else tuple(on)
+        if isinstance(table, StreamingDataFrame):
+            from .stream_join import StreamJoinSource
+            if window is None or how != "inner":
+                raise PlanError("a stream-stream join is inner and needs window= (the event-time window both "
+                                "sides' records share)")
+            return StreamingDataFrame(StreamJoinSource(self, table, keys, to_ms(window, "join window"),
+                                                       to_ms(start, "join window start")))
         if not isinstance(table, pl.DataFrame):
             raise PlanError(f"join takes a static polars DataFrame, got {type(table).__name__}")
         missing = [k for k in keys if k not in table.columns]

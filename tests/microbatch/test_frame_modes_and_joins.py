@@ -63,3 +63,40 @@ def test_stream_static_join_enriches_each_batch():
     assert left.rows() == [("a", "ann"), ("b", None), ("a", "ann"), ("b", None)]
     with pytest.raises(PlanError, match="lacks key"):
         StreamingDataFrame(batches()).join(owners, on="v")
+
+
+def test_windowed_stream_stream_join_pairs_each_match_once_and_keeps_late_records():
+    from squall.microbatch.stream_join import StreamJoinSource
+
+    clicks = ListSource([pl.DataFrame({"t": [1_000, 2_000], "ad": ["x", "y"], "user": ["u1", "u2"]}),
+                         pl.DataFrame({"t": [11_000], "ad": ["x"], "user": ["u3"]}),
+                         pl.DataFrame({"t": [3_000, 25_000], "ad": ["x", "x"], "user": ["late", "u4"]})])
+    views = ListSource([pl.DataFrame({"t": [500, 12_000], "ad": ["x", "x"], "page": ["p1", "p2"]}),
+                        pl.DataFrame({"t": [1_500, 21_000], "ad": ["y", "x"], "page": ["p3", "p4"]}),
+                        pl.DataFrame({"t": [26_000], "ad": ["x"], "page": ["p5"]})])
+    left = StreamingDataFrame(clicks).with_watermark("t", 0)
+    right = StreamingDataFrame(views).with_watermark("t", 0)
+    joined = left.join(right, on="ad", window=10_000)
+    assert isinstance(joined.source, StreamJoinSource)
+    sink = ListSink()
+    joined.write_stream(sink).run()
+    assert sorted(sink.rows()) == [
+        (0, 10_000, "x", 1_000, "u1", 500, "p1"),
+        (10_000, 20_000, "x", 11_000, "u3", 12_000, "p2"),
+        (20_000, 30_000, "x", 25_000, "u4", 21_000, "p4"),
+        (20_000, 30_000, "x", 25_000, "u4", 26_000, "p5")]
+    assert sink.frame().columns == ["window_start", "window_end", "ad", "t", "user", "t_right", "page"]
+    # Window [0, 10 s) closed when both sides had passed 11 s: view p3 (1.5 s, whose click
+    # u2 had come) and click "late" (3 s) came after that, so they are late, not joined.
+    late = joined.source.late.batches
+    assert [(b.get_column("side").to_list(), b.get_column("t").to_list()) for b in late] == [
+        (["right"], [1_500]), (["left"], [3_000])]
+
+
+def test_stream_stream_join_needs_a_window_and_watermarks():
+    a = StreamingDataFrame(batches()).with_watermark("ts", 0)
+    with pytest.raises(PlanError, match="window="):
+        a.join(StreamingDataFrame(batches()).with_watermark("ts", 0), on="car")
+    joined = a.join(StreamingDataFrame(batches()), on="car", window=1_000)
+    with pytest.raises(PlanError, match="with_watermark"):
+        joined.write_stream(ListSink()).run()
