@@ -340,8 +340,10 @@ class Nimbus:
         fresh = [i for i, st in enumerate(statuses) if not st["restored"]]
         if fresh:
             decided = self._step(workers[0], "decided")
-            if exactly_once and run.get("restored"):
-                # A restarted worker resumed from the decided checkpoint: all of them must.
+            if run.get("restored"):
+                # A restarted worker resumes from the decided checkpoint, so all of them must
+                # (in either guarantee): state that saw input after it would otherwise keep
+                # what the restarted worker's spouts emit again, or lose what it held.
                 self._rollback(record, workers, statuses, run, decided)
             else:
                 for i in fresh:
