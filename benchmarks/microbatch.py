@@ -1,4 +1,4 @@
-"""Micro-batch mode: W2 (the speeding rule) as a streaming DataFrame query vs the bare-Python loop.
+"""Micro-batch mode: W1, W2 and the smart-car replay in Trident, DataFrame and SQL vs the bare-Python loop.
 
 W2 is the rule of benchmarks/epl.py (per car, a 30-second batch whose average speed is
 above 80 km/h) on the same input: every trip of ``--replay`` (default: the sibling
@@ -16,9 +16,21 @@ car per second, the pass repeated back to back (shifted by the fleet's span) up 
   the local runtime (the batches travel as tuples, acked per batch); its time includes
   building and running the topology (``trident_records_per_s``, also ``w2_trident``).
 
+* SQL: the rule as Flink SQL (``GROUP BY TUMBLE(event_time_ms, INTERVAL '30' SECOND),
+  car_number HAVING AVG(speed) > 80``) over the same batches (``w2_sql``).
+
 W1 (WordCount over ``benchmarks/wordcount.py``'s 2,000,000 Zipf words): its bare loop
 against Trident's WordCount (``Split`` kernel, ``persistent_aggregate(MemoryMapState(),
-Count())``) over batches of ``--w1-lines-per-batch`` lines; counts must be equal.
+Count())``), the streaming DataFrame (split, explode, ``group_by("word").agg(count)``)
+and SQL (``CROSS JOIN UNNEST(SPLIT(line, ' '))``, ``GROUP BY word``), all over batches of
+``--w1-lines-per-batch`` lines; counts must be equal.
+
+Smart-car replay (``smartcar_records_per_s``): ``squall_smartcar.microbatch.run_microbatch``
+over ``--replay`` into fresh embedded stores: read the trips, store every record in the
+table (and rejects in the dead letters), apply the rule, write the speeding sets and the
+detection log, on the local runtime; records/s = records read / wall time of the call
+(reading included). Also with a RocksDB state backend (checkpoints every second):
+``smartcar_checkpointed_records_per_s``.
 
 Timings exclude reading the logs and building the inputs (event dicts for the loop,
 record batches for the query), as in benchmarks/epl.py; reading the logs is timed
@@ -31,6 +43,8 @@ order of a millisecond), so small batches pay it more often.
 ``peak_rss_mb`` and ``startup_s`` come from child processes running only the micro-batch
 job: the whole W2 job (read the logs, run the query over one fleet pass) and an empty
 job (interpreter start, imports, build and run a query over no batches), wall time.
+``startup_trident_s``: the same for an empty Trident topology on the local runtime, and
+``smartcar_peak_rss_mb`` the smart-car replay's child process.
 
     python benchmarks/microbatch.py [--replay DIR] [--events N] [--batch-rows N] [--repeat N]
                                     [--w1-words N] [--w1-lines-per-batch N]
@@ -61,6 +75,16 @@ from squall.microbatch import ListSink, ListSource
 from squall_smartcar.microbatch import speeding_query
 speeding_query(ListSource([]), 0).write_stream(ListSink()).run()
 """
+EMPTY_TRIDENT_JOB = """
+from squall.microbatch import Count, ListSource, MemoryMapState, TridentTopology
+topo = TridentTopology()
+topo.new_stream("s", ListSource([]), fields=["w"]).group_by(["w"]).persistent_aggregate(MemoryMapState(), Count(), ["n"])
+assert topo.run().completed
+"""
+W2_SQL = ("SELECT TUMBLE_END(event_time_ms, INTERVAL '30' SECOND) AS we, car_number, AVG(speed) AS avg_speed "
+          "FROM obd GROUP BY TUMBLE(event_time_ms, INTERVAL '30' SECOND), car_number HAVING AVG(speed) > 80")
+W1_SQL = ("SELECT word, COUNT(*) AS n FROM lines CROSS JOIN UNNEST(SPLIT(line, ' ')) AS t(word) "
+          "WHERE word <> '' GROUP BY word")
 
 
 def _peak_rss_mb() -> float:
@@ -98,6 +122,19 @@ def run_dataframe(frame, batch_rows: int, start_ms: int):
     return secs, [(we, str(car), avg) for _, we, car, avg, _ in sink.rows()], len(batches)
 
 
+def run_sql(frame, batch_rows: int):
+    """W2 as SQL (the query compiles to the DataFrame plan; windows aligned to the epoch,
+    which START_MS, a multiple of 30 s, is)."""
+    from squall.microbatch import ListSink, ListSource
+    from squall.microbatch.sql import sql
+    batches = [frame.slice(i, batch_rows) for i in range(0, frame.height, batch_rows)]
+    sink = ListSink()
+    t0 = time.perf_counter()
+    sql(W2_SQL, {"obd": ListSource(batches)}).write_stream(sink).run()
+    secs = time.perf_counter() - t0
+    return secs, [(we, str(car), avg) for we, car, avg in sink.rows()], len(batches)
+
+
 def run_trident(frame, batch_rows: int, start_ms: int):
     """W2 as a Trident topology on the local runtime: the batches travel as tuples from the
     coordinator spout to a window bolt (per car, 30 s event-time windows) and a filter."""
@@ -122,14 +159,18 @@ def run_trident(frame, batch_rows: int, start_ms: int):
 
 
 def run_w1(words: int, lines_per_batch: int):
-    """W1: benchmarks/wordcount.py's input counted by its bare loop and by Trident's
-    WordCount (Split kernel, persistent_aggregate of Count in a memory map state)."""
+    """W1: benchmarks/wordcount.py's input counted by its bare loop, by Trident's WordCount
+    (Split kernel, persistent_aggregate of Count in a memory map state), by the streaming
+    DataFrame and by SQL. Returns the seconds of each and whether every count agrees."""
     import polars as pl
-    from squall.microbatch import ListSource
+    from squall.microbatch import ListSink, ListSource, StreamingDataFrame
+    from squall.microbatch import functions as F
+    from squall.microbatch.sql import sql
     from squall.microbatch.trident import Count, MemoryMapState, Split, TridentTopology
     from wordcount import bare, make_lines
     lines = make_lines(words)
     bare_s, want = bare(lines)
+    want = dict(want)
     batches = [pl.DataFrame({"line": lines[i:i + lines_per_batch]}) for i in range(0, len(lines), lines_per_batch)]
     final: dict[str, int] = {}
     t0 = time.perf_counter()
@@ -141,10 +182,43 @@ def run_w1(words: int, lines_per_batch: int):
      .new_values_stream()
      .peek(lambda b: final.update(zip(b["word"].to_list(), b["count"].to_list()))))
     result = topo.run()
-    secs = time.perf_counter() - t0
+    tri_s = time.perf_counter() - t0
     if not result.completed or result.errors():
         raise RuntimeError(f"the Trident W1 run failed: {result.errors()}")
-    return bare_s, secs, final == dict(want), len(batches)
+    df_sink = ListSink()
+    t0 = time.perf_counter()
+    (StreamingDataFrame(ListSource(batches))
+     .select(pl.col("line").str.split(" ").explode().alias("word"))
+     .filter(pl.col("word") != "")
+     .group_by("word").agg(F.count().alias("n"))
+     .write_stream(df_sink).run())
+    df_s = time.perf_counter() - t0
+    sql_sink = ListSink()
+    t0 = time.perf_counter()
+    sql(W1_SQL, {"lines": ListSource(batches)}).write_stream(sql_sink).run()
+    sql_s = time.perf_counter() - t0
+    same = final == want and dict(df_sink.rows()) == want and dict(sql_sink.rows()) == want
+    return {"bare": bare_s, "trident": tri_s, "dataframe": df_s, "sql": sql_s, "same": same,
+            "batches": len(batches)}
+
+
+def smartcar_job(replay: Path, start_ms: int, checkpointed: bool) -> None:
+    """The smart-car replay in micro-batch mode into fresh embedded stores: prints records
+    read, seconds and peak RSS (run in a child process)."""
+    import tempfile
+
+    from squall_smartcar.microbatch import run_microbatch
+    with tempfile.TemporaryDirectory() as d:
+        backend = None
+        if checkpointed:
+            from squall.state import RocksDBStateBackend
+            backend = RocksDBStateBackend(Path(d) / "state")
+        run = run_microbatch(replay, Path(d) / "data", Path(d) / "detections.jsonl", start_ms=start_ms,
+                             state_backend=backend)
+        if not (run.completed and run.no_loss and run.stored + run.dead_letters == run.read):
+            raise SystemExit(f"the smart-car run lost records or did not complete: {run.summary_lines()}")
+        print(json.dumps({"read": run.read, "seconds": run.elapsed_s, "speeding": run.speeding,
+                          "peak_rss_mb": round(_peak_rss_mb(), 1)}))
 
 
 def child_job(replay: Path, start_ms: int) -> None:
@@ -156,9 +230,9 @@ def child_job(replay: Path, start_ms: int) -> None:
     print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "rows": len(sink.rows())}))
 
 
-def startup_s() -> float:
+def startup_s(job: str = EMPTY_JOB) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", EMPTY_JOB], check=True)
+    subprocess.run([sys.executable, "-c", job], check=True)
     return time.perf_counter() - t0
 
 
@@ -177,11 +251,15 @@ def main() -> int:
     ap.add_argument("--w1-words", type=int, default=2_000_000, help="W1: words (benchmarks/wordcount.py's input)")
     ap.add_argument("--w1-lines-per-batch", type=int, default=20_000, help="W1: lines (10 words) per Trident batch")
     ap.add_argument("--child-job", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--smartcar-job", choices=["plain", "checkpointed"], help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     from epl import START_MS, load_fleet, run_bare, timeline  # the same input and loop as benchmarks/epl.py
     if args.child_job:
         child_job(args.replay, START_MS)
+        return 0
+    if args.smartcar_job:
+        smartcar_job(args.replay, START_MS, args.smartcar_job == "checkpointed")
         return 0
     from squall_smartcar.obd import read_fleet
 
@@ -219,11 +297,15 @@ def main() -> int:
         print(f"MISMATCH: the Trident topology gave {len(tri_rows)} detections, bare Python {len(bare_rows)}",
               file=sys.stderr)
         ok = False
+    sql_s, sql_rows, _ = min((run_sql(frame, args.batch_rows) for _ in range(args.repeat)), key=lambda r: r[0])
+    if not _same(sql_rows, bare_rows):
+        print(f"MISMATCH: the SQL query gave {len(sql_rows)} detections, bare Python {len(bare_rows)}",
+              file=sys.stderr)
+        ok = False
     w1 = [run_w1(args.w1_words, args.w1_lines_per_batch) for _ in range(args.repeat)]
-    w1_bare_s = min(r[0] for r in w1)
-    w1_tri_s = min(r[1] for r in w1)
-    if not all(r[2] for r in w1):
-        print("MISMATCH: Trident's WordCount counts differ from the bare loop's", file=sys.stderr)
+    w1_best = {k: min(r[k] for r in w1) for k in ("bare", "trident", "dataframe", "sql")}
+    if not all(r["same"] for r in w1):
+        print("MISMATCH: a micro-batch WordCount's counts differ from the bare loop's", file=sys.stderr)
         ok = False
 
     b_rate = n / bare_s
@@ -233,13 +315,16 @@ def main() -> int:
         label = f"DataFrame, {rows:,}-row batches ({nb})"
         mark = "  <- headline" if rows == args.batch_rows else ""
         print(f"{label:<34} {secs:8.3f} {n / secs:12,.0f} {n / secs / b_rate:7.2f}x {len(bare_rows):>11}{mark}")
+    label = f"SQL, {args.batch_rows:,}-row batches"
+    print(f"{label:<34} {sql_s:8.3f} {n / sql_s:12,.0f} {n / sql_s / b_rate:7.2f}x {len(sql_rows):>11}")
     label = f"Trident topology, {args.batch_rows:,}-row batches ({tri_nb})"
     print(f"{label:<34} {tri_s:8.3f} {n / tri_s:12,.0f} {n / tri_s / b_rate:7.2f}x {len(tri_rows):>11}")
-    w1_rate, w1_tri_rate = args.w1_words / w1_bare_s, args.w1_words / w1_tri_s
-    print(f"\nW1 WordCount, {args.w1_words:,} words (benchmarks/wordcount.py's input), best of {args.repeat}:")
-    print(f"{'bare Python loop':<34} {w1_bare_s:8.3f} {w1_rate:12,.0f} {1:7.2f}x")
-    label = f"Trident, {args.w1_lines_per_batch * 10:,}-word batches ({w1[0][3]})"
-    print(f"{label:<34} {w1_tri_s:8.3f} {w1_tri_rate:12,.0f} {w1_tri_rate / w1_rate:7.2f}x")
+    w1_rates = {k: args.w1_words / v for k, v in w1_best.items()}
+    print(f"\nW1 WordCount, {args.w1_words:,} words (benchmarks/wordcount.py's input), "
+          f"{args.w1_lines_per_batch * 10:,}-word batches ({w1[0]['batches']}), best of {args.repeat}:")
+    for key, label in (("bare", "bare Python loop"), ("trident", "Trident"), ("dataframe", "DataFrame"),
+                       ("sql", "SQL")):
+        print(f"{label:<34} {w1_best[key]:8.3f} {w1_rates[key]:12,.0f} {w1_rates[key] / w1_rates['bare']:7.2f}x")
     print(f"\nreading one fleet pass ({per_pass:,} records): polars reader {polars_read_s:.3f} s, "
           f"read_fleet {read_fleet_s:.3f} s (read_fleet + event dicts {python_read_s:.3f} s)")
 
@@ -247,20 +332,47 @@ def main() -> int:
                            capture_output=True, text=True, check=True)
     job = json.loads(child.stdout.strip().splitlines()[-1])
     start = min(startup_s() for _ in range(args.repeat))
+    start_tri = min(startup_s(EMPTY_TRIDENT_JOB) for _ in range(args.repeat))
+    car = {}
+    for mode in ("plain", "checkpointed"):
+        runs = [json.loads(subprocess.run([sys.executable, __file__, "--smartcar-job", mode, "--replay",
+                                           str(args.replay)], capture_output=True, text=True,
+                                          check=True).stdout.strip().splitlines()[-1])
+                for _ in range(args.repeat)]
+        car[mode] = min(runs, key=lambda r: r["seconds"])
+    car_rate = car["plain"]["read"] / car["plain"]["seconds"]
+    car_cp_rate = car["checkpointed"]["read"] / car["checkpointed"]["seconds"]
+    print(f"\nsmart-car replay, micro-batch mode (run_microbatch: read {car['plain']['read']:,} records, store "
+          f"every one, rule, sets, log): {car_rate:,.0f} records/s ({car['plain']['seconds']:.3f} s), "
+          f"with RocksDB checkpoints {car_cp_rate:,.0f} records/s; peak RSS {car['plain']['peak_rss_mb']:.1f} MB")
     df_rate = n / sweep[args.batch_rows][0]
     print(f"micro-batch W2 job (read + query, one pass): peak RSS {job['peak_rss_mb']:.1f} MB; "
-          f"empty job start-up {start:.3f} s (interpreter included)")
-    print(f"target: W2 >= 3x bare Python -> {df_rate / b_rate:.2f}x with {args.batch_rows:,}-row batches: "
-          f"{'met' if df_rate >= 3 * b_rate else 'MISSED'}; start-up < 0.5 s: {'met' if start < 0.5 else 'MISSED'}; "
-          f"peak RSS < 150 MB: {'met' if job['peak_rss_mb'] < 150 else 'MISSED'}")
-    summary = {"records": n, "detections": len(bare_rows), "bare_w2": round(b_rate), "w2_dataframe": round(df_rate),
+          f"empty job start-up {start:.3f} s, empty Trident topology {start_tri:.3f} s (interpreter included)")
+
+    def verdict(ok_: bool) -> str:
+        return "met" if ok_ else "MISSED"
+    w1_ratios = {k: w1_rates[k] / w1_rates["bare"] for k in ("trident", "dataframe", "sql")}
+    w2_ratios = {"dataframe": df_rate / b_rate, "sql": n / sql_s / b_rate, "trident": n / tri_s / b_rate}
+    print("targets: " + "; ".join([
+        "W1 >= 3x bare: " + ", ".join(f"{k} {v:.2f}x {verdict(v >= 3)}" for k, v in w1_ratios.items()),
+        "W2 >= 3x bare: " + ", ".join(f"{k} {v:.2f}x {verdict(v >= 3)}" for k, v in w2_ratios.items()),
+        f"smart-car >= 100,000 records/s: {car_rate:,.0f} {verdict(car_rate >= 100_000)}",
+        f"start-up < 0.5 s: {start:.3f} s {verdict(start < 0.5)}",
+        f"peak RSS < 150 MB: {job['peak_rss_mb']:.1f} MB {verdict(job['peak_rss_mb'] < 150)}"]))
+    summary = {"records": n, "detections": len(bare_rows),
+               "bare_w1": round(w1_rates["bare"]), "w1_trident": round(w1_rates["trident"]),
+               "w1_dataframe": round(w1_rates["dataframe"]), "w1_sql": round(w1_rates["sql"]),
+               "bare_w2": round(b_rate), "w2_dataframe": round(df_rate), "w2_sql": round(n / sql_s),
+               "w2_trident": round(n / tri_s), "smartcar_records_per_s": round(car_rate),
+               "startup_s": round(start, 3), "peak_rss_mb": job["peak_rss_mb"],
                "w2_dataframe_batch_rows": args.batch_rows,
                "w2_dataframe_by_batch_rows": {str(r): round(n / s) for r, (s, _) in sweep.items()},
+               "smartcar_records": car["plain"]["read"],
+               "smartcar_checkpointed_records_per_s": round(car_cp_rate),
+               "smartcar_peak_rss_mb": car["plain"]["peak_rss_mb"], "startup_trident_s": round(start_tri, 3),
                "obd_read_polars_s": round(polars_read_s, 3), "obd_read_python_s": round(read_fleet_s, 3),
-               "startup_s": round(start, 3), "peak_rss_mb": job["peak_rss_mb"],
                "bench_process_peak_rss_mb": round(_peak_rss_mb(), 1), "polars_threads": pl.thread_pool_size(),
-               "trident_records_per_s": round(n / tri_s), "w2_trident": round(n / tri_s),
-               "bare_w1": round(w1_rate), "w1_trident": round(w1_tri_rate)}
+               "trident_records_per_s": round(n / tri_s), "w1_words": args.w1_words}
     print(json.dumps(summary))
     return 0 if ok else 1
 
