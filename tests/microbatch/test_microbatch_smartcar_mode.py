@@ -118,3 +118,25 @@ def test_kill_9_then_rerun_writes_each_once(per_tuple, tmp_path):
     assert got.keys() == want.keys()
     days = {ws[:8] for _, ws in want}
     assert speeding_sets(tmp_path, days) == speeding_sets(data, days)
+
+
+@pytest.mark.parametrize("speed", [81.25, 1e-05, 2e16, 0.1 + 0.2])
+def test_cells_are_the_bytes_the_store_makes_of_the_values(speed):
+    from squall.store.table import encode_value
+    from squall_smartcar.microbatch import _store_records
+    from squall_smartcar.record import FIELDS
+
+    class Table:
+        def put_many(self, rows):
+            self.rows = list(rows)
+
+    class Sink:
+        table = Table()
+
+    values = ("20240101000030", "drive1", 12.5, 0.0, -0.0, 2, speed, "7")
+    frame = pl.DataFrame([("03000010104202-drive1", *values)], schema=["row_key", *FIELDS], orient="row")
+    _store_records(Sink, frame, 1)
+    [(key, cells)] = Sink.table.rows
+    assert key == "03000010104202-drive1"
+    assert {c: encode_value(v) if not isinstance(v, bytes) else v for c, v in cells.items()} == \
+        {f"cf1:{f}": encode_value(v) for f, v in zip(FIELDS, values)}
