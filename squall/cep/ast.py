@@ -29,7 +29,7 @@ __all__ = [
     "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
     "OrderItem", "Limit", "OutputRate",
     "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
-    "MergeAction",
+    "MergeAction", "Subquery", "Exists", "InSubquery",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -158,11 +158,39 @@ class Case:
     otherwise: "Expr | None" = None
 
 
+@dataclass(frozen=True)
+class Subquery:
+    """``(select ... from Type#window ...)`` as a value (Esper 8 reference, 5.11
+    "Subqueries"); :mod:`squall.cep.subquery` compiles it. ``statement`` is the inner
+    select; :func:`walk` does not enter it (its properties and aggregates are the inner
+    statement's, not the enclosing one's)."""
+    statement: "SelectStatement"
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Exists:
+    """``exists (select ...)``: true when the subquery has a row."""
+    subquery: Subquery
+
+
+@dataclass(frozen=True)
+class InSubquery:
+    """``x [not] in (select ...)``: ``x`` among the subquery's values."""
+    operand: "Expr"
+    subquery: Subquery
+    negated: bool = False
+
+
 def walk(e):
-    """Every AST node in ``e`` (a node, or lists/tuples of nodes), parents first."""
+    """Every AST node in ``e`` (a node, or lists/tuples of nodes), parents first; a
+    :class:`Subquery` is yielded but not entered."""
     if isinstance(e, (list, tuple)):
         for x in e:
             yield from walk(x)
+    elif isinstance(e, Subquery):
+        yield e
     elif dataclasses.is_dataclass(e) and not isinstance(e, type):
         yield e
         for f in dataclasses.fields(e):
@@ -182,6 +210,8 @@ def children(e) -> tuple:
         return (e.operand, e.low, e.high)
     if isinstance(e, (Like, Regexp)):
         return (e.operand, e.pattern)
+    if isinstance(e, InSubquery):
+        return (e.operand,)
     if isinstance(e, Case):
         out = [] if e.operand is None else [e.operand]
         for w, r in e.whens:
@@ -193,7 +223,7 @@ def children(e) -> tuple:
 
 
 Expr = Union[Literal, Property, Variable, BinaryOp, UnaryOp, IsNull, Aggregate, FunctionCall, InList, Between,
-             Like, Regexp, Case]
+             Like, Regexp, Case, Subquery, Exists, InSubquery]
 
 
 @dataclass(frozen=True)
@@ -337,7 +367,7 @@ def _prec(e: Expr) -> int:
         return _PREC[e.op]
     if isinstance(e, UnaryOp):
         return _PREC["not"] if e.op == "not" else _PREC["neg"]
-    if isinstance(e, (IsNull, InList, Between, Like, Regexp)):
+    if isinstance(e, (IsNull, InList, Between, Like, Regexp, InSubquery)):
         return _PREC["is"]
     if isinstance(e, Literal) and isinstance(e.value, (int, float)) \
             and not isinstance(e.value, bool) and e.value < 0:
@@ -368,6 +398,14 @@ def expr_text(e: Expr) -> str:
         return _special_text(e)
     if isinstance(e, (Property, Variable)):
         return e.name
+    if isinstance(e, Subquery):
+        # Esper names an unaliased subquery column after the subquery's select expression.
+        items = e.statement.items
+        return expr_text(items[0].expr) if items and len(items) == 1 else "subselect"
+    if isinstance(e, Exists):
+        return f"exists({expr_text(e.subquery)})"
+    if isinstance(e, InSubquery):
+        return f"{expr_text(e.operand)} {'not ' if e.negated else ''}in (subselect)"
     if isinstance(e, TableAccess):
         keys = f"[{','.join(expr_text(k) for k in e.keys)}]" if e.keys else ""
         return e.table + keys + (f".{e.column}" if e.column is not None else "")

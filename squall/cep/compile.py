@@ -12,6 +12,7 @@ a join (several streams)   :func:`squall.cep.join.compile_join_statement`
 a select from a window     :func:`squall.cep.named_window.compile_consumer`
 ``create table``           :func:`squall.cep.table.compile_create_table`
 ``into table ... select``  :func:`squall.cep.table.compile_into_table`
+a select with subqueries   :func:`squall.cep.subquery.compile_subquery_statement`
 a select with ``T[k].c``   :func:`squall.cep.table.compile_table_access`
 ``on ... select/delete/    :func:`squall.cep.on_action.compile_on_action`
 update/merge``
@@ -45,6 +46,7 @@ from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_
 from squall.cep.named_window import (ConsumerPlan, CreateWindowPlan, WindowStore,
                                      compile_consumer, compile_create_window)
 from squall.cep.on_action import OnActionPlan, compile_on_action
+from squall.cep.subquery import SubqueryPlan, compile_subquery_statement, uses_subqueries
 from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, TableStore,
                               compile_create_table, compile_into_table, compile_table_access,
                               refuse_table_stream, uses_tables)
@@ -56,7 +58,7 @@ __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name
 #: (:func:`squall.cep.operators.make_operator`).
 Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan,
              CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
-             OnActionPlan, MatchRecognizePlan]
+             OnActionPlan, MatchRecognizePlan, SubqueryPlan]
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
@@ -102,6 +104,8 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
         return compile_on_action(st, declared_types, ctx, catalog)
     if st.into_table is not None:
         return compile_into_table(st, declared_types, ctx, catalog)
+    if uses_subqueries(st):
+        return compile_subquery_statement(st, declared_types, ctx, catalog, compile_statement)
     if uses_tables(st, catalog):
         return compile_table_access(st, declared_types, ctx, catalog, compile_statement)
     target = catalog.get(st.stream.event_type) if isinstance(st.stream, A.StreamDef) else None

@@ -179,6 +179,12 @@ def compile_expr(e: A.Expr, scope: Scope) -> Eval:
         return _binary(fn, lf, rf)
     if isinstance(e, (A.InList, A.Between, A.Like, A.Regexp, A.Case)):
         return _compile_operator(e, scope)
+    if isinstance(e, (A.Subquery, A.Exists, A.InSubquery)):
+        # squall.cep.subquery rewrites the subqueries of the statements it supports.
+        sub = e if isinstance(e, A.Subquery) else e.subquery
+        raise EPLCompileError(f"Subqueries are not supported in the {scope.clause} clause of this "
+                              "statement (only in single-stream select statements)",
+                              line=sub.line, column=sub.column)
     raise TypeError(f"unknown expression node {e!r}")
 
 

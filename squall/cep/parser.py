@@ -168,6 +168,22 @@ class _ToAst(Transformer):
         neg, items = self._split_negation(rest)
         return A.InList(operand, tuple(items), neg)
 
+    # -- subqueries (Esper 8 reference, 5.11 "Subqueries"; squall.cep.subquery)
+
+    @staticmethod
+    def _subquery(st) -> A.Subquery:
+        return A.Subquery(st, st.stream.line, st.stream.column)
+
+    def subquery(self, st):
+        return self._subquery(st)
+
+    def exists(self, _exists, st):
+        return A.Exists(self._subquery(st))
+
+    def in_subquery(self, operand, *rest):
+        neg = isinstance(rest[0], Token) and rest[0].type == "NOT"
+        return A.InSubquery(operand, self._subquery(rest[-1]), neg)
+
     def between(self, operand, *rest):
         neg, (low, high) = self._split_negation(rest)
         return A.Between(operand, low, high, neg)

@@ -135,7 +135,7 @@ def test_the_compilers_never_import_the_engine():
                  "pattern_states", "pattern_operator", "variables", "compile",
                  "output", "resultset", "operators", "protocol", "named_window", "table",
                  "on_action", "query", "match_recognize", "match_recognize_compile",
-                 "match_recognize_parse", "types_option"):
+                 "match_recognize_parse", "types_option", "subquery"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]
 
@@ -146,7 +146,7 @@ OPERATOR_MODULES = ("expressions", "select", "join", "pattern", "pattern_compile
                     "pattern_states", "pattern_operator", "variables", "compile", "output",
                     "resultset", "operators", "protocol", "views", "rate", "named_window",
                     "table", "on_action", "query", "match_recognize",
-                    "match_recognize_compile", "match_recognize_parse")
+                    "match_recognize_compile", "match_recognize_parse", "subquery")
 
 
 def test_operator_modules_do_not_even_annotate_with_the_engine():
@@ -199,6 +199,7 @@ def test_the_private_name_check_names_the_import():
     ("select a, Tb[a].s as s from T", "TableAccessOperator"),
     ("select * from T match_recognize (measures A.a as a pattern (A B) "
      "define B as B.b > A.b)", "MatchRecognizeOperator"),
+    ("select a, (select max(b) from U#length(3)) as m from T", "SubqueryOperator"),
 ])
 def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     from squall.cep import EPLEngine, ExternalClock
