@@ -45,7 +45,6 @@ from squall.microbatch.sources import Source
 
 from .obd import trip_files
 from .record import FIELDS
-from .topology import DEAD_LETTER_TABLE, FAMILY, TABLE
 
 pl = require("polars", "microbatch")
 
@@ -366,7 +365,8 @@ class _TableSink:
         return single_writer_keys(self.store)
 
 
-_CELLS = tuple(f"{FAMILY}:{f}" for f in FIELDS)
+_FAMILY = "cf1"        # squall_smartcar.topology.FAMILY (not imported here: it loads the CEP engine)
+_CELLS = tuple(f"{_FAMILY}:{f}" for f in FIELDS)
 
 
 def _python_form(column: str) -> Any:
@@ -492,6 +492,8 @@ def build_microbatch_topology(records: Any, rejects: Any, stores: Any, rule: Spe
         batch_ms: event time per micro-batch.
     """
     from squall.microbatch.trident import Avg, Count, TridentTopology
+
+    from .topology import DEAD_LETTER_TABLE, FAMILY, TABLE
     first = records.get_column("event_time_ms").min() if records.height else 0
     date = _dates(pl.col("event_time_ms"))
     frame = records.with_columns(
@@ -557,6 +559,8 @@ class MicroBatchRun:
                       new_dead: int | None = None) -> list[str]:
         """The summary the per-tuple mode prints, for this run (the table counts as the
         CLI reads them before and after the run; ``?`` when not given)."""
+        from .topology import DEAD_LETTER_TABLE, TABLE
+
         def n(v):
             return "?" if v is None else f"{v:,}"
         out = [f"read {self.read:,} records in {self.elapsed_s:.2f} s "

@@ -140,3 +140,10 @@ def test_cells_are_the_bytes_the_store_makes_of_the_values(speed):
     assert key == "03000010104202-drive1"
     assert {c: encode_value(v) if not isinstance(v, bytes) else v for c, v in cells.items()} == \
         {f"cf1:{f}": encode_value(v) for f, v in zip(FIELDS, values)}
+
+
+def test_the_cell_family_is_the_per_tuple_tables():
+    import squall_smartcar.microbatch as mb
+    from squall_smartcar.topology import FAMILY
+
+    assert mb._FAMILY == FAMILY
