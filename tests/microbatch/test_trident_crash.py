@@ -97,3 +97,16 @@ def test_package_reexports_every_api_and_keeps_the_sql_module():
     for name in ("TridentTopology", "Split", "batch_function", "Count", "Sum", "Min", "Max", "Avg", "Combiner",
                  "MemoryMapState", "KeyValueMapState", "StateType", "StreamingContext", "SocketSource"):
         assert name in mb.__all__ and getattr(mb, name) is not None
+
+
+def test_a_wrapped_spout_is_refused_under_a_state_backend(tmp_path):
+    from squall.microbatch import PlanError
+    from squall.microbatch.trident import Count, MemoryMapState, TridentTopology
+    from squall.state import MemoryStateBackend
+    from squall.testing import ListSpout
+
+    topo = TridentTopology()
+    topo.new_stream("words", ListSpout([["a"], ["b"]], ["w"], name="wrapped")) \
+        .group_by(["w"]).persistent_aggregate(MemoryMapState(), Count(), ["n"])
+    with pytest.raises(PlanError, match="cannot rewind to a checkpoint"):
+        topo.run(state_backend=MemoryStateBackend())
