@@ -29,7 +29,8 @@ __all__ = [
     "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
     "OrderItem", "Limit", "OutputRate",
     "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
-    "MergeAction", "Subquery", "Exists", "InSubquery",
+    "MergeAction", "Subquery", "Exists", "InSubquery", "CreateContext", "KeyedItem", "HashItem",
+    "CategoryItem",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -293,6 +294,9 @@ class SelectStatement:
     #: ``from T match_recognize ( ... )``: a
     #: :class:`squall.cep.match_recognize_parse.MatchRecognize` clause.
     match_recognize: "object | None" = None
+    #: ``context Name select ...``: the statement runs per partition of context Name
+    #: (:mod:`squall.cep.context`).
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -736,3 +740,41 @@ class OnAction:
     insert_into: str | None = None
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class KeyedItem:
+    """``partition by p1 and p2 from Type(filter)`` of a keyed segmented context."""
+    properties: tuple[str, ...]
+    stream: StreamDef
+
+
+@dataclass(frozen=True)
+class HashItem:
+    """``coalesce by fn(expr) from Type(filter)`` of a hash segmented context."""
+    function: str
+    expr: "Expr"
+    stream: StreamDef
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CategoryItem:
+    """``group by expr as label`` of a category context."""
+    expr: "Expr"
+    label: str
+
+
+@dataclass(frozen=True)
+class CreateContext:
+    """``create context Name ...``: ``kind`` ``keyed`` (``items`` KeyedItem), ``hash``
+    (HashItem, ``granularity``) or ``category`` (CategoryItem over ``stream``)."""
+    name: str
+    kind: str
+    items: tuple
+    stream: "StreamDef | None" = None
+    granularity: int = 0
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+    insert_into: None = None

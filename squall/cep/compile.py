@@ -12,6 +12,8 @@ a join (several streams)   :func:`squall.cep.join.compile_join_statement`
 a select from a window     :func:`squall.cep.named_window.compile_consumer`
 ``create table``           :func:`squall.cep.table.compile_create_table`
 ``into table ... select``  :func:`squall.cep.table.compile_into_table`
+``create context``         :func:`squall.cep.context_compile.compile_create_context`
+``context C select ...``   :func:`squall.cep.context_compile.compile_context_statement`
 a select with subqueries   :func:`squall.cep.subquery.compile_subquery_statement`
 a select with ``T[k].c``   :func:`squall.cep.table.compile_table_access`
 ``on ... select/delete/    :func:`squall.cep.on_action.compile_on_action`
@@ -46,6 +48,8 @@ from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_
 from squall.cep.named_window import (ConsumerPlan, CreateWindowPlan, WindowStore,
                                      compile_consumer, compile_create_window)
 from squall.cep.on_action import OnActionPlan, compile_on_action
+from squall.cep.context import ContextPlan, CreateContextPlan
+from squall.cep.context_compile import compile_context_statement, compile_create_context
 from squall.cep.subquery import SubqueryPlan, compile_subquery_statement, uses_subqueries
 from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, TableStore,
                               compile_create_table, compile_into_table, compile_table_access,
@@ -58,7 +62,7 @@ __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name
 #: (:func:`squall.cep.operators.make_operator`).
 Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan,
              CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
-             OnActionPlan, MatchRecognizePlan, SubqueryPlan]
+             OnActionPlan, MatchRecognizePlan, SubqueryPlan, CreateContextPlan, ContextPlan]
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
@@ -99,6 +103,10 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
         return compile_create_window(st, declared_types, ctx, catalog)
     if isinstance(st, A.CreateTable):
         return compile_create_table(st, ctx, catalog)
+    if isinstance(st, A.CreateContext):
+        return compile_create_context(st, declared_types, ctx, catalog)
+    if getattr(st, "context", None) is not None:
+        return compile_context_statement(st, declared_types, ctx, catalog, compile_statement)
     st = resolve_variables(st, ctx.variables, declared_types)
     if isinstance(st, A.OnAction):
         return compile_on_action(st, declared_types, ctx, catalog)

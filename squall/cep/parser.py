@@ -120,6 +120,10 @@ class _ToAst(Transformer):
         # 'a.speed': a property of the stream or pattern tag named 'a' (joins, patterns).
         return A.Property(f"{_name(head)}.{_name(tail)}", head.line, head.column)
 
+    def context_prop(self, head, tail):
+        # 'context.key1': a property of the statement's context partition (squall.cep.context).
+        return A.Property(f"context.{_name(tail)}", head.line, head.column)
+
     def func(self, name, args=None):
         fname = str(name).lower()
         if args is None:
@@ -479,6 +483,43 @@ class _ToAst(Transformer):
             raise _token_error(type_tok, "expected an aggregation column such as 'sum(double)' or "
                                          "'count(*)'")
         return A.TableColumn(_name(name), arg_type, func, primary, distinct, name.line, name.column)
+
+    # -- contexts (Esper 8 reference, 4 "Context and Context Partitions"; squall.cep.context)
+
+    def create_context(self, _create, _context, name, *rest):
+        kind, items, extra = rest[-1]
+        return A.CreateContext(_name(name), kind, items, line=name.line, column=name.column, **extra)
+
+    def context_keyed(self, *rest):
+        return ("keyed", tuple(r for r in rest if isinstance(r, A.KeyedItem)), {})
+
+    def keyed_item(self, *rest):
+        props = tuple(_name(r) for r in rest if isinstance(r, Token) and r.type == "NAME")
+        return A.KeyedItem(props, rest[-1])
+
+    def context_hash(self, *rest):
+        items = tuple(r for r in rest if isinstance(r, A.HashItem))
+        toks = [r for r in rest if isinstance(r, Token)]
+        i = next(k for k, t in enumerate(toks) if t.type == "GRANULARITY")
+        number = toks[i + 1]
+        if not str(number).isdigit() or int(str(number)) < 1:
+            raise _token_error(number, "expected a positive integer granularity")
+        if i + 2 < len(toks) and str(toks[i + 2]).lower() != "preallocate":
+            raise _token_error(toks[i + 2], "expected 'preallocate' or the end of the statement")
+        return ("hash", items, {"granularity": int(str(number))})
+
+    def hash_item(self, fn, expr, _from, stream):
+        return A.HashItem(_name(fn), expr, stream, fn.line, fn.column)
+
+    def context_category(self, *rest):
+        return ("category", tuple(r for r in rest if isinstance(r, A.CategoryItem)),
+                {"stream": rest[-1]})
+
+    def category_item(self, *rest):
+        return A.CategoryItem(rest[-3], _name(rest[-1]))
+
+    def context_stmt(self, _context, name, st):
+        return dataclasses.replace(st, context=_name(name))
 
     def into_table_stmt(self, _into, _table, name, st):
         return dataclasses.replace(st, into_table=_name(name))

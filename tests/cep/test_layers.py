@@ -135,7 +135,8 @@ def test_the_compilers_never_import_the_engine():
                  "pattern_states", "pattern_operator", "variables", "compile",
                  "output", "resultset", "operators", "protocol", "named_window", "table",
                  "on_action", "query", "match_recognize", "match_recognize_compile",
-                 "match_recognize_parse", "types_option", "subquery"):
+                 "match_recognize_parse", "types_option", "subquery", "context",
+                 "context_compile"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]
 
@@ -146,7 +147,8 @@ OPERATOR_MODULES = ("expressions", "select", "join", "pattern", "pattern_compile
                     "pattern_states", "pattern_operator", "variables", "compile", "output",
                     "resultset", "operators", "protocol", "views", "rate", "named_window",
                     "table", "on_action", "query", "match_recognize",
-                    "match_recognize_compile", "match_recognize_parse", "subquery")
+                    "match_recognize_compile", "match_recognize_parse", "subquery", "context",
+                    "context_compile")
 
 
 def test_operator_modules_do_not_even_annotate_with_the_engine():
@@ -200,6 +202,8 @@ def test_the_private_name_check_names_the_import():
     ("select * from T match_recognize (measures A.a as a pattern (A B) "
      "define B as B.b > A.b)", "MatchRecognizeOperator"),
     ("select a, (select max(b) from U#length(3)) as m from T", "SubqueryOperator"),
+    ("create context Ctx partition by a from T", "CreateContextOperator"),
+    ("context Ctx select a, count(*) as n from T", "ContextOperator"),
 ])
 def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     from squall.cep import EPLEngine, ExternalClock
@@ -210,6 +214,8 @@ def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
         engine.compile("create variable int lim = 80")
     if rule.startswith(("select a from W", "on T delete")):
         engine.compile("create window W#length(3) as (a string, b double)")
+    if rule.startswith("context Ctx"):
+        engine.compile("create context Ctx partition by a from T")
     if rule.startswith(("into table", "select a, Tb")):
         engine.compile("create table Tb (k string primary key, s sum(double))")
     op = engine.compile(rule)[0]._operator

@@ -1,0 +1,203 @@
+"""Compiling contexts: ``create context`` declarations and ``context Name select ...``
+statements (run time: :mod:`squall.cep.context`).
+
+Semantics: Esper 8 reference, 4 "Context and Context Partitions".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from squall.cep import ast as A
+from squall.cep.context import ContextPlan, ContextStore, CreateContextPlan, crc32_bucket
+from squall.cep.errors import EPLCompileError
+from squall.cep.expressions import Scope, compile_row_expr
+from squall.cep.select import StatementPlan, stream_filter
+from squall.cep.variables import VariableDecl
+
+__all__ = ["compile_create_context", "compile_context_statement"]
+
+#: Hash functions of a hash segmented context.
+HASH_FUNCTIONS = frozenset({"consistent_hash_crc32"})
+
+
+def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catalog: dict) -> CreateContextPlan:
+    """Validate ``create context`` and add the declaration to ``catalog``.
+
+    Raises:
+        EPLCompileError: a context, window or table of that name exists; a type listed
+            twice; an unknown hash function; a stream with data windows.
+    """
+    if st.name in catalog:
+        raise EPLCompileError(f"A context, named window or table by name '{st.name}' has already "
+                              "been created", line=st.line, column=st.column)
+    routes: dict[str, Callable] = {}
+    pos = dict(line=st.line, column=st.column)
+
+    def accept_of(stream: A.StreamDef):
+        if not isinstance(stream, A.StreamDef) or stream.views:
+            raise EPLCompileError(f"Context '{st.name}' lists event types with optional filters "
+                                  "only (no data window, no pattern)", **pos)
+        if stream.event_type in routes:
+            raise EPLCompileError(f"Context '{st.name}' lists event type '{stream.event_type}' "
+                                  "more than once", line=stream.line, column=stream.column)
+        return stream_filter(stream, declared_types.get(stream.event_type), ctx)
+
+    if st.kind == "keyed":
+        width = len(st.items[0].properties)
+        for item in st.items:
+            if len(item.properties) != width:
+                raise EPLCompileError(f"Context '{st.name}' partitions by {width} properties for "
+                                      f"'{st.items[0].stream.event_type}' and "
+                                      f"{len(item.properties)} for '{item.stream.event_type}'", **pos)
+            tn = item.stream.event_type
+            scope = Scope(declared_types.get(tn), tn, "partition-by", None, ctx)
+            getters = tuple(compile_row_expr(A.Property(p), scope) for p in item.properties)
+            routes[tn] = _keyed_route(accept_of(item.stream), getters)
+        props = frozenset(["name", "id"] + [f"key{i + 1}" for i in range(width)])
+    elif st.kind == "hash":
+        for item in st.items:
+            if item.function.lower() not in HASH_FUNCTIONS:
+                raise EPLCompileError(f"Unknown hash function '{item.function}' (use "
+                                      f"{', '.join(sorted(HASH_FUNCTIONS))})", line=item.line,
+                                      column=item.column)
+            tn = item.stream.event_type
+            scope = Scope(declared_types.get(tn), tn, "coalesce-by", None, ctx)
+            routes[tn] = _hash_route(accept_of(item.stream), compile_row_expr(item.expr, scope),
+                                     st.granularity)
+        props = frozenset(["name", "id"])
+    else:
+        tn = st.stream.event_type
+        scope = Scope(declared_types.get(tn), tn, "group-by", None, ctx)
+        labels = [c.label for c in st.items]
+        for i, lab in enumerate(labels):
+            if lab in labels[:i]:
+                raise EPLCompileError(f"Context '{st.name}' declares category '{lab}' twice", **pos)
+        cats = tuple((i, c.label, compile_row_expr(c.expr, scope)) for i, c in enumerate(st.items))
+        routes[tn] = _category_route(accept_of(st.stream), cats)
+        props = frozenset(["name", "id", "label"])
+    store = ContextStore(st.name, st.kind, routes, props)
+    if st.kind == "keyed":
+        store.keys = {item.stream.event_type: item.properties for item in st.items}
+    catalog[st.name] = store
+    return CreateContextPlan(store, st.name)
+
+
+def _keyed_route(accept, getters):
+    if len(getters) == 1:
+        g = getters[0]
+
+        def route(ev):
+            if accept is not None and not accept(ev):
+                return ()
+            k = g(ev)
+            return (((k,), {"key1": k}),)
+        return route
+
+    def route_n(ev):
+        if accept is not None and not accept(ev):
+            return ()
+        key = tuple(g(ev) for g in getters)
+        return ((key, {f"key{i + 1}": v for i, v in enumerate(key)}),)
+    return route_n
+
+
+def _hash_route(accept, getter, granularity: int):
+    def route(ev):
+        if accept is not None and not accept(ev):
+            return ()
+        return ((crc32_bucket(getter(ev), granularity), {}),)
+    return route
+
+
+def _category_route(accept, cats):
+    def route(ev):
+        if accept is not None and not accept(ev):
+            return ()
+        return tuple((label, {"id": i, "label": label}) for i, label, f in cats if f(ev) is True)
+    return route
+
+
+def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, catalog: dict,
+                              compile_statement: Callable) -> ContextPlan:
+    """Compile ``context Name select ...``: the statement itself (``compile_statement``,
+    the dispatcher's own), run per partition of the context.
+
+    Raises:
+        EPLCompileError: an unknown context, a statement type the context does not list,
+            a ``context.<x>`` the context does not have, a statement kind not supported
+            in a context (joins, patterns, named windows, tables, subqueries).
+    """
+    store = catalog.get(st.context)
+    pos = dict(line=st.stream.line, column=st.stream.column)
+    if not isinstance(store, ContextStore):
+        raise EPLCompileError(f"Context by name '{st.context}' could not be found", **pos)
+    if not isinstance(st.stream, A.StreamDef) or st.joins:
+        raise EPLCompileError("Statements in a context read one event stream (joins and patterns "
+                              "in a context are not supported)", **pos)
+    tn = st.stream.event_type
+    if tn not in store.routes:
+        raise EPLCompileError(
+            f"Segmented context '{st.context}' requires that any of the event types that are listed "
+            f"in the segmented context also appear in any of the filter expressions of the "
+            f"statement, type '{tn}' is not one of the types listed", **pos)
+    reads: set[str] = set()
+
+    def rewrite(node):
+        if isinstance(node, A.Property) and node.name.startswith("context."):
+            name = node.name.split(".", 1)[1]
+            if name not in store.properties:
+                raise EPLCompileError(f"Context '{st.context}' has no property '{name}' (it has "
+                                      f"{', '.join(sorted(store.properties))})", line=node.line,
+                                      column=node.column)
+            reads.add(name)
+            return A.Variable(f"$context.{name}", None, node.line, node.column)
+        if isinstance(node, tuple):
+            return tuple(rewrite(x) for x in node)
+        if dataclasses.is_dataclass(node) and not isinstance(node, (type, A.StreamDef)):
+            return dataclasses.replace(node, **{f.name: rewrite(getattr(node, f.name))
+                                                for f in dataclasses.fields(node)})
+        return node
+
+    items = st.items
+    if items is not None:
+        # A column keeps the name of 'context.x' as written.
+        items = tuple(A.SelectItem(i.expr, i.alias if i.alias is not None else A.expr_text(i.expr))
+                      if any(isinstance(n, A.Property) and n.name.startswith("context.")
+                             for n in A.walk(i.expr)) else i for i in items)
+    group_by = st.group_by
+    if not group_by and tn in store.keys and any(
+            A.nodes_of([i.expr for i in st.items or ()] + [st.having], A.Aggregate)):
+        # Esper groups an aggregating statement of a keyed context by the partition
+        # properties: its rows are those of 'group by <keys>' (a partition whose batch
+        # had no event still posts its row once, count 0).
+        group_by = tuple(A.Property(p, st.stream.line, st.stream.column) for p in store.keys[tn])
+    rewritten = rewrite(dataclasses.replace(st, items=items, context=None, group_by=group_by))
+
+    def build(props: dict):
+        """The statement compiled for one partition: its ``context.x`` are constants
+        (variables of fixed value, so they do not count as event properties)."""
+        saved = ctx.variables
+        ctx.variables = {**saved, **{f"$context.{n}": VariableDecl(_Constant(props.get(n)), None, True,
+                                                                    props.get(n)) for n in reads}}
+        try:
+            return compile_statement(rewritten, declared_types, ctx, catalog)
+        finally:
+            ctx.variables = saved
+
+    inner = build({})
+    if not isinstance(inner, StatementPlan):
+        raise EPLCompileError("Only select statements over an event stream run in a context yet "
+                              "(not statements over named windows or tables, with subqueries, "
+                              "match_recognize or table access)", **pos)
+    return ContextPlan(store, inner, frozenset(reads), build)
+
+
+class _Constant:
+    """A context property's value in one partition, read as a variable's cell."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value

@@ -1,0 +1,123 @@
+"""Differential tests for contexts: ``squall epl run`` against real Esper 8.9 (harness
+conventions in test_esper_differential.py: external time from ``ts``,
+``advanceTimeSpan``, rows compared per (time, statement), floats with a tolerance).
+
+Statement 0 declares the context, statement 1 runs in it. Partitions whose timers fall
+due at one time fire in another order in Esper (see known difference 2), so the context
+statement's rows are compared as a set per time.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from squall.cep import EPLEngine, ExternalClock
+from squall.cep.errors import EPLCompileError
+from tests.cep.esper.oracle import compares_rows
+from tests.cep.esper.test_esper_differential import ev
+from tests.cep.esper.test_esper_named_windows import check, q, runner
+from tests.cep.esper.test_esper_subqueries import EVENTS
+
+KEYED = "create context C partition by carNumber from DriverCarInfo, k from Q; "
+HASH = "create context H coalesce by consistent_hash_crc32(carNumber) from DriverCarInfo granularity 4; "
+CATEGORY = ("create context G group by speed > 60 as fast, group by speed <= 60 as slow, "
+            "group by speed > 80 as vfast from DriverCarInfo; ")
+
+
+@pytest.fixture
+def both(run_esper, run_squall):
+    return runner(run_esper, run_squall)
+
+
+def ctx_check(both, rule, events=EVENTS):
+    return check(both, rule, events, unordered={1})
+
+
+def test_keyed_context_properties_and_per_partition_aggregation(both):
+    rows = ctx_check(both, KEYED + "context C select context.key1 as k, context.id as id, "
+                                   "context.name as n, carNumber, count(*) as c, avg(speed) as a "
+                                   "from DriverCarInfo")
+    assert [r["row"]["id"] for r in rows] == [0, 1, 0, 2, 1, 0]
+
+
+@pytest.mark.parametrize("select", [
+    "select carNumber, count(*) as c from DriverCarInfo#time_batch(3 sec)",
+    "select count(*) as c, avg(speed) as a from DriverCarInfo#time_batch(3 sec)",
+    "select irstream carNumber, speed, count(*) as c from DriverCarInfo#length(2)",
+    "select carNumber, sum(speed) as s from DriverCarInfo#time(2 sec) having sum(speed) > 60",
+    "select k, v from Q(v > 1)",
+    "select k, count(*) as n from Q#length_batch(2)",
+])
+def test_keyed_context_runs_each_statement_per_partition(both, select):
+    """A time_batch starts at its partition's first event; an aggregating statement is
+    grouped by the partition key, as in Esper."""
+    ctx_check(both, KEYED + "context C " + select)
+
+
+def test_keyed_context_with_filter_and_two_properties(both):
+    ctx_check(both, "create context K partition by carNumber and fuel from DriverCarInfo(speed > 52); "
+                    "context K select context.key1 as a, context.key2 as b, count(*) as n "
+                    "from DriverCarInfo", [dict(e, fuel=float(i % 2)) if "carNumber" in e else e
+                                           for i, e in enumerate(EVENTS)])
+
+
+@pytest.mark.parametrize("select", [
+    "select context.id as id, carNumber, count(*) as c from DriverCarInfo",
+    "select count(*) as c, max(speed) as m from DriverCarInfo#time_batch(3 sec)",
+])
+def test_hash_context_partitions_by_crc32(both, select):
+    ctx_check(both, HASH + "context H " + select)
+
+
+@pytest.mark.parametrize("select", [
+    "select context.label as l, context.id as id, carNumber, count(*) as c from DriverCarInfo",
+    "select context.label as l, count(*) as c, avg(speed) as a from DriverCarInfo#time_batch(3 sec)",
+])
+def test_category_context_sends_an_event_to_every_matching_category(both, select):
+    ctx_check(both, CATEGORY + "context G " + select)
+
+
+def test_insert_into_from_a_context(both):
+    ctx_check(both, KEYED + "context C insert into Mean select carNumber, avg(speed) as a "
+                            "from DriverCarInfo#length(2); select carNumber, a from Mean(a > 60)")
+
+
+def test_statement_types_the_context_does_not_list_are_refused():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile(CATEGORY)
+    with pytest.raises(EPLCompileError, match="type 'Q' is not one of the types listed"):
+        engine.compile("context G select * from Q")
+    with pytest.raises(EPLCompileError, match="could not be found"):
+        engine.compile("context Nope select * from Q")
+    with pytest.raises(EPLCompileError, match="has no property 'key1'"):
+        engine.compile("context G select context.key1 from DriverCarInfo")
+
+
+# ------------------------------------------------------------------ generated cases
+
+@st.composite
+def _events(draw):
+    out, ts = [], 0
+    for _ in range(draw(st.integers(4, 16))):
+        ts += draw(st.sampled_from([0, 500, 1_000, 2_500]))
+        if draw(st.integers(0, 3)):
+            out.append(ev(ts, draw(st.sampled_from(["A", "B", "C", "D"])), draw(st.integers(0, 12)) * 10))
+        else:
+            out.append(q(ts, draw(st.sampled_from(["A", "B", "Z"])), draw(st.integers(0, 9))))
+    return out
+
+
+@compares_rows(min_nonempty=20)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=_events(),
+       context=st.sampled_from([("C", KEYED), ("H", HASH), ("G", CATEGORY)]),
+       window=st.sampled_from(["", "#length(2)", "#time(2 sec)", "#time_batch(2 sec)",
+                               "#length_batch(2)", "#unique(speed)"]),
+       select=st.sampled_from(["carNumber, speed", "count(*) as n, sum(speed) as s",
+                               "carNumber, count(*) as n", "irstream carNumber, max(speed) as m"]),
+       where=st.sampled_from(["", "where speed > 30"]))
+def test_generated_contexts(both, events, context, window, select, where):
+    name, decl = context
+    ctx_check(both, f"{decl}context {name} select {select} from DriverCarInfo{window} {where}", events)
