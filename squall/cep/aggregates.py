@@ -32,8 +32,9 @@ AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", 
 
 Getter = Callable[[dict], Any]
 
-# slot kinds: "v" immutable value, "list" sorted values, "dict" value -> count
-_V, _LIST, _DICT = "v", "list", "dict"
+# slot kinds: "v" immutable value, "list" sorted values, "dict" value -> count, "plugin"
+# a plug-in aggregator object (its init is the factory)
+_V, _LIST, _DICT, _PLUGIN = "v", "list", "dict", "plugin"
 
 
 @dataclass(frozen=True)
@@ -257,9 +258,26 @@ def _distinct(i, func, retract):
     return (_DICT, *kinds), (None, *inits), enter, leave, fin
 
 
-def _function(func: str, distinct: bool, star: bool, get: Getter | None, name: str | None,
+def _f_plugin(i, factory, get):
+    """A plug-in aggregation (squall.cep.plugins): the slot holds the user's aggregator;
+    every value, null included, is entered and left."""
+    def upd(acc, ev):
+        acc[i].enter(get(ev))
+
+    def lv(acc, ev):
+        acc[i].leave(get(ev))
+    return (_PLUGIN,), (factory,), upd, lv, lambda acc: acc[i].value()
+
+
+def _function(func, distinct: bool, star: bool, get: Getter | None, name: str | None,
               i: int, retract: bool):
-    """-> (kinds, inits, update(acc, ev), leave(acc, ev) | None, final(acc))."""
+    """-> (kinds, inits, update(acc, ev), leave(acc, ev) | None, final(acc)); ``func`` is
+    a built-in function's name or a plug-in aggregation's factory."""
+    if not isinstance(func, str):
+        if get is None:
+            get = (lambda ev: ev.get(name))
+        kinds, inits, upd, lv, fin = _f_plugin(i, func, get)
+        return kinds, inits, upd, (lv if retract else None), fin
     if star:
         def upd(acc, ev):
             acc[i] += 1
@@ -332,6 +350,7 @@ def build_aggs(functions: list[tuple[str, bool, Getter | None, str | None, bool]
     else:
         lists = tuple(n for n in mutable if kinds_t[n] == _LIST)
         dicts = tuple(n for n in mutable if kinds_t[n] == _DICT)
+        plugins = tuple((n, template[n]) for n in mutable if kinds_t[n] == _PLUGIN)
 
         def new_acc(ev):
             acc = template.copy()
@@ -340,6 +359,8 @@ def build_aggs(functions: list[tuple[str, bool, Getter | None, str | None, bool]
                 acc[n] = []
             for n in dicts:
                 acc[n] = {}
+            for n, factory in plugins:
+                acc[n] = factory()
             return acc
 
     update = _combine(upds)
@@ -353,17 +374,24 @@ def build_aggs(functions: list[tuple[str, bool, Getter | None, str | None, bool]
                 out.append(v)
             elif k == _LIST:
                 out.append(list(v))
+            elif k == _PLUGIN:
+                out.append(v.snapshot() if hasattr(v, "snapshot") else None)
             else:
                 out.append([[x, c] for x, c in v.items()])
         return out
 
     def load(ev, data):
         acc = [ev]
-        for k, v in zip(kinds_t[1:], data):
+        for n, (k, v) in enumerate(zip(kinds_t[1:], data), start=1):
             if k == _V:
                 acc.append(v)
             elif k == _LIST:
                 acc.append(list(v))
+            elif k == _PLUGIN:
+                agg = template[n]()
+                if v is not None and hasattr(agg, "restore"):
+                    agg.restore(v)
+                acc.append(agg)
             else:
                 acc.append({(tuple(x) if isinstance(x, list) else x): c for x, c in v})
         return acc

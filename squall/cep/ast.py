@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 __all__ = [
     "Literal", "Property", "BinaryOp", "UnaryOp", "IsNull", "Aggregate", "FunctionCall",
@@ -30,7 +30,7 @@ __all__ = [
     "OrderItem", "Limit", "OutputRate",
     "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
     "MergeAction", "Subquery", "Exists", "InSubquery", "CreateContext", "KeyedItem", "HashItem",
-    "CategoryItem",
+    "CategoryItem", "CreateSchema",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -100,12 +100,16 @@ class IsNull:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """An aggregation function; ``arg`` is None for ``count(*)``. ``func`` is lower case."""
+    """An aggregation function; ``arg`` is None for ``count(*)``. ``func`` is lower case
+    for the built-in functions; ``plugin`` is the factory of a plug-in aggregation
+    function (:meth:`squall.cep.engine.EPLEngine.register_aggregation`), whose ``func``
+    keeps the registered name."""
     func: str
     arg: "Expr | None"
     distinct: bool = False
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
+    plugin: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -775,6 +779,18 @@ class CreateContext:
     items: tuple
     stream: "StreamDef | None" = None
     granularity: int = 0
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+    insert_into: None = None
+
+
+@dataclass(frozen=True)
+class CreateSchema:
+    """``create schema Name [as] (col type, ...) [inherits Parent, ...]``: ``columns``
+    are (name, type name) pairs."""
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    inherits: tuple[str, ...] = ()
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
     insert_into: None = None

@@ -12,6 +12,7 @@ a join (several streams)   :func:`squall.cep.join.compile_join_statement`
 a select from a window     :func:`squall.cep.named_window.compile_consumer`
 ``create table``           :func:`squall.cep.table.compile_create_table`
 ``into table ... select``  :func:`squall.cep.table.compile_into_table`
+``create schema``          :func:`squall.cep.schema.compile_create_schema`
 ``create context``         :func:`squall.cep.context_compile.compile_create_context`
 ``context C select ...``   :func:`squall.cep.context_compile.compile_context_statement`
 a select with subqueries   :func:`squall.cep.subquery.compile_subquery_statement`
@@ -50,6 +51,8 @@ from squall.cep.named_window import (ConsumerPlan, CreateWindowPlan, WindowStore
 from squall.cep.on_action import OnActionPlan, compile_on_action
 from squall.cep.context import ContextPlan, CreateContextPlan
 from squall.cep.context_compile import compile_context_statement, compile_create_context
+from squall.cep.plugins import apply_plugin_aggregates
+from squall.cep.schema import CreateSchemaPlan, compile_create_schema
 from squall.cep.subquery import SubqueryPlan, compile_subquery_statement, uses_subqueries
 from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, TableStore,
                               compile_create_table, compile_into_table, compile_table_access,
@@ -62,7 +65,8 @@ __all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name
 #: (:func:`squall.cep.operators.make_operator`).
 Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan,
              CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
-             OnActionPlan, MatchRecognizePlan, SubqueryPlan, CreateContextPlan, ContextPlan]
+             OnActionPlan, MatchRecognizePlan, SubqueryPlan, CreateContextPlan, ContextPlan,
+             CreateSchemaPlan]
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
@@ -93,6 +97,8 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
                               "is not supported yet", line=st.output.line, column=st.output.column)
     if ctx is None:
         ctx = EvalContext()
+    if ctx.aggregations and not isinstance(st, (A.CreateContext, A.CreateSchema)):
+        st = apply_plugin_aggregates(st, ctx.aggregations)
     if isinstance(st, A.CreateVariable):
         return compile_create_variable(st, ctx)
     if isinstance(st, A.OnSet):
@@ -103,6 +109,8 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
         return compile_create_window(st, declared_types, ctx, catalog)
     if isinstance(st, A.CreateTable):
         return compile_create_table(st, ctx, catalog)
+    if isinstance(st, A.CreateSchema):
+        return compile_create_schema(st, declared_types)
     if isinstance(st, A.CreateContext):
         return compile_create_context(st, declared_types, ctx, catalog)
     if getattr(st, "context", None) is not None:

@@ -38,6 +38,7 @@ from squall.cep.parser import parse_statements
 from squall.cep.operators import make_operator
 from squall.cep.protocol import Operator
 from squall.cep.snapshot import SNAPSHOT_VERSION, EventTable
+from squall.cep.plugins import check_plugin_name
 from squall.cep.ast import SelectStatement
 from squall.cep.errors import EPLVariableError
 from squall.cep.variables import (OnSetPlan, Variable, VariableDecl, assign, check_value,
@@ -302,6 +303,9 @@ class EPLEngine:
         self._cells: dict[str, Variable] = {}
         #: named windows and tables by name (squall.cep.named_window, squall.cep.table)
         self._catalog: dict = {}
+        #: plug-in single-row and aggregation functions (squall.cep.plugins)
+        self._functions: dict[str, Callable] = {}
+        self._aggregations: dict[str, Callable] = {}
 
     # -- types and statements
 
@@ -309,6 +313,36 @@ class EPLEngine:
         """Declare an event type; statements against it are checked, when they compile, for
         unknown properties and type mismatches (:mod:`squall.cep.typecheck`)."""
         self._types[name] = dict(properties)
+
+    def register_function(self, name: str, fn: Callable[..., Any]) -> None:
+        """Make ``name(args...)`` a single-row function in statements compiled from now on:
+        ``fn(*values)`` is called with the arguments' values (null as None) each time the
+        expression is evaluated; an exception makes the expression null for that event
+        and is reported to ``on_error`` (see :mod:`squall.cep.plugins`).
+
+        Raises:
+            ValueError: ``name`` is not an identifier or is a built-in aggregation.
+            TypeError: ``fn`` is not callable.
+
+        Semantics: Esper 8 reference, 19.3 "Single-Row Function".
+        """
+        check_plugin_name(name, "function", fn)
+        self._functions[name] = fn
+
+    def register_aggregation(self, name: str, factory: Callable[[], Any]) -> None:
+        """Make ``name(expr)`` an aggregation function in statements compiled from now on:
+        ``factory()`` gives a fresh aggregator (per group, batch, window...) with
+        ``enter(value)``, ``leave(value)`` and ``value()``, and optionally ``snapshot()``
+        / ``restore(state)`` for checkpoints (see :mod:`squall.cep.plugins`).
+
+        Raises:
+            ValueError: ``name`` is not an identifier or is a built-in aggregation.
+            TypeError: ``factory`` is not callable.
+
+        Semantics: Esper 8 reference, 19.5 "Aggregation Function".
+        """
+        check_plugin_name(name, "aggregation function", factory)
+        self._aggregations[name] = factory
 
     @property
     def event_types(self) -> dict[str, dict[str, type]]:
@@ -336,14 +370,18 @@ class EPLEngine:
                      for n, c in self._cells.items() if c.statement is not None}
         for ctx in contexts:
             ctx.variables, ctx.cells = variables, self._cells
+            ctx.functions, ctx.aggregations = self._functions, self._aggregations
+        # create schema declares types for the statements after it; the engine's only
+        # once the whole text compiled
+        types = dict(self._types)
         # Windows and tables created by this text join the catalog only once it starts.
         catalog = {n: s for n, s in self._catalog.items() if s.owner is not None}
         plans, shapers = [], []
         for p, ctx in zip(parsed, contexts):
-            plan = compile_statement(p.ast, self._types, ctx, catalog)
+            plan = compile_statement(p.ast, types, ctx, catalog)
             plans.append((plan, p.text))
             # order by / limit see the variables declared before the statement, as it does
-            shapers.append(compile_shaper(resolve_variables(p.ast, ctx.variables, self._types),
+            shapers.append(compile_shaper(resolve_variables(p.ast, ctx.variables, types),
                                           plan.columns, ctx)
                            if isinstance(p.ast, SelectStatement) else None)
         if name is None:
@@ -380,6 +418,7 @@ class EPLEngine:
                 self._routes.setdefault(t, []).append(target)
             out.append(st)
         self._catalog = {n: s for n, s in catalog.items() if s.owner is not None}
+        self._types.update((n, t) for n, t in types.items() if n not in self._types)
         return out
 
     # -- named windows and tables (squall.cep.named_window, squall.cep.table)
@@ -410,6 +449,7 @@ class EPLEngine:
         ctx.variables = {n: VariableDecl(c, c.java_type, c.constant, c.value)
                          for n, c in self._cells.items() if c.statement is not None}
         ctx.cells = self._cells
+        ctx.functions, ctx.aggregations = self._functions, self._aggregations
         ctx.statement = "(fire-and-forget query)"
         st = resolve_variables(parsed[0].ast, ctx.variables, self._types)
         return _run_query(st, self._catalog, self._types, ctx)

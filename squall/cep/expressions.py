@@ -17,6 +17,7 @@ from typing import Any, Callable
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.matching import EvalContext, make_matcher
+from squall.cep.plugins import call_function
 from squall.cep.typecheck import check_expr, java_type
 
 __all__ = ["Getter", "Eval", "Scope", "column_name", "check_property", "compile_expr",
@@ -148,6 +149,10 @@ def compile_expr(e: A.Expr, scope: Scope) -> Eval:
         k = scope.agg_index[e]
         return lambda ev, av: av[k]
     if isinstance(e, A.FunctionCall):
+        fn = scope.ctx.functions.get(e.name)
+        if fn is not None:
+            return call_function(e.name, fn, tuple(compile_expr(a, scope) for a in e.args),
+                                 scope.ctx.report)
         if e.name.lower() in A.AGGREGATE_FUNCTIONS:
             raise EPLCompileError(f"Aggregate function '{e.name}' takes exactly one argument",
                                   line=e.line, column=e.column)

@@ -71,7 +71,7 @@ class EvalContext:
     """
 
     __slots__ = ("match_timeout_s", "patterns", "statement", "errors", "_reporter", "variables",
-                 "cells")
+                 "cells", "functions", "aggregations")
 
     def __init__(self, reporter: Reporter | None = None, *, match_timeout_s: float = MATCH_TIMEOUT_S,
                  pattern_cache_size: int = PATTERN_CACHE_SIZE) -> None:
@@ -84,6 +84,10 @@ class EvalContext:
         #: engine's variable cells (squall.cep.variables); the engine sets both
         self.variables: dict = {}
         self.cells: dict = {}
+        #: compile time: plug-in single-row functions (name -> callable) and aggregation
+        #: functions (name -> factory) registered with the engine (squall.cep.plugins)
+        self.functions: dict = {}
+        self.aggregations: dict = {}
 
     def report(self, record: Any, reason: str) -> None:
         """One event could not be evaluated as written (the expression became null)."""

@@ -484,6 +484,17 @@ class _ToAst(Transformer):
                                          "'count(*)'")
         return A.TableColumn(_name(name), arg_type, func, primary, distinct, name.line, name.column)
 
+    def create_schema(self, _create, _schema, name, *rest):
+        cols, parents, after = [], [], False
+        for r in rest:
+            if isinstance(r, tuple):   # column_def: (name, type name)
+                cols.append(r)
+            elif isinstance(r, Token) and r.type == "INHERITS":
+                after = True
+            elif after and isinstance(r, Token) and r.type == "NAME":
+                parents.append(_name(r))
+        return A.CreateSchema(_name(name), tuple(cols), tuple(parents), name.line, name.column)
+
     # -- contexts (Esper 8 reference, 4 "Context and Context Partitions"; squall.cep.context)
 
     def create_context(self, _create, _context, name, *rest):

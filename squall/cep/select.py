@@ -70,10 +70,10 @@ def _build_aggs(aggs: list[A.Aggregate], scope: Scope, retract: bool = False) ->
                                       line=agg.line, column=agg.column)
         if isinstance(agg.arg, A.Property):
             check_property(agg.arg, arg_scope)
-            functions.append((agg.func, agg.distinct, None, agg.arg.name, False))
+            functions.append((agg.plugin or agg.func, agg.distinct, None, agg.arg.name, False))
         else:
-            functions.append((agg.func, agg.distinct, compile_row_expr(agg.arg, arg_scope), None,
-                              False))
+            functions.append((agg.plugin or agg.func, agg.distinct,
+                              compile_row_expr(agg.arg, arg_scope), None, False))
     return build_aggs(functions, retract)
 
 

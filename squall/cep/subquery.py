@@ -262,7 +262,8 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
             if a.arg is None:
                 functions.append((a.func, False, None, None, True))
             else:
-                functions.append((a.func, a.distinct, compile_row_expr(a.arg, plain), None, False))
+                functions.append((a.plugin or a.func, a.distinct, compile_row_expr(a.arg, plain), None,
+                                  False))
         agg_spec = build_aggs(functions, retract=False)
         if not vp.windows and where is not None:
             # Uncorrelated (checked above): the filter applies on entry.

@@ -161,6 +161,9 @@ class _Checker:
         if isinstance(e, A.Variable):
             return e.java_type
         if isinstance(e, A.Aggregate):
+            if e.plugin is not None:   # a Python aggregation: its result type is unknown
+                self.infer(e.arg)
+                return None
             if e.arg is None:
                 return "Long"
             t = self.infer(e.arg)

@@ -136,7 +136,7 @@ def test_the_compilers_never_import_the_engine():
                  "output", "resultset", "operators", "protocol", "named_window", "table",
                  "on_action", "query", "match_recognize", "match_recognize_compile",
                  "match_recognize_parse", "types_option", "subquery", "context",
-                 "context_compile"):
+                 "context_compile", "plugins", "schema"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]
 
@@ -148,7 +148,7 @@ OPERATOR_MODULES = ("expressions", "select", "join", "pattern", "pattern_compile
                     "resultset", "operators", "protocol", "views", "rate", "named_window",
                     "table", "on_action", "query", "match_recognize",
                     "match_recognize_compile", "match_recognize_parse", "subquery", "context",
-                    "context_compile")
+                    "context_compile", "plugins", "schema")
 
 
 def test_operator_modules_do_not_even_annotate_with_the_engine():
@@ -204,6 +204,7 @@ def test_the_private_name_check_names_the_import():
     ("select a, (select max(b) from U#length(3)) as m from T", "SubqueryOperator"),
     ("create context Ctx partition by a from T", "CreateContextOperator"),
     ("context Ctx select a, count(*) as n from T", "ContextOperator"),
+    ("create schema S (a string, b double)", "CreateSchemaOperator"),
 ])
 def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     from squall.cep import EPLEngine, ExternalClock
