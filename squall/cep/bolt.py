@@ -49,6 +49,7 @@ runs the engine of :mod:`squall.cep.engine`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -87,6 +88,11 @@ class CepBolt(Stateful, Bolt):
         dedupe_horizon_ms: how long (event time) a key is remembered.
         rules_dir: a directory to watch for new versions of the rules (live rules, see
             the module docs), or None.
+        functions: plug-in single-row functions, EPL name -> import path
+            ``"package.module:attribute"`` (a spec travels as text; the worker imports
+            the callable), see :meth:`EPLEngine.register_function`.
+        aggregations: plug-in aggregation functions, EPL name -> import path of the
+            factory, see :meth:`EPLEngine.register_aggregation`.
 
     Raises (at build time):
         EPLSyntaxError / EPLCompileError: the rule does not parse or compile.
@@ -94,8 +100,12 @@ class CepBolt(Stateful, Bolt):
 
     def __init__(self, epl: str, event_type: str, properties: Mapping[str, str] | None = None,
                  time_field: str | None = None, name: str = "rule", dedupe_field: str | None = None,
-                 dedupe_horizon_ms: int = 600_000, rules_dir: str | os.PathLike | None = None) -> None:
+                 dedupe_horizon_ms: int = 600_000, rules_dir: str | os.PathLike | None = None,
+                 functions: Mapping[str, str] | None = None,
+                 aggregations: Mapping[str, str] | None = None) -> None:
         self.epl = epl
+        self.functions = dict(functions or {})
+        self.aggregations = dict(aggregations or {})
         self.rules_dir = None if rules_dir is None else os.fspath(rules_dir)
         self.dedupe_field = dedupe_field
         self.dedupe_horizon_ms = dedupe_horizon_ms
@@ -104,7 +114,14 @@ class CepBolt(Stateful, Bolt):
         self.time_field = time_field
         self.name = name
         # Compile once now: a bad rule fails the build, and the output fields are known.
-        self._streams = self._compile(EPLEngine(ExternalClock(0)))[1]
+        self._streams = self._compile(self._with_plugins(EPLEngine(ExternalClock(0))))[1]
+
+    def _with_plugins(self, engine: EPLEngine) -> EPLEngine:
+        for name, path in self.functions.items():
+            engine.register_function(name, _import_object(path, f"function '{name}'"))
+        for name, path in self.aggregations.items():
+            engine.register_aggregation(name, _import_object(path, f"aggregation '{name}'"))
+        return engine
 
     def _compile(self, engine: EPLEngine):
         # Named as live rules name them (first statement: `name`, then `name#i`, unless
@@ -150,8 +167,8 @@ class CepBolt(Stateful, Bolt):
         self.collector = collector
         # An event a statement cannot evaluate (a pattern match past its time bound) is
         # reported as the bolt's error, throttled by the engine; the stream goes on.
-        self.engine = EPLEngine(ExternalClock(0) if self.time_field else WallClock(),
-                                on_error=collector.report_error)
+        self.engine = self._with_plugins(EPLEngine(ExternalClock(0) if self.time_field else WallClock(),
+                                                   on_error=collector.report_error))
         statements, streams = self._compile(self.engine)
         for st, (stream, columns) in zip(statements, streams):
             st.add_listener(self._listener(st, stream, columns))
@@ -354,3 +371,22 @@ def _getter(fields: Fields, name: str) -> Callable[[list], Any]:
         # The stream lacks the field: each tuple fails with Fields.index's unknown-field error.
         return values[fields.index(name)]
     return missing
+
+
+def _import_object(path: str, what: str):
+    """``"package.module:attribute"`` -> the object (a topology's own code, named in its
+    spec; never a path read from data).
+
+    Raises:
+        ValueError: the path is malformed or does not resolve (the message names it).
+    """
+    module, _, attr = str(path).partition(":")
+    if not module or not attr:
+        raise ValueError(f"CepBolt plug-in {what}: expected 'package.module:attribute', got {path!r}")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"CepBolt plug-in {what}: cannot import {path!r}: {exc}") from exc
+    return obj

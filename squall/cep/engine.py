@@ -345,6 +345,16 @@ class EPLEngine:
         self._aggregations[name] = factory
 
     @property
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        """The registered plug-in single-row functions: name -> callable (a copy)."""
+        return dict(self._functions)
+
+    @property
+    def aggregations(self) -> dict[str, Callable[[], Any]]:
+        """The registered plug-in aggregation functions: name -> factory (a copy)."""
+        return dict(self._aggregations)
+
+    @property
     def event_types(self) -> dict[str, dict[str, type]]:
         """The declared event types: name -> {property: type} (a copy)."""
         return {n: dict(p) for n, p in self._types.items()}

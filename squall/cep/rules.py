@@ -294,6 +294,10 @@ class RuleSet:
         scratch = EPLEngine(ExternalClock(0))
         for name, props in engine.event_types.items():
             scratch.define_event_type(name, props)
+        for name, fn in engine.functions.items():
+            scratch.register_function(name, fn)
+        for name, factory in engine.aggregations.items():
+            scratch.register_aggregation(name, factory)
         errors: dict[int, EPLError] = {}
         for rs in self.statements:
             if rs.error is not None:

@@ -87,3 +87,18 @@ def test_an_event_whose_pattern_match_times_out_is_reported_and_the_stream_goes_
     assert [r[:2] for r in ListSink.values("cep-out")] == [["ab", True], ["a" * 60 + "b", None], ["cd", True]]
     [error] = result.errors()
     assert "EPLEvaluationError" in error and "statement 'pat'" in error and "took longer" in error
+
+
+def test_plugin_functions_travel_as_import_paths():
+    rule = "SELECT car, floor(speed) AS f, spread(speed) AS sp FROM Car#length(2) GROUP BY car"
+    ListSink.reset("cep-out")
+    b = TopologyBuilder()
+    b.set_spout("src", ListSpout([[T0, "a", 90.5], [T0 + 1000, "a", 70.25]], ["ts", "car_number", "speed"]))
+    b.set_bolt("cep", CepBolt(rule, "Car", {"car_number": "car"}, time_field="ts",
+                              functions={"floor": "math:floor"},
+                              aggregations={"spread": "tests.cep.test_plugins:Spread"})).global_grouping("src")
+    b.set_bolt("out", ListSink("cep-out")).shuffle_grouping("cep")
+    assert run_topology(b.build(), timeout_s=10).completed
+    assert [r[:3] for r in ListSink.values("cep-out")] == [["a", 90, 0.0], ["a", 70, 20.25]]
+    with pytest.raises(ValueError, match="cannot import 'math:nope'"):
+        CepBolt(rule, "Car", time_field="ts", functions={"floor": "math:nope"})
