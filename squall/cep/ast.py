@@ -30,7 +30,7 @@ __all__ = [
     "OrderItem", "Limit", "OutputRate",
     "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
     "MergeAction", "Subquery", "Exists", "InSubquery", "CreateContext", "KeyedItem", "HashItem",
-    "CategoryItem", "CreateSchema",
+    "CategoryItem", "CreateSchema", "ContextCondition",
 ]
 
 AGGREGATE_FUNCTIONS = frozenset({"avg", "sum", "count", "min", "max", "median", "stddev", "avedev"})
@@ -771,9 +771,23 @@ class CategoryItem:
 
 
 @dataclass(frozen=True)
+class ContextCondition:
+    """When a context partition starts or ends: ``kind`` ``now`` (``@now``), ``after``
+    (``period_ms`` after it started) or ``event`` (an event of ``stream``, its filter and
+    alias)."""
+    kind: str
+    stream: "StreamDef | None" = None
+    period_ms: int = 0
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class CreateContext:
     """``create context Name ...``: ``kind`` ``keyed`` (``items`` KeyedItem), ``hash``
-    (HashItem, ``granularity``) or ``category`` (CategoryItem over ``stream``)."""
+    (HashItem, ``granularity``), ``category`` (CategoryItem over ``stream``), ``span``
+    (``start ... end ...``) or ``overlap`` (``initiated by ... terminated by ...``), the
+    last two with ``items`` = (start, end) ContextConditions."""
     name: str
     kind: str
     items: tuple

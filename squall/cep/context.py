@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from squall.cep.operators import make_operator
-from squall.cep.protocol import EngineHost, Operator, StatementHost
+from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.snapshot import EventTable
 
-__all__ = ["ContextStore", "ContextPlan", "ContextOperator", "CreateContextPlan",
-           "CreateContextOperator", "java_string"]
+__all__ = ["ContextStore", "ContextPlan", "ContextOperator", "TemporalContextOperator",
+           "CreateContextPlan", "CreateContextOperator", "Condition", "TemporalSpec", "java_string"]
 
 
 def java_string(v) -> str:
@@ -77,7 +77,32 @@ class ContextStore:
         self.properties = properties
         #: keyed: per event type, the properties that partition it
         self.keys: dict[str, tuple[str, ...]] = {}
+        #: start/end and initiated/terminated contexts: their conditions
+        self.temporal: TemporalSpec | None = None
+        #: ``context.<alias>.<prop>`` prefixes (the starting event's alias)
+        self.prefixes: tuple[str, ...] = ()
         self.owner = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled start or end condition: ``kind`` ``now``, ``after`` (``period_ms``) or
+    ``event`` (``event_type``, ``accept(event, start_event)``; ``alias`` names the
+    starting event's properties for ``context.<alias>.<prop>`` and end filters)."""
+    kind: str
+    event_type: str | None = None
+    accept: Callable[[dict, Any], bool] | None = None
+    period_ms: int = 0
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class TemporalSpec:
+    """``start ... end ...`` (``overlapping`` False: one partition at a time) or
+    ``initiated by ... terminated by ...`` (True: a partition per initiating event)."""
+    start: Condition
+    end: Condition
+    overlapping: bool
 
 
 @dataclass(frozen=True)
@@ -138,7 +163,9 @@ class ContextPlan:
     def event_type(self) -> str:
         return self.inner.event_type
 
-    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> "ContextOperator":
+    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> Operator:
+        if self.store.temporal is not None:
+            return TemporalContextOperator(stmt, self, engine)
         return ContextOperator(stmt, self, engine)
 
 
@@ -206,3 +233,140 @@ def _plain(key):
 
 def _tuple(key):
     return tuple(key) if isinstance(key, list) else key
+
+
+class _Span:
+    """One partition of a start/end or initiated/terminated context: its operator, when
+    it started, and the event that started it."""
+
+    __slots__ = ("id", "op", "start_ms", "end_ms", "start_event", "owner", "ended")
+
+    def __init__(self, pid: int, op: Operator, start_ms: int, end_ms: int | None, start_event,
+                 owner: "TemporalContextOperator") -> None:
+        self.id, self.op, self.start_ms, self.end_ms = pid, op, start_ms, end_ms
+        self.start_event, self.owner, self.ended = start_event, owner, False
+
+    def end_due(self, now_ms: int) -> None:
+        """The engine's schedule callback at ``start + after``."""
+        if not self.ended:
+            self.owner.end(self, now_ms)
+
+
+class TemporalContextOperator(Operator):
+    """A statement in a ``start ... end ...`` (non-overlapping) or ``initiated by ...
+    terminated by ...`` (overlapping) context.
+
+    Per event, as Esper 8.9 does (checked in tests/cep/esper/test_esper_contexts.py):
+    partitions whose end condition the event meets end first (the event does not reach
+    them); then a start condition it meets starts a partition (non-overlapping: only
+    when none is running) which the event reaches first; then the running partitions in
+    the order they started. A partition ending with ``after`` ends at that time, before
+    its own timers due then, and drops what it held (an open batch outputs nothing);
+    with ``start @now`` the next partition starts at once.
+    """
+
+    def __init__(self, stmt: StatementHost, plan: ContextPlan, engine: EngineHost) -> None:
+        self.stmt, self.plan, self.engine = stmt, plan, engine
+        self.spec: TemporalSpec = plan.store.temporal
+        self.active: list[_Span] = []
+        self.next_id = 0
+        self.stopped = False
+        types = [plan.event_type]
+        for cond in (self.spec.start, self.spec.end):
+            if cond.kind == "event" and cond.event_type not in types:
+                types.append(cond.event_type)
+        self.types = tuple(types)
+        self.origin_ms = engine.current_time_ms
+        # 'start @now end after P': partition k spans [origin + k*P, origin + (k+1)*P).
+        # One that receives no event outputs nothing, so it is only made when an event
+        # comes (an idle hour of 1-second partitions costs nothing); its id is still k.
+        self.periodic = self.spec.start.kind == "now" and self.spec.end.kind == "after"
+        if self.spec.start.kind == "now" and not self.periodic:
+            self._start(None, engine.current_time_ms)
+
+    def _start(self, start_event, now_ms: int, pid: int | None = None, schedule: bool = True) -> _Span:
+        spec = self.spec
+        if pid is None:
+            pid = self.next_id
+            self.next_id += 1
+        end_ms = now_ms + spec.end.period_ms if spec.end.kind == "after" else None
+        props = {"name": self.plan.store.name, "id": pid, "startTime": now_ms, "endTime": end_ms}
+        alias = spec.start.alias
+        if alias is not None and start_event is not None:
+            for n in self.plan.reads:
+                if n.startswith(alias + "."):
+                    props[n] = start_event.get(n[len(alias) + 1:])
+        plan = self.plan.build(props) if self.plan.reads else self.plan.inner
+        span = _Span(pid, make_operator(self.stmt, plan, self.engine), now_ms, end_ms, start_event, self)
+        self.active.append(span)
+        if end_ms is not None and schedule:
+            self.engine.schedule(end_ms, span.end_due)
+        return span
+
+    def end(self, span: _Span, now_ms: int) -> None:
+        span.ended = True
+        span.op.stop()
+        self.active.remove(span)
+        if self.spec.start.kind == "now" and not self.periodic and not self.stopped:
+            self._start(None, now_ms)
+
+    def inlets(self):
+        return tuple((t, TypedInlet(self, t)) for t in self.types)
+
+    def on_events(self, events) -> None:
+        self.on_typed_events(self.plan.event_type, events)
+
+    def on_typed_events(self, type_name: str, events) -> None:
+        spec, now = self.spec, self.engine
+        start, end = spec.start, spec.end
+        mine = type_name == self.plan.event_type
+        for ev in events:
+            if end.kind == "event" and end.event_type == type_name:
+                for span in [s for s in self.active if end.accept(ev, s.start_event)]:
+                    self.end(span, now.current_time_ms)
+            first = None
+            if start.kind == "event" and start.event_type == type_name and start.accept(ev, None) \
+                    and (spec.overlapping or not self.active):
+                first = self._start(ev, now.current_time_ms)
+            if mine and self.periodic and not self.active:
+                period = self.spec.end.period_ms
+                k = (now.current_time_ms - self.origin_ms) // period
+                self._start(None, self.origin_ms + k * period, pid=k)
+            if mine:
+                if first is not None:
+                    first.op.on_events((ev,))
+                for span in list(self.active):
+                    if span is not first and not span.ended:
+                        span.op.on_events((ev,))
+
+    def stop(self) -> None:
+        self.stopped = True
+        for span in self.active:
+            span.ended = True
+            span.op.stop()
+
+    def schedule_owners(self) -> dict:
+        out = {}
+        for span in self.active:
+            out[("end", span.id)] = span
+            for path, obj in span.op.schedule_owners().items():
+                out[("partition", span.id, *path)] = obj
+        return out
+
+    def snapshot_state(self, events: EventTable):
+        return {"next_id": self.next_id, "origin_ms": self.origin_ms,
+                "partitions": [[s.id, s.start_ms, events.ref(s.start_event), s.op.snapshot_state(events)]
+                               for s in self.active]}
+
+    def restore_state(self, state, events: list) -> None:
+        for span in self.active:     # started fresh (@now) with the statement
+            span.ended = True
+            span.op.stop()
+        self.active = []
+        for pid, start_ms, ev_ref, inner in state["partitions"]:
+            start_event = None if ev_ref < 0 else events[ev_ref]
+            # its pending end timer comes back with the snapshot's schedules
+            span = self._start(start_event, start_ms, pid, schedule=False)
+            span.op.restore_state(inner, events)
+        self.next_id = state["next_id"]
+        self.origin_ms = state["origin_ms"]

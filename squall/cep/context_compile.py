@@ -10,7 +10,8 @@ import dataclasses
 from typing import Callable
 
 from squall.cep import ast as A
-from squall.cep.context import ContextPlan, ContextStore, CreateContextPlan, crc32_bucket
+from squall.cep.context import (Condition, ContextPlan, ContextStore, CreateContextPlan, TemporalSpec,
+                                crc32_bucket)
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.select import StatementPlan, stream_filter
@@ -67,6 +68,14 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
             routes[tn] = _hash_route(accept_of(item.stream), compile_row_expr(item.expr, scope),
                                      st.granularity)
         props = frozenset(["name", "id"])
+    elif st.kind in ("span", "overlap"):
+        store = ContextStore(st.name, st.kind, {}, frozenset(["name", "id", "startTime", "endTime"]))
+        start, end = (_condition(c, st.items[0], declared_types, ctx) for c in st.items)
+        store.temporal = TemporalSpec(start, end, st.kind == "overlap")
+        if start.alias is not None:
+            store.prefixes = (start.alias + ".",)
+        catalog[st.name] = store
+        return CreateContextPlan(store, st.name)
     else:
         tn = st.stream.event_type
         scope = Scope(declared_types.get(tn), tn, "group-by", None, ctx)
@@ -82,6 +91,44 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
         store.keys = {item.stream.event_type: item.properties for item in st.items}
     catalog[st.name] = store
     return CreateContextPlan(store, st.name)
+
+
+def _condition(cond: A.ContextCondition, start: A.ContextCondition, declared_types: dict,
+               ctx) -> Condition:
+    """A start or end condition; an end filter may read the starting event's properties
+    as ``alias.prop`` (the start condition's alias)."""
+    if cond.kind != "event":
+        return Condition(cond.kind, period_ms=cond.period_ms)
+    stream = cond.stream
+    tn = stream.event_type
+    alias = start.stream.alias if start.kind == "event" and cond is not start else None
+    if not stream.filters:
+        return Condition("event", tn, lambda ev, first: True, alias=stream.alias)
+    # Names of the starting event ('q.k') are not the type's: checked when evaluated.
+    declared = None if alias is not None else declared_types.get(tn)
+    scope = Scope(declared, tn, "filter", None, ctx)
+    fs = tuple(compile_row_expr(e, scope) for e in stream.filters)
+    prefix = None if alias is None else alias + "."
+
+    def accept(ev, first) -> bool:
+        row = ev if prefix is None else _StartRow(ev, first, prefix)
+        return all(f(row) is True for f in fs)
+    return Condition("event", tn, accept, alias=stream.alias)
+
+
+class _StartRow:
+    """An ending event whose ``get`` also answers ``alias.prop`` from the event that
+    started the partition."""
+
+    __slots__ = ("ev", "first", "prefix")
+
+    def __init__(self, ev, first, prefix: str) -> None:
+        self.ev, self.first, self.prefix = ev, first, prefix
+
+    def get(self, name, default=None):
+        if name.startswith(self.prefix):
+            return default if self.first is None else self.first.get(name[len(self.prefix):], default)
+        return self.ev.get(name, default)
 
 
 def _keyed_route(accept, getters):
@@ -137,7 +184,7 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
         raise EPLCompileError("Statements in a context read one event stream (joins and patterns "
                               "in a context are not supported)", **pos)
     tn = st.stream.event_type
-    if tn not in store.routes:
+    if store.temporal is None and tn not in store.routes:
         raise EPLCompileError(
             f"Segmented context '{st.context}' requires that any of the event types that are listed "
             f"in the segmented context also appear in any of the filter expressions of the "
@@ -147,7 +194,7 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     def rewrite(node):
         if isinstance(node, A.Property) and node.name.startswith("context."):
             name = node.name.split(".", 1)[1]
-            if name not in store.properties:
+            if name not in store.properties and not name.startswith(store.prefixes or ("\0",)):
                 raise EPLCompileError(f"Context '{st.context}' has no property '{name}' (it has "
                                       f"{', '.join(sorted(store.properties))})", line=node.line,
                                       column=node.column)

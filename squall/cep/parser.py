@@ -120,9 +120,10 @@ class _ToAst(Transformer):
         # 'a.speed': a property of the stream or pattern tag named 'a' (joins, patterns).
         return A.Property(f"{_name(head)}.{_name(tail)}", head.line, head.column)
 
-    def context_prop(self, head, tail):
-        # 'context.key1': a property of the statement's context partition (squall.cep.context).
-        return A.Property(f"context.{_name(tail)}", head.line, head.column)
+    def context_prop(self, head, *tail):
+        # 'context.key1', 'context.q.k': a property of the statement's context partition
+        # (squall.cep.context).
+        return A.Property("context." + ".".join(_name(t) for t in tail), head.line, head.column)
 
     def func(self, name, args=None):
         fname = str(name).lower()
@@ -528,6 +529,37 @@ class _ToAst(Transformer):
 
     def category_item(self, *rest):
         return A.CategoryItem(rest[-3], _name(rest[-1]))
+
+    def context_span(self, _start, start, _end, end):
+        if start.kind == "after":
+            raise _token_error(_start, "a context partition starts with an event or @now")
+        if end.kind == "now":
+            raise _token_error(_end, "a context partition ends with an event or 'after <period>'")
+        return ("span", (start, end), {})
+
+    def context_overlap(self, *rest):
+        conds = [r for r in rest if isinstance(r, A.ContextCondition)]
+        if conds[0].kind != "event":
+            raise _token_error(rest[0], "an overlapping context is initiated by an event")
+        if conds[1].kind == "now":
+            raise _token_error(rest[0], "a context partition ends with an event or 'after <period>'")
+        return ("overlap", tuple(conds), {})
+
+    def cond_now(self, name):
+        if str(name).lower() != "now":
+            raise _token_error(name, "expected '@now'")
+        return A.ContextCondition("now", line=name.line, column=name.column)
+
+    def cond_after(self, after, period):
+        return A.ContextCondition("after", period_ms=int(period.msec), line=after.line,
+                                  column=after.column)
+
+    def cond_event(self, type_tok, *rest):
+        filters = next((r[1] for r in rest if isinstance(r, tuple) and r and r[0] == "filter"), ())
+        names = [r for r in rest if isinstance(r, Token) and r.type == "NAME"]
+        stream = A.StreamDef(_name(type_tok), (), _name(names[-1]) if names else None, type_tok.line,
+                             type_tok.column, filters=filters)
+        return A.ContextCondition("event", stream, line=type_tok.line, column=type_tok.column)
 
     def context_stmt(self, _context, name, st):
         return dataclasses.replace(st, context=_name(name))

@@ -61,3 +61,54 @@ def test_removing_the_statement_stops_every_partition():
     engine.remove(engine.statements[1])
     engine.advance_time(40_000)
     assert out == []
+
+
+TEMPORAL = [
+    "create context S start @now end after 4 sec",
+    "create context S initiated by Go as g terminated after 5 sec",
+    "create context S start Go end Stop",
+]
+MIXED = [(500, "Go", {"k": "a"}), (1000, "Car", {"car": "A", "speed": 90.0}),
+         (2500, "Go", {"k": "b"}), (3000, "Car", {"car": "B", "speed": 40.0}),
+         (4500, "Stop", {}), (6000, "Car", {"car": "A", "speed": 70.0}),
+         (6500, "Go", {"k": "c"}), (8000, "Car", {"car": "C", "speed": 10.0}),
+         (9500, "Car", {"car": "A", "speed": 30.0})]
+
+
+def temporal(decl):
+    engine = EPLEngine(ExternalClock(0))
+    out = []
+    engine.compile(decl + "; @Name('s') context S select context.id as id, count(*) as n, "
+                          "sum(speed) as s from Car#time_batch(2 sec)")[1].add_listener(
+        lambda new, old: out.extend((engine.current_time_ms, r) for r in new))
+    return engine, out
+
+
+def feed(engine, events, end=None):
+    for ts, type_name, ev in events:
+        engine.advance_time(ts)
+        engine.send(type_name, ev)
+    if end is not None:
+        engine.advance_time(end)
+
+
+@pytest.mark.parametrize("decl", TEMPORAL)
+@pytest.mark.parametrize("cut", range(1, len(MIXED)))
+def test_a_restored_engine_continues_start_end_partitions(decl, cut):
+    whole_engine, whole = temporal(decl)
+    feed(whole_engine, MIXED, end=30_000)
+    assert whole   # the case outputs something to compare
+    first, out = temporal(decl)
+    feed(first, MIXED[:cut])
+    second, rest = temporal(decl)
+    second.restore(first.snapshot())
+    feed(second, MIXED[cut:], end=30_000)
+    assert out + rest == whole
+
+
+def test_an_idle_periodic_context_makes_no_partitions():
+    engine, out = temporal(TEMPORAL[0])
+    feed(engine, [(1000, "Car", {"car": "A", "speed": 1.0})], end=10 * 24 * 3600 * 1000)
+    feed(engine, [(10 * 24 * 3600 * 1000 + 1, "Car", {"car": "A", "speed": 2.0})], end=10 ** 9)
+    assert [r["id"] for _, r in out] == [0, 216_000]
+    assert len(engine.statements[1]._operator.active) == 0

@@ -205,6 +205,7 @@ def test_the_private_name_check_names_the_import():
     ("create context Ctx partition by a from T", "CreateContextOperator"),
     ("context Ctx select a, count(*) as n from T", "ContextOperator"),
     ("create schema S (a string, b double)", "CreateSchemaOperator"),
+    ("context Span select a, count(*) as n from T", "TemporalContextOperator"),
 ])
 def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
     from squall.cep import EPLEngine, ExternalClock
@@ -215,6 +216,8 @@ def test_every_operator_kind_declares_the_operator_protocol(rule, kind):
         engine.compile("create variable int lim = 80")
     if rule.startswith(("select a from W", "on T delete")):
         engine.compile("create window W#length(3) as (a string, b double)")
+    if rule.startswith("context Span"):
+        engine.compile("create context Span start U end after 1 sec")
     if rule.startswith("context Ctx"):
         engine.compile("create context Ctx partition by a from T")
     if rule.startswith(("into table", "select a, Tb")):

@@ -84,6 +84,44 @@ def test_insert_into_from_a_context(both):
                             "from DriverCarInfo#length(2); select carNumber, a from Mean(a > 60)")
 
 
+# ------------------------------------------------------------------ start/end, initiated/terminated
+
+@pytest.mark.parametrize("decl", [
+    "create context S start Q(v < 5) end Q(v >= 5); ",
+    "create context S start Q end after 2 sec; ",
+    "create context S start Q end DriverCarInfo(speed > 95); ",
+    "create context S start @now end after 3 sec; ",
+    "create context S start @now end Q; ",
+])
+def test_non_overlapping_context(both, decl):
+    """One partition at a time; an ending event does not reach the partition it ends; a
+    starting event reaches the partition it starts."""
+    ctx_check(both, decl + "context S select context.id as id, context.startTime as st, "
+                           "context.endTime as et, carNumber, count(*) as c from DriverCarInfo")
+
+
+@pytest.mark.parametrize("select", [
+    "select count(*) as c from DriverCarInfo#time_batch(2 sec)",
+    "select count(*) as c, k from Q",
+    "select irstream carNumber, sum(speed) as s from DriverCarInfo#length(2)",
+])
+def test_a_partition_drops_what_it_holds_when_it_ends(both, select):
+    ctx_check(both, "create context S start @now end after 3 sec; context S " + select)
+    ctx_check(both, "create context S start Q end after 2500 msec; context S " + select)
+
+
+@pytest.mark.parametrize("decl, prop", [
+    ("create context S initiated by Q as q terminated after 2 sec; ", "q.k"),
+    ("create context S initiated by Q as q terminated by Q(k = q.k); ", "q.k"),
+    ("create context S initiated by DriverCarInfo as d terminated after 3 sec; ", "d.carNumber"),
+    ("create context S initiated by Q(v > 1) as q terminated by DriverCarInfo(carNumber = q.k); ", "q.k"),
+])
+def test_overlapping_context(both, decl, prop):
+    """A partition per initiating event, which reaches it first; then the older ones."""
+    ctx_check(both, decl + f"context S select context.{prop} as qk, context.id as id, carNumber, "
+                           "count(*) as c from DriverCarInfo")
+
+
 def test_statement_types_the_context_does_not_list_are_refused():
     engine = EPLEngine(ExternalClock(0))
     engine.compile(CATEGORY)
@@ -109,10 +147,14 @@ def _events(draw):
     return out
 
 
-@compares_rows(min_nonempty=20)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@compares_rows(min_nonempty=30)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=_events(),
-       context=st.sampled_from([("C", KEYED), ("H", HASH), ("G", CATEGORY)]),
+       context=st.sampled_from([("C", KEYED), ("H", HASH), ("G", CATEGORY),
+                                ("S", "create context S start Q(v < 5) end Q(v >= 5); "),
+                                ("S", "create context S start @now end after 3 sec; "),
+                                ("S", "create context S initiated by Q as q terminated after 2 sec; "),
+                                ("S", "create context S initiated by Q as q terminated by Q(k = q.k); ")]),
        window=st.sampled_from(["", "#length(2)", "#time(2 sec)", "#time_batch(2 sec)",
                                "#length_batch(2)", "#unique(speed)"]),
        select=st.sampled_from(["carNumber, speed", "count(*) as n, sum(speed) as s",
