@@ -81,6 +81,8 @@ class ContextStore:
         self.temporal: TemporalSpec | None = None
         #: ``context.<alias>.<prop>`` prefixes (the starting event's alias)
         self.prefixes: tuple[str, ...] = ()
+        #: a nested context: its contexts, outermost first
+        self.children: tuple[ContextStore, ...] = ()
         self.owner = None
 
 
@@ -154,6 +156,25 @@ class ContextPlan:
     inner: Any
     reads: frozenset[str]
     build: Callable[[dict], Any]
+    #: a level of a nested context: ``"<its name>."``, the prefix of its properties
+    prefix: str = ""
+
+    def partition_plan(self, props: dict):
+        """The plan one partition runs, given its context properties (unprefixed)."""
+        if not self.reads:
+            return self.inner
+        return self.build({self.prefix + k: v for k, v in props.items()})
+
+    def condition_types(self) -> set:
+        """Event types that start or end partitions of this level's nested contexts."""
+        out = set()
+        plan = self.inner
+        while isinstance(plan, ContextPlan):
+            spec = plan.store.temporal
+            if spec is not None:
+                out |= {c.event_type for c in (spec.start, spec.end) if c.kind == "event"}
+            plan = plan.inner
+        return out
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -189,8 +210,8 @@ class ContextOperator(Operator):
         if pid is None:
             pid = props["id"] if "id" in props else len(self.partitions)
         props = {**props, "id": pid, "name": self.plan.store.name}
-        plan = self.plan.build(props) if self.plan.reads else self.plan.inner
-        part = _Partition(pid, key, props, make_operator(self.stmt, plan, self.engine))
+        part = _Partition(pid, key, props,
+                          make_operator(self.stmt, self.plan.partition_plan(props), self.engine))
         self.partitions[key] = part
         return part
 
@@ -202,6 +223,26 @@ class ContextOperator(Operator):
                 if part is None:
                     part = self._partition(key, props)
                 part.op.on_events((ev,))
+
+    def inlets(self):
+        # A nested context whose inner partitions start or end with other event types
+        # takes those too and hands them to the partition of their key.
+        extra = self.plan.condition_types() - {self.plan.event_type}
+        if not extra:
+            return None
+        return tuple((t, TypedInlet(self, t)) for t in (self.plan.event_type, *sorted(extra)))
+
+    def on_typed_events(self, type_name: str, events) -> None:
+        if type_name == self.plan.event_type:
+            self.on_events(events)
+            return
+        route, parts = self.plan.store.routes[type_name], self.partitions
+        for ev in events:
+            for key, props in route(ev):
+                part = parts.get(key)
+                if part is None:
+                    part = self._partition(key, props)
+                part.op.on_typed_events(type_name, (ev,))
 
     def stop(self) -> None:
         self.stopped = True
@@ -275,6 +316,9 @@ class TemporalContextOperator(Operator):
         for cond in (self.spec.start, self.spec.end):
             if cond.kind == "event" and cond.event_type not in types:
                 types.append(cond.event_type)
+        #: types the partitions' own nested contexts start or end with
+        self.forward = frozenset(plan.condition_types() - {plan.event_type})
+        types += sorted(self.forward - set(types))
         self.types = tuple(types)
         self.origin_ms = engine.current_time_ms
         # 'start @now end after P': partition k spans [origin + k*P, origin + (k+1)*P).
@@ -293,11 +337,12 @@ class TemporalContextOperator(Operator):
         props = {"name": self.plan.store.name, "id": pid, "startTime": now_ms, "endTime": end_ms}
         alias = spec.start.alias
         if alias is not None and start_event is not None:
+            head = self.plan.prefix + alias + "."
             for n in self.plan.reads:
-                if n.startswith(alias + "."):
-                    props[n] = start_event.get(n[len(alias) + 1:])
-        plan = self.plan.build(props) if self.plan.reads else self.plan.inner
-        span = _Span(pid, make_operator(self.stmt, plan, self.engine), now_ms, end_ms, start_event, self)
+                if n.startswith(head):
+                    props[n[len(self.plan.prefix):]] = start_event.get(n[len(head):])
+        span = _Span(pid, make_operator(self.stmt, self.plan.partition_plan(props), self.engine),
+                     now_ms, end_ms, start_event, self)
         self.active.append(span)
         if end_ms is not None and schedule:
             self.engine.schedule(end_ms, span.end_due)
@@ -338,6 +383,9 @@ class TemporalContextOperator(Operator):
                 for span in list(self.active):
                     if span is not first and not span.ended:
                         span.op.on_events((ev,))
+            elif type_name in self.forward:
+                for span in list(self.active):
+                    span.op.on_typed_events(type_name, (ev,))
 
     def stop(self) -> None:
         self.stopped = True

@@ -33,6 +33,22 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
     if st.name in catalog:
         raise EPLCompileError(f"A context, named window or table by name '{st.name}' has already "
                               "been created", line=st.line, column=st.column)
+    if st.kind == "nested":
+        names = [c.name for c in st.items]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise EPLCompileError(f"Nested context '{st.name}' names context '{n}' twice",
+                                      line=st.line, column=st.column)
+        store = ContextStore(st.name, "nested", {}, frozenset())
+        store.children = tuple(_declare(c, declared_types, ctx) for c in st.items)
+    else:
+        store = _declare(st, declared_types, ctx)
+    catalog[st.name] = store
+    return CreateContextPlan(store, st.name)
+
+
+def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
+    """One (not nested) context declaration -> its store."""
     routes: dict[str, Callable] = {}
     pos = dict(line=st.line, column=st.column)
 
@@ -74,8 +90,7 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
         store.temporal = TemporalSpec(start, end, st.kind == "overlap")
         if start.alias is not None:
             store.prefixes = (start.alias + ".",)
-        catalog[st.name] = store
-        return CreateContextPlan(store, st.name)
+        return store
     else:
         tn = st.stream.event_type
         scope = Scope(declared_types.get(tn), tn, "group-by", None, ctx)
@@ -89,8 +104,7 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
     store = ContextStore(st.name, st.kind, routes, props)
     if st.kind == "keyed":
         store.keys = {item.stream.event_type: item.properties for item in st.items}
-    catalog[st.name] = store
-    return CreateContextPlan(store, st.name)
+    return store
 
 
 def _condition(cond: A.ContextCondition, start: A.ContextCondition, declared_types: dict,
@@ -184,21 +198,43 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
         raise EPLCompileError("Statements in a context read one event stream (joins and patterns "
                               "in a context are not supported)", **pos)
     tn = st.stream.event_type
-    if store.temporal is None and tn not in store.routes:
-        raise EPLCompileError(
-            f"Segmented context '{st.context}' requires that any of the event types that are listed "
-            f"in the segmented context also appear in any of the filter expressions of the "
-            f"statement, type '{tn}' is not one of the types listed", **pos)
-    reads: set[str] = set()
+    nested = store.context_kind == "nested"
+    levels = store.children if nested else (store,)
+    for i, lvl in enumerate(levels):
+        if lvl.temporal is None and tn not in lvl.routes:
+            raise EPLCompileError(
+                f"Segmented context '{lvl.name}' requires that any of the event types that are "
+                f"listed in the segmented context also appear in any of the filter expressions of "
+                f"the statement, type '{tn}' is not one of the types listed", **pos)
+        for t in _condition_types(lvl) - {tn}:
+            for outer in levels[:i]:
+                if outer.temporal is None and t not in outer.routes:
+                    raise EPLCompileError(
+                        f"Context '{lvl.name}' starts or ends with '{t}' events, which the enclosing "
+                        f"context '{outer.name}' does not list", **pos)
+    reads: list[set[str]] = [set() for _ in levels]
+
+    def level_of(name: str, node) -> int:
+        if nested:
+            head, _, prop = name.partition(".")
+            index = next((i for i, lvl in enumerate(levels) if lvl.name == head), None)
+            if index is None or not prop:
+                raise EPLCompileError(f"Nested context '{store.name}' has no context '{head}' "
+                                      f"(write context.<nested context>.<property>)",
+                                      line=node.line, column=node.column)
+        else:
+            index, prop = 0, name
+        lvl = levels[index]
+        if prop not in lvl.properties and not prop.startswith(lvl.prefixes or ("\0",)):
+            raise EPLCompileError(f"Context '{lvl.name}' has no property '{prop}' (it has "
+                                  f"{', '.join(sorted(lvl.properties))})", line=node.line,
+                                  column=node.column)
+        return index
 
     def rewrite(node):
         if isinstance(node, A.Property) and node.name.startswith("context."):
             name = node.name.split(".", 1)[1]
-            if name not in store.properties and not name.startswith(store.prefixes or ("\0",)):
-                raise EPLCompileError(f"Context '{st.context}' has no property '{name}' (it has "
-                                      f"{', '.join(sorted(store.properties))})", line=node.line,
-                                      column=node.column)
-            reads.add(name)
+            reads[level_of(name, node)].add(name)
             return A.Variable(f"$context.{name}", None, node.line, node.column)
         if isinstance(node, tuple):
             return tuple(rewrite(x) for x in node)
@@ -214,31 +250,51 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
                       if any(isinstance(n, A.Property) and n.name.startswith("context.")
                              for n in A.walk(i.expr)) else i for i in items)
     group_by = st.group_by
-    if not group_by and tn in store.keys and any(
+    keys = [p for lvl in levels for p in lvl.keys.get(tn, ())]
+    if not group_by and keys and any(
             A.nodes_of([i.expr for i in st.items or ()] + [st.having], A.Aggregate)):
         # Esper groups an aggregating statement of a keyed context by the partition
         # properties: its rows are those of 'group by <keys>' (a partition whose batch
         # had no event still posts its row once, count 0).
-        group_by = tuple(A.Property(p, st.stream.line, st.stream.column) for p in store.keys[tn])
+        group_by = tuple(A.Property(p, st.stream.line, st.stream.column) for p in keys)
     rewritten = rewrite(dataclasses.replace(st, items=items, context=None, group_by=group_by))
+    every_read = set().union(*reads)
 
-    def build(props: dict):
+    def compile_with(props: dict):
         """The statement compiled for one partition: its ``context.x`` are constants
         (variables of fixed value, so they do not count as event properties)."""
         saved = ctx.variables
         ctx.variables = {**saved, **{f"$context.{n}": VariableDecl(_Constant(props.get(n)), None, True,
-                                                                    props.get(n)) for n in reads}}
+                                                                    props.get(n)) for n in every_read}}
         try:
             return compile_statement(rewritten, declared_types, ctx, catalog)
         finally:
             ctx.variables = saved
 
-    inner = build({})
-    if not isinstance(inner, StatementPlan):
+    def plan_at(i: int, fixed: dict) -> ContextPlan:
+        lvl, prefix = levels[i], (levels[i].name + "." if nested else "")
+        if i == len(levels) - 1:
+            return ContextPlan(lvl, compile_with(fixed), frozenset(reads[i]),
+                               lambda props: compile_with({**fixed, **props}), prefix)
+        return ContextPlan(lvl, plan_at(i + 1, fixed), frozenset(reads[i]),
+                           lambda props: plan_at(i + 1, {**fixed, **props}), prefix)
+
+    plan = plan_at(0, {})
+    innermost = plan
+    while isinstance(innermost, ContextPlan):
+        innermost = innermost.inner
+    if not isinstance(innermost, StatementPlan):
         raise EPLCompileError("Only select statements over an event stream run in a context yet "
                               "(not statements over named windows or tables, with subqueries, "
                               "match_recognize or table access)", **pos)
-    return ContextPlan(store, inner, frozenset(reads), build)
+    return plan
+
+
+def _condition_types(store: ContextStore) -> set:
+    """The event types that start or end a temporal context's partitions."""
+    if store.temporal is None:
+        return set()
+    return {c.event_type for c in (store.temporal.start, store.temporal.end) if c.kind == "event"}
 
 
 class _Constant:

@@ -502,6 +502,14 @@ class _ToAst(Transformer):
         kind, items, extra = rest[-1]
         return A.CreateContext(_name(name), kind, items, line=name.line, column=name.column, **extra)
 
+    def create_nested_context(self, _create, _context, name, *rest):
+        items = tuple(r for r in rest if isinstance(r, A.CreateContext))
+        return A.CreateContext(_name(name), "nested", items, line=name.line, column=name.column)
+
+    def nested_item(self, _context, name, *rest):
+        kind, items, extra = rest[-1]
+        return A.CreateContext(_name(name), kind, items, line=name.line, column=name.column, **extra)
+
     def context_keyed(self, *rest):
         return ("keyed", tuple(r for r in rest if isinstance(r, A.KeyedItem)), {})
 

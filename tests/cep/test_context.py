@@ -65,6 +65,8 @@ def test_removing_the_statement_stops_every_partition():
 
 TEMPORAL = [
     "create context S start @now end after 4 sec",
+    "create context S context A partition by car from Car, context B start @now end after 4 sec",
+    "create context S context A partition by car from Car, context B initiated by Car terminated after 3 sec",
     "create context S initiated by Go as g terminated after 5 sec",
     "create context S start Go end Stop",
 ]
@@ -78,7 +80,8 @@ MIXED = [(500, "Go", {"k": "a"}), (1000, "Car", {"car": "A", "speed": 90.0}),
 def temporal(decl):
     engine = EPLEngine(ExternalClock(0))
     out = []
-    engine.compile(decl + "; @Name('s') context S select context.id as id, count(*) as n, "
+    ident = "context.A.key1" if " context A " in decl else "context.id"
+    engine.compile(decl + f"; @Name('s') context S select {ident} as id, count(*) as n, "
                           "sum(speed) as s from Car#time_batch(2 sec)")[1].add_listener(
         lambda new, old: out.extend((engine.current_time_ms, r) for r in new))
     return engine, out
