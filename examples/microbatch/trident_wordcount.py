@@ -21,7 +21,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from squall.microbatch import Count, KeyValueMapState, MemoryMapState, Split, TridentTopology
+from squall.microbatch import (
+    Count,
+    KeyValueMapState,
+    MemoryMapState,
+    Split,
+    TridentTopology,
+)
 from squall.microbatch.sql import TextFileSource
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import squall_smartcar.microbatch as mb
+
 from squall.state import RocksDBStateBackend
 
 _store = mb._store_records

@@ -6,7 +6,13 @@ import pytest
 
 pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'squall[microbatch]')")
 
-from squall.microbatch import ListSink, ListSource, PlanError, StreamingDataFrame, window  # noqa: E402
+from squall.microbatch import (  # noqa: E402
+    ListSink,
+    ListSource,
+    PlanError,
+    StreamingDataFrame,
+    window,
+)
 from squall.microbatch import functions as F  # noqa: E402
 
 

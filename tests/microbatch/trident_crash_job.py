@@ -15,7 +15,13 @@ import polars as pl
 
 from squall.config import CHECKPOINT_INTERVAL_MS
 from squall.microbatch import ListSource
-from squall.microbatch.trident import Count, KeyValueMapState, MemoryMapState, Split, TridentTopology
+from squall.microbatch.trident import (
+    Count,
+    KeyValueMapState,
+    MemoryMapState,
+    Split,
+    TridentTopology,
+)
 from squall.state import RocksDBStateBackend
 from squall.store import EmbeddedKeyValueStore
 
