@@ -773,11 +773,14 @@ class CategoryItem:
 @dataclass(frozen=True)
 class ContextCondition:
     """When a context partition starts or ends: ``kind`` ``now`` (``@now``), ``after``
-    (``period_ms`` after it started) or ``event`` (an event of ``stream``, its filter and
-    alias)."""
+    (``period_ms`` after it started), ``event`` (an event of ``stream``, its filter and
+    alias) or ``crontab``."""
     kind: str
     stream: "StreamDef | None" = None
     period_ms: int = 0
+    #: ``crontab``: per field (minutes, hours, days of month, months, days of week,
+    #: seconds) the allowed values, None for any
+    crontab: tuple = ()
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
 

@@ -12,6 +12,7 @@ from typing import Callable
 from squall.cep import ast as A
 from squall.cep.context import (Condition, ContextPlan, ContextStore, CreateContextPlan, TemporalSpec,
                                 crc32_bucket)
+from squall.cep.crontab import Crontab
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.select import StatementPlan, stream_filter
@@ -111,6 +112,8 @@ def _condition(cond: A.ContextCondition, start: A.ContextCondition, declared_typ
                ctx) -> Condition:
     """A start or end condition; an end filter may read the starting event's properties
     as ``alias.prop`` (the start condition's alias)."""
+    if cond.kind == "crontab":
+        return Condition("crontab", cron=Crontab(cond.crontab))
     if cond.kind != "event":
         return Condition(cond.kind, period_ms=cond.period_ms)
     stream = cond.stream

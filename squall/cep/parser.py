@@ -547,8 +547,9 @@ class _ToAst(Transformer):
 
     def context_overlap(self, *rest):
         conds = [r for r in rest if isinstance(r, A.ContextCondition)]
-        if conds[0].kind != "event":
-            raise _token_error(rest[0], "an overlapping context is initiated by an event")
+        if conds[0].kind not in ("event", "crontab"):
+            raise _token_error(rest[0], "an overlapping context is initiated by an event or a "
+                                        "crontab")
         if conds[1].kind == "now":
             raise _token_error(rest[0], "a context partition ends with an event or 'after <period>'")
         return ("overlap", tuple(conds), {})
@@ -568,6 +569,55 @@ class _ToAst(Transformer):
         stream = A.StreamDef(_name(type_tok), (), _name(names[-1]) if names else None, type_tok.line,
                              type_tok.column, filters=filters)
         return A.ContextCondition("event", stream, line=type_tok.line, column=type_tok.column)
+
+    # Crontab fields and their ranges (Esper 8 reference, 7.6.4 "timer:at").
+    _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6), (0, 59))
+
+    def cond_crontab(self, *params):
+        if len(params) not in (5, 6):
+            raise _token_error(params[0][1],
+                               "a crontab has 5 or 6 fields (minutes, hours, days of month, "
+                               "months, days of week [, seconds])")
+        fields = []
+        for (kind, tok, values), (lo, hi) in zip(params, self._CRON_RANGES):
+            if kind == "star" and values is None:
+                fields.append(None)
+                continue
+            if kind == "star":   # */n
+                fields.append(frozenset(range(lo, hi + 1, values)))
+                continue
+            bad = [v for v in values if not lo <= v <= hi]
+            if bad:
+                raise _token_error(tok, f"crontab value {bad[0]} is out of range {lo}..{hi}")
+            fields.append(frozenset(values))
+        if len(fields) == 5:
+            fields.append(frozenset([0]))
+        first = params[0][1]
+        return A.ContextCondition("crontab", crontab=tuple(fields), line=first.line,
+                                  column=first.column)
+
+    def cron_star(self, star, *rest):
+        if not rest:
+            return ("star", star, None)
+        op, num = rest
+        if str(op) != "/" or not str(num).isdigit() or int(str(num)) < 1:
+            raise _token_error(op, "expected '*/n' with a positive n")
+        return ("star", star, int(str(num)))
+
+    def cron_value(self, a, b=None):
+        for t in (a, b):
+            if t is not None and not str(t).isdigit():
+                raise _token_error(t, "expected a whole number")
+        lo = int(str(a))
+        return ("values", a, tuple(range(lo, int(str(b)) + 1)) if b is not None else (lo,))
+
+    def cron_list(self, *items):
+        values = []
+        for kind, tok, v in items:
+            if kind != "values":
+                raise _token_error(tok, "a crontab list holds numbers and ranges")
+            values += v
+        return ("values", items[0][1], tuple(values))
 
     def context_stmt(self, _context, name, st):
         return dataclasses.replace(st, context=_name(name))

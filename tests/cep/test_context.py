@@ -115,3 +115,21 @@ def test_an_idle_periodic_context_makes_no_partitions():
     feed(engine, [(10 * 24 * 3600 * 1000 + 1, "Car", {"car": "A", "speed": 2.0})], end=10 ** 9)
     assert [r["id"] for _, r in out] == [0, 216_000]
     assert len(engine.statements[1]._operator.active) == 0
+
+
+@pytest.mark.parametrize("cut", range(1, len(MIXED)))
+def test_a_restored_engine_continues_crontab_partitions(cut):
+    decl = "create context S start (*, *, *, *, *, *) end after 3 sec"
+    test_a_restored_engine_continues_start_end_partitions(decl, cut)
+
+
+def test_crontab_schedules():
+    from squall.cep.crontab import Crontab
+
+    every_2_min_at_30s = Crontab((frozenset(range(0, 60, 2)), None, None, None, None, frozenset([30])))
+    assert every_2_min_at_30s.next_after(0) == 30_000
+    assert every_2_min_at_30s.next_after(30_000) == 150_000
+    monday_9 = Crontab((frozenset([0]), frozenset([9]), None, None, frozenset([1]), frozenset([0])))
+    assert monday_9.next_after(0) == (4 * 24 + 9) * 3600 * 1000   # 1970-01-05, a Monday
+    feb_31 = Crontab((None, None, frozenset([31]), frozenset([2]), None, frozenset([0])))
+    assert feb_31.next_after(0) is None

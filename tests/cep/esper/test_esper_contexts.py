@@ -192,3 +192,26 @@ def test_nested_context_inner_ids(both):
     ctx_check(both, "create context N context A partition by carNumber from DriverCarInfo, "
                     "context B start @now end after 3 sec; context N select context.A.key1 as k, "
                     "context.B.id as b from DriverCarInfo")
+
+
+# ------------------------------------------------------------------ crontab conditions (UTC)
+
+CRON_EVENTS = [ev(30_000, "A", 1), ev(90_000, "B", 2), q(100_000, "A", 1), ev(150_000, "C", 3),
+               ev(200_000, "A", 4), ev(250_000, "B", 5), ev(370_000, "C", 6), ev(3_700_000, "A", 7),
+               ev(3_790_000, "B", 8), ev(7_260_000, "C", 9)]
+
+
+@pytest.mark.parametrize("decl", [
+    "create context S start (1, *, *, *, *) end (3, *, *, *, *); ",
+    "create context S start (0, *, *, *, *) end (2, *, *, *, *); ",
+    "create context S start (*, *, *, *, *) end after 30 sec; ",
+    "create context S start (*/2, *, *, *, *, 30) end (*/3, *, *, *, *); ",
+    "create context S start ([1, 3, 58:59], [0, 1], *, *, *) end after 2 min; ",
+    "create context S initiated by (*, *, *, *, *) terminated after 90 sec; ",
+    "create context S start Q end (*/5, *, *, *, *); ",
+    "create context S start (1, 2, *, *, 4) end (5, 2, *, *, *); ",
+])
+def test_crontab_conditions(both, decl):
+    ctx_check(both, decl + "context S select context.id as id, context.startTime as st, "
+                           "context.endTime as et, speed, count(*) as c from DriverCarInfo",
+              CRON_EVENTS)
