@@ -77,8 +77,9 @@ class EsperOracle:
 
     def __init__(self, java: str, cp: str) -> None:
         self._proc = subprocess.Popen(
-            [java, "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
-             "EsperRunner", "--serve"],
+            # UTC: Esper reads crontab schedules in the JVM's zone, Squall in UTC.
+            [java, "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Duser.timezone=UTC",
+             "-cp", cp, "EsperRunner", "--serve"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, encoding="utf-8", bufsize=1)
         self._stderr: list[str] = []
