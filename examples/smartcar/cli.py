@@ -151,7 +151,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     on_cluster = workers > 1 or address is not None
     backend = _state_backend(state_backend, data_dir, redis_url, job) if not on_cluster else \
         (None if state_backend == "none" else
-         functools.partial(_worker_state_backend, state_backend, str(data_dir), redis_url, job))
+         functools.partial(_partition_state_backend, state_backend, str(data_dir), redis_url, job))
     if backend is None and guarantee == EXACTLY_ONCE:
         raise CliError("--guarantee exactly-once needs checkpoints: choose a --state-backend other than none")
     where = ", ".join(x for x in (hbase and f"HBase {mask_url(hbase)}",
@@ -240,10 +240,10 @@ def _state_backend(kind: str, data_dir, redis_url: str | None, job: tuple):
     return RocksDBStateBackend(Path(data_dir) / "state" / job_id)
 
 
-def _worker_state_backend(kind: str, data_dir: str, redis_url: str | None, job: tuple, index: int):
-    """Worker ``index``'s state backend on the cluster: its own namespace of this input's
-    (each worker checkpoints the tasks it runs)."""
-    return _state_backend(kind, Path(data_dir), redis_url, (*job, "worker", index))
+def _partition_state_backend(kind: str, data_dir: str, redis_url: str | None, job: tuple, partition: str):
+    """One partition of this input's checkpoints on the cluster (a task's state, or a
+    worker's record): its own namespace, so a task's state follows the task."""
+    return _state_backend(kind, Path(data_dir), redis_url, (*job, partition))
 
 
 def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, source, t0: float):

@@ -72,14 +72,17 @@ class RayCluster:
 
     def submit_topology(self, name: str, conf: Mapping[str, Any] | None, topology: Topology, *,
                         workers: int | None = None, until_complete: bool = False,
-                        state_backend: Callable[[int], Any] | None = None) -> ClusterTopologyHandle:
+                        state_backend: Callable[[str], Any] | None = None) -> ClusterTopologyHandle:
         """Start ``topology`` as ``name`` on the cluster; returns at once.
 
         Args:
             workers: worker processes (default ``topology.workers`` of ``conf``, 1).
             until_complete: a bounded run: it ends once every spout is exhausted.
-            state_backend: ``worker index -> StateBackend`` for checkpoints (each worker
-                checkpoints its own tasks; it is built in the worker's process).
+            state_backend: ``partition name -> StateBackend`` for checkpoints: called in
+                the worker processes with ``"task-<id>"`` for each task's state and
+                ``"worker-<index>"`` for each worker's checkpoint record; it must name
+                the same storage for the same partition in every process (a RocksDB
+                directory per partition, a Redis key prefix per partition).
 
         Raises:
             SquallError: the name runs already; the spec cannot be pickled.
@@ -103,6 +106,13 @@ class RayCluster:
         if name in self._submitted:
             self._submitted.remove(name)
         return summary
+
+    def rebalance(self, name: str, workers: int | None = None,
+                  executors: dict[str, int] | None = None) -> dict[str, Any]:
+        """Move a running topology to ``workers`` processes and new executor counts
+        without killing it; see :meth:`squall.cluster.nimbus.Nimbus.rebalance`. Returns
+        its summary (``rebalance_pause_s``: how long its spouts were paused)."""
+        return self._ray.get(self.nimbus.rebalance.remote(name, workers, executors))
 
     def activate(self, name: str) -> None:
         self._ray.get(self.nimbus.activate.remote(name))
@@ -135,16 +145,14 @@ class ClusterTopologyHandle:
         self.cluster = cluster
         self.name = name
         self._ray = cluster._ray
-        self._workers: list[Any] | None = None
         self._last_stats: dict[str, ComponentStats] = {}
         self._last_summary: dict[str, Any] | None = None
         self._stopping: threading.Thread | None = None
 
     def workers(self) -> list[Any]:
-        if self._workers is None:
-            names = self._ray.get(self.cluster.nimbus.worker_names.remote(self.name))
-            self._workers = [self._ray.get_actor(n, namespace=self.cluster.namespace) for n in names]
-        return self._workers
+        """The worker actors now (a rebalance replaces them)."""
+        names = self._ray.get(self.cluster.nimbus.worker_names.remote(self.name))
+        return [self._ray.get_actor(n, namespace=self.cluster.namespace) for n in names]
 
     def summary(self) -> dict[str, Any]:
         """Nimbus's summary; after a kill, the last one read (phase ``"killed"``)."""

@@ -31,14 +31,14 @@ from typing import Any
 from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, TOPOLOGY_WORKERS,
                       WORKER_TIMEOUT_SECS, resolve)
 from ..errors import SquallError
-from .scheduler import even_schedule
+from .records import delete_record, list_records, save_record
+from .scheduler import even_schedule, with_parallelism
 from .worker_actor import WorkerActor, worker_actor_name
 
 __all__ = ["Nimbus", "NIMBUS_NAME", "TopologyNotFoundError"]
 
 NIMBUS_NAME = "squall-nimbus"
-_KV_PREFIX = b"squall:topology:"
-_MONITOR_S = 0.1
+_MONITOR_S = 0.05
 _QUIET_TIMEOUT_S = 30.0
 _FINAL_CHECKPOINT_ATTEMPTS = 20
 _ROLLBACK_BACKOFF_S = (0.05, 5.0)
@@ -55,19 +55,17 @@ class Nimbus:
     def __init__(self, namespace: str = "squall") -> None:
         import ray
         from ray import cloudpickle
-        from ray.experimental import internal_kv
 
         self._ray = ray
         self._pickle = cloudpickle
-        self._kv = internal_kv
         self.namespace = namespace
         self.started = time.time()
         self._lock = threading.RLock()
         self._topologies: dict[str, dict[str, Any]] = {}
         self._workers: dict[str, list[Any]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
-        for key in internal_kv._internal_kv_list(_KV_PREFIX):
-            record = cloudpickle.loads(internal_kv._internal_kv_get(key))
+        self._topology_locks: dict[str, threading.Lock] = {}
+        for record in list_records():
             self._topologies[record["name"]] = record
             self._workers[record["name"]] = self._find_workers(record)
         self._stop = threading.Event()
@@ -94,19 +92,17 @@ class Nimbus:
                       "completed": False, "error": None, "restarts": 0}
             self._topologies[name] = record
             self._save(record)
-            self._workers[name] = [self._start_worker(record, topology, i) for i in range(assignment.workers)]
+            self._workers[name] = [self._start_worker(record, i) for i in range(assignment.workers)]
             return self._summary(record)
 
-    def _start_worker(self, record: dict[str, Any], topology: Any, index: int):
-        ray = self._ray
-        backend = (self._pickle.loads(record["state_backend"]) if record["state_backend"] is not None
-                   else None)
-        actor = ray.remote(WorkerActor).options(
+    def _start_worker(self, record: dict[str, Any], index: int):
+        # Only the name and index travel as arguments: the worker reads the rest from the
+        # record, also when Ray restarts it after this Nimbus is gone.
+        actor = self._ray.remote(WorkerActor).options(
             name=worker_actor_name(record["name"], index), namespace=self.namespace,
             lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16,
             num_cpus=0, scheduling_strategy="SPREAD")
-        return actor.remote(record["name"], topology, record["conf"], index, record["placement"],
-                            backend, self.namespace)
+        return actor.remote(record["name"], index, self.namespace)
 
     def _find_workers(self, record: dict[str, Any]) -> list[Any]:
         out = []
@@ -147,8 +143,89 @@ class Nimbus:
             summary = self._summary(record)
             self._topologies.pop(name, None)
             self._workers.pop(name, None)
-            self._kv._internal_kv_del(_KV_PREFIX + name.encode())
+            delete_record(name)
         return summary
+
+    def rebalance(self, name: str, workers: int | None = None,
+                  executors: dict[str, int] | None = None) -> dict[str, Any]:
+        """Change a running topology's worker processes and executors without killing it.
+
+        The topology takes a checkpoint with its spouts paused (under exactly-once one
+        with no tuple tree open, so nothing is in flight), its worker processes are
+        replaced by ``workers`` new ones running the new assignment (executors per
+        component from ``executors``, up to its task count), each task restores its
+        state from that checkpoint wherever it now runs (its state partition follows
+        it: :mod:`squall.cluster.state`), and the spouts resume. The returned summary
+        has ``rebalance_pause_s``: from the pause to the spouts resuming.
+
+        Raises:
+            TopologyNotFoundError: unknown name.
+            SquallError: the topology has no state backend (its spouts' positions would
+                be lost), an executor count outside 1..tasks, an unknown component, or
+                no checkpoint could be taken.
+
+        Semantics: Storm ``storm rebalance -n -e`` (which kills the workers and loses what
+        they held: STORM-588); Flink's rescaling from a savepoint.
+        """
+        record = self._record(name)
+        if record["state_backend"] is None:
+            raise SquallError(f"rebalancing {name!r} needs checkpoints: submit it with a state backend, "
+                              f"so that its spouts' positions and its state move with its tasks")
+        topology = self._pickle.loads(record["topology"])
+        topology = with_parallelism(topology, executors or {})
+        count = workers or record["workers"]
+        assignment = even_schedule(topology, count)
+        with self._topology_lock(name):
+            t0 = time.monotonic()
+            old = self._workers[name]
+            run = self._runs.setdefault(name, {})
+            exactly_once = record["conf"][CHECKPOINT_MODE] == EXACTLY_ONCE
+            for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
+                if self._checkpoint(record, old, run, exactly_once, keep_paused=True):
+                    break
+                time.sleep(min(1.0, 0.05 * 2 ** attempt))
+            else:
+                raise SquallError(f"rebalancing {name!r}: no checkpoint could be taken; it runs on unchanged")
+            self._each_get(old, "stop")
+            self._each_get(old, "join", 30.0)
+            for w in old:
+                self._ray.kill(w, no_restart=True)
+            for i in range(record["workers"]):
+                self._wait_name_free(worker_actor_name(name, i))
+            record.update(topology=self._pickle.dumps(topology), placement=assignment.placement,
+                          workers=assignment.workers)
+            record["rebalances"] = record.get("rebalances", 0) + 1
+            self._save(record)
+            new = [self._start_worker(record, i) for i in range(assignment.workers)]
+            with self._lock:
+                self._workers[name] = new
+            txid = run.get("txid", 0)
+            run.clear()
+            run.update(txid=txid, last_seen=[time.monotonic()] * len(new), quiet=None, eoi=None,
+                       pids=[None] * len(new))
+            while True:
+                statuses = self._statuses(new, timeout_s=5.0)
+                if all(st is not None and st["opened"] for st in statuses):
+                    break
+                time.sleep(0.01)
+            decided = self._step(new[0], "decided")
+            self._all(new, "restore", decided)
+            run["restored"] = True
+            record["last_rebalance_pause_s"] = time.monotonic() - t0
+            self._save(record)
+        log.warning("topology %s: rebalanced to %d workers (executors %s) in %.2f s", name, assignment.workers,
+                    executors or "unchanged", record["last_rebalance_pause_s"])
+        return self._summary(record)
+
+    def _wait_name_free(self, actor_name: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self._ray.get_actor(actor_name, namespace=self.namespace)
+            except ValueError:
+                return
+            time.sleep(0.02)
+        raise SquallError(f"worker {actor_name} did not go away in 60 s")
 
     def activate(self, name: str) -> None:
         record = self._record(name)
@@ -194,12 +271,13 @@ class Nimbus:
         return {"name": record["name"], "status": record["status"], "phase": record["phase"],
                 "workers": record["workers"], "completed": record["completed"], "error": record["error"],
                 "checkpoints": record.get("checkpoints", 0), "rollbacks": record.get("rollbacks", 0),
+                "rebalances": record.get("rebalances", 0),
+                "rebalance_pause_s": record.get("last_rebalance_pause_s"),
                 "uptime_s": time.time() - record["submitted"], "restarts": record["restarts"],
                 "tasks": len(record["placement"]), "placement": dict(record["placement"])}
 
     def _save(self, record: dict[str, Any]) -> None:
-        self._kv._internal_kv_put(_KV_PREFIX + record["name"].encode(), self._pickle.dumps(record),
-                                  overwrite=True)
+        save_record(record)
 
     def _each(self, workers: list[Any], method: str, *args: Any) -> None:
         for w in workers:
@@ -240,7 +318,15 @@ class Nimbus:
                     log.exception("monitoring topology %s", name)
             time.sleep(_MONITOR_S)
 
+    def _topology_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._topology_locks.setdefault(name, threading.Lock())
+
     def _watch(self, name: str) -> None:
+        with self._topology_lock(name):
+            self._watch_locked(name)
+
+    def _watch_locked(self, name: str) -> None:
         with self._lock:
             record = self._topologies.get(name)
             workers = self._workers.get(name)
@@ -381,8 +467,9 @@ class Nimbus:
         return False
 
     def _checkpoint(self, record: dict[str, Any], workers: list[Any], run: dict[str, Any],
-                    exactly_once: bool) -> bool:
-        """One checkpoint of every worker (the protocol of CheckpointParticipant)."""
+                    exactly_once: bool, keep_paused: bool = False) -> bool:
+        """One checkpoint of every worker (the protocol of CheckpointParticipant); with
+        ``keep_paused`` the spouts stay paused after a checkpoint that was taken."""
         txid = run["txid"] + 1
         self._all(workers, "pause")
         try:
@@ -400,7 +487,8 @@ class Nimbus:
             record["checkpoints"] = record.get("checkpoints", 0) + 1
             return True
         finally:
-            self._all(workers, "resume", 0.0)
+            if not (keep_paused and run["txid"] == txid):
+                self._all(workers, "resume", 0.0)
 
     def _final_checkpoint(self, record: dict[str, Any], workers: list[Any], run: dict[str, Any]) -> bool:
         exactly_once = record["conf"][CHECKPOINT_MODE] == EXACTLY_ONCE

@@ -22,12 +22,12 @@ tasks, workers) and ``org.apache.storm.scheduler.EvenScheduler``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import SquallError
-from ..topology import Topology
+from ..topology import FrozenMap, Topology
 
-__all__ = ["Assignment", "even_schedule", "executors_of", "SchedulingError"]
+__all__ = ["Assignment", "even_schedule", "executors_of", "with_parallelism", "SchedulingError"]
 
 
 class SchedulingError(SquallError):
@@ -111,3 +111,21 @@ def _single_writer_groups(topology: Topology) -> list[set[str]]:
                 rest.append((comps, ks))
         groups = [*rest, merged]
     return [comps for comps, _ in groups]
+
+
+def with_parallelism(topology: Topology, executors: dict[str, int]) -> Topology:
+    """``topology`` with new executor counts (Storm's ``rebalance -e COMP=N``).
+
+    Raises:
+        SchedulingError: an unknown component, or a count outside 1..its task count.
+    """
+    specs = dict(topology.components)
+    for name, n in executors.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise SchedulingError(f"no component {name!r} (components: {', '.join(sorted(specs))})")
+        if not isinstance(n, int) or not 1 <= n <= spec.num_tasks:
+            raise SchedulingError(f"{name!r}: executors must be 1..{spec.num_tasks} (its task count, fixed "
+                                  f"for the topology's life), got {n!r}")
+        specs[name] = replace(spec, parallelism=n)
+    return Topology(FrozenMap(specs), topology.task_ranges)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import SquallError
 from ..runtime.worker import Worker
-from ..topology import Topology
+from .records import load_record
+from .state import PartitionedStateStore
 from .transport import LinkOrder, RayTransport
 
 __all__ = ["WorkerActor", "worker_actor_name"]
@@ -34,24 +35,26 @@ def worker_actor_name(topology: str, index: int) -> str:
 
 
 class WorkerActor:
-    """Hosts worker ``index`` of topology ``topology_id`` (made a Ray actor by the client).
+    """Hosts worker ``index`` of topology ``topology_id`` (made a Ray actor by Nimbus).
 
     Args:
-        topology_id: the submitted name (actor names derive from it).
-        topology: the spec (components as factories).
-        conf: the topology config.
+        topology_id: the submitted name: the worker reads the spec, config, assignment
+            and state backend from its record (:mod:`squall.cluster.records`).
         index: this worker's index, 0-based.
-        placement: task id -> worker index, for every task.
-        state_backend: ``index -> StateBackend`` (or None): each worker checkpoints its
-            own tasks in its own backend namespace.
         namespace: the Ray namespace of the peers' actors.
+
+    With a state backend (``partition name -> StateBackend``), each task's state is in
+    its own partition (:class:`~squall.cluster.state.PartitionedStateStore`), so it
+    follows the task to whichever worker runs it.
     """
 
-    def __init__(self, topology_id: str, topology: Topology, conf: Mapping[str, Any], index: int,
-                 placement: Mapping[int, int], state_backend: Callable[[int], Any] | None = None,
-                 namespace: str = "squall") -> None:
+    def __init__(self, topology_id: str, index: int, namespace: str = "squall") -> None:
         import ray
+        from ray import cloudpickle
 
+        record = load_record(topology_id)
+        if record is None:
+            raise SquallError(f"topology {topology_id!r} has no record in the cluster (killed?)")
         self.index = index
         self.started = time.time()
         context = ray.get_runtime_context()
@@ -62,10 +65,13 @@ class WorkerActor:
             return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
 
         self.transport = RayTransport(peer, index, epoch=lambda: self.worker.epoch)
+        placement = record["placement"]
         tasks = [t for t, w in placement.items() if w == index]
-        backend = state_backend(index) if state_backend is not None else None
-        self.worker = Worker(topology, conf, tasks, worker_index=index, placement=dict(placement),
-                             transport=self.transport, state_backend=backend, coordinated=True)
+        partition = cloudpickle.loads(record["state_backend"]) if record["state_backend"] else None
+        self._state = PartitionedStateStore(partition) if partition is not None else None
+        self.worker = Worker(cloudpickle.loads(record["topology"]), record["conf"], tasks, worker_index=index,
+                             placement=dict(placement), transport=self.transport, state_backend=self._state,
+                             coordinated=True)
         self.error: str | None = None
         self._links = LinkOrder(self._apply)
         self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
@@ -76,6 +82,9 @@ class WorkerActor:
             self.worker.run(until_complete=False)
         except BaseException as exc:  # kept for status(): the coordinator reports it
             self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if self._state is not None:
+                self._state.close()
 
     # -- transport ----------------------------------------------------------------
     def deliver(self, sender: tuple[int, str], seq: int, low: int, batch: tuple[int, list[tuple]]) -> None:

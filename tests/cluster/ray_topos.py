@@ -124,15 +124,16 @@ def expected_lines(rows) -> set[str]:
     return out
 
 
-def stateful_count(rows, log_path: str, pause_s: float = 0.0):
-    """Keys (2 spout tasks) -> stateful counter (2 tasks) -> transactional line sink."""
+def stateful_count(rows, log_path: str, pause_s: float = 0.0, count_executors: int = 2, count_tasks: int = 2):
+    """Keys (2 spout tasks) -> stateful counter -> transactional line sink."""
     b = TopologyBuilder()
     b.set_spout("src", ListSpout(rows, ["key"]), 2)
-    b.set_bolt("count", ComponentFactory(KeyCounter, pause_s), 2).fields_grouping("src", ["key"])
+    b.set_bolt("count", ComponentFactory(KeyCounter, pause_s), count_executors, count_tasks) \
+        .fields_grouping("src", ["key"])
     b.set_bolt("log", ComponentFactory(LineSink, log_path)).global_grouping("count")
     return b.build()
 
 
-def rocksdb_per_worker(base: str, index: int) -> RocksDBStateBackend:
-    """Worker ``index``'s state backend: its own RocksDB directory under ``base``."""
-    return RocksDBStateBackend(f"{base}/w{index}")
+def rocksdb_partition(base: str, partition: str) -> RocksDBStateBackend:
+    """One state partition (a task's, a worker's record): its own RocksDB directory."""
+    return RocksDBStateBackend(f"{base}/{partition}")

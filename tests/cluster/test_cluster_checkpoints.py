@@ -15,7 +15,7 @@ import pytest
 
 from squall.config import CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, MAX_SPOUT_PENDING, \
     MESSAGE_TIMEOUT_SECS
-from tests.cluster.ray_topos import expected_lines, keyed_rows, rocksdb_per_worker, stateful_count
+from tests.cluster.ray_topos import expected_lines, keyed_rows, rocksdb_partition, stateful_count
 
 pytest.importorskip("ray")
 
@@ -31,7 +31,7 @@ def lines(path):
 def run(ray_cluster, name, tmp_path, mode, kills, seed=1, n=4000):
     rows = keyed_rows(n, seed)
     log = tmp_path / f"{name}.log"
-    backend = functools.partial(rocksdb_per_worker, str(tmp_path / f"{name}-state"))
+    backend = functools.partial(rocksdb_partition, str(tmp_path / f"{name}-state"))
     handle = ray_cluster.submit_topology(name, conf(mode), stateful_count(rows, str(log), pause_s=0.0005),
                                          workers=2, until_complete=True, state_backend=backend)
     rng = random.Random(seed)

@@ -25,7 +25,7 @@ from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore
 from squall_smartcar.record import date_to_ms
 from squall_smartcar.sources import ReplaySpout
 from squall_smartcar.topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
-from tests.cluster.ray_topos import rocksdb_per_worker
+from tests.cluster.ray_topos import rocksdb_partition
 from tests.reference_data import FLEET
 from tests.smartcar.smartcar_oracle import DEFAULT_START, Fleet
 
@@ -92,7 +92,7 @@ def run_pipeline(ray_cluster, name: str, tmp: Path, guarantee: str, kills: int, 
     conf = {CHECKPOINT_MODE: guarantee, CHECKPOINT_INTERVAL_MS: 200, MAX_SPOUT_PENDING: 2000,
             MESSAGE_TIMEOUT_SECS: 10}
     handle = ray_cluster.submit_topology(name, conf, topology, workers=2, until_complete=True,
-                                         state_backend=functools.partial(rocksdb_per_worker, str(tmp / f"{name}-st")))
+                                         state_backend=functools.partial(rocksdb_partition, str(tmp / f"{name}-st")))
     rng = random.Random(seed)
     recoveries = []
     while len(recoveries) < kills:
