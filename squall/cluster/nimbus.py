@@ -98,10 +98,15 @@ class Nimbus:
     def _start_worker(self, record: dict[str, Any], index: int):
         # Only the name and index travel as arguments: the worker reads the rest from the
         # record, also when Ray restarts it after this Nimbus is gone.
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # Workers dealt round-robin over the live nodes (Storm's even scheduler over
+        # supervisors); soft, so that Ray restarts a worker elsewhere when its node is gone.
+        nodes = sorted(n["NodeID"] for n in self._ray.nodes() if n["Alive"])
         actor = self._ray.remote(WorkerActor).options(
             name=worker_actor_name(record["name"], index), namespace=self.namespace,
-            lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16,
-            num_cpus=0, scheduling_strategy="SPREAD")
+            lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16, num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=True))
         return actor.remote(record["name"], index, self.namespace)
 
     def _find_workers(self, record: dict[str, Any]) -> list[Any]:
