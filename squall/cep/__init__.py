@@ -25,8 +25,12 @@ run as their own operators. ``like``/``regexp`` patterns from event data are cac
 time-bounded (:mod:`squall.cep.matching`); an event a statement cannot evaluate goes to
 the engine's ``on_error`` as an :class:`EPLEvaluationError`. The supported syntax and every known difference from Esper
 are listed in ``docs/epl.md``. Variables and constants (``create variable``, ``on ... set``,
-``EPLEngine.set_variable``) are in :mod:`squall.cep.variables`. WallClock engines fire batches on ``send``/``poll``
-(there is no timer thread).
+``EPLEngine.set_variable``) are in :mod:`squall.cep.variables`. Subqueries
+(:mod:`squall.cep.subquery`), contexts (``create context``, ``context C select ...``:
+:mod:`squall.cep.context`, :mod:`squall.cep.context_compile`), ``create schema``
+(:mod:`squall.cep.schema`) and Python plug-in functions (``EPLEngine.register_function``
+/ ``register_aggregation``: :mod:`squall.cep.plugins`) run behind the same operator
+protocol. WallClock engines fire batches on ``send``/``poll`` (there is no timer thread).
 
 Layers (no import cycle; tests/cep/test_layers.py checks it): :mod:`squall.cep.expressions`
 (expressions, scopes) <- the statement compilers (:mod:`squall.cep.select`, ``join``,
