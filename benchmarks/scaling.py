@@ -21,7 +21,7 @@ on the same inputs; worker recovery after SIGKILL; transfer cost between workers
 
 The last line is JSON with ``wordcount_local``, ``wordcount_1w``, ``wordcount_2w``,
 ``smartcar_local``, ``smartcar_1w``, ``smartcar_2w`` (per second), ``worker_recovery_s``,
-``rebalance_pause_s`` (null: the cluster cannot rebalance yet), ``transfer_us_per_tuple``
+``rebalance_pause_s`` (1 -> 2 workers of a checkpointed keyed count), ``transfer_us_per_tuple``
 and the ratios ``wordcount_2w_vs_1w``, ``smartcar_2w_vs_1w``. With ``--repeat N`` every
 throughput is the median of N runs.
 """
@@ -160,7 +160,7 @@ def run_cluster(cluster, name: str, topology, conf, workers: int, state_backend=
         st = handle.statuses()
         if all(s is not None and s["exhausted"] and s["pending"] == 0 for s in st):
             break
-        time.sleep(0.01)
+        time.sleep(0.05)
     elapsed = time.perf_counter() - t0
     handle.wait()
     summary = handle.summary()
@@ -245,6 +245,27 @@ def recovery(cluster) -> float:
     return took
 
 
+def rebalance_pause(cluster) -> float:
+    """A checkpointed keyed count on 1 worker, rebalanced to 2 mid-run: the spouts' pause."""
+    import functools
+
+    from tests.cluster.ray_topos import keyed_rows, rocksdb_partition, stateful_count
+    from squall.config import CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE
+
+    with tempfile.TemporaryDirectory(prefix="squall-scaling-") as tmp:
+        topo = stateful_count(keyed_rows(20000), f"{tmp}/log", pause_s=0.0005, count_executors=1, count_tasks=4)
+        conf = {CHECKPOINT_MODE: EXACTLY_ONCE, CHECKPOINT_INTERVAL_MS: 200, MAX_SPOUT_PENDING: 200}
+        handle = cluster.submit_topology("rebalance", conf, topo, workers=1, until_complete=True,
+                                         state_backend=functools.partial(rocksdb_partition, f"{tmp}/st"))
+        while handle.stats().get("count") is None or handle.stats()["count"].executed < 2000:
+            time.sleep(0.05)
+        summary = cluster.rebalance("rebalance", workers=2, executors={"count": 4})
+        cluster.kill_topology("rebalance")
+    pause = summary["rebalance_pause_s"]
+    print(f"rebalance 1 -> 2 workers, count executors 1 -> 4: spouts paused {pause:.2f} s", flush=True)
+    return pause
+
+
 def transfer_cost(cluster, n: int = 200_000) -> float:
     from squall.testing import ListSpout
 
@@ -283,12 +304,12 @@ def main() -> None:
         wc = wordcount(cluster, lines, expected, args.repeat)
         sc = smartcar(cluster, args.repeat)
         rec = recovery(cluster)
+        pause = rebalance_pause(cluster)
         cost = transfer_cost(cluster)
-    print("rebalance: not measured (the cluster runtime cannot rebalance a running topology yet)")
     print(json.dumps({
         "wordcount_local": round(wc["local"]), "wordcount_1w": round(wc["1w"]), "wordcount_2w": round(wc["2w"]),
         "smartcar_local": round(sc["local"]), "smartcar_1w": round(sc["1w"]), "smartcar_2w": round(sc["2w"]),
-        "worker_recovery_s": round(rec, 2), "rebalance_pause_s": None,
+        "worker_recovery_s": round(rec, 2), "rebalance_pause_s": round(pause, 2),
         "transfer_us_per_tuple": round(cost, 2),
         "wordcount_2w_vs_1w": round(wc["2w"] / wc["1w"], 2), "smartcar_2w_vs_1w": round(sc["2w"] / sc["1w"], 2),
         "cluster_startup_s": round(startup, 1), "cpus": os.cpu_count(),

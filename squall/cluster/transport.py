@@ -55,12 +55,22 @@ class RayTransport:
         self._handles: dict[int, Any] = {}
         self._max = max_in_flight
         self._buffers: dict[int, list[tuple]] = {}
+        self._acks: dict[int, dict[int, int]] = {}
         self._in_flight: dict[int, deque[tuple[int, Any]]] = {}
         self.sent = 0
         self.batches = 0
         self.waits = 0
 
     def __call__(self, worker: int, message: tuple) -> None:
+        if message[0] == "ack":
+            # Acks of one tree in one pass fold into one value (XOR is associative): a
+            # tree of ten tuples crosses the link once, not ten times.
+            acks = self._acks.get(worker)
+            if acks is None:
+                acks = self._acks[worker] = {}
+            root = message[1]
+            acks[root] = acks.get(root, 0) ^ message[2]
+            return
         box = self._buffers.get(worker)
         if box is None:
             box = self._buffers[worker] = []
@@ -77,6 +87,10 @@ class RayTransport:
 
     def flush(self) -> None:
         wait = self._ray.wait
+        for worker, acks in self._acks.items():
+            if acks:
+                self(worker, ("acks", 0, list(acks.items())))   # buffered like any message
+                acks.clear()
         for worker, box in self._buffers.items():
             if not box:
                 continue

@@ -508,7 +508,8 @@ class Worker:
         """Take a message from another worker's transport; safe from any thread.
 
         Messages: ``("tuples", task_id, [(values, component, task, stream, message_id), ...])``,
-        ``("ack", root, value)``, ``("fail", root, None)``.
+        ``("ack", root, value)``, ``("acks", 0, [(root, value), ...])`` (a transport's folded
+        acks), ``("fail", root, None)``.
         """
         self._incoming.append(message)
 
@@ -545,11 +546,17 @@ class Worker:
                     inbox.append(Tuple(values, src, mid))
                 n += len(payload)
             elif self.acker is not None:
-                if kind == "ack":
+                if kind == "acks":
+                    ack = self.acker.ack
+                    for root, value in payload:
+                        ack(root, value)
+                    n += len(payload)
+                elif kind == "ack":
                     self.acker.ack(target, payload)
+                    n += 1
                 else:
                     self.acker.fail(target)
-                n += 1
+                    n += 1
         return n
 
     def _end_of_input(self, component: str | None = None) -> None:
