@@ -24,10 +24,13 @@ that engine time.
 * ``exists``: whether a row passes; ``in``: as an ``in`` list of the rows' values (null
   when ``x`` is null, or when nothing matches and a value is null).
 
+A subquery may read a named window or a table (``(select max(speed) from W where ...)``,
+no data window of its own): it reads the rows held when it is evaluated (for a batch
+window, the batch being collected, as ``on ... select`` does).
+
 Not supported (compile error): subqueries in joins, patterns, ``on`` statements, named
 window consumers and ``match_recognize``; ``group by``/``having``/batch windows/
-intersections inside a subquery; subqueries nested in a subquery; a subquery reading a
-named window or table.
+intersections inside a subquery; subqueries nested in a subquery.
 
 Semantics: Esper 8 reference, 5.11 "Subqueries"; checked against Esper 8.9 in
 tests/cep/esper/test_esper_subqueries.py.
@@ -91,13 +94,15 @@ class SubqueryStore:
     event at ``arrival + period`` as Esper's time window does.
     """
 
-    __slots__ = ("kind", "size", "key", "accept", "now", "rows", "agg", "acc")
+    __slots__ = ("kind", "size", "key", "accept", "now", "rows", "agg", "acc", "source")
 
     def __init__(self, kind: str, size: int, key, accept, now: Callable[[], int],
-                 agg: AggSpec | None) -> None:
+                 agg: AggSpec | None, source=None) -> None:
         self.kind, self.size, self.key, self.accept, self.now, self.agg = kind, size, key, accept, now, agg
         self.acc = agg.new_acc(None) if kind == "" else None
         self.rows: Any = {} if kind == "unique" else deque()
+        #: ``named``: the named window or table read (its rows are its statement's state)
+        self.source = source
 
     def enter(self, ev) -> None:
         if self.accept is not None and not self.accept(ev):
@@ -132,6 +137,9 @@ class SubqueryStore:
 
     def current(self) -> list:
         """The events held now, oldest first."""
+        if self.kind == "named":
+            rows = self.source.scan()
+            return rows if self.accept is None else [r for r in rows if self.accept(r)]
         if self.kind == "time":
             self._expire()
             return [ev for _, ev in self.rows]
@@ -140,6 +148,8 @@ class SubqueryStore:
         return list(self.rows)
 
     def snapshot(self, events: EventTable):
+        if self.kind == "named":
+            return None
         if self.kind == "":
             return {"acc": self.agg.dump(self.acc)}
         if self.kind == "time":
@@ -147,6 +157,8 @@ class SubqueryStore:
         return {"rows": events.refs(self.current())}
 
     def restore(self, state, events: list) -> None:
+        if self.kind == "named":
+            return
         if self.kind == "":
             self.acc = self.agg.load(None, state["acc"])
         elif self.kind == "time":
@@ -174,6 +186,8 @@ class SubquerySpec:
     agg: AggSpec | None
     evaluate: Callable[[SubqueryStore, Any], Any]
     correlated: bool
+    #: a named window or table the subquery reads (``kind`` ``named``), else None
+    source: Any = None
 
 
 def _outer_names(stream: A.StreamDef) -> set[str]:
@@ -203,7 +217,7 @@ def _rewrite_inner(node, inner_names: set[str], outer_names: set[str]):
 
 
 def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types: dict,
-                 ctx) -> SubquerySpec:
+                 ctx, source=None) -> SubquerySpec:
     st = sub.statement
     pos = dict(line=sub.line, column=sub.column)
     if not isinstance(st.stream, A.StreamDef) or st.joins or st.match_recognize is not None:
@@ -219,7 +233,7 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
     inner_names = {stream.alias or tn, tn}
     body = _rewrite_inner(dataclasses.replace(st, stream=dataclasses.replace(stream, views=())),
                           inner_names, _outer_names(outer))
-    inner_declared = declared_types.get(tn)
+    inner_declared = declared_types.get(tn) if source is None else source.declared
     outer_declared = declared_types.get(outer.event_type)
     scope_declared = None
     if inner_declared is not None and outer_declared is not None:
@@ -227,12 +241,15 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
     correlated = any(isinstance(n, A.Property) and n.name.startswith(_OUTER) for n in A.walk(body))
     plain = Scope(scope_declared, tn, "subquery", None, ctx)
 
+    if source is not None and stream.views:
+        raise EPLCompileError(f"A subquery reads named window or table '{tn}' as it is (no data "
+                              "window)", **pos)
     vp = view_plan(stream, inner_declared, ctx)
     if vp.groupwin is not None or len(vp.windows) > 1 or (vp.windows and vp.kind not in SUBQUERY_VIEWS):
         raise EPLCompileError(
             f"A subquery keeps one data window of {', '.join(sorted(SUBQUERY_VIEWS))} "
             f"(got {' '.join('#' + v.name for v in stream.views)})", **pos)
-    kind = vp.kind
+    kind = "named" if source is not None else vp.kind
     size = int(vp.windows[0].size or 0) if vp.windows else 0
     key = vp.windows[0].key if vp.windows and kind == "unique" else None
     accept = stream_filter(stream, inner_declared, ctx)
@@ -244,7 +261,7 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
         for a in A.nodes_of(i.expr, A.Aggregate):
             if a not in aggs:
                 aggs.append(a)
-    if not vp.windows and (correlated or not aggs):
+    if source is None and not vp.windows and (correlated or not aggs):
         raise EPLCompileError(
             "Subqueries require one or more views to limit the stream, consider declaring a "
             "length or time window (applies to correlated or non-fully-aggregated subqueries)",
@@ -265,7 +282,7 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
                 functions.append((a.plugin or a.func, a.distinct, compile_row_expr(a.arg, plain), None,
                                   False))
         agg_spec = build_aggs(functions, retract=False)
-        if not vp.windows and where is not None:
+        if kind == "" and where is not None:
             # Uncorrelated (checked above): the filter applies on entry.
             f_accept, f_where = accept, where
             accept = (lambda ev: f_where(ev) is True) if f_accept is None else \
@@ -283,7 +300,7 @@ def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types:
     if mode == "values" and (items is None or len(items) != 1):
         raise EPLCompileError("The subquery of 'in' selects exactly one expression", **pos)
     evaluate = _evaluator(mode, kind, where, agg_spec, fns, names)
-    return SubquerySpec(tn, kind, size, key, accept, agg_spec, evaluate, correlated)
+    return SubquerySpec(tn, kind, size, key, accept, agg_spec, evaluate, correlated, source)
 
 
 def _free_inner_props(e) -> list:
@@ -448,10 +465,10 @@ def compile_subquery_statement(st: A.SelectStatement, declared_types: dict, ctx,
         return read
 
     def add(sub: A.Subquery, mode: str) -> str:
-        if getattr(sub.statement.stream, "event_type", None) in catalog:
-            raise EPLCompileError("A subquery reading a named window or table is not supported",
-                                  line=sub.line, column=sub.column)
-        spec = _compile_one(sub, mode, stream, declared_types, ctx)
+        source = catalog.get(getattr(sub.statement.stream, "event_type", None))
+        if source is not None and getattr(source, "kind", None) not in ("window", "table"):
+            source = None
+        spec = _compile_one(sub, mode, stream, declared_types, ctx, source)
         name = f"$subquery[{len(subs)}]"
         subs.append((name, spec))
         access[name] = reader(spec, name)
@@ -538,11 +555,12 @@ class SubqueryOperator(Operator):
         self.access = plan.access
         self.type = plan.event_type
         now = lambda: engine.current_time_ms  # noqa: E731
-        self.stores = {name: SubqueryStore(s.kind, s.size, s.key, s.accept, now, s.agg)
+        self.stores = {name: SubqueryStore(s.kind, s.size, s.key, s.accept, now, s.agg, s.source)
                        for name, s in plan.subqueries}
         by_type: dict[str, list[SubqueryStore]] = {}
         for name, s in plan.subqueries:
-            by_type.setdefault(s.event_type, []).append(self.stores[name])
+            if s.source is None:   # a named window or table keeps its own rows
+                by_type.setdefault(s.event_type, []).append(self.stores[name])
         self.by_type = by_type
         for name, cell in plan.cells.items():
             cell.store = self.stores[name]

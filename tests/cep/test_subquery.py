@@ -93,3 +93,20 @@ def test_declared_types_are_checked_inside_subqueries():
 def test_unsupported_subqueries_are_compile_errors(rule, message):
     with pytest.raises(EPLCompileError, match=message):
         EPLEngine(ExternalClock(0)).compile(rule)
+
+
+def test_a_subquery_over_a_named_window_reads_its_rows_and_takes_no_window():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile("create window W#keepall as (car string, speed double)")
+    with pytest.raises(EPLCompileError, match="as it is"):
+        engine.compile("select (select max(speed) from W#length(2)) as m from Q")
+    out = []
+    engine.compile("select (select max(speed) from W where car != q.k) as m from Q as q")[0] \
+        .add_listener(lambda new, old: out.extend(new))
+    engine.compile("insert into W select car, speed from Car")
+    for ev in ({"car": "A", "speed": 90.0}, {"car": "B", "speed": 50.0}):
+        engine.send("Car", ev)
+    engine.send("Q", {"k": "A"})
+    engine.execute_query("delete from W where car = 'B'")
+    engine.send("Q", {"k": "A"})
+    assert out == [{"m": 50.0}, {"m": None}]

@@ -120,3 +120,22 @@ def test_generated_subqueries(both, events, window, value, where, outer):
             f"exists (select * from DriverCarInfo{window} {where}) as e, "
             f"k in (select carNumber from DriverCarInfo{window} {where}) as i from {outer}")
     check(both, rule, events)
+
+
+# ------------------------------------------------------------------ named windows and tables
+
+NW = ("create window W#length(3) as select carNumber, speed from DriverCarInfo; "
+      "insert into W select carNumber, speed from DriverCarInfo; ")
+TB = ("create table T (carNumber string primary key, top sum(double), n count(*)); "
+      "into table T select sum(speed) as top, count(*) as n from DriverCarInfo group by carNumber; ")
+
+
+@pytest.mark.parametrize("rule", [
+    NW + "select k, (select max(speed) from W) as m, (select speed from W where carNumber = q.k) as s, "
+         "exists (select * from W(speed > 80)) as fast, q.k in (select carNumber from W) as i from Q as q",
+    NW + "select k, (select count(*) from W where speed > q.v * 10) as n from Q as q",
+    TB + "select k, (select top from T where carNumber = q.k) as top, "
+         "(select sum(n) from T) as total from Q as q",
+])
+def test_subqueries_over_named_windows_and_tables(both, rule):
+    check(both, rule, EVENTS)
