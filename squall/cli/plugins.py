@@ -35,6 +35,7 @@ from pathlib import Path
 
 import click
 
+from ..extras import MissingExtraError
 from .common import CliError, SquallGroup
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginGroup", "command_help", "load_command"]
@@ -139,11 +140,27 @@ def load_command(ep: EntryPoint) -> click.Command:
     """
     try:
         cmd = ep.load()
+    except MissingExtraError as exc:
+        return _needs_extra(ep, exc)
     except Exception as exc:  # a third party's import can raise anything; reported when run
         return _unloadable(ep, exc)
     if not isinstance(cmd, click.Command):
         return _unloadable(ep, TypeError(f"{ep.value} is not a click command (type {type(cmd).__name__})"))
     return cmd
+
+
+def _needs_extra(ep: EntryPoint, exc: MissingExtraError) -> click.Command:
+    """A command whose extra is not installed: its help says which, and running it fails
+    with the extra's one-line message."""
+
+    def fail() -> None:
+        raise CliError(str(exc))
+
+    summary = (command_help(ep) or "").split("\n\n")[0]
+    return click.Command(ep.name, callback=fail,
+                         help=f"{summary}\n\nNot available here: {exc}".strip(),
+                         short_help=f"(needs pip install 'squall[{exc.extra}]')",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 def _unloadable(ep: EntryPoint, exc: Exception) -> click.Command:
