@@ -37,7 +37,14 @@ from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.snapshot import EventTable
 
 __all__ = ["ContextStore", "ContextPlan", "ContextOperator", "TemporalContextOperator",
-           "CreateContextPlan", "CreateContextOperator", "Condition", "TemporalSpec", "java_string"]
+           "CreateContextPlan", "CreateContextOperator", "Condition", "TemporalSpec", "java_string",
+           "catalog_key"]
+
+
+def catalog_key(name: str) -> str:
+    """A context's key in the engine's catalog: contexts have their own namespace (a
+    context may share its name with an event type, named window or table)."""
+    return "context:" + name
 
 
 def java_string(v) -> str:

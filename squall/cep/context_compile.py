@@ -11,7 +11,7 @@ from typing import Callable
 
 from squall.cep import ast as A
 from squall.cep.context import (Condition, ContextPlan, ContextStore, CreateContextPlan, TemporalSpec,
-                                crc32_bucket)
+                                catalog_key, crc32_bucket)
 from squall.cep.crontab import Crontab
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
@@ -31,9 +31,9 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
         EPLCompileError: a context, window or table of that name exists; a type listed
             twice; an unknown hash function; a stream with data windows.
     """
-    if st.name in catalog:
-        raise EPLCompileError(f"A context, named window or table by name '{st.name}' has already "
-                              "been created", line=st.line, column=st.column)
+    if catalog_key(st.name) in catalog:
+        raise EPLCompileError(f"A context by name '{st.name}' has already been created",
+                              line=st.line, column=st.column)
     if st.kind == "nested":
         names = [c.name for c in st.items]
         for i, n in enumerate(names):
@@ -44,7 +44,7 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
         store.children = tuple(_declare(c, declared_types, ctx) for c in st.items)
     else:
         store = _declare(st, declared_types, ctx)
-    catalog[st.name] = store
+    catalog[catalog_key(st.name)] = store
     return CreateContextPlan(store, st.name)
 
 
@@ -193,7 +193,7 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
             a ``context.<x>`` the context does not have, a statement kind not supported
             in a context (joins, patterns, named windows, tables, subqueries).
     """
-    store = catalog.get(st.context)
+    store = catalog.get(catalog_key(st.context))
     pos = dict(line=st.stream.line, column=st.stream.column)
     if not isinstance(store, ContextStore):
         raise EPLCompileError(f"Context by name '{st.context}' could not be found", **pos)

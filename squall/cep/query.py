@@ -37,7 +37,8 @@ __all__ = ["execute_query"]
 def _store(catalog: dict, name: str, line, column):
     store = catalog.get(name)
     if store is None or store.owner is None:
-        known = ", ".join(sorted(n for n, s in catalog.items() if s.owner is not None)) or "none"
+        known = ", ".join(sorted(n for n, s in catalog.items() if s.owner is not None
+                                 and s.kind in ("window", "table"))) or "none"
         raise EPLCompileError(f"A named window or table by name '{name}' does not exist (named "
                               f"windows and tables: {known})", line=line, column=column)
     return store

@@ -5,6 +5,7 @@ tests/cep/esper/test_esper_contexts.py."""
 import pytest
 
 from squall.cep import EPLEngine, ExternalClock
+from squall.cep.errors import EPLCompileError
 
 RULE = ("create context PerCar partition by car from Car; "
         "@Name('s') context PerCar select context.key1 as k, context.id as id, count(*) as n, "
@@ -133,3 +134,14 @@ def test_crontab_schedules():
     assert monday_9.next_after(0) == (4 * 24 + 9) * 3600 * 1000   # 1970-01-05, a Monday
     feb_31 = Crontab((None, None, frozenset([31]), frozenset([2]), None, frozenset([0])))
     assert feb_31.next_after(0) is None
+
+
+def test_contexts_have_their_own_namespace():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile("create context Car partition by car from Car; "
+                   "create window W#keepall as (car string)")
+    engine.compile("create context W partition by car from Car")   # a window's name: allowed
+    with pytest.raises(EPLCompileError, match="context by name 'Car' has already been created"):
+        engine.compile("create context Car group by speed > 1 as fast from Car")
+    with pytest.raises(EPLCompileError, match=r"\(named windows and tables: W\)"):
+        engine.execute_query("select * from Car")
