@@ -94,10 +94,13 @@ def _rows(store, table: str) -> int | None:
                    "equal a 1-worker run's.")
 @click.option("--address", default=None,
               help="Run on the Ray cluster at this address (started with 'ray start --head').")
+@click.option("--mode", type=click.Choice(["per-tuple", "micro-batch"]), default="per-tuple", show_default=True,
+              help="micro-batch: the replay in columnar batches on Trident (the 'microbatch' extra; --replay "
+                   "only, rules of the shipped form), with the same stores and log as per-tuple.")
 @data_dir_option
 def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, ttl_s, speeding_log, max_pending,
         bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend,
-        workers, address, data_dir):
+        workers, address, mode, data_dir):
     """Run the pipeline until the input ends; print a summary.
 
     Every record is stored in table DriverCarInfo (family cf1, row key = reversed
@@ -113,6 +116,10 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     backend.
     """
     rule = Path(rule_file).read_text(encoding="utf-8")
+    if mode == "micro-batch":
+        _run_microbatch(replay_dir, cars, seed, duration_s, start, rule, rule_file, ttl_s, speeding_log, redis_url,
+                        hbase, checkpoint_ms, state_backend, data_dir)
+        return
     startup_errors: tuple[type[Exception], ...] = ()
     if bootstrap is None and (kafka_only := given_options("topic", "group", "follow", "startup_timeout_s")):
         raise CliError(f"{', '.join(kafka_only)}: apply only with --kafka HOST:PORT")
@@ -238,6 +245,38 @@ def _state_backend(kind: str, data_dir, redis_url: str | None, job: tuple):
         return RedisStateBackend(redis_url, key_prefix=f"squall:state:{job_id}")
     from squall.state import RocksDBStateBackend
     return RocksDBStateBackend(Path(data_dir) / "state" / job_id)
+
+
+def _run_microbatch(replay_dir, cars, seed, duration_s, start, rule, rule_file, ttl_s, speeding_log, redis_url,
+                    hbase, checkpoint_ms, state_backend, data_dir) -> None:
+    """``--mode micro-batch``: the replay on Trident (see squall_smartcar.microbatch); exits."""
+    if replay_dir is None:
+        raise CliError("--mode micro-batch replays a directory: give --replay DIR")
+    if per_tuple_only := given_options("pace", "rules_dir", "workers", "address", "max_pending", "bootstrap",
+                                       "cars", "seed"):
+        raise CliError(f"{', '.join(per_tuple_only)}: apply to --mode per-tuple only")
+    from squall.microbatch.errors import PlanError
+
+    from .deploy import stores_for
+    from .microbatch import run_microbatch
+    feed = Feed.from_options(replay_dir, cars, seed, duration_s, start)
+    stores = stores_for(data_dir, redis_url, hbase) if (redis_url or hbase) else Stores.embedded(data_dir)
+    # Its own checkpoint namespace: the checkpointed components differ from per-tuple's.
+    job = ("replay-microbatch", str(Path(replay_dir).resolve()), feed.start_ms, duration_s)
+    backend = _state_backend(state_backend, data_dir, redis_url, job)
+    rows_before, dead_before = _rows(stores.table, TABLE), _rows(stores.table, DEAD_LETTER_TABLE)
+    try:
+        result = run_microbatch(replay_dir, data_dir, speeding_log, rule, start_ms=feed.start_ms,
+                                duration_s=duration_s, ttl_s=ttl_s, state_backend=backend, stores=stores,
+                                checkpoint_ms=checkpoint_ms)
+    except PlanError as exc:
+        raise CliError(f"{rule_file}: {exc}")
+    rows_after, dead_after = _rows(stores.table, TABLE), _rows(stores.table, DEAD_LETTER_TABLE)
+    new_rows = None if None in (rows_after, rows_before) else rows_after - rows_before
+    new_dead = None if None in (dead_after, dead_before) else dead_after - dead_before
+    for line in result.summary_lines(new_rows, rows_after, new_dead):
+        click.echo(line, err=line.startswith(("LOSS", "INCOMPLETE")))
+    sys.exit(0 if result.completed and result.no_loss else 1)
 
 
 def _partition_state_backend(kind: str, data_dir: str, redis_url: str | None, job: tuple, partition: str):
