@@ -102,10 +102,11 @@ class Nimbus:
 
         # Workers dealt round-robin over the live nodes (Storm's even scheduler over
         # supervisors); soft, so that Ray restarts a worker elsewhere when its node is gone.
+        # A token CPU share: Ray ignored the node affinity of zero-resource actors here.
         nodes = sorted(n["NodeID"] for n in self._ray.nodes() if n["Alive"])
         actor = self._ray.remote(WorkerActor).options(
             name=worker_actor_name(record["name"], index), namespace=self.namespace,
-            lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16, num_cpus=0,
+            lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16, num_cpus=0.01,
             scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=True))
         return actor.remote(record["name"], index, self.namespace)
 
