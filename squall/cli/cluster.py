@@ -389,12 +389,17 @@ def _report(name: str, stats: Mapping[str, Any], elapsed_s: float, signals: _Sto
 
 
 def _run_here(command: str, name: str, loaded: LoadedTopology, conf: dict[str, Any], until_complete: bool,
-              progress_s: float, ui: _UI | None = None) -> int:
+              progress_s: float, ui: _UI | None = None, state_dir: str | None = None) -> int:
     from squall.runtime import LocalCluster
 
     drain_s = resolve(conf, check_unknown=False)[MESSAGE_TIMEOUT_SECS]
     cluster = LocalCluster()   # no `with`: its shutdown would raise a run's error a second time
-    handle = cluster.submit_topology(name, conf, loaded.topology, until_complete=until_complete)
+    backend = None
+    if state_dir is not None:
+        from squall.state import RocksDBStateBackend
+        backend = RocksDBStateBackend(state_dir)
+    handle = cluster.submit_topology(name, conf, loaded.topology, until_complete=until_complete,
+                                     state_backend=backend)
     signals = _StopSignals(command, drain_s, on_first=handle.stop)
     click.echo(f"squall {command}: running {name} in this process; Ctrl-C stops it", err=True)
     t0 = time.monotonic()
@@ -414,10 +419,10 @@ def _run_here(command: str, name: str, loaded: LoadedTopology, conf: dict[str, A
 
 
 def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, conf: dict[str, Any],
-                workers: int | None, until_complete: bool, progress_s: float) -> int:
+                workers: int | None, until_complete: bool, progress_s: float, state_dir: str | None = None) -> int:
     """Submit to ``cluster``, wait for the end or a signal, drain, print the summary."""
     drain_s = resolve(conf, check_unknown=False)[MESSAGE_TIMEOUT_SECS]
-    handle = _submit(cluster, name, loaded, conf, workers, until_complete)
+    handle = _submit(cluster, name, loaded, conf, workers, until_complete, state_dir)
     signals = _StopSignals(command, drain_s)
     click.echo(f"squall {command}: running {name} on {handle.summary()['workers']} worker processes "
                f"(Ray, in this process); Ctrl-C stops it", err=True)
@@ -449,15 +454,18 @@ def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, c
 
 
 def _submit(cluster: Any, name: str, loaded: LoadedTopology, conf: dict[str, Any], workers: int | None,
-            until_complete: bool):
+            until_complete: bool, state_dir: str | None = None):
     import ray
+
+    from squall.cluster.state import RocksDBPartitions
 
     if loaded.module is not None:
         # The topology's own module travels with it, as storm jar ships the jar.
         ray.cloudpickle.register_pickle_by_value(loaded.module)
     try:
         return cluster.submit_topology(name, conf, loaded.topology, workers=workers,
-                                       until_complete=until_complete)
+                                       until_complete=until_complete,
+                                       state_backend=RocksDBPartitions(state_dir) if state_dir else None)
     except SquallError as exc:
         raise CliError(_message(exc)) from exc
 
@@ -535,6 +543,8 @@ def _on_cluster(address: str | None, action: Callable[[Any], Any]) -> Any:
         return action(cluster)
     except TopologyNotFoundError as exc:
         raise CliError(f"{_message(exc)} on the Ray cluster at {where}") from None
+    except SquallError as exc:      # what the cluster refused (e.g. a rebalance without checkpoints)
+        raise CliError(_message(exc)) from None
 
 
 # -- the commands ----------------------------------------------------------------------------------
@@ -553,6 +563,10 @@ _run_options = [
                       "(an unbounded one runs until stopped either way); --forever keeps it running."),
     click.option("--progress", "progress_s", type=click.FloatRange(min=0), default=5.0, show_default=True,
                  help="Print the spouts' and bolts' counts to stderr every this many seconds; 0: never."),
+    click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+                 help="Checkpoint the topology's state in RocksDB under this directory (its spouts must be "
+                      "squall.Stateful): a rerun resumes from it, and on a cluster `squall rebalance` "
+                      "can move its tasks; on several machines it must be a shared directory."),
 ]
 _address_option = click.option(
     "--address", envvar=ADDRESS_ENV, default=None, metavar="HOST:PORT",
@@ -581,7 +595,8 @@ def _options(options: list[Callable]) -> Callable:
                    "127.0.0.1:8744.")
 @click.option("--ui-token", default=None, metavar="TOKEN",
               help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
-def local(target, conf_pairs, config_file, until_complete, progress_s, workers, name, ui_address, ui_token):
+def local(target, conf_pairs, config_file, until_complete, progress_s, state_dir, workers, name, ui_address,
+          ui_token):
     """Run topology MODULE:ATTR here until it ends or Ctrl-C (storm local).
 
     MODULE is a dotted module name or a path to a .py file; ATTR is a Topology, a
@@ -594,10 +609,11 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, workers, 
     name = _check_name(name or loaded.name)
     ui = _UI(*ui_address, ui_token) if ui_address is not None else None
     if workers == 1:
-        code = _run_here("local", name, loaded, conf, until_complete, progress_s, ui)
+        code = _run_here("local", name, loaded, conf, until_complete, progress_s, ui, state_dir)
     else:
         with _in_process_ray() as cluster, _serving_ui(cluster, ui):
-            code = _run_on_ray("local", cluster, name, loaded, conf, workers, until_complete, progress_s)
+            code = _run_on_ray("local", cluster, name, loaded, conf, workers, until_complete, progress_s,
+                               state_dir)
     sys.exit(code)
 
 
@@ -611,7 +627,7 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, workers, 
                    f"in this process and wait].")
 @_options(_conf_options)
 @_options(_run_options)
-def submit(target, name, workers, address, conf_pairs, config_file, until_complete, progress_s):
+def submit(target, name, workers, address, conf_pairs, config_file, until_complete, progress_s, state_dir):
     """Submit topology MODULE:ATTR to a cluster as NAME (storm jar).
 
     With --address (or $RAY_ADDRESS) it submits to that Ray cluster and returns; the
@@ -624,11 +640,12 @@ def submit(target, name, workers, address, conf_pairs, config_file, until_comple
     name = _check_name(name)
     if address is None:
         with _in_process_ray() as cluster:
-            code = _run_on_ray("submit", cluster, name, loaded, conf, workers, until_complete, progress_s)
+            code = _run_on_ray("submit", cluster, name, loaded, conf, workers, until_complete, progress_s,
+                               state_dir)
         sys.exit(code)
     cluster = _join(address)
     # No cluster.shutdown(): it would kill what was just submitted.
-    handle = _submit(cluster, name, loaded, conf, workers, until_complete)
+    handle = _submit(cluster, name, loaded, conf, workers, until_complete, state_dir)
     summary = handle.summary()
     click.echo(f"Submitted topology: {name} ({summary['workers']} workers, {summary['tasks']} tasks) "
                f"to the Ray cluster at {address}")
@@ -690,13 +707,9 @@ def deactivate(name, address):
 @_address_option
 def rebalance(name, workers, executor_pairs, address):
     """Change topology NAME's workers or executors while it runs (storm rebalance)."""
-    from squall.cluster.client import RayCluster
 
     executors = _parse_executors(executor_pairs)
     if workers is None and not executors:
         raise CliError("rebalance: give --workers N and/or --executors COMPONENT=N")
-    if not hasattr(RayCluster, "rebalance"):
-        raise CliError("rebalance is not available yet: the cluster runtime cannot change a running "
-                       "topology's workers or executors")
     _on_cluster(address, lambda c: c.rebalance(name, workers=workers, executors=executors or None))
     click.echo(f"Rebalanced topology: {name}")

@@ -16,12 +16,13 @@ directory) is only ever opened by the process that runs its task.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from ..runtime.checkpoint import COORDINATOR_COMPONENT
 
-__all__ = ["PartitionedStateStore", "partition_name"]
+__all__ = ["PartitionedStateStore", "RocksDBPartitions", "partition_name"]
 
 
 def partition_name(component: str, task: int) -> str:
@@ -56,3 +57,19 @@ class PartitionedStateStore:
         for store in self._stores.values():
             store.close()
         self._stores.clear()
+
+
+class RocksDBPartitions:
+    """``partition name -> RocksDBStateBackend(base/name)``: the state backend of a
+    topology on the cluster (``state_backend=RocksDBPartitions(dir)``); picklable. On
+    several machines ``base`` must be a directory they share."""
+
+    def __init__(self, base: str | os.PathLike[str]) -> None:
+        self.base = os.path.abspath(base)
+
+    def __call__(self, partition: str):
+        from ..state import RocksDBStateBackend
+        return RocksDBStateBackend(os.path.join(self.base, partition))
+
+    def __repr__(self) -> str:
+        return f"RocksDBPartitions({self.base!r})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from squall.component import BasicBolt, Spout
+from squall.component import BasicBolt, Spout, Stateful
 from squall.testing import ListSink, ListSpout
 from squall.topology import TopologyBuilder
 
@@ -77,6 +77,25 @@ class SlowNumbers(Spout):
         self.collector.emit([self.next], message_id=self.next)
         self.next += 1
         time.sleep(0.005)
+
+
+class StatefulNumbers(Stateful, SlowNumbers):
+    """SlowNumbers whose position is checkpointed (so the topology can be rebalanced)."""
+
+    def init_state(self, state):
+        self.state = state
+        self.next = state.get("next", 0)
+
+    def pre_prepare(self, txid):
+        self.state.put("next", self.next)
+
+
+def endless_stateful():
+    """endless, with a checkpointed spout."""
+    b = TopologyBuilder()
+    b.set_spout("numbers", StatefulNumbers())
+    b.set_bolt("sink", ListSink(ENDLESS_SINK)).shuffle_grouping("numbers")
+    return b.build()
 
 
 def endless():

@@ -239,16 +239,6 @@ def test_no_cluster_at_the_address(env):
     assert f"`ray start --head --port {port}`" in proc.stderr
 
 
-def test_rebalance_says_when_the_runtime_cannot(env):
-    from squall.cluster.client import RayCluster
-
-    if hasattr(RayCluster, "rebalance"):
-        pytest.skip("the cluster runtime rebalances: tested against a cluster")
-    proc = squall("rebalance", "wc", "--workers", "2", env=env, check_rc=2)
-    assert proc.stderr == ("squall: error: rebalance is not available yet: the cluster runtime cannot change "
-                           "a running topology's workers or executors\n")
-
-
 def test_without_ray_the_error_names_the_extra(env, tmp_path):
     fake = tmp_path / "ray"
     fake.mkdir()
@@ -346,6 +336,9 @@ def test_submit_list_deactivate_activate_kill_on_a_cluster(ray_head):
     assert _list_rows(address, env)[0][:2] == ["endless", "ACTIVE"]
     _wait_for("the flow to resume", lambda: received() > counts[-1] + 10)
 
+    proc = squall("rebalance", "endless", "--workers", "1", "--address", address, env=env, check_rc=2)
+    assert "squall: error: rebalancing 'endless' needs checkpoints" in proc.stderr
+
     proc = squall("kill", "nosuch", "--address", address, env=env, check_rc=2)
     assert f"squall: error: no topology named 'nosuch' (running: ['endless']) on the Ray cluster at {address}" \
         in proc.stderr
@@ -356,3 +349,19 @@ def test_submit_list_deactivate_activate_kill_on_a_cluster(ray_head):
     after_kill = received()
     assert squall("list", "--address", address, env=env, check_rc=0).stdout == "No topologies running.\n"
     assert received() == after_kill
+
+
+def test_rebalance_on_a_cluster_moves_a_checkpointed_topology(ray_head, tmp_path):
+    address, env = ray_head
+    ListSink.reset(cluster_topos.ENDLESS_SINK)
+    squall("submit", "tests.cli.cluster_topos:endless_stateful", "--name", "moving", "--workers", "2",
+           "--state-dir", tmp_path / "state", "--address", address, env=env, check_rc=0)
+    _wait_for("the first tuples", lambda: len(ListSink.values(cluster_topos.ENDLESS_SINK)) >= 10)
+    assert squall("rebalance", "moving", "--workers", "1", "--address", address, env=env,
+                  check_rc=0).stdout == "Rebalanced topology: moving\n"
+    assert _list_rows(address, env)[0][:4] == ["moving", "ACTIVE", "2", "1"]
+    before = len(ListSink.values(cluster_topos.ENDLESS_SINK))
+    _wait_for("the flow after the move", lambda: len(ListSink.values(cluster_topos.ENDLESS_SINK)) > before + 10)
+    squall("kill", "moving", "--address", address, env=env, check_rc=0)
+    numbers = [v[0] for v in ListSink.values(cluster_topos.ENDLESS_SINK)]
+    assert set(range(max(numbers) + 1)) <= set(numbers), "a number was lost in the move"
