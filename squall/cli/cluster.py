@@ -42,7 +42,6 @@ import importlib
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import warnings
@@ -505,22 +504,13 @@ def _join(address: str) -> Any:
         CliError: nothing answers there.
     """
     _import_ray()
-    from squall.cluster import RayCluster
+    from squall.cluster.client import ClusterUnreachableError, join
 
-    host, _, port = address.rpartition(":")
-    if host and port.isdigit() and "://" not in address:
-        # ray.init retries an address that does not answer for a minute; say it now.
-        try:
-            socket.create_connection((host, int(port)), timeout=5).close()
-        except OSError as exc:
-            raise CliError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
-                           f"`ray start --head --port {port}` or give --address HOST:PORT") from None
     try:
-        return RayCluster(address)
-    except Exception as exc:
+        return join(address)
+    except ClusterUnreachableError as exc:
         log.debug("joining %s failed", address, exc_info=True)
-        raise CliError(f"cannot join the Ray cluster at {address}: {_message(exc)} (start one with "
-                       f"`ray start --head`, or give --address HOST:PORT or ${ADDRESS_ENV})") from exc
+        raise CliError(str(exc)) from None
 
 
 def _in_process_ray() -> Any:

@@ -24,12 +24,46 @@ from typing import Any
 
 from ..config import TOPOLOGY_WORKERS
 from ..errors import SquallError
-from ..extras import require
+from ..extras import MissingExtraError, require
 from ..runtime.metrics import ComponentStats, merge_stats
 from ..topology import Topology
 from .nimbus import NIMBUS_NAME, Nimbus, TopologyNotFoundError
 
-__all__ = ["RayCluster", "ClusterTopologyHandle"]
+__all__ = ["RayCluster", "ClusterTopologyHandle", "join", "ClusterUnreachableError"]
+
+
+class ClusterUnreachableError(SquallError):
+    """No Ray cluster answers at the address given, or joining it failed."""
+
+
+def join(address: str) -> RayCluster:
+    """A :class:`RayCluster` joined to the cluster at ``address`` (``HOST:PORT``, or
+    ``"auto"``: the one started on this machine).
+
+    Raises:
+        MissingExtraError: Ray is not installed.
+        ClusterUnreachableError: nothing answers there (checked first: ``ray.init`` would
+            retry a silent address for a minute), or joining failed.
+    """
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit() and "://" not in address:
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as exc:
+            raise ClusterUnreachableError(
+                f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                f"`ray start --head --port {port}` or give --address HOST:PORT") from None
+    try:
+        return RayCluster(address)
+    except MissingExtraError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterUnreachableError(
+            f"cannot join the Ray cluster at {address}: {detail} (start one with `ray start --head`, or "
+            f"give --address HOST:PORT or $RAY_ADDRESS)") from exc
 
 
 class RayCluster:

@@ -82,10 +82,13 @@ def ui(address: str | None, host: str, port: int, token: str | None) -> None:
     Ctrl-C. Prints the address and the token that actions (activate, deactivate, kill,
     rebalance, log level, sampling) need.
     """
-    from ..cli.cluster import _join
+    from ..cluster.client import ClusterUnreachableError, join
     from .ray_source import RaySource
 
-    cluster = _join(address or "auto")
+    try:
+        cluster = join(address or "auto")
+    except ClusterUnreachableError as exc:
+        raise CliError(str(exc)) from None
     try:
         serve_forever(RaySource(cluster), host=host, port=port, token=token, out=sys.stdout)
     except UIServerError as exc:
