@@ -15,23 +15,28 @@ its own batch boundaries, unlike one Esper engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from squall import Spout, Topology, TopologyBuilder
+from squall.component import OutputFieldsDeclarer
 from squall.cep.bolt import CepBolt
+from squall.multilang import ShellBolt
 from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore, KeyValueStore, TableStore
 from squall.store.bolts import DeadLetterBolt, FieldsTableMapper, TableWriterBolt
 
 from .bolts import ERROR_STREAM, DetectionLogBolt, ParseBolt, SpeedingBolt
 from .record import EVENT_PROPERTIES, FIELDS
 
-__all__ = ["TABLE", "FAMILY", "DEAD_LETTER_TABLE", "DEFAULT_RULE", "Stores", "build_topology"]
+__all__ = ["TABLE", "FAMILY", "DEAD_LETTER_TABLE", "DEFAULT_RULE", "PARSE_JS", "Stores", "build_topology"]
 
 TABLE = "DriverCarInfo"
 FAMILY = "cf1"
 DEAD_LETTER_TABLE = "DeadLetters"
 DEFAULT_RULE = Path(__file__).with_name("speeding.epl")
+PARSE_JS = Path(__file__).with_name("parse.js")
+"""The parse step in JavaScript (Storm's storm.js must sit next to it at run time)."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,18 @@ class Stores:
 
 def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int = 604800,
                    speeding_log: str | None = None, table_tasks: int = 1,
-                   rules_dir: str | Path | None = None) -> Topology:
+                   rules_dir: str | Path | None = None, parse_command: Sequence[str] | None = None,
+                   parse_cwd: str | Path | None = None) -> Topology:
     """Wire the pipeline around ``source`` (a spout emitting ``line, origin, error``).
+
+    With ``parse_command`` (e.g. ``["node", "parse.js"]``, run in ``parse_cwd``) the parse
+    step is a :class:`~squall.multilang.ShellBolt` running that command, a multilang
+    component that must do what :class:`ParseBolt` does: the same streams (default:
+    ``row_key``, the record fields, ``event_time_ms``; ``error``: ``record, reason,
+    origin``), values and types (floats as floats: write ``12.0``, not ``12``).
+    :data:`PARSE_JS` is one, written against Storm's ``storm.js``, which must be in
+    ``parse_cwd`` (see docs/multilang.md). The lines travel as JSON, so the source's
+    lines must be str (a Kafka source's bytes values cannot be sent).
 
     With ``rules_dir`` the CEP bolt watches that directory for new versions of the rule
     (``squall rules apply FILE --rules-dir DIR``) and applies them while it runs; a
@@ -65,7 +80,16 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
     """
     b = TopologyBuilder()
     b.set_spout("source", source)
-    b.set_bolt("parse", ParseBolt()).shuffle_grouping("source")
+    if parse_command is None:
+        parse = ParseBolt()
+    else:
+        # The streams ParseBolt declares, so the two cannot drift apart.
+        declared = OutputFieldsDeclarer()
+        ParseBolt().declare_output_fields(declared)
+        streams = {name: list(spec.fields) for name, spec in declared.streams.items()}
+        parse = ShellBolt(parse_command, streams.pop("default"), streams=streams,
+                          cwd=None if parse_cwd is None else str(parse_cwd))
+    b.set_bolt("parse", parse).shuffle_grouping("source")
     b.set_bolt("table", TableWriterBolt(stores.table, TABLE, [FAMILY],
                                         FieldsTableMapper("row_key", FAMILY, FIELDS)),
                table_tasks).shuffle_grouping("parse")
