@@ -70,6 +70,9 @@ def test_two_workers_equal_one_worker_and_the_oracle_on_the_real_trips(tmp_path)
     assert detections(two[1]) == detections(one[1])
     got = {(d["car_number"], d["window_start"], d["window_end"]) for d in map(json.loads, detections(two[1]))}
     assert got == set(fleet.detections(80))
+    count = subprocess.run([sys.executable, "-m", "squall", "table", "count", TABLE, "--data-dir", str(two[0])],
+                           capture_output=True, text=True, timeout=60)
+    assert count.returncode == 0 and count.stdout.split()[-1] == str(fleet.record_count), count
 
 
 def event_span_s(trips: Path) -> float:
