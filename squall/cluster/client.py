@@ -5,11 +5,12 @@
 ``ray start --head`` on one machine and ``ray start --address=...`` on the others.
 Topologies run on ``topology.workers`` worker processes (``workers=`` overrides).
 
->>> # doctest: +SKIP
->>> with RayCluster() as cluster:
-...     handle = cluster.submit_topology("wc", {}, topology, workers=2, until_complete=True)
-...     handle.wait()
-...     handle.stats()["count"].executed
+Example (``topology`` built with a :class:`~squall.topology.TopologyBuilder`)::
+
+    with RayCluster() as cluster:
+        handle = cluster.submit_topology("wc", {}, topology, workers=2, until_complete=True)
+        handle.wait()
+        print(handle.stats()["count"].executed)
 
 Semantics: Storm ``StormSubmitter`` / ``storm jar``, ``storm list``, ``storm kill``.
 """
