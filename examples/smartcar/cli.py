@@ -9,11 +9,13 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from squall.cli import CliError, data_dir_option
+from squall.cli.cluster import _ui_address
 from squall.connectors.urls import mask_url
 from squall.errors import SquallError
 from squall.config import (AT_LEAST_ONCE, CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE,
@@ -22,6 +24,7 @@ from squall.runtime import LocalCluster
 from squall.store.errors import StoreError
 
 from .feed import SIMULATED_S, Feed, feed_options, given_options
+from .record import ms_to_date
 from .sources import ReplaySpout, SimulatorSpout
 from .topology import DEAD_LETTER_TABLE, DEFAULT_RULE, TABLE, Stores, build_topology
 
@@ -97,10 +100,16 @@ def _rows(store, table: str) -> int | None:
 @click.option("--mode", type=click.Choice(["per-tuple", "micro-batch"]), default="per-tuple", show_default=True,
               help="micro-batch: the replay in columnar batches on Trident (the 'microbatch' extra; --replay "
                    "only, rules of the shipped form), with the same stores and log as per-tuple.")
+@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
+              metavar="[HOST:]PORT", callback=_ui_address,
+              help="Serve the web UI, REST API and /metrics for the run there, with the smart-car dashboard "
+                   "(extra squall[ui]); --ui alone: 127.0.0.1:8744.")
+@click.option("--ui-token", default=None, metavar="TOKEN",
+              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
 @data_dir_option
 def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, ttl_s, speeding_log, max_pending,
         bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend,
-        workers, address, mode, data_dir):
+        workers, address, mode, ui_address, ui_token, data_dir):
     """Run the pipeline until the input ends; print a summary.
 
     Every record is stored in table DriverCarInfo (family cf1, row key = reversed
@@ -117,6 +126,8 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     """
     rule = Path(rule_file).read_text(encoding="utf-8")
     if mode == "micro-batch":
+        if ui_address is not None:
+            raise CliError("--ui: applies to --mode per-tuple only")
         _run_microbatch(replay_dir, cars, seed, duration_s, start, rule, rule_file, ttl_s, speeding_log, redis_url,
                         hbase, checkpoint_ms, state_backend, data_dir)
         return
@@ -136,6 +147,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
         startup_errors = (KafkaStartupError,)
         what = f"Kafka {mask_url(bootstrap)}/{topic} (group {group})"
         job = ("kafka", bootstrap, topic, group)
+        day = time.strftime("%Y%m%d", time.gmtime())
     else:
         feed = Feed.from_options(replay_dir, cars, seed, duration_s, start)
         if replay_dir is not None:
@@ -143,6 +155,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
         else:
             source = SimulatorSpout(cars, duration_s or SIMULATED_S, feed.start_ms, seed, pace)
         what = feed.description
+        day = ms_to_date(feed.start_ms)[:8]
         job = ("replay", str(Path(replay_dir).resolve()), feed.start_ms, duration_s) if replay_dir is not None \
             else ("simulator", cars, seed, duration_s or SIMULATED_S, feed.start_ms)
     from .deploy import stores_for
@@ -164,11 +177,12 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
     where = ", ".join(x for x in (hbase and f"HBase {mask_url(hbase)}",
                                   redis_url and f"Redis {mask_url(redis_url)}") if x)
     click.echo(f"squall smartcar: {what}; data in {where or data_dir}", err=True)
+    ui = _UIRun(*ui_address, ui_token, stores, source, day, speeding_log) if ui_address is not None else None
     t0 = time.monotonic()
     try:
         if on_cluster:
             stats, checkpoints, completed, stop_report, stopped_by = _run_on_cluster(
-                topology, conf, workers, address, backend, source, t0)
+                topology, conf, workers, address, backend, source, t0, ui)
         else:
             with LocalCluster() as cluster:
                 try:
@@ -177,7 +191,8 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
                 except ConfigError as exc:
                     raise CliError(f"--guarantee {guarantee}: {exc}")
                 stopped_by = _stop_on_signals(handle)
-                stats = _watch(handle, source, t0)
+                with _serving_ui(cluster, handle, ui):
+                    stats = _watch(handle, source, t0)
                 checkpoints = handle.worker.checkpoint_stats
                 completed = handle.worker.completed
                 stop_report = handle.stop_report
@@ -285,7 +300,7 @@ def _partition_state_backend(kind: str, data_dir: str, redis_url: str | None, jo
     return _state_backend(kind, Path(data_dir), redis_url, (*job, partition))
 
 
-def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, source, t0: float):
+def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, source, t0: float, ui=None):
     """Run the pipeline on Ray workers; returns (stats, checkpoints, completed, stop_report, signals)."""
     from squall.cluster import RayCluster
     from squall.runtime.checkpoint import CheckpointStats
@@ -294,7 +309,8 @@ def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, 
         handle = cluster.submit_topology("smartcar", conf, topology, workers=workers, until_complete=True,
                                          state_backend=backend)
         stopped_by = _stop_on_signals(handle)
-        stats = _watch(handle, source, t0)
+        with _serving_ui(cluster, handle, ui):
+            stats = _watch(handle, source, t0)
         summary = handle.summary()
         parts = [c for c in handle.checkpoint_stats() if c is not None]
     checkpoints = None
@@ -310,6 +326,32 @@ def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, 
     if summary["restarts"]:
         click.echo(f"{summary['restarts']} worker restart(s) during the run", err=True)
     return stats, checkpoints, summary["completed"], None, stopped_by
+
+
+class _UIRun:
+    """``--ui``: where the run's UI serves, its actions' token, and what the dashboard reads."""
+
+    def __init__(self, host: str, port: int, token: str | None, stores, source, day: str,
+                 speeding_log: str | None) -> None:
+        self.host, self.port, self.token = host, port, token
+        self.stores, self.source, self.day, self.speeding_log = stores, source, day, speeding_log
+
+
+@contextmanager
+def _serving_ui(cluster, handle, ui: _UIRun | None):
+    """The UI for ``cluster`` with the smart-car dashboard of ``handle`` while the block runs."""
+    if ui is None:
+        yield
+        return
+    from squall.ui.cli import start_ui
+
+    from .dashboard import smartcar_dashboard
+    board = functools.partial(smartcar_dashboard, handle, ui.stores, ui.source, ui.day, ui.speeding_log)
+    server = start_ui(cluster, ui.host, ui.port, ui.token, dashboards={"smartcar": board})
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _stop_on_signals(handle) -> list[int]:

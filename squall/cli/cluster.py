@@ -617,7 +617,14 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, state_dir
                    f"in this process and wait].")
 @_options(_conf_options)
 @_options(_run_options)
-def submit(target, name, workers, address, conf_pairs, config_file, until_complete, progress_s, state_dir):
+@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
+              metavar="[HOST:]PORT", callback=_ui_address,
+              help="Without --address: serve the web UI and REST API for the run there (extra squall[ui]); "
+                   "--ui alone: 127.0.0.1:8744. On a running cluster, `squall ui` serves it.")
+@click.option("--ui-token", default=None, metavar="TOKEN",
+              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
+def submit(target, name, workers, address, conf_pairs, config_file, until_complete, progress_s, state_dir,
+           ui_address, ui_token):
     """Submit topology MODULE:ATTR to a cluster as NAME (storm jar).
 
     With --address (or $RAY_ADDRESS) it submits to that Ray cluster and returns; the
@@ -628,8 +635,13 @@ def submit(target, name, workers, address, conf_pairs, config_file, until_comple
     """
     loaded, conf = _load(target, config_file, conf_pairs)
     name = _check_name(name)
+    if address is not None and ui_address is not None:
+        # submit returns at once there; the cluster's UI outlives it: `squall ui --address`.
+        raise CliError(f"--ui serves a run started in this process; for the cluster at {address} "
+                       f"run `squall ui --address {address}`")
+    ui = _UI(*ui_address, ui_token) if ui_address is not None else None
     if address is None:
-        with _in_process_ray() as cluster:
+        with _in_process_ray() as cluster, _serving_ui(cluster, ui):
             code = _run_on_ray("submit", cluster, name, loaded, conf, workers, until_complete, progress_s,
                                state_dir)
         sys.exit(code)

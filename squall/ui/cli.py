@@ -18,11 +18,13 @@ Semantics: Storm ``storm ui``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import IO, Any
 
 import click
 
 from ..cli.common import CliError
+from .dashboards import Provider
 from .server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -37,13 +39,15 @@ from .server import (
 __all__ = ["start_ui", "ui"]
 
 
-def start_ui(cluster: Any, host: str, port: int, token: str | None, out: IO[str] | None = None) -> UIServer:
+def start_ui(cluster: Any, host: str, port: int, token: str | None, out: IO[str] | None = None,
+             dashboards: Mapping[str, Provider] | None = None) -> UIServer:
     """Serve the UI for ``cluster`` (a LocalCluster, a RayCluster, or any
     :class:`~squall.ui.source.ClusterSource`) on a background thread and print where,
     with the token for actions, to ``out`` (stderr by default).
 
     Args:
         token: the actions' token; None: ``$SQUALL_UI_TOKEN``, else a new one (printed).
+        dashboards: application dashboards, name -> provider (see :mod:`squall.ui.dashboards`).
 
     Raises:
         CliError: the server did not start (the port is in use, the host is wrong).
@@ -57,7 +61,7 @@ def start_ui(cluster: Any, host: str, port: int, token: str | None, out: IO[str]
         cluster = RaySource(cluster)
     token, generated = resolve_token(token)
     try:
-        server = serve(cluster, host=host, port=port, token=token)
+        server = serve(cluster, host=host, port=port, token=token, dashboards=dashboards)
     except UIServerError as exc:
         raise CliError(f"--ui {host}:{port}: {exc}") from exc
     shown = token if generated else f"the one given (--ui-token or ${TOKEN_ENV})"
