@@ -774,13 +774,15 @@ class CategoryItem:
 class ContextCondition:
     """When a context partition starts or ends: ``kind`` ``now`` (``@now``), ``after``
     (``period_ms`` after it started), ``event`` (an event of ``stream``, its filter and
-    alias) or ``crontab``."""
+    alias), ``crontab`` or ``pattern``."""
     kind: str
     stream: "StreamDef | None" = None
     period_ms: int = 0
     #: ``crontab``: per field (minutes, hours, days of month, months, days of week,
     #: seconds) the allowed values, None for any
     crontab: tuple = ()
+    #: ``pattern``: the pattern (a PatternStream)
+    pattern: "PatternStream | None" = None
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
 

@@ -106,6 +106,17 @@ class Condition:
     period_ms: int = 0
     alias: str | None = None
     cron: Crontab | None = None
+    #: ``pattern``: its plan (a select * pattern statement) and tags
+    pattern: Any = None
+    tags: tuple[str, ...] = ()
+
+    def event_types(self) -> tuple[str, ...]:
+        """The event types this condition reads."""
+        if self.kind == "event":
+            return (self.event_type,)
+        if self.kind == "pattern":
+            return tuple(self.pattern.event_types)
+        return ()
 
 
 @dataclass(frozen=True)
@@ -182,7 +193,7 @@ class ContextPlan:
         while isinstance(plan, ContextPlan):
             spec = plan.store.temporal
             if spec is not None:
-                out |= {c.event_type for c in (spec.start, spec.end) if c.kind == "event"}
+                out |= {t for c in (spec.start, spec.end) for t in c.event_types()}
             plan = plan.inner
         return out
 
@@ -286,18 +297,49 @@ def _tuple(key):
     return tuple(key) if isinstance(key, list) else key
 
 
+class _Watcher:
+    """A start or end pattern of a context: the pattern statement's operator, whose
+    matches (rows of tag -> event) go to ``on_match`` instead of listeners."""
+
+    def __init__(self, stmt: StatementHost, plan, engine: EngineHost, on_match) -> None:
+        self.name = stmt.name
+        self.events_in = 0
+        self._stmt, self._on_match = stmt, on_match
+        self.op = make_operator(self, plan, engine)
+        self.inlets = {t: inlet for t, inlet in (self.op.inlets() or ())}
+
+    listening = True
+
+    def feed(self, type_name: str, ev) -> None:
+        inlet = self.inlets.get(type_name)
+        if inlet is not None:
+            inlet.on_events((ev,))
+
+    def emit(self, rows: list, window) -> None:
+        self._on_match(rows)
+
+    def emit_streams(self, new_rows: list, old_rows: list, window) -> None:
+        self._on_match(new_rows)
+
+    def report_error(self, record, reason: str) -> None:
+        self._stmt.report_error(record, reason)
+
+
 class _Span:
     """One partition of a start/end or initiated/terminated context: when it started,
     the event that started it, and its operator, built when the first event reaches it
     (a partition that no event reaches outputs nothing, so a crontab context that starts
     one every minute costs no statement while idle)."""
 
-    __slots__ = ("id", "_op", "props", "start_ms", "end_ms", "start_event", "owner", "ended")
+    __slots__ = ("id", "_op", "props", "start_ms", "end_ms", "start_event", "owner", "ended",
+                 "end_watch")
 
     def __init__(self, pid: int, props: dict, start_ms: int, end_ms: int | None, start_event,
                  owner: "TemporalContextOperator") -> None:
         self.id, self._op, self.props, self.start_ms, self.end_ms = pid, None, props, start_ms, end_ms
         self.start_event, self.owner, self.ended = start_event, owner, False
+        #: ``end pattern [...]``: the pattern watching for this partition's end
+        self.end_watch: _Watcher | None = None
 
     @property
     def op(self) -> Operator:
@@ -337,8 +379,9 @@ class TemporalContextOperator(Operator):
         self.stopped = False
         types = [plan.event_type]
         for cond in (self.spec.start, self.spec.end):
-            if cond.kind == "event" and cond.event_type not in types:
-                types.append(cond.event_type)
+            for t in cond.event_types():
+                if t not in types:
+                    types.append(t)
         #: types the partitions' own nested contexts start or end with
         self.forward = frozenset(plan.condition_types() - {plan.event_type})
         types += sorted(self.forward - set(types))
@@ -349,6 +392,13 @@ class TemporalContextOperator(Operator):
         # comes (an idle hour of 1-second partitions costs nothing); its id is still k.
         self.periodic = self.spec.start.kind == "now" and self.spec.end.kind == "after"
         start, end, now = self.spec.start, self.spec.end, engine.current_time_ms
+        #: ``start pattern [...]``: the pattern watching for a start (non-overlapping: only
+        #: while no partition runs, restarted when one ends, as Esper)
+        self.start_watch: _Watcher | None = None
+        #: partitions a start pattern started during the current event: (span, reaches it)
+        self._matched: list = []
+        if start.kind == "pattern":
+            self._watch_start()
         if start.kind == "now" and not self.periodic:
             self._start(None, now)
         if start.kind == "crontab":
@@ -375,7 +425,15 @@ class TemporalContextOperator(Operator):
             for n in self.plan.reads:
                 if n.startswith(head):
                     props[n[len(self.plan.prefix):]] = start_event.get(n[len(head):])
+        if spec.start.kind == "pattern" and start_event is not None:
+            for n in self.plan.reads:       # 'a.k': tag a's event's property k
+                tag, _, prop = n[len(self.plan.prefix):].partition(".")
+                if tag in spec.start.tags and start_event.get(tag) is not None:
+                    props[tag + "." + prop] = start_event[tag].get(prop)
         span = _Span(pid, props, now_ms, end_ms, start_event, self)
+        if spec.end.kind == "pattern":
+            span.end_watch = _Watcher(self.stmt, spec.end.pattern, self.engine,
+                                      lambda rows, span=span: self._end_matched(span))
         self.active.append(span)
         if end_ms is not None and schedule:
             self.engine.schedule(end_ms, span.end_due)
@@ -396,11 +454,35 @@ class TemporalContextOperator(Operator):
         if self.spec.overlapping or not self.active:
             self._start(None, now_ms)
 
+    def _watch_start(self) -> None:
+        self.start_watch = _Watcher(self.stmt, self.spec.start.pattern, self.engine, self._start_matched)
+
+    def _start_matched(self, rows: list) -> None:
+        for row in rows:
+            if not self.spec.overlapping and self.active:
+                break
+            span = self._start(_Match(row), self.engine.current_time_ms)
+            # Esper: the event completing an 'initiated by pattern' match reaches the new
+            # partition; the one completing a 'start pattern' match does not.
+            self._matched.append((span, self.spec.overlapping))
+        if not self.spec.overlapping and self.active and self.start_watch is not None:
+            self.start_watch.op.stop()
+            self.start_watch = None
+
+    def _end_matched(self, span: _Span) -> None:
+        if not span.ended:
+            self.end(span, self.engine.current_time_ms)
+
     def end(self, span: _Span, now_ms: int) -> None:
         span.ended = True
         if span.built:
             span.op.stop()
+        if span.end_watch is not None:
+            span.end_watch.op.stop()
         self.active.remove(span)
+        if self.spec.start.kind == "pattern" and not self.spec.overlapping and not self.stopped \
+                and not self.active and self.start_watch is None:
+            self._watch_start()
         if self.spec.start.kind == "now" and not self.periodic and not self.stopped:
             self._start(None, now_ms)
 
@@ -418,6 +500,20 @@ class TemporalContextOperator(Operator):
             if end.kind == "event" and end.event_type == type_name:
                 for span in [s for s in self.active if end.accept(ev, s.start_event)]:
                     self.end(span, now.current_time_ms)
+            if end.kind == "pattern":
+                for span in list(self.active):
+                    if span.end_watch is not None and not span.ended:
+                        span.end_watch.feed(type_name, ev)
+            skip = ()
+            if self.start_watch is not None:
+                self._matched = []
+                self.start_watch.feed(type_name, ev)
+                matched, self._matched = self._matched, []
+                if mine and matched:
+                    for span, reaches in reversed(matched):   # newest first, as event starts
+                        if reaches:
+                            span.op.on_events((ev,))
+                    skip = tuple(span for span, _ in matched)
             first = None
             if start.kind == "event" and start.event_type == type_name and start.accept(ev, None) \
                     and (spec.overlapping or not self.active):
@@ -430,7 +526,7 @@ class TemporalContextOperator(Operator):
                 if first is not None:
                     first.op.on_events((ev,))
                 for span in list(self.active):
-                    if span is not first and not span.ended:
+                    if span is not first and not span.ended and span not in skip:
                         span.op.on_events((ev,))
             elif type_name in self.forward:
                 for span in list(self.active):
@@ -438,15 +534,25 @@ class TemporalContextOperator(Operator):
 
     def stop(self) -> None:
         self.stopped = True
+        if self.start_watch is not None:
+            self.start_watch.op.stop()
         for span in self.active:
             span.ended = True
             if span.built:
                 span.op.stop()
+            if span.end_watch is not None:
+                span.end_watch.op.stop()
 
     def schedule_owners(self) -> dict:
         out = {("start",): self} if self.spec.start.kind == "crontab" else {}
+        if self.start_watch is not None:
+            for path, obj in self.start_watch.op.schedule_owners().items():
+                out[("start-pattern", *path)] = obj
         for span in self.active:
             out[("end", span.id)] = span
+            if span.end_watch is not None:
+                for path, obj in span.end_watch.op.schedule_owners().items():
+                    out[("end-pattern", span.id, *path)] = obj
             if span.built:
                 for path, obj in span.op.schedule_owners().items():
                     out[("partition", span.id, *path)] = obj
@@ -454,8 +560,12 @@ class TemporalContextOperator(Operator):
 
     def snapshot_state(self, events: EventTable):
         return {"next_id": self.next_id, "origin_ms": self.origin_ms,
-                "partitions": [[s.id, s.start_ms, events.ref(s.start_event),
-                                s.op.snapshot_state(events) if s.built else None]
+                "start_pattern": (self.start_watch.op.snapshot_state(events)
+                                  if self.start_watch is not None else None),
+                "partitions": [[s.id, s.start_ms, _start_ref(events, s.start_event),
+                                s.op.snapshot_state(events) if s.built else None,
+                                s.end_watch.op.snapshot_state(events) if s.end_watch is not None
+                                else None]
                                for s in self.active]}
 
     def restore_state(self, state, events: list) -> None:
@@ -464,11 +574,40 @@ class TemporalContextOperator(Operator):
             if span.built:
                 span.op.stop()
         self.active = []
-        for pid, start_ms, ev_ref, inner in state["partitions"]:
-            start_event = None if ev_ref < 0 else events[ev_ref]
+        if self.start_watch is not None:
+            self.start_watch.op.stop()
+            self.start_watch = None
+        if state["start_pattern"] is not None:
+            self._watch_start()
+            self.start_watch.op.restore_state(state["start_pattern"], events)
+        for pid, start_ms, ev_ref, inner, end_pattern in state["partitions"]:
+            start_event = _start_deref(events, ev_ref)
             # its pending end timer comes back with the snapshot's schedules
             span = self._start(start_event, start_ms, pid, schedule=False)
             if inner is not None:
                 span.op.restore_state(inner, events)
+            if end_pattern is not None:
+                span.end_watch.op.restore_state(end_pattern, events)
         self.next_id = state["next_id"]
         self.origin_ms = state["origin_ms"]
+
+
+def _start_ref(events: EventTable, start_event):
+    """A partition's starting event (or pattern match: tag -> event) in a snapshot."""
+    if start_event is None:
+        return -1
+    if isinstance(start_event, _Match):
+        return {t: events.ref(e) for t, e in start_event.items()}
+    return events.ref(start_event)
+
+
+def _start_deref(events: list, ref):
+    if isinstance(ref, dict):
+        return _Match({t: (None if i < 0 else events[i]) for t, i in ref.items()})
+    return None if ref < 0 else events[ref]
+
+
+class _Match(dict):
+    """A start pattern's match: tag -> event."""
+
+    __slots__ = ()

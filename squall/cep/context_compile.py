@@ -15,6 +15,7 @@ from squall.cep.context import (Condition, ContextPlan, ContextStore, CreateCont
 from squall.cep.crontab import Crontab
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
+from squall.cep.pattern import compile_pattern_statement
 from squall.cep.select import StatementPlan, stream_filter
 from squall.cep.variables import VariableDecl
 
@@ -91,6 +92,8 @@ def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
         store.temporal = TemporalSpec(start, end, st.kind == "overlap")
         if start.alias is not None:
             store.prefixes = (start.alias + ".",)
+        elif start.kind == "pattern":
+            store.prefixes = tuple(t + "." for t in start.tags)
         return store
     else:
         tn = st.stream.event_type
@@ -114,6 +117,9 @@ def _condition(cond: A.ContextCondition, start: A.ContextCondition, declared_typ
     as ``alias.prop`` (the start condition's alias)."""
     if cond.kind == "crontab":
         return Condition("crontab", cron=Crontab(cond.crontab))
+    if cond.kind == "pattern":
+        plan = compile_pattern_statement(A.SelectStatement(None, cond.pattern), declared_types, ctx)
+        return Condition("pattern", pattern=plan, tags=tuple(plan.columns))
     if cond.kind != "event":
         return Condition(cond.kind, period_ms=cond.period_ms)
     stream = cond.stream
@@ -297,7 +303,7 @@ def _condition_types(store: ContextStore) -> set:
     """The event types that start or end a temporal context's partitions."""
     if store.temporal is None:
         return set()
-    return {c.event_type for c in (store.temporal.start, store.temporal.end) if c.kind == "event"}
+    return {t for c in (store.temporal.start, store.temporal.end) for t in c.event_types()}
 
 
 class _Constant:

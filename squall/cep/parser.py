@@ -547,9 +547,9 @@ class _ToAst(Transformer):
 
     def context_overlap(self, *rest):
         conds = [r for r in rest if isinstance(r, A.ContextCondition)]
-        if conds[0].kind not in ("event", "crontab"):
-            raise _token_error(rest[0], "an overlapping context is initiated by an event or a "
-                                        "crontab")
+        if conds[0].kind not in ("event", "crontab", "pattern"):
+            raise _token_error(rest[0], "an overlapping context is initiated by an event, a "
+                                        "pattern or a crontab")
         if conds[1].kind == "now":
             raise _token_error(rest[0], "a context partition ends with an event or 'after <period>'")
         return ("overlap", tuple(conds), {})
@@ -595,6 +595,10 @@ class _ToAst(Transformer):
         first = params[0][1]
         return A.ContextCondition("crontab", crontab=tuple(fields), line=first.line,
                                   column=first.column)
+
+    def cond_pattern(self, kw, pattern):
+        return A.ContextCondition("pattern", pattern=A.PatternStream(pattern, None, kw.line, kw.column),
+                                  line=kw.line, column=kw.column)
 
     def cron_star(self, star, *rest):
         if not rest:

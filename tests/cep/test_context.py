@@ -66,6 +66,8 @@ def test_removing_the_statement_stops_every_partition():
 
 TEMPORAL = [
     "create context S start @now end after 4 sec",
+    "create context S start pattern [every g=Go] end pattern [timer:interval(3 sec)]",
+    "create context S initiated by pattern [every g=Go -> c=Car] terminated by pattern [s=Stop]",
     "create context S context A partition by car from Car, context B start @now end after 4 sec",
     "create context S context A partition by car from Car, context B initiated by Car terminated after 3 sec",
     "create context S initiated by Go as g terminated after 5 sec",

@@ -215,3 +215,26 @@ def test_crontab_conditions(both, decl):
     ctx_check(both, decl + "context S select context.id as id, context.startTime as st, "
                            "context.endTime as et, speed, count(*) as c from DriverCarInfo",
               CRON_EVENTS)
+
+
+# ------------------------------------------------------------------ pattern conditions
+
+@pytest.mark.parametrize("decl", [
+    "create context S start pattern [a=Q -> b=DriverCarInfo(carNumber = a.k)] end after 2 sec; ",
+    "create context S start pattern [every a=Q] end pattern [timer:interval(1 sec)]; ",
+    "create context S start pattern [every a=Q(v > 1)] end pattern [b=DriverCarInfo(speed > 60)]; ",
+    "create context S initiated by pattern [every a=Q -> b=DriverCarInfo(carNumber = a.k)] "
+    "terminated after 3 sec; ",
+    "create context S initiated by pattern [every a=Q] terminated by pattern [b=DriverCarInfo(speed > 95)]; ",
+])
+def test_pattern_conditions(both, decl):
+    """A start pattern's completing event does not reach the partition it starts; an
+    'initiated by pattern' one does (as Esper 8.9)."""
+    ctx_check(both, decl + "context S select context.id as id, context.startTime as st, "
+                           "carNumber, count(*) as c from DriverCarInfo")
+
+
+def test_pattern_tags_as_context_properties(both):
+    ctx_check(both, "create context S initiated by pattern [every a=Q -> b=DriverCarInfo(carNumber = a.k)] "
+                    "terminated after 3 sec; context S select context.a.k as ak, context.b.speed as bs, "
+                    "carNumber, count(*) as c from DriverCarInfo")
