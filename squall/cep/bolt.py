@@ -6,8 +6,8 @@ advanced to the tuple's timestamp (epoch ms) before the event is sent, never
 backwards (an older event is processed at the current time, as Esper's external clock
 does). Without it the engine runs on the wall clock and tick tuples fire due batches.
 
-Output: one stream per statement (``default`` for the first that is not a variable
-declaration or ``on ... set``, ``<name>`` for the others),
+Output: one stream per statement (``default`` for the first that is not a variable,
+context or schema declaration or ``on ... set``, ``<name>`` for the others),
 fields = the statement's select columns + ``window_start``, ``window_end`` (epoch ms,
 None for windows without bounds).
 
@@ -60,9 +60,11 @@ from squall.component import Bolt, Stateful
 from squall.config import TICK_TUPLE_FREQ_SECS
 from squall.tuple import DEFAULT_STREAM, Fields, Tuple, is_tick
 
+from .context import ContextPlan, CreateContextPlan
 from .engine import EPLEngine, ExternalClock, WallClock
 from .errors import EPLCompileError
 from .rules import HEARTBEAT_S, RuleSet, RulesDir, RulesWatcher, VariablesWatcher, process_started
+from .schema import CreateSchemaPlan
 from .variables import CreateVariablePlan, OnSetPlan
 
 __all__ = ["CepBolt"]
@@ -114,7 +116,8 @@ class CepBolt(Stateful, Bolt):
         self.time_field = time_field
         self.name = name
         # Compile once now: a bad rule fails the build, and the output fields are known.
-        self._streams = self._compile(self._with_plugins(EPLEngine(ExternalClock(0))))[1]
+        statements, self._streams = self._compile(self._with_plugins(EPLEngine(ExternalClock(0))))
+        self._partitioning = _partitioning(statements, event_type, self.properties)
 
     def _with_plugins(self, engine: EPLEngine) -> EPLEngine:
         for name, path in self.functions.items():
@@ -134,9 +137,10 @@ class CepBolt(Stateful, Bolt):
             raise report.rejected[0].exception
         statements = engine.statements
         # The default stream is the first statement's that selects rows: a rule file
-        # opening with `create variable` still feeds its rule to what reads `default`.
-        first = next((st for st in statements if not isinstance(st.plan, (CreateVariablePlan, OnSetPlan))),
-                     statements[0])
+        # opening with `create variable` or `create context` still feeds its rule to
+        # what reads `default`.
+        first = next((st for st in statements if not isinstance(
+            st.plan, (CreateVariablePlan, OnSetPlan, CreateContextPlan, CreateSchemaPlan))), statements[0])
         streams = [(DEFAULT_STREAM if st is first else st.name, tuple(st.columns)) for st in statements]
         self._declared = {st.name: s for st, s in zip(statements, streams)}
         return statements, streams
@@ -151,6 +155,31 @@ class CepBolt(Stateful, Bolt):
         rules) has no declared stream and is not in it (its rows go to
         ``DYNAMIC_STREAM``)."""
         return dict(self._declared)
+
+    def partition_fields(self) -> tuple[str, ...] | None:
+        """The input fields a fields grouping may split this bolt's stream by, so that N
+        tasks give the rows of one engine (as a multiset; rows of different partitions
+        may come in another order); None when the rule cannot be split
+        (:meth:`partition_refusal` says why).
+
+        A rule can be split when every statement that outputs rows runs in a keyed
+        segmented context (``create context C partition by P from <event_type>``, or a
+        nested context whose outermost level is one) over the bolt's event type, and
+        does not read ``context.id`` (partition ids are numbered per engine, in order of
+        arrival). The fields are those of the partition properties every such statement
+        shares (the input field renamed to ``P`` by ``properties``). Each task runs its
+        own clock from its own events, so the rows equal one engine's when the tuples
+        arrive in event-time order (an older event is taken at its task's clock); a
+        statement added live (``rules_dir``) is not checked again.
+
+        Semantics: Esper 8 reference, 4.2 "Keyed Segmented Context" (each partition is
+        independent of the others).
+        """
+        return self._partitioning[0]
+
+    def partition_refusal(self) -> str | None:
+        """Why :meth:`partition_fields` is None (names the statement), else None."""
+        return self._partitioning[1]
 
     def declare_output_fields(self, declarer):
         for stream, columns in self._streams:
@@ -361,6 +390,51 @@ class CepBolt(Stateful, Bolt):
             self.engine.poll()
         if self._watcher is not None:
             self._write_status()
+
+
+def _partitioning(statements, event_type: str,
+                  properties: Mapping[str, str]) -> tuple[tuple[str, ...] | None, str | None]:
+    """``(input fields, None)`` when the statements can run split by those fields, else
+    ``(None, reason)`` (see :meth:`CepBolt.partition_fields`)."""
+    shared: list[str] | None = None
+    for st in statements:
+        plan = st.plan
+        if isinstance(plan, (CreateContextPlan, CreateVariablePlan, CreateSchemaPlan)):
+            continue     # declarations: each task holds the same copy
+        if not isinstance(plan, ContextPlan):
+            return None, (f"statement '{st.name}' does not run in a context: its rows depend on "
+                          "every event, so one task must see them all (declare 'create context C "
+                          "partition by <property> from " + event_type + "' and write 'context C "
+                          "select ...')")
+        if plan.store.context_kind != "keyed":
+            return None, (f"statement '{st.name}' runs in context '{plan.store.name}', which is "
+                          f"{plan.store.context_kind}, not keyed segmented ('partition by'): only "
+                          "a keyed context splits its events by a property")
+        if plan.event_type != event_type:
+            return None, (f"statement '{st.name}' reads '{plan.event_type}', not the bolt's input "
+                          f"'{event_type}': a stream made inside the engine is not split by the grouping")
+        level, reads = plan, set()
+        while isinstance(level, ContextPlan):
+            reads |= level.reads
+            level = level.inner
+        if "id" in reads:
+            return None, (f"statement '{st.name}' reads context.id, which each engine numbers in "
+                          "its own order of partitions: tasks would give other ids than one engine")
+        keys = plan.store.keys.get(event_type, ())
+        shared = list(keys) if shared is None else [k for k in shared if k in keys]
+        if not shared:
+            return None, (f"statement '{st.name}' is partitioned by ({', '.join(keys)}), and the "
+                          "statements before it by other properties: no property splits them all")
+    if shared is None:
+        return None, "the rule has no statement that outputs rows"
+    fields = []
+    for prop in shared:
+        named = [f for f, p in properties.items() if p == prop]
+        if len(named) > 1:
+            return None, (f"the partition property '{prop}' is the name of input fields "
+                          f"{', '.join(named)}: which one to group by is ambiguous")
+        fields.append(named[0] if named else prop)
+    return tuple(fields), None
 
 
 def _getter(fields: Fields, name: str) -> Callable[[list], Any]:
