@@ -66,6 +66,8 @@ def test_per_car_rule_on_three_tasks_logs_the_detections_of_one_task_and_of_one_
     assert three == _single_engine_lines(rule)
     # Several cars speed, so three tasks really split the detections between them.
     assert len({json.loads(line)["car_number"] for line in three}) >= 2
+    # The sample's trips all start at one time: per-car batches fall where the fleet's do.
+    assert three == _single_engine_lines(DEFAULT_RULE.read_text(encoding="utf-8"))
 
 
 def test_cep_tasks_uses_a_fields_grouping_on_car_number():
