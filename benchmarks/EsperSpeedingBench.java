@@ -1,8 +1,11 @@
 // The speeding rule through real Esper 8 on the JVM, for benchmarks/epl.py (our code; Esper is
 // fetched from Maven Central by the benchmark, never vendored). Uses Esper's public client API only.
 //
-//   java EsperSpeedingBench EVENTS_CSV REPEAT SPAN_S START_MS PASSES
+//   java EsperSpeedingBench EVENTS_CSV REPEAT SPAN_S START_MS PASSES [RULE_FILE COLUMN]
 //
+// RULE_FILE (default: the speeding rule below) holds one EPL module (statements separated by
+// ';', e.g. a create context and a statement in it), deployed at once; its last statement's
+// rows are counted and their COLUMN (default "avg(speed)", a number) summed as the checksum.
 // EVENTS_CSV: one fleet pass, "second,carNumber,speed,speedPedal" per line, in time order. The
 // pass is sent REPEAT times, pass k shifted by k * SPAN_S seconds, as Map events of type
 // DriverCarInfo (the same properties the Python side's dicts carry), with an external clock:
@@ -40,6 +43,8 @@ public class EsperSpeedingBench {
         long spanS = Long.parseLong(args[2]);
         long startMs = Long.parseLong(args[3]);
         int passes = Integer.parseInt(args[4]);
+        String rule = args.length > 5 ? Files.readString(Paths.get(args[5]), StandardCharsets.UTF_8) : RULE;
+        String column = args.length > 6 ? args[6] : "avg(speed)";
         int n = lines.size();
         long[] second = new long[n];
         List<Map<String, Object>> events = new ArrayList<>(n);
@@ -73,16 +78,17 @@ public class EsperSpeedingBench {
             EPRuntime runtime = EPRuntimeProvider.getRuntime("squall-bench-" + p, config);
             EPEventService svc = runtime.getEventService();
             svc.advanceTime(0);
-            EPCompiled compiled = EPCompilerProvider.getCompiler().compile(RULE, new CompilerArguments(config));
+            EPCompiled compiled = EPCompilerProvider.getCompiler().compile(rule, new CompilerArguments(config));
             EPDeployment dep = runtime.getDeploymentService().deploy(compiled);
-            EPStatement st = dep.getStatements()[0];
+            EPStatement[] statements = dep.getStatements();
+            EPStatement st = statements[statements.length - 1];
             final long[] rows = {0};
             final double[] checksum = {0.0};
             st.addListener((newEvents, oldEvents, statement, rt) -> {
                 if (newEvents == null) return;
                 for (EventBean b : newEvents) {
                     rows[0]++;
-                    checksum[0] += ((Number) b.get("avg(speed)")).doubleValue();
+                    checksum[0] += ((Number) b.get(column)).doubleValue();
                 }
             });
             long t0 = System.nanoTime();

@@ -27,12 +27,27 @@ Implementations, all in one run, on the same events:
   in a fresh runtime per pass; the run is repeated (``--jvm-passes``, default 3) in one
   JVM and the last pass is reported (JIT warm); the first (cold) pass is printed too.
 
-Detections must agree (same number of rows and the same sum of the averages), else the
-script exits non-zero. Timings exclude reading the logs and building the event dicts.
+Two more statements run on the same events, each through ``EPLEngine.send_many``, a
+bare-Python loop and Esper (the same harness, given the rule file and the column to sum):
+
+* ``keyed_context``: the speeding rule per car in a keyed segmented context
+  (``examples/smartcar/speeding_per_car.epl``: ``create context PerCar partition by
+  carNumber ...; context PerCar select ... #time_batch(30 sec) having avg(speed) > 80``),
+  each car's batches from its own first event; the bare loop keeps per car the batch
+  end, count and sum and closes a batch when that car's next event is past its end
+  (or at the end of input);
+* ``match_recognize``: per car, a stretch above 80 km/h between two records at or
+  below it (``pattern (A B+ C)``, ``count(B.speed)``); the bare loop is a three-state
+  machine per car.
+
+Detections must agree (same number of rows and the same sum of the averages or counts;
+for the engine also the same (time, car) of every row), else the script exits non-zero. Timings exclude reading the logs and building the event dicts.
 
     python benchmarks/epl.py [--replay DIR] [--events N] [--no-esper] [--profile]
 
-Prints a table (events/s and ratios to bare Python and to Esper) and one JSON line.
+Prints a table per statement (events/s and ratios to bare Python and to Esper) and one
+JSON line: the speeding rule's figures at the top level (as before), the two others
+under ``keyed_context`` and ``match_recognize``.
 ``--profile`` also prints the top of a cProfile of one ``send_many`` pass.
 """
 
@@ -70,6 +85,14 @@ THRESHOLD = 80.0
 ESPER_VERSION = "8.9.0"      # as the differential tests (tests/cep/esper/conftest.py)
 ESPER = [f"com.espertech:{a}:{ESPER_VERSION}" for a in ("esper-common", "esper-compiler", "esper-runtime")]
 JAVA_SOURCE = Path(__file__).with_name("EsperSpeedingBench.java")
+CONTEXT_RULE = ("create context PerCar partition by carNumber from DriverCarInfo;\n"
+                "context PerCar select carNumber, avg(speed) as avgSpeed "
+                "from DriverCarInfo#time_batch(30 sec) having avg(speed) > 80")
+MATCH_RULE = ("select * from DriverCarInfo match_recognize (\n"
+              "  partition by carNumber\n"
+              "  measures A.carNumber as carNumber, count(B.speed) as n\n"
+              "  pattern (A B+ C)\n"
+              "  define A as A.speed <= 80, B as B.speed > 80, C as C.speed <= 80\n)")
 
 
 # ------------------------------------------------------------------ input
@@ -97,11 +120,12 @@ def timeline(groups, span_s: int, repeat: int):
 
 # ------------------------------------------------------------------ implementations
 
-def run_send_many(tl):
+def run_send_many(tl, rule: str = RULE, column: str = "avg(speed)"):
+    """``rule``'s last statement's rows as (time, car, ``column``)."""
     engine = EPLEngine(ExternalClock(0))
-    [st] = engine.compile(RULE)
+    st = engine.compile(rule)[-1]
     rows = []
-    st.add_listener(lambda new, old: rows.extend((engine.current_time_ms, r["carNumber"], r["avg(speed)"])
+    st.add_listener(lambda new, old: rows.extend((engine.current_time_ms, r["carNumber"], r[column])
                                                  for r in new))
     advance, send_many = engine.advance_time, engine.send_many
     t0 = time.perf_counter()
@@ -158,6 +182,70 @@ def run_bare(tl):
     return time.perf_counter() - t0, rows
 
 
+def run_bare_context(tl):
+    """The speeding rule per car (a keyed context): per car the end of its open batch
+    (on the grid of its first event's time), count and sum; a car's batch closes when
+    its next event is at or past the end, and at the end of input."""
+    rows = []
+    t0 = time.perf_counter()
+    cars: dict = {}
+    for ts, evs in tl:
+        get = cars.get
+        for ev in evs:
+            car = ev["carNumber"]
+            acc = get(car)
+            if acc is None:
+                cars[car] = [ts + BATCH_MS, 1, ev["speed"]]
+            elif ts < acc[0]:
+                acc[1] += 1
+                acc[2] += ev["speed"]
+            else:
+                end, n, s = acc
+                if s / n > THRESHOLD:
+                    rows.append((end, car, s / n))
+                acc[0] = end + ((ts - end) // BATCH_MS + 1) * BATCH_MS
+                acc[1] = 1
+                acc[2] = ev["speed"]
+    for car, (end, n, s) in cars.items():
+        if s / n > THRESHOLD:
+            rows.append((end, car, s / n))
+    return time.perf_counter() - t0, rows
+
+
+def run_bare_match(tl):
+    """``A B+ C`` per car (A, C at or below 80 km/h, B above; skip past the match): state
+    0 = no A yet (also right after a match: C cannot start the next one), 1 = an A, 2 =
+    in the B run; a row (time, car, B count) at C."""
+    rows = []
+    t0 = time.perf_counter()
+    cars: dict = {}
+    for ts, evs in tl:
+        get = cars.get
+        for ev in evs:
+            car = ev["carNumber"]
+            st = get(car)
+            if st is None:
+                st = cars[car] = [0, 0]
+            if ev["speed"] > THRESHOLD:
+                if st[0] == 2:
+                    st[1] += 1
+                elif st[0] == 1:
+                    st[0], st[1] = 2, 1
+            elif st[0] == 2:
+                rows.append((ts, car, st[1]))
+                st[0] = 0
+            else:
+                st[0] = 1
+    return time.perf_counter() - t0, rows
+
+
+EXTRA = (
+    # (JSON key, title, rule, column summed, bare-Python implementation)
+    ("keyed_context", "speeding per car in a keyed context", CONTEXT_RULE, "avgSpeed", run_bare_context),
+    ("match_recognize", "match_recognize (A B+ C) per car", MATCH_RULE, "n", run_bare_match),
+)
+
+
 def build_esper() -> tuple[str, str]:
     """(java, classpath) with EsperSpeedingBench compiled into the jar cache."""
     java, javac = shutil.which("java"), shutil.which("javac")
@@ -176,16 +264,23 @@ def build_esper() -> tuple[str, str]:
     return java, os.pathsep.join([str(classes), cp])
 
 
-def run_esper(groups, span_s: int, repeat: int, passes: int) -> list[dict]:
+def run_esper(groups, span_s: int, repeat: int, passes: int, rule: str | None = None,
+              column: str | None = None) -> list[dict]:
+    """The harness's JSON line per pass; ``rule`` (default: the harness's speeding rule)
+    with its last statement's ``column`` summed."""
     java, cp = build_esper()
     with tempfile.TemporaryDirectory() as tmp:
+        extra = []
+        if rule is not None:
+            (Path(tmp) / "rule.epl").write_text(rule, encoding="utf-8")
+            extra = [str(Path(tmp) / "rule.epl"), column]
         csv = Path(tmp) / "events.csv"
         with open(csv, "w", encoding="utf-8") as fh:
             for sec, evs in groups:
                 for ev in evs:
                     fh.write(f"{sec},{ev['carNumber']},{ev['speed']!r},{ev['speedPedal']!r}\n")
         proc = subprocess.run([java, "-Xms1g", "-Xmx1g", "-cp", cp, "EsperSpeedingBench", str(csv), str(repeat),
-                               str(span_s), str(START_MS), str(passes)], capture_output=True, text=True)
+                               str(span_s), str(START_MS), str(passes), *extra], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"EsperSpeedingBench failed:\n{proc.stdout}{proc.stderr[-4000:]}")
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -195,6 +290,52 @@ def run_esper(groups, span_s: int, repeat: int, passes: int) -> list[dict]:
 
 def _checksum(rows) -> float:
     return round(sum(a for _, _, a in rows), 6)
+
+
+def run_extra(title: str, rule: str, column: str, bare_fn, tl, groups, span_s: int, repeat: int,
+              args) -> tuple[dict, bool]:
+    """One more statement through bare Python, ``send_many`` and Esper: prints its table
+    and target line; returns (its JSON figures, whether the rows agree)."""
+    n = sum(len(evs) for _, evs in tl)
+    results = {}
+    for label, fn in (("bare Python", bare_fn),
+                      ("EPLEngine.send_many", lambda t: run_send_many(t, rule, column))):
+        secs, rows = fn(tl)
+        results[label] = {"seconds": secs, "rows": len(rows), "checksum": _checksum(rows), "detail": rows}
+    if not args.no_esper:
+        try:
+            last = run_esper(groups, span_s, repeat, args.jvm_passes, rule, column)[-1]
+            results["Esper 8.9 (JVM)"] = {"seconds": last["seconds"], "rows": last["rows"],
+                                          "checksum": round(last["checksum"], 6)}
+        except RuntimeError as exc:
+            print(f"Esper skipped: {exc}", file=sys.stderr)
+    bare = results["bare Python"]
+    ok = True
+    for label, r in results.items():
+        if r["rows"] != bare["rows"] or abs(r["checksum"] - bare["checksum"]) > 1e-6 * max(1.0, bare["checksum"]):
+            print(f"MISMATCH ({title}): {label} gave {r['rows']} rows (checksum {r['checksum']}), bare "
+                  f"Python {bare['rows']} ({bare['checksum']})", file=sys.stderr)
+            ok = False
+    if sorted((t, c) for t, c, _ in results["EPLEngine.send_many"]["detail"]) != \
+            sorted((t, c) for t, c, _ in bare["detail"]):
+        print(f"MISMATCH ({title}): send_many rows differ from bare Python's", file=sys.stderr)
+        ok = False
+    b_rate = n / bare["seconds"]
+    e_rate = n / results["Esper 8.9 (JVM)"]["seconds"] if "Esper 8.9 (JVM)" in results else None
+    print(f"\n{title}: {n:,} events\n{'implementation':<22} {'seconds':>8} {'events/s':>12} "
+          f"{'vs bare Python':>15} {'vs Esper':>9} {'rows':>7}")
+    figures = {"rows": bare["rows"]}
+    for label, r in results.items():
+        rate = n / r["seconds"]
+        vs_e = f"{rate / e_rate:8.2f}x" if e_rate else "     n/a"
+        print(f"{label:<22} {r['seconds']:8.3f} {rate:12,.0f} {rate / b_rate:14.2f}x {vs_e} {r['rows']:>7,}")
+        figures[label] = round(rate)
+    eng = n / results["EPLEngine.send_many"]["seconds"]
+    within, ahead = b_rate / eng <= 3, e_rate is None or eng > e_rate
+    print(f"target: within 3x of bare Python and ahead of Esper -> send_many {b_rate / eng:.2f}x slower than "
+          f"bare Python, {'n/a' if e_rate is None else f'{eng / e_rate:.2f}x Esper'}: "
+          f"{'met' if within and ahead and e_rate else 'MISSED' if not (within and ahead) else 'n/a (no Esper)'}")
+    return figures, ok
 
 
 def main() -> int:
@@ -260,6 +401,10 @@ def main() -> int:
     eng = n / results["EPLEngine.send_many"]["seconds"]
     print(f"\ntarget: >= 500,000 events/s and within 3x of bare Python -> send_many {eng:,.0f} events/s, "
           f"{b_rate / eng:.2f}x slower than bare Python: {'met' if eng >= 500_000 and b_rate / eng <= 3 else 'MISSED'}")
+    for key, title, rule, column, bare_fn in EXTRA:
+        figures, fine = run_extra(title, rule, column, bare_fn, tl, groups, span_s, repeat, args)
+        summary[key] = figures
+        ok = ok and fine
     print(json.dumps(summary))
 
     if args.profile:
