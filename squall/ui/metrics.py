@@ -20,16 +20,27 @@ squall_execute_latency_ms              gauge    mean execute time per tuple (run
 squall_process_latency_ms              gauge    mean time from receipt to ack (run's mean)
 squall_complete_latency_ms             gauge    mean tree completion time, sampled (spouts)
 squall_capacity                        gauge    busiest executor's busy share, last 10 s
+squall_execute_latency_seconds         summary  execute time: _count tuples executed, _sum seconds
+squall_process_latency_seconds         histo-   time from receipt to ack (bolts), local runtime
+squall_complete_latency_seconds        gram     tree completion time, sampled (spouts), local runtime
 squall_executors / squall_tasks        gauge    parallelism
 squall_topology_active                 gauge    1 while the spouts run, 0 when deactivated
 squall_checkpoints_total               counter  checkpoints by outcome (completed, failed,
                                                 declined) and rollbacks
 squall_checkpoint_last_txid            gauge    id of the last completed checkpoint
+squall_checkpoint_duration_seconds     summary  completed checkpoints: _count, _sum of durations
+squall_checkpoint_duration_max_seconds gauge    the longest checkpoint so far
 squall_kafka_lag                       gauge    log head - committed offset, per partition
                                                 (Storm's lag; labels topic, partition)
 squall_kafka_unprocessed               gauge    log head - done offset: records the topology
                                                 has not finished, per partition
 =====================================  =======  ==============================================
+
+The latency histograms' ``_count`` and ``_sum`` cover every sample; the runtime keeps
+only the last samples of each task (10,000 process, 100,000 complete latencies), so
+the buckets are the recent samples' distribution scaled to ``_count`` (exact until a
+task has more samples than it keeps). Execute time is drained per batch, not timed
+per tuple, hence a summary (count and sum) rather than buckets.
 
 Semantics: Prometheus exposition format 0.0.4; Storm "Metrics" built-in metric names.
 """
@@ -45,9 +56,27 @@ from .views import ClusterView
 require("prometheus_client", "ui")      # names the package a user installs, before its submodule
 prometheus_core = require("prometheus_client.core", "ui")
 
-__all__ = ["TopologyCollector"]
+__all__ = ["LATENCY_BUCKETS_S", "TopologyCollector", "latency_buckets"]
 
 _LABELS = ["topology", "component"]
+
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                     1.0, 2.5, 5.0, 10.0, 30.0)
+"""Upper bounds (seconds) of the latency histograms' buckets, ``+Inf`` besides."""
+
+
+def latency_buckets(count: int, recent: list[float]) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs for a histogram: ``recent``'s distribution over
+    :data:`LATENCY_BUCKETS_S` scaled to ``count`` samples (``+Inf`` is ``count``)."""
+    ordered = sorted(recent)
+    scale = count / len(ordered) if ordered else 0.0
+    out, i = [], 0
+    for bound in LATENCY_BUCKETS_S:
+        while i < len(ordered) and ordered[i] <= bound:
+            i += 1
+        out.append((repr(bound), float(round(i * scale))))
+    out.append(("+Inf", float(count)))
+    return out
 
 
 class TopologyCollector:
@@ -73,6 +102,15 @@ class TopologyCollector:
                                      ("capacity", "Busy share of the busiest executor over the last capacity window."),
                                      ("executors", "Executors of the component."),
                                      ("tasks", "Tasks of the component."))}
+        execute = core.SummaryMetricFamily("squall_execute_latency_seconds",
+                                           "Execute time of a bolt's tuples, seconds.", labels=_LABELS)
+        histograms = {kind: core.HistogramMetricFamily(f"squall_{kind}_latency_seconds", text, labels=_LABELS)
+                      for kind, text in (("process", "Time from receipt to ack of a bolt's tuples, seconds."),
+                                         ("complete", "Tuple tree completion time, seconds (sampled)."))}
+        ckpt_duration = core.SummaryMetricFamily("squall_checkpoint_duration_seconds",
+                                                 "Durations of completed checkpoints, seconds.", labels=["topology"])
+        ckpt_max = core.GaugeMetricFamily("squall_checkpoint_duration_max_seconds",
+                                          "The longest completed checkpoint, seconds.", labels=["topology"])
         active = core.GaugeMetricFamily("squall_topology_active", "1 while the spouts run.",
                                         labels=["topology"])
         checkpoints = core.CounterMetricFamily("squall_checkpoints", "Checkpoints by outcome.",
@@ -99,6 +137,7 @@ class TopologyCollector:
                 counters["errors"].add_metric(labels, errors_by_component[component])
                 if st.kind == "bolt":
                     counters["executed"].add_metric(labels, st.executed)
+                    execute.add_metric(labels, st.executed, (st.execute_latency_ms or 0.0) * st.executed / 1000.0)
                 for key, value in (("execute_latency_ms", st.execute_latency_ms),
                                    ("process_latency_ms", st.process_latency_ms),
                                    ("complete_latency_ms", st.complete_latency_ms),
@@ -107,7 +146,16 @@ class TopologyCollector:
                         gauges[key].add_metric(labels, value)
                 gauges["executors"].add_metric(labels, st.executors)
                 gauges["tasks"].add_metric(labels, st.tasks)
+            # The local runtime's tasks are in this process; the Ray runtime's are not.
+            samples = getattr(handle, "latency_samples", dict)()
+            for component, kinds in sorted(samples.items()):
+                for kind, (count, total_s, recent) in sorted(kinds.items()):
+                    histograms[kind].add_metric([name, component], latency_buckets(count, recent), total_s)
             per_worker = handle.checkpoint_stats()
+            if per_worker:
+                ckpt_duration.add_metric([name], sum(cs.completed for cs in per_worker),
+                                         sum(cs.total_s for cs in per_worker))
+                ckpt_max.add_metric([name], max(cs.max_s for cs in per_worker))
             for outcome in ("completed", "failed", "declined", "rollbacks"):
                 if per_worker:
                     checkpoints.add_metric([name, outcome], sum(getattr(cs, outcome) for cs in per_worker))
@@ -124,6 +172,10 @@ class TopologyCollector:
         yield emitted
         yield from counters.values()
         yield from gauges.values()
+        yield execute
+        yield from histograms.values()
+        yield ckpt_duration
+        yield ckpt_max
         yield active
         yield checkpoints
         yield last_txid

@@ -348,6 +348,23 @@ class LocalTopology:
         cs = self.worker.checkpoint_stats
         return [] if cs is None else [cs]
 
+    def latency_samples(self) -> dict[str, dict[str, tuple[int, float, list[float]]]]:
+        """Per component, ``process`` (bolts) and ``complete`` (spouts) latencies: every
+        sample's count and sum (seconds) and the recent samples (seconds), over its tasks.
+        What ``/metrics`` turns into histograms; the Ray runtime has no such method."""
+        out: dict[str, dict[str, tuple[int, float, list[float]]]] = {}
+        for ex in self.worker.executors:
+            for task in ex.tasks:
+                c = task.counters
+                for kind, sample in (("process", c.process_latency), ("complete", c.complete_latency)):
+                    if not sample.count:
+                        continue
+                    count, total, recent = out.setdefault(ex.component, {}).get(kind, (0, 0.0, []))
+                    # A copy first: the task appends on its own thread.
+                    out[ex.component][kind] = (count + sample.count, total + sample.total_s,
+                                               recent + list(sample.recent))
+        return out
+
     def statements(self) -> list[StatementSummary]:
         return self.reader.statements()
 

@@ -1,0 +1,142 @@
+"""``squall smartcar run --ui``: the command contract, in a real subprocess over real HTTP.
+
+While the replay runs, the topology summary lists it with Storm's fields; deactivated
+(so the counts hold still), the REST answer, ``/metrics`` (parsed with
+prometheus_client's parser) and the smart-car dashboard give the same figures; then
+activated, the run ends by itself and its summary line reads the same number of records.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+parser = pytest.importorskip("prometheus_client.parser")
+
+DATA = Path(__file__).resolve().parents[2] / "examples" / "smartcar" / "data"
+TOKEN = "smartcar-ui-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+COUNTERS = ("emitted", "transferred", "acked", "failed")
+"""Counters that hold still once the spout is deactivated; ``executed`` does not: the
+speeding bolt executes tick tuples five times a second."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _until(fetch, ok):
+    """Poll ``fetch`` until ``ok(value)``; the process's end or pytest's timeout bounds it."""
+    while True:
+        try:
+            value = fetch()
+        except httpx.TransportError:
+            value = None
+        if value is not None and ok(value):
+            return value
+        time.sleep(0.1)
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in parser.text_string_to_metric_families(text) for s in family.samples}
+
+
+@pytest.fixture
+def run(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "squall", "smartcar", "run", "--replay", str(DATA), "--pace", "200",
+         "--ui", f"127.0.0.1:{port}", "--ui-token", TOKEN, "--data-dir", str(tmp_path / "data"),
+         "--speeding-log", str(tmp_path / "speeding.jsonl")],
+        # Files, not pipes: the run prints progress every second and must never block on it.
+        stdout=(tmp_path / "out").open("w"), stderr=(tmp_path / "err").open("w"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield proc, client, tmp_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
+    proc, client, tmp_path = run
+
+    summary = _until(lambda: client.get("/api/v1/topology/summary").json(),
+                     lambda s: s["topologies"] or proc.poll() is not None)
+    assert proc.poll() is None, (tmp_path / "err").read_text()
+    (topo,) = summary["topologies"]
+    assert {"id", "name", "status", "uptime", "workersTotal", "executorsTotal", "tasksTotal"} <= topo.keys()
+    assert (topo["id"], topo["name"], topo["status"]) == ("smartcar", "smartcar", "ACTIVE")
+    assert topo["workersTotal"] == 1 and topo["executorsTotal"] >= 6 and topo["tasksTotal"] >= 6
+
+    # Some records through, then hold the spout still and wait for the trees in flight.
+    _until(lambda: client.get("/api/v1/topology/smartcar").json(),
+           lambda t: t["spouts"][0]["acked"] > 0)
+    assert client.post("/api/v1/topology/smartcar/deactivate", headers=AUTH).status_code == 200
+
+    def counts(t):
+        return [{k: row[k] for k in COUNTERS if k in row} for row in t["spouts"] + t["bolts"]]
+
+    def quiet():
+        assert proc.poll() is None, "the run ended while deactivated"
+        a = client.get("/api/v1/topology/smartcar").json()
+        time.sleep(0.5)
+        b = client.get("/api/v1/topology/smartcar").json()
+        return b if counts(a) == counts(b) else None
+
+    rest = _until(quiet, lambda t: t["status"] == "INACTIVE")
+    metrics = _samples(client.get("/metrics").text)
+    board = client.get("/api/v1/dashboard/smartcar").json()
+
+    spout = rest["spouts"][0]
+    bolts = {b["boltId"]: b for b in rest["bolts"]}
+    labels = lambda component: (("component", component), ("topology", "smartcar"))  # noqa: E731
+    for component, row in [(spout["spoutId"], spout), *bolts.items()]:
+        assert metrics[("squall_acked_total", labels(component))] == row["acked"], component
+        assert metrics[("squall_failed_total", labels(component))] == row["failed"], component
+        assert metrics[("squall_transferred_total", labels(component))] == row["transferred"], component
+        emitted = sum(v for (name, lbl), v in metrics.items()
+                      if name == "squall_emitted_total" and dict(lbl)["component"] == component)
+        assert emitted == row["emitted"], component
+    for component, row in bolts.items():
+        # Read after the REST answer: ticks may have been executed in between.
+        executed = metrics[("squall_executed_total", labels(component))]
+        assert executed >= row["executed"] and (component == "speeding" or executed == row["executed"])
+        assert metrics[("squall_execute_latency_seconds_count", labels(component))] == executed
+    # Process latency is timed on a sample of the acked tuples; the histogram counts those.
+    table = labels("table")
+    sampled = metrics[("squall_process_latency_seconds_count", table)]
+    assert 0 < sampled <= bolts["table"]["acked"]
+    assert metrics[("squall_process_latency_seconds_bucket", (*table[:1], ("le", "+Inf"), *table[1:]))] == sampled
+    buckets = sorted((float(dict(lbl)["le"]), v) for (name, lbl), v in metrics.items()
+                     if name == "squall_process_latency_seconds_bucket" and dict(lbl)["component"] == "table")
+    assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+    assert metrics[("squall_topology_active", (("topology", "smartcar"),))] == 0
+    completed = metrics[("squall_checkpoints_total", (("outcome", "completed"), ("topology", "smartcar")))]
+    assert metrics[("squall_checkpoint_duration_seconds_count", (("topology", "smartcar"),))] == completed
+
+    # The dashboard reads the same run: records read = trees completed, all stored.
+    assert board["counters"]["records read"] == spout["acked"]
+    assert board["counters"]["rows stored"] == bolts["table"]["acked"]
+    assert board["counters"]["speeding detections"] == bolts["speeding"]["acked"]
+
+    assert client.post("/api/v1/topology/smartcar/activate", headers=AUTH).status_code == 200
+    proc.wait()
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert proc.returncode == 0, err
+    read = int(re.search(r"^read ([\d,]+) records", out, re.M).group(1).replace(",", ""))
+    assert read >= spout["acked"]
+    assert "Squall UI at http://127.0.0.1:" in err
