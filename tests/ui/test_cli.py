@@ -76,3 +76,17 @@ def test_local_with_ui_serves_the_run_while_it_runs():
 def test_a_bad_ui_address_is_a_usage_error(value):
     result = CliRunner().invoke(main, ["local", "tests.ui.ui_topos:numbers", "--ui", value])
     assert result.exit_code == 2 and "[HOST:]PORT" in result.output
+
+
+def test_submit_to_a_running_cluster_with_ui_points_to_squall_ui():
+    # Submit returns at once there, so a UI it served would end with it: refused before joining.
+    result = CliRunner().invoke(main, ["submit", "tests.ui.ui_topos:numbers", "--name", "n",
+                                       "--address", "127.0.0.1:1", "--ui", "0"])
+    assert result.exit_code == 2 and "squall ui --address 127.0.0.1:1" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", [["submit", "tests.ui.ui_topos:numbers", "--name", "n"],
+                                     ["smartcar", "run"]])
+def test_submit_and_smartcar_run_check_the_ui_address(command):
+    result = CliRunner().invoke(main, [*command, "--ui", "host:"])
+    assert result.exit_code == 2 and "[HOST:]PORT" in result.output, result.output
