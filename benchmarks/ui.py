@@ -1,0 +1,130 @@
+"""UI overhead: the smart-car replay's throughput with the UI served and polled vs without.
+
+    python benchmarks/ui.py [--replay DIR] [--repeat N] [--poll-hz 10]
+
+* Input: the trips of ``--replay`` (default ``examples/smartcar/data``) replayed
+  ``--passes`` times back to back (default 10; benchmarks/smartcar.py's spout) as fast
+  as possible through the pipeline of ``squall smartcar run`` (parse -> table, dead
+  letters; CEP -> speeding set), embedded stores in a new directory per run,
+  at-least-once without checkpoints.
+* "UI on": :func:`squall.ui.serve` on a free loopback port with the smart-car dashboard
+  registered, and a client thread polling at ``--poll-hz`` (10 requests/s by default),
+  in turn ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary`` and
+  the dashboard, as a page left open plus a Prometheus scraper would. "UI off": the
+  same run without server or poller.
+* Throughput: records read / seconds from submit to the end of the input (the server is
+  started before, as ``--ui`` starts it before the run). Off and on
+  alternate, ``--repeat`` times each (default 3), in one process; each figure is the
+  median. REST latency: every poll's answer time (ms) over all "on" runs, p50 and p99.
+
+The last line is JSON: ``records_per_s_ui_off``, ``records_per_s_ui_on``,
+``overhead_pct`` (how much slower with the UI, in %), ``rest_p50_ms``, ``rest_p99_ms``,
+and ``requests`` (polls answered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS
+from squall.runtime import LocalCluster
+from squall.ui import serve
+from squall_smartcar.cli import _progress
+from squall_smartcar.dashboard import smartcar_dashboard
+from squall_smartcar.record import date_to_ms
+from squall_smartcar.topology import DEFAULT_RULE, Stores, build_topology
+
+from smartcar import RepeatReplaySpout    # benchmarks/smartcar.py (this script's directory is on sys.path)
+
+START_MS = date_to_ms("20240101000000")     # the command's default --start
+PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", "/api/v1/dashboard/smartcar")
+
+
+def _poll(url: str, hz: float, stop: threading.Event, latencies_ms: list[float]) -> None:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        i = 0
+        next_at = time.monotonic()
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            r = client.get(PATHS[i % len(PATHS)])
+            elapsed_ms = (time.perf_counter() - t0) * 1000.0
+            if r.status_code == 200:     # 404 / dashboard error until the run is submitted
+                latencies_ms.append(elapsed_ms)
+            i += 1
+            next_at += 1.0 / hz
+            stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[float]) -> tuple[int, float]:
+    """One replay; returns (records read, seconds)."""
+    with tempfile.TemporaryDirectory() as data_dir, LocalCluster() as cluster:
+        stores = Stores.embedded(data_dir)
+        source = RepeatReplaySpout(replay, START_MS, passes)
+        topology = build_topology(source, stores, DEFAULT_RULE.read_text(encoding="utf-8"))
+        conf = {MAX_SPOUT_PENDING: 5000, MESSAGE_TIMEOUT_SECS: 30}
+        running: dict = {}
+        server = stop = poller = None
+        if ui:
+            # Started before the run, as `--ui` does, so the server's start-up is not timed.
+            def board():
+                return smartcar_dashboard(running["handle"], stores, source, "20240101")
+
+            server = serve(cluster, port=0, token="bench", dashboards={"smartcar": board})
+            stop = threading.Event()
+            poller = threading.Thread(target=_poll, args=(server.url, hz, stop, latencies_ms), daemon=True)
+            poller.start()
+        t0 = time.perf_counter()
+        handle = running["handle"] = cluster.submit_topology("smartcar", conf, topology, until_complete=True)
+        try:
+            while not handle.wait(0.05):
+                pass
+            elapsed = time.perf_counter() - t0
+            read = _progress(handle.stats(), source)["read"]
+        finally:
+            if ui:
+                stop.set()
+                poller.join()
+                server.stop()
+    return read, elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replay", default=str(Path(__file__).resolve().parents[1] / "examples/smartcar/data"))
+    ap.add_argument("--passes", type=int, default=10, help="Times the fleet is replayed in one run.")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--poll-hz", type=float, default=10.0)
+    args = ap.parse_args()
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    latencies_ms: list[float] = []
+    reads = set()
+    for k in range(args.repeat):
+        for ui in (False, True):
+            read, elapsed = one_run(args.replay, args.passes, ui, args.poll_hz, latencies_ms)
+            reads.add(read)
+            rates[ui].append(read / elapsed)
+            print(f"run {k + 1} ui {'on ' if ui else 'off'}: {read:,} records in {elapsed:.2f} s "
+                  f"({read / elapsed:,.0f} records/s)", flush=True)
+    assert len(reads) == 1, f"runs read different record counts: {sorted(reads)}"
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive") if len(latencies_ms) > 1 else None
+    result = {"records_per_s_ui_off": round(off, 1), "records_per_s_ui_on": round(on, 1),
+              "overhead_pct": round((off - on) / off * 100.0, 2),
+              "rest_p50_ms": round(cuts[49], 2) if cuts else None,
+              "rest_p99_ms": round(cuts[98], 2) if cuts else None, "requests": len(latencies_ms)}
+    print(f"UI off {off:,.0f} records/s, UI on (polled at {args.poll_hz:g}/s) {on:,.0f} records/s: "
+          f"{result['overhead_pct']} % slower; REST p50 {result['rest_p50_ms']} ms, p99 {result['rest_p99_ms']} ms "
+          f"over {len(latencies_ms)} requests")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
