@@ -48,7 +48,7 @@ START_MS = date_to_ms("20240101000000")     # the command's default --start
 PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", "/api/v1/dashboard/smartcar")
 
 
-def _poll(url: str, hz: float, stop: threading.Event, latencies_ms: list[float]) -> None:
+def _poll(url: str, hz: float, stop: threading.Event, latencies_ms: list[tuple[str, float]]) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         i = 0
         next_at = time.monotonic()
@@ -57,13 +57,13 @@ def _poll(url: str, hz: float, stop: threading.Event, latencies_ms: list[float])
             r = client.get(PATHS[i % len(PATHS)])
             elapsed_ms = (time.perf_counter() - t0) * 1000.0
             if r.status_code == 200:     # 404 / dashboard error until the run is submitted
-                latencies_ms.append(elapsed_ms)
+                latencies_ms.append((PATHS[i % len(PATHS)], elapsed_ms))
             i += 1
             next_at += 1.0 / hz
             stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[float]) -> tuple[int, float]:
+def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[tuple[str, float]]) -> tuple[int, float]:
     """One replay; returns (records read, seconds)."""
     with tempfile.TemporaryDirectory() as data_dir, LocalCluster() as cluster:
         stores = Stores.embedded(data_dir)
@@ -104,17 +104,22 @@ def main() -> None:
     ap.add_argument("--poll-hz", type=float, default=10.0)
     args = ap.parse_args()
     rates: dict[bool, list[float]] = {False: [], True: []}
-    latencies_ms: list[float] = []
+    polls: list[tuple[str, float]] = []
     reads = set()
     for k in range(args.repeat):
         for ui in (False, True):
-            read, elapsed = one_run(args.replay, args.passes, ui, args.poll_hz, latencies_ms)
+            read, elapsed = one_run(args.replay, args.passes, ui, args.poll_hz, polls)
             reads.add(read)
             rates[ui].append(read / elapsed)
             print(f"run {k + 1} ui {'on ' if ui else 'off'}: {read:,} records in {elapsed:.2f} s "
                   f"({read / elapsed:,.0f} records/s)", flush=True)
     assert len(reads) == 1, f"runs read different record counts: {sorted(reads)}"
     off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    for path in PATHS:
+        times = [ms for p, ms in polls if p == path]
+        if times:
+            print(f"  {path}: median {statistics.median(times):.1f} ms over {len(times)} requests")
+    latencies_ms = [ms for _, ms in polls]
     cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive") if len(latencies_ms) > 1 else None
     result = {"records_per_s_ui_off": round(off, 1), "records_per_s_ui_on": round(on, 1),
               "overhead_pct": round((off - on) / off * 100.0, 2),
