@@ -64,7 +64,7 @@ def smartcar_dashboard(handle: Any, stores: Any, source: Any, day: str,
 
 
 def _tail(path: Path, n: int) -> list[str]:
-    """The last ``n`` JSON lines of ``path`` as ``car, window start, average speed`` text."""
+    """The last ``n`` JSON lines of ``path``, newest first, as ``car, average speed, window`` text."""
     try:
         with path.open("rb") as fh:
             fh.seek(max(0, path.stat().st_size - _TAIL_BYTES))
@@ -77,5 +77,8 @@ def _tail(path: Path, n: int) -> list[str]:
             d = json.loads(line)
         except ValueError:
             continue    # the first line of the chunk may be cut, the last one half written
-        out.append(", ".join(f"{k}={v}" for k, v in d.items()) if isinstance(d, dict) else str(d))
+        if isinstance(d, dict) and {"car_number", "avg_speed", "window_start"} <= d.keys():
+            out.append(f"{d['car_number']} {d['avg_speed']:.1f} km/h in the window from {d['window_start']}")
+        else:
+            out.append(str(d))
     return out
