@@ -90,3 +90,38 @@ def test_submit_to_a_running_cluster_with_ui_points_to_squall_ui():
 def test_submit_and_smartcar_run_check_the_ui_address(command):
     result = CliRunner().invoke(main, [*command, "--ui", "host:"])
     assert result.exit_code == 2 and "[HOST:]PORT" in result.output, result.output
+
+
+def test_submit_with_ui_serves_the_in_process_ray_run(tmp_path):
+    pytest.importorskip("ray")
+    import subprocess
+    import sys
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = _free_port()
+    err = tmp_path / "err"
+    proc = subprocess.Popen([sys.executable, "-m", "squall", "submit", "tests.ui.ui_topos:numbers", "--name", "nums",
+                             "--workers", "2", "--ui", f"127.0.0.1:{port}", "--ui-token", TOKEN],
+                            stdout=subprocess.DEVNULL, stderr=err.open("w"))
+    try:
+        deadline = time.monotonic() + 4 * _HANG_GUARD_S     # Ray starts in the child first
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+                try:
+                    rows = client.get("/api/v1/topology/summary").json()["topologies"]
+                except (httpx.TransportError, ValueError):
+                    rows = []
+                if rows:
+                    break
+                time.sleep(0.2)
+            families = {f.name for f in text_string_to_metric_families(client.get("/metrics").text)}
+        (row,) = rows
+        assert {k: row[k] for k in ("id", "name", "status", "workersTotal")} == \
+            {"id": "nums", "name": "nums", "status": "ACTIVE", "workersTotal": 2}
+        assert {"squall_acked", "squall_emitted", "squall_topology_active"} <= families
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(_HANG_GUARD_S)
+    assert "Squall UI at http://127.0.0.1:" in err.read_text()
