@@ -2,7 +2,8 @@
 
 ``smartcar_dashboard(handle, stores, source, day)`` answers with the run's figures as
 the summary line counts them (records read, rows stored, dead letters, speeding
-detections acked), the day's speeding cars read from the speeding store, and, when the
+detections acked), the day's speeding cars read from the speeding store (an embedded one through a
+read-only view, so workers in other processes may hold it), and, when the
 run writes a speeding log, its latest detections. Bind the arguments
 (``functools.partial``) and register the result as ``dashboards={"smartcar": ...}``.
 
@@ -11,6 +12,7 @@ Semantics: the reference pipeline's outputs (DESIGN.md, "Reference data").
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -50,9 +52,12 @@ def smartcar_dashboard(handle: Any, stores: Any, source: Any, day: str,
                 "speeding detections": p["speeding"]}
     figures: dict[str, Any] = dict(counters)
     lists: dict[str, list[str]] = {}
+    kv_store = stores.kv
+    if dataclasses.is_dataclass(kv_store) and "read_only" in {f.name for f in dataclasses.fields(kv_store)}:
+        # An embedded store has one writing process (a Ray worker's, maybe): read through a read-only view.
+        kv_store = dataclasses.replace(kv_store, read_only=True)
     try:
-        # Another process holding an embedded store (workers on Ray) refuses it: say so, keep the rest.
-        with stores.kv.open() as kv:
+        with kv_store.open() as kv:
             cars = sorted(kv.smembers(day))
         figures[f"speeding cars on {day}"] = len(cars)
         lists[f"speeding cars on {day}"] = cars

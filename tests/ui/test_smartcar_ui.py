@@ -132,6 +132,10 @@ def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
     assert board["counters"]["records read"] == spout["acked"]
     assert board["counters"]["rows stored"] == bolts["table"]["acked"]
     assert board["counters"]["speeding detections"] == bolts["speeding"]["acked"]
+    # The day's set, read from the store the run writes: a car per acked detection at most.
+    cars = board["lists"]["speeding cars on 20240101"]
+    assert board["figures"]["speeding cars on 20240101"] == len(cars)
+    assert (len(cars) > 0) == (bolts["speeding"]["acked"] > 0) and len(cars) <= bolts["speeding"]["acked"]
 
     assert client.post("/api/v1/topology/smartcar/activate", headers=AUTH).status_code == 200
     proc.wait()
