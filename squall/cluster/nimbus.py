@@ -105,16 +105,17 @@ class Nimbus:
         # A token CPU share: Ray ignored the node affinity of zero-resource actors here.
         nodes = sorted(n["NodeID"] for n in self._ray.nodes() if n["Alive"])
         actor = self._ray.remote(WorkerActor).options(
-            name=worker_actor_name(record["name"], index), namespace=self.namespace,
+            name=worker_actor_name(record["name"], index, record.get("generation", 0)), namespace=self.namespace,
             lifetime="detached", max_restarts=-1, max_task_retries=-1, max_concurrency=16, num_cpus=0.01,
             scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=True))
-        return actor.remote(record["name"], index, self.namespace)
+        return actor.remote(record["name"], index, self.namespace, record.get("generation", 0))
 
     def _find_workers(self, record: dict[str, Any]) -> list[Any]:
         out = []
         for i in range(record["workers"]):
             try:
-                out.append(self._ray.get_actor(worker_actor_name(record["name"], i), namespace=self.namespace))
+                out.append(self._ray.get_actor(worker_actor_name(record["name"], i, record.get("generation", 0)),
+                                               namespace=self.namespace))
             except ValueError:
                 out.append(None)
         return out
@@ -182,38 +183,46 @@ class Nimbus:
         count = workers or record["workers"]
         assignment = even_schedule(topology, count)
         with self._topology_lock(name):
-            t0 = time.monotonic()
             old = self._workers[name]
             run = self._runs.setdefault(name, {})
             exactly_once = record["conf"][CHECKPOINT_MODE] == EXACTLY_ONCE
+            # The next generation of workers starts held, so that its processes start and
+            # build their tasks while the topology still runs: only the hand-over pauses it.
+            generation = record.get("generation", 0) + 1
+            record.update(topology=self._pickle.dumps(topology), placement=assignment.placement,
+                          workers=assignment.workers, generation=generation, holding=generation)
+            self._save(record)
+            new = [self._start_worker(record, i) for i in range(assignment.workers)]
+            while not all(st is not None and st["on_hold"] for st in self._statuses(new, timeout_s=5.0)):
+                time.sleep(0.01)
+            t0 = time.monotonic()
             for attempt in range(_FINAL_CHECKPOINT_ATTEMPTS):
                 if self._checkpoint(record, old, run, exactly_once, keep_paused=True):
                     break
                 time.sleep(min(1.0, 0.05 * 2 ** attempt))
             else:
+                for w in new:
+                    self._ray.kill(w, no_restart=True)
                 raise SquallError(f"rebalancing {name!r}: no checkpoint could be taken; it runs on unchanged")
             self._each_get(old, "stop")
-            self._each_get(old, "join", 30.0)
+            self._each_get(old, "join", 30.0)       # its stores and state partitions are closed now
             for w in old:
                 self._ray.kill(w, no_restart=True)
-            for i in range(record["workers"]):
-                self._wait_name_free(worker_actor_name(name, i))
-            record.update(topology=self._pickle.dumps(topology), placement=assignment.placement,
-                          workers=assignment.workers)
+            record["holding"] = None
             record["rebalances"] = record.get("rebalances", 0) + 1
             self._save(record)
-            new = [self._start_worker(record, i) for i in range(assignment.workers)]
             with self._lock:
                 self._workers[name] = new
             txid = run.get("txid", 0)
             run.clear()
             run.update(txid=txid, last_seen=[time.monotonic()] * len(new), quiet=None, eoi=None,
                        pids=[None] * len(new))
+            self._each_get(new, "go")
             while True:
                 statuses = self._statuses(new, timeout_s=5.0)
                 if all(st is not None and st["opened"] for st in statuses):
                     break
-                time.sleep(0.01)
+                time.sleep(0.005)
             decided = self._step(new[0], "decided")
             self._all(new, "restore", decided)
             run["restored"] = True
@@ -222,16 +231,6 @@ class Nimbus:
         log.warning("topology %s: rebalanced to %d workers (executors %s) in %.2f s", name, assignment.workers,
                     executors or "unchanged", record["last_rebalance_pause_s"])
         return self._summary(record)
-
-    def _wait_name_free(self, actor_name: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self._ray.get_actor(actor_name, namespace=self.namespace)
-            except ValueError:
-                return
-            time.sleep(0.02)
-        raise SquallError(f"worker {actor_name} did not go away in 60 s")
 
     def activate(self, name: str) -> None:
         record = self._record(name)
@@ -255,7 +254,7 @@ class Nimbus:
 
     def worker_names(self, name: str) -> list[str]:
         record = self._record(name)
-        return [worker_actor_name(name, i) for i in range(record["workers"])]
+        return [worker_actor_name(name, i, record.get("generation", 0)) for i in range(record["workers"])]
 
     def worker_statuses(self, name: str) -> list[dict[str, Any] | None]:
         self._record(name)

@@ -30,8 +30,9 @@ __all__ = ["WorkerActor", "worker_actor_name"]
 _STEP_TIMEOUT_S = 120.0     # a checkpoint step the loop never ran: the loop is stuck or gone
 
 
-def worker_actor_name(topology: str, index: int) -> str:
-    return f"squall-{topology}-worker-{index}"
+def worker_actor_name(topology: str, index: int, generation: int = 0) -> str:
+    """Worker ``index`` of ``topology``; each rebalance starts a new generation of them."""
+    return f"squall-{topology}-worker-{index}" if not generation else f"squall-{topology}-g{generation}-worker-{index}"
 
 
 class WorkerActor:
@@ -48,7 +49,7 @@ class WorkerActor:
     follows the task to whichever worker runs it.
     """
 
-    def __init__(self, topology_id: str, index: int, namespace: str = "squall") -> None:
+    def __init__(self, topology_id: str, index: int, namespace: str = "squall", generation: int = 0) -> None:
         import ray
         from ray import cloudpickle
 
@@ -62,7 +63,13 @@ class WorkerActor:
         self.node_id = context.get_node_id()
 
         def peer(i: int):
-            return ray.get_actor(worker_actor_name(topology_id, i), namespace=namespace)
+            return ray.get_actor(worker_actor_name(topology_id, i, generation), namespace=namespace)
+
+        # A rebalance starts the next generation held: its tasks are built while the old
+        # generation still runs, and opened (stores, state) once the old one has let go.
+        self._go = threading.Event()
+        if record.get("holding") != generation:
+            self._go.set()
 
         self.transport = RayTransport(peer, index, epoch=lambda: self.worker.epoch)
         placement = record["placement"]
@@ -78,6 +85,7 @@ class WorkerActor:
         self._thread.start()
 
     def _run(self) -> None:
+        self._go.wait()
         try:
             self.worker.run(until_complete=False)
         except BaseException as exc:  # kept for status(): the coordinator reports it
@@ -101,6 +109,7 @@ class WorkerActor:
     # -- heartbeat and figures -------------------------------------------------------
     def status(self) -> dict[str, Any]:
         st = self.worker.status()
+        st["on_hold"] = not self._go.is_set()
         st.update(index=self.index, pid=os.getpid(), node_id=self.node_id, sent=self.transport.sent,
                   batches=self.transport.batches, backpressure_waits=self.transport.waits,
                   unanswered=self.transport.unanswered(), held=self._links.held(),
@@ -153,3 +162,7 @@ class WorkerActor:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def go(self) -> None:
+        """Open the tasks and start the loop (a held generation, after a rebalance)."""
+        self._go.set()

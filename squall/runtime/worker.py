@@ -302,8 +302,9 @@ class Worker:
         """A snapshot for a coordinator, safe from any thread: whether this worker's
         spouts emitted all / are exhausted, trees pending, tuples queued, messages taken."""
         return {
-            "emitted_all": all(sp.obj.emitted_all() for sp in self.spout_tasks),
-            "exhausted": all(sp.obj.exhausted() for sp in self.spout_tasks),
+            # A spout answers these only once opened.
+            "emitted_all": self._opened and all(sp.obj.emitted_all() for sp in self.spout_tasks),
+            "exhausted": self._opened and all(sp.obj.exhausted() for sp in self.spout_tasks),
             "pending": self._trees_pending(),
             "queued": len(self._incoming) + len(self._commands) + sum(len(bt.inbox) for bt in self.bolt_tasks)
                       + sum(bt.obj.in_flight() for bt in self._pollers),
