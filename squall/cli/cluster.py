@@ -448,7 +448,11 @@ def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, c
         log.debug("the run ended with an error", exc_info=True)
         raise CliError(f"topology {name} stopped: {exc}") from exc
     elapsed = time.monotonic() - t0
-    cluster.kill_topology(name)
+    from squall.cluster.nimbus import TopologyNotFoundError
+    try:
+        cluster.kill_topology(name)
+    except TopologyNotFoundError:
+        click.echo(f"squall {command}: {name} was killed from elsewhere (the UI, or squall kill)", err=True)
     return _report(name, stats, elapsed, signals, in_flight)
 
 
