@@ -35,9 +35,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _until(fetch, ok):
-    """Poll ``fetch`` until ``ok(value)``; the process's end or pytest's timeout bounds it."""
+def _until(fetch, ok, give_up_s: float = 180.0):
+    """Poll ``fetch`` until ``ok(value)``; fails (rather than hangs) after ``give_up_s``."""
+    deadline = time.monotonic() + give_up_s
     while True:
+        assert time.monotonic() < deadline, f"gave up waiting after {give_up_s:.0f} s"
         try:
             value = fetch()
         except httpx.TransportError:
