@@ -117,7 +117,9 @@ def test_nimbus_killed_mid_run_comes_back_with_its_topologies(ray_cluster):
         before = ray.get(ray_cluster.nimbus.ping.remote())
         workers = [s["pid"] for s in handle.statuses()]
         os.kill(before["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 120
         while True:
+            assert time.monotonic() < deadline, "Nimbus did not come back"
             try:
                 after = ray.get(ray_cluster.nimbus.ping.remote(), timeout=5)
                 break

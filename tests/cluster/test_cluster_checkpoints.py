@@ -45,6 +45,7 @@ def run(ray_cluster, name, tmp_path, mode, kills, seed=1, n=4000):
         t0 = time.monotonic()
         os.kill(statuses[victim]["pid"], signal.SIGKILL)
         while True:
+            assert time.monotonic() - t0 < 120, "the killed worker was not restarted"
             st = handle.statuses()[victim]
             if st is not None and st["pid"] != statuses[victim]["pid"]:
                 recoveries.append(time.monotonic() - t0)

@@ -108,6 +108,7 @@ def run_pipeline(ray_cluster, name: str, tmp: Path, guarantee: str, kills: int, 
         t0 = time.monotonic()
         os.kill(statuses[victim]["pid"], signal.SIGKILL)
         while (st := handle.statuses()[victim]) is None or st["pid"] == statuses[victim]["pid"]:
+            assert time.monotonic() - t0 < 120, "the killed worker was not restarted"
             time.sleep(0.05)
         recoveries.append(time.monotonic() - t0)
     assert handle.wait(900)
