@@ -49,7 +49,9 @@ def test_removing_a_node_moves_its_worker_and_loses_nothing(two_nodes):
     n = 3000
     handle = client.submit_topology("nodes", {MESSAGE_TIMEOUT_SECS: 5, MAX_SPOUT_PENDING: 200},
                                     slow_numbers(n, "nodes", "nodes-src", 0.003), workers=2, until_complete=True)
+    deadline = time.monotonic() + 120
     while len(ListSink.values("nodes")) < n // 10:
+        assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.05)
     before = handle.statuses()
     assert len({s["node_id"] for s in before}) == 2, "the two workers run on the two nodes"
