@@ -18,7 +18,7 @@ pl = pytest.importorskip("polars", reason="polars is not installed (pip install 
 pytest.importorskip("rocksdict", reason="rocksdict is not installed (the embedded stores)")
 
 from reference_data import SAMPLE  # noqa: E402
-from smartcar.smartcar_oracle import Fleet  # noqa: E402
+from tests.smartcar.smartcar_oracle import Fleet  # noqa: E402
 from squall_smartcar.microbatch import SpeedingRule, run_microbatch  # noqa: E402
 from squall_smartcar.sources import ReplaySpout  # noqa: E402
 from squall_smartcar.topology import (  # noqa: E402
