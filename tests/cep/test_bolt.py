@@ -96,7 +96,7 @@ def test_plugin_functions_travel_as_import_paths():
     b.set_spout("src", ListSpout([[T0, "a", 90.5], [T0 + 1000, "a", 70.25]], ["ts", "car_number", "speed"]))
     b.set_bolt("cep", CepBolt(rule, "Car", {"car_number": "car"}, time_field="ts",
                               functions={"floor": "math:floor"},
-                              aggregations={"spread": "tests.cep.test_plugins:Spread"})).global_grouping("src")
+                              aggregations={"spread": "tests.cep.test_epl_plugins:Spread"})).global_grouping("src")
     b.set_bolt("out", ListSink("cep-out")).shuffle_grouping("cep")
     assert run_topology(b.build(), timeout_s=10).completed
     assert [r[:3] for r in ListSink.values("cep-out")] == [["a", 90, 0.0], ["a", 70, 20.25]]

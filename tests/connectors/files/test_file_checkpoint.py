@@ -115,7 +115,7 @@ def conf(mode: str = EXACTLY_ONCE, interval_ms: int = 5):
 
 def run_once(topo, state_dir: Path, *, after=None, at_line=None, checkpoints=None, hooks=None,
              mode=EXACTLY_ONCE):
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     try:
         worker = Worker(topo, conf(mode), state_backend=backend)
         KILL.update(worker=worker, after=after, at_line=at_line, checkpoints=checkpoints, seen=0,
@@ -128,7 +128,7 @@ def run_once(topo, state_dir: Path, *, after=None, at_line=None, checkpoints=Non
 
 
 def checkpointed_position(state_dir: Path, topo) -> dict:
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     try:
         st = backend.state("src", topo.task_ids("src")[0])
         try:
@@ -149,7 +149,7 @@ def assert_exactly_once(log: Path, n_lines: int) -> None:
 
 
 def final_counts(state_dir: Path, topo) -> dict:
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     try:
         st = backend.state("count", topo.task_ids("count")[0])
         try:
@@ -268,7 +268,7 @@ def test_rollbacks_rewind_the_file_position(tmp_path, source):
             os.utime(tmp_path / "spool" / f"p{i}.log", (1000 + i, 1000 + i))
         spout = spool_spout(tmp_path)
     topo = topology(spout, tmp_path / "out.log", flaky_every=397)
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     w = Worker(topo, conf(), state_backend=backend)
     KILL.update(worker=w, seen=0)
     w.run(until_complete=True)
@@ -358,7 +358,7 @@ def test_spool_retires_files_of_a_committed_checkpoint_whose_completion_was_lost
     for i, name in enumerate(["a.log", "b.log"]):
         (spool / name).write_text(text(i * 3, i * 3 + 3))
         os.utime(spool / name, (1000 + i, 1000 + i))
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     spout, got, state = hand_spool(tmp_path, backend)
     for _ in range(20):
         spout.next_tuple()
@@ -384,7 +384,7 @@ def test_spool_checkpoint_wins_over_a_file_renamed_completed_behind_its_back(tmp
     spool = tmp_path / "spool"
     spool.mkdir()
     (spool / "a.log").write_text(text(0, 4))
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     spout, got, state = hand_spool(tmp_path, backend)
     for _ in range(3):
         spout.next_tuple()              # polls, opens a.log, reads two lines
@@ -413,7 +413,7 @@ def test_tail_checkpoint_holds_lines_in_flight_and_emits_them_again(tmp_path):
     app = tmp_path / "in" / "app.log"
     app.parent.mkdir()
     app.write_text(text(0, 5))
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
 
     def start():
         spout = TailSpout(str(app), str(tmp_path / "tail-pos.json"), stop_at_eof=True, poll_interval_s=0)

@@ -128,7 +128,7 @@ def test_spool_checkpointed_positions(files, doc, delete):
     with tempfile.TemporaryDirectory() as d:
         place = Place(Path(d))
         place.fill(files)
-        state = MemoryStateBackend().state("spool", 0)
+        state = MemoryStateBackend().open().state("spool", 0)
         state.put("position", _subst(doc, place))
         spout = SpoolDirSpout(str(place.src), delete=delete, stop_when_empty=True, poll_interval_s=0,
                               save_interval_s=0)
@@ -157,7 +157,7 @@ def test_tail_positions(log, siblings, doc, checkpoint):
             if isinstance(cp, dict) and isinstance(cp.get("reading"), tuple) and len(cp["reading"]) == 3:
                 cp["reading"] = (inodes["SECRET_INO" if len(cp["files"]) % 2 else "APP_INO"],
                                  *cp["reading"][1:])
-            state = MemoryStateBackend().state("tail", 0)
+            state = MemoryStateBackend().open().state("tail", 0)
             state.put("position", cp)
         spout = TailSpout(str(place.src / "app.log"), str(place.src / ".pos.json"), poll_interval_s=0,
                           save_interval_s=0, stop_at_eof=True)

@@ -95,7 +95,7 @@ def test_a_checkpoint_naming_files_outside_is_refused(place):
     """Checkpointed state is data too (a shared Redis): its names are confined."""
     spool, outside = place
     secret = str(outside / "secret.txt")
-    backend = MemoryStateBackend()
+    backend = MemoryStateBackend().open()
     state = backend.state("spool", 0)
     state.put("position", {
         "reading": ("../outside/secret.txt", secret, 0),
@@ -116,7 +116,7 @@ def test_a_checkpoint_naming_files_outside_is_refused(place):
 
 def test_a_checkpointed_position_that_is_not_a_document_is_reported(place):
     spool, _ = place
-    state = MemoryStateBackend().state("spool", 0)
+    state = MemoryStateBackend().open().state("spool", 0)
     state.put("position", ["not", "a", "dict"])
     spout = spool_spout(spool)
     assert sorted(drain(spout, open_spout(spout, state))) == [b"ok-1", b"ok-2"]
@@ -224,7 +224,7 @@ def tail_spout(logdir, **kw):
 def test_tail_checkpoint_naming_a_file_outside_by_path_and_inode_is_refused(logs):
     logdir, outside = logs
     secret = outside / "secret.txt"
-    state = MemoryStateBackend().state("tail", 0)
+    state = MemoryStateBackend().open().state("tail", 0)
     state.put("position", {"reading": (secret.stat().st_ino, str(secret), 0), "files": [], "pending": []})
     before = tree(outside)
     spout = tail_spout(logdir)

@@ -98,7 +98,7 @@ def conf(interval_ms=100):
 
 
 def run_once(topo, state_dir, kill_after=None, interval_ms=100, kill_after_checkpoint=None):
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     try:
         worker = Worker(topo, conf(interval_ms), state_backend=backend)
         KILL.update(worker=worker, after=kill_after, after_checkpoint=kill_after_checkpoint, seen=0)
@@ -110,7 +110,7 @@ def run_once(topo, state_dir, kill_after=None, interval_ms=100, kill_after_check
 
 
 def final_counts(state_dir, topo):
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     try:
         counts = {}
         for task in topo.task_ids("count"):
@@ -295,7 +295,7 @@ def _main(bootstrap, t_in, t_out, group, state_dir, prefix):
     logging.getLogger("squall.connectors.kafka").setLevel(logging.INFO)
 
     topo = topology(bootstrap, t_in, t_out, group, prefix)
-    backend = RocksDBStateBackend(state_dir)
+    backend = RocksDBStateBackend(state_dir).open()
     worker = Worker(topo, conf(50), state_backend=backend)
 
     def report():
