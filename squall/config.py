@@ -204,7 +204,7 @@ def check_keys(conf: Mapping[str, Any], where: str = "config") -> None:
     * A ``topology.`` key within a typo of a known one (Squall's or a Storm key Squall
       lacks) is a :class:`ConfigError` naming it: ``topology.message.timeout.sec``
       would otherwise leave the default timeout in force without a word.
-    * A Storm key of a feature Squall does not have yet (``topology.workers``,
+    * A Storm key of a feature Squall does not have yet (``topology.kryo.register``,
       ``topology.multilang.serializer``, ``nimbus.*``, ``supervisor.*`` but
       ``supervisor.worker.timeout.secs``, ``ui.*``, ...)
       is a :class:`ConfigWarning` saying so: the topology runs, as a Storm topology's

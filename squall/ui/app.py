@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import SquallError
 from ..extras import require
 from ..runtime.local import LocalCluster
 from .actions import (
@@ -301,6 +302,8 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
                                                         num_workers, executors)
         except RebalanceUnsupportedError as exc:
             raise _ApiError(501, str(exc)) from None
+        except SquallError as exc:      # the runtime refused it (no checkpoints, a bad executor count)
+            raise _ApiError(409, " ".join(str(exc).split())) from None
         return done("rebalance", topology_id)
 
     @app.post("/api/v1/topology/{topology_id}/logconfig", dependencies=guarded)
