@@ -56,9 +56,9 @@ def test_kill_9_then_rerun_counts_each_batch_once(tmp_path):
     assert "completed=True" in out
     recovered = out.split("recovered=")[1].strip()
     assert recovered != "None", "the rerun started from scratch instead of the last checkpoint"
-    # The batches were processed more than once across the runs (killed after 40, the
-    # rerun resumed at a checkpoint before that), yet every state counts each once.
-    assert len((tmp_path / "progress").read_text().splitlines()) > BATCHES
+    # Batches after the checkpoint the rerun resumed from were processed twice (none when
+    # the kill landed right after a checkpoint), yet every state counts each once.
+    assert len((tmp_path / "progress").read_text().splitlines()) >= BATCHES
     want = expected()
     memory = json.loads((tmp_path / "memory.json").read_text())
     assert memory["the"] == want["the"] and memory["cow"] == want["cow"]
