@@ -384,8 +384,9 @@ class CheckpointParticipant:
 
     def __init__(self, coordinator: CheckpointCoordinator, barrier: CheckpointBarrier,
                  spouts: Sequence[Any], bolts: Sequence[Any], drain: Callable[[], None],
-                 clear: Callable[[int], None]) -> None:
+                 clear: Callable[[int], None], failed_tree: Callable[[], bool] = lambda: False) -> None:
         self.coordinator = coordinator
+        self.failed_tree = failed_tree
         self._barrier = barrier
         self._spouts = spouts
         self._bolts = bolts
@@ -413,8 +414,10 @@ class CheckpointParticipant:
                 self._drain()
 
     def prepare_spouts(self, txid: int, exactly_once: bool) -> bool:
-        """Stage ``txid``; False when it must be declined (exactly-once with trees open)."""
-        if exactly_once and any(sp.pending for sp in self._spouts):
+        """Stage ``txid``; False when it must be declined under exactly-once: a tree is
+        still open, or one failed since the last rollback (the states may hold what a
+        failed tree did, which its replay would do again)."""
+        if exactly_once and (self.failed_tree() or any(sp.pending for sp in self._spouts)):
             return False
         try:
             for sp in self._spouts:

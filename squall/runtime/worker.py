@@ -355,7 +355,7 @@ class Worker:
                 # the spouts wait for its restore.
                 self.participant = CheckpointParticipant(
                     self.checkpointer, self._barrier, self.spout_tasks, self.bolt_tasks, self._drain_all,
-                    self._drop_for_rollback)
+                    self._drop_for_rollback, failed_tree=lambda: self.rollback_wanted)
                 self._barrier.resume_at = float("inf")
             else:
                 self.checkpointer.recover()
