@@ -233,6 +233,11 @@ class RayTopology:
                 self._snapshot_at = time.monotonic()
             return [s for s in self._snapshots if s is not None]
 
+    def forget(self) -> None:
+        """Drop the cached round: after an action, the next read must show its effect."""
+        with self._lock:
+            self._summary_at = self._snapshot_at = float("-inf")
+
     def stats(self) -> dict[str, ComponentStats]:
         return merge_stats([s["stats"] for s in self._rounds()])
 
@@ -412,11 +417,18 @@ class RaySource:
 
     # -- actions --------------------------------------------------------------------------------
 
+    def _forget(self, name: str) -> None:
+        wrapped = self._topologies.get(name)
+        if wrapped is not None:
+            wrapped.forget()
+
     def activate(self, name: str) -> None:
         self.cluster.activate(name)
+        self._forget(name)
 
     def deactivate(self, name: str) -> None:
         self.cluster.deactivate(name)
+        self._forget(name)
 
     def kill(self, name: str, wait_s: float) -> None:
         self.cluster.kill_topology(name, wait_s or None)
@@ -435,3 +447,4 @@ class RaySource:
                 f"or executors yet (squall.cluster has no rebalance); kill it and submit it again "
                 f"with the new parallelism")
         rebalance(name, workers=num_workers, executors=dict(executors) or None)
+        self._forget(name)
