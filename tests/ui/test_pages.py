@@ -5,34 +5,21 @@ buttons with the right and a wrong token."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
+pytest.importorskip("squall.ui")
 
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from squall import Bolt, Spout, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
-from squall.runtime import LocalCluster
 from squall.ui import serve
+from tests.ui.uikit import TOKEN, until
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs Debian's chromium and chromium-driver "
-                                       "(apt-get install chromium chromium-driver)")
-
-TOKEN = "page-t0ken"
 TOPOLOGY = "endless"
-_HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
 
 
 class Endless(Spout):
@@ -77,38 +64,11 @@ def _topology():
     return b.build()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture
-def ui():
-    with LocalCluster() as cluster:
-        cluster.submit_topology(TOPOLOGY, {MAX_SPOUT_PENDING: 64}, _topology())
-        with serve(cluster, port=0, token=TOKEN) as server:
-            yield server
-
-
-@pytest.fixture
-def api(ui):
-    with httpx.Client(base_url=ui.url) as client:
-        yield client
-
-
-def _until(browser, check, what):
-    """check(browser)'s first truthy value; fails (instead of hanging) after the guard."""
-    return WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05).until(
-        lambda d: check(d), message=f"never happened: {what}")
+def ui(cluster):
+    cluster.submit_topology(TOPOLOGY, {MAX_SPOUT_PENDING: 64}, _topology())
+    with serve(cluster, port=0, token=TOKEN) as server:
+        yield server
 
 
 def _cell(browser, table, row, field):
@@ -124,28 +84,28 @@ def _number(browser, table, row, field):
 
 def _open_topology(browser, ui):
     browser.get(f"{ui.url}/topology.html?id={TOPOLOGY}")
-    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE")
+    until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE")
 
 
 def test_index_lists_the_topology_and_links_to_its_page(browser, ui):
     browser.get(ui.url + "/")
-    _until(browser, lambda d: _cell(d, "topologies", TOPOLOGY, "status") == "ACTIVE",
+    until(browser, lambda d: _cell(d, "topologies", TOPOLOGY, "status") == "ACTIVE",
            "the topology is listed as ACTIVE")
     assert _cell(browser, "topologies", TOPOLOGY, "executorsTotal") == "4"
     assert _cell(browser, "cluster", "0", "supervisors") == "1"
     browser.find_element(By.CSS_SELECTOR, f'#topologies tr[data-id="{TOPOLOGY}"] a').click()
-    _until(browser, lambda d: d.current_url == f"{ui.url}/topology.html?id={TOPOLOGY}",
+    until(browser, lambda d: d.current_url == f"{ui.url}/topology.html?id={TOPOLOGY}",
            "the link opens the topology's page")
-    _until(browser, lambda d: _cell(d, "summary", "0", "name") == TOPOLOGY, "the page names it")
+    until(browser, lambda d: _cell(d, "summary", "0", "name") == TOPOLOGY, "the page names it")
 
 
 def test_topology_page_figures_grow_without_a_reload(browser, ui, api):
     _open_topology(browser, ui)
-    acked = _until(browser, lambda d: _number(d, "spouts", "numbers", "acked"), "acked trees show")
+    acked = until(browser, lambda d: _number(d, "spouts", "numbers", "acked"), "acked trees show")
     # Read from the API after the page: the page can only be behind it.
     assert acked <= api.get(f"/api/v1/topology/{TOPOLOGY}").json()["spouts"][0]["acked"]
     browser.execute_script("window.squallTestMarker = 'still the same page';")
-    _until(browser, lambda d: (_number(d, "spouts", "numbers", "acked") or 0) > acked,
+    until(browser, lambda d: (_number(d, "spouts", "numbers", "acked") or 0) > acked,
            "the acked count grows")
     assert browser.execute_script("return window.squallTestMarker;") == "still the same page"
 
@@ -153,12 +113,12 @@ def test_topology_page_figures_grow_without_a_reload(browser, ui, api):
     assert [w.text for w in windows] == ["10m 0s", "3h 0m 0s", "1d 0h 0m 0s", "All time"]
     assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#bolts tbody tr")] \
         == ["check", "sink"]
-    _until(browser, lambda d: (_number(d, "bolts", "sink", "executed") or 0) > 0, "the sink executes")
-    _until(browser, lambda d: (_cell(d, "bolts", "check", "lastError") or "").startswith("ValueError: bad number"),
+    until(browser, lambda d: (_number(d, "bolts", "sink", "executed") or 0) > 0, "the sink executes")
+    until(browser, lambda d: (_cell(d, "bolts", "check", "lastError") or "").startswith("ValueError: bad number"),
            "check's last error shows")
     # Choosing a window re-reads the tables in place, and keeps it in the address.
     browser.find_element(By.CSS_SELECTOR, '#topology-stats tr[data-id="600"] a').click()
-    _until(browser, lambda d: d.find_element(By.ID, "window-hint").text == "10m 0s", "the 10-minute window shows")
+    until(browser, lambda d: d.find_element(By.ID, "window-hint").text == "10m 0s", "the 10-minute window shows")
     assert browser.current_url.endswith(f"/topology.html?id={TOPOLOGY}&window=600")
     assert browser.execute_script("return window.squallTestMarker;") == "still the same page"
     # Every resource came from this server: nothing from a CDN.
@@ -171,24 +131,24 @@ def test_deactivate_with_the_right_token_makes_the_topology_inactive(browser, ui
     _open_topology(browser, ui)
     browser.find_element(By.ID, "token").send_keys(TOKEN)
     browser.find_element(By.CSS_SELECTOR, "button[data-action=deactivate]").click()
-    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "INACTIVE", "the page shows INACTIVE")
+    until(browser, lambda d: _cell(d, "summary", "0", "status") == "INACTIVE", "the page shows INACTIVE")
     assert api.get(f"/api/v1/topology/{TOPOLOGY}").json()["status"] == "INACTIVE"
     # The poll may show the new status before the button's own answer is read.
-    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "deactivate: success",
+    until(browser, lambda d: d.find_element(By.ID, "action-message").text == "deactivate: success",
            "the page says the deactivation succeeded")
     # The token stays in this tab's sessionStorage, not in the address.
     assert browser.execute_script("return sessionStorage.getItem('squall.ui.token');") == TOKEN
     assert TOKEN not in browser.current_url
 
     browser.find_element(By.CSS_SELECTOR, "button[data-action=activate]").click()
-    _until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE again")
+    until(browser, lambda d: _cell(d, "summary", "0", "status") == "ACTIVE", "the page shows ACTIVE again")
 
 
 def test_a_wrong_token_shows_the_apis_refusal(browser, ui, api):
     _open_topology(browser, ui)
     browser.find_element(By.ID, "token").send_keys("not-the-token")
     browser.find_element(By.CSS_SELECTOR, "button[data-action=deactivate]").click()
-    message = _until(browser, lambda d: d.find_element(By.ID, "action-message").text, "a message shows")
+    message = until(browser, lambda d: d.find_element(By.ID, "action-message").text, "a message shows")
     refusal = api.post(f"/api/v1/topology/{TOPOLOGY}/deactivate",
                        headers={"Authorization": "Bearer not-the-token"}).json()["errorMessage"]
     assert message == f"deactivate refused: {refusal}"
@@ -199,12 +159,12 @@ def test_a_wrong_token_shows_the_apis_refusal(browser, ui, api):
 
 def test_component_page_shows_executors_and_errors(browser, ui):
     _open_topology(browser, ui)
-    _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#bolts tr[data-id="check"] a'), "check's link")
+    until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#bolts tr[data-id="check"] a'), "check's link")
     browser.find_element(By.CSS_SELECTOR, '#bolts tr[data-id="check"] a').click()
-    _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executor-stats tbody tr")) == 2,
+    until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executor-stats tbody tr")) == 2,
            "check's two executors show")
     assert _cell(browser, "summary", "0", "componentType") == "bolt"
-    _until(browser, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")],
+    until(browser, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")],
            "check's errors show")
     errors = browser.find_elements(By.CSS_SELECTOR, "#errors td[data-field=error]")
     assert all(e.text.startswith("ValueError: bad number ") for e in errors)
@@ -228,12 +188,12 @@ def test_kill_after_confirmation_ends_the_topology_and_the_page_says_so(browser,
     wait.clear()
     wait.send_keys("0")
     browser.find_element(By.CSS_SELECTOR, "button[data-action=kill]").click()
-    confirmation = _until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation")
+    confirmation = until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation")
     assert TOPOLOGY in confirmation.text
     confirmation.accept()
-    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill: success",
+    until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill: success",
            "the page says the kill succeeded")
-    _until(browser, lambda d: f"no topology with id '{TOPOLOGY}'" in d.find_element(By.ID, "load-error").text,
+    until(browser, lambda d: f"no topology with id '{TOPOLOGY}'" in d.find_element(By.ID, "load-error").text,
            "the page shows the API's 404 once the topology has gone")
     assert api.get("/api/v1/topology/summary").json()["topologies"] == []
 
@@ -242,9 +202,9 @@ def test_dismissing_the_kill_confirmation_keeps_the_topology(browser, ui, api):
     _open_topology(browser, ui)
     browser.find_element(By.ID, "token").send_keys(TOKEN)
     browser.find_element(By.CSS_SELECTOR, "button[data-action=kill]").click()
-    _until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation").dismiss()
+    until(browser, lambda d: d.switch_to.alert, "the kill asks for confirmation").dismiss()
     # Shown instead of the answer a kill request would have got.
-    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill cancelled",
+    until(browser, lambda d: d.find_element(By.ID, "action-message").text == "kill cancelled",
            "the page says the kill was cancelled")
     assert _cell(browser, "summary", "0", "status") == "ACTIVE"
     assert [t["status"] for t in api.get("/api/v1/topology/summary").json()["topologies"]] == ["ACTIVE"]

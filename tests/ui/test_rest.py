@@ -9,18 +9,14 @@ import time
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+pytest.importorskip("squall.ui")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
 from squall import Bolt, Spout, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
-from squall.runtime import LocalCluster
 from squall.ui import UIServerError, serve
-
-TOKEN = "t0ken-for-tests"
-_HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
+from tests.ui.uikit import AUTH, TOKEN, eventually
 
 
 class Counting(Spout):
@@ -66,52 +62,21 @@ def _topology():
     return b.build()
 
 
-def _eventually(check, what):
-    deadline = time.monotonic() + _HANG_GUARD_S
-    while not check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def cluster():
-    with LocalCluster() as c:
-        yield c
-
-
 @pytest.fixture
 def running(cluster):
     handle = cluster.submit_topology("numbers-topo", {MAX_SPOUT_PENDING: 64}, _topology())
-    _eventually(lambda: handle.stats()["numbers"].acked > 200, "the spout's trees are acked")
+    eventually(lambda: handle.stats()["numbers"].acked > 200, "the spout's trees are acked")
     return handle
-
-
-@pytest.fixture
-def ui(cluster):
-    server = serve(cluster, port=0, token=TOKEN)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def client(ui):
-    with httpx.Client(base_url=ui.url) as c:
-        yield c
-
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _freeze(client, handle):
     """Deactivate over HTTP and wait until every tree is done: the figures stop moving."""
     assert client.post(f"/api/v1/topology/{handle.name}/deactivate", headers=AUTH).status_code == 200
-    _eventually(lambda: client.get(f"/api/v1/topology/{handle.name}").json()["status"] == "INACTIVE",
+    eventually(lambda: client.get(f"/api/v1/topology/{handle.name}").json()["status"] == "INACTIVE",
                 "the topology shows as deactivated")
-    _eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
+    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
     before = handle.stats()
-    _eventually(lambda: handle.stats()["sink"].executed == before["sink"].executed
+    eventually(lambda: handle.stats()["sink"].executed == before["sink"].executed
                 and handle.stats()["numbers"].acked == before["numbers"].acked, "the counters settle")
 
 
@@ -158,7 +123,7 @@ def test_topology_page_figures_equal_the_runtimes_stats(running, client):
 
 
 def test_errors_show_as_last_error_and_component_errors(running, client):
-    _eventually(lambda: running.stats()["split"].error_count > 0, "split reports an error")
+    eventually(lambda: running.stats()["split"].error_count > 0, "split reports an error")
     split = {b["boltId"]: b for b in client.get("/api/v1/topology/numbers-topo").json()["bolts"]}["split"]
     assert split["lastError"].startswith("ValueError: bad number ")
     assert split["errorTime"] <= time.time() and split["errorLapsedSecs"] >= 0
@@ -227,7 +192,7 @@ def test_deactivate_stops_the_figures_and_activate_resumes_them(running, client)
     time.sleep(0.3)     # a running spout emits thousands in this time
     assert client.get("/api/v1/topology/numbers-topo").json()["spouts"][0]["emitted"] == emitted
     assert client.post("/api/v1/topology/numbers-topo/activate", headers=AUTH).status_code == 200
-    _eventually(lambda: client.get("/api/v1/topology/numbers-topo").json()["spouts"][0]["emitted"] > emitted,
+    eventually(lambda: client.get("/api/v1/topology/numbers-topo").json()["spouts"][0]["emitted"] > emitted,
                 "the spout emits again")
     assert client.get("/api/v1/topology/numbers-topo").json()["status"] == "ACTIVE"
 
@@ -235,10 +200,10 @@ def test_deactivate_stops_the_figures_and_activate_resumes_them(running, client)
 def test_kill_with_a_wait_ends_the_topology(running, client):
     r = client.post("/api/v1/topology/numbers-topo/kill/5", headers=AUTH)
     assert r.json() == {"topologyOperation": "kill", "topologyId": "numbers-topo", "status": "success"}
-    _eventually(lambda: not running.running, "the run ends")
+    eventually(lambda: not running.running, "the run ends")
     # A kill with a wait drains: every tree in flight completed.
     assert running.stop_report.graceful and running.stop_report.in_flight == 0
-    _eventually(lambda: client.get("/api/v1/topology/numbers-topo").status_code == 404,
+    eventually(lambda: client.get("/api/v1/topology/numbers-topo").status_code == 404,
                 "the topology leaves the cluster")
     assert client.get("/api/v1/topology/summary").json()["topologies"] == []
 

@@ -105,7 +105,7 @@ def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
 
     spout = rest["spouts"][0]
     bolts = {b["boltId"]: b for b in rest["bolts"]}
-    labels = lambda component: (("component", component), ("topology", "smartcar"))  # noqa: E731
+    labels = lambda component: (("component", component), ("topology", "smartcar"))
     for component, row in [(spout["spoutId"], spout), *bolts.items()]:
         assert metrics[("squall_acked_total", labels(component))] == row["acked"], component
         assert metrics[("squall_failed_total", labels(component))] == row["failed"], component
@@ -143,6 +143,6 @@ def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
     proc.wait()
     out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     assert proc.returncode == 0, err
-    read = int(re.search(r"^read ([\d,]+) records", out, re.M).group(1).replace(",", ""))
+    read = int(re.search(r"^read ([\d,]+) records", out, re.MULTILINE).group(1).replace(",", ""))
     assert read >= spout["acked"]
     assert "Squall UI at http://127.0.0.1:" in err

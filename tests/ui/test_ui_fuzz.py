@@ -13,9 +13,9 @@ schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
 pytest.importorskip("fastapi")
 
-from squall.runtime.local import LocalCluster  # noqa: E402
-from squall.ui import serve  # noqa: E402
-from tests.ui.ui_topos import numbers  # noqa: E402
+from squall.runtime.local import LocalCluster
+from squall.ui import serve
+from tests.ui.ui_topos import numbers
 
 TOKEN = "fuzz-token"
 

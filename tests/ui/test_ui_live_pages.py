@@ -7,35 +7,22 @@ the application dashboard charts its counter."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
+pytest.importorskip("squall.ui")
 
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from squall import Bolt, Spout, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
-from squall.runtime import LocalCluster
 from squall.ui import serve
+from tests.ui.uikit import TOKEN, until
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs Debian's chromium and chromium-driver "
-                                       "(apt-get install chromium chromium-driver)")
-
-TOKEN = "live-t0ken"
 TOPOLOGY = "cars"
 RULE = "@Name('fast') select car, avg(speed) as avg_speed from Car#length_batch(20) group by car"
-_HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
 
 
 class Cars(Spout):
@@ -59,46 +46,19 @@ class Sink(Bolt):
         self.collector.ack(tup)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1600"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture
-def ui(tmp_path):
+def ui(cluster, tmp_path):
     from squall.cep.bolt import CepBolt
 
     b = TopologyBuilder()
     b.set_spout("cars", Cars())
     b.set_bolt("rule", CepBolt(RULE, "Car", rules_dir=tmp_path / "rules")).shuffle_grouping("cars")
     b.set_bolt("sink", Sink()).shuffle_grouping("rule")
-    with LocalCluster() as cluster:
-        handle = cluster.submit_topology(TOPOLOGY, {MAX_SPOUT_PENDING: 64}, b.build())
-        boards = {"cars": lambda: {"title": "Cars", "counters": {"records": handle.stats()["cars"].acked},
-                                   "figures": {"statements": 1}, "lists": {"cars seen": ["car0", "car1"]}}}
-        with serve(cluster, port=0, token=TOKEN, dashboards=boards) as server:
-            yield server
-
-
-@pytest.fixture
-def api(ui):
-    with httpx.Client(base_url=ui.url) as client:
-        yield client
-
-
-def _until(browser, check, what):
-    """check(browser)'s first truthy value; fails (instead of hanging) after the guard."""
-    return WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05).until(
-        lambda d: check(d), message=f"never happened: {what}")
+    handle = cluster.submit_topology(TOPOLOGY, {MAX_SPOUT_PENDING: 64}, b.build())
+    boards = {"cars": lambda: {"title": "Cars", "counters": {"records": handle.stats()["cars"].acked},
+                               "figures": {"statements": 1}, "lists": {"cars seen": ["car0", "car1"]}}}
+    with serve(cluster, port=0, token=TOKEN, dashboards=boards) as server:
+        yield server
 
 
 def _label(browser, edge):
@@ -117,7 +77,7 @@ def _rate(browser, edge):
 
 def test_graph_draws_the_components_and_streams_with_rates_that_move_without_a_reload(browser, ui, api):
     browser.get(f"{ui.url}/topology.html?id={TOPOLOGY}")
-    _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#graph svg g.node")) == 3, "three nodes")
+    until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#graph svg g.node")) == 3, "three nodes")
     nodes = [n.get_attribute("data-id") for n in browser.find_elements(By.CSS_SELECTOR, "#graph g.node")]
     assert sorted(nodes) == ["cars", "rule", "sink"]
     edges = {e.get_attribute("data-edge") for e in browser.find_elements(By.CSS_SELECTOR, "#graph g.edge")}
@@ -125,11 +85,11 @@ def test_graph_draws_the_components_and_streams_with_rates_that_move_without_a_r
     assert browser.find_element(By.CSS_SELECTOR, '#graph g.node[data-id="cars"]').get_attribute("class") == "node spout"
     browser.execute_script("window.squallTestMarker = 'same page';")
     # The first poll has nothing to compare with; then each poll shows a rate.
-    rate = _until(browser, lambda d: _rate(d, "cars|default|rule"), "a positive rate on the spout's edge")
+    rate = until(browser, lambda d: _rate(d, "cars|default|rule"), "a positive rate on the spout's edge")
     assert _RATE.match(_label(browser, "cars|default|rule").text).group(1) == "default"
     assert rate > 0
     first = int(_label(browser, "cars|default|rule").get_attribute("data-emitted"))
-    _until(browser, lambda d: int(_label(d, "cars|default|rule").get_attribute("data-emitted")) > first,
+    until(browser, lambda d: int(_label(d, "cars|default|rule").get_attribute("data-emitted")) > first,
            "the edge's count moves")
     shown = int(_label(browser, "cars|default|rule").get_attribute("data-emitted"))
     # Read from the API after the page: the page can only be behind it.
@@ -153,29 +113,29 @@ def _rule_text(browser):
 
 def test_rules_panel_shows_the_compile_error_with_line_and_column_and_keeps_the_old_rule(browser, ui, api):
     browser.get(f"{ui.url}/topology.html?id={TOPOLOGY}")
-    _until(browser, lambda d: _rule_text(d) == RULE, "the running rule shows")
+    until(browser, lambda d: _rule_text(d) == RULE, "the running rule shows")
     events_in = int(browser.find_element(By.CSS_SELECTOR, '#rules td[data-field="eventsIn"]').text)
     _apply(browser, "@Name('fast') select car, avg(speed) as avg_speed\nfrom Car#length_batch(20) group car")
-    message = _until(browser, lambda d: "not applied" in d.find_element(By.ID, "rules-message").text
+    message = until(browser, lambda d: "not applied" in d.find_element(By.ID, "rules-message").text
                      and d.find_element(By.ID, "rules-message"), "the refusal shows")
     assert "line 2, column 33" in message.text and "fast" in message.text
     assert message.get_attribute("class") == "error"
     # The old rule goes on: same text, and its counters keep moving on the page.
     assert [s["text"] for s in api.get(f"/api/v1/topology/{TOPOLOGY}/rules").json()["statements"]] == [RULE]
-    _until(browser, lambda d: int(d.find_element(By.CSS_SELECTOR, '#rules td[data-field="eventsIn"]').text)
+    until(browser, lambda d: int(d.find_element(By.CSS_SELECTOR, '#rules td[data-field="eventsIn"]').text)
            > events_in, "the old rule's events in grow")
     assert _rule_text(browser) == RULE
 
 
 def test_rules_panel_applies_a_rule_file_that_compiles(browser, ui, api):
     browser.get(f"{ui.url}/topology.html?id={TOPOLOGY}")
-    _until(browser, lambda d: _rule_text(d) == RULE, "the running rule shows")
+    until(browser, lambda d: _rule_text(d) == RULE, "the running rule shows")
     changed = RULE.replace("length_batch(20)", "length_batch(5)")
     _apply(browser, changed)
-    message = _until(browser, lambda d: "applied by" in d.find_element(By.ID, "rules-message").text
+    message = until(browser, lambda d: "applied by" in d.find_element(By.ID, "rules-message").text
                      and d.find_element(By.ID, "rules-message"), "the result shows")
     assert "rule[0] fast: changed" in message.text and message.get_attribute("class") == "ok"
-    _until(browser, lambda d: _rule_text(d) == changed, "the table shows the new rule")
+    until(browser, lambda d: _rule_text(d) == changed, "the table shows the new rule")
     assert [s["text"] for s in api.get(f"/api/v1/topology/{TOPOLOGY}/rules").json()["statements"]] == [changed]
 
 
@@ -186,11 +146,11 @@ def test_debug_button_samples_tuples_onto_the_events_page(browser, ui, api):
     pct.clear()
     pct.send_keys("20")
     browser.find_element(By.CSS_SELECTOR, 'button[data-action="debug/enable"]').click()
-    _until(browser, lambda d: d.find_element(By.ID, "action-message").text == "debug/enable: success",
+    until(browser, lambda d: d.find_element(By.ID, "action-message").text == "debug/enable: success",
            "the page says sampling started")
     assert api.get(f"/api/v1/topology/{TOPOLOGY}").json()["samplingPct"] == 20
     browser.find_element(By.ID, "events-link").click()
-    _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#events tbody tr")) >= 3, "sampled rows")
+    until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#events tbody tr")) >= 3, "sampled rows")
     assert "at 20 %" in browser.find_element(By.ID, "sampling").text
     components = {td.text for td in browser.find_elements(By.CSS_SELECTOR, "#events tbody td:nth-child(2)")}
     assert components <= {"cars", "rule"} and components
@@ -198,12 +158,12 @@ def test_debug_button_samples_tuples_onto_the_events_page(browser, ui, api):
 
 def test_dashboard_page_charts_the_registered_counter(browser, ui):
     browser.get(f"{ui.url}/")
-    _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#dashboards tr[data-id="cars"] a'), "the link")
+    until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#dashboards tr[data-id="cars"] a'), "the link")
     browser.find_element(By.CSS_SELECTOR, '#dashboards tr[data-id="cars"] a').click()
-    _until(browser, lambda d: d.find_element(By.ID, "dashboard-title").text == "Cars", "the title")
+    until(browser, lambda d: d.find_element(By.ID, "dashboard-title").text == "Cars", "the title")
     # Two samples a second apart make the first point of the chart.
-    chart = _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, 'svg[data-series="records"]'), "the chart")[0]
-    _until(browser, lambda d: len(chart.find_element(By.TAG_NAME, "polyline").get_attribute("points").split()) >= 2,
+    chart = until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, 'svg[data-series="records"]'), "the chart")[0]
+    until(browser, lambda d: len(chart.find_element(By.TAG_NAME, "polyline").get_attribute("points").split()) >= 2,
            "two points on the curve")
     assert float(chart.get_attribute("data-last")) > 0
     caption = browser.find_element(By.CSS_SELECTOR, ".chart figcaption").text

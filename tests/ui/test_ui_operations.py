@@ -12,21 +12,16 @@ import time
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+pytest.importorskip("squall.ui")
 httpx = pytest.importorskip("httpx")
 
 from squall import Bolt, Spout, TopologyBuilder
 from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING
-from squall.runtime import LocalCluster
 from squall.runtime.checkpoint import CheckpointStats
 from squall.testing import ListSink, ListSpout
 from squall.ui import ClusterView, Dashboard, DashboardError, serve, serve_forever
 from squall.ui.source import PartitionLag
-
-TOKEN = "ops-t0ken"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-_HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
+from tests.ui.uikit import AUTH, HANG_GUARD_S, eventually
 
 
 class Counting(Spout):
@@ -73,44 +68,18 @@ def _topology():
     return b.build()
 
 
-def _eventually(check, what):
-    deadline = time.monotonic() + _HANG_GUARD_S
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
-    return result
-
-
-@pytest.fixture
-def cluster():
-    with LocalCluster() as c:
-        yield c
-
-
 @pytest.fixture
 def running(cluster):
     handle = cluster.submit_topology("ops", {MAX_SPOUT_PENDING: 64}, _topology())
-    _eventually(lambda: handle.stats()["numbers"].acked > 200, "the spout's trees are acked")
+    eventually(lambda: handle.stats()["numbers"].acked > 200, "the spout's trees are acked")
     return handle
-
-
-@pytest.fixture
-def ui(cluster):
-    with serve(cluster, port=0, token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def client(ui):
-    with httpx.Client(base_url=ui.url) as c:
-        yield c
 
 
 def _freeze(client, handle):
     assert client.post(f"/api/v1/topology/{handle.name}/deactivate", headers=AUTH).status_code == 200
-    _eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
+    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
     before = handle.stats()
-    _eventually(lambda: handle.stats()["sink"].executed == before["sink"].executed
+    eventually(lambda: handle.stats()["sink"].executed == before["sink"].executed
                 and handle.stats()["numbers"].acked == before["numbers"].acked, "the counters settle")
 
 
@@ -233,10 +202,10 @@ def test_checkpoints_panel_counts_completed_checkpoints_and_restores(cluster, tm
     view = ClusterView(cluster)
     first = cluster.submit_topology("cp", {CHECKPOINT_INTERVAL_MS: 1}, _bounded("ui-cp-1"),
                                     until_complete=True, state_backend=backend)
-    seen = _eventually(lambda: (view.topology("cp")["checkpoints"] or {}).get("lastCompleted"),
+    seen = eventually(lambda: (view.topology("cp")["checkpoints"] or {}).get("lastCompleted"),
                        "a checkpoint completes")
     assert seen["id"] >= 1 and seen["durationMs"] >= 0
-    assert first.wait(_HANG_GUARD_S)
+    assert first.wait(HANG_GUARD_S)
     cs = first.worker.checkpoint_stats
     panel = view.topology("cp")["checkpoints"]
     assert panel["completed"] == cs.completed and panel["lastTxid"] == cs.last_txid
@@ -248,7 +217,7 @@ def test_checkpoints_panel_counts_completed_checkpoints_and_restores(cluster, tm
     # A second run on the same backend restores the last checkpoint: one restore.
     second = cluster.submit_topology("cp", {CHECKPOINT_INTERVAL_MS: 1}, _bounded("ui-cp-2"),
                                      until_complete=True, state_backend=backend)
-    assert second.wait(_HANG_GUARD_S)
+    assert second.wait(HANG_GUARD_S)
     panel = view.topology("cp")["checkpoints"]
     assert panel["restoreCount"] == 1 and panel["restored"]["id"] == cs.last_txid
     cluster.kill_topology("cp")
@@ -307,7 +276,7 @@ def cep_running(cluster, tmp_path):
     b.set_bolt("rule", CepBolt(RULE, "Car", rules_dir=tmp_path / "rules")).shuffle_grouping("cars")
     b.set_bolt("sink", Sink()).shuffle_grouping("rule")
     handle = cluster.submit_topology("cars", {MAX_SPOUT_PENDING: 64}, b.build())
-    _eventually(lambda: handle.stats()["rule"].emitted > 0, "the rule emits")
+    eventually(lambda: handle.stats()["rule"].emitted > 0, "the rule emits")
     return handle
 
 
@@ -316,7 +285,7 @@ def _statements(client):
 
 
 def test_rules_list_each_statement_with_events_in_and_rows_out(cep_running, client):
-    (st,) = _eventually(lambda: [s for s in _statements(client) if s["eventsIn"] > 0], "events reach the rule")
+    (st,) = eventually(lambda: [s for s in _statements(client) if s["eventsIn"] > 0], "events reach the rule")
     assert (st["component"], st["name"], st["text"], st["stream"], st["live"]) == ("rule", "fast", RULE, "default", True)
     assert st["rowsOut"] > 0
     assert client.get("/api/v1/topology/ops/rules").status_code == 404
@@ -332,7 +301,7 @@ def test_a_rule_file_that_does_not_compile_is_refused_with_its_line_and_column(c
     # The old rule runs on, and keeps counting.
     before = _statements(client)[0]
     assert before["text"] == RULE
-    _eventually(lambda: _statements(client)[0]["eventsIn"] > before["eventsIn"], "the old rule takes events")
+    eventually(lambda: _statements(client)[0]["eventsIn"] > before["eventsIn"], "the old rule takes events")
 
 
 def test_a_rule_file_that_compiles_is_applied_by_the_running_bolt(cep_running, client):
@@ -374,7 +343,7 @@ def test_logconfig_sets_a_level_for_its_timeout_then_restores_it(running, client
     assert entry["timeout_epoch"] > time.time() * 1000
     assert logger.level == logging.DEBUG
     assert "squall.ui.test.dynamic" in client.get("/api/v1/topology/ops/logconfig").json()["namedLoggerLevels"]
-    _eventually(lambda: logger.level == logging.WARNING, "the level is restored after its timeout")
+    eventually(lambda: logger.level == logging.WARNING, "the level is restored after its timeout")
     assert client.get("/api/v1/topology/ops/logconfig").json() == {"namedLoggerLevels": {}}
 
 
@@ -408,7 +377,7 @@ def test_debug_samples_a_components_tuples_until_disabled(running, client):
     page = client.get("/api/v1/topology/ops/component/split").json()
     assert (page["debug"], page["samplingPct"]) == (True, 50)
     assert client.get("/api/v1/topology/ops/component/numbers").json()["debug"] is False
-    events = _eventually(lambda: client.get("/api/v1/topology/ops/events").json()["events"], "tuples are sampled")
+    events = eventually(lambda: client.get("/api/v1/topology/ops/events").json()["events"], "tuples are sampled")
     assert {e["component"] for e in events} == {"split"}
     assert {e["stream"] for e in events} <= {"default", "odd"}
     split_tasks = running.worker.topology.task_ids("split")
@@ -422,7 +391,7 @@ def test_debug_samples_a_components_tuples_until_disabled(running, client):
     seen = client.get("/api/v1/topology/ops/events").json()["events"][-1]["seq"]
     frozen = running.stats()["numbers"].acked
     client.post("/api/v1/topology/ops/activate", headers=AUTH)
-    _eventually(lambda: running.stats()["numbers"].acked > frozen + 500, "the topology runs again")
+    eventually(lambda: running.stats()["numbers"].acked > frozen + 500, "the topology runs again")
     assert client.get(f"/api/v1/topology/ops/events?after={seen}").json()["events"] == []
     # The routes are restored: every tuple still reaches its subscribers.
     _freeze(client, running)
@@ -524,7 +493,7 @@ def test_serve_forever_prints_the_address_and_a_generated_token(cluster, monkeyp
     thread = threading.Thread(target=serve_forever, args=(cluster,),
                               kwargs={"port": 0, "out": out, "stop": stop}, daemon=True)
     thread.start()
-    _eventually(lambda: "token for actions" in out.getvalue(), "the token is printed")
+    eventually(lambda: "token for actions" in out.getvalue(), "the token is printed")
     url_line, token_line = out.getvalue().splitlines()
     url = url_line.split(" at ", 1)[1].rstrip("/")
     token = token_line.rsplit(" ", 1)[1]
@@ -533,5 +502,5 @@ def test_serve_forever_prints_the_address_and_a_generated_token(cluster, monkeyp
         assert c.post("/api/v1/topology/x/activate", headers={"Authorization": f"Bearer {token}"}).status_code == 404
         assert c.post("/api/v1/topology/x/activate", headers={"Authorization": "Bearer no"}).status_code == 401
     stop.set()
-    thread.join(_HANG_GUARD_S)
+    thread.join(HANG_GUARD_S)
     assert not thread.is_alive()
