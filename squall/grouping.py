@@ -13,11 +13,11 @@ salted ``hash``), so a key lands on the same task whichever worker emits it.
 from __future__ import annotations
 
 import random
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .hashing import stable_hash
 from .tuple import Fields
 
 if TYPE_CHECKING:
@@ -31,21 +31,6 @@ __all__ = [
 
 # Memo of key -> hash; bounded so an unbounded key space cannot grow it without limit.
 _HASH_MEMO_MAX = 65536
-
-
-def stable_hash(key: Any, seed: int = 0) -> int:
-    """A 32-bit hash of ``key`` that is the same in every process (unlike ``hash``).
-
-    >>> stable_hash("car-7") == stable_hash("car-7")
-    True
-    """
-    if isinstance(key, str):
-        data = key.encode("utf-8", "surrogatepass")
-    elif isinstance(key, bytes):
-        data = key
-    else:
-        data = repr(key).encode("utf-8", "surrogatepass")
-    return zlib.crc32(data, seed)
 
 
 @dataclass(frozen=True)

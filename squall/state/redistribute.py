@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from squall.grouping import stable_hash
+from squall.hashing import stable_hash
 from squall.state.base import KeyValueState
 from squall.state.errors import StateError
 
