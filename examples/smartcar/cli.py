@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -190,8 +191,7 @@ def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, t
                                                      state_backend=backend)
                 except ConfigError as exc:
                     raise CliError(f"--guarantee {guarantee}: {exc}")
-                stopped_by = _stop_on_signals(handle)
-                with _serving_ui(cluster, handle, ui):
+                with _stop_on_signals(handle) as stopped_by, _serving_ui(cluster, handle, ui):
                     stats = _watch(handle, source, t0)
                 checkpoints = handle.worker.checkpoint_stats
                 completed = handle.worker.completed
@@ -308,8 +308,7 @@ def _run_on_cluster(topology, conf, workers: int, address: str | None, backend, 
     with RayCluster(address) as cluster:
         handle = cluster.submit_topology("smartcar", conf, topology, workers=workers, until_complete=True,
                                          state_backend=backend)
-        stopped_by = _stop_on_signals(handle)
-        with _serving_ui(cluster, handle, ui):
+        with _stop_on_signals(handle) as stopped_by, _serving_ui(cluster, handle, ui):
             stats = _watch(handle, source, t0)
         summary = handle.summary()
         parts = [c for c in handle.checkpoint_stats() if c is not None]
@@ -354,14 +353,16 @@ def _serving_ui(cluster, handle, ui: _UIRun | None):
         server.stop()
 
 
-def _stop_on_signals(handle) -> list[int]:
+@contextmanager
+def _stop_on_signals(handle) -> Iterator[list[int]]:
     """Ctrl-C / SIGTERM stop the run gracefully; a second one exits at once.
 
     The first signal asks the topology to stop (spouts stop, trees in flight get up to
     ``STOP_DRAIN_S`` to finish, a final checkpoint is taken) and the summary is printed
     as usual. A second one exits with 128 + the signal number without waiting for a
     bolt or a checkpoint under way: the next run resumes from the last checkpoint, as
-    after ``kill -9``. Returns the list the signals received are appended to.
+    after ``kill -9``. Yields the list the signals received are appended to; the
+    previous handlers are back after the ``with`` block.
     """
     received: list[int] = []
 
@@ -377,9 +378,13 @@ def _stop_on_signals(handle) -> list[int]:
                        err=True)
             os._exit(128 + signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    return received
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        # Run in-process (a test's CliRunner), the caller gets its own Ctrl-C back.
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _report_stop(report, signum: int, p: dict[str, int], checkpointed: bool) -> None:

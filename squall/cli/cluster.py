@@ -334,7 +334,8 @@ class _StopSignals:
     """Ctrl-C / SIGTERM: the first asks for a graceful stop, a second exits at once.
 
     ``on_first`` must return at once (it runs in the signal handler); without it the
-    caller's loop polls :attr:`received`.
+    caller's loop polls :attr:`received`. A context manager: the handlers are installed
+    for the ``with`` block and the previous ones restored after it.
     """
 
     def __init__(self, command: str, drain_s: float, on_first: Callable[[], None] | None = None) -> None:
@@ -342,8 +343,18 @@ class _StopSignals:
         self._command = command
         self._drain_s = drain_s
         self._on_first = on_first
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # A command run in-process (a test's CliRunner, a notebook) gives its caller
+        # Ctrl-C back.
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
     def _handle(self, signum: int, _frame: Any) -> None:
         self.received.append(signum)
@@ -399,22 +410,22 @@ def _run_here(command: str, name: str, loaded: LoadedTopology, conf: dict[str, A
         backend = RocksDBStateBackend(state_dir)
     handle = cluster.submit_topology(name, conf, loaded.topology, until_complete=until_complete,
                                      state_backend=backend)
-    signals = _StopSignals(command, drain_s, on_first=handle.stop)
-    click.echo(f"squall {command}: running {name} in this process; Ctrl-C stops it", err=True)
-    t0 = time.monotonic()
-    try:
-        with _serving_ui(cluster, ui):
-            while not handle.wait(progress_s or 1.0):
-                if progress_s:
-                    _progress(handle.stats(), t0)
-    except (CliError, MissingExtraError):       # --ui: the UI did not start
-        raise
-    except Exception as exc:
-        log.debug("the run ended with an error", exc_info=True)
-        raise CliError(f"topology {name} stopped: {type(exc).__name__}: {exc}") from exc
-    report = handle.stop_report
-    return _report(name, handle.stats(), time.monotonic() - t0, signals,
-                   report.in_flight if report is not None else None)
+    with _StopSignals(command, drain_s, on_first=handle.stop) as signals:
+        click.echo(f"squall {command}: running {name} in this process; Ctrl-C stops it", err=True)
+        t0 = time.monotonic()
+        try:
+            with _serving_ui(cluster, ui):
+                while not handle.wait(progress_s or 1.0):
+                    if progress_s:
+                        _progress(handle.stats(), t0)
+        except (CliError, MissingExtraError):       # --ui: the UI did not start
+            raise
+        except Exception as exc:
+            log.debug("the run ended with an error", exc_info=True)
+            raise CliError(f"topology {name} stopped: {type(exc).__name__}: {exc}") from exc
+        report = handle.stop_report
+        return _report(name, handle.stats(), time.monotonic() - t0, signals,
+                       report.in_flight if report is not None else None)
 
 
 def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, conf: dict[str, Any],
@@ -422,38 +433,38 @@ def _run_on_ray(command: str, cluster: Any, name: str, loaded: LoadedTopology, c
     """Submit to ``cluster``, wait for the end or a signal, drain, print the summary."""
     drain_s = resolve(conf, check_unknown=False)[MESSAGE_TIMEOUT_SECS]
     handle = _submit(cluster, name, loaded, conf, workers, until_complete, state_dir)
-    signals = _StopSignals(command, drain_s)
-    click.echo(f"squall {command}: running {name} on {handle.summary()['workers']} worker processes "
-               f"(Ray, in this process); Ctrl-C stops it", err=True)
-    t0 = last = time.monotonic()
-    in_flight = None
-    try:
-        while not signals.received and not handle.wait(0.2):
-            if progress_s and time.monotonic() - last >= progress_s:
-                _progress(handle.stats(), t0)
-                last = time.monotonic()
-        if signals.received:
-            # Storm's kill -w, keeping the figures: deactivate, let the trees finish,
-            # read the stats, then kill.
-            cluster.deactivate(name)
-            deadline = time.monotonic() + drain_s
-            while True:
-                pending = [s["pending"] if s is not None else None for s in handle.statuses()]
-                if (None not in pending and sum(pending) == 0) or time.monotonic() >= deadline:
-                    break
-                time.sleep(0.1)
-            in_flight = sum(p for p in pending if p is not None)
-        stats = handle.stats()
-    except SquallError as exc:
-        log.debug("the run ended with an error", exc_info=True)
-        raise CliError(f"topology {name} stopped: {exc}") from exc
-    elapsed = time.monotonic() - t0
-    from squall.cluster.nimbus import TopologyNotFoundError
-    try:
-        cluster.kill_topology(name)
-    except TopologyNotFoundError:
-        click.echo(f"squall {command}: {name} was killed from elsewhere (the UI, or squall kill)", err=True)
-    return _report(name, stats, elapsed, signals, in_flight)
+    with _StopSignals(command, drain_s) as signals:
+        click.echo(f"squall {command}: running {name} on {handle.summary()['workers']} worker processes "
+                   f"(Ray, in this process); Ctrl-C stops it", err=True)
+        t0 = last = time.monotonic()
+        in_flight = None
+        try:
+            while not signals.received and not handle.wait(0.2):
+                if progress_s and time.monotonic() - last >= progress_s:
+                    _progress(handle.stats(), t0)
+                    last = time.monotonic()
+            if signals.received:
+                # Storm's kill -w, keeping the figures: deactivate, let the trees finish,
+                # read the stats, then kill.
+                cluster.deactivate(name)
+                deadline = time.monotonic() + drain_s
+                while True:
+                    pending = [s["pending"] if s is not None else None for s in handle.statuses()]
+                    if (None not in pending and sum(pending) == 0) or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.1)
+                in_flight = sum(p for p in pending if p is not None)
+            stats = handle.stats()
+        except SquallError as exc:
+            log.debug("the run ended with an error", exc_info=True)
+            raise CliError(f"topology {name} stopped: {exc}") from exc
+        elapsed = time.monotonic() - t0
+        from squall.cluster.nimbus import TopologyNotFoundError
+        try:
+            cluster.kill_topology(name)
+        except TopologyNotFoundError:
+            click.echo(f"squall {command}: {name} was killed from elsewhere (the UI, or squall kill)", err=True)
+        return _report(name, stats, elapsed, signals, in_flight)
 
 
 def _submit(cluster: Any, name: str, loaded: LoadedTopology, conf: dict[str, Any], workers: int | None,

@@ -76,8 +76,7 @@ def collect(tail_file, spool_dir, delete, include, bootstrap, topic, position_fi
         .shuffle_grouping("source")
     click.echo(f"squall collect: {what} -> {mask_url(bootstrap)}/{topic}", err=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     t0 = time.monotonic()
     try:
         with LocalCluster() as cluster:
@@ -92,6 +91,9 @@ def collect(tail_file, spool_dir, delete, include, bootstrap, topic, position_fi
             stats = handle.stats()
     except KafkaStartupError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():     # in-process callers get Ctrl-C back
+            signal.signal(sig, handler)
     sent, failed = stats["kafka"].acked, stats["kafka"].failed
     click.echo(f"collected {sent:,} lines into {topic} in {time.monotonic() - t0:.1f} s"
                f" ({failed:,} deliveries failed and were retried)")

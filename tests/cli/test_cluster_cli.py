@@ -92,6 +92,28 @@ def test_local_runs_a_bounded_topology_to_its_end(env, workers):
     assert _final_counts(rows) == cluster_topos.expected_counts()
 
 
+def test_local_in_process_gives_the_callers_signal_handlers_back():
+    """Run from Python (click's CliRunner, a notebook), ``squall local`` installs its stop
+    handlers for the run only: afterwards Ctrl-C is the caller's again."""
+    from click.testing import CliRunner
+
+    from squall.cli import main
+
+    def callers(*_):
+        pass
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, callers) for sig in signals}
+    try:
+        ListSink.reset(cluster_topos.WORDCOUNT_SINK)
+        res = CliRunner().invoke(main, ["local", "tests.cli.cluster_topos:word_count", "--progress", "0"])
+        assert res.exit_code == 0, res.output
+        assert "topology word_count ended after" in res.stdout
+        assert {sig: signal.getsignal(sig) for sig in signals} == {sig: callers for sig in signals}
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def test_local_runs_a_streamparse_project_until_ctrl_c(env, tmp_path):
     config = tmp_path / "storm.yaml"
     config.write_text("topology.message.timeout.secs: 45\nwordcount.repeat: 7\n")

@@ -103,3 +103,20 @@ def test_a_second_signal_exits_at_once(undisturbed, tmp_path):
     assert proc.wait(60) == 128 + signal.SIGTERM
     assert any("exiting now" in line for line in err), "".join(err)
     assert "stopped by" not in out, "the second signal must not wait for the graceful stop"
+
+
+def test_an_in_process_run_gives_the_callers_signal_handlers_back(cli, tmp_path):
+    """Run from Python (click's CliRunner, a notebook), the command's stop handlers hold
+    for the run only: afterwards Ctrl-C is the caller's again."""
+    def callers(*_):
+        pass
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, callers) for sig in signals}
+    try:
+        res = cli("smartcar", "run", "--replay", copy_trips(tmp_path / "trips", ["idle9"]),
+                  "--data-dir", tmp_path / "data")
+        assert parse_summary(res.stdout)["read"] > 0
+        assert {sig: signal.getsignal(sig) for sig in signals} == {sig: callers for sig in signals}
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
