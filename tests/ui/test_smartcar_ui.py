@@ -4,6 +4,10 @@ While the replay runs, the topology summary lists it with Storm's fields; deacti
 (so the counts hold still), the REST answer, ``/metrics`` (parsed with
 prometheus_client's parser) and the smart-car dashboard give the same figures; then
 activated, the run ends by itself and its summary line reads the same number of records.
+
+In a real browser (headless chromium), a rule file applied from the topology page's
+live rules panel changes what the running pipeline detects: the dashboard's latest
+detections and the day's speeding set, and the REST answers with them.
 """
 
 from __future__ import annotations
@@ -21,12 +25,25 @@ import pytest
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
+from tests.ui.uikit import until
+
 DATA = Path(__file__).resolve().parents[2] / "examples" / "smartcar" / "data"
+DEFAULT_RULE = DATA.parent / "speeding.epl"
 TOKEN = "smartcar-ui-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 COUNTERS = ("emitted", "transferred", "acked", "failed")
 """Counters that hold still once the spout is deactivated; ``executed`` does not: the
 speeding bolt executes tick tuples five times a second."""
+
+
+def _start(tmp_path, port, pace, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "squall", "smartcar", "run", "--replay", str(DATA), "--pace", str(pace),
+         "--ui", f"127.0.0.1:{port}", "--ui-token", TOKEN, "--data-dir", str(tmp_path / "data"),
+         "--speeding-log", str(tmp_path / "speeding.jsonl"), *extra],
+        # Files, not pipes: the run prints progress every second and must never block on it.
+        stdout=(tmp_path / "out").open("w"), stderr=(tmp_path / "err").open("w"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _free_port() -> int:
@@ -57,13 +74,7 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
 @pytest.fixture
 def run(tmp_path):
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "squall", "smartcar", "run", "--replay", str(DATA), "--pace", "200",
-         "--ui", f"127.0.0.1:{port}", "--ui-token", TOKEN, "--data-dir", str(tmp_path / "data"),
-         "--speeding-log", str(tmp_path / "speeding.jsonl")],
-        # Files, not pipes: the run prints progress every second and must never block on it.
-        stdout=(tmp_path / "out").open("w"), stderr=(tmp_path / "err").open("w"),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = _start(tmp_path, port, 200)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             yield proc, client, tmp_path
@@ -146,3 +157,91 @@ def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
     read = int(re.search(r"^read ([\d,]+) records", out, re.MULTILINE).group(1).replace(",", ""))
     assert read >= spout["acked"]
     assert "Squall UI at http://127.0.0.1:" in err
+
+
+# -- a rule change applied from the page ------------------------------------------------------
+
+DAY = "20240101"            # the command's default --start: the speeding set's day
+_DETECTION = re.compile(r"^(\S+) ([\d.]+) km/h in the window from ")
+
+
+@pytest.fixture
+def slow_run(tmp_path):
+    """The replay at 10 times real time (the shortest moving trip lasts about 90 s), its
+    rule watched in a rules directory."""
+    port = _free_port()
+    proc = _start(tmp_path, port, 10, "--rules-dir", str(tmp_path / "rules"))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield proc, client, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _detections(browser):
+    """The dashboard page's latest detections as (car, average km/h), newest first."""
+    from selenium.webdriver.common.by import By
+
+    found = browser.find_elements(By.CSS_SELECTOR, 'p.list[data-list="latest detections"]')
+    text = found[0].text if found else ""
+    return [(m.group(1), float(m.group(2))) for m in map(_DETECTION.match, text.split(", ")) if m]
+
+
+def test_a_rule_applied_from_the_page_changes_the_detections_of_the_running_pipeline(
+        slow_run, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    proc, client, url = slow_run
+
+    def rules():
+        assert proc.poll() is None, (tmp_path / "err").read_text()
+        return client.get("/api/v1/topology/smartcar/rules").json()
+
+    _until(rules, lambda r: r.get("statements"))     # a 404 answer until the run is submitted
+    (old,) = client.get("/api/v1/topology/smartcar/rules").json()["statements"]
+    assert "avg(speed) > 80" in old["text"] and old["live"]
+    # Under the shipped rule every detection is above 80 km/h.
+    before = client.get("/api/v1/dashboard/smartcar").json()
+    assert all(speed > 80 for _, speed in _parsed(before["lists"].get("latest detections", [])))
+    cars_before = set(before["lists"][f"speeding cars on {DAY}"])
+
+    # Every 30-second batch of every car now qualifies: a file chosen in the page's form.
+    lowered = tmp_path / "anyspeed.epl"
+    lowered.write_text(DEFAULT_RULE.read_text(encoding="utf-8").replace("avg(speed) > 80", "avg(speed) >= 0"),
+                       encoding="utf-8")
+    browser.get(f"{url}/topology.html?id=smartcar")
+    until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rules-component option[value="cep"]'),
+          "the rules form offers the CEP bolt")
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.ID, "rules-file").send_keys(str(lowered))
+    until(browser, lambda d: "avg(speed) >= 0" in d.find_element(By.ID, "rules-text").get_property("value"),
+          "the chosen file fills the form")
+    browser.find_element(By.ID, "rules-apply").click()
+    message = until(browser, lambda d: "applied by" in d.find_element(By.ID, "rules-message").text
+                    and d.find_element(By.ID, "rules-message"), "the page says the rule was applied")
+    assert message.get_attribute("class") == "ok", message.text
+    until(browser, lambda d: any("avg(speed) >= 0" in td.text
+                                 for td in d.find_elements(By.CSS_SELECTOR, '#rules td[data-field="text"]')),
+          "the rules table shows the new rule")
+    (new,) = client.get("/api/v1/topology/smartcar/rules").json()["statements"]
+    assert "avg(speed) >= 0" in new["text"]
+
+    # The dashboard page: detections the old rule could not make (80 km/h or less).
+    browser.get(f"{url}/dashboard.html?name=smartcar")
+    slow = until(browser, lambda d: [c for c, speed in _detections(d) if speed <= 80],
+                 "a detection at 80 km/h or less shows among the latest", guard_s=120)
+    assert proc.poll() is None, "the run ended before the new rule's detections were read"
+    board = client.get("/api/v1/dashboard/smartcar").json()
+    cars_after = set(board["lists"][f"speeding cars on {DAY}"])
+    # The speeding store took the slow cars, and kept the shipped rule's.
+    assert set(slow) <= cars_after and cars_before <= cars_after
+    assert board["figures"][f"speeding cars on {DAY}"] == len(cars_after)
+    # The REST answer counts them: the speeding bolt acked a detection per row.
+    speeding = {b["boltId"]: b for b in client.get("/api/v1/topology/smartcar").json()["bolts"]}["speeding"]
+    assert speeding["acked"] >= board["counters"]["speeding detections"] > 0
+
+
+def _parsed(lines):
+    return [(m.group(1), float(m.group(2))) for m in map(_DETECTION.match, lines) if m]
