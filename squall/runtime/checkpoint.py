@@ -73,7 +73,13 @@ class CheckpointStats:
 
     ``recovered_txid`` is the checkpoint restored at start (None on a first run);
     ``recovery_s`` the time from opening the states to every task restored; times in
-    seconds.
+    seconds. ``last_state_size_bytes`` is what the last completed checkpoint staged,
+    summed over the worker's task states (:attr:`KeyValueState.staged_bytes`: encoded
+    keys and values handed to the backend; None before the first checkpoint);
+    ``max_state_size_bytes`` the largest so far.
+
+    Semantics: Flink "Monitoring Checkpointing" (checkpointed data size, duration,
+    restore count).
     """
 
     recovered_txid: int | None = None
@@ -86,6 +92,8 @@ class CheckpointStats:
     last_txid: int | None = None
     total_s: float = 0.0
     max_s: float = 0.0
+    last_state_size_bytes: int | None = None
+    max_state_size_bytes: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -107,6 +115,7 @@ class CheckpointCoordinator:
         self._coord: KeyValueState | None = None
         self._states: list[KeyValueState] = []
         self._txid = 0
+        self._staged_bytes = 0      # what stage() wrote for the checkpoint being taken
 
     def recover(self, decided: int | None | object = _OWN_RECORD) -> int | None:
         """Open every task's state at the last complete checkpoint and hand it to the task.
@@ -205,6 +214,7 @@ class CheckpointCoordinator:
         """Step 1: every task's state prepares ``txid`` (after the tasks' ``pre_prepare``)."""
         for st in self._states:
             st.prepare_commit(txid)
+        self._staged_bytes = sum(st.staged_bytes for st in self._states)
 
     def decide(self, txid: int) -> None:
         """Step 2: record that checkpoint ``txid`` happened, in one atomic write (once:
@@ -229,6 +239,8 @@ class CheckpointCoordinator:
         s.last_txid = txid
         s.total_s += elapsed
         s.max_s = max(s.max_s, elapsed)
+        s.last_state_size_bytes = self._staged_bytes
+        s.max_state_size_bytes = max(s.max_state_size_bytes, self._staged_bytes)
 
     def failed(self, txid: int, exc: Exception) -> None:
         """A checkpoint attempt that did not complete (the states stay staged)."""
@@ -407,6 +419,8 @@ class CheckpointParticipant:
         self._barrier.resume_at = time.monotonic() + after_s
 
     def prepare_bolts(self, txid: int) -> None:
+        if self.coordinator.stats.restored_at is None:
+            return           # prepare_spouts declines the checkpoint on this worker
         self._started = time.monotonic()
         for bt in self._bolts:
             if isinstance(bt.obj, Stateful):
@@ -414,9 +428,12 @@ class CheckpointParticipant:
                 self._drain()
 
     def prepare_spouts(self, txid: int, exactly_once: bool) -> bool:
-        """Stage ``txid``; False when it must be declined under exactly-once: a tree is
-        still open, or one failed since the last rollback (the states may hold what a
-        failed tree did, which its replay would do again)."""
+        """Stage ``txid``; False when it must be declined: the worker is not restored
+        yet, or, under exactly-once, a tree is still open or one failed since the last
+        rollback (the states may hold what a failed tree did, which its replay would do
+        again)."""
+        if self.coordinator.stats.restored_at is None:
+            return False     # a restarted worker not restored yet: its tasks hold no state to stage
         if exactly_once and (self.failed_tree() or any(sp.pending for sp in self._spouts)):
             return False
         try:

@@ -1,8 +1,12 @@
 """Per-task counters and their per-component roll-up, with Storm UI's names.
 
-Counting is per batch, not per tuple where it can be: execute latency is a drained
-batch's time divided by its size, so the per-tuple path never reads a clock. Complete
-latency is measured on a sample of spout tuples (``topology.stats.sample.rate``).
+Counting is per batch, not per tuple where it can be: the mean execute latency is a
+drained batch's time divided by its size, so the per-tuple path never reads a clock.
+Latency *distributions* are recorded only for timed samples, each into bounded buckets
+(:class:`LatencyHistogram`, bounds :data:`LATENCY_BUCKETS_S`): complete latency on a
+sample of spout trees and execute latency on a sample of bolt tuples (both at
+``topology.stats.sample.rate``, Storm's default 0.05), process latency on the first tuple
+of each drained batch. Buckets add, so workers' histograms merge exactly.
 
 Errors are all counted and kept (the last ones, for stats) but logged as Storm
 throttles its error reports: :class:`ErrorLogThrottle`.
@@ -16,31 +20,97 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from statistics import quantiles
 from typing import Any
 
-__all__ = ["LatencySample", "ComponentStats", "TaskCounters", "ErrorLogThrottle", "roll_up", "merge_stats"]
+__all__ = ["LATENCY_BUCKETS_S", "LatencyHistogram", "LatencySample", "ComponentStats", "TaskCounters",
+           "ErrorLogThrottle", "roll_up", "merge_stats"]
 
 log = logging.getLogger("squall.runtime")
 
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                     1.0, 2.5, 5.0, 10.0, 30.0)
+"""Upper bounds (seconds, inclusive) of the latency histograms' buckets; ``+Inf`` besides."""
+
+
+class LatencyHistogram:
+    """Latencies in seconds counted into the fixed buckets of :data:`LATENCY_BUCKETS_S`.
+
+    ``buckets[i]`` counts the samples ``s`` with ``LATENCY_BUCKETS_S[i-1] < s <=
+    LATENCY_BUCKETS_S[i]`` (not cumulative); the last one counts those above every
+    bound. Memory is fixed (18 ints), :meth:`add` is one bisection, and histograms of
+    several tasks or workers merge exactly by adding their buckets (:meth:`merge`).
+
+    Threading: one task thread adds; a reader on another thread may see a sample in
+    ``count`` before it is in ``buckets`` (one sample, for one read).
+
+    Semantics: Prometheus "Histograms and summaries" (cumulative ``le`` buckets, ``_count``,
+    ``_sum``); Storm's ``__execute-latency``/``__complete-latency`` on sampled tuples.
+    """
+
+    __slots__ = ("buckets", "count", "total_s")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS_S) + 1)
+
+    def add(self, seconds: float) -> None:
+        """Count one latency of ``seconds``."""
+        self.count += 1
+        self.total_s += seconds
+        self.buckets[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add ``other``'s samples to this histogram."""
+        self.count += other.count
+        self.total_s += other.total_s
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets)]
+
+    def copy(self) -> LatencyHistogram:
+        out = LatencyHistogram()
+        out.count, out.total_s, out.buckets = self.count, self.total_s, list(self.buckets)
+        return out
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Prometheus buckets: ``(le, samples at or below it)``, ``+Inf`` last (its count
+        is the sum of the buckets, so the buckets never disagree with ``+Inf``)."""
+        out, running = [], 0
+        for bound, n in zip(LATENCY_BUCKETS_S, self.buckets):
+            running += n
+            out.append((repr(bound), float(running)))
+        out.append(("+Inf", float(running + self.buckets[-1])))
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LatencyHistogram) and (self.count, self.total_s, self.buckets) == (
+            other.count, other.total_s, other.buckets)
+
+    def __repr__(self) -> str:
+        return f"<LatencyHistogram count={self.count} sum={self.total_s:.6f}s>"
+
 
 class LatencySample:
-    """A bounded reservoir of latencies in seconds: mean over all, percentiles over the last ``size``."""
+    """A bounded reservoir of latencies in seconds: mean and :attr:`histogram` over all,
+    percentiles over the last ``size``."""
 
-    __slots__ = ("recent", "count", "total_s")
+    __slots__ = ("recent", "count", "total_s", "histogram")
 
     def __init__(self, size: int = 100_000) -> None:
         self.recent: deque[float] = deque(maxlen=size)
         self.count = 0
         self.total_s = 0.0
+        self.histogram = LatencyHistogram()
 
     def add(self, seconds: float) -> None:
         self.recent.append(seconds)
         self.count += 1
         self.total_s += seconds
+        self.histogram.add(seconds)
 
     def mean_ms(self) -> float | None:
         return self.total_s / self.count * 1000.0 if self.count else None
@@ -60,7 +130,7 @@ class LatencySample:
 class TaskCounters:
     """Counters one task updates; plain attributes so increments stay cheap."""
 
-    __slots__ = ("emitted", "transferred", "acked", "failed", "executed", "exec_s",
+    __slots__ = ("emitted", "transferred", "acked", "failed", "executed", "exec_s", "execute_latency",
                  "process_latency", "complete_latency", "errors", "error_count")
 
     def __init__(self) -> None:
@@ -70,6 +140,9 @@ class TaskCounters:
         self.failed = 0
         self.executed = 0
         self.exec_s = 0.0
+        # The execute time of the sampled tuples (the executor times one in
+        # topology.stats.sample.rate); exec_s covers every tuple, per batch.
+        self.execute_latency = LatencyHistogram()
         self.process_latency = LatencySample(10_000)
         self.complete_latency = LatencySample()
         # The last errors as (epoch seconds, one-line text); error_count counts them all.
@@ -151,7 +224,10 @@ class ComponentStats:
     ``capacity`` is the share of the last ``window_s`` its busiest executor spent
     executing (1.0 = saturated), as Storm UI computes it. ``last_errors`` holds the
     last errors of each task (oldest first), ``error_count`` counts every error,
-    whether or not the log throttled it.
+    whether or not the log throttled it. ``latency_histograms`` holds the timed
+    samples' distributions, summed over the tasks: ``"execute"`` (bolts, sampled
+    tuples), ``"process"`` (bolts, first tuple of a batch), ``"complete"`` (spouts,
+    sampled trees); a kind without samples is absent.
     """
 
     component: str
@@ -173,6 +249,7 @@ class ComponentStats:
     last_errors: list[str] = field(default_factory=list)
     error_count: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    latency_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,6 +284,10 @@ def roll_up(topology: Any, executors: Iterable[Any]) -> dict[str, ComponentStats
             st.failed += c.failed
             st.executed += c.executed
             st.error_count += c.error_count
+            for kind, hist in (("execute", c.execute_latency), ("process", c.process_latency.histogram),
+                               ("complete", c.complete_latency.histogram)):
+                if hist.count:
+                    _merge_histogram(st.latency_histograms, kind, hist)
             st.last_errors.extend(text for _, text in list(c.errors))
             for name, metric in list(task.context.metrics.items()):
                 _add_metric(st.metrics, name, metric.value)
@@ -232,6 +313,14 @@ def roll_up(topology: Any, executors: Iterable[Any]) -> dict[str, ComponentStats
     return out
 
 
+def _merge_histogram(into: dict[str, LatencyHistogram], kind: str, hist: LatencyHistogram) -> None:
+    have = into.get(kind)
+    if have is None:
+        into[kind] = hist.copy()     # a copy: the task keeps adding to its own
+    else:
+        have.merge(hist)
+
+
 def _add_metric(into: dict[str, Any], name: str, value: Any) -> None:
     have = into.get(name)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(have, (int, float, type(None))):
@@ -242,7 +331,7 @@ def _add_metric(into: dict[str, Any], name: str, value: Any) -> None:
 
 def merge_stats(parts: Iterable[dict[str, ComponentStats]]) -> dict[str, ComponentStats]:
     """One topology's figures from several workers' roll-ups (counts summed, latencies
-    weighted by their counts, capacity the busiest executor's)."""
+    weighted by their counts, histograms' buckets added, capacity the busiest executor's)."""
     out: dict[str, ComponentStats] = {}
     weights: dict[tuple[str, str], float] = {}
     for part in parts:
@@ -257,6 +346,8 @@ def merge_stats(parts: Iterable[dict[str, ComponentStats]]) -> dict[str, Compone
             for stream, n in st.emitted_by_stream.items():
                 acc.emitted_by_stream[stream] = acc.emitted_by_stream.get(stream, 0) + n
             acc.last_errors.extend(st.last_errors)
+            for kind, hist in st.latency_histograms.items():
+                _merge_histogram(acc.latency_histograms, kind, hist)
             if st.capacity is not None:
                 acc.capacity = max(acc.capacity or 0.0, st.capacity)
             for name_, value in st.metrics.items():

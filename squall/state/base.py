@@ -126,6 +126,7 @@ class KeyValueState(ABC):
         self._staged: dict[bytes, bytes | None] = {}   # the prepared transaction's writes
         self._status = TxStatus.RECOVERING if prepared_txid is not None else TxStatus.OPEN
         self._on_close = None  # set by the backend: frees the namespace
+        self._staged_bytes = 0
 
     # -- introspection --------------------------------------------------------------
 
@@ -148,6 +149,17 @@ class KeyValueState(ABC):
     def prepared_txid(self) -> int | None:
         """The txid staged by ``prepare_commit`` and not yet committed, else ``None``."""
         return self._prepared_txid
+
+    @property
+    def staged_bytes(self) -> int:
+        """Bytes the last ``prepare_commit`` staged: encoded keys plus encoded values
+        (a delete counts its key), what the backend was handed to store, before its own
+        overhead or compression; 0 before the first prepare. Preparing the same txid
+        again counts the whole transaction, the earlier writes folded in.
+
+        Semantics: Flink's checkpointed data size (what a checkpoint wrote, not the
+        whole state: a state staged incrementally stages only what changed)."""
+        return self._staged_bytes
 
     @property
     def has_uncommitted(self) -> bool:
@@ -273,6 +285,8 @@ class KeyValueState(ABC):
                                      f"{self._committed_txid} is already committed")
             staged = dict(self._pending)
         self._stage(txid, staged)
+        # One pass over what was just written (its cost is the write's): the checkpoint's size.
+        self._staged_bytes = sum(len(kb) + (0 if vb is None else len(vb)) for kb, vb in staged.items())
         self._staged, self._pending = staged, {}
         self._prepared_txid = txid
         self._status = TxStatus.PREPARED

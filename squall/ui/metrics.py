@@ -7,40 +7,48 @@ Counters and gauges per topology and component (labels ``topology``, ``component
 ``__complete-latency``, ``__capacity``), and the checkpoint counts of topologies that
 have a state backend:
 
-=====================================  =======  ==============================================
-metric                                 type     meaning
-=====================================  =======  ==============================================
-squall_emitted_total                   counter  tuples emitted (stream label)
-squall_transferred_total               counter  tuples sent to a subscribing task
-squall_acked_total                     counter  spouts: trees completed; bolts: tuples acked
-squall_failed_total                    counter  spouts: trees failed; bolts: tuples failed
-squall_executed_total                  counter  tuples executed by a bolt
-squall_errors_total                    counter  errors reported by the component's tasks
-squall_execute_latency_ms              gauge    mean execute time per tuple (run's mean)
-squall_process_latency_ms              gauge    mean time from receipt to ack (run's mean)
-squall_complete_latency_ms             gauge    mean tree completion time, sampled (spouts)
-squall_capacity                        gauge    busiest executor's busy share, last 10 s
-squall_execute_latency_seconds         summary  execute time: _count tuples executed, _sum seconds
-squall_process_latency_seconds         histo-   time from receipt to ack (bolts), local runtime
-squall_complete_latency_seconds        gram     tree completion time, sampled (spouts), local runtime
-squall_executors / squall_tasks        gauge    parallelism
-squall_topology_active                 gauge    1 while the spouts run, 0 when deactivated
-squall_checkpoints_total               counter  checkpoints by outcome (completed, failed,
-                                                declined) and rollbacks
-squall_checkpoint_last_txid            gauge    id of the last completed checkpoint
-squall_checkpoint_duration_seconds     summary  completed checkpoints: _count, _sum of durations
-squall_checkpoint_duration_max_seconds gauge    the longest checkpoint so far
-squall_kafka_lag                       gauge    log head - committed offset, per partition
-                                                (Storm's lag; labels topic, partition)
-squall_kafka_unprocessed               gauge    log head - done offset: records the topology
-                                                has not finished, per partition
-=====================================  =======  ==============================================
+=======================================  =========  ================================================
+metric                                   type       meaning
+=======================================  =========  ================================================
+squall_emitted_total                     counter    tuples emitted (stream label)
+squall_transferred_total                 counter    tuples sent to a subscribing task
+squall_acked_total                       counter    spouts: trees completed; bolts: tuples acked
+squall_failed_total                      counter    spouts: trees failed; bolts: tuples failed
+squall_executed_total                    counter    tuples executed by a bolt
+squall_errors_total                      counter    errors reported by the component's tasks
+squall_execute_latency_ms                gauge      mean execute time per tuple (run's mean)
+squall_process_latency_ms                gauge      mean time from receipt to ack (run's mean)
+squall_complete_latency_ms               gauge      mean tree completion time, sampled (spouts)
+squall_capacity                          gauge      busiest executor's busy share, last 10 s
+squall_execute_latency_seconds           histogram  execute time of sampled tuples (bolts)
+squall_process_latency_seconds           histogram  time from receipt to ack (bolts), first tuple
+                                                    of each drained batch
+squall_complete_latency_seconds          histogram  tree completion time, sampled trees (spouts)
+squall_executors / squall_tasks          gauge      parallelism
+squall_topology_active                   gauge      1 while the spouts run, 0 when deactivated
+squall_checkpoints_total                 counter    checkpoints by outcome (completed, failed,
+                                                    declined) and rollbacks
+squall_checkpoint_last_txid              gauge      id of the last completed checkpoint
+squall_checkpoint_duration_seconds       summary    completed checkpoints: _count, _sum of durations
+squall_checkpoint_duration_max_seconds   gauge      the longest checkpoint so far
+squall_checkpoint_last_state_size_bytes  gauge      bytes the last completed checkpoint staged,
+                                                    summed over the workers (Flink's state size)
+squall_kafka_lag                         gauge      log head - committed offset, per partition
+                                                    (Storm's lag; labels topic, partition)
+squall_kafka_unprocessed                 gauge      log head - done offset: records the topology
+                                                    has not finished, per partition
+=======================================  =========  ================================================
 
-The latency histograms' ``_count`` and ``_sum`` cover every sample; the runtime keeps
-only the last samples of each task (10,000 process, 100,000 complete latencies), so
-the buckets are the recent samples' distribution scaled to ``_count`` (exact until a
-task has more samples than it keeps). Execute time is drained per batch, not timed
-per tuple, hence a summary (count and sum) rather than buckets.
+The latency histograms count the timed samples only (the runtime does not read a clock
+per tuple): execute and complete latency on a sample of tuples and trees at
+``topology.stats.sample.rate`` (Storm's default 0.05, as Storm samples its
+``__execute-latency``), process latency on the first tuple of each drained batch. So a
+histogram's ``_count`` is the samples (about ``squall_executed_total`` x the rate for
+execute latency), and ``_sum / _count`` their mean; the ``*_latency_ms`` gauges are the
+means over every tuple. Each task counts its samples into fixed buckets
+(:data:`~squall.runtime.metrics.LATENCY_BUCKETS_S`), and the buckets of a component's
+tasks, in any number of worker processes, are added: the histograms are exact over the
+samples, whatever the runtime.
 
 Semantics: Prometheus exposition format 0.0.4; Storm "Metrics" built-in metric names.
 """
@@ -51,32 +59,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..extras import require
+from ..runtime.metrics import LATENCY_BUCKETS_S, LatencyHistogram
 from .views import ClusterView
 
 require("prometheus_client", "ui")      # names the package a user installs, before its submodule
 prometheus_core = require("prometheus_client.core", "ui")
 
-__all__ = ["LATENCY_BUCKETS_S", "TopologyCollector", "latency_buckets"]
+__all__ = ["LATENCY_BUCKETS_S", "TopologyCollector"]
 
 _LABELS = ["topology", "component"]
-
-LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                     1.0, 2.5, 5.0, 10.0, 30.0)
-"""Upper bounds (seconds) of the latency histograms' buckets, ``+Inf`` besides."""
-
-
-def latency_buckets(count: int, recent: list[float]) -> list[tuple[str, float]]:
-    """Cumulative ``(le, count)`` pairs for a histogram: ``recent``'s distribution over
-    :data:`LATENCY_BUCKETS_S` scaled to ``count`` samples (``+Inf`` is ``count``)."""
-    ordered = sorted(recent)
-    scale = count / len(ordered) if ordered else 0.0
-    out, i = [], 0
-    for bound in LATENCY_BUCKETS_S:
-        while i < len(ordered) and ordered[i] <= bound:
-            i += 1
-        out.append((repr(bound), float(round(i * scale))))
-    out.append(("+Inf", float(count)))
-    return out
 
 
 class TopologyCollector:
@@ -102,10 +93,9 @@ class TopologyCollector:
                                      ("capacity", "Busy share of the busiest executor over the last capacity window."),
                                      ("executors", "Executors of the component."),
                                      ("tasks", "Tasks of the component."))}
-        execute = core.SummaryMetricFamily("squall_execute_latency_seconds",
-                                           "Execute time of a bolt's tuples, seconds.", labels=_LABELS)
         histograms = {kind: core.HistogramMetricFamily(f"squall_{kind}_latency_seconds", text, labels=_LABELS)
-                      for kind, text in (("process", "Time from receipt to ack of a bolt's tuples, seconds."),
+                      for kind, text in (("execute", "Execute time of a bolt's sampled tuples, seconds."),
+                                         ("process", "Time from receipt to ack of a bolt's tuples, seconds (sampled)."),
                                          ("complete", "Tuple tree completion time, seconds (sampled)."))}
         ckpt_duration = core.SummaryMetricFamily("squall_checkpoint_duration_seconds",
                                                  "Durations of completed checkpoints, seconds.", labels=["topology"])
@@ -117,6 +107,9 @@ class TopologyCollector:
                                                labels=["topology", "outcome"])
         last_txid = core.GaugeMetricFamily("squall_checkpoint_last_txid",
                                            "Id of the last completed checkpoint.", labels=["topology"])
+        state_size = core.GaugeMetricFamily("squall_checkpoint_last_state_size_bytes",
+                                            "Bytes the last completed checkpoint staged, over every worker.",
+                                            labels=["topology"])
         lag_labels = ["topology", "component", "topic", "partition"]
         lag = core.GaugeMetricFamily("squall_kafka_lag", "Kafka log head minus the committed offset.",
                                      labels=lag_labels)
@@ -137,7 +130,10 @@ class TopologyCollector:
                 counters["errors"].add_metric(labels, errors_by_component[component])
                 if st.kind == "bolt":
                     counters["executed"].add_metric(labels, st.executed)
-                    execute.add_metric(labels, st.executed, (st.execute_latency_ms or 0.0) * st.executed / 1000.0)
+                # Every series of the component's kind, empty before its first sample.
+                for kind in ("execute", "process") if st.kind == "bolt" else ("complete",):
+                    hist = st.latency_histograms.get(kind) or LatencyHistogram()
+                    histograms[kind].add_metric(labels, hist.cumulative(), hist.total_s)
                 for key, value in (("execute_latency_ms", st.execute_latency_ms),
                                    ("process_latency_ms", st.process_latency_ms),
                                    ("complete_latency_ms", st.complete_latency_ms),
@@ -146,11 +142,6 @@ class TopologyCollector:
                         gauges[key].add_metric(labels, value)
                 gauges["executors"].add_metric(labels, st.executors)
                 gauges["tasks"].add_metric(labels, st.tasks)
-            # The local runtime's tasks are in this process; the Ray runtime's are not.
-            samples = getattr(handle, "latency_samples", dict)()
-            for component, kinds in sorted(samples.items()):
-                for kind, (count, total_s, recent) in sorted(kinds.items()):
-                    histograms[kind].add_metric([name, component], latency_buckets(count, recent), total_s)
             per_worker = handle.checkpoint_stats()
             if per_worker:
                 ckpt_duration.add_metric([name], sum(cs.completed for cs in per_worker),
@@ -162,6 +153,10 @@ class TopologyCollector:
             txids = [cs.last_txid for cs in per_worker if cs.last_txid is not None]
             if txids:
                 last_txid.add_metric([name], min(txids))
+            # Workers commit each checkpoint together: their last ones are one checkpoint's parts.
+            sizes = [cs.last_state_size_bytes for cs in per_worker if cs.last_state_size_bytes is not None]
+            if sizes:
+                state_size.add_metric([name], sum(sizes))
             for component, partitions in sorted(handle.kafka_lag().items()):
                 for p in partitions:
                     labels = [name, component, p.topic, str(p.partition)]
@@ -172,12 +167,12 @@ class TopologyCollector:
         yield emitted
         yield from counters.values()
         yield from gauges.values()
-        yield execute
         yield from histograms.values()
         yield ckpt_duration
         yield ckpt_max
         yield active
         yield checkpoints
         yield last_txid
+        yield state_size
         yield lag
         yield unprocessed
