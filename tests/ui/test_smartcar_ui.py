@@ -128,7 +128,8 @@ def test_smartcar_run_ui_lists_the_run_and_metrics_equal_the_rest_figures(run):
         # Read after the REST answer: ticks may have been executed in between.
         executed = metrics[("squall_executed_total", labels(component))]
         assert executed >= row["executed"] and (component == "speeding" or executed == row["executed"])
-        assert metrics[("squall_execute_latency_seconds_count", labels(component))] == executed
+        # Execute time is timed on a sample of the executed tuples (squall.ui.metrics).
+        assert metrics[("squall_execute_latency_seconds_count", labels(component))] <= executed
     # Process latency is timed on a sample of the acked tuples; the histogram counts those.
     table = labels("table")
     sampled = metrics[("squall_process_latency_seconds_count", table)]
