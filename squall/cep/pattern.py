@@ -58,12 +58,12 @@ matches, filter order, timers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr
-from squall.cep.pattern_compile import PatternCompiler, PatternNode, TagRow
+from squall.cep.pattern_compile import PatternCompiler, PatternProgram, TagRow
 from squall.cep.pattern_operator import PatternOperator
 from squall.cep.typecheck import check_expr
 
@@ -75,16 +75,8 @@ __all__ = ["PatternPlan", "PatternOperator", "TagRow", "compile_pattern_statemen
 
 
 @dataclass(frozen=True)
-class PatternPlan:
+class PatternPlan(PatternProgram):
     """A compiled pattern statement (see the module docs)."""
-    event_type: str                 # the first event type (for code reading plan.event_type)
-    event_types: tuple[str, ...]
-    root: PatternNode
-    nodes: tuple                    # pre-order: nodes[n.nid] is n
-    columns: tuple[str, ...]
-    select: tuple[Callable, ...]    # f(TagRow, None) -> value, per column
-    where: Callable | None
-    names: dict
     model: str = "pattern"
     wildcard: bool = False
 

@@ -10,6 +10,8 @@ Semantics: Esper 8 reference, 7 "EPL Reference: Patterns" (see :mod:`squall.cep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from squall.cep import ast as A
@@ -20,7 +22,7 @@ from squall.cep.typecheck import check_expr, java_type
 if TYPE_CHECKING:
     from squall.cep.matching import EvalContext
 
-__all__ = ["TagRow", "PatternNode", "PatternCompiler"]
+__all__ = ["TagRow", "PatternNode", "PatternCompiler", "PatternProgram"]
 
 
 class TagRow:
@@ -297,3 +299,17 @@ class PatternNode:
                 if f(row, None) is not True:
                     return False
         return True
+
+
+@dataclass(frozen=True)
+class PatternProgram:
+    """What a pattern operator runs: the compiled node tree and the output expressions
+    (a statement's :class:`~squall.cep.pattern.PatternPlan` adds how it is built)."""
+    event_type: str                 # the first event type (for code reading plan.event_type)
+    event_types: tuple[str, ...]
+    root: PatternNode
+    nodes: tuple                    # pre-order: nodes[n.nid] is n
+    columns: tuple[str, ...]
+    select: tuple[Callable, ...]    # f(TagRow, None) -> value, per column
+    where: Callable | None
+    names: dict

@@ -10,15 +10,11 @@ Semantics: Esper 8 reference, 7 "EPL Reference: Patterns" (see :mod:`squall.cep.
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
 
-from squall.cep.pattern_compile import TagRow
+from squall.cep.pattern_compile import PatternProgram, TagRow
 from squall.cep.pattern_states import STATES, FilterState, RootState
 from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.snapshot import EventTable, deref
-
-if TYPE_CHECKING:
-    from squall.cep.pattern import PatternPlan
 
 __all__ = ["PatternOperator"]
 
@@ -40,7 +36,7 @@ class PatternOperator(Operator):
     is reported through the statement's error path (the engine's ``on_error``).
     """
 
-    def __init__(self, stmt: "StatementHost", plan: PatternPlan, engine: "EngineHost") -> None:
+    def __init__(self, stmt: "StatementHost", plan: PatternProgram, engine: "EngineHost") -> None:
         self.stmt = stmt
         self.plan = plan
         self.engine = engine

@@ -15,13 +15,28 @@ Semantics: Esper 8 reference, 7 "EPL Reference: Patterns".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from squall.cep.pattern_compile import PatternNode
-    from squall.cep.pattern_operator import PatternOperator
+    from squall.cep.pattern_compile import PatternNode, PatternProgram
 
-__all__ = ["STATES", "new_state", "FilterState", "RootState"]
+__all__ = ["STATES", "new_state", "FilterState", "RootState", "PatternHost"]
+
+
+class PatternHost(Protocol):
+    """What the states need of the operator that runs them
+    (:class:`~squall.cep.pattern_operator.PatternOperator`)."""
+
+    plan: PatternProgram
+    engine: Any                     # its ``current_time_ms``
+    pending_matches: list
+
+    def register_filter(self, fs: FilterState) -> None: ...
+    def unregister_filter(self, fs: FilterState) -> None: ...
+    def alloc_slot(self) -> int: ...
+    def add_timer(self, due: int, slot: int, state: Any) -> list: ...
+    def cancel_timer(self, entry: list) -> None: ...
+    def may_start(self, match: dict) -> bool: ...
 
 
 # Each state: start(begin), quit(), and (for inner states) evaluate_true(match, src,
@@ -34,7 +49,7 @@ class _State:
     is_not = False
     is_filter = False
 
-    def __init__(self, node: PatternNode, parent, op: "PatternOperator") -> None:
+    def __init__(self, node: PatternNode, parent, op: PatternHost) -> None:
         self.node = node
         self.parent = parent
         self.op = op
@@ -358,7 +373,7 @@ class RootState:
     keeps_filters = False
     is_not = False
 
-    def __init__(self, op: "PatternOperator") -> None:
+    def __init__(self, op: PatternHost) -> None:
         self.op = op
         self.top = None
 
