@@ -4,15 +4,41 @@ A record holds the pickled spec, the config, the assignment and the status. Nimb
 writes it; a worker actor reads its own part from it when it starts (and when Ray
 restarts it), so a worker never depends on arguments held in another process's memory
 (a restarted Nimbus, or the object store's copy of a large spec, may be gone).
+
+Beside the record, under its own key, are the topology's *debug settings*: the event
+sampling and the log levels set from the UI (Storm keeps both in the topology's
+``StormBase`` in ZooKeeper, which its workers read). Nimbus rewrites the whole record
+from its memory, so the settings, which the UI's side writes, have a key of their own
+(removed with the record): a worker reads them when it starts, so a worker Ray
+restarts, or a rebalance's new one, samples and logs as its predecessor did. They are
+plain data, kept as JSON: ``{"sampling": [[component or null, percent], ...] (applied in
+order), "log_levels": {logger: [level, expiry epoch seconds or 0]}}``.
+
+Semantics: Storm "Dynamic Log Level Settings" (levels kept by Nimbus, applied by each
+worker, with a timeout), Storm's topology event logger (``debug`` with a sampling
+percentage, kept in the topology's base).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["save_record", "load_record", "delete_record", "list_records"]
+__all__ = [
+    "DebugSettings",
+    "delete_record",
+    "list_records",
+    "load_debug",
+    "load_record",
+    "save_debug",
+    "save_record",
+]
 
 _PREFIX = b"squall:topology:"
+_DEBUG_PREFIX = b"squall:debug:"
+
+DebugSettings = dict[str, Any]
+"""``{"sampling": [[component | None, pct], ...], "log_levels": {logger: [level, expiry_epoch_s]}}``."""
 
 
 def _kv():
@@ -35,9 +61,31 @@ def load_record(name: str) -> dict[str, Any] | None:
 
 
 def delete_record(name: str) -> None:
-    _kv()._internal_kv_del(_PREFIX + name.encode())
+    """Forget topology ``name``: its record and its debug settings."""
+    kv = _kv()
+    kv._internal_kv_del(_PREFIX + name.encode())
+    kv._internal_kv_del(_DEBUG_PREFIX + name.encode())
 
 
 def list_records() -> list[dict[str, Any]]:
     kv = _kv()
     return [_pickle().loads(kv._internal_kv_get(key)) for key in kv._internal_kv_list(_PREFIX)]
+
+
+def load_debug(name: str) -> DebugSettings:
+    """The debug settings of topology ``name`` (empty lists/maps when none were set)."""
+    blob = _kv()._internal_kv_get(_DEBUG_PREFIX + name.encode())
+    settings = json.loads(blob) if blob else {}
+    return {"sampling": [list(e) for e in settings.get("sampling", [])],
+            "log_levels": dict(settings.get("log_levels", {}))}
+
+
+def save_debug(name: str, settings: DebugSettings) -> bool:
+    """Keep ``settings`` (see :data:`DebugSettings`) for topology ``name``'s workers;
+    False (nothing kept) when ``name`` has no record: a setting must not outlive its
+    topology and reach the next one submitted under that name."""
+    kv = _kv()
+    if not kv._internal_kv_exists(_PREFIX + name.encode()):
+        return False
+    kv._internal_kv_put(_DEBUG_PREFIX + name.encode(), json.dumps(settings).encode(), overwrite=True)
+    return True

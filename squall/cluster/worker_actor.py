@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import SquallError
 from ..runtime.worker import Worker
-from .records import load_record
+from .records import load_debug, load_record
 from .state import PartitionedStateStore
 from .transport import LinkOrder, RayTransport
 
@@ -81,6 +81,14 @@ class WorkerActor:
                              coordinated=True)
         self.error: str | None = None
         self._links = LinkOrder(self._apply)
+        # Event sampling and log levels set from the UI outlive a worker process: they
+        # are kept beside the record and applied here, before the loop runs. The taps
+        # and level timers are the UI's worker-side code (squall.ui.ray_source), which
+        # every node has when a UI set them (that module's docs), so it is imported only then.
+        debug = load_debug(topology_id)
+        if debug["sampling"] or debug["log_levels"]:
+            from ..ui.ray_source import apply_debug_settings
+            apply_debug_settings(self, debug)
         self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
         self._thread.start()
 

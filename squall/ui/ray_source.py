@@ -17,7 +17,10 @@ partitions). A topology's figures are one such call per worker, in parallel, kep
 Event sampling taps the routes inside each worker (as locally); the sampled tuples
 wait in the worker (the last 1,000) until a thread here collects them every half
 second. Log levels set from the UI are set in every worker process of the topology
-(and, as locally, in this process).
+(and, as locally, in this process). Both are also kept in the cluster, beside the
+topology's record (:func:`~squall.cluster.records.save_debug`), and a worker applies
+them when it starts (:func:`apply_debug_settings`): a worker Ray restarts after a
+crash, or a rebalance's new one, samples and logs as the one it replaces did.
 
 So the worker processes import :mod:`squall.ui.source` and :mod:`squall.ui.actions`
 (which import nothing of the ``ui`` extra but live in the ``squall.ui`` package,
@@ -30,6 +33,7 @@ Storm's event logger.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -37,6 +41,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from ..cluster.records import load_debug, save_debug
 from ..extras import require
 from ..runtime.checkpoint import CheckpointStats
 from ..runtime.metrics import ComponentStats, merge_stats
@@ -50,6 +55,7 @@ from .source import (
     SampleSink,
     StatementSummary,
     SupervisorSummary,
+    TopologyShape,
     WorkerReader,
     WorkerSummary,
     rules_dir_of,
@@ -57,7 +63,7 @@ from .source import (
 
 ray = require("ray", "ray")
 
-__all__ = ["RaySource", "RayTopology"]
+__all__ = ["RaySource", "RayTopology", "apply_debug_settings"]
 
 _SAMPLES_KEPT = 1000        # per worker, between two collections
 _COLLECT_S = 0.5            # how often sampled tuples are collected from the workers
@@ -127,6 +133,34 @@ def _worker_log_level(actor: Any, logger: str, target_level: str | None, timeout
     reader.log_levels.set(logger, target_level, timeout_s)
 
 
+def apply_debug_settings(actor: Any, settings: Mapping[str, Any]) -> None:
+    """Apply a topology's kept debug settings (:data:`~squall.cluster.records.DebugSettings`)
+    to a starting worker actor: its sampling, in the order it was set, and each log
+    level for what is left of its timeout (an expired one is skipped).
+
+    Runs in the worker's process, once its tasks are built (their routes are tapped).
+    """
+    for component, pct in settings.get("sampling", ()):
+        _worker_sampling(actor, component, pct)
+    now = time.time()
+    for logger, (level, expires_s) in settings.get("log_levels", {}).items():
+        if expires_s and expires_s <= now:
+            continue
+        _worker_log_level(actor, logger, level, math.ceil(expires_s - now) if expires_s else 0)
+
+
+def _sampling_after(entries: list[list[Any]], component: str | None, pct: float) -> list[list[Any]]:
+    """The kept sampling entries once ``component`` (None: all) is set to ``pct`` (0: off),
+    applied in order from no tap: a setting for all replaces every entry; a component's
+    replaces its own, and its 0 is kept only to undo an earlier setting for all."""
+    if component is None:
+        return [[None, pct]] if pct > 0 else []
+    out = [e for e in entries if e[0] != component]
+    if pct > 0 or any(e[0] is None for e in out):
+        out.append([component, pct])
+    return out
+
+
 def _actor_node(actor: Any) -> tuple[str, str, int]:
     return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address(), os.getpid()
 
@@ -174,6 +208,7 @@ class RayTopology:
         self._refresh_s = refresh_s
         self._lock = threading.Lock()
         self._spec: tuple[Topology, dict[str, Any]] | None = None
+        self._shape: TopologyShape | None = None
         self._summary: dict[str, Any] = {}
         self._summary_at = float("-inf")
         self._snapshots: list[dict[str, Any] | None] = []
@@ -205,6 +240,12 @@ class RayTopology:
     @property
     def topology(self) -> Topology:
         return self._spec_of()[0]
+
+    @property
+    def shape(self) -> TopologyShape:
+        if self._shape is None:
+            self._shape = TopologyShape.of(self.topology)
+        return self._shape
 
     @property
     def conf(self) -> Mapping[str, Any]:
@@ -281,6 +322,11 @@ class RayTopology:
                 return types
         return {}
 
+    def apply_rules(self, component: str, text: str) -> dict[str, Any]:
+        from .actions import apply_rules_to
+
+        return apply_rules_to(self, component, text)
+
     def kafka_lag(self) -> dict[str, list[PartitionLag]]:
         out: dict[str, list[PartitionLag]] = {}
         for part in _call_all(self.handle.workers(), _worker_read, "kafka_lag"):
@@ -294,6 +340,10 @@ class RayTopology:
         """Tap the routes in every worker; a thread here collects the sampled tuples into
         ``sink`` every half second until sampling is turned off for the whole topology."""
         on = sink is not None and pct > 0
+        # Kept first: a worker that restarts meanwhile reads the new setting at its start.
+        settings = load_debug(self.name)
+        settings["sampling"] = _sampling_after(settings["sampling"], component, pct if on else 0.0)
+        save_debug(self.name, settings)
         _call_all(self.handle.workers(), _worker_sampling, component, pct if on else 0.0)
         with self._lock:
             if on:
@@ -327,7 +377,14 @@ class RayTopology:
             time.sleep(_COLLECT_S)
 
     def set_log_level(self, logger: str, target_level: str | None, timeout_s: int) -> None:
-        """Set ``logger`` in every worker process of the topology (checked by the caller)."""
+        """Set ``logger`` in every worker process of the topology (checked by the caller),
+        and keep it (until its timeout) for workers that start later."""
+        settings = load_debug(self.name)
+        if target_level is None:
+            settings["log_levels"].pop(logger, None)
+        else:
+            settings["log_levels"][logger] = [target_level, time.time() + timeout_s if timeout_s else 0]
+        save_debug(self.name, settings)
         _call_all(self.handle.workers(), _worker_log_level, logger, target_level, timeout_s)
 
 
