@@ -52,6 +52,7 @@ def compile_create_context(st: A.CreateContext, declared_types: dict, ctx, catal
 def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
     """One (not nested) context declaration -> its store."""
     routes: dict[str, Callable] = {}
+    filters: dict[str, Callable | None] = {}
     pos = dict(line=st.line, column=st.column)
 
     def accept_of(stream: A.StreamDef):
@@ -73,8 +74,10 @@ def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
             tn = item.stream.event_type
             scope = Scope(declared_types.get(tn), tn, "partition-by", None, ctx)
             getters = tuple(compile_row_expr(A.Property(p), scope) for p in item.properties)
-            routes[tn] = _keyed_route(accept_of(item.stream), getters)
+            filters[tn] = accept_of(item.stream)
+            routes[tn] = _keyed_route(filters[tn], getters)
         props = frozenset(["name", "id"] + [f"key{i + 1}" for i in range(width)])
+        describe = _keyed_describe
     elif st.kind == "hash":
         for item in st.items:
             if item.function.lower() not in HASH_FUNCTIONS:
@@ -86,6 +89,7 @@ def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
             routes[tn] = _hash_route(accept_of(item.stream), compile_row_expr(item.expr, scope),
                                      st.granularity)
         props = frozenset(["name", "id"])
+        describe = _no_properties
     elif st.kind in ("span", "overlap"):
         store = ContextStore(st.name, st.kind, {}, frozenset(["name", "id", "startTime", "endTime"]))
         start, end = (_condition(c, st.items[0], declared_types, ctx) for c in st.items)
@@ -105,10 +109,19 @@ def _declare(st: A.CreateContext, declared_types: dict, ctx) -> ContextStore:
         cats = tuple((i, c.label, compile_row_expr(c.expr, scope)) for i, c in enumerate(st.items))
         routes[tn] = _category_route(accept_of(st.stream), cats)
         props = frozenset(["name", "id", "label"])
-    store = ContextStore(st.name, st.kind, routes, props)
+        positions = {label: i for i, label, _ in cats}
+
+        def describe(label) -> dict:
+            return {"id": positions[label], "label": label}
+    store = ContextStore(st.name, st.kind, routes, props, describe)
     if st.kind == "keyed":
         store.keys = {item.stream.event_type: item.properties for item in st.items}
+        store.filters = filters
     return store
+
+
+def _no_properties(key) -> dict:
+    return {}
 
 
 def _condition(cond: A.ContextCondition, start: A.ContextCondition, declared_types: dict,
@@ -155,29 +168,32 @@ class _StartRow:
 
 
 def _keyed_route(accept, getters):
+    """route(event) -> (partition key,): the tuple of the listed properties' values."""
     if len(getters) == 1:
         g = getters[0]
 
         def route(ev):
             if accept is not None and not accept(ev):
                 return ()
-            k = g(ev)
-            return (((k,), {"key1": k}),)
+            return ((g(ev),),)
         return route
 
     def route_n(ev):
         if accept is not None and not accept(ev):
             return ()
-        key = tuple(g(ev) for g in getters)
-        return ((key, {f"key{i + 1}": v for i, v in enumerate(key)}),)
+        return (tuple([g(ev) for g in getters]),)
     return route_n
+
+
+def _keyed_describe(key) -> dict:
+    return {f"key{i + 1}": v for i, v in enumerate(key)}
 
 
 def _hash_route(accept, getter, granularity: int):
     def route(ev):
         if accept is not None and not accept(ev):
             return ()
-        return ((crc32_bucket(getter(ev), granularity), {}),)
+        return (crc32_bucket(getter(ev), granularity),)
     return route
 
 
@@ -185,7 +201,7 @@ def _category_route(accept, cats):
     def route(ev):
         if accept is not None and not accept(ev):
             return ()
-        return tuple((label, {"id": i, "label": label}) for i, label, f in cats if f(ev) is True)
+        return tuple([label for i, label, f in cats if f(ev) is True])
     return route
 
 
@@ -266,6 +282,8 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
         # properties: its rows are those of 'group by <keys>' (a partition whose batch
         # had no event still posts its row once, count 0).
         group_by = tuple(A.Property(p, st.stream.line, st.stream.column) for p in keys)
+    group_keyed = not nested and bool(keys) and \
+        [g.name if isinstance(g, A.Property) else None for g in group_by] == keys
     rewritten = rewrite(dataclasses.replace(st, items=items, context=None, group_by=group_by))
     every_read = set().union(*reads)
 
@@ -284,7 +302,7 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
         lvl, prefix = levels[i], (levels[i].name + "." if nested else "")
         if i == len(levels) - 1:
             return ContextPlan(lvl, compile_with(fixed), frozenset(reads[i]),
-                               lambda props: compile_with({**fixed, **props}), prefix)
+                               lambda props: compile_with({**fixed, **props}), prefix, group_keyed)
         return ContextPlan(lvl, plan_at(i + 1, fixed), frozenset(reads[i]),
                            lambda props: plan_at(i + 1, {**fixed, **props}), prefix)
 
