@@ -111,12 +111,16 @@ def _python_step(frame: Any, step: PythonStep) -> Any:
     return frame[taken].hstack(out.get_columns()) if rows else frame.clear().hstack(out.get_columns())
 
 
-def run_chain(frame: Any, operators: tuple, batch_id: int) -> Any:
+def run_chain(frame: Any, operators: tuple, batch_id: int, tail: Any = None) -> Any:
     """Eager ``frame`` through stateless operators: runs of kernels in one polars call each,
     :class:`PythonStep` functions in between.
 
+    ``tail`` (a function from a polars LazyFrame to a LazyFrame, e.g. a partial group-by)
+    runs after the operators, in the same polars call as the last run of kernels, so
+    their output is never materialized.
+
     Raises:
-        BatchError: polars rejected an operator, or a user's function raised (chained).
+        BatchError: polars rejected an operator or the tail, or a user's function raised (chained).
     """
     i, n = 0, len(operators)
     while i < n:
@@ -124,7 +128,10 @@ def run_chain(frame: Any, operators: tuple, batch_id: int) -> Any:
         while j < n and not isinstance(operators[j], PythonStep):
             j += 1
         if j > i:
-            [frame] = _collect([_chain(frame.lazy(), operators[i:j])], batch_id, operators[i:j])
+            lf = _chain(frame.lazy(), operators[i:j])
+            if j == n and tail is not None:
+                lf, tail = tail(lf), None
+            [frame] = _collect([lf], batch_id, operators[i:j])
         if j < n:
             step = operators[j]
             try:
@@ -133,6 +140,8 @@ def run_chain(frame: Any, operators: tuple, batch_id: int) -> Any:
                 raise BatchError(batch_id, step.name or step.fn, f"{type(exc).__name__}: {exc}") from exc
             j += 1
         i = j
+    if tail is not None:
+        [frame] = _collect([tail(frame.lazy())], batch_id, tail)
     return frame
 
 

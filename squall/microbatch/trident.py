@@ -35,7 +35,7 @@ in docs/microbatch.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -624,7 +624,8 @@ class TridentState:
         self._topo, self._node, self.fields = topology, node, fields
 
     def new_values_stream(self) -> Stream:
-        """After each batch, the groups it updated with their new values (keys, then out fields).
+        """After each batch, the groups it updated with their new values (keys, then out fields),
+        in no particular order (the groups are hashed by the partial aggregation).
 
         Semantics: Storm "Trident State", ``TridentState.newValuesStream``.
         """
@@ -799,6 +800,7 @@ class TridentTopology:
                 producer = SPOUT_NAME if src.source is not None else src.name
                 edges.setdefault(src.name, []).append(Edge(src_port, stream_id, chain, node.name, key))
                 wiring.setdefault(node.name, []).append(((producer, stream_id), port))
+        self._pre_aggregate(edges, wiring)
         b = TopologyBuilder()
         txid_store = self.txid_store
         if txid_store is None:
@@ -816,6 +818,29 @@ class TridentTopology:
                 d.direct_grouping(producer, stream_id)
         self._built = b.build()
         return self._built
+
+    def _pre_aggregate(self, edges: dict[str, list[Edge]], wiring: dict[str, list]) -> None:
+        """Aggregations of built-ins get partial aggregates from their producers, not rows.
+
+        Each producing bolt runs its steps and the group-by in one polars call and sends
+        one row per group (Trident's partial aggregation before a repartition); the
+        aggregating task merges the few rows per group its producers sent. Skipped when
+        the spout feeds the aggregation directly: the spout sends batches as taken (a
+        failure there would not be a batch's failure to replay), so the aggregating task
+        groups the rows itself.
+        """
+        for node in self._nodes:
+            head = node.head
+            if not isinstance(head, (Persist, GroupAggregate)) or not head.kernel.vectorized:
+                continue
+            port0 = {stream_id: producer for (producer, stream_id), port in wiring.get(node.name, ()) if port == 0}
+            if not port0 or SPOUT_NAME in port0.values():
+                continue
+            for out in edges.values():
+                for i, e in enumerate(out):
+                    if e.stream in port0:
+                        out[i] = replace(e, partial=head.kernel)
+            head.pre_aggregated = True
 
     def _resolve(self, s: Stream, memo: dict) -> tuple[_Node, str, tuple]:
         """Where ``s`` comes from: (producing node, its port, the steps to run on the way).

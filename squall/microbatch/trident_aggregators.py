@@ -183,6 +183,28 @@ class AggregationKernel:
         return out.drop("__dummy", strict=False)
 
     @property
+    def vectorized(self) -> bool:
+        """Every aggregator is a built-in: partials are computed and merged by polars alone."""
+        return self.kernels is not None and not self.combiners
+
+    def partials_lazy(self, lf: Any) -> Any:
+        """Lazy partials of a lazy frame: one row per group (the keys, then the built-ins'
+        partial columns), none for an empty input, even without keys. Built-ins only
+        (:attr:`vectorized`); what a producer runs before repartitioning, so only the
+        groups travel (Trident's partial aggregation of combiner aggregators)."""
+        k = self.kernels
+        if self.keys:
+            return lf.group_by(list(self.keys)).agg(k.partial)
+        return lf.select([*k.partial, pl.len().alias("__rows")]).filter(pl.col("__rows") > 0).drop("__rows")
+
+    def combine_partials(self, frame: Any) -> Any:
+        """Partial rows of several producers (a group may appear in each) folded into one per group."""
+        k = self.kernels
+        if self.keys:
+            return frame.group_by(list(self.keys), maintain_order=True).agg(k.combine)
+        return frame.select(k.combine)
+
+    @property
     def record_columns(self) -> list[str]:
         return [*(self.kernels.partial_names if self.kernels else ()), *(f"__c{i}" for i, _ in self.combiners)]
 

@@ -71,7 +71,10 @@ class Edge:
     it is emitted on, the stateless steps run before emitting, the consumer and its key.
 
     ``key`` (field names) splits a batch among the consumer's tasks by the hash of the
-    keys' values; ``None`` splits it in slices of rows.
+    keys' values; ``None`` splits it in slices of rows. ``partial`` (an aggregation
+    kernel of built-ins, for a consumer that aggregates) turns the output into one row
+    of partial aggregates per group, computed in the same polars call as the steps, so
+    neither the steps' rows nor a second group-by cost anything downstream.
     """
 
     port: str
@@ -79,6 +82,19 @@ class Edge:
     chain: tuple
     consumer: str
     key: tuple[str, ...] | None
+    partial: Any = None
+
+    def output(self, frame: Any, txid: int) -> Any:
+        """What this edge sends for the producer's ``frame`` (``None``: nothing), before splitting.
+
+        Raises:
+            BatchError: a step or the partial aggregation failed on this batch.
+        """
+        if frame is None:
+            return None
+        if self.partial is not None:
+            return run_chain(frame, self.chain, txid, tail=self.partial.partials_lazy)
+        return run_chain(frame, self.chain, txid) if self.chain else frame
 
 
 def split_frame(frame: Any, n: int, key: tuple[str, ...] | None) -> list[Any]:
@@ -416,6 +432,10 @@ class Head:
     def restore(self, snapshot: Any) -> None:
         pass
 
+    def assemble(self, parts: list[list[Any]]) -> list[Any]:
+        """One frame (or ``None``) per input port from the parts the input tasks sent."""
+        return [_concat(fs) for fs in parts]
+
     def run(self, txid: int, frames: list[Any], last: bool) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -490,16 +510,37 @@ class Join(Head):
         return {"out": out.rename(dict(zip(out.columns, self.out_fields)))}
 
 
+def _combined_partials(kernel: Any, parts: list[Any]) -> Any:
+    """Port 0 of a pre-aggregated head: the producers' partial rows, one per group."""
+    parts = [f for f in parts if f is not None and f.height]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return kernel.combine_partials(pl.concat(parts, how="vertical_relaxed"))
+
+
 @dataclass
 class GroupAggregate(Head):
-    """``group_by(keys).aggregate(...)`` or a global ``aggregate``: per batch, no state."""
+    """``group_by(keys).aggregate(...)`` or a global ``aggregate``: per batch, no state.
+
+    ``pre_aggregated``: the input edges carry partial aggregates (``Edge.partial``), not rows.
+    """
 
     kernel: Any
+    pre_aggregated: bool = False
+
+    def assemble(self, parts):
+        if self.pre_aggregated:
+            return [_combined_partials(self.kernel, parts[0])]
+        return super().assemble(parts)
 
     def run(self, txid, frames, last):
         frame = _concat(frames)
         if frame is None:
             return {"out": None}
+        if self.pre_aggregated:
+            return {"out": self.kernel.finalize(frame)}
         return {"out": self.kernel.aggregate(frame)}
 
 
@@ -510,13 +551,15 @@ class Persist(Head):
     Per batch the queries run first (they read the state as batches before this one
     left it, as Trident's queries run before the batch's commit), then the update;
     output ports: ``"out"`` (the new values stream: keys and updated values) and
-    ``"q<i>"`` (each query stream with its result fields appended).
+    ``"q<i>"`` (each query stream with its result fields appended). ``pre_aggregated``:
+    port 0's edges carry partial aggregates (``Edge.partial``), not rows.
     """
 
     kernel: Any
     factory: Any
     queries: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()   # (key fields, result fields)
     state_name: str = "state"
+    pre_aggregated: bool = False
 
     @property
     def ports_in(self):
@@ -572,9 +615,14 @@ class Persist(Head):
             return frame.join(got, how="cross")
         return frame.join(got, on=list(keys), how="left", nulls_equal=True, maintain_order="left")
 
+    def assemble(self, parts):
+        if self.pre_aggregated:
+            return [_combined_partials(self.kernel, parts[0]), *super().assemble(parts[1:])]
+        return super().assemble(parts)
+
     def _update(self, frame: Any) -> Any:
         k = self.kernel
-        partials = k.partials(frame)
+        partials = frame if self.pre_aggregated else k.partials(frame)
         if self.table is not None:
             names = dict(zip(k.keys, self.table.keys))
             new = self.table.update(partials.rename(names)).rename({v: c for c, v in names.items()})
@@ -828,13 +876,10 @@ class TridentBolt(Stateful, Bolt):
 
     def _run(self, txid: int, attempt: int, p: _Pending, last: bool) -> None:
         try:
-            frames = [_concat(fs) for fs in p.frames]
-            outs = self.head.run(txid, frames, last)
+            outs = self.head.run(txid, self.head.assemble(p.frames), last)
             emits = []
             for e in self.edges:
-                frame = outs.get(e.port)
-                if frame is not None and e.chain:
-                    frame = run_chain(frame, e.chain, txid)
+                frame = e.output(outs.get(e.port), txid)
                 targets = self._targets[e.stream]
                 emits.append((e, targets, split_frame(frame, len(targets), e.key)))
         except Exception as exc:

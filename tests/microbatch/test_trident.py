@@ -273,6 +273,33 @@ def test_group_by_aggregate_per_batch_with_builtins_and_python_fallbacks():
         [("b", 2, 10.0, 4.0, 6.0, 5.0, 2)]]
 
 
+@pytest.mark.parametrize("producers,aggregators", [(1, 1), (3, 1), (3, 2)])
+def test_aggregations_of_builtins_take_partial_aggregates_from_their_producers(producers, aggregators):
+    # Batch 2 is emptied by the filter (no group, no global row); null keys are a group.
+    frames = [pl.DataFrame({"k": ["a", "b", "a", None, "c", "a"], "v": [1, 2, 3, 4, 5, 6]}),
+              pl.DataFrame({"k": ["a"], "v": [-1]}),
+              pl.DataFrame({"k": ["b", None, "b", "d"], "v": [7, 8, 9, 10]})]
+    topo = TridentTopology()
+    kept = (topo.new_stream("s", ListSource(frames), fields=["k", "v"])
+            .filter(pl.col("v") > 0).parallelism_hint(producers))
+    state = (kept.group_by(["k"]).persistent_aggregate(MemoryMapState(), [Count(), Sum("v"), Max("v")],
+                                                       ["n", "sum", "max"])
+             .parallelism_hint(aggregators))
+    news = collect(state.new_values_stream())
+    per_batch = collect(kept.group_by(["k"]).aggregate([Count(), Avg("v")], ["n", "avg"]))
+    overall = collect(kept.aggregate([Count(), Min("v")], ["n", "min"]))
+    built = topo.build()
+    heads = [spec.factory.build().head for spec in built.components.values() if not spec.is_spout]
+    assert sum(getattr(h, "pre_aggregated", False) for h in heads) == 3    # the state and both aggregates
+    run(topo)
+    assert final_values([[(k, (n, s, m)) for k, n, s, m in b] for b in news]) == {
+        ("a",): (3, 10, 6), ("b",): (3, 18, 9), ("c",): (1, 5, 5), (None,): (2, 12, 8), ("d",): (1, 10, 10)}
+    rows = sorted(((k or "", n, avg) for b in per_batch for k, n, avg in b))
+    assert rows == [("", 1, 4.0), ("", 1, 8.0), ("a", 3, 10 / 3), ("b", 1, 2.0), ("b", 2, 8.0), ("c", 1, 5.0),
+                    ("d", 1, 10.0)]
+    assert overall == [[(6, 1)], [(4, 7)]]
+
+
 def test_functions_map_flat_map_filter_project_each_as_kernels_batches_or_rows():
     frames = [pl.DataFrame({"x": [1, 2, 3]}), pl.DataFrame({"x": [4]})]
     topo = TridentTopology()
