@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from squall.cep.crontab import Crontab
 from squall.cep.operators import make_operator
+from squall.cep.pattern import PatternPlan
 from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
 from squall.cep.select import OutputModel, StatementPlan
 from squall.cep.snapshot import EventTable, deref
@@ -593,7 +594,7 @@ class _Span:
     one every minute costs no statement while idle)."""
 
     __slots__ = ("id", "_op", "props", "start_ms", "end_ms", "start_event", "owner", "ended",
-                 "end_watch")
+                 "end_watch", "inlets")
 
     def __init__(self, pid: int, props: dict, start_ms: int, end_ms: int | None, start_event,
                  owner: "TemporalContextOperator") -> None:
@@ -606,8 +607,19 @@ class _Span:
     def op(self) -> Operator:
         if self._op is None:
             o = self.owner
-            self._op = make_operator(o.stmt, o.plan.partition_plan(self.props), o.engine)
+            plan = o.plan.partition_plan(self.props)
+            self._op = make_operator(o.stmt, plan, o.engine)
+            self.inlets = dict(self._op.inlets() or ((plan.event_type, self._op),))
         return self._op
+
+    def feed(self, type_name: str, events) -> None:
+        """Hand ``events`` of ``type_name`` to the partition's statement (built now if
+        it is not yet)."""
+        if self._op is None:
+            self.op
+        inlet = self.inlets.get(type_name)
+        if inlet is not None:
+            inlet.on_events(events)
 
     @property
     def built(self) -> bool:
@@ -638,13 +650,18 @@ class TemporalContextOperator(Operator):
         self.active: list[_Span] = []
         self.next_id = 0
         self.stopped = False
-        types = [plan.event_type]
+        types = list(plan.event_types)
+        #: the types the statement reads (a join's or a pattern's several)
+        self.reads = frozenset(types)
+        # A pattern's timers run from the partition's start, so its statement is built
+        # when the partition starts, not when an event first reaches it.
+        self.eager = isinstance(plan.inner, PatternPlan)
         for cond in (self.spec.start, self.spec.end):
             for t in cond.event_types():
                 if t not in types:
                     types.append(t)
         #: types the partitions' own nested contexts start or end with
-        self.forward = frozenset(plan.condition_types() - {plan.event_type})
+        self.forward = frozenset(plan.condition_types() - self.reads)
         types += sorted(self.forward - set(types))
         self.types = tuple(types)
         self.origin_ms = engine.current_time_ms
@@ -696,6 +713,8 @@ class TemporalContextOperator(Operator):
             span.end_watch = _Watcher(self.stmt, spec.end.pattern, self.engine,
                                       lambda rows, span=span: self._end_matched(span))
         self.active.append(span)
+        if self.eager:
+            span.op
         if end_ms is not None and schedule:
             self.engine.schedule(end_ms, span.end_due)
         return span
@@ -756,7 +775,7 @@ class TemporalContextOperator(Operator):
     def on_typed_events(self, type_name: str, events) -> None:
         spec, now = self.spec, self.engine
         start, end = spec.start, spec.end
-        mine = type_name == self.plan.event_type
+        mine = type_name in self.reads
         for ev in events:
             if end.kind == "event" and end.event_type == type_name:
                 for span in [s for s in self.active if end.accept(ev, s.start_event)]:
@@ -773,7 +792,7 @@ class TemporalContextOperator(Operator):
                 if mine and matched:
                     for span, reaches in reversed(matched):   # newest first, as event starts
                         if reaches:
-                            span.op.on_events((ev,))
+                            span.feed(type_name, (ev,))
                     skip = tuple(span for span, _ in matched)
             first = None
             if start.kind == "event" and start.event_type == type_name and start.accept(ev, None) \
@@ -785,13 +804,13 @@ class TemporalContextOperator(Operator):
                 self._start(None, self.origin_ms + k * period, pid=k)
             if mine:
                 if first is not None:
-                    first.op.on_events((ev,))
+                    first.feed(type_name, (ev,))
                 for span in list(self.active):
                     if span is not first and not span.ended and span not in skip:
-                        span.op.on_events((ev,))
+                        span.feed(type_name, (ev,))
             elif type_name in self.forward:
                 for span in list(self.active):
-                    span.op.on_typed_events(type_name, (ev,))
+                    span.feed(type_name, (ev,))
 
     def stop(self) -> None:
         self.stopped = True

@@ -15,7 +15,8 @@ from squall.cep.context import (Condition, ContextPlan, ContextStore, CreateCont
 from squall.cep.crontab import Crontab
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
-from squall.cep.pattern import compile_pattern_statement
+from squall.cep.join import JoinPlan
+from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import StatementPlan, stream_filter
 from squall.cep.variables import VariableDecl
 
@@ -211,32 +212,19 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     the dispatcher's own), run per partition of the context.
 
     Raises:
-        EPLCompileError: an unknown context, a statement type the context does not list,
-            a ``context.<x>`` the context does not have, a statement kind not supported
-            in a context (joins, patterns, named windows, tables, subqueries).
+        EPLCompileError: an unknown context, statement types the context does not list
+            (:func:`_check_types`), a ``context.<x>`` the context does not have, a
+            statement kind not supported in a context (named windows, tables,
+            subqueries, match_recognize).
     """
     store = catalog.get(catalog_key(st.context))
     pos = dict(line=st.stream.line, column=st.stream.column)
     if not isinstance(store, ContextStore):
         raise EPLCompileError(f"Context by name '{st.context}' could not be found", **pos)
-    if not isinstance(st.stream, A.StreamDef) or st.joins:
-        raise EPLCompileError("Statements in a context read one event stream (joins and patterns "
-                              "in a context are not supported)", **pos)
-    tn = st.stream.event_type
+    # one stream: Esper groups its aggregation by the partition properties (below)
+    tn = st.stream.event_type if isinstance(st.stream, A.StreamDef) and not st.joins else None
     nested = store.context_kind == "nested"
     levels = store.children if nested else (store,)
-    for i, lvl in enumerate(levels):
-        if lvl.temporal is None and tn not in lvl.routes:
-            raise EPLCompileError(
-                f"Segmented context '{lvl.name}' requires that any of the event types that are "
-                f"listed in the segmented context also appear in any of the filter expressions of "
-                f"the statement, type '{tn}' is not one of the types listed", **pos)
-        for t in _condition_types(lvl) - {tn}:
-            for outer in levels[:i]:
-                if outer.temporal is None and t not in outer.routes:
-                    raise EPLCompileError(
-                        f"Context '{lvl.name}' starts or ends with '{t}' events, which the enclosing "
-                        f"context '{outer.name}' does not list", **pos)
     reads: list[set[str]] = [set() for _ in levels]
 
     def level_of(name: str, node) -> int:
@@ -275,14 +263,19 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
                       if any(isinstance(n, A.Property) and n.name.startswith("context.")
                              for n in A.walk(i.expr)) else i for i in items)
     group_by = st.group_by
-    keys = [p for lvl in levels for p in lvl.keys.get(tn, ())]
+    keys = [p for lvl in levels for p in lvl.keys.get(tn, ())] if tn is not None else []
+    if isinstance(st.stream, A.StreamDef) and st.joins:
+        # a join: the partition properties of each stream of a listed type, qualified
+        keys = [f"{s.alias or s.event_type}.{p}" for s in (st.stream, *st.joins)
+                for lvl in levels for p in lvl.keys.get(s.event_type, ())]
     if not group_by and keys and any(
             A.nodes_of([i.expr for i in st.items or ()] + [st.having], A.Aggregate)):
         # Esper groups an aggregating statement of a keyed context by the partition
         # properties: its rows are those of 'group by <keys>' (a partition whose batch
-        # had no event still posts its row once, count 0).
+        # had no event still posts its row once, count 0; a join's aggregated row
+        # comes once per output, not once per joined row).
         group_by = tuple(A.Property(p, st.stream.line, st.stream.column) for p in keys)
-    group_keyed = not nested and bool(keys) and \
+    group_keyed = tn is not None and not nested and bool(keys) and \
         [g.name if isinstance(g, A.Property) else None for g in group_by] == keys
     rewritten = rewrite(dataclasses.replace(st, items=items, context=None, group_by=group_by))
     every_read = set().union(*reads)
@@ -310,11 +303,47 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     innermost = plan
     while isinstance(innermost, ContextPlan):
         innermost = innermost.inner
-    if not isinstance(innermost, StatementPlan):
-        raise EPLCompileError("Only select statements over an event stream run in a context yet "
-                              "(not statements over named windows or tables, with subqueries, "
-                              "match_recognize or table access)", **pos)
+    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan)):
+        raise EPLCompileError("Only selects over event streams, joins of event streams and patterns run "
+                              "in a context yet (not statements over named windows or tables, with "
+                              "subqueries, match_recognize or table access)", **pos)
+    types = tuple(getattr(innermost, "event_types", None) or (innermost.event_type,))
+    _check_types(levels, types, pos)
     return plan
+
+
+def _check_types(levels, types: tuple[str, ...], pos: dict) -> None:
+    """The statement's event types against the levels of its context (Esper 8.9's rules).
+
+    Raises:
+        EPLCompileError: a segmented level lists none of the types; a category level does
+            not list one of them; a nested level starts or ends with a type an enclosing
+            segmented level does not list.
+    """
+    for i, lvl in enumerate(levels):
+        if lvl.temporal is None and not any(t in lvl.routes for t in types):
+            raise EPLCompileError(
+                f"Segmented context '{lvl.name}' requires that any of the event types that are "
+                f"listed in the segmented context also appear in any of the filter expressions of "
+                f"the statement, type '{types[0]}' is not one of the types listed"
+                if len(types) == 1 else
+                f"Segmented context '{lvl.name}' requires that any of the event types that are "
+                f"listed in the segmented context also appear in any of the filter expressions of "
+                f"the statement, none of {', '.join(repr(t) for t in types)} is listed", **pos)
+        unlisted = [t for t in types if t not in lvl.routes]
+        if lvl.context_kind == "category" and unlisted:
+            # Esper 8.9 runs such a statement but its partitions never see those events
+            # (a join with them outputs nothing); refused rather than silently empty.
+            raise EPLCompileError(
+                f"Category context '{lvl.name}' does not list event type '{unlisted[0]}', which "
+                f"the statement reads: list it in the context (group by ... from {unlisted[0]})",
+                **pos)
+        for t in _condition_types(lvl) - set(types):
+            for outer in levels[:i]:
+                if outer.temporal is None and t not in outer.routes:
+                    raise EPLCompileError(
+                        f"Context '{lvl.name}' starts or ends with '{t}' events, which the enclosing "
+                        f"context '{outer.name}' does not list", **pos)
 
 
 def _condition_types(store: ContextStore) -> set:

@@ -238,3 +238,113 @@ def test_pattern_tags_as_context_properties(both):
     ctx_check(both, "create context S initiated by pattern [every a=Q -> b=DriverCarInfo(carNumber = a.k)] "
                     "terminated after 3 sec; context S select context.a.k as ak, context.b.speed as bs, "
                     "carNumber, count(*) as c from DriverCarInfo")
+
+
+# ------------------------------------------------------------------ joins and patterns in a context
+
+@pytest.mark.parametrize("rule", [
+    KEYED + "context C select * from pattern [every a=DriverCarInfo -> b=Q]",
+    KEYED + "context C select a.carNumber as c, b.v as v, context.key1 as k1, context.id as id "
+            "from pattern [every a=DriverCarInfo -> b=Q(v > a.speed / 100)]",
+    KEYED + "context C select a.carNumber as c, b.speed as s from pattern "
+            "[every a=DriverCarInfo -> b=DriverCarInfo(speed < a.speed)]",
+    KEYED + "context C select a.carNumber as c, a.speed as s from pattern "
+            "[every a=DriverCarInfo -> (timer:interval(1 sec) and not Q)]",
+    KEYED + "context C select a.carNumber as c from pattern [every a=DriverCarInfo -> timer:interval(2 sec)]",
+    "create context C partition by carNumber from DriverCarInfo(speed > 52), k from Q(v > 1); "
+    "context C select * from pattern [every a=DriverCarInfo -> b=Q]",
+    # Q is not listed: each Q reaches every partition made so far
+    "create context C partition by carNumber from DriverCarInfo; "
+    "context C select * from pattern [every a=DriverCarInfo -> b=Q]",
+])
+def test_pattern_in_a_segmented_context_matches_per_partition(both, rule):
+    """Each partition runs its own pattern, started when the partition is made, over the
+    events of its key (and every event of a type the context does not list)."""
+    ctx_check(both, rule)
+
+
+@pytest.mark.parametrize("rule", [
+    KEYED + "context C select d.carNumber as c, d.speed as s, q.v as v "
+            "from DriverCarInfo#keepall as d, Q#lastevent as q",
+    KEYED + "context C select irstream d.carNumber as c, d.speed as s, q.v as v "
+            "from DriverCarInfo#length(2) as d, Q#length(1) as q",
+    KEYED + "context C select d.carNumber as c, count(*) as n "
+            "from DriverCarInfo#length(2) as d, Q#keepall as q",
+    KEYED + "context C select d.carNumber as c, q.v as v from DriverCarInfo#length(2) as d, "
+            "Q#keepall as q where d.speed > q.v",
+    KEYED + "context C select d.carNumber as c, d.speed as s, e.speed as t "
+            "from DriverCarInfo#length(2) as d, DriverCarInfo#lastevent as e where d.speed < e.speed",
+    "create context C partition by carNumber from DriverCarInfo; context C select d.carNumber as c, "
+    "d.speed as s, q.v as v from DriverCarInfo#keepall as d, Q#lastevent as q",
+    "create context C partition by carNumber from DriverCarInfo; context C select context.id as i, "
+    "q.v as v, count(*) as n, sum(d.speed) as s from Q#lastevent as q, DriverCarInfo#keepall as d",
+    HASH + "context H select context.id as i, d.carNumber as c, q.v as v "
+           "from DriverCarInfo#keepall as d, Q#lastevent as q",
+])
+def test_join_in_a_segmented_context_joins_per_partition(both, rule):
+    ctx_check(both, rule)
+
+
+@pytest.mark.parametrize("rule", [
+    "create context S start Q end after 2 sec; context S select context.id as i, a.carNumber as c, "
+    "b.carNumber as c2 from pattern [every a=DriverCarInfo -> b=DriverCarInfo(speed > a.speed)]",
+    "create context S initiated by Q as q terminated after 3 sec; context S select context.id as i, "
+    "context.q.k as qk, a.carNumber as c from pattern [every a=DriverCarInfo(carNumber = context.q.k)]",
+    "create context S start Q end after 2 sec; context S select context.id as i from pattern "
+    "[timer:interval(1 sec)]",
+    "create context S initiated by Q as q terminated after 2 sec; context S select context.id as i, "
+    "a.carNumber as c from pattern [every a=DriverCarInfo -> (timer:interval(1 sec) and not "
+    "b=DriverCarInfo(speed > a.speed))]",
+    "create context S start @now end after 3 sec; context S select d.carNumber as c, q.v as v "
+    "from DriverCarInfo#keepall as d, Q#lastevent as q",
+    "create context S start Q(v < 5) end Q(v >= 5); context S select d.carNumber as c, q.v as v "
+    "from DriverCarInfo#length(2) as d, Q#lastevent as q",
+    "create context N context A partition by carNumber from DriverCarInfo, k from Q, context B start "
+    "@now end after 3 sec; context N select context.A.key1 as k, a.speed as s, b.v as v from pattern "
+    "[every a=DriverCarInfo -> b=Q]",
+])
+def test_join_and_pattern_in_a_start_end_context(both, rule):
+    """A pattern starts with its partition (its timers count from the partition's start);
+    a join's windows are the partition's."""
+    ctx_check(both, rule)
+
+
+def test_a_category_context_must_list_every_type_its_statement_reads():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile(CATEGORY)
+    with pytest.raises(EPLCompileError, match="does not list event type 'Q'"):
+        engine.compile("context G select d.speed from DriverCarInfo#keepall as d, Q#lastevent as q")
+    with pytest.raises(EPLCompileError, match="type 'Q' is not one of the types listed"):
+        engine.compile("create context K partition by carNumber from DriverCarInfo; "
+                       "context K select * from pattern [every a=Q -> b=Q]")
+
+
+@pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
+    "a join in a keyed context whose where clause equates a property of each stream: Esper 8.9 "
+    "outputs no row when the Q stream's event arrives (and none at all for 'd.carNumber = q.k' "
+    "alone); Squall joins each partition as the statement without the context does"))
+def test_key_equality_join_in_a_keyed_context(both):
+    ctx_check(both, KEYED + "context C select d.carNumber as c, q.v as v from DriverCarInfo#length(2) "
+                            "as d, Q#keepall as q where q.v > 0 and d.carNumber = q.k")
+
+
+@compares_rows(min_nonempty=25)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=_events(),
+       context=st.sampled_from([("C", KEYED), ("H", HASH),
+                                ("C", "create context C partition by carNumber from DriverCarInfo; "),
+                                ("S", "create context S start Q(v < 5) end Q(v >= 5); "),
+                                ("S", "create context S initiated by Q as q terminated by Q(k = q.k); ")]),
+       statement=st.sampled_from([
+           "select a.carNumber as c, b.v as v from pattern [every a=DriverCarInfo -> b=Q]",
+           "select a.speed as s, b.speed as t from pattern [every a=DriverCarInfo -> b=DriverCarInfo"
+           "(speed > a.speed)]",
+           "select a.carNumber as c from pattern [every (a=DriverCarInfo(speed > 60) and b=Q)]",
+           "select d.carNumber as c, d.speed as s, q.v as v from DriverCarInfo#length(2) as d, "
+           "Q#lastevent as q",
+           "select irstream d.speed as s, q.k as k from DriverCarInfo#time(2 sec) as d, Q#length(2) as q "
+           "where d.speed > 30",
+           "select count(*) as n, sum(d.speed) as s from DriverCarInfo#length(3) as d, Q#lastevent as q"]))
+def test_generated_joins_and_patterns_in_contexts(both, events, context, statement):
+    name, decl = context
+    ctx_check(both, f"{decl}context {name} {statement}", events)
