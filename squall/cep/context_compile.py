@@ -16,6 +16,7 @@ from squall.cep.crontab import Crontab
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.join import JoinPlan
+from squall.cep.match_recognize_compile import MatchRecognizePlan
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import StatementPlan, stream_filter
 from squall.cep.variables import VariableDecl
@@ -303,10 +304,10 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     innermost = plan
     while isinstance(innermost, ContextPlan):
         innermost = innermost.inner
-    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan)):
-        raise EPLCompileError("Only selects over event streams, joins of event streams and patterns run "
-                              "in a context yet (not statements over named windows or tables, with "
-                              "subqueries, match_recognize or table access)", **pos)
+    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan, MatchRecognizePlan)):
+        raise EPLCompileError("Only selects over event streams, joins of event streams, patterns and "
+                              "match_recognize run in a context yet (not statements over named "
+                              "windows or tables, with subqueries or table access)", **pos)
     types = tuple(getattr(innermost, "event_types", None) or (innermost.event_type,))
     _check_types(levels, types, pos)
     return plan

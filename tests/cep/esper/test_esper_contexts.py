@@ -348,3 +348,29 @@ def test_key_equality_join_in_a_keyed_context(both):
 def test_generated_joins_and_patterns_in_contexts(both, events, context, statement):
     name, decl = context
     ctx_check(both, f"{decl}context {name} {statement}", events)
+
+
+# ------------------------------------------------------------------ match_recognize in a context
+
+MR_EVENTS = [ev(1_000 + 500 * i, car, speed) for i, (car, speed) in enumerate(
+    [("A", 50), ("B", 70), ("A", 70), ("A", 90), ("B", 50), ("A", 40), ("C", 65), ("B", 80), ("A", 65),
+     ("C", 30), ("B", 90), ("A", 30), ("B", 40), ("C", 100), ("A", 100), ("C", 20), ("B", 45)])]
+MR_EVENTS[6:6] = [q(3_800, "B", 1)]
+
+
+@pytest.mark.parametrize("rule", [
+    KEYED + "context C select * from DriverCarInfo match_recognize (measures A.carNumber as c, "
+            "A.speed as a, B.speed as b pattern (A B) define B as B.speed > A.speed)",
+    KEYED + "context C select * from DriverCarInfo match_recognize (measures A.carNumber as c, "
+            "count(B.speed) as n, context.key1 as k pattern (A B+ C) define A as A.speed <= 60, "
+            "B as B.speed > 60, C as C.speed <= 60)",
+    "create context C partition by carNumber from DriverCarInfo; context C select * from DriverCarInfo "
+    "match_recognize (measures A.carNumber as c, last(B.speed) as b pattern (A B*) interval 1 sec "
+    "define B as B.speed > A.speed)",
+    HASH + "context H select * from DriverCarInfo match_recognize (measures A.carNumber as c, "
+           "B.carNumber as d pattern (A B) define B as B.speed < A.speed)",
+    "create context S start Q end after 3 sec; context S select * from DriverCarInfo match_recognize "
+    "(measures A.carNumber as c, B.carNumber as d pattern (A B) define B as B.speed > A.speed)",
+])
+def test_match_recognize_in_a_context_matches_per_partition(both, rule):
+    ctx_check(both, rule, MR_EVENTS)
