@@ -27,6 +27,8 @@ __all__ = [
     "RulesNotAppliedError",
     "RulesRejectedError",
     "apply_rules",
+    "apply_rules_to",
+    "safe_value",
 ]
 
 log = logging.getLogger("squall.ui")
@@ -153,7 +155,7 @@ def _level_name(level: int) -> str:
 _PRIMITIVES = (str, int, float, bool, type(None))
 
 
-def _safe(value: Any) -> Any:
+def safe_value(value: Any) -> Any:
     """A JSON-safe copy of a tuple value: primitives as they are (strings cut at 500
     characters), anything else as its cut ``repr``."""
     if isinstance(value, str):
@@ -186,7 +188,7 @@ class EventLog:
 
         def record(component: str, task: int, stream: str, values: list) -> None:
             event = {"ts": int(time.time() * 1000), "topology": topology, "component": component,
-                     "task": task, "stream": stream, "values": [_safe(v) for v in values]}
+                     "task": task, "stream": stream, "values": [safe_value(v) for v in values]}
             with self._lock:
                 self._seq += 1
                 event["seq"] = self._seq
@@ -274,3 +276,18 @@ def apply_rules(rules_dir: str, text: str, event_types: dict[str, dict[str, type
                                        f"{names} did not apply it within {timeout_s:g} s (is the "
                                        f"topology stalled?)")
         time.sleep(0.05)
+
+
+def apply_rules_to(handle: Any, component: str, text: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """:func:`apply_rules` for CEP bolt ``component`` of a running topology, read through
+    ``handle`` (a :class:`~squall.ui.source.LocalTopology` or the Ray source's topology):
+    its rules directory, its engine's event types and its statements' name prefix.
+
+    Raises:
+        RulesUnsupportedError: not a CEP bolt, or built without ``rules_dir``.
+        RulesRejectedError, RulesNotAppliedError: as :func:`apply_rules`.
+    """
+    rules_dir = handle.rules_dir(component)
+    event_types = handle.event_types(component)
+    prefix = handle.topology.components[component].obj.name
+    return apply_rules(rules_dir, text, event_types, prefix, timeout_s)

@@ -57,7 +57,6 @@ from .actions import (
     LogLevels,
     RulesNotAppliedError,
     RulesRejectedError,
-    apply_rules,
 )
 from .dashboards import Dashboard, DashboardError, Provider
 from .metrics import TopologyCollector
@@ -140,7 +139,8 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
     source = view.source
     boards = {name: Dashboard(name, provider) for name, provider in (dashboards or {}).items()}
     events = EventLog()
-    log_levels = LogLevels()
+    # Levels are per process: a source whose topologies run in another process sets them there.
+    log_levels = getattr(source, "log_levels", None) or LogLevels()
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN.
     app = fastapi.FastAPI(title="Squall UI", version="1", docs_url=None, redoc_url=None,
                           description="Storm UI's REST API over a Squall cluster, with Squall's "
@@ -323,20 +323,23 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
                 log_levels.check(name, entry.get("target_level"), entry.get("timeout", 0))
             except LogLevelError as exc:
                 raise _ApiError(400, str(exc)) from None
-        # Here, and in the topology's own worker processes when they are elsewhere.
+        # Here (the runtime's process), and in the topology's own worker processes when
+        # they are elsewhere; off the event loop, as either may be another process.
         in_workers = getattr(handle, "set_log_level", None)
-        for name, entry in named.items():
-            log_levels.set(name, entry.get("target_level"), entry.get("timeout", 0))
-            if in_workers is not None:
-                await fastapi_concurrency.run_in_threadpool(
-                    in_workers, name, entry.get("target_level"), entry.get("timeout", 0))
-        return log_levels.config()
+
+        def set_levels() -> dict[str, Any]:
+            for name, entry in named.items():
+                log_levels.set(name, entry.get("target_level"), entry.get("timeout", 0))
+                if in_workers is not None:
+                    in_workers(name, entry.get("target_level"), entry.get("timeout", 0))
+            return log_levels.config()
+        return await fastapi_concurrency.run_in_threadpool(set_levels)
 
     def set_debug(topology_id: str, component: str | None, action: str, spct: float) -> None:
         handle = view.handle(topology_id)
-        if component is not None and component not in handle.topology.components:
+        if component is not None and component not in handle.shape.components:
             raise UnknownComponentError(f"topology {topology_id!r} has no component {component!r} "
-                                        f"(components: {sorted(handle.topology.components)})")
+                                        f"(components: {sorted(handle.shape.components)})")
         if action not in ("enable", "disable"):
             raise fastapi.HTTPException(400, f"debug action must be enable or disable, got {action!r}")
         if action == "enable" and spct > 0:
@@ -363,22 +366,17 @@ def create_app(cluster: LocalCluster | ClusterSource, token: str | None = None,
     async def apply_rule_file(request: fastapi.Request, topology_id: str = topology_id_path,
                               component: str = component_path) -> dict[str, Any]:
         handle = view.handle(topology_id)
-        if component not in handle.topology.components:
+        if component not in handle.shape.components:
             raise UnknownComponentError(f"topology {topology_id!r} has no component {component!r} "
-                                        f"(components: {sorted(handle.topology.components)})")
+                                        f"(components: {sorted(handle.shape.components)})")
         body = await _json_body(request, required=True)
         text = body.get("rules") if isinstance(body, dict) else None
         if not isinstance(text, str):
             raise _ApiError(400, 'the body must be {"rules": "<the rule file\'s text>"}')
         try:
-            rules_dir = handle.rules_dir(component)
-            event_types = handle.event_types(component)
+            result = await fastapi_concurrency.run_in_threadpool(handle.apply_rules, component, text)
         except RulesUnsupportedError as exc:
             raise _ApiError(409, str(exc)) from None
-        prefix = handle.topology.components[component].obj.name
-        try:
-            result = await fastapi_concurrency.run_in_threadpool(
-                apply_rules, rules_dir, text, event_types, prefix)
         except RulesRejectedError as exc:
             raise _ApiError(422, str(exc), errors=exc.errors) from None
         except RulesNotAppliedError as exc:

@@ -42,7 +42,7 @@ __all__ = ["start_ui", "ui"]
 def start_ui(cluster: Any, host: str, port: int, token: str | None, out: IO[str] | None = None,
              dashboards: Mapping[str, Provider] | None = None) -> UIServer:
     """Serve the UI for ``cluster`` (a LocalCluster, a RayCluster, or any
-    :class:`~squall.ui.source.ClusterSource`) on a background thread and print where,
+    :class:`~squall.ui.source.ClusterSource`) from a process of its own and print where,
     with the token for actions, to ``out`` (stderr by default).
 
     Args:

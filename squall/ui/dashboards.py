@@ -69,6 +69,8 @@ class Dashboard:
         """
         try:
             data = self.provider()
+        except DashboardError:
+            raise           # already says which dashboard and why (the UI process's relay)
         except Exception as exc:
             raise DashboardError(f"dashboard {self.name!r}: its provider raised "
                                  f"{type(exc).__name__}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Serve the UI app with uvicorn on a background thread (:func:`serve`), or until
+"""Serve the UI app with uvicorn in a process of its own (:func:`serve`), or until
 stopped (:func:`serve_forever`, what ``squall ui`` runs).
 
 Semantics: Storm ``storm ui`` (default address 127.0.0.1:8744 here, as the seed's lab).
@@ -9,20 +9,24 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping
-from typing import IO, Any, Self
+from typing import IO, Self
 
 from ..errors import SquallError
 from ..extras import require
 from ..runtime.local import LocalCluster
-from .app import create_app
-from .dashboards import DashboardError, Provider
+from .dashboards import Provider
+from .snapshot import Channel, ChannelClosedError, SnapshotPublisher
 from .source import ClusterSource
-from .views import ClusterView, CounterHistory
+from .views import as_source
 
-uvicorn = require("uvicorn", "ui")
+# The UI's process imports them; here, a missing extra is said before it starts.
+require("uvicorn", "ui")
+require("fastapi", "ui")
 
 __all__ = [
     "DEFAULT_HOST",
@@ -46,14 +50,13 @@ class UIServerError(SquallError):
 
 
 class UIServer:
-    """A running UI server: :attr:`url`, :meth:`stop`; a context manager."""
+    """A running UI server (in its own process): :attr:`url`, :meth:`stop`; a context manager."""
 
-    def __init__(self, server: Any, thread: threading.Thread, sampler: threading.Thread,
-                 stopping: threading.Event, host: str, port: int) -> None:
-        self._server = server
-        self._thread = thread
-        self._sampler = sampler
-        self._stopping = stopping
+    def __init__(self, process: subprocess.Popen, channel: Channel, publisher: SnapshotPublisher,
+                 host: str, port: int) -> None:
+        self._process = process
+        self._channel = channel
+        self._publisher = publisher
         self.host = host
         self.port = port
 
@@ -63,13 +66,25 @@ class UIServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The UI process's id."""
+        return self._process.pid
+
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop serving (requests in progress finish) and wait up to ``timeout_s`` seconds.
-        Topologies keep running."""
-        self._stopping.set()
-        self._server.should_exit = True
-        self._thread.join(timeout_s)
-        self._sampler.join(timeout_s)
+        """Stop serving (requests in progress finish) and wait up to ``timeout_s`` seconds
+        for the UI's process to end (then it is killed). Topologies keep running."""
+        try:
+            self._channel.send({"t": "stop"})
+        except ChannelClosedError:
+            pass            # it has ended already
+        try:
+            self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._channel.close()
+        self._publisher.join(timeout_s)
 
     def __enter__(self) -> Self:
         return self
@@ -80,8 +95,11 @@ class UIServer:
 
 def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           token: str | None = None, sample_s: float = 10.0,
-          dashboards: Mapping[str, Provider] | None = None) -> UIServer:
-    """Serve the pages, the REST API and ``/metrics`` for ``cluster`` on a background thread.
+          dashboards: Mapping[str, Provider] | None = None, refresh_s: float = 0.5,
+          start_timeout_s: float = 60.0) -> UIServer:
+    """Serve the pages, the REST API and ``/metrics`` for ``cluster`` from a process of
+    their own (:mod:`squall.ui.ui_process`), so that polling them costs the topologies
+    at most one snapshot of their figures per ``refresh_s`` (see :mod:`squall.ui.snapshot`).
 
     Args:
         cluster: the cluster to watch and act on: a LocalCluster, or any
@@ -89,12 +107,16 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
         host: the address to bind; loopback unless another is asked for.
         port: the TCP port; 0 picks a free one (read it from the result's ``url``).
         token: the bearer token that actions (activate, deactivate, kill) need; None
-            refuses every action with 403. Never logged.
+            refuses every action with 403. Never logged, never on a command line.
         sample_s: seconds between two samples of the counters, which the 10-minute,
             3-hour and 1-day figures are computed from (their precision), and between
             two samples of the dashboards' counters while no page reads them.
         dashboards: application dashboards, name -> provider (see
-            :mod:`squall.ui.dashboards`), each at ``/dashboard.html?name=NAME``.
+            :mod:`squall.ui.dashboards`), each at ``/dashboard.html?name=NAME``; each
+            provider is called in this process once per snapshot.
+        refresh_s: the oldest figures a request is answered with, in seconds; a request
+            that finds older ones waits for a new snapshot (a few milliseconds).
+        start_timeout_s: how long the UI's process may take to start and bind.
 
     Returns:
         the running :class:`UIServer`; call ``stop()`` when done.
@@ -102,43 +124,37 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
     Raises:
         UIServerError: the server did not start (for instance, the port is in use).
         MissingExtraError: the ``ui`` extra is not installed.
+
+    Semantics: Storm ``storm ui`` (a daemon of its own, reading what Nimbus reports).
     """
-    view = ClusterView(cluster, CounterHistory(sample_s))
-    app = create_app(cluster, token=token, view=view, dashboards=dashboards)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def run() -> None:
+    ours, theirs = socket.socketpair()
+    try:
+        # A session of its own: Ctrl-C in a terminal stops the run, which then stops its UI.
+        process = subprocess.Popen([sys.executable, "-m", "squall.ui.ui_process", str(theirs.fileno())],
+                                   pass_fds=(theirs.fileno(),), start_new_session=True)
+    finally:
+        theirs.close()
+    channel = Channel(ours)
+    publisher = SnapshotPublisher(as_source(cluster), channel, dashboards)
+    try:
+        ours.settimeout(start_timeout_s)
+        channel.send({"t": "config", "host": host, "port": port, "token": token, "sample_s": sample_s,
+                      "refresh_s": refresh_s, "dashboards": sorted(dashboards or {})})
+        publisher.publish()
+        answer = channel.recv()
+        ours.settimeout(None)
+    except (ChannelClosedError, TimeoutError) as exc:
+        answer = {"t": "failed", "error": f"the UI process did not start ({exc}; see its output above)"}
+    if answer.get("t") != "started":
+        channel.close()
         try:
-            server.run()
-        except BaseException as exc:  # noqa: BLE001  uvicorn exits with SystemExit when it cannot bind
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="squall-ui", daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        thread.join(0.01)
-    if not server.started:
-        reason = f": {failure[0]!r}" if failure else " (see the log above)"
-        raise UIServerError(f"the UI server could not start on {host}:{port}{reason}")
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    stopping = threading.Event()
-
-    def sample() -> None:
-        while not stopping.wait(sample_s):
-            view.sample()
-            # Dashboards too, so a page opened later shows the recent curve.
-            for board in app.state.dashboards.values():
-                try:
-                    board.read()
-                except DashboardError:
-                    pass    # the page shows the provider's error when it asks
-
-    sampler = threading.Thread(target=sample, name="squall-ui-sampler", daemon=True)
-    sampler.start()
-    return UIServer(server, thread, sampler, stopping, host, bound)
+            process.wait(start_timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise UIServerError(f"the UI server could not start on {host}:{port}: {answer.get('error')}")
+    publisher.start()
+    return UIServer(process, channel, publisher, host, int(answer["port"]))
 
 
 def resolve_token(token: str | None) -> tuple[str, bool]:

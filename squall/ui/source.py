@@ -39,6 +39,7 @@ from ..topology import Topology
 __all__ = [
     "HOST",
     "ClusterSource",
+    "ComponentShape",
     "ErrorRecord",
     "ExecutorSummary",
     "LocalSource",
@@ -50,9 +51,11 @@ __all__ = [
     "SampleSink",
     "StatementSummary",
     "SupervisorSummary",
+    "TopologyShape",
     "TopologySource",
     "WorkerReader",
     "WorkerSummary",
+    "grouping_name",
 ]
 
 HOST = "127.0.0.1"
@@ -178,12 +181,79 @@ class PartitionLag:
     head: int | None
 
 
+@dataclass(frozen=True)
+class StreamRef:
+    """A component's output stream."""
+
+    component: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class InputShape:
+    """A bolt's input: the stream it reads and its grouping's name (``shuffle``, ...)."""
+
+    source: StreamRef
+    grouping: str
+
+
+@dataclass(frozen=True)
+class ComponentShape:
+    """One component as the UI draws it: kind, task ids and inputs."""
+
+    name: str
+    is_spout: bool
+    tasks: tuple[int, ...]
+    inputs: tuple[InputShape, ...]
+
+
+@dataclass(frozen=True)
+class TopologyShape:
+    """What the UI reads of a :class:`~squall.topology.Topology`: the graph without its
+    components' objects, plain data that travels as JSON to the UI's own process.
+
+    ``components`` in declaration order; ``order`` sources before their subscribers.
+    """
+
+    components: Mapping[str, ComponentShape]
+    order: tuple[str, ...]
+
+    @classmethod
+    def of(cls, topology: Topology) -> TopologyShape:
+        components = {name: ComponentShape(name, spec.is_spout, tuple(topology.task_ids(name)), tuple(
+            InputShape(StreamRef(sub.source.component, sub.source.stream), grouping_name(sub.grouping))
+            for sub in spec.inputs)) for name, spec in topology.components.items()}
+        return cls(components, tuple(topology.topological_order()))
+
+    def topological_order(self) -> list[str]:
+        return list(self.order)
+
+    def component_of_task(self) -> dict[int, str]:
+        return {t: name for name, c in self.components.items() for t in c.tasks}
+
+    def task_ids(self, component: str) -> tuple[int, ...]:
+        return self.components[component].tasks
+
+
+_GROUPINGS = {"ShuffleGrouping": "shuffle", "FieldsGrouping": "fields", "PartialKeyGrouping": "partial_key",
+              "AllGrouping": "all", "GlobalGrouping": "global", "NoneGrouping": "none",
+              "DirectGrouping": "direct", "LocalOrShuffleGrouping": "local_or_shuffle"}
+
+
+def grouping_name(grouping: Any) -> str:
+    """Storm UI's name of a grouping (``shuffle``, ``fields``, ...; ``custom`` for a user's)."""
+    for cls in type(grouping).__mro__:
+        if cls.__name__ in _GROUPINGS:
+            return _GROUPINGS[cls.__name__]
+    return "custom"
+
+
 class TopologySource(Protocol):
     """One running topology, as the UI reads it. Every method is safe to call from a
     web server thread while the topology runs, and returns a snapshot."""
 
     name: str
-    topology: Topology
+    shape: TopologyShape
     conf: Mapping[str, Any]
 
     @property
@@ -213,16 +283,15 @@ class TopologySource(Protocol):
     def statements(self) -> list[StatementSummary]:
         """Every EPL statement of every CEP bolt task."""
 
-    def rules_dir(self, component: str) -> str:
-        """The directory ``component``'s CEP tasks watch for rule files.
+    def apply_rules(self, component: str, text: str) -> dict[str, Any]:
+        """Install ``text`` as the rule file of CEP bolt ``component`` and wait until its
+        running tasks applied it (see :func:`squall.ui.actions.apply_rules`).
 
         Raises:
             RulesUnsupportedError: not a CEP bolt, or built without ``rules_dir``.
+            RulesRejectedError: the file does not compile; the running rules go on.
+            RulesNotAppliedError: a running task did not apply it in time.
         """
-
-    def event_types(self, component: str) -> dict[str, dict[str, type]]:
-        """The event types ``component``'s CEP engine knows (name -> property -> type),
-        so a rule file is compiled as the running engine would compile it."""
 
     def kafka_lag(self) -> dict[str, list[PartitionLag]]:
         """Per Kafka spout component, one entry per assigned partition."""
@@ -316,6 +385,7 @@ class LocalTopology:
         self.worker = handle.worker
         self.name = handle.name
         self.topology = handle.worker.topology
+        self.shape = TopologyShape.of(self.topology)
         self.conf = handle.worker.conf
         self.reader = WorkerReader(handle.worker)
 
@@ -348,23 +418,6 @@ class LocalTopology:
         cs = self.worker.checkpoint_stats
         return [] if cs is None else [cs]
 
-    def latency_samples(self) -> dict[str, dict[str, tuple[int, float, list[float]]]]:
-        """Per component, ``process`` (bolts) and ``complete`` (spouts) latencies: every
-        sample's count and sum (seconds) and the recent samples (seconds), over its tasks.
-        What ``/metrics`` turns into histograms; the Ray runtime has no such method."""
-        out: dict[str, dict[str, tuple[int, float, list[float]]]] = {}
-        for ex in self.worker.executors:
-            for task in ex.tasks:
-                c = task.counters
-                for kind, sample in (("process", c.process_latency), ("complete", c.complete_latency)):
-                    if not sample.count:
-                        continue
-                    count, total, recent = out.setdefault(ex.component, {}).get(kind, (0, 0.0, []))
-                    # A copy first: the task appends on its own thread.
-                    out[ex.component][kind] = (count + sample.count, total + sample.total_s,
-                                               recent + list(sample.recent))
-        return out
-
     def statements(self) -> list[StatementSummary]:
         return self.reader.statements()
 
@@ -373,6 +426,11 @@ class LocalTopology:
 
     def event_types(self, component: str) -> dict[str, dict[str, type]]:
         return self.reader.event_types(component)
+
+    def apply_rules(self, component: str, text: str) -> dict[str, Any]:
+        from .actions import apply_rules_to
+
+        return apply_rules_to(self, component, text)
 
     def kafka_lag(self) -> dict[str, list[PartitionLag]]:
         return self.reader.kafka_lag()

@@ -257,7 +257,7 @@ class ClusterView:
     def cluster_summary(self) -> dict[str, Any]:
         handles = self.handles().values()
         executors = sum(len(h.executors()) for h in handles)
-        tasks = sum(len(h.topology.component_of_task()) for h in handles)
+        tasks = sum(len(h.shape.component_of_task()) for h in handles)
         workers = sum(len(h.workers()) for h in handles)
         uptime = self.source.nimbus().uptime_s
         # No fixed slots: a worker process is started per worker, so every slot is used.
@@ -292,7 +292,7 @@ class ClusterView:
         uptime = handle.uptime_s()
         return {"id": handle.name, "name": handle.name, "status": self.status(handle),
                 "uptime": pretty_duration(uptime), "uptimeSeconds": int(uptime),
-                "tasksTotal": len(handle.topology.component_of_task()),
+                "tasksTotal": len(handle.shape.component_of_task()),
                 "workersTotal": len(handle.workers()),
                 "executorsTotal": len(handle.executors()), "replicationCount": 1}
 
@@ -336,7 +336,7 @@ class ClusterView:
         counts = self._windowed(topology_id, stats, window, now)
         epoch = time.time()
         spouts, bolts = [], []
-        for name in handle.topology.topological_order():
+        for name in handle.shape.topological_order():
             st = stats.get(name)
             if st is None:
                 continue
@@ -428,8 +428,8 @@ class ClusterView:
         for ex in handle.executors():
             by_component.setdefault(ex.component, []).append(ex)
         out: dict[str, Any] = {}
-        for name in handle.topology.topological_order():
-            spec = handle.topology.components[name]
+        for name in handle.shape.topological_order():
+            spec = handle.shape.components[name]
             st = stats.get(name)
             if st is None:
                 continue
@@ -451,7 +451,7 @@ class ClusterView:
                 ":link": f"/component.html?topology={handle.name}&id={name}",
                 ":inputs": [{":component": sub.source.component, ":stream": sub.source.stream,
                              ":sani-stream": sanitize_stream_name(sub.source.stream),
-                             ":grouping": _grouping_name(sub.grouping)} for sub in spec.inputs],
+                             ":grouping": sub.grouping} for sub in spec.inputs],
                 ":emitted": dict(sorted(st.emitted_by_stream.items())),
                 ":executors": st.executors, ":tasks": st.tasks,
             }
@@ -545,18 +545,6 @@ def sanitize_stream_name(stream: str) -> str:
     """
     clean = re.sub(r"[^A-Za-z_.\-]", "_", stream)
     return clean if stream[:1].isalpha() else "_s" + clean
-
-
-_GROUPINGS = {"ShuffleGrouping": "shuffle", "FieldsGrouping": "fields", "PartialKeyGrouping": "partial_key",
-              "AllGrouping": "all", "GlobalGrouping": "global", "NoneGrouping": "none",
-              "DirectGrouping": "direct", "LocalOrShuffleGrouping": "local_or_shuffle"}
-
-
-def _grouping_name(grouping: Any) -> str:
-    for cls in type(grouping).__mro__:
-        if cls.__name__ in _GROUPINGS:
-            return _GROUPINGS[cls.__name__]
-    return "custom"
 
 
 def _lag(head: int | None, offset: int | None) -> int | None:

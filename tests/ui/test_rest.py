@@ -16,7 +16,7 @@ parser = pytest.importorskip("prometheus_client.parser")
 from squall import Bolt, Spout, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
 from squall.ui import UIServerError, serve
-from tests.ui.uikit import AUTH, TOKEN, eventually
+from tests.ui.uikit import AUTH, TOKEN, eventually, freeze
 
 
 class Counting(Spout):
@@ -69,17 +69,6 @@ def running(cluster):
     return handle
 
 
-def _freeze(client, handle):
-    """Deactivate over HTTP and wait until every tree is done: the figures stop moving."""
-    assert client.post(f"/api/v1/topology/{handle.name}/deactivate", headers=AUTH).status_code == 200
-    eventually(lambda: client.get(f"/api/v1/topology/{handle.name}").json()["status"] == "INACTIVE",
-                "the topology shows as deactivated")
-    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
-    before = handle.stats()
-    eventually(lambda: handle.stats()["sink"].executed == before["sink"].executed
-                and handle.stats()["numbers"].acked == before["numbers"].acked, "the counters settle")
-
-
 def test_summaries_name_the_running_topology_with_storms_fields(running, client):
     topo = client.get("/api/v1/topology/summary").json()["topologies"]
     assert [t["id"] for t in topo] == ["numbers-topo"]
@@ -94,7 +83,7 @@ def test_summaries_name_the_running_topology_with_storms_fields(running, client)
 
 
 def test_topology_page_figures_equal_the_runtimes_stats(running, client):
-    _freeze(client, running)
+    freeze(client, running)
     stats = running.stats()
     page = client.get("/api/v1/topology/numbers-topo").json()
     assert page["msgTimeout"] == 30 and page["window"] == ":all-time"
@@ -136,7 +125,7 @@ def test_errors_show_as_last_error_and_component_errors(running, client):
 
 
 def test_component_page_splits_figures_by_executor_and_stream(running, client):
-    _freeze(client, running)
+    freeze(client, running)
     stats = running.stats()
     split = client.get("/api/v1/topology/numbers-topo/component/split").json()
     assert len(split["executorStats"]) == 2
@@ -187,7 +176,7 @@ def test_actions_need_the_right_token(running, client):
 def test_deactivate_stops_the_figures_and_activate_resumes_them(running, client):
     r = client.post("/api/v1/topology/numbers-topo/deactivate", headers=AUTH)
     assert r.json() == {"topologyOperation": "deactivate", "topologyId": "numbers-topo", "status": "success"}
-    _freeze(client, running)
+    freeze(client, running)
     emitted = client.get("/api/v1/topology/numbers-topo").json()["spouts"][0]["emitted"]
     time.sleep(0.3)     # a running spout emits thousands in this time
     assert client.get("/api/v1/topology/numbers-topo").json()["spouts"][0]["emitted"] == emitted
@@ -209,7 +198,7 @@ def test_kill_with_a_wait_ends_the_topology(running, client):
 
 
 def test_metrics_parse_and_carry_the_counters(running, client):
-    _freeze(client, running)
+    freeze(client, running)
     stats = running.stats()
     r = client.get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")

@@ -28,3 +28,23 @@ def until(browser, check, what, guard_s=HANG_GUARD_S):
 
     return WebDriverWait(browser, guard_s, poll_frequency=0.05).until(
         lambda d: check(d), message=f"never happened: {what}")
+
+
+def freeze(client, handle, spout="numbers", sink="sink"):
+    """Deactivate ``handle``'s topology over HTTP and wait until its figures stop moving:
+    every tree done, the runtime's counters still, and the UI's answers showing them
+    (the UI reads snapshots at most ``refresh_s`` old)."""
+    name = handle.name
+    assert client.post(f"/api/v1/topology/{name}/deactivate", headers=AUTH).status_code == 200
+    eventually(lambda: client.get(f"/api/v1/topology/{name}").json()["status"] == "INACTIVE",
+               "the topology shows as deactivated")
+    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
+    before = handle.stats()
+    eventually(lambda: handle.stats()[sink].executed == before[sink].executed
+               and handle.stats()[spout].acked == before[spout].acked, "the counters settle")
+
+    def shown():
+        page = client.get(f"/api/v1/topology/{name}").json()
+        bolts = {b["boltId"]: b for b in page["bolts"]}
+        return (page["spouts"][0]["acked"], bolts[sink]["executed"]) == (before[spout].acked, before[sink].executed)
+    eventually(shown, "the UI's answers show the settled counters")
