@@ -16,6 +16,9 @@ belongs to:
   every category whose condition is true, in declaration order.
 
 So a ``time_batch`` in a partition starts at that partition's first event, as in Esper.
+A join, pattern or ``match_recognize`` runs per partition the same way; an event of a
+type the context does not list (a join's other stream) goes to every partition made so
+far (Esper 8.9).
 ``context.name`` is the context's name, ``context.id`` the partition's number (keyed and
 hash: in the order partitions were created; category: the category's position),
 ``context.key1``... the key values (keyed), ``context.label`` the category's label.
