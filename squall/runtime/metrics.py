@@ -370,6 +370,10 @@ def merge_stats(parts: Iterable[dict[str, ComponentStats]]) -> dict[str, Compone
 def _merge(samples: list[LatencySample]) -> LatencySample:
     merged = LatencySample(sum(len(s.recent) for s in samples) or 1)
     for s in samples:
-        for v in s.recent:
-            merged.add(v)
+        # list() copies under the GIL: the task appends on its own thread, and iterating
+        # the live deque raised "deque mutated during iteration" mid-run.
+        merged.recent.extend(list(s.recent))
+        merged.count += s.count
+        merged.total_s += s.total_s
+        merged.histogram.merge(s.histogram)
     return merged

@@ -26,7 +26,10 @@ _PAUSE_S = 0.003
 
 
 class Numbers(Spout):
-    """0, 1, 2, ... reliably, for as long as it runs."""
+    """0, 1, 2, ... reliably, for as long as it runs, or up to ``limit`` numbers."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
 
     def declare_output_fields(self, declarer):
         declarer.declare(["n"])
@@ -36,8 +39,9 @@ class Numbers(Spout):
         self.n = 0
 
     def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
+        if self.limit is None or self.n < self.limit:
+            self.collector.emit([self.n], message_id=self.n)
+            self.n += 1
 
 
 class Pausing(Bolt):
@@ -96,15 +100,22 @@ def test_execute_latency_is_a_histogram_of_one_tuple_in_twenty(cluster):
         eventually(lambda: handle.stats()["slow"].executed >= 300, "300 tuples through the slow bolt")
         assert client.post("/api/v1/topology/histo/deactivate", headers=AUTH).status_code == 200
         eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
-        stats = handle.stats()
-        families = _scrape(client)
+        assert "execute" in handle.stats()["slow"].latency_histograms, "the executor times sampled tuples"
+
+        def executed(families, component):
+            return next(v for n, lbl, v in families["squall_executed"]["samples"]
+                        if n == "squall_executed_total" and lbl["topology"] == "histo" and lbl["component"] == component)
+
+        # One task, the 20th, 40th, ... tuple it executed timed (sample rate 0.05); a scrape
+        # answers from one snapshot of the figures, which may be a moment old.
+        families = eventually(lambda: (f := _scrape(client)) and all(
+            _histogram(f, "squall_execute_latency_seconds", "histo", c)[1] == executed(f, c) // 20 > 0
+            for c in ("slow", "fast")) and f, "the execute histograms count one tuple in 20")
     for component in ("slow", "fast"):
         buckets, count, total = _histogram(families, "squall_execute_latency_seconds", "histo", component)
         assert [le for le, _ in buckets] == [*LATENCY_BUCKETS_S, float("inf")]
         assert [v for _, v in buckets] == sorted(v for _, v in buckets), "cumulative buckets"
         assert buckets[-1][1] == count
-        # One task, the 20th, 40th, ... tuple it executed timed (sample rate 0.05).
-        assert count == stats[component].executed // 20, component
     slow, count, total = _histogram(families, "squall_execute_latency_seconds", "histo", "slow")
     assert dict(slow)[0.0025] == 0, "every timed tuple of the slow bolt slept 3 ms"
     assert total / count >= _PAUSE_S
@@ -112,20 +123,43 @@ def test_execute_latency_is_a_histogram_of_one_tuple_in_twenty(cluster):
     assert dict(fast)[0.001] >= count / 2, "most timed tuples of a bolt that only acks take under 1 ms"
 
 
+class Raising(Bolt):
+    """Raises on every tuple."""
+
+    def process(self, tup):
+        raise ValueError(f"bad number {tup.values[0]}")
+
+
+def test_a_tuple_that_raises_is_failed_and_not_timed(cluster):
+    b = TopologyBuilder()
+    b.set_spout("numbers", Numbers())
+    b.set_bolt("raising", Raising()).shuffle_grouping("numbers")
+    handle = cluster.submit_topology("raising", {MAX_SPOUT_PENDING: 32, STATS_SAMPLE_RATE: 0.5}, b.build())
+    eventually(lambda: handle.stats()["raising"].executed >= 100, "100 tuples through the raising bolt")
+    cluster.deactivate("raising")
+    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight fail")
+    st = handle.stats()["raising"]
+    assert st.error_count == st.failed == st.executed >= 100
+    assert "execute" not in st.latency_histograms, "an execute that raised is not a latency"
+
+
 def test_process_and_complete_latency_histograms_count_every_timed_sample(cluster):
     b = TopologyBuilder()
-    b.set_spout("numbers", Numbers(), parallelism=2)
+    b.set_spout("numbers", Numbers(limit=3000), parallelism=2)
     b.set_bolt("sink", Pausing(0.0), parallelism=2).shuffle_grouping("numbers")
     handle = cluster.submit_topology("samples", {MAX_SPOUT_PENDING: 32, STATS_SAMPLE_RATE: 0.5}, b.build())
     with serve(cluster, port=0, token=TOKEN) as server, httpx.Client(base_url=server.url) as client:
-        eventually(lambda: handle.stats()["numbers"].acked >= 500, "500 trees complete")
-        assert client.post("/api/v1/topology/samples/deactivate", headers=AUTH).status_code == 200
-        eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
-        time.sleep(0.2)                 # the last completions reach the spouts' counters
-        families = _scrape(client)
-    tasks: dict[str, list] = {}
-    for ex in handle.worker.executors:
-        tasks.setdefault(ex.component, []).extend(t.counters for t in ex.tasks)
+        eventually(lambda: handle.stats()["numbers"].acked == 6000, "every tree completes")
+        tasks: dict[str, list] = {}
+        for ex in handle.worker.executors:
+            tasks.setdefault(ex.component, []).extend(t.counters for t in ex.tasks)
+        want = {"numbers": sum(c.complete_latency.count for c in tasks["numbers"]),
+                "sink": sum(c.process_latency.count for c in tasks["sink"])}
+        # A scrape answers from a snapshot of the figures, which may be a moment old.
+        families = eventually(lambda: (f := _scrape(client)) and (
+            _histogram(f, "squall_complete_latency_seconds", "samples", "numbers")[1],
+            _histogram(f, "squall_process_latency_seconds", "samples", "sink")[1]) == (
+            want["numbers"], want["sink"]) and f, "the histograms count every timed sample")
     for family, component, kind in (("squall_complete_latency_seconds", "numbers", "complete_latency"),
                                     ("squall_process_latency_seconds", "sink", "process_latency")):
         buckets, count, total = _histogram(families, family, "samples", component)
@@ -205,5 +239,26 @@ def test_checkpoint_state_size_is_what_the_last_checkpoint_staged_and_grows_with
         staged = (len(encode_key("next")) + len(codec.encode(spout.obj.n))
                   + len(encode_key("seen")) + len(codec.encode(bolt.obj.seen)))
         assert handle.worker.checkpoint_stats.last_state_size_bytes == staged
-        assert gauge(client) == staged
         assert handle.worker.checkpoint_stats.max_state_size_bytes == staged
+        eventually(lambda: gauge(client) == staged, "/metrics serves the staged size")
+
+
+@pytest.mark.xfail(strict=True, reason="squall/ui/views.py answers stateSizeBytes null (the patch in issue "
+                                       "11's note); remove this mark with it")
+def test_the_rest_checkpoints_answer_has_the_state_size(cluster, client):
+    b = TopologyBuilder()
+    b.set_spout("numbers", Counting())
+    b.set_bolt("collect", Collecting()).shuffle_grouping("numbers")
+    handle = cluster.submit_topology("sized-rest", {MAX_SPOUT_PENDING: 16, CHECKPOINT_INTERVAL_MS: 50},
+                                     b.build(), state_backend=MemoryStateBackend())
+    eventually(lambda: (cs := handle.worker.checkpoint_stats) is not None and cs.completed >= 2, "checkpoints")
+    assert client.post("/api/v1/topology/sized-rest/deactivate", headers=AUTH).status_code == 200
+    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
+    txid = handle.worker.checkpoint_stats.last_txid
+    eventually(lambda: handle.worker.checkpoint_stats.last_txid > txid + 1, "two checkpoints more")
+    size = handle.worker.checkpoint_stats.last_state_size_bytes
+    assert size > 0
+    # Checkpoints completed before this read: whatever snapshot answers has a size.
+    assert client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"] is not None
+    eventually(lambda: client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"] == size,
+               "the checkpoints answer has the staged size")

@@ -86,36 +86,39 @@ def test_the_latency_histograms_add_the_buckets_of_both_worker_processes(ray_ui)
     def per_worker():
         return ray.get([w.stats.remote() for w in handle.workers()])
 
-    def settled():
-        # The figures stop moving: a scrape between two equal reads of each worker sees them.
-        before = per_worker()
-        time.sleep(0.5)                 # past the source's refresh: a fresh round
-        text = client.get("/metrics").text
-        after = per_worker()
-        same = all(b[c].latency_histograms == a[c].latency_histograms for b, a in zip(before, after) for c in b)
-        return (after, text) if same else None
+    def expected(workers):
+        """Each worker's own histograms with their buckets, counts and sums added."""
+        out = {}
+        for component, kinds in (("numbers", ("complete",)), ("slow", ("execute", "process")),
+                                 ("sink", ("execute", "process"))):
+            for kind in kinds:
+                own = [w[component].latency_histograms.get(kind, LatencyHistogram()) for w in workers]
+                out[(kind, component)] = own
+        return out
 
-    workers, text = _until(settled, "the workers' figures settle")
-    merged = _histograms(text)
+    def matches():
+        # The figures stop moving once the trees are done; a scrape answers from a snapshot
+        # at most a moment old, so it meets the workers' own figures within a few rounds.
+        workers = per_worker()
+        merged = _histograms(client.get("/metrics").text)
+        for key, own in expected(workers).items():
+            buckets, count, total = merged[key]
+            added = [(le, sum(dict(h.cumulative())[name] for h in own))
+                     for le, name in zip([*LATENCY_BUCKETS_S, float("inf")], [*map(repr, LATENCY_BUCKETS_S), "+Inf"])]
+            if buckets != added or count != sum(h.count for h in own) or \
+                    total != pytest.approx(sum(h.total_s for h in own)):
+                return None
+        return workers, merged
+
+    workers, merged = _until(matches, "/metrics's histograms are the workers' buckets added")
     assert len(workers) == 2
-    checked = 0
-    for component, kinds in (("numbers", ("complete",)), ("slow", ("execute", "process")),
-                             ("sink", ("execute", "process"))):
-        for kind in kinds:
-            buckets, count, total = merged[(kind, component)]
-            assert [le for le, _ in buckets] == [*LATENCY_BUCKETS_S, float("inf")]
-            own = [w[component].latency_histograms.get(kind, LatencyHistogram()) for w in workers]
-            # Each worker's buckets, added: le by le, the count and the sum.
-            assert buckets == [(le, sum(dict(h.cumulative())[key] for h in own))
-                               for le, key in zip([*LATENCY_BUCKETS_S, float("inf")],
-                                                  [*map(repr, LATENCY_BUCKETS_S), "+Inf"])]
-            assert count == sum(h.count for h in own) == buckets[-1][1]
-            assert total == pytest.approx(sum(h.total_s for h in own))
-            if kind != "execute":
-                # Timed in both processes (one task of each component per worker).
-                assert all(h.count > 0 for h in own), (kind, component)
-                checked += 1
-    assert checked == 3
+    for key, own in expected(workers).items():
+        buckets, count, _ = merged[key]
+        assert [le for le, _ in buckets] == [*LATENCY_BUCKETS_S, float("inf")]
+        assert buckets[-1][1] == count
+        if key[0] != "execute":
+            # Timed in both processes (one task of each component per worker).
+            assert all(h.count > 0 for h in own), key
     # The slow bolt sleeps 2 ms per tuple: none of its timed tuples is acked within 1 ms.
     buckets, count, _ = merged[("process", "slow")]
     assert dict(buckets)[0.001] == 0 and count > 0
