@@ -245,20 +245,21 @@ def test_checkpoint_state_size_is_what_the_last_checkpoint_staged_and_grows_with
 
 @pytest.mark.xfail(strict=True, reason="squall/ui/views.py answers stateSizeBytes null (the patch in issue "
                                        "11's note); remove this mark with it")
-def test_the_rest_checkpoints_answer_has_the_state_size(cluster, client):
+def test_the_rest_checkpoints_answer_has_the_state_size(cluster):
     b = TopologyBuilder()
     b.set_spout("numbers", Counting())
     b.set_bolt("collect", Collecting()).shuffle_grouping("numbers")
     handle = cluster.submit_topology("sized-rest", {MAX_SPOUT_PENDING: 16, CHECKPOINT_INTERVAL_MS: 50},
                                      b.build(), state_backend=MemoryStateBackend())
     eventually(lambda: (cs := handle.worker.checkpoint_stats) is not None and cs.completed >= 2, "checkpoints")
-    assert client.post("/api/v1/topology/sized-rest/deactivate", headers=AUTH).status_code == 200
-    eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
-    txid = handle.worker.checkpoint_stats.last_txid
-    eventually(lambda: handle.worker.checkpoint_stats.last_txid > txid + 1, "two checkpoints more")
-    size = handle.worker.checkpoint_stats.last_state_size_bytes
-    assert size > 0
-    # Checkpoints completed before this read: whatever snapshot answers has a size.
-    assert client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"] is not None
-    eventually(lambda: client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"] == size,
-               "the checkpoints answer has the staged size")
+    with serve(cluster, port=0, token=TOKEN) as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/api/v1/topology/sized-rest/deactivate", headers=AUTH).status_code == 200
+        eventually(lambda: handle.worker.in_flight() == 0, "the trees in flight complete")
+        txid = handle.worker.checkpoint_stats.last_txid
+        eventually(lambda: handle.worker.checkpoint_stats.last_txid > txid + 1, "two checkpoints more")
+        size = handle.worker.checkpoint_stats.last_state_size_bytes
+        assert size > 0
+        # Checkpoints completed before this read: whatever snapshot answers has a size.
+        assert client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"] is not None
+        eventually(lambda: client.get("/api/v1/topology/sized-rest").json()["checkpoints"]["stateSizeBytes"]
+                   == size, "the checkpoints answer has the staged size")
