@@ -134,8 +134,8 @@ def test_cells_are_the_bytes_the_store_makes_of_the_values(speed):
     from squall.store.table import encode_value
 
     class Table:
-        def put_many(self, rows):
-            self.rows = list(rows)
+        def put_columns(self, rows, columns):
+            self.rows = [(k, {c: columns[c][i] for c in columns}) for i, k in enumerate(rows)]
 
     class Sink:
         table = Table()
