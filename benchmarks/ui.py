@@ -1,25 +1,31 @@
 """UI overhead: the smart-car replay's throughput with the UI served and polled vs without.
 
-    python benchmarks/ui.py [--replay DIR] [--repeat N] [--poll-hz 10]
+    python benchmarks/ui.py [--replay DIR] [--passes N] [--repeat N] [--poll-hz 10]
 
 * Input: the trips of ``--replay`` (default ``examples/smartcar/data``) replayed
-  ``--passes`` times back to back (default 10; benchmarks/smartcar.py's spout) as fast
-  as possible through the pipeline of ``squall smartcar run`` (parse -> table, dead
-  letters; CEP -> speeding set), embedded stores in a new directory per run,
-  at-least-once without checkpoints.
-* "UI on": :func:`squall.ui.serve` on a free loopback port with the smart-car dashboard
-  registered, and a client thread polling at ``--poll-hz`` (10 requests/s by default),
-  in turn ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary`` and
-  the dashboard, as a page left open plus a Prometheus scraper would. "UI off": the
-  same run without server or poller.
+  ``--passes`` times back to back (default 40, about 4 s a run here; benchmarks/smartcar.py's
+  spout) as fast as possible through the pipeline of ``squall smartcar run`` (parse ->
+  table, dead letters; CEP -> speeding set), embedded stores in a new directory per
+  run, at-least-once without checkpoints.
+* "UI on": :func:`squall.ui.serve` (the UI in its own process, fed snapshots at most
+  every 0.5 s) on a free loopback port with the smart-car dashboard registered, and a
+  client thread polling at ``--poll-hz`` (10 requests/s by default), in turn
+  ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary`` and the
+  dashboard, as a page left open plus a Prometheus scraper would. "UI on, no dashboard":
+  the same without the dashboard's path (the figures the UI itself serves; the
+  dashboard's provider is the application's code, run in the topology's process). "UI
+  off": the same run without server or poller.
 * Throughput: records read / seconds from submit to the end of the input (the server is
-  started before, as ``--ui`` starts it before the run). Off and on
-  alternate, ``--repeat`` times each (default 3), in one process; each figure is the
-  median. REST latency: every poll's answer time (ms) over all "on" runs, p50 and p99.
+  started before, as ``--ui`` starts it before the run). The three alternate,
+  ``--repeat`` times each (default 3), in one process; each figure is the median. REST
+  latency: every poll's answer time (ms) over all "on" runs, p50 and p99.
+* Costs in the topology's process, timed in one more run: a snapshot of the figures,
+  and one call of the smart-car dashboard's provider (ms, medians).
 
 The last line is JSON: ``records_per_s_ui_off``, ``records_per_s_ui_on``,
-``overhead_pct`` (how much slower with the UI, in %), ``rest_p50_ms``, ``rest_p99_ms``,
-and ``requests`` (polls answered).
+``overhead_pct`` (how much slower with the UI, in %), ``records_per_s_ui_on_no_dashboard``,
+``overhead_pct_no_dashboard``, ``rest_p50_ms``, ``rest_p99_ms``, ``requests`` (polls
+answered), ``snapshot_ms`` and ``dashboard_provider_ms``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import httpx
 from squall.config import MAX_SPOUT_PENDING, MESSAGE_TIMEOUT_SECS
 from squall.runtime import LocalCluster
 from squall.ui import serve
+from squall.ui.snapshot import SnapshotPublisher
+from squall.ui.views import as_source
 from squall_smartcar.cli import _progress
 from squall_smartcar.dashboard import smartcar_dashboard
 from squall_smartcar.record import date_to_ms
@@ -46,25 +54,29 @@ from smartcar import RepeatReplaySpout    # benchmarks/smartcar.py (this script'
 
 START_MS = date_to_ms("20240101000000")     # the command's default --start
 PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", "/api/v1/dashboard/smartcar")
+MODES = {"off": (), "on": PATHS, "on, no dashboard": PATHS[:3]}
 
 
-def _poll(url: str, hz: float, stop: threading.Event, latencies_ms: list[tuple[str, float]]) -> None:
+def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
+          latencies_ms: list[tuple[str, float]]) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         i = 0
         next_at = time.monotonic()
         while not stop.is_set():
             t0 = time.perf_counter()
-            r = client.get(PATHS[i % len(PATHS)])
+            r = client.get(paths[i % len(paths)])
             elapsed_ms = (time.perf_counter() - t0) * 1000.0
             if r.status_code == 200:     # 404 / dashboard error until the run is submitted
-                latencies_ms.append((PATHS[i % len(PATHS)], elapsed_ms))
+                latencies_ms.append((paths[i % len(paths)], elapsed_ms))
             i += 1
             next_at += 1.0 / hz
             stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[tuple[str, float]]) -> tuple[int, float]:
-    """One replay; returns (records read, seconds)."""
+def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float,
+            latencies_ms: list[tuple[str, float]]) -> tuple[int, float]:
+    """One replay, the UI polled on ``paths`` (none: no UI); returns (records read, seconds)."""
+    ui = bool(paths)
     with tempfile.TemporaryDirectory() as data_dir, LocalCluster() as cluster:
         stores = Stores.embedded(data_dir)
         source = RepeatReplaySpout(replay, START_MS, passes)
@@ -79,7 +91,7 @@ def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[tu
 
             server = serve(cluster, port=0, token="bench", dashboards={"smartcar": board})
             stop = threading.Event()
-            poller = threading.Thread(target=_poll, args=(server.url, hz, stop, latencies_ms), daemon=True)
+            poller = threading.Thread(target=_poll, args=(server.url, paths, hz, stop, latencies_ms), daemon=True)
             poller.start()
         t0 = time.perf_counter()
         handle = running["handle"] = cluster.submit_topology("smartcar", conf, topology, until_complete=True)
@@ -96,25 +108,47 @@ def one_run(replay: str, passes: int, ui: bool, hz: float, latencies_ms: list[tu
     return read, elapsed
 
 
+def costs(replay: str, passes: int) -> tuple[float, float]:
+    """Median ms of a snapshot of the figures and of a dashboard provider call, taken
+    in the topology's process while the replay runs."""
+    with tempfile.TemporaryDirectory() as data_dir, LocalCluster() as cluster:
+        stores = Stores.embedded(data_dir)
+        source = RepeatReplaySpout(replay, START_MS, passes)
+        topology = build_topology(source, stores, DEFAULT_RULE.read_text(encoding="utf-8"))
+        handle = cluster.submit_topology("smartcar", {MAX_SPOUT_PENDING: 5000}, topology, until_complete=True)
+        publisher = SnapshotPublisher(as_source(cluster), None)
+        snapshots, boards = [], []
+        while not handle.wait(0.2):
+            t0 = time.perf_counter()
+            publisher.snapshot()
+            t1 = time.perf_counter()
+            smartcar_dashboard(handle, stores, source, "20240101")
+            t2 = time.perf_counter()
+            snapshots.append((t1 - t0) * 1000.0)
+            boards.append((t2 - t1) * 1000.0)
+    return statistics.median(snapshots), statistics.median(boards)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replay", default=str(Path(__file__).resolve().parents[1] / "examples/smartcar/data"))
-    ap.add_argument("--passes", type=int, default=10, help="Times the fleet is replayed in one run.")
+    ap.add_argument("--passes", type=int, default=40, help="Times the fleet is replayed in one run.")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--poll-hz", type=float, default=10.0)
     args = ap.parse_args()
-    rates: dict[bool, list[float]] = {False: [], True: []}
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     polls: list[tuple[str, float]] = []
     reads = set()
     for k in range(args.repeat):
-        for ui in (False, True):
-            read, elapsed = one_run(args.replay, args.passes, ui, args.poll_hz, polls)
+        for mode, paths in MODES.items():
+            read, elapsed = one_run(args.replay, args.passes, paths, args.poll_hz, polls)
             reads.add(read)
-            rates[ui].append(read / elapsed)
-            print(f"run {k + 1} ui {'on ' if ui else 'off'}: {read:,} records in {elapsed:.2f} s "
+            rates[mode].append(read / elapsed)
+            print(f"run {k + 1} ui {mode}: {read:,} records in {elapsed:.2f} s "
                   f"({read / elapsed:,.0f} records/s)", flush=True)
     assert len(reads) == 1, f"runs read different record counts: {sorted(reads)}"
-    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    off, on, bare = (statistics.median(rates[m]) for m in MODES)
+    snapshot_ms, board_ms = costs(args.replay, args.passes)
     for path in PATHS:
         times = [ms for p, ms in polls if p == path]
         if times:
@@ -123,11 +157,17 @@ def main() -> None:
     cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive") if len(latencies_ms) > 1 else None
     result = {"records_per_s_ui_off": round(off, 1), "records_per_s_ui_on": round(on, 1),
               "overhead_pct": round((off - on) / off * 100.0, 2),
+              "records_per_s_ui_on_no_dashboard": round(bare, 1),
+              "overhead_pct_no_dashboard": round((off - bare) / off * 100.0, 2),
               "rest_p50_ms": round(cuts[49], 2) if cuts else None,
-              "rest_p99_ms": round(cuts[98], 2) if cuts else None, "requests": len(latencies_ms)}
+              "rest_p99_ms": round(cuts[98], 2) if cuts else None, "requests": len(latencies_ms),
+              "snapshot_ms": round(snapshot_ms, 2), "dashboard_provider_ms": round(board_ms, 2)}
     print(f"UI off {off:,.0f} records/s, UI on (polled at {args.poll_hz:g}/s) {on:,.0f} records/s: "
-          f"{result['overhead_pct']} % slower; REST p50 {result['rest_p50_ms']} ms, p99 {result['rest_p99_ms']} ms "
-          f"over {len(latencies_ms)} requests")
+          f"{result['overhead_pct']} % slower; without the dashboard's path {bare:,.0f} records/s: "
+          f"{result['overhead_pct_no_dashboard']} % slower; REST p50 {result['rest_p50_ms']} ms, "
+          f"p99 {result['rest_p99_ms']} ms over {len(latencies_ms)} requests")
+    print(f"in the topology's process: a snapshot of the figures {snapshot_ms:.1f} ms, a call of the "
+          f"smart-car dashboard's provider {board_ms:.1f} ms (medians)")
     print(json.dumps(result))
 
 

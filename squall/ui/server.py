@@ -96,7 +96,7 @@ class UIServer:
 def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           token: str | None = None, sample_s: float = 10.0,
           dashboards: Mapping[str, Provider] | None = None, refresh_s: float = 0.5,
-          start_timeout_s: float = 60.0) -> UIServer:
+          dashboard_s: float = 1.0, start_timeout_s: float = 60.0) -> UIServer:
     """Serve the pages, the REST API and ``/metrics`` for ``cluster`` from a process of
     their own (:mod:`squall.ui.ui_process`), so that polling them costs the topologies
     at most one snapshot of their figures per ``refresh_s`` (see :mod:`squall.ui.snapshot`).
@@ -112,10 +112,12 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
             3-hour and 1-day figures are computed from (their precision), and between
             two samples of the dashboards' counters while no page reads them.
         dashboards: application dashboards, name -> provider (see
-            :mod:`squall.ui.dashboards`), each at ``/dashboard.html?name=NAME``; each
-            provider is called in this process once per snapshot.
+            :mod:`squall.ui.dashboards`), each at ``/dashboard.html?name=NAME``; a
+            provider is called in this process when its dashboard is read and its data
+            is older than ``dashboard_s`` (and every ``sample_s``, for its curve).
         refresh_s: the oldest figures a request is answered with, in seconds; a request
             that finds older ones waits for a new snapshot (a few milliseconds).
+        dashboard_s: the oldest dashboard data a request is answered with, in seconds.
         start_timeout_s: how long the UI's process may take to start and bind.
 
     Returns:
@@ -139,7 +141,7 @@ def serve(cluster: LocalCluster | ClusterSource, host: str = DEFAULT_HOST, port:
     try:
         ours.settimeout(start_timeout_s)
         channel.send({"t": "config", "host": host, "port": port, "token": token, "sample_s": sample_s,
-                      "refresh_s": refresh_s, "dashboards": sorted(dashboards or {})})
+                      "refresh_s": refresh_s, "dashboard_s": dashboard_s, "dashboards": sorted(dashboards or {})})
         publisher.publish()
         answer = channel.recv()
         ours.settimeout(None)

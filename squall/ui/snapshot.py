@@ -40,7 +40,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -250,22 +250,25 @@ class SnapshotPublisher:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def publish(self) -> None:
-        """Send a snapshot (or, when taking it failed, ``stale``: the UI keeps the last one).
+    def publish(self, boards: Iterable[str] = ()) -> None:
+        """Send a snapshot with the data of dashboards ``boards`` (or, when taking it
+        failed, ``stale``: the UI keeps the last one).
 
         Raises:
             ChannelClosedError: the UI's process is gone.
         """
         with self._snapshot_lock:
             try:
-                message = {"t": "snapshot", "data": self.snapshot()}
+                message = {"t": "snapshot", "data": self.snapshot(boards)}
             except Exception:
                 log.exception("the UI's snapshot of the runtime's figures failed; it shows the last one")
                 message = {"t": "stale"}
             self.channel.send(message)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Every figure the UI reads, as JSON-ready data."""
+    def snapshot(self, boards: Iterable[str] = ()) -> dict[str, Any]:
+        """Every figure the UI reads, as JSON-ready data, and the data of the dashboards
+        named in ``boards`` (an application's provider may cost much more than the
+        figures: it is called only for a dashboard that is read)."""
         topologies: dict[str, Any] = {}
         for name, handle in self.source.topologies().items():
             try:
@@ -280,7 +283,8 @@ class SnapshotPublisher:
         return {"nimbus": _plain_fields(self.source.nimbus()),
                 "supervisors": [_plain_fields(s) for s in self.source.supervisors()],
                 "topologies": topologies,
-                "dashboards": {name: self._board(name, provider) for name, provider in self.dashboards.items()},
+                "dashboards": {name: self._board(name, self.dashboards[name])
+                               for name in boards if name in self.dashboards},
                 "log_levels": self.log_levels.config()}
 
     def _topology(self, name: str, handle: TopologySource) -> dict[str, Any]:
@@ -322,7 +326,8 @@ class SnapshotPublisher:
                 message = self.channel.recv()
                 kind = message.get("t")
                 if kind == "refresh":
-                    self.publish()
+                    boards = message.get("dashboards")
+                    self.publish([str(b) for b in boards] if isinstance(boards, list) else ())
                 elif kind == "call":
                     threading.Thread(target=self._call, args=(message,), name="squall-ui-call", daemon=True).start()
                 else:
@@ -421,15 +426,17 @@ class SnapshotSource:
 
     Args:
         channel: the channel to the runtime's process.
-        refresh_s: the oldest snapshot a request is answered from (seconds).
+        refresh_s: the oldest figures a request is answered with (seconds).
+        dashboard_s: the oldest dashboard data a request is answered with (seconds).
 
     :meth:`receive_forever` must run on a thread of its own (it applies snapshots and
     answers calls); :meth:`apply` takes the first snapshot before it starts.
     """
 
-    def __init__(self, channel: Channel, refresh_s: float = 0.5) -> None:
+    def __init__(self, channel: Channel, refresh_s: float = 0.5, dashboard_s: float = 1.0) -> None:
         self.channel = channel
         self.refresh_s = refresh_s
+        self.dashboard_s = dashboard_s
         self.started_at = time.monotonic()
         self.log_levels = RemoteLogLevels(self)
         self._cond = threading.Condition()
@@ -438,6 +445,8 @@ class SnapshotSource:
         self._received = 0
         self._received_at = float("-inf")
         self._asked_at: float | None = None
+        self._asked_boards: set[str] = set()
+        self._board_at: dict[str, float] = {}
         self._closed = False
         self._calls: dict[int, _Call] = {}
         self._next_call = 0
@@ -454,7 +463,11 @@ class SnapshotSource:
             known.update(figures)
             topologies[name] = known
         with self._cond:
-            self._data = dict(data)
+            # Dashboards come when asked for: the others keep their last data.
+            boards = {**self._data["dashboards"], **data["dashboards"]}
+            now = time.monotonic()
+            self._board_at.update((name, now) for name in data["dashboards"])
+            self._data = {**data, "dashboards": boards}
             self._topologies = topologies
             self._mark_received()
 
@@ -462,21 +475,25 @@ class SnapshotSource:
         self._received += 1
         self._received_at = time.monotonic()
         self._asked_at = None
+        self._asked_boards = set()
         self._cond.notify_all()
 
-    def fresh(self, timeout_s: float = 10.0) -> None:
-        """Make sure the figures are at most ``refresh_s`` old: if not, ask for a snapshot
-        and wait for it (at most ``timeout_s``; then the old figures are served)."""
+    def fresh(self, boards: Iterable[str] = (), timeout_s: float = 10.0) -> None:
+        """Make sure the figures are at most ``refresh_s`` old, and the data of dashboards
+        ``boards`` at most ``dashboard_s``: if not, ask for a snapshot and wait for it
+        (at most ``timeout_s``; then the old figures are served)."""
         with self._cond:
             now = time.monotonic()
-            if self._closed or now - self._received_at <= self.refresh_s:
+            stale = {b for b in boards if now - self._board_at.get(b, float("-inf")) > self.dashboard_s}
+            if self._closed or (now - self._received_at <= self.refresh_s and not stale):
                 return
             seen = self._received
             # One request asks for all that wait; asked again if the answer is overdue.
-            if self._asked_at is None or now - self._asked_at > 2.0:
+            if self._asked_at is None or now - self._asked_at > 2.0 or not stale <= self._asked_boards:
                 self._asked_at = now
+                self._asked_boards |= stale
                 try:
-                    self.channel.send({"t": "refresh"})
+                    self.channel.send({"t": "refresh", "dashboards": sorted(stale)})
                 except ChannelClosedError:
                     return
             self._cond.wait_for(lambda: self._received > seen or self._closed, timeout_s)

@@ -30,6 +30,7 @@ fastapi_concurrency = require("fastapi.concurrency", "ui")
 __all__ = ["main"]
 
 _FRESH_PATHS = ("/api/", "/metrics")     # answers built from figures; pages and assets are files
+_DASHBOARD = "/api/v1/dashboard/"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
     channel = Channel(socket.socket(fileno=int(argv[1])))
     try:
         config = channel.recv()
-        source = SnapshotSource(channel, float(config["refresh_s"]))
+        source = SnapshotSource(channel, float(config["refresh_s"]), float(config["dashboard_s"]))
         first = channel.recv()
         source.apply(first["data"])
     except (ChannelClosedError, KeyError, TypeError, ValueError) as exc:
@@ -69,8 +70,11 @@ def main(argv: list[str]) -> int:
 
     @app.middleware("http")
     async def fresh_figures(request: Any, call_next: Any) -> Any:
-        if request.url.path.startswith(_FRESH_PATHS):
-            await fastapi_concurrency.run_in_threadpool(source.fresh)
+        path = request.url.path
+        if path.startswith(_FRESH_PATHS):
+            board = path[len(_DASHBOARD):] if path.startswith(_DASHBOARD) else None
+            # An unknown name (a 404) must not cost the runtime a snapshot.
+            await fastapi_concurrency.run_in_threadpool(source.fresh, [board] if board in boards else [])
         return await call_next(request)
 
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
@@ -91,7 +95,7 @@ def main(argv: list[str]) -> int:
     def sample() -> None:
         # The windows' history and the dashboards' curves, while no page reads them.
         while not stopping.wait(sample_s):
-            source.fresh()
+            source.fresh(boards)
             view.sample()
             for board in app.state.dashboards.values():
                 try:
