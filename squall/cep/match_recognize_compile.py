@@ -31,6 +31,7 @@ NFA construction and the validation messages mirrored here.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -328,6 +329,35 @@ def _split(name: str) -> tuple[str | None, str]:
     return (head, tail) if dot else (None, name)
 
 
+_COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
+
+
+def _compare_to_literal(e) -> Callable | None:
+    """``prop OP literal`` (or ``literal OP prop``) as one closure ``(event, partition) ->
+    bool``, else None. The same values as the compiled expression tested ``is True``
+    (squall.cep.expressions: a null property gives null, so false); one call per test
+    instead of four, which is most of a define's cost."""
+    if not (isinstance(e, A.BinaryOp) and e.op in _COMPARE):
+        return None
+    fn, left, right = _COMPARE[e.op], e.left, e.right
+    if isinstance(left, A.Property) and isinstance(right, A.Literal) and right.value is not None:
+        name, value = left.name, right.value
+
+        def prop_op_literal(ev, part):
+            v = ev.get(name)
+            return v is not None and fn(v, value) is True
+        return prop_op_literal
+    if isinstance(left, A.Literal) and isinstance(right, A.Property) and left.value is not None:
+        name, value = right.name, left.value
+
+        def literal_op_prop(ev, part):
+            v = ev.get(name)
+            return v is not None and fn(value, v) is True
+        return literal_op_prop
+    return None
+
+
 class _Compiler:
     def __init__(self, mr: MatchRecognize, declared: dict[str, type] | None, type_name: str,
                  ctx: "EvalContext", streams: dict[str, int], multi: dict[str, int],
@@ -352,10 +382,15 @@ class _Compiler:
                        "not a pattern variable (variables: " + ", ".join(self.streams) + ")", node)
         return name
 
-    # -- define: a = events per stream (the current event in its variable's slot), b = partition
+    # -- define: pure tests see (event, partition), the others (events per stream with the
+    #    event tested in its variable's slot, partition); the partition is read by prev()
 
-    def define(self, var: str, cond: A.Expr) -> Callable:
+    def define(self, var: str, cond: A.Expr) -> tuple[Callable, bool]:
+        """``(test, pure)`` for ``define var as cond``: ``pure`` when the condition reads
+        only the event tested (and ``prev()``), so the operator evaluates it once per
+        event (see :class:`squall.cep.match_recognize.NFAState`)."""
         getters: dict[str, Callable] = {}
+        reads: dict[str, tuple[str, str]] = {}    # property name -> (variable, property)
         clause = "define"
 
         def repl(e):
@@ -382,22 +417,37 @@ class _Compiler:
                                "indexed property and requires an index or enumeration method to "
                                "access values)", e)
                 self.check_prop(prop, e, clause)
-                k = self.streams[head]
-
-                def g(c, k=k, prop=prop):
-                    ev = c.a[k]
-                    return None if ev is None else ev.get(prop)
-                getters[e.name] = g
+                reads[e.name] = (head, prop)
             return None
 
         cond = _rebuild(cond, repl)
-        f = compile_expr(cond, Scope(None, self.type_name, "define", None, self.ctx))
+        scope = Scope(None, self.type_name, "define", None, self.ctx)
+        pure = all(head == var for head, _ in reads.values())
+        if pure and not getters:
+            # Only the event's own properties: compiled over the event itself, with no
+            # lookup object between (the common case, and the hot one).
+            own = _rebuild(cond, lambda e: A.Property(reads[e.name][1], e.line, e.column)
+                           if isinstance(e, A.Property) else None)
+            fast = _compare_to_literal(own)
+            if fast is not None:
+                return fast, True
+            f = compile_expr(own, scope)
+            return (lambda ev, part: f(ev, None) is True), True
+        for name, (head, prop) in reads.items():
+            if pure:
+                getters[name] = lambda c, prop=prop: c.a.get(prop)
+            else:
+                def g(c, k=self.streams[head], prop=prop):
+                    ev = c.a[k]
+                    return None if ev is None else ev.get(prop)
+                getters[name] = g
+        f = compile_expr(cond, scope)
         lookup = _Lookup(getters)
 
-        def test(events, part):
-            lookup.a, lookup.b = events, part
+        def test(a, part):
+            lookup.a, lookup.b = a, part
             return f(lookup, None) is True
-        return test
+        return test, pure
 
     def prev(self, call: A.FunctionCall, getters: dict) -> A.Property:
         args = call.args
@@ -592,8 +642,9 @@ def compile_match_recognize_statement(st: A.SelectStatement,
         else:
             greedy = None
         loops = kind in ("zero_many", "one_many")
+        test, pure = conds.get(atom.name, (None, True))
         st = NFAState(atom.name, streams[atom.name], atom.name in multi,
-                      multi.get(atom.name, -1), greedy, conds.get(atom.name), loops)
+                      multi.get(atom.name, -1), greedy, test, pure, loops)
         if loops:
             st.next.append(st)     # Esper's */+ state lists itself first
         return st
@@ -638,7 +689,10 @@ def compile_match_recognize_statement(st: A.SelectStatement,
     if mr.partition_by:
         pscope = Scope(declared, stream.event_type, "partition-by", None, ctx)
         getters = [compile_row_expr(e, pscope) for e in mr.partition_by]
-        if len(getters) == 1:
+        if len(getters) == 1 and isinstance(mr.partition_by[0], A.Property):
+            # the event's own get, without a Python frame per event
+            partition = operator.methodcaller("get", mr.partition_by[0].name)
+        elif len(getters) == 1:
             partition = getters[0]
         else:
             def partition(ev):
