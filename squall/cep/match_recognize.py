@@ -46,13 +46,18 @@ if TYPE_CHECKING:
 __all__ = ["MatchRecognizeOperator", "NFAState", "END"]
 
 
+def _always(ev, part) -> bool:
+    """The test of a variable without ``define``: every event."""
+    return True
+
+
 class NFAState:
     """One pattern-variable occurrence of the NFA.
 
     ``stream``: the variable's slot among the single events; ``multi``: its slot among
     the group lists (-1 for a single variable); ``greedy``: None, or whether more events
     on this state make a better match (Esper's greedy counts); ``test``: the define
-    condition (None: always true), called as ``test(event, partition)`` when ``pure``
+    condition (without one: always true), called as ``test(event, partition)`` when ``pure``
     (it reads only the event tested and ``prev()``, so its value is the same for every
     partial match) and as ``test(events, partition)`` otherwise (``events``: the single
     events per slot, the event tested in its variable's slot); ``next``: the next states,
@@ -64,7 +69,8 @@ class NFAState:
 
     def __init__(self, var, stream, multiple, multi, greedy, test, pure, loops):
         self.var, self.stream, self.multiple, self.multi = var, stream, multiple, multi
-        self.greedy, self.test, self.pure, self.loops = greedy, test, pure, loops
+        self.greedy, self.pure, self.loops = greedy, pure, loops
+        self.test = _always if test is None else test
         self.next: Any = []
         self.index = -1
 
@@ -119,6 +125,15 @@ def _group_cells(events) -> Any:
 
 def _lists(groups):
     return None if groups is None else [None if g is None else _group_list(g) for g in groups]
+
+
+def _test_in_match(st: NFAState, ev, part, events: list) -> bool:
+    """An impure define: ``ev`` tested in its variable's slot of a partial match's single
+    events (the slot is empty again afterwards)."""
+    events[st.stream] = ev
+    ok = st.test(events, part)
+    events[st.stream] = None
+    return ok
 
 
 class MatchRecognizeOperator(Operator):
@@ -180,18 +195,12 @@ class MatchRecognizeOperator(Operator):
                 # admitted first (the count frees as each old entry is stepped)
                 self.instances -= 1
                 st = entry.state
-                test = st.test
-                if test is None:
-                    ok = True
-                elif st.pure:
+                if st.pure:
                     ok = memo[st.stream]
                     if ok is None:
-                        ok = memo[st.stream] = test(ev, part)
+                        ok = memo[st.stream] = st.test(ev, part)
                 else:
-                    evs = entry.events
-                    evs[st.stream] = ev
-                    ok = test(evs, part)
-                    evs[st.stream] = None
+                    ok = _test_in_match(st, ev, part, entry.events)
                 if ok:
                     advance(entry, st, ev, seq, nxt, ends)
                 elif or_terminated and END in st.next:
@@ -202,17 +211,12 @@ class MatchRecognizeOperator(Operator):
                 else:
                     spare = entry
             for st in starts:
-                test = st.test
-                if test is None:
-                    ok = True
-                elif st.pure:
+                if not st.pure:
+                    ok = _test_in_match(st, ev, part, [None] * num_streams)
+                else:
                     ok = memo[st.stream]
                     if ok is None:
-                        ok = memo[st.stream] = test(ev, part)
-                else:
-                    evs = [None] * num_streams
-                    evs[st.stream] = ev
-                    ok = test(evs, part)
+                        ok = memo[st.stream] = st.test(ev, part)
                 if not ok:
                     continue
                 begin_ms = self.engine.current_time_ms if interval else 0

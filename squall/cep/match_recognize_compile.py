@@ -334,10 +334,11 @@ _COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
 
 
 def _compare_to_literal(e) -> Callable | None:
-    """``prop OP literal`` (or ``literal OP prop``) as one closure ``(event, partition) ->
-    bool``, else None. The same values as the compiled expression tested ``is True``
-    (squall.cep.expressions: a null property gives null, so false); one call per test
-    instead of four, which is most of a define's cost."""
+    """``prop OP literal`` as one closure ``(event, partition) -> bool``, else None.
+
+    The same values as the compiled expression tested ``is True`` (squall.cep.expressions:
+    a null property gives null, so false), in one call per test instead of four, which
+    was most of a define's cost."""
     if not (isinstance(e, A.BinaryOp) and e.op in _COMPARE):
         return None
     fn, left, right = _COMPARE[e.op], e.left, e.right
@@ -348,13 +349,6 @@ def _compare_to_literal(e) -> Callable | None:
             v = ev.get(name)
             return v is not None and fn(v, value) is True
         return prop_op_literal
-    if isinstance(left, A.Literal) and isinstance(right, A.Property) and left.value is not None:
-        name, value = right.name, left.value
-
-        def literal_op_prop(ev, part):
-            v = ev.get(name)
-            return v is not None and fn(value, v) is True
-        return literal_op_prop
     return None
 
 
