@@ -40,8 +40,14 @@ from squall.cep.aggregates import build_aggs
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr, compile_row_expr
 from squall.cep.match_recognize import END, MatchRecognizeOperator, NFAState
-from squall.cep.match_recognize_parse import (INDEXED_PROPERTY, MatchRecognize, RowAlt, RowAtom,
-                                              RowConcat)
+from squall.cep.match_recognize_parse import (
+    INDEXED_PROPERTY,
+    MatchRecognize,
+    RowAlt,
+    RowAtom,
+    RowConcat,
+)
+from squall.cep.rows import rewrite
 
 if TYPE_CHECKING:
     from squall.cep.matching import EvalContext
@@ -286,25 +292,6 @@ def _build(node, make_state) -> _Strand:
 
 # ------------------------------------------------------------------ expressions
 
-def _rebuild(e, fn):
-    """``e`` with every sub-expression ``x`` for which ``fn(x)`` is not None replaced."""
-    r = fn(e)
-    if r is not None:
-        return r
-    if isinstance(e, tuple):
-        return tuple(_rebuild(x, fn) for x in e)
-    if dataclasses.is_dataclass(e) and not isinstance(e, type):
-        changes = {}
-        for f in dataclasses.fields(e):
-            v = getattr(e, f.name)
-            if isinstance(v, tuple) or dataclasses.is_dataclass(v):
-                nv = _rebuild(v, fn)
-                if nv is not v:
-                    changes[f.name] = nv
-        return dataclasses.replace(e, **changes) if changes else e
-    return e
-
-
 class _Lookup:
     """The ``ev`` an expression compiled here sees: ``get(name)`` reads a property name
     through the getter compiled for it, from the current evaluation's data (``a``, ``b``)."""
@@ -414,13 +401,13 @@ class _Compiler:
                 reads[e.name] = (head, prop)
             return None
 
-        cond = _rebuild(cond, repl)
+        cond = rewrite(cond, repl)
         scope = Scope(None, self.type_name, "define", None, self.ctx)
         pure = all(head == var for head, _ in reads.values())
         if pure and not getters:
             # Only the event's own properties: compiled over the event itself, with no
             # lookup object between (the common case, and the hot one).
-            own = _rebuild(cond, lambda e: A.Property(reads[e.name][1], e.line, e.column)
+            own = rewrite(cond, lambda e: A.Property(reads[e.name][1], e.line, e.column)
                            if isinstance(e, A.Property) else None)
             fast = _compare_to_literal(own)
             if fast is not None:
@@ -465,7 +452,7 @@ class _Compiler:
                 raise _err(f"prev() of '{A.expr_text(e)}' is not supported", e)
             return None
 
-        inner = compile_expr(_rebuild(args[0], repl), Scope(None, self.type_name, "define", None,
+        inner = compile_expr(rewrite(args[0], repl), Scope(None, self.type_name, "define", None,
                                                              self.ctx))
         lookup = _Lookup(inner_getters)
         name = self.synthetic()
@@ -528,7 +515,7 @@ class _Compiler:
                 getters[x.name] = g
             return None
 
-        f = compile_expr(_rebuild(e, repl), Scope(None, self.type_name, "measures", None, self.ctx))
+        f = compile_expr(rewrite(e, repl), Scope(None, self.type_name, "measures", None, self.ctx))
         lookup = _Lookup(getters)
 
         def value(events, groups):

@@ -42,6 +42,7 @@ from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.resultset import Pipeline
+from squall.cep.rows import rewrite
 from squall.cep.select import StatementPlan, compile_select_statement, view_plan
 from squall.cep.snapshot import EventTable
 from squall.cep.views import BATCH_KINDS, GroupWin, Sliding, TimerHost, make_window_set
@@ -376,13 +377,8 @@ def strip_alias(st, alias: str | None):
     def fix(node):
         if isinstance(node, A.Property) and node.name.startswith(prefix):
             return A.Property(node.name[len(prefix):], node.line, node.column)
-        if isinstance(node, tuple):
-            return tuple(fix(x) for x in node)
-        if dataclasses.is_dataclass(node) and not isinstance(node, (type, A.StreamDef)):
-            changes = {f.name: fix(getattr(node, f.name)) for f in dataclasses.fields(node)}
-            return dataclasses.replace(node, **changes)
-        return node
-    return fix(st)
+        return None
+    return rewrite(st, fix)
 
 
 class ConsumerOperator(Operator):

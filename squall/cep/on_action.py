@@ -55,6 +55,7 @@ from squall.cep.join import JoinRow
 from squall.cep.output import compile_shaper
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.resultset import PROCESSORS
+from squall.cep.rows import rewrite
 from squall.cep.select import compile_select_statement, stream_filter
 
 __all__ = ["OnActionPlan", "compile_on_action", "resolve_names", "TargetPlan", "compile_target"]
@@ -215,19 +216,14 @@ def _trigger_only(clause: A.MergeClause, ta: str, tr: str) -> A.MergeClause:
     no row matched, so only the triggering event is in scope."""
     def fix(node):
         if isinstance(node, A.SelectItem) and node.alias is None:
-            return A.SelectItem(fix(node.expr), A.expr_text(node.expr))   # keeps its name
+            return A.SelectItem(rewrite(node.expr, fix, keep=()), A.expr_text(node.expr))  # keeps its name
         if isinstance(node, A.Property):
             head = node.name.split(".", 1)[0]
             if head in (ta, tr):
                 return node
             return A.Property(f"{tr}.{node.name}", node.line, node.column)
-        if isinstance(node, tuple):
-            return tuple(fix(x) for x in node)
-        if dataclasses.is_dataclass(node) and not isinstance(node, type):
-            return dataclasses.replace(node, **{f.name: fix(getattr(node, f.name))
-                                                for f in dataclasses.fields(node)})
-        return node
-    return fix(clause)
+        return None
+    return rewrite(clause, fix, keep=())
 
 
 def compile_on_action(st: A.OnAction, declared_types: dict, ctx, catalog: dict) -> OnActionPlan:

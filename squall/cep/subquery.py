@@ -47,11 +47,10 @@ from squall.cep import ast as A
 from squall.cep.aggregates import AggSpec, build_aggs
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_expr, compile_row_expr
-from squall.cep.operators import make_operator
-from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
+from squall.cep.protocol import EngineHost, StatementHost, TypedInlet
+from squall.cep.rows import AccessOperator, AccessRow, WrappedPlan, rewrite
 from squall.cep.select import stream_filter, view_plan
 from squall.cep.snapshot import EventTable, deref
-from squall.cep.table import AccessRow
 from squall.cep.variables import VariableDecl
 
 __all__ = ["SubqueryPlan", "SubqueryOperator", "uses_subqueries", "compile_subquery_statement"]
@@ -197,6 +196,10 @@ def _outer_names(stream: A.StreamDef) -> set[str]:
 def _rewrite_inner(node, inner_names: set[str], outer_names: set[str]):
     """The subquery's AST with ``inner.prop`` -> ``prop`` and ``outer.prop`` ->
     ``\\x01prop`` (a qualifier naming both streams is the subquery's own)."""
+    return rewrite(node, lambda n: _inner_name(n, inner_names, outer_names))
+
+
+def _inner_name(node, inner_names: set[str], outer_names: set[str]):
     if isinstance(node, A.Property) and "." in node.name:
         head, rest = node.name.split(".", 1)
         if head in inner_names:
@@ -207,13 +210,7 @@ def _rewrite_inner(node, inner_names: set[str], outer_names: set[str]):
     if isinstance(node, A.Subquery):
         raise EPLCompileError("A subquery inside a subquery is not supported", line=node.line,
                               column=node.column)
-    if isinstance(node, tuple):
-        return tuple(_rewrite_inner(x, inner_names, outer_names) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, (type, A.StreamDef)):
-        return dataclasses.replace(node, **{f.name: _rewrite_inner(getattr(node, f.name), inner_names,
-                                                                   outer_names)
-                                            for f in dataclasses.fields(node)})
-    return node
+    return None
 
 
 def _compile_one(sub: A.Subquery, mode: str, outer: A.StreamDef, declared_types: dict,
@@ -416,7 +413,7 @@ def _in_values(operand_name: str, values_name: str, negated: bool):
 
 
 @dataclass(frozen=True)
-class SubqueryPlan:
+class SubqueryPlan(WrappedPlan):
     """A single-stream statement with subqueries: the statement compiled with each
     subquery as a synthetic property (answered by ``access`` when read), and the
     subqueries whose windows its operator maintains."""
@@ -424,14 +421,6 @@ class SubqueryPlan:
     access: dict
     subqueries: tuple[tuple[str, SubquerySpec], ...]
     cells: dict
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.inner.columns
-
-    @property
-    def event_type(self) -> str:
-        return self.inner.event_type
 
     def make_operator(self, stmt: StatementHost, engine: EngineHost) -> "SubqueryOperator":
         return SubqueryOperator(stmt, self, engine)
@@ -490,11 +479,11 @@ def compile_subquery_statement(st: A.SelectStatement, declared_types: dict, ctx,
         ctx.variables[name] = VariableDecl(cell, None, False, None)
         return A.Variable(name, None, sub.line, sub.column)
 
-    def rewrite(node):
+    def replace(node):
         if isinstance(node, A.SelectItem) and node.alias is None and any(
                 isinstance(n, (A.Subquery, A.Exists, A.InSubquery)) for n in A.walk(node.expr)):
             # The column keeps the name of the expression as written.
-            return A.SelectItem(rewrite(node.expr), A.expr_text(node.expr))
+            return A.SelectItem(rewrite(node.expr, replace), A.expr_text(node.expr))
         if isinstance(node, A.Subquery):
             return value_node(node, "value")
         if isinstance(node, A.Exists):
@@ -502,21 +491,16 @@ def compile_subquery_statement(st: A.SelectStatement, declared_types: dict, ctx,
         if isinstance(node, A.InSubquery):
             s = node.subquery
             # The operand is the enclosing statement's: 'alias.prop' is its own property.
-            operand = _rewrite_inner(rewrite(node.operand), _outer_names(stream), set())
+            operand = _rewrite_inner(rewrite(node.operand, replace), _outer_names(stream), set())
             values = add(s, "values")
             opname = f"$subquery-in[{len(subs) - 1}]"
             access[opname] = compile_row_expr(operand, Scope(None, tn, "subquery", None, ctx))
             access[f"{values}?in"] = _in_values(opname, values, node.negated)
             types[f"{values}?in"] = object
             return A.Property(f"{values}?in", s.line, s.column)
-        if isinstance(node, tuple):
-            return tuple(rewrite(x) for x in node)
-        if dataclasses.is_dataclass(node) and not isinstance(node, (type, A.StreamDef)):
-            return dataclasses.replace(node, **{f.name: rewrite(getattr(node, f.name))
-                                                for f in dataclasses.fields(node)})
-        return node
+        return None
 
-    rewritten = rewrite(st)
+    rewritten = rewrite(st, replace)
     inner_types = dict(declared_types)
     if declared_types.get(tn) is not None:
         inner_types[tn] = {**declared_types[tn], **types}
@@ -546,13 +530,14 @@ class SubqueryRow(AccessRow):
     __slots__ = ("stores",)
 
 
-class SubqueryOperator(Operator):
+class SubqueryOperator(AccessOperator):
     """Wraps the statement's operator: feeds each subquery's window from its type (before
     the statement when the types are the same) and hands events on as
     :class:`SubqueryRow`."""
 
+    row_type = SubqueryRow
+
     def __init__(self, stmt: StatementHost, plan: SubqueryPlan, engine: EngineHost) -> None:
-        self.access = plan.access
         self.type = plan.event_type
         now = lambda: engine.current_time_ms  # noqa: E731
         self.stores = {name: SubqueryStore(s.kind, s.size, s.key, s.accept, now, s.agg, s.source)
@@ -565,12 +550,10 @@ class SubqueryOperator(Operator):
         for name, cell in plan.cells.items():
             cell.store = self.stores[name]
         self.own = tuple(by_type.get(self.type, ()))
-        self.inner = make_operator(stmt, plan.inner, engine)
-        self.stopped = False
+        super().__init__(stmt, plan, engine)
 
-    def _wrap(self, ev) -> SubqueryRow:
-        row = SubqueryRow(ev)
-        row.access = self.access
+    def wrap(self, ev) -> SubqueryRow:
+        row = super().wrap(ev)
         row.stores = self.stores
         return row
 
@@ -579,7 +562,7 @@ class SubqueryOperator(Operator):
         for ev in events:
             for store in own:
                 store.enter(ev)
-            inner.on_events((self._wrap(ev),))
+            inner.on_events((self.wrap(ev),))
 
     def on_typed_events(self, type_name: str, events) -> None:
         if type_name == self.type:
@@ -594,21 +577,12 @@ class SubqueryOperator(Operator):
         return tuple((t, TypedInlet(self, t)) for t in (self.type, *(t for t in self.by_type
                                                                       if t != self.type)))
 
-    def stop(self) -> None:
-        self.stopped = True
-        self.inner.stop()
-
-    def schedule_owners(self) -> dict:
-        return self.inner.schedule_owners()
-
     def snapshot_state(self, events: EventTable):
         return {"inner": self.inner.snapshot_state(events),
                 "subqueries": {n: s.snapshot(events) for n, s in self.stores.items()}}
 
     def restore_state(self, state, events: list) -> None:
-        for i, ev in enumerate(events):
-            if isinstance(ev, dict):
-                events[i] = self._wrap(deref(events, i))
+        self.rewrap(events)
         for n, s in self.stores.items():
             if n in state["subqueries"]:
                 s.restore(state["subqueries"][n], events)

@@ -40,10 +40,10 @@ from squall.cep.aggregates import AggSpec, build_aggs
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.named_window import COLUMN_TYPES
-from squall.cep.operators import make_operator
 from squall.cep.protocol import EngineHost, Operator, StatementHost
+from squall.cep.rows import AccessOperator, WrappedPlan, rewrite
 from squall.cep.select import compile_select_statement
-from squall.cep.snapshot import EventTable, deref
+from squall.cep.snapshot import EventTable
 from squall.cep.views import GroupWin, TimerHost, make_window_set
 
 __all__ = ["TableStore", "RowView", "CreateTablePlan", "IntoTablePlan", "TableAccessPlan",
@@ -446,33 +446,12 @@ def uses_tables(st: A.SelectStatement, catalog: dict) -> bool:
                for n in A.walk(st))
 
 
-class AccessRow(dict):
-    """An event whose ``get`` also answers the table access expressions of its statement
-    (their synthetic property names), read at evaluation time."""
-
-    __slots__ = ("access",)
-
-    def get(self, name, default=None):
-        f = self.access.get(name)
-        if f is None:
-            return dict.get(self, name, default)
-        return f(self)
-
-
 @dataclass(frozen=True)
-class TableAccessPlan:
+class TableAccessPlan(WrappedPlan):
     """A single-stream statement that reads tables: the statement compiled with each
     access expression as a synthetic property, and the accessors answering them."""
     inner: Any
     access: dict
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.inner.columns
-
-    @property
-    def event_type(self) -> str:
-        return self.inner.event_type
 
     def make_operator(self, stmt: StatementHost, engine: EngineHost) -> "TableAccessOperator":
         return TableAccessOperator(stmt, self, engine)
@@ -504,7 +483,7 @@ def compile_table_access(st: A.SelectStatement, declared_types: dict, ctx, catal
             return store.lookup(tuple([g(ev) for g in getters]), column)
         return read
 
-    def rewrite(node):
+    def replace(node):
         store = _table_of(node, catalog, streams)
         if isinstance(node, A.TableAccess) and store is None:
             raise EPLCompileError(f"A table by name '{node.table}' does not exist",
@@ -523,18 +502,13 @@ def compile_table_access(st: A.SelectStatement, declared_types: dict, ctx, catal
             name = by_node.get(node)
             if name is None:
                 name = by_node[node] = f"${store.name}[{len(by_node)}]"
-                access[name] = accessor(store, tuple(compile_row_expr(rewrite(k), scope) for k in keys),
-                                        column)
+                access[name] = accessor(store, tuple(compile_row_expr(rewrite(k, replace), scope)
+                                                     for k in keys), column)
                 types[name] = object if column is None else store.declared[column]
             return A.Property(name, line, col)
-        if isinstance(node, tuple):
-            return tuple(rewrite(x) for x in node)
-        if dataclasses.is_dataclass(node) and not isinstance(node, (type, A.StreamDef)):
-            changes = {f.name: rewrite(getattr(node, f.name)) for f in dataclasses.fields(node)}
-            return dataclasses.replace(node, **changes)
-        return node
+        return None
 
-    rewritten = rewrite(st)
+    rewritten = rewrite(st, replace)
     inner_types = dict(declared_types)
     if declared is not None:
         inner_types[tn] = {**declared, **types}
@@ -542,38 +516,6 @@ def compile_table_access(st: A.SelectStatement, declared_types: dict, ctx, catal
     return TableAccessPlan(inner, access)
 
 
-class TableAccessOperator(Operator):
-    """Wraps the statement's operator: each event enters as an :class:`AccessRow`."""
-
-    def __init__(self, stmt: StatementHost, plan: TableAccessPlan, engine: EngineHost) -> None:
-        self.access = plan.access
-        self.inner = make_operator(stmt, plan.inner, engine)
-        self.stopped = False
-
-    def _wrap(self, ev) -> AccessRow:
-        row = AccessRow(ev)
-        row.access = self.access
-        return row
-
-    def on_events(self, events) -> None:
-        self.inner.on_events([self._wrap(ev) for ev in events])
-
-    def inlets(self):
-        return self.inner.inlets()
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.inner.stop()
-
-    def schedule_owners(self) -> dict:
-        return self.inner.schedule_owners()
-
-    def snapshot_state(self, events: EventTable):
-        return self.inner.snapshot_state(events)
-
-    def restore_state(self, state, events: list) -> None:
-        # The snapshot keeps plain dicts: the restored events answer the accesses again.
-        for i, ev in enumerate(events):
-            if isinstance(ev, dict):
-                events[i] = self._wrap(deref(events, i))
-        self.inner.restore_state(state, events)
+class TableAccessOperator(AccessOperator):
+    """Wraps the statement's operator: each event enters as a
+    :class:`squall.cep.rows.AccessRow` answering the table accesses."""
