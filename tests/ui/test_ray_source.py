@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -26,6 +25,7 @@ from squall.config import MAX_SPOUT_PENDING
 from squall.ui import serve
 from squall.ui.ray_source import RaySource
 from tests.cluster.ray_topos import slow_numbers
+from tests.ui.uikit import until
 
 TOKEN = "ray-t0ken"
 NAME = "ui-slow"
@@ -190,47 +190,28 @@ def test_rebalance_goes_to_the_cluster_runtime_and_its_refusal_is_a_409(ray_ui):
     assert answer.status_code == 409 and "needs checkpoints" in answer.json()["errorMessage"]
 
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
-                                                            "(apt-get install chromium chromium-driver)")
-def test_the_cluster_page_lists_both_worker_processes(ray_ui):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+def test_the_cluster_page_lists_both_worker_processes(ray_ui, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _, handle, server, _ = ray_ui
     pids = _worker_pids(handle)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        browser.get(server.url + "/")
+    browser.get(server.url + "/")
 
-        def shown(d):
-            out = {}
-            for i in pids:
-                cells = d.find_elements(By.CSS_SELECTOR,
-                                        f'#worker-processes tr[data-id="{NAME}/{i}"] td[data-field="pid"]')
-                if not cells or not cells[0].text:
-                    return None
-                out[i] = int(cells[0].text)
-            return out
+    def shown(d):
+        out = {}
+        for i in pids:
+            cells = d.find_elements(By.CSS_SELECTOR, f'#worker-processes tr[data-id="{NAME}/{i}"] td[data-field="pid"]')
+            if not cells or not cells[0].text:
+                return None
+            out[i] = int(cells[0].text)
+        return out
 
-        wait = WebDriverWait(browser, _HANG_GUARD_S, poll_frequency=0.05)
-        assert wait.until(shown, message="the worker processes are listed") == pids
+    assert until(browser, shown, "the worker processes are listed", _HANG_GUARD_S) == pids
 
-        def workers_total(d):
-            cells = d.find_elements(By.CSS_SELECTOR, f'#topologies tr[data-id="{NAME}"] td[data-field="workersTotal"]')
-            return cells[0].text if cells else None
-        assert wait.until(workers_total, message="the topology is listed") == "2"
-    finally:
-        browser.quit()
+    def workers_total(d):
+        cells = d.find_elements(By.CSS_SELECTOR, f'#topologies tr[data-id="{NAME}"] td[data-field="workersTotal"]')
+        return cells[0].text if cells else None
+    assert until(browser, workers_total, "the topology is listed", _HANG_GUARD_S) == "2"
 
 
 def test_squall_ui_serves_the_cluster_it_joins(ray_ui):
