@@ -292,45 +292,67 @@ def _checksum(rows) -> float:
     return round(sum(a for _, _, a in rows), 6)
 
 
-def run_extra(title: str, rule: str, column: str, bare_fn, tl, groups, span_s: int, repeat: int,
-              args) -> tuple[dict, bool]:
-    """One more statement through bare Python, ``send_many`` and Esper: prints its table
-    and target line; returns (its JSON figures, whether the rows agree)."""
-    n = sum(len(evs) for _, evs in tl)
+def measure(impls, tl, esper, tag: str) -> tuple[dict, bool]:
+    """Time each ``(label, fn)`` of ``impls`` on ``tl`` (the first is the bare-Python
+    reference), add Esper's figures from ``esper()`` (its last pass; skipped with a
+    message when it cannot run), and check every result against the reference: the same
+    number of rows and checksum, and for the engine runs (labels starting with
+    ``EPLEngine``) the same (time, car) rows. ``tag`` goes into the mismatch messages.
+    Returns ({label: figures}, whether everything agreed)."""
     results = {}
-    for label, fn in (("bare Python", bare_fn),
-                      ("EPLEngine.send_many", lambda t: run_send_many(t, rule, column))):
+    for label, fn in impls:
         secs, rows = fn(tl)
         results[label] = {"seconds": secs, "rows": len(rows), "checksum": _checksum(rows), "detail": rows}
-    if not args.no_esper:
+    if esper is not None:
         try:
-            last = run_esper(groups, span_s, repeat, args.jvm_passes, rule, column)[-1]
+            last = esper()[-1]
             results["Esper 8.9 (JVM)"] = {"seconds": last["seconds"], "rows": last["rows"],
                                           "checksum": round(last["checksum"], 6)}
         except RuntimeError as exc:
             print(f"Esper skipped: {exc}", file=sys.stderr)
-    bare = results["bare Python"]
+    bare = results[impls[0][0]]
     ok = True
     for label, r in results.items():
         if r["rows"] != bare["rows"] or abs(r["checksum"] - bare["checksum"]) > 1e-6 * max(1.0, bare["checksum"]):
-            print(f"MISMATCH ({title}): {label} gave {r['rows']} rows (checksum {r['checksum']}), bare "
-                  f"Python {bare['rows']} ({bare['checksum']})", file=sys.stderr)
+            print(f"MISMATCH{tag}: {label} gave {r['rows']} rows (checksum {r['checksum']}), bare Python "
+                  f"{bare['rows']} ({bare['checksum']})", file=sys.stderr)
             ok = False
-    if sorted((t, c) for t, c, _ in results["EPLEngine.send_many"]["detail"]) != \
-            sorted((t, c) for t, c, _ in bare["detail"]):
-        print(f"MISMATCH ({title}): send_many rows differ from bare Python's", file=sys.stderr)
-        ok = False
-    b_rate = n / bare["seconds"]
+    exact = sorted((t, c) for t, c, _ in bare["detail"])
+    for label in results:
+        if label.startswith("EPLEngine") and sorted((t, c) for t, c, _ in results[label]["detail"]) != exact:
+            print(f"MISMATCH{tag}: {label} rows differ from bare Python's", file=sys.stderr)
+            ok = False
+    return results, ok
+
+
+def print_table(results: dict, n: int, figures: dict) -> tuple[float, float | None, float]:
+    """Print one row per implementation (after the header) and put its events/s into
+    ``figures``; returns (bare Python's, Esper's or None, send_many's) events/s."""
+    b_rate = n / results["bare Python"]["seconds"]
     e_rate = n / results["Esper 8.9 (JVM)"]["seconds"] if "Esper 8.9 (JVM)" in results else None
-    print(f"\n{title}: {n:,} events\n{'implementation':<22} {'seconds':>8} {'events/s':>12} "
-          f"{'vs bare Python':>15} {'vs Esper':>9} {'rows':>7}")
-    figures = {"rows": bare["rows"]}
+    print(f"{'implementation':<22} {'seconds':>8} {'events/s':>12} {'vs bare Python':>15} {'vs Esper':>9}"
+          f" {'rows':>7}")
     for label, r in results.items():
         rate = n / r["seconds"]
         vs_e = f"{rate / e_rate:8.2f}x" if e_rate else "     n/a"
         print(f"{label:<22} {r['seconds']:8.3f} {rate:12,.0f} {rate / b_rate:14.2f}x {vs_e} {r['rows']:>7,}")
         figures[label] = round(rate)
-    eng = n / results["EPLEngine.send_many"]["seconds"]
+    return b_rate, e_rate, n / results["EPLEngine.send_many"]["seconds"]
+
+
+def run_extra(title: str, rule: str, column: str, bare_fn, tl, groups, span_s: int, repeat: int,
+              args) -> tuple[dict, bool]:
+    """One more statement through bare Python, ``send_many`` and Esper: prints its table
+    and target line; returns (its JSON figures, whether the rows agree)."""
+    n = sum(len(evs) for _, evs in tl)
+    esper = None if args.no_esper else (
+        lambda: run_esper(groups, span_s, repeat, args.jvm_passes, rule, column))
+    results, ok = measure((("bare Python", bare_fn),
+                           ("EPLEngine.send_many", lambda t: run_send_many(t, rule, column))),
+                          tl, esper, f" ({title})")
+    print(f"\n{title}: {n:,} events")
+    figures = {"rows": results["bare Python"]["rows"]}
+    b_rate, e_rate, eng = print_table(results, n, figures)
     within, ahead = b_rate / eng <= 3, e_rate is None or eng > e_rate
     print(f"target: within 3x of bare Python and ahead of Esper -> send_many {b_rate / eng:.2f}x slower than "
           f"bare Python, {'n/a' if e_rate is None else f'{eng / e_rate:.2f}x Esper'}: "
@@ -355,50 +377,21 @@ def main() -> int:
     print(f"speeding rule: {n:,} events ({repeat} x {per_pass:,}-event fleet pass spanning {span_s} s, "
           f"{per_pass / len(groups):.1f} events per second that has events), external time")
 
-    results = {}
-    for label, fn in (("bare Python", run_bare), ("EPLEngine.send_many", run_send_many),
-                      ("EPLEngine.send", run_send)):
-        secs, rows = fn(tl)
-        results[label] = {"seconds": secs, "rows": len(rows), "checksum": _checksum(rows), "detail": rows}
-    esper = None
-    if not args.no_esper:
-        try:
-            passes = run_esper(groups, span_s, repeat, args.jvm_passes)
-            esper = passes[-1]
-            results["Esper 8.9 (JVM)"] = {"seconds": esper["seconds"], "rows": esper["rows"],
-                                          "checksum": round(esper["checksum"], 6)}
-        except RuntimeError as exc:
-            print(f"Esper skipped: {exc}", file=sys.stderr)
+    passes: list = []
 
-    bare = results["bare Python"]
-    ok = True
-    for label, r in results.items():
-        if r["rows"] != bare["rows"] or abs(r["checksum"] - bare["checksum"]) > 1e-6 * max(1.0, bare["checksum"]):
-            print(f"MISMATCH: {label} gave {r['rows']} rows (checksum {r['checksum']}), bare Python "
-                  f"{bare['rows']} ({bare['checksum']})", file=sys.stderr)
-            ok = False
-    exact = sorted(bare["detail"])
-    for label in ("EPLEngine.send_many", "EPLEngine.send"):
-        got = sorted(results[label]["detail"])
-        if [(t, c) for t, c, _ in got] != [(t, c) for t, c, _ in exact]:
-            print(f"MISMATCH: {label} rows differ from bare Python's", file=sys.stderr)
-            ok = False
+    def esper():
+        passes.extend(run_esper(groups, span_s, repeat, args.jvm_passes))
+        return passes
 
-    e_rate = n / results["Esper 8.9 (JVM)"]["seconds"] if "Esper 8.9 (JVM)" in results else None
-    b_rate = n / bare["seconds"]
-    print(f"\n{'implementation':<22} {'seconds':>8} {'events/s':>12} {'vs bare Python':>15} {'vs Esper':>9}"
-          f" {'rows':>7}")
-    summary = {"events": n, "rows": bare["rows"]}
-    for label, r in results.items():
-        rate = n / r["seconds"]
-        vs_e = f"{rate / e_rate:8.2f}x" if e_rate else "     n/a"
-        print(f"{label:<22} {r['seconds']:8.3f} {rate:12,.0f} {rate / b_rate:14.2f}x {vs_e} {r['rows']:>7,}")
-        summary[label] = round(rate)
-    if esper is not None:
+    results, ok = measure((("bare Python", run_bare), ("EPLEngine.send_many", run_send_many),
+                           ("EPLEngine.send", run_send)), tl, None if args.no_esper else esper, "")
+    print()
+    summary = {"events": n, "rows": results["bare Python"]["rows"]}
+    b_rate, _, eng = print_table(results, n, summary)
+    if "Esper 8.9 (JVM)" in results:
         cold = passes[0]
         print(f"(Esper: pass {len(passes)} of {len(passes)} in one JVM; the first, cold pass ran "
               f"{cold['events'] / cold['seconds']:,.0f} events/s)")
-    eng = n / results["EPLEngine.send_many"]["seconds"]
     print(f"\ntarget: >= 500,000 events/s and within 3x of bare Python -> send_many {eng:,.0f} events/s, "
           f"{b_rate / eng:.2f}x slower than bare Python: {'met' if eng >= 500_000 and b_rate / eng <= 3 else 'MISSED'}")
     for key, title, rule, column, bare_fn in EXTRA:
