@@ -146,6 +146,7 @@ class _Node:
         self.name, self.head, self.source = name, head, source
         self.parallelism, self.fixed = parallelism, fixed
         self.inputs: list[tuple[Any, tuple[str, ...] | None, int]] = []   # (stream or resolved, key, port)
+        self.keep_empty = False       # empty batches reach the head as empty frames, not None
 
 
 class Stream:
@@ -393,6 +394,15 @@ class Stream:
         node = self._topo._node("partition", Passthrough())
         self._use(node, keys, 0)
         return Stream(self._topo, self.fields, node)
+
+    def _through(self, head: Any, kind: str, fields: Sequence[str], keep_empty: bool = False) -> Stream:
+        """The stream out of ``head`` (a :class:`~squall.microbatch.trident_runtime.Head`) run on
+        this stream in one task of its own; how the other micro-batch APIs compile onto
+        Trident's runtime. ``keep_empty``: the head gets empty batches as empty frames."""
+        node = self._topo._node(kind, head, fixed=True)
+        node.keep_empty = keep_empty
+        self._use(node, None, 0)
+        return Stream(self._topo, tuple(fields), node)
 
     def _use(self, node: _Node, key: tuple[str, ...] | None, port: int) -> None:
         self._topo._check_open()
@@ -798,7 +808,8 @@ class TridentTopology:
                     src, src_port = via, "out"
                 stream_id = f"s{sum(len(v) for v in edges.values())}"
                 producer = SPOUT_NAME if src.source is not None else src.name
-                edges.setdefault(src.name, []).append(Edge(src_port, stream_id, chain, node.name, key))
+                edges.setdefault(src.name, []).append(Edge(src_port, stream_id, chain, node.name, key,
+                                                           keep_empty=node.keep_empty))
                 wiring.setdefault(node.name, []).append(((producer, stream_id), port))
         self._pre_aggregate(edges, wiring)
         b = TopologyBuilder()

@@ -75,6 +75,8 @@ class Edge:
     kernel of built-ins, for a consumer that aggregates) turns the output into one row
     of partial aggregates per group, computed in the same polars call as the steps, so
     neither the steps' rows nor a second group-by cost anything downstream.
+    ``keep_empty``: an empty batch travels as an empty frame (its columns known), not
+    as ``None``, for a consumer to whom an empty batch is still a batch (a DStream).
     """
 
     port: str
@@ -83,6 +85,7 @@ class Edge:
     consumer: str
     key: tuple[str, ...] | None
     partial: Any = None
+    keep_empty: bool = False
 
     def output(self, frame: Any, txid: int) -> Any:
         """What this edge sends for the producer's ``frame`` (``None``: nothing), before splitting.
@@ -97,14 +100,17 @@ class Edge:
         return run_chain(frame, self.chain, txid) if self.chain else frame
 
 
-def split_frame(frame: Any, n: int, key: tuple[str, ...] | None) -> list[Any]:
+def split_frame(frame: Any, n: int, key: tuple[str, ...] | None, keep_empty: bool = False) -> list[Any]:
     """``frame`` as ``n`` parts (``None`` for an empty one): by the key's hash, or in slices.
 
     The hash reads the key columns by position, so two streams whose key columns have
-    other names but the same values and types send a key to the same task.
+    other names but the same values and types send a key to the same task. With
+    ``keep_empty`` an empty frame goes to every task as it is.
     """
-    if frame is None or frame.height == 0:
+    if frame is None:
         return [None] * n
+    if frame.height == 0:
+        return [frame] * n if keep_empty else [None] * n
     if n == 1:
         return [frame]
     if key:
@@ -315,7 +321,7 @@ class TridentSpout(Stateful, Spout):
         for spec, frame in zip(self.sources, frames):
             for e in self.edges.get(spec.name, ()):
                 tasks = self._context.tasks_of(e.consumer)
-                for task, part in zip(tasks, split_frame(frame, len(tasks), e.key)):
+                for task, part in zip(tasks, split_frame(frame, len(tasks), e.key, e.keep_empty)):
                     n += 1
                     self._parts_left += 1
                     self.collector.emit([self.txid, self.attempt, part, last], e.stream, message_id=msg,
@@ -881,7 +887,7 @@ class TridentBolt(Stateful, Bolt):
             for e in self.edges:
                 frame = e.output(outs.get(e.port), txid)
                 targets = self._targets[e.stream]
-                emits.append((e, targets, split_frame(frame, len(targets), e.key)))
+                emits.append((e, targets, split_frame(frame, len(targets), e.key, e.keep_empty)))
         except Exception as exc:
             err = exc
             if not isinstance(exc, BatchError):
