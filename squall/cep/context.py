@@ -16,9 +16,9 @@ belongs to:
   every category whose condition is true, in declaration order.
 
 So a ``time_batch`` in a partition starts at that partition's first event, as in Esper.
-A join, pattern or ``match_recognize`` runs per partition the same way; an event of a
-type the context does not list (a join's other stream) goes to every partition made so
-far (Esper 8.9).
+A join, pattern, ``match_recognize`` or statement with subqueries runs per partition the
+same way; an event of a type the context does not list (a join's other stream, a
+subquery's) goes to every partition made so far (Esper 8.9).
 ``context.name`` is the context's name, ``context.id`` the partition's number (keyed and
 hash: in the order partitions were created; category: the category's position),
 ``context.key1``... the key values (keyed), ``context.label`` the category's label.
@@ -198,10 +198,16 @@ class ContextPlan:
     #: keyed: the statement aggregates grouped by exactly the partition properties (the
     #: grouping Esper gives an aggregating statement of a keyed context)
     group_keyed: bool = False
+    #: the event types the statement reads when its plan does not list them (a statement
+    #: with subqueries over other streams); () to ask the plan
+    types: tuple[str, ...] = ()
+    #: each partition compiles its own plan (a statement with subqueries: its plan binds
+    #: the subqueries' windows of the operator built from it)
+    fresh: bool = False
 
     def partition_plan(self, props: dict):
         """The plan one partition runs, given its context properties (unprefixed)."""
-        if not self.reads:
+        if not self.reads and not self.fresh:
             return self.inner
         return self.build({self.prefix + k: v for k, v in props.items()})
 
@@ -227,7 +233,7 @@ class ContextPlan:
     @property
     def event_types(self) -> tuple[str, ...]:
         """Every event type the statement reads (a join's or a pattern's several)."""
-        return tuple(getattr(self.inner, "event_types", None) or (self.inner.event_type,))
+        return self.types or tuple(getattr(self.inner, "event_types", None) or (self.inner.event_type,))
 
     def make_operator(self, stmt: StatementHost, engine: EngineHost) -> Operator:
         if self.store.temporal is not None:

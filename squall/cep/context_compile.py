@@ -19,6 +19,7 @@ from squall.cep.join import JoinPlan
 from squall.cep.match_recognize_compile import MatchRecognizePlan
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import StatementPlan, stream_filter
+from squall.cep.subquery import SubqueryPlan
 from squall.cep.variables import VariableDecl
 
 __all__ = ["compile_create_context", "compile_context_statement"]
@@ -215,8 +216,8 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     Raises:
         EPLCompileError: an unknown context, statement types the context does not list
             (:func:`_check_types`), a ``context.<x>`` the context does not have, a
-            statement kind not supported in a context (named windows, tables,
-            subqueries, match_recognize).
+            statement kind not supported in a context (over a named window or table,
+            with table access, a subquery over a named window or table).
     """
     store = catalog.get(catalog_key(st.context))
     pos = dict(line=st.stream.line, column=st.stream.column)
@@ -295,8 +296,10 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     def plan_at(i: int, fixed: dict) -> ContextPlan:
         lvl, prefix = levels[i], (levels[i].name + "." if nested else "")
         if i == len(levels) - 1:
-            return ContextPlan(lvl, compile_with(fixed), frozenset(reads[i]),
-                               lambda props: compile_with({**fixed, **props}), prefix, group_keyed)
+            inner = compile_with(fixed)
+            return ContextPlan(lvl, inner, frozenset(reads[i]),
+                               lambda props: compile_with({**fixed, **props}), prefix, group_keyed,
+                               *_subquery_types(inner, pos))
         return ContextPlan(lvl, plan_at(i + 1, fixed), frozenset(reads[i]),
                            lambda props: plan_at(i + 1, {**fixed, **props}), prefix)
 
@@ -304,13 +307,40 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     innermost = plan
     while isinstance(innermost, ContextPlan):
         innermost = innermost.inner
-    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan, MatchRecognizePlan)):
-        raise EPLCompileError("Only selects over event streams, joins of event streams, patterns and "
-                              "match_recognize run in a context yet (not statements over named "
-                              "windows or tables, with subqueries or table access)", **pos)
-    types = tuple(getattr(innermost, "event_types", None) or (innermost.event_type,))
+    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan, MatchRecognizePlan, SubqueryPlan)):
+        raise EPLCompileError("Only selects over event streams (with subqueries), joins of event "
+                              "streams, patterns and match_recognize run in a context yet (not "
+                              "statements over named windows or tables, or with table access)", **pos)
+    types = innermost_plan_types(plan)
     _check_types(levels, types, pos)
     return plan
+
+
+def innermost_plan_types(plan: ContextPlan) -> tuple[str, ...]:
+    """The event types the statement of ``plan`` (any level) reads."""
+    while isinstance(plan.inner, ContextPlan):
+        plan = plan.inner
+    return plan.event_types
+
+
+def _subquery_types(inner, pos: dict) -> tuple[tuple[str, ...], bool]:
+    """(``types``, ``fresh``) of the innermost :class:`ContextPlan` over ``inner``: a
+    statement with subqueries reads its subqueries' streams too, and each partition
+    compiles its own plan (so its subqueries' windows are its own).
+
+    Raises:
+        EPLCompileError: a subquery over a named window or table.
+    """
+    if not isinstance(inner, SubqueryPlan):
+        return (), False
+    if any(spec.source is not None for _, spec in inner.subqueries):
+        raise EPLCompileError("A subquery in a context reads an event stream (not a named window "
+                              "or table)", **pos)
+    types = [inner.event_type]
+    for _, spec in inner.subqueries:
+        if spec.event_type not in types:
+            types.append(spec.event_type)
+    return tuple(types), True
 
 
 def _check_types(levels, types: tuple[str, ...], pos: dict) -> None:

@@ -149,11 +149,17 @@ _MATCH2 = ("select * from DriverCarInfo match_recognize (measures A.carNumber as
            "pattern (A B) define B as B.speed > A.speed)")
 
 
+_SUBQUERY = ("select carNumber, (select count(*) from Q#keepall) as n, (select max(v) from Q#length(2)) "
+             "as m from DriverCarInfo")
+
+
 @pytest.mark.parametrize("context, statement", [
-    (c, s) for c in ("C", "H", "S") for s in (_PATTERN, _JOIN, _MATCH2)] + [("C", _MATCH), ("H", _MATCH)])
+    (c, s) for c in ("C", "H", "S") for s in (_PATTERN, _JOIN, _MATCH2, _SUBQUERY)]
+    + [("C", _MATCH), ("H", _MATCH)])
 def test_joins_patterns_and_match_recognize_in_contexts_restore_from_snapshots(context, statement):
-    """A snapshot taken anywhere restores every partition's join, pattern or
-    match_recognize state and pending timers: the rows equal an uninterrupted run's."""
+    """A snapshot taken anywhere restores every partition's join, pattern,
+    match_recognize or subquery state and pending timers: the rows equal an uninterrupted
+    run's."""
     rule = DECLS[context] + f"context {context} " + statement
     events = _events(11, 90)
 
