@@ -31,7 +31,7 @@ from typing import Any
 from ..config import (CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE, TOPOLOGY_WORKERS,
                       WORKER_TIMEOUT_SECS, resolve)
 from ..errors import SquallError
-from .records import delete_record, list_records, save_record
+from .records import delete_record, list_records, restarts, save_record
 from .scheduler import even_schedule, with_parallelism
 from .worker_actor import WorkerActor, worker_actor_name
 
@@ -40,6 +40,7 @@ __all__ = ["Nimbus", "NIMBUS_NAME", "TopologyNotFoundError"]
 NIMBUS_NAME = "squall-nimbus"
 _MONITOR_S = 0.05
 _QUIET_TIMEOUT_S = 30.0
+_PROBE_WAIT_S = 6.0         # a probe waits for the worker's pass in progress (5 s at most)
 _FINAL_CHECKPOINT_ATTEMPTS = 20
 _ROLLBACK_BACKOFF_S = (0.05, 5.0)
 log = logging.getLogger("squall.cluster")
@@ -89,7 +90,7 @@ class Nimbus:
                       "placement": assignment.placement, "workers": assignment.workers,
                       "until_complete": until_complete, "state_backend": state_backend_blob,
                       "status": "ACTIVE", "phase": "running", "submitted": time.time(),
-                      "completed": False, "error": None, "restarts": 0}
+                      "completed": False, "error": None}
             self._topologies[name] = record
             self._save(record)
             self._workers[name] = [self._start_worker(record, i) for i in range(assignment.workers)]
@@ -278,7 +279,7 @@ class Nimbus:
                 "checkpoints": record.get("checkpoints", 0), "rollbacks": record.get("rollbacks", 0),
                 "rebalances": record.get("rebalances", 0),
                 "rebalance_pause_s": record.get("last_rebalance_pause_s"),
-                "uptime_s": time.time() - record["submitted"], "restarts": record["restarts"],
+                "uptime_s": time.time() - record["submitted"], "restarts": restarts(record["name"]),
                 "tasks": len(record["placement"]), "placement": dict(record["placement"])}
 
     def _save(self, record: dict[str, Any]) -> None:
@@ -297,7 +298,15 @@ class Nimbus:
             return []
 
     def _statuses(self, workers: list[Any], timeout_s: float) -> list[dict[str, Any] | None]:
-        refs = [w.status.remote() if w is not None else None for w in workers]
+        return self._ask(workers, "status", timeout_s)
+
+    def _probes(self, workers: list[Any]) -> list[dict[str, Any] | None]:
+        """Each worker's probe (read between two passes of its loop), None where one did
+        not answer."""
+        return self._ask(workers, "probe", _PROBE_WAIT_S)
+
+    def _ask(self, workers: list[Any], method: str, timeout_s: float) -> list[Any]:
+        refs = [getattr(w, method).remote() if w is not None else None for w in workers]
         live = [r for r in refs if r is not None]
         ready, _ = self._ray.wait(live, num_returns=len(live), timeout=timeout_s)
         ready = set(ready)
@@ -346,7 +355,6 @@ class Nimbus:
             if st is not None:
                 run["last_seen"][i] = now
                 if run["pids"][i] is not None and run["pids"][i] != st["pid"]:
-                    record["restarts"] += 1
                     log.warning("topology %s: worker %d restarted (pid %s -> %s)", name, i,
                                 run["pids"][i], st["pid"])
                 run["pids"][i] = st["pid"]
@@ -365,16 +373,22 @@ class Nimbus:
             return
         if not record["until_complete"]:
             return
-        # Quiet: no batch unanswered or held on any link and no tuple queued anywhere,
-        # in two reads in a row that saw the same counters (nothing moved in between).
-        quiet_key = tuple((st["pid"], st["sent"], st["received"]) for st in statuses)
-        quiet_now = all(st["unanswered"] == 0 and st["held"] == 0 and st["queued"] == 0 for st in statuses)
-        quiet = quiet_now and run["quiet"] == quiet_key
-        run["quiet"] = quiet_key if quiet_now else None
         if record["error"]:
             self._finish(record, workers, completed=False)
             return
         phase = record["phase"]
+        # Quiet: every worker settled (see _wait_quiet), in two rounds in a row that saw
+        # the same counters (nothing moved in between). Asked only where a phase needs it.
+        quiet_key, quiet_now = None, False
+        if phase in ("ending", "finishing") or (phase == "running" and all(st["emitted_all"] for st in statuses)):
+            probes = self._probes(workers)
+            if any(p is None for p in probes):
+                run["quiet"] = None
+                return
+            quiet_key = tuple((p["incarnation"], p["sent"], p["received"]) for p in probes)
+            quiet_now = all(p["settled"] for p in probes)
+        quiet = quiet_now and run["quiet"] == quiet_key
+        run["quiet"] = quiet_key if quiet_now else None
         if phase == "running":
             if quiet and all(st["emitted_all"] for st in statuses):
                 topology = self._pickle.loads(record["topology"])
@@ -418,8 +432,12 @@ class Nimbus:
     def _step(self, worker: Any, step: str, *args: Any) -> Any:
         return self._ray.get(worker.checkpoint.remote(step, *args), timeout=_QUIET_TIMEOUT_S * 4)
 
-    def _all(self, workers: list[Any], step: str, *args: Any) -> list[Any]:
-        return self._ray.get([w.checkpoint.remote(step, *args) for w in workers], timeout=_QUIET_TIMEOUT_S * 4)
+    def _all(self, workers: list[Any], step: str, *args: Any, incarnations: list[str] | None = None) -> list[Any]:
+        """``step`` on every worker; with ``incarnations``, each call is refused by a
+        worker process other than the one named (a restarted successor)."""
+        incarnations = incarnations or [None] * len(workers)
+        return self._ray.get([w.checkpoint.remote(step, *args, incarnation=inc)
+                              for w, inc in zip(workers, incarnations)], timeout=_QUIET_TIMEOUT_S * 4)
 
     def _checkpoints(self, record: dict[str, Any], workers: list[Any], statuses: list[dict[str, Any]],
                      run: dict[str, Any]) -> bool:
@@ -454,22 +472,32 @@ class Nimbus:
             run["next_checkpoint"] = time.monotonic() + interval_s
         return True
 
-    def _wait_quiet(self, workers: list[Any]) -> bool:
+    def _wait_quiet(self, workers: list[Any], incarnations: list[str] | None = None) -> list[str] | None:
+        """Wait until no tuple, ack or batch is anywhere: every worker settled, read on its
+        own loop between two passes (a read from another thread can miss a batch a bolt
+        is executing), in two rounds that saw the same counters. Returns the workers'
+        incarnations, or None when a worker did not answer, restarted (is not restored,
+        or its incarnation is not the one in ``incarnations`` or in the first round) or
+        the topology did not settle in 30 s."""
         deadline = time.monotonic() + _QUIET_TIMEOUT_S
         last = None
         while time.monotonic() < deadline:
-            st = self._statuses(workers, timeout_s=1.0)
-            if any(s is None for s in st):
-                return False
-            if all(s["unanswered"] == 0 and s["held"] == 0 and s["queued"] == 0 for s in st):
-                key = tuple((s["pid"], s["sent"], s["received"]) for s in st)
+            probes = self._probes(workers)
+            if any(p is None for p in probes):
+                return None
+            seen = [p["incarnation"] for p in probes]
+            if not all(p["restored"] for p in probes) or seen != (incarnations or seen):
+                return None     # a worker restarted: the next round restores it first
+            incarnations = seen
+            if all(p["settled"] for p in probes):
+                key = tuple((p["incarnation"], p["sent"], p["received"]) for p in probes)
                 if key == last:
-                    return True
+                    return seen
                 last = key
             else:
                 last = None
             time.sleep(0.005)
-        return False
+        return None
 
     def _checkpoint(self, record: dict[str, Any], workers: list[Any], run: dict[str, Any],
                     exactly_once: bool, keep_paused: bool = False) -> bool:
@@ -478,15 +506,20 @@ class Nimbus:
         txid = run["txid"] + 1
         self._all(workers, "pause")
         try:
-            if not self._wait_quiet(workers):
+            # Every step names the worker processes that took part from the first one:
+            # Ray retries a call on a restarted process, which must not commit a
+            # checkpoint its predecessor prepared only in part.
+            incarnations = self._wait_quiet(workers)
+            if incarnations is None:
                 return False
-            self._all(workers, "prepare_bolts", txid)
-            if not self._wait_quiet(workers):
+            self._all(workers, "prepare_bolts", txid, incarnations=incarnations)
+            if self._wait_quiet(workers, incarnations) is None:
                 return False
-            if not all(self._all(workers, "prepare_spouts", txid, exactly_once)):
+            if not all(self._all(workers, "prepare_spouts", txid, exactly_once, incarnations=incarnations)):
                 return False
-            self._step(workers[0], "decide", txid)     # the durable decision: worker 0's record
-            self._all(workers, "commit", txid)
+            # The durable decision: worker 0's record.
+            self._all(workers[:1], "decide", txid, incarnations=incarnations[:1])
+            self._all(workers, "commit", txid, incarnations=incarnations)
             run["txid"] = txid
             run["backoff_s"] = 0.0
             record["checkpoints"] = record.get("checkpoints", 0) + 1

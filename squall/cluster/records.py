@@ -32,10 +32,13 @@ __all__ = [
     "load_record",
     "save_debug",
     "save_record",
+    "count_restart",
+    "restarts",
 ]
 
 _PREFIX = b"squall:topology:"
 _DEBUG_PREFIX = b"squall:debug:"
+_RESTARTS_PREFIX = b"squall:restarts:"
 
 DebugSettings = dict[str, Any]
 """``{"sampling": [[component | None, pct], ...], "log_levels": {logger: [level, expiry_epoch_s]}}``."""
@@ -65,6 +68,24 @@ def delete_record(name: str) -> None:
     kv = _kv()
     kv._internal_kv_del(_PREFIX + name.encode())
     kv._internal_kv_del(_DEBUG_PREFIX + name.encode())
+    kv._internal_kv_del(_RESTARTS_PREFIX + name.encode() + b":", del_by_prefix=True)
+
+
+def count_restart(name: str, worker: int) -> None:
+    """Count one restart of worker ``worker`` of topology ``name``, from the restarted
+    process itself: a coordinator polling heartbeats misses a process that dies again
+    before it looks. Only one process of a worker runs at a time, so the read and the
+    write do not race."""
+    kv = _kv()
+    key = _RESTARTS_PREFIX + f"{name}:{worker}".encode()
+    kv._internal_kv_put(key, str(int(kv._internal_kv_get(key) or 0) + 1).encode(), overwrite=True)
+
+
+def restarts(name: str) -> int:
+    """How many times Ray restarted a worker process of topology ``name``."""
+    kv = _kv()
+    return sum(int(kv._internal_kv_get(key) or 0)
+               for key in kv._internal_kv_list(_RESTARTS_PREFIX + name.encode() + b":"))
 
 
 def list_records() -> list[dict[str, Any]]:

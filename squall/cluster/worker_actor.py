@@ -21,13 +21,20 @@ from typing import Any
 
 from ..errors import SquallError
 from ..runtime.worker import Worker
-from .records import load_debug, load_record
+from .records import count_restart, load_debug, load_record
 from .state import PartitionedStateStore
 from .transport import LinkOrder, RayTransport
 
 __all__ = ["WorkerActor", "worker_actor_name"]
 
 _STEP_TIMEOUT_S = 120.0     # a checkpoint step the loop never ran: the loop is stuck or gone
+_PROBE_TIMEOUT_S = 5.0      # a probe waits for the pass in progress (one bolt batch)
+
+
+class StaleIncarnationError(SquallError):
+    """A checkpoint step meant for a worker process that died reached its restarted
+    successor (Ray retries an actor's calls on the new process): the successor has no
+    part in that checkpoint; it is restored from the decided one instead."""
 
 
 def worker_actor_name(topology: str, index: int, generation: int = 0) -> str:
@@ -60,6 +67,8 @@ class WorkerActor:
         self.started = time.time()
         context = ray.get_runtime_context()
         self.restarted = context.was_current_actor_reconstructed
+        if self.restarted:
+            count_restart(topology_id, index)
         self.node_id = context.get_node_id()
 
         def peer(i: int):
@@ -72,6 +81,7 @@ class WorkerActor:
             self._go.set()
 
         self.transport = RayTransport(peer, index, epoch=lambda: self.worker.epoch)
+        self.incarnation = self.transport.sender[1]
         placement = record["placement"]
         tasks = [t for t, w in placement.items() if w == index]
         partition = cloudpickle.loads(record["state_backend"]) if record["state_backend"] else None
@@ -118,7 +128,7 @@ class WorkerActor:
     def status(self) -> dict[str, Any]:
         st = self.worker.status()
         st["on_hold"] = not self._go.is_set()
-        st.update(index=self.index, pid=os.getpid(), node_id=self.node_id, sent=self.transport.sent,
+        st.update(index=self.index, pid=os.getpid(), incarnation=self.incarnation, node_id=self.node_id, sent=self.transport.sent,
                   batches=self.transport.batches, backpressure_waits=self.transport.waits,
                   unanswered=self.transport.unanswered(), held=self._links.held(),
                   error=self.error, restarted=self.restarted, started=self.started,
@@ -137,11 +147,41 @@ class WorkerActor:
     def completed(self) -> bool:
         return self.worker.completed
 
+    def probe(self) -> dict[str, Any]:
+        """Whether this worker is settled, read on its loop thread between two passes:
+        ``settled`` (nothing queued, executing, unsent, unanswered or held here), and the
+        counters a coordinator compares over two rounds, since a message that moved
+        between them changes one: ``sent``, ``received``, ``incarnation``; and
+        ``restored`` (False: a restarted process waiting for the coordinator's restore,
+        which holds what reaches it and never settles before).
+
+        Raises:
+            TimeoutError: the loop did not finish its pass within 5 s.
+        """
+        worker = self.worker
+
+        def read() -> dict[str, Any]:
+            return {"settled": worker.settled() and self.transport.unanswered() == 0 and self._links.held() == 0,
+                    "sent": self.transport.sent, "received": worker.messages_received,
+                    "incarnation": self.incarnation, "restored": worker.restored}
+        looping = self._go.is_set() and self._thread.is_alive() and worker.started_at is not None \
+            and worker.finished_at is None
+        return worker.call(read).result(timeout=_PROBE_TIMEOUT_S) if looping else read()
+
     # -- checkpoints across workers (squall.runtime.checkpoint.CheckpointParticipant) ---
-    def checkpoint(self, step: str, *args: Any) -> Any:
+    def checkpoint(self, step: str, *args: Any, incarnation: str | None = None) -> Any:
         """Run one step of the cluster's checkpoint protocol on the worker's loop thread:
         ``restore``, ``pause``, ``resume``, ``prepare_bolts``, ``prepare_spouts``,
-        ``decide``, ``decided``, ``commit``, ``rollback``."""
+        ``decide``, ``decided``, ``commit``, ``rollback``.
+
+        Raises:
+            StaleIncarnationError: ``incarnation`` names an earlier process of this
+                worker (the step belongs to a checkpoint this process had no part in).
+        """
+        if incarnation is not None and incarnation != self.incarnation:
+            raise StaleIncarnationError(
+                f"worker {self.index}: checkpoint step {step!r} was meant for incarnation {incarnation}, "
+                f"this process is {self.incarnation} (restarted)")
         participant = self.worker.participant
         if participant is None:
             return None

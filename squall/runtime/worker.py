@@ -312,9 +312,26 @@ class Worker:
             "epoch": self.epoch,
             "rollback_wanted": self.rollback_wanted,
             "opened": self._opened,
-            "restored": self.participant is None or self.checkpointer.stats.restored_at is not None,
+            "restored": self.restored,
             "running": self.started_at is not None and self.finished_at is None,
         }
+
+    @property
+    def restored(self) -> bool:
+        """False while a cluster's worker waits for its coordinator to restore its tasks."""
+        return self.participant is None or self.checkpointer.stats.restored_at is not None
+
+    def settled(self) -> bool:
+        """True when this worker holds nothing to process: no message, command, queued
+        tuple, unsent tuple or background work.
+
+        Exact only on the running thread between two passes (through :meth:`call`):
+        :meth:`status`, read from another thread, can catch a bolt in the middle of a
+        batch, when the batch is in no queue and what it emits not yet in an outbox, and
+        a coordinator that took that for quiet would cut a checkpoint through the batch.
+        """
+        return not (self._incoming or self._commands or any(bt.inbox for bt in self.bolt_tasks)
+                    or any(self._outboxes.values()) or any(bt.obj.in_flight() for bt in self._pollers))
 
     def deactivate(self) -> None:
         self._commands.append(lambda: self._set_active(False))
@@ -419,9 +436,18 @@ class Worker:
         self._input_ended = False
         checkpoint_every = self.conf[CHECKPOINT_INTERVAL_MS] / 1000.0 if self._barrier.coordinator else 0
         next_checkpoint = now + checkpoint_every if checkpoint_every else float("inf")
+        # A cluster's worker runs nothing until the coordinator restored its tasks: what a
+        # bolt did before would be outside every checkpoint (a sink would even write
+        # through), and a restarted worker is rolled back with all the others anyway.
+        awaiting_restore = self.participant is not None
         while not stop.is_set():
             while commands:
                 commands.popleft()()
+            if awaiting_restore:
+                if not self.restored:
+                    time.sleep(_IDLE_SLEEP_S)
+                    continue
+                awaiting_restore = False
             now = monotonic()
             if now >= next_housekeeping:
                 next_housekeeping = now + _HOUSEKEEPING_S
