@@ -1,10 +1,11 @@
 """/metrics over the Ray cluster runtime (squall.ui.ray_source.RaySource): a real Ray
 started in this process, a topology on 2 worker processes; the latency histograms are
 the workers' own histograms with their buckets added, parsed with prometheus_client's
-parser."""
+parser; the checkpoint state size is the parts every worker staged, added."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -14,11 +15,13 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
-from squall.config import MAX_SPOUT_PENDING, STATS_SAMPLE_RATE
+from squall import Bolt, Spout, Stateful, TopologyBuilder
+from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING, STATS_SAMPLE_RATE
+from squall.factory import ComponentFactory
 from squall.runtime.metrics import LATENCY_BUCKETS_S, LatencyHistogram
 from squall.ui import serve
 from squall.ui.ray_source import RaySource
-from tests.cluster.ray_topos import slow_numbers
+from tests.cluster.ray_topos import rocksdb_partition, slow_numbers
 
 TOKEN = "ray-metrics-t0ken"
 NAME = "ui-metrics-ray"
@@ -123,3 +126,87 @@ def test_the_latency_histograms_add_the_buckets_of_both_worker_processes(ray_ui)
     buckets, count, _ = merged[("process", "slow")]
     assert dict(buckets)[0.001] == 0 and count > 0
     assert client.post(f"/api/v1/topology/{NAME}/activate", headers=AUTH).json()["status"] == "success"
+
+
+class Counting(Stateful, Spout):
+    """0, 1, 2, ... reliably; its checkpointed position is the next number (a few bytes)."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["n"])
+
+    def open(self, config, context, collector):
+        self.collector = collector
+
+    def init_state(self, state):
+        self.state = state
+        self.n = state.get("next", 0)
+
+    def pre_prepare(self, txid):
+        self.state.put("next", self.n)
+
+    def next_tuple(self):
+        self.collector.emit([self.n], message_id=self.n)
+        self.n += 1
+
+
+class Collecting(Stateful, Bolt):
+    """Keeps every number it saw in one state value that grows with each (a pause per
+    tuple keeps the run going)."""
+
+    def init_state(self, state):
+        self.state = state
+        self.seen = list(state.get("seen", []))
+
+    def pre_prepare(self, txid):
+        self.state.put("seen", self.seen)
+
+    def process(self, tup):
+        time.sleep(0.001)
+        self.seen.append(tup.values[0])
+        self.collector.ack(tup)
+
+
+def _state_size(client, topology):
+    for family in parser.text_string_to_metric_families(client.get("/metrics").text):
+        if family.name == "squall_checkpoint_last_state_size_bytes":
+            for s in family.samples:
+                if s.labels["topology"] == topology:
+                    return s.value
+    return None
+
+
+def test_the_checkpoint_state_size_adds_what_both_workers_staged_and_grows(ray_ui, tmp_path):
+    import ray
+
+    cluster, _, client = ray_ui
+    name = "ui-metrics-ray-state"
+    b = TopologyBuilder()
+    b.set_spout("numbers", ComponentFactory(Counting), 2)
+    b.set_bolt("collect", ComponentFactory(Collecting), 2).shuffle_grouping("numbers")
+    handle = cluster.submit_topology(name, {MAX_SPOUT_PENDING: 20, CHECKPOINT_INTERVAL_MS: 100}, b.build(),
+                                     workers=2, state_backend=functools.partial(rocksdb_partition, str(tmp_path)))
+    try:
+        first = _until(lambda: _state_size(client, name), "a checkpoint with its size")
+        assert first > 0
+        _until(lambda: (later := _state_size(client, name)) is not None and later > first, "a bigger checkpoint")
+
+        # Deactivated, every later checkpoint stages the same values in each worker.
+        assert client.post(f"/api/v1/topology/{name}/deactivate", headers=AUTH).json()["status"] == "success"
+        _until(lambda: all(s is not None and s["pending"] == 0 and s["queued"] == 0 for s in handle.statuses()),
+               "the trees in flight complete")
+
+        def parts():
+            return [cs.last_state_size_bytes for cs in ray.get([w.checkpoint_stats.remote()
+                                                                for w in handle.workers()])]
+
+        def settled():
+            before = parts()
+            time.sleep(0.5)                 # several checkpoints, and past the UI's refresh
+            after = parts()
+            return after if before == after and None not in after else None
+
+        staged = _until(settled, "each worker's checkpoints stage the same bytes")
+        assert len(staged) == 2 and all(n > 0 for n in staged), "both workers staged state"
+        _until(lambda: _state_size(client, name) == sum(staged), "/metrics adds both workers' parts")
+    finally:
+        cluster.kill_topology(name)
