@@ -35,6 +35,7 @@ Semantics: Esper 8 reference, 8 "EPL Reference: Match Recognize", and Esper 8.9'
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from squall.cep.protocol import EngineHost, Operator, StatementHost
@@ -51,6 +52,10 @@ def _always(ev, part) -> bool:
     return True
 
 
+def _always_batch(events) -> list[bool]:
+    return [True] * len(events)
+
+
 class NFAState:
     """One pattern-variable occurrence of the NFA.
 
@@ -60,17 +65,20 @@ class NFAState:
     condition (without one: always true), called as ``test(event, partition)`` when ``pure``
     (it reads only the event tested and ``prev()``, so its value is the same for every
     partial match) and as ``test(events, partition)`` otherwise (``events``: the single
-    events per slot, the event tested in its variable's slot); ``next``: the next states,
+    events per slot, the event tested in its variable's slot); ``batch``: None, or for a
+    pure test without side effects ``batch(events) -> [bool, ...]``, the test of every
+    event of a batch at once; ``next``: the next states,
     :data:`END` among them when the pattern may end here; ``index``: flat state number.
     """
 
     __slots__ = ("var", "stream", "multiple", "multi", "greedy", "test", "pure", "loops",
-                 "next", "index")
+                 "batch", "next", "index")
 
-    def __init__(self, var, stream, multiple, multi, greedy, test, pure, loops):
+    def __init__(self, var, stream, multiple, multi, greedy, test, pure, loops, batch=None):
         self.var, self.stream, self.multiple, self.multi = var, stream, multiple, multi
         self.greedy, self.pure, self.loops = greedy, pure, loops
         self.test = _always if test is None else test
+        self.batch = _always_batch if test is None else batch
         self.next: Any = []
         self.index = -1
 
@@ -155,6 +163,12 @@ class MatchRecognizeOperator(Operator):
         # shares one tuple of zeros and a branch copies no counts.
         self._has_greedy = any(s.greedy for s in plan.all_states)
         self._zeros = (0,) * len(plan.all_states)
+        # When every pure test has a batch form, a batch's tests run as one comprehension
+        # per variable (no call per event): one per variable slot, or None.
+        pure = [s for s in plan.all_states if s.pure]
+        self._batch = None
+        if pure and all(s.batch is not None for s in pure):
+            self._batch = {s.stream: s.batch for s in pure}
 
     # -- engine interface
 
@@ -162,8 +176,8 @@ class MatchRecognizeOperator(Operator):
         """Step every event through its partition's partial matches.
 
         The define of a ``pure`` state is evaluated at most once per event (memo per
-        variable), whatever the number of partial matches waiting on it; a partial match
-        that fails is reused for the next one that starts."""
+        variable, see :meth:`_memos`), whatever the number of partial matches waiting on
+        it; a partial match that fails is reused for the next one that starts."""
         self.stmt.events_in += len(events)
         plan = self.plan
         flt, partition, prev_depth = plan.stream_filter, plan.partition, plan.prev_depth
@@ -172,9 +186,11 @@ class MatchRecognizeOperator(Operator):
         partitions = self.partitions
         advance = self._advance
         has_greedy, zeros = self._has_greedy, self._zeros
-        for ev in events:
-            if flt is not None and not flt(ev):
-                continue
+        if flt is not None:
+            events = [ev for ev in events if flt(ev)]
+        for ev, memo in zip(events, self._memos(events, num_streams)):
+            if memo is None:
+                memo = [None] * num_streams
             self.seq = seq = self.seq + 1
             key = partition(ev) if partition is not None else None
             part = partitions.get(key)
@@ -185,7 +201,6 @@ class MatchRecognizeOperator(Operator):
                 buf.append(ev)
                 if len(buf) > prev_depth + 1:
                     del buf[0]
-            memo = [None] * num_streams
             nxt: list[_Entry] = []
             ends: list[_Entry] = []
             terminated = None
@@ -236,6 +251,22 @@ class MatchRecognizeOperator(Operator):
             if ends or terminated:
                 self._complete(ends, terminated or [],
                                self.engine.current_time_ms if interval else 0)
+
+    def _memos(self, events, num_streams: int):
+        """Per event, the memo of the pure tests: all of them evaluated for the batch at
+        once (a tuple per event), or None (evaluated when first needed). A batch test
+        that raises (a property of another type) leaves the batch to the per-event path,
+        which tests only what a match needs, as before."""
+        batch = self._batch
+        if batch is None:
+            return repeat(None)
+        columns: list = [repeat(None)] * num_streams
+        try:
+            for k, fn in batch.items():
+                columns[k] = fn(events)
+        except TypeError:
+            return repeat(None)
+        return zip(*columns)
 
     def stop(self) -> None:
         self.stopped = True

@@ -320,23 +320,28 @@ _COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
             ">": operator.gt, ">=": operator.ge}
 
 
-def _compare_to_literal(e) -> Callable | None:
-    """``prop OP literal`` as one closure ``(event, partition) -> bool``, else None.
+def _compare_to_literal(e) -> tuple[Callable, Callable] | None:
+    """``prop OP literal`` as ``(test, batch)``, else None: ``test(event, partition) ->
+    bool`` in one call, and ``batch(events) -> [bool, ...]`` for a whole batch in one
+    comprehension (no Python call per event).
 
     The same values as the compiled expression tested ``is True`` (squall.cep.expressions:
-    a null property gives null, so false), in one call per test instead of four, which
-    was most of a define's cost."""
+    a null property gives null, so false); the general path costs four calls per test,
+    which was most of a define's cost."""
     if not (isinstance(e, A.BinaryOp) and e.op in _COMPARE):
         return None
     fn, left, right = _COMPARE[e.op], e.left, e.right
-    if isinstance(left, A.Property) and isinstance(right, A.Literal) and right.value is not None:
-        name, value = left.name, right.value
+    if not (isinstance(left, A.Property) and isinstance(right, A.Literal) and right.value is not None):
+        return None
+    name, value = left.name, right.value
 
-        def prop_op_literal(ev, part):
-            v = ev.get(name)
-            return v is not None and fn(v, value) is True
-        return prop_op_literal
-    return None
+    def prop_op_literal(ev, part):
+        v = ev.get(name)
+        return v is not None and fn(v, value) is True
+
+    def prop_op_literal_batch(events):
+        return [(v := ev.get(name)) is not None and fn(v, value) is True for ev in events]
+    return prop_op_literal, prop_op_literal_batch
 
 
 class _Compiler:
@@ -366,10 +371,11 @@ class _Compiler:
     # -- define: pure tests see (event, partition), the others (events per stream with the
     #    event tested in its variable's slot, partition); the partition is read by prev()
 
-    def define(self, var: str, cond: A.Expr) -> tuple[Callable, bool]:
-        """``(test, pure)`` for ``define var as cond``: ``pure`` when the condition reads
-        only the event tested (and ``prev()``), so the operator evaluates it once per
-        event (see :class:`squall.cep.match_recognize.NFAState`)."""
+    def define(self, var: str, cond: A.Expr) -> tuple[Callable, bool, Callable | None]:
+        """``(test, pure, batch)`` for ``define var as cond``: ``pure`` when the condition
+        reads only the event tested (and ``prev()``), so the operator evaluates it once per
+        event; ``batch`` (or None) tests a batch of events at once (see
+        :class:`squall.cep.match_recognize.NFAState`)."""
         getters: dict[str, Callable] = {}
         reads: dict[str, tuple[str, str]] = {}    # property name -> (variable, property)
         clause = "define"
@@ -411,9 +417,9 @@ class _Compiler:
                            if isinstance(e, A.Property) else None)
             fast = _compare_to_literal(own)
             if fast is not None:
-                return fast, True
+                return fast[0], True, fast[1]
             f = compile_expr(own, scope)
-            return (lambda ev, part: f(ev, None) is True), True
+            return (lambda ev, part: f(ev, None) is True), True, None
         for name, (head, prop) in reads.items():
             if pure:
                 getters[name] = lambda c, prop=prop: c.a.get(prop)
@@ -428,7 +434,7 @@ class _Compiler:
         def test(a, part):
             lookup.a, lookup.b = a, part
             return f(lookup, None) is True
-        return test, pure
+        return test, pure, None
 
     def prev(self, call: A.FunctionCall, getters: dict) -> A.Property:
         args = call.args
@@ -623,9 +629,9 @@ def compile_match_recognize_statement(st: A.SelectStatement,
         else:
             greedy = None
         loops = kind in ("zero_many", "one_many")
-        test, pure = conds.get(atom.name, (None, True))
+        test, pure, batch = conds.get(atom.name, (None, True, None))
         st = NFAState(atom.name, streams[atom.name], atom.name in multi,
-                      multi.get(atom.name, -1), greedy, test, pure, loops)
+                      multi.get(atom.name, -1), greedy, test, pure, loops, batch)
         if loops:
             st.next.append(st)     # Esper's */+ state lists itself first
         return st
