@@ -108,7 +108,8 @@ def rewrite(node, fn: Callable[[Any], Any], keep: tuple[type, ...] = (A.StreamDe
     if r is not None:
         return r
     if isinstance(node, tuple):
-        return tuple(rewrite(x, fn, keep) for x in node)
+        items = tuple(rewrite(x, fn, keep) for x in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
     if dataclasses.is_dataclass(node) and not isinstance(node, type) and not isinstance(node, keep):
         changes = {}
         for f in dataclasses.fields(node):

@@ -183,3 +183,55 @@ def test_removed_statement_outputs_nothing_more():
     engine.remove(st)
     engine.advance_time(10_000)
     assert rows == []
+
+
+# ------------------------------------------------------------------ the step
+
+def test_a_define_reading_only_its_event_runs_once_per_event_whatever_the_partial_matches():
+    calls: list[float] = []
+    engine = EPLEngine(ExternalClock(0))
+    engine.define_event_type("Car", TYPE)
+    engine.register_function("counted", lambda v: calls.append(v) or v > 0)
+    # every event starts a match and none ends (no C), so after k events k matches wait
+    # on B: the define is asked k times for the event, evaluated once
+    [st] = engine.compile("select * from Car match_recognize ( measures count(B.speed) as n "
+                          "after match skip to current row pattern (A B+ C) define "
+                          "A as A.speed > 0, B as counted(B.speed), C as C.speed < 0 )")
+    for i in range(1, 11):
+        _send(engine, i, "x", i)
+    assert calls == [float(i) for i in range(2, 11)]
+    assert st._operator.instances > 10
+
+
+SAME_WAY_RULES = [
+    RISING,
+    "select * from Car match_recognize ( partition by car measures A.speed as a, "
+    "count(B.speed) as n, first(B.speed) as f, last(B.speed) as l, B[1].speed as b1 "
+    "pattern (A B+ C) define A as A.speed <= 80, B as B.speed > 80, C as C.speed <= 80 )",
+    "select * from Car match_recognize ( measures A.speed as a, count(B.speed) as n all "
+    "matches after match skip to current row pattern (A B* C?) define A as A.speed > 50, "
+    "C as C.speed < 40 )",
+]
+
+
+@pytest.mark.parametrize("rule", SAME_WAY_RULES)
+def test_batches_and_single_events_give_the_same_rows(rule):
+    speeds = [70, 85, 90, 95, 60, 30, 81, 82, 20, 99, 100, 75, 35, 90, 10]
+    one, _, rows_one, _ = _engine(rule)
+    many, _, rows_many, _ = _engine(rule)
+    for i, speed in enumerate(speeds):
+        for car in ("x", "y"):
+            _send(one, i * 1000, car, speed if car == "x" else 110 - speed)
+        many.advance_time(i * 1000)
+        many.send_many("Car", [{"ts": i * 1000, "car": car, "speed": float(speed if car == "x" else 110 - speed)}
+                               for car in ("x", "y")])
+    assert rows_one and rows_many == rows_one
+
+
+def test_a_long_run_of_a_group_variable_is_measured_whole():
+    rule = SAME_WAY_RULES[1]
+    engine, _, rows, _ = _engine(rule)
+    speeds = [50] + [81 + i % 7 for i in range(500)] + [40]
+    for i, speed in enumerate(speeds):
+        _send(engine, i, "x", speed)
+    assert rows == [{"a": 50.0, "n": 500, "f": 81.0, "l": float(81 + 499 % 7), "b1": 82.0}]
