@@ -520,8 +520,8 @@ class ClusterView:
                 "durationMsMean": round(cs.total_s / cs.completed * 1000.0, 3) if cs.completed else None,
                 "durationMsMax": round(cs.max_s * 1000.0, 3),
                 "totalSeconds": cs.total_s, "maxSeconds": cs.max_s,
-                # The runtime does not measure what a checkpoint writes yet.
-                "stateSizeBytes": None,
+                # What the last completed checkpoint staged (Flink's checkpointed data size).
+                "stateSizeBytes": cs.last_state_size_bytes,
                 "errors": list(cs.errors)}
 
     # -- rules (Squall's key) -------------------------------------------------------------------
@@ -561,12 +561,15 @@ def _sum_checkpoints(stats: list[CheckpointStats]) -> CheckpointStats:
         return stats[0]
     txids = [s.last_txid for s in stats if s.last_txid is not None]
     recovered = [s.recovered_txid for s in stats if s.recovered_txid is not None]
+    sizes = [s.last_state_size_bytes for s in stats if s.last_state_size_bytes is not None]
     return CheckpointStats(recovered_txid=min(recovered) if recovered else None,
                            recovery_s=max(s.recovery_s for s in stats),
                            completed=sum(s.completed for s in stats), failed=sum(s.failed for s in stats),
                            declined=sum(s.declined for s in stats), rollbacks=sum(s.rollbacks for s in stats),
                            last_txid=min(txids) if txids else None, total_s=sum(s.total_s for s in stats),
-                           max_s=max(s.max_s for s in stats), errors=[e for s in stats for e in s.errors])
+                           max_s=max(s.max_s for s in stats), errors=[e for s in stats for e in s.errors],
+                           # Workers commit a checkpoint together: their last ones are its parts.
+                           last_state_size_bytes=sum(sizes) if sizes else None)
 
 
 def _mean(stats: Iterable[ComponentStats]) -> float | None:

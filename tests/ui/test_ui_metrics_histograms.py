@@ -88,8 +88,6 @@ def test_a_histogram_counts_each_latency_in_its_le_bucket_and_merges_by_adding()
     assert len(a.cumulative()) == len(LATENCY_BUCKETS_S) + 1
 
 
-@pytest.mark.xfail(strict=True, reason="the executor does not time sampled tuples yet (squall/runtime/"
-                                       "executor.py: the patch in issue 11's note); remove this mark with it")
 def test_execute_latency_is_a_histogram_of_one_tuple_in_twenty(cluster):
     b = TopologyBuilder()
     b.set_spout("numbers", Numbers())
@@ -243,8 +241,6 @@ def test_checkpoint_state_size_is_what_the_last_checkpoint_staged_and_grows_with
         eventually(lambda: gauge(client) == staged, "/metrics serves the staged size")
 
 
-@pytest.mark.xfail(strict=True, reason="squall/ui/views.py answers stateSizeBytes null (the patch in issue "
-                                       "11's note); remove this mark with it")
 def test_the_rest_checkpoints_answer_has_the_state_size(cluster):
     b = TopologyBuilder()
     b.set_spout("numbers", Counting())
