@@ -41,7 +41,10 @@ _DEBUG_PREFIX = b"squall:debug:"
 _RESTARTS_PREFIX = b"squall:restarts:"
 
 DebugSettings = dict[str, Any]
-"""``{"sampling": [[component | None, pct], ...], "log_levels": {logger: [level, expiry_epoch_s]}}``."""
+"""``{"sampling": [[component | None, pct], ...], "log_levels": {logger: [level, expiry_epoch_s]},
+"apply": "module:function" | None}``: ``apply`` names the code that set them, which a
+starting worker calls with (its actor, the settings), as Storm's worker hooks
+(``topology.worker.hooks``): the cluster layer runs it without depending on it."""
 
 
 def _kv():
@@ -98,7 +101,8 @@ def load_debug(name: str) -> DebugSettings:
     blob = _kv()._internal_kv_get(_DEBUG_PREFIX + name.encode())
     settings = json.loads(blob) if blob else {}
     return {"sampling": [list(e) for e in settings.get("sampling", [])],
-            "log_levels": dict(settings.get("log_levels", {}))}
+            "log_levels": dict(settings.get("log_levels", {})),
+            "apply": settings.get("apply")}
 
 
 def save_debug(name: str, settings: DebugSettings) -> bool:

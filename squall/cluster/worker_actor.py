@@ -14,6 +14,7 @@ runs executors), "Fault tolerance" (a dead worker is restarted by its supervisor
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -92,13 +93,13 @@ class WorkerActor:
         self.error: str | None = None
         self._links = LinkOrder(self._apply)
         # Event sampling and log levels set from the UI outlive a worker process: they
-        # are kept beside the record and applied here, before the loop runs. The taps
-        # and level timers are the UI's worker-side code (squall.ui.ray_source), which
-        # every node has when a UI set them (that module's docs), so it is imported only then.
+        # are kept beside the record and applied here, before the loop runs, by the code
+        # that set them (named in the settings: a worker hook), which every node has when
+        # a UI set them; the cluster layer does not depend on the UI.
         debug = load_debug(topology_id)
-        if debug["sampling"] or debug["log_levels"]:
-            from ..ui.ray_source import apply_debug_settings
-            apply_debug_settings(self, debug)
+        if debug["apply"] and (debug["sampling"] or debug["log_levels"]):
+            module, _, function = debug["apply"].partition(":")
+            getattr(importlib.import_module(module), function)(self, debug)
         self._thread = threading.Thread(target=self._run, name=f"squall-worker-{index}", daemon=True)
         self._thread.start()
 

@@ -68,6 +68,7 @@ __all__ = ["RaySource", "RayTopology", "apply_debug_settings"]
 _SAMPLES_KEPT = 1000        # per worker, between two collections
 _COLLECT_S = 0.5            # how often sampled tuples are collected from the workers
 _CALL_TIMEOUT_S = 5.0       # a worker that does not answer in this time (restarting) is skipped
+_APPLY_HOOK = f"{__name__}:apply_debug_settings"    # what a starting worker calls with the settings
 
 
 # -- run inside a worker process (Ray's __ray_call__: fn(actor instance, *args)) ----------------
@@ -343,7 +344,7 @@ class RayTopology:
         # Kept first: a worker that restarts meanwhile reads the new setting at its start.
         settings = load_debug(self.name)
         settings["sampling"] = _sampling_after(settings["sampling"], component, pct if on else 0.0)
-        save_debug(self.name, settings)
+        save_debug(self.name, {**settings, "apply": _APPLY_HOOK})
         _call_all(self.handle.workers(), _worker_sampling, component, pct if on else 0.0)
         with self._lock:
             if on:
@@ -362,7 +363,9 @@ class RayTopology:
                     self._sink = None      # the collector takes what is left, then ends
 
     def _collect(self) -> None:
-        while True:
+        # Ends with Ray too: a call after ray.shutdown() would start a new Ray in this
+        # process (ray's auto-init), under whatever runs here next.
+        while ray.is_initialized():
             with self._lock:
                 sink = self._sink
             batches = _call_all(self.handle.workers(), _worker_take_samples)
@@ -384,7 +387,7 @@ class RayTopology:
             settings["log_levels"].pop(logger, None)
         else:
             settings["log_levels"][logger] = [target_level, time.time() + timeout_s if timeout_s else 0]
-        save_debug(self.name, settings)
+        save_debug(self.name, {**settings, "apply": _APPLY_HOOK})
         _call_all(self.handle.workers(), _worker_log_level, logger, target_level, timeout_s)
 
 
