@@ -338,7 +338,7 @@ def test_key_equality_join_in_a_keyed_context(both):
                             "as d, Q#keepall as q where q.v > 0 and d.carNumber = q.k")
 
 
-@compares_rows(min_nonempty=15)
+@compares_rows(min_nonempty=10)
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=_events(),
        context=st.sampled_from([("C", KEYED), ("H", HASH),
