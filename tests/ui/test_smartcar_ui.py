@@ -183,10 +183,10 @@ def slow_run(tmp_path):
 
 def _detections(browser):
     """The dashboard page's latest detections as (car, average km/h), newest first."""
-    from selenium.webdriver.common.by import By
-
-    found = browser.find_elements(By.CSS_SELECTOR, 'p.list[data-list="latest detections"]')
-    text = found[0].text if found else ""
+    # Read in one script: the page redraws its lists on every poll.
+    text = browser.execute_script(
+        "const p = document.querySelector('p.list[data-list=\"latest detections\"]');"
+        " return p ? p.textContent : '';")
     return [(m.group(1), float(m.group(2))) for m in map(_DETECTION.match, text.split(", ")) if m]
 
 
