@@ -297,8 +297,15 @@ class MatchRecognizeOperator(Operator):
             events[st.stream] = ev
         if st.greedy:
             greedy[st.index] += 1
+        nexts = st.next
+        if len(nexts) == 1 and nexts[0] is not END and self.instances < self.max_instances:
+            # the common step: one next state, room under the cap
+            self.instances += 1
+            entry.state = nexts[0]
+            nxt.append(entry)
+            return
         first = True
-        for n in st.next:
+        for n in nexts:
             if n is not END:
                 if self.instances >= self.max_instances:
                     self._refuse()
