@@ -25,13 +25,16 @@
 The last line is JSON: ``records_per_s_ui_off``, ``records_per_s_ui_on``,
 ``overhead_pct`` (how much slower with the UI, in %), ``records_per_s_ui_on_no_dashboard``,
 ``overhead_pct_no_dashboard``, ``rest_p50_ms``, ``rest_p99_ms``, ``requests`` (polls
-answered), ``snapshot_ms`` and ``dashboard_provider_ms``.
+answered), ``snapshot_ms``, ``dashboard_provider_ms``, and ``ui_process_cpu_pct`` /
+``ui_process_cpu_pct_no_dashboard`` (the UI process's CPU use while polled, % of one
+core, medians: on a machine without a spare core it competes with the topology).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -73,9 +76,17 @@ def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
             stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float,
-            latencies_ms: list[tuple[str, float]]) -> tuple[int, float]:
-    """One replay, the UI polled on ``paths`` (none: no UI); returns (records read, seconds)."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float, latencies_ms: list[tuple[str, float]],
+            ui_cpu: list[float]) -> tuple[int, float]:
+    """One replay, the UI polled on ``paths`` (none: no UI); returns (records read,
+    seconds), and appends to ``ui_cpu`` the UI process's CPU use during it (% of one core)."""
     ui = bool(paths)
     with tempfile.TemporaryDirectory() as data_dir, LocalCluster() as cluster:
         stores = Stores.embedded(data_dir)
@@ -94,11 +105,14 @@ def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float,
             poller = threading.Thread(target=_poll, args=(server.url, paths, hz, stop, latencies_ms), daemon=True)
             poller.start()
         t0 = time.perf_counter()
+        cpu0 = _cpu_s(server.pid) if ui else 0.0
         handle = running["handle"] = cluster.submit_topology("smartcar", conf, topology, until_complete=True)
         try:
             while not handle.wait(0.05):
                 pass
             elapsed = time.perf_counter() - t0
+            if ui:
+                ui_cpu.append((_cpu_s(server.pid) - cpu0) / elapsed * 100.0)
             read = _progress(handle.stats(), source)["read"]
         finally:
             if ui:
@@ -138,10 +152,11 @@ def main() -> None:
     args = ap.parse_args()
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     polls: list[tuple[str, float]] = []
+    ui_cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     reads = set()
     for k in range(args.repeat):
         for mode, paths in MODES.items():
-            read, elapsed = one_run(args.replay, args.passes, paths, args.poll_hz, polls)
+            read, elapsed = one_run(args.replay, args.passes, paths, args.poll_hz, polls, ui_cpu[mode])
             reads.add(read)
             rates[mode].append(read / elapsed)
             print(f"run {k + 1} ui {mode}: {read:,} records in {elapsed:.2f} s "
@@ -161,13 +176,17 @@ def main() -> None:
               "overhead_pct_no_dashboard": round((off - bare) / off * 100.0, 2),
               "rest_p50_ms": round(cuts[49], 2) if cuts else None,
               "rest_p99_ms": round(cuts[98], 2) if cuts else None, "requests": len(latencies_ms),
-              "snapshot_ms": round(snapshot_ms, 2), "dashboard_provider_ms": round(board_ms, 2)}
+              "snapshot_ms": round(snapshot_ms, 2), "dashboard_provider_ms": round(board_ms, 2),
+              "ui_process_cpu_pct": round(statistics.median(ui_cpu["on"]), 1),
+              "ui_process_cpu_pct_no_dashboard": round(statistics.median(ui_cpu["on, no dashboard"]), 1)}
     print(f"UI off {off:,.0f} records/s, UI on (polled at {args.poll_hz:g}/s) {on:,.0f} records/s: "
           f"{result['overhead_pct']} % slower; without the dashboard's path {bare:,.0f} records/s: "
           f"{result['overhead_pct_no_dashboard']} % slower; REST p50 {result['rest_p50_ms']} ms, "
           f"p99 {result['rest_p99_ms']} ms over {len(latencies_ms)} requests")
     print(f"in the topology's process: a snapshot of the figures {snapshot_ms:.1f} ms, a call of the "
-          f"smart-car dashboard's provider {board_ms:.1f} ms (medians)")
+          f"smart-car dashboard's provider {board_ms:.1f} ms (medians); the UI's process used "
+          f"{result['ui_process_cpu_pct']} % of a core ({result['ui_process_cpu_pct_no_dashboard']} % without the "
+          f"dashboard's path)")
     print(json.dumps(result))
 
 

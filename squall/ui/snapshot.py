@@ -222,8 +222,8 @@ class SnapshotPublisher:
     Args:
         source: the cluster (``squall.ui.views.as_source(cluster)``).
         channel: the channel to the UI's process.
-        dashboards: application dashboards, name -> provider; each is called once per
-            snapshot, on the thread that takes it.
+        dashboards: application dashboards, name -> provider; each is called for a
+            snapshot that asks for its dashboard, on the thread that takes it.
 
     Threading: :meth:`start` starts the thread reading the channel; each call runs on a
     thread of its own; one snapshot is taken at a time.
@@ -294,9 +294,10 @@ class SnapshotPublisher:
             cached = self._shapes[name] = (handle, {"shape": _encode_shape(handle.shape), "conf": conf})
         with self._samples_lock:
             queued = self._samples.get(name)
-            samples = list(queued) if queued else []
-            if queued:
-                queued.clear()
+        samples = []
+        # popleft, not a copy and clear(): the tasks append on their own threads meanwhile.
+        while queued:
+            samples.append(queued.popleft())
         return {"run": id(handle), **cached[1], "running": handle.running, "active": handle.active(),
                 "uptime_s": handle.uptime_s(),
                 "stats": {c: _encode_stats(st) for c, st in handle.stats().items()},
