@@ -33,6 +33,15 @@ detection log, on the local runtime; records/s = records read / wall time of the
 (reading included). Also with a RocksDB state backend (checkpoints every second):
 ``smartcar_checkpointed_records_per_s``.
 
+Bytewax, when importable (``pip install bytewax``), runs on the same inputs, one worker
+(``run_main``), its ``TestingSource`` giving batches of 10,000 items: W1 as
+``flat_map(str.split)`` and ``count_final``; W2 as ``key_on(car)``, ``fold_window`` of
+count and sum over 30 s ``TumblingWindower`` windows aligned to the replay start on an
+``EventClock`` of the record's time (no wait), and a ``filter_map`` of the average above
+80 from (event time, car, speed) tuples. Printed beside the others; ``bytewax_w1``
+(words/s) and ``bytewax_w2`` (records/s) in the JSON (null when not installed); its
+counts and detections must equal the bare loop's.
+
 Timings exclude reading the logs and building the inputs (event dicts for the loop,
 record batches for the query), as in benchmarks/epl.py; reading the logs is timed
 apart (polars reader vs ``read_fleet``). Each figure is the best of ``--repeat`` runs
@@ -160,6 +169,11 @@ def run_trident(frame, batch_rows: int, start_ms: int):
     return secs, [(we, str(car), avg) for _, we, car, avg, _ in rows], len(batches)
 
 
+def run_w1_bare_counts(lines: list[str]):
+    from wordcount import bare
+    return bare(lines)[1]
+
+
 def run_w1(words: int, lines_per_batch: int):
     """W1: benchmarks/wordcount.py's input counted by its bare loop, by Trident's WordCount
     (Split kernel, persistent_aggregate of Count in a memory map state), by the streaming
@@ -202,6 +216,64 @@ def run_w1(words: int, lines_per_batch: int):
     same = final == want and dict(df_sink.rows()) == want and dict(sql_sink.rows()) == want
     return {"bare": bare_s, "trident": tri_s, "dataframe": df_s, "sql": sql_s, "same": same,
             "batches": len(batches)}
+
+
+BYTEWAX_BATCH = 10_000      # items per TestingSource batch (1,000 ran W1 1.6x slower)
+
+
+def bytewax_available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("bytewax") is not None
+
+
+def run_bytewax_w1(lines: list[str]) -> tuple[float, dict]:
+    """W1 in Bytewax (one worker, ``run_main``): ``flat_map(str.split)`` then ``count_final``."""
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.testing import TestingSink, TestingSource, run_main
+    out: list = []
+    flow = Dataflow("w1")
+    words = op.flat_map("split", op.input("lines", flow, TestingSource(lines, batch_size=BYTEWAX_BATCH)), str.split)
+    op.output("out", op.count_final("count", words, lambda w: w), TestingSink(out))
+    t0 = time.perf_counter()
+    run_main(flow)
+    return time.perf_counter() - t0, dict(out)
+
+
+def run_bytewax_w2(events: list[tuple[int, str, float]], start_ms: int):
+    """W2 in Bytewax (one worker): per car, 30 s tumbling event-time windows aligned to the
+    start (``EventClock`` on the record's time, no wait), ``fold_window`` of count and sum,
+    then the average above 80. ``events``: (event time ms, car, speed) in time order."""
+    from datetime import datetime, timedelta, timezone
+
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
+    from bytewax.testing import TestingSink, TestingSource, run_main
+    from epl import BATCH_MS, THRESHOLD
+    utc = timezone.utc
+    epoch = datetime(1970, 1, 1, tzinfo=utc)
+    out: list = []
+    flow = Dataflow("w2")
+    keyed = op.key_on("car", op.input("obd", flow, TestingSource(events, batch_size=BYTEWAX_BATCH)),
+                      lambda e: e[1])
+    clock = EventClock(lambda e: epoch + timedelta(milliseconds=e[0]), wait_for_system_duration=timedelta(0))
+    windower = TumblingWindower(length=timedelta(milliseconds=BATCH_MS),
+                                align_to=epoch + timedelta(milliseconds=start_ms))
+
+    def fold(acc, e):
+        acc[0] += 1
+        acc[1] += e[2]
+        return acc
+    sums = fold_window("sums", keyed, clock, windower, lambda: [0, 0.0], fold,
+                       lambda a, b: [a[0] + b[0], a[1] + b[1]])
+    fast = op.filter_map("speeding", sums.down, lambda kv: (
+        (start_ms + (kv[1][0] + 1) * BATCH_MS, kv[0], kv[1][1][1] / kv[1][1][0])
+        if kv[1][1][1] / kv[1][1][0] > THRESHOLD else None))
+    op.output("out", fast, TestingSink(out))
+    t0 = time.perf_counter()
+    run_main(flow)
+    return time.perf_counter() - t0, out
 
 
 def smartcar_job(replay: Path, start_ms: int, checkpointed: bool) -> None:
@@ -314,6 +386,26 @@ def main() -> int:
             ok = False
         w1_sweep[lines_per_batch] = runs
     w1 = w1_sweep[args.w1_lines_per_batch]
+    bytewax = None
+    if bytewax_available():
+        # The peer on the same inputs (its batch size does not follow Squall's).
+        import importlib.metadata
+
+        from wordcount import make_lines
+        lines = make_lines(args.w1_words)
+        want_w1 = dict(run_w1_bare_counts(lines))
+        bw1 = [run_bytewax_w1(lines) for _ in range(args.repeat)]
+        events = [(ts, ev["carNumber"], ev["speed"]) for ts, evs in tl for ev in evs]
+        bw2 = [run_bytewax_w2(events, START_MS) for _ in range(args.repeat)]
+        del lines, events
+        if not all(got == want_w1 for _, got in bw1):
+            print("MISMATCH: Bytewax's WordCount differs from the bare loop's", file=sys.stderr)
+            ok = False
+        if not all(_same(got, bare_rows) for _, got in bw2):
+            print("MISMATCH: Bytewax's W2 detections differ from the bare loop's", file=sys.stderr)
+            ok = False
+        bytewax = {"version": importlib.metadata.version("bytewax"), "w1_s": min(t for t, _ in bw1),
+                   "w2_s": min(t for t, _ in bw2)}
     # The bare loop runs with every configuration: its best over all of them.
     bare_w1_s = min(r["bare"] for runs in w1_sweep.values() for r in runs)
     w1_best = {"bare": bare_w1_s, **{k: min(r[k] for r in w1) for k in ("trident", "dataframe", "sql")}}
@@ -329,12 +421,22 @@ def main() -> int:
     print(f"{label:<34} {sql_s:8.3f} {n / sql_s:12,.0f} {n / sql_s / b_rate:7.2f}x {len(sql_rows):>11}")
     label = f"Trident topology, {args.batch_rows:,}-row batches ({tri_nb})"
     print(f"{label:<34} {tri_s:8.3f} {n / tri_s:12,.0f} {n / tri_s / b_rate:7.2f}x {len(tri_rows):>11}")
+    if bytewax is not None:
+        label = f"Bytewax {bytewax['version']} (one worker)"
+        bs = bytewax["w2_s"]
+        print(f"{label:<34} {bs:8.3f} {n / bs:12,.0f} {n / bs / b_rate:7.2f}x {len(bare_rows):>11}")
+    else:
+        print("Bytewax: not installed (pip install bytewax), no peer figures")
     w1_rates = {k: args.w1_words / v for k, v in w1_best.items()}
     print(f"\nW1 WordCount, {args.w1_words:,} words (benchmarks/wordcount.py's input), "
           f"{args.w1_lines_per_batch * 10:,}-word batches ({w1[0]['batches']}), best of {args.repeat}:")
     for key, label in (("bare", "bare Python loop"), ("trident", "Trident"), ("dataframe", "DataFrame"),
                        ("sql", "SQL")):
         print(f"{label:<34} {w1_best[key]:8.3f} {w1_rates[key]:12,.0f} {w1_rates[key] / w1_rates['bare']:7.2f}x")
+    if bytewax is not None:
+        rate = args.w1_words / bytewax["w1_s"]
+        label = f"Bytewax {bytewax['version']} (one worker)"
+        print(f"{label:<34} {bytewax['w1_s']:8.3f} {rate:12,.0f} {rate / w1_rates['bare']:7.2f}x")
     print("W1 by batch size (words per batch: Trident / DataFrame / SQL vs bare):")
     for lines_per_batch, runs in w1_sweep.items():
         ratios = " / ".join(f"{bare_w1_s / min(r[k] for r in runs):.2f}x" for k in ("trident", "dataframe", "sql"))
@@ -373,7 +475,8 @@ def main() -> int:
         "W2 >= 3x bare: " + ", ".join(f"{k} {v:.2f}x {verdict(v >= 3)}" for k, v in w2_ratios.items()),
         f"smart-car >= 100,000 records/s: {car_rate:,.0f} {verdict(car_rate >= 100_000)}",
         f"start-up < 0.5 s: {start:.3f} s {verdict(start < 0.5)}",
-        f"peak RSS < 150 MB: {job['peak_rss_mb']:.1f} MB {verdict(job['peak_rss_mb'] < 150)}"]))
+        f"peak RSS < 150 MB: W2 job {job['peak_rss_mb']:.1f} MB {verdict(job['peak_rss_mb'] < 150)}, smart-car job "
+        f"{car['plain']['peak_rss_mb']:.1f} MB {verdict(car['plain']['peak_rss_mb'] < 150)}"]))
     summary = {"records": n, "detections": len(bare_rows),
                "bare_w1": round(w1_rates["bare"]), "w1_trident": round(w1_rates["trident"]),
                "w1_dataframe": round(w1_rates["dataframe"]), "w1_sql": round(w1_rates["sql"]),
@@ -388,6 +491,9 @@ def main() -> int:
                "obd_read_polars_s": round(polars_read_s, 3), "obd_read_python_s": round(read_fleet_s, 3),
                "bench_process_peak_rss_mb": round(_peak_rss_mb(), 1), "polars_threads": pl.thread_pool_size(),
                "trident_records_per_s": round(n / tri_s), "w1_words": args.w1_words,
+               "bytewax_w1": round(args.w1_words / bytewax["w1_s"]) if bytewax else None,
+               "bytewax_w2": round(n / bytewax["w2_s"]) if bytewax else None,
+               "bytewax_version": bytewax["version"] if bytewax else None,
                "w1_words_per_batch": args.w1_lines_per_batch * 10,
                "w1_by_words_per_batch": {str(lpb * 10): {k: round(args.w1_words / min(r[k] for r in runs))
                                                          for k in ("trident", "dataframe", "sql")}
