@@ -49,7 +49,7 @@ from squall.ui import serve
 from squall.ui.snapshot import SnapshotPublisher
 from squall.ui.views import as_source
 from squall_smartcar.cli import _progress
-from squall_smartcar.dashboard import smartcar_dashboard
+from squall_smartcar.dashboard import SmartcarDashboard
 from squall_smartcar.record import date_to_ms
 from squall_smartcar.topology import DEFAULT_RULE, Stores, build_topology
 
@@ -97,8 +97,12 @@ def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float, latenci
         server = stop = poller = None
         if ui:
             # Started before the run, as `--ui` does, so the server's start-up is not timed.
+            boards: list = []
+
             def board():
-                return smartcar_dashboard(running["handle"], stores, source, "20240101")
+                if not boards:
+                    boards.append(SmartcarDashboard(running["handle"], stores, source, "20240101"))
+                return boards[0]()
 
             server = serve(cluster, port=0, token="bench", dashboards={"smartcar": board})
             stop = threading.Event()
@@ -119,6 +123,8 @@ def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float, latenci
                 stop.set()
                 poller.join()
                 server.stop()
+                for b in boards:
+                    b.close()
     return read, elapsed
 
 
@@ -131,15 +137,17 @@ def costs(replay: str, passes: int) -> tuple[float, float]:
         topology = build_topology(source, stores, DEFAULT_RULE.read_text(encoding="utf-8"))
         handle = cluster.submit_topology("smartcar", {MAX_SPOUT_PENDING: 5000}, topology, until_complete=True)
         publisher = SnapshotPublisher(as_source(cluster), None)
+        board = SmartcarDashboard(handle, stores, source, "20240101")
         snapshots, boards = [], []
         while not handle.wait(0.2):
             t0 = time.perf_counter()
             publisher.snapshot()
             t1 = time.perf_counter()
-            smartcar_dashboard(handle, stores, source, "20240101")
+            board()
             t2 = time.perf_counter()
             snapshots.append((t1 - t0) * 1000.0)
             boards.append((t2 - t1) * 1000.0)
+        board.close()
     return statistics.median(snapshots), statistics.median(boards)
 
 

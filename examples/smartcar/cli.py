@@ -344,13 +344,14 @@ def _serving_ui(cluster, handle, ui: _UIRun | None):
         return
     from squall.ui.cli import start_ui
 
-    from .dashboard import smartcar_dashboard
-    board = functools.partial(smartcar_dashboard, handle, ui.stores, ui.source, ui.day, ui.speeding_log)
+    from .dashboard import SmartcarDashboard
+    board = SmartcarDashboard(handle, ui.stores, ui.source, ui.day, ui.speeding_log)
     server = start_ui(cluster, ui.host, ui.port, ui.token, dashboards={"smartcar": board})
     try:
         yield
     finally:
         server.stop()
+        board.close()
 
 
 @contextmanager
