@@ -20,6 +20,7 @@ from squall.cep.match_recognize_compile import MatchRecognizePlan
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
 from squall.cep.select import StatementPlan, stream_filter
 from squall.cep.subquery import SubqueryPlan
+from squall.cep.table import TableAccessPlan
 from squall.cep.variables import VariableDecl
 
 __all__ = ["compile_create_context", "compile_context_statement"]
@@ -307,10 +308,11 @@ def compile_context_statement(st: A.SelectStatement, declared_types: dict, ctx, 
     innermost = plan
     while isinstance(innermost, ContextPlan):
         innermost = innermost.inner
-    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan, MatchRecognizePlan, SubqueryPlan)):
-        raise EPLCompileError("Only selects over event streams (with subqueries), joins of event "
-                              "streams, patterns and match_recognize run in a context yet (not "
-                              "statements over named windows or tables, or with table access)", **pos)
+    if not isinstance(innermost, (StatementPlan, JoinPlan, PatternPlan, MatchRecognizePlan, SubqueryPlan,
+                                  TableAccessPlan)):
+        raise EPLCompileError("Only selects over event streams (with subqueries or table access), "
+                              "joins of event streams, patterns and match_recognize run in a context "
+                              "yet (not statements over named windows or tables)", **pos)
     types = innermost_plan_types(plan)
     _check_types(levels, types, pos)
     return plan
