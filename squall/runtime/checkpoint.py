@@ -92,6 +92,8 @@ class CheckpointStats:
     last_txid: int | None = None
     total_s: float = 0.0
     max_s: float = 0.0
+    last_s: float | None = None               # the last completed checkpoint's duration
+    last_completed_at: float | None = None    # when it completed (time.time(), seconds)
     last_state_size_bytes: int | None = None
     max_state_size_bytes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -239,6 +241,8 @@ class CheckpointCoordinator:
         s.last_txid = txid
         s.total_s += elapsed
         s.max_s = max(s.max_s, elapsed)
+        s.last_s = elapsed
+        s.last_completed_at = time.time()
         s.last_state_size_bytes = self._staged_bytes
         s.max_state_size_bytes = max(s.max_state_size_bytes, self._staged_bytes)
 

@@ -157,13 +157,11 @@ def as_source(cluster: LocalCluster | ClusterSource) -> ClusterSource:
 
 @dataclass
 class _CheckpointSeen:
-    """What the view last read of a topology's checkpoint counts, and what it derived."""
+    """What the view last read of a topology's failed checkpoints (the runtime counts
+    them and keeps their errors; the view times each new one when it first sees it)."""
 
-    completed: int
     failed: int
-    total_s: float
     errors: int
-    last_completed: dict[str, Any] | None
     last_failed: dict[str, Any] | None
 
 
@@ -493,23 +491,18 @@ class ClusterView:
         with self._lock:
             seen = self._checkpoints.get(handle.name)
             if seen is None:
-                # First read: what happened before has no time; the mean stands for the last.
-                seen = _CheckpointSeen(cs.completed, cs.failed, cs.total_s, len(cs.errors), None, None)
-                if cs.completed:
-                    seen.last_completed = {"id": cs.last_txid, "timestamp": None,
-                                           "durationMs": round(cs.total_s / cs.completed * 1000.0, 3)}
+                # First read: a failure before it has no time.
+                seen = _CheckpointSeen(cs.failed, len(cs.errors), None)
                 if cs.errors:
                     seen.last_failed = _failed(cs.errors[-1], None)
                 self._checkpoints[handle.name] = seen
-            if cs.completed > seen.completed:
-                n = cs.completed - seen.completed
-                seen.last_completed = {"id": cs.last_txid, "timestamp": now_ms,
-                                       "durationMs": round((cs.total_s - seen.total_s) / n * 1000.0, 3)}
             if len(cs.errors) > seen.errors or cs.failed > seen.failed:
                 seen.last_failed = _failed(cs.errors[-1] if cs.errors else "", now_ms)
-            seen.completed, seen.failed, seen.total_s, seen.errors = \
-                cs.completed, cs.failed, cs.total_s, len(cs.errors)
-            last_completed, last_failed = seen.last_completed, seen.last_failed
+            seen.failed, seen.errors = cs.failed, len(cs.errors)
+            last_failed = seen.last_failed
+        last_completed = None if cs.last_completed_at is None else {
+            "id": cs.last_txid, "timestamp": int(cs.last_completed_at * 1000),
+            "durationMs": round(cs.last_s * 1000.0, 3)}
         restores = cs.rollbacks + sum(1 for w in per_worker if w.recovered_txid is not None)
         return {"completed": cs.completed, "failed": cs.failed, "declined": cs.declined,
                 "rollbacks": cs.rollbacks, "restoreCount": restores,
@@ -562,6 +555,8 @@ def _sum_checkpoints(stats: list[CheckpointStats]) -> CheckpointStats:
     txids = [s.last_txid for s in stats if s.last_txid is not None]
     recovered = [s.recovered_txid for s in stats if s.recovered_txid is not None]
     sizes = [s.last_state_size_bytes for s in stats if s.last_state_size_bytes is not None]
+    durations = [s.last_s for s in stats if s.last_s is not None]
+    ends = [s.last_completed_at for s in stats if s.last_completed_at is not None]
     return CheckpointStats(recovered_txid=min(recovered) if recovered else None,
                            recovery_s=max(s.recovery_s for s in stats),
                            completed=sum(s.completed for s in stats), failed=sum(s.failed for s in stats),
@@ -569,7 +564,9 @@ def _sum_checkpoints(stats: list[CheckpointStats]) -> CheckpointStats:
                            last_txid=min(txids) if txids else None, total_s=sum(s.total_s for s in stats),
                            max_s=max(s.max_s for s in stats), errors=[e for s in stats for e in s.errors],
                            # Workers commit a checkpoint together: their last ones are its parts.
-                           last_state_size_bytes=sum(sizes) if sizes else None)
+                           last_state_size_bytes=sum(sizes) if sizes else None,
+                           last_s=max(durations) if durations else None,
+                           last_completed_at=max(ends) if ends else None)
 
 
 def _mean(stats: Iterable[ComponentStats]) -> float | None:

@@ -221,22 +221,25 @@ def test_checkpoints_panel_reports_a_failed_checkpoint_with_its_id():
         running = True
 
         def __init__(self):
-            self.cs = CheckpointStats(completed=2, last_txid=2, total_s=0.004, max_s=0.003)
+            self.cs = CheckpointStats(completed=2, last_txid=2, total_s=0.004, max_s=0.003, last_s=0.002,
+                                      last_completed_at=1_700_000_000.5)
 
         def checkpoint_stats(self):
             return [self.cs]
 
     t = T()
     view = ClusterView(type("S", (), {"started_at": 0.0, "topologies": lambda self: {"f": t}})())
-    assert view.checkpoints(t)["lastCompleted"] == {"id": 2, "timestamp": None, "durationMs": 2.0}
+    assert view.checkpoints(t)["lastCompleted"] == {"id": 2, "timestamp": 1_700_000_000_500, "durationMs": 2.0}
+    assert view.checkpoints(t)["lastFailed"] is None
     t.cs.failed = 1
     t.cs.errors.append("checkpoint 3 failed: OSError: disk full")
-    t.cs.completed, t.cs.last_txid, t.cs.total_s = 3, 3, 0.010
     panel = view.checkpoints(t)
     assert panel["lastFailed"]["id"] == 3 and "disk full" in panel["lastFailed"]["error"]
     assert panel["lastFailed"]["timestamp"] > 0
-    # The checkpoint completed since the last read took the rest of the total.
-    assert panel["lastCompleted"]["id"] == 3 and panel["lastCompleted"]["durationMs"] == pytest.approx(6.0)
+    t.cs.completed, t.cs.last_txid, t.cs.last_s, t.cs.last_completed_at = 3, 3, 0.006, 1_700_000_001.0
+    panel = view.checkpoints(t)
+    assert panel["lastCompleted"] == {"id": 3, "timestamp": 1_700_000_001_000, "durationMs": 6.0}
+    assert panel["lastFailed"]["id"] == 3, "a later completed checkpoint keeps the last failure shown"
     assert view.checkpoints(type("N", (), {"name": "n", "checkpoint_stats": lambda self: []})()) is None
 
 
