@@ -365,6 +365,7 @@ class _TableSink:
         return single_writer_keys(self.store)
 
 
+_WRITE_ROWS = 4096     # rows per put_columns call of the table sink
 _FAMILY = "cf1"        # squall_smartcar.topology.FAMILY (not imported here: it loads the CEP engine)
 _CELLS = tuple(f"{_FAMILY}:{f}" for f in FIELDS)
 
@@ -387,8 +388,11 @@ def _store_records(sink: Any, frame: Any, txid: int) -> None:
     else:
         cells = frame.select("row_key", *(pl.col(f).cast(pl.String).cast(pl.Binary) for f in FIELDS))
     # Column by column: no Python object per row on this side; the store packs the rows.
-    sink.table.put_columns(cells.get_column("row_key").to_list(),
-                           {name: cells.get_column(c).to_list() for name, c in zip(_CELLS, cells.columns[1:])})
+    # In slices, so the Python objects of one slice at a time are alive, not a whole
+    # batch's (the writes are keyed: a replayed batch rewrites the same rows).
+    for part in cells.iter_slices(_WRITE_ROWS):
+        sink.table.put_columns(part.get_column("row_key").to_list(),
+                               {name: part.get_column(c).to_list() for name, c in zip(_CELLS, part.columns[1:])})
 
 
 def _store_dead_letters(sink: Any, frame: Any, txid: int) -> None:
