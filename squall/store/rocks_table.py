@@ -23,6 +23,12 @@ On-disk layout (why, in short):
   ``put_many`` (with validation and value encoding) measured 4.2 us/row for new rows
   and 5.5 us/row when every row merges into a stored one (same input, wall clock via
   ``time.perf_counter`` around the batches); ``test_put_many_speed`` guards it loosely.
+* ``put_columns`` (the bulk form the micro-batch sinks use) checks the column names
+  once per batch, takes a column of bytes as it is, and packs each row from its
+  (column, cell) pairs; then one multi-get and one ``WriteBatch``, as ``put_many``.
+  Measured on the 65,880 smart-car rows x 8 byte cells in slices of 4,096 rows into a
+  fresh table (best of 3, one process): 2.3 us/row against put_many's 2.7-2.9 us/row
+  given the same rows as dicts (which the caller no longer builds).
 * ``count()`` reads a row counter kept in the metadata column family and updated in
   the same batch as the rows (the multi-get already tells which rows are new), so it
   is O(1) and never decodes rows.
