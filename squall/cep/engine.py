@@ -667,12 +667,13 @@ class EPLEngine:
             events = list(events)
         if not events:
             return
-        if self._inserted or self._catalog or any(
+        if self._inserted or any(getattr(e, "kind", None) != "context" for e in self._catalog.values()) or any(
                 getattr(s, "_insert_into", None) or isinstance(s.plan, (OnSetPlan, OnActionPlan))
                 for s in self._statements.values()):
             # insert into: each event with the events it inserts before the next one; on
             # ... set: the statements after it see each event's assignment; named windows
-            # and tables: each event's changes before the next event is read
+            # and tables: each event's changes before the next event is read. A context
+            # holds no rows another statement reads: its operators take the batch.
             for ev in events:
                 self._send_now(type_name, ev)
             return

@@ -48,14 +48,6 @@ def _events(seed: int, n: int = 60):
     return out
 
 
-def _send_batch(engine: EPLEngine, type_name: str, events: list) -> None:
-    """What ``send_many`` does with a batch when no statement needs it event by event: each
-    route entry's operator takes the whole batch. (Called directly, because ``send_many``
-    goes event by event while the engine's catalog holds anything, contexts included.)"""
-    for entry in engine._routes.get(type_name, ()):
-        entry._operator.on_events(events)
-
-
 def _run(rule: str, events, batched: bool, operator=None):
     """The last statement's rows as (time, kind, row), in output order."""
     engine = EPLEngine(ExternalClock(0))
@@ -74,7 +66,7 @@ def _run(rule: str, events, batched: bool, operator=None):
             j += 1
         engine.advance_time(ts)
         if batched:
-            _send_batch(engine, events[i][1], [e for _, _, e in events[i:j]])
+            engine.send_many(events[i][1], [e for _, _, e in events[i:j]])
         else:
             for _, t, e in events[i:j]:
                 engine.send(t, e)
