@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import threading
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ pytest.importorskip("fastapi")      # squall.ui's extra: the UI's worker-side co
 
 from squall.config import MAX_SPOUT_PENDING
 from tests.cluster.ray_topos import slow_numbers
+from tests.ui.uikit import eventually
 
 NAME = "debug-restart"
 LOGGER = "squall.test.debugrestart"
@@ -24,13 +24,8 @@ _HANG_GUARD_S = 120.0     # only fails a test that would otherwise hang
 
 
 def _until(check, what):
-    deadline = time.monotonic() + _HANG_GUARD_S
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.1)
+    """Ray calls polled every 0.1 s, for up to 2 minutes."""
+    return eventually(check, what, guard_s=_HANG_GUARD_S, every_s=0.1)
 
 
 def _in_worker(actor):

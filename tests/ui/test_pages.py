@@ -5,8 +5,6 @@ buttons with the right and a wrong token."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("selenium.webdriver")
@@ -14,28 +12,13 @@ pytest.importorskip("squall.ui")
 
 from selenium.webdriver.common.by import By
 
-from squall import Bolt, Spout, TopologyBuilder
+from squall import Bolt, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
 from squall.ui import serve
+from tests.ui.ui_topos import Numbers
 from tests.ui.uikit import TOKEN, until
 
 TOPOLOGY = "endless"
-
-
-class Endless(Spout):
-    """Emits 0, 1, 2, ... reliably for as long as it runs, about one a millisecond."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-        self.n = 0
-
-    def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
-        time.sleep(0.001)   # keeps the test's CPU use low; the counts still grow every poll
 
 
 class Check(Bolt):
@@ -58,7 +41,7 @@ class Sink(Bolt):
 
 def _topology():
     b = TopologyBuilder()
-    b.set_spout("numbers", Endless())
+    b.set_spout("numbers", Numbers(0.001))
     b.set_bolt("check", Check(), parallelism=2).shuffle_grouping("numbers")
     b.set_bolt("sink", Sink()).shuffle_grouping("check")
     return b.build()

@@ -25,7 +25,7 @@ from squall.config import MAX_SPOUT_PENDING
 from squall.ui import serve
 from squall.ui.ray_source import RaySource
 from tests.cluster.ray_topos import slow_numbers
-from tests.ui.uikit import until
+from tests.ui.uikit import eventually, until
 
 TOKEN = "ray-t0ken"
 NAME = "ui-slow"
@@ -51,13 +51,8 @@ def ray_ui():
 
 
 def _until(check, what):
-    deadline = time.monotonic() + _HANG_GUARD_S
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.1)
+    """Ray calls polled every 0.1 s, for up to 2 minutes."""
+    return eventually(check, what, guard_s=_HANG_GUARD_S, every_s=0.1)
 
 
 def _worker_pids(handle):

@@ -13,25 +13,11 @@ pytest.importorskip("squall.ui")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
-from squall import Bolt, Spout, TopologyBuilder
+from squall import Bolt, TopologyBuilder
 from squall.config import MAX_SPOUT_PENDING
 from squall.ui import UIServerError, serve
+from tests.ui.ui_topos import Numbers
 from tests.ui.uikit import AUTH, TOKEN, eventually, freeze
-
-
-class Counting(Spout):
-    """Emits 0, 1, 2, ... for as long as it runs, each tuple reliably."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-        self.n = 0
-
-    def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
 
 
 class Split(Bolt):
@@ -56,7 +42,7 @@ class Sink(Bolt):
 
 def _topology():
     b = TopologyBuilder()
-    b.set_spout("numbers", Counting())
+    b.set_spout("numbers", Numbers())
     b.set_bolt("split", Split(), parallelism=2).shuffle_grouping("numbers")
     b.set_bolt("sink", Sink()).shuffle_grouping("split")
     return b.build()

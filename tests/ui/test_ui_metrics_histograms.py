@@ -13,35 +13,17 @@ pytest.importorskip("squall.ui")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
-from squall import Bolt, Spout, Stateful, TopologyBuilder
+from squall import Bolt, TopologyBuilder
 from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING, STATS_SAMPLE_RATE
 from squall.runtime.metrics import LATENCY_BUCKETS_S, LatencyHistogram
 from squall.state import MemoryStateBackend
 from squall.state.base import encode_key
 from squall.state.codec import StateCodec
 from squall.ui import serve
+from tests.ui.ui_topos import Collecting, Counting, Numbers
 from tests.ui.uikit import AUTH, TOKEN, eventually
 
 _PAUSE_S = 0.003
-
-
-class Numbers(Spout):
-    """0, 1, 2, ... reliably, for as long as it runs, or up to ``limit`` numbers."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-        self.n = 0
-
-    def next_tuple(self):
-        if self.limit is None or self.n < self.limit:
-            self.collector.emit([self.n], message_id=self.n)
-            self.n += 1
 
 
 class Pausing(Bolt):
@@ -167,42 +149,6 @@ def test_process_and_complete_latency_histograms_count_every_timed_sample(cluste
         assert total == pytest.approx(sum(s.total_s for s in samples))
         for le, n in buckets:
             assert n == sum(1 for s in samples for v in s.recent if v <= le), (component, le)
-
-
-class Counting(Stateful, Spout):
-    """0, 1, 2, ... reliably; its checkpointed position is the next number."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-
-    def init_state(self, state):
-        self.state = state
-        self.n = state.get("next", 0)
-
-    def pre_prepare(self, txid):
-        self.state.put("next", self.n)
-
-    def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
-
-
-class Collecting(Stateful, Bolt):
-    """Keeps every number it saw, in one state value that grows with each."""
-
-    def init_state(self, state):
-        self.state = state
-        self.seen = list(state.get("seen", []))
-
-    def pre_prepare(self, txid):
-        self.state.put("seen", self.seen)
-
-    def process(self, tup):
-        self.seen.append(tup.values[0])
-        self.collector.ack(tup)
 
 
 def test_checkpoint_state_size_is_what_the_last_checkpoint_staged_and_grows_with_the_state(cluster):

@@ -15,13 +15,15 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 parser = pytest.importorskip("prometheus_client.parser")
 
-from squall import Bolt, Spout, Stateful, TopologyBuilder
+from squall import TopologyBuilder
 from squall.config import CHECKPOINT_INTERVAL_MS, MAX_SPOUT_PENDING, STATS_SAMPLE_RATE
 from squall.factory import ComponentFactory
 from squall.runtime.metrics import LATENCY_BUCKETS_S, LatencyHistogram
 from squall.ui import serve
 from squall.ui.ray_source import RaySource
 from tests.cluster.ray_topos import rocksdb_partition, slow_numbers
+from tests.ui.ui_topos import Collecting, Counting
+from tests.ui.uikit import eventually
 
 TOKEN = "ray-metrics-t0ken"
 NAME = "ui-metrics-ray"
@@ -30,13 +32,8 @@ _HANG_GUARD_S = 120.0     # only fails a test that would otherwise hang
 
 
 def _until(check, what):
-    deadline = time.monotonic() + _HANG_GUARD_S
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.1)
+    """Ray calls polled every 0.1 s, for up to 2 minutes."""
+    return eventually(check, what, guard_s=_HANG_GUARD_S, every_s=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -128,44 +125,6 @@ def test_the_latency_histograms_add_the_buckets_of_both_worker_processes(ray_ui)
     assert client.post(f"/api/v1/topology/{NAME}/activate", headers=AUTH).json()["status"] == "success"
 
 
-class Counting(Stateful, Spout):
-    """0, 1, 2, ... reliably; its checkpointed position is the next number (a few bytes)."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-
-    def init_state(self, state):
-        self.state = state
-        self.n = state.get("next", 0)
-
-    def pre_prepare(self, txid):
-        self.state.put("next", self.n)
-
-    def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
-
-
-class Collecting(Stateful, Bolt):
-    """Keeps every number it saw in one state value that grows with each (a pause per
-    tuple keeps the run going)."""
-
-    def init_state(self, state):
-        self.state = state
-        self.seen = list(state.get("seen", []))
-
-    def pre_prepare(self, txid):
-        self.state.put("seen", self.seen)
-
-    def process(self, tup):
-        time.sleep(0.001)
-        self.seen.append(tup.values[0])
-        self.collector.ack(tup)
-
-
 def _state_size(client, topology):
     for family in parser.text_string_to_metric_families(client.get("/metrics").text):
         if family.name == "squall_checkpoint_last_state_size_bytes":
@@ -182,7 +141,7 @@ def test_the_checkpoint_state_size_adds_what_both_workers_staged_and_grows(ray_u
     name = "ui-metrics-ray-state"
     b = TopologyBuilder()
     b.set_spout("numbers", ComponentFactory(Counting), 2)
-    b.set_bolt("collect", ComponentFactory(Collecting), 2).shuffle_grouping("numbers")
+    b.set_bolt("collect", ComponentFactory(Collecting, 0.001), 2).shuffle_grouping("numbers")
     handle = cluster.submit_topology(name, {MAX_SPOUT_PENDING: 20, CHECKPOINT_INTERVAL_MS: 100}, b.build(),
                                      workers=2, state_backend=functools.partial(rocksdb_partition, str(tmp_path)))
     try:

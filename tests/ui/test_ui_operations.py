@@ -21,22 +21,8 @@ from squall.runtime.checkpoint import CheckpointStats
 from squall.testing import ListSink, ListSpout
 from squall.ui import ClusterView, Dashboard, DashboardError, serve, serve_forever
 from squall.ui.source import PartitionLag
+from tests.ui.ui_topos import Numbers
 from tests.ui.uikit import AUTH, HANG_GUARD_S, eventually, freeze
-
-
-class Counting(Spout):
-    """Emits 0, 1, 2, ... reliably for as long as it runs."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["n"])
-
-    def open(self, config, context, collector):
-        self.collector = collector
-        self.n = 0
-
-    def next_tuple(self):
-        self.collector.emit([self.n], message_id=self.n)
-        self.n += 1
 
 
 class Twice(Bolt):
@@ -62,7 +48,7 @@ class Sink(Bolt):
 
 def _topology():
     b = TopologyBuilder()
-    b.set_spout("numbers", Counting())
+    b.set_spout("numbers", Numbers())
     b.set_bolt("split", Twice(), parallelism=2).shuffle_grouping("numbers")
     b.set_bolt("sink", Sink()).shuffle_grouping("split").all_grouping("split", stream="odd")
     return b.build()

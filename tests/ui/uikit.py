@@ -12,13 +12,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HANG_GUARD_S = 60.0     # only fails a test that would otherwise hang
 
 
-def eventually(check, what, guard_s=HANG_GUARD_S):
-    """``check()``'s first truthy value, polled every 20 ms; fails after ``guard_s`` seconds
-    instead of hanging."""
+def eventually(check, what, guard_s=HANG_GUARD_S, every_s=0.02):
+    """``check()``'s first truthy value, polled every ``every_s`` seconds; fails after
+    ``guard_s`` seconds instead of hanging."""
     deadline = time.monotonic() + guard_s
     while not (result := check()):
         assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
+        time.sleep(every_s)
     return result
 
 
