@@ -10,22 +10,24 @@
 * "UI on": :func:`squall.ui.serve` (the UI in its own process, fed snapshots at most
   every 0.5 s) on a free loopback port with the smart-car dashboard registered, and a
   client thread polling at ``--poll-hz`` (10 requests/s by default), in turn
-  ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary`` and the
-  dashboard, as a page left open plus a Prometheus scraper would. "UI on, no dashboard":
+  ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary``, a load of
+  the topology page (its HTML, script and style sheet) and the dashboard, as a page left
+  open plus a Prometheus scraper would. "UI on, no dashboard":
   the same without the dashboard's path (the figures the UI itself serves; the
   dashboard's provider is the application's code, run in the topology's process). "UI
   off": the same run without server or poller.
 * Throughput: records read / seconds from submit to the end of the input (the server is
   started before, as ``--ui`` starts it before the run). The three alternate,
   ``--repeat`` times each (default 3), in one process; each figure is the median. REST
-  latency: every poll's answer time (ms) over all "on" runs, p50 and p99.
+  latency: every REST poll's answer time (ms) over all "on" runs, p50 and p99; page load:
+  the page's files fetched one after the other (ms, p50).
 * Costs in the topology's process, timed in one more run: a snapshot of the figures,
   and one call of the smart-car dashboard's provider (ms, medians).
 
 The last line is JSON: ``records_per_s_ui_off``, ``records_per_s_ui_on``,
 ``overhead_pct`` (how much slower with the UI, in %), ``records_per_s_ui_on_no_dashboard``,
 ``overhead_pct_no_dashboard``, ``rest_p50_ms``, ``rest_p99_ms``, ``requests`` (polls
-answered), ``snapshot_ms``, ``dashboard_provider_ms``, and ``ui_process_cpu_pct`` /
+answered), ``page_load_p50_ms`` (the topology page's three files, one after the other), ``snapshot_ms``, ``dashboard_provider_ms``, and ``ui_process_cpu_pct`` /
 ``ui_process_cpu_pct_no_dashboard`` (the UI process's CPU use while polled, % of one
 core, medians: on a machine without a spare core it competes with the topology).
 """
@@ -56,8 +58,10 @@ from squall_smartcar.topology import DEFAULT_RULE, Stores, build_topology
 from smartcar import RepeatReplaySpout    # benchmarks/smartcar.py (this script's directory is on sys.path)
 
 START_MS = date_to_ms("20240101000000")     # the command's default --start
-PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", "/api/v1/dashboard/smartcar")
-MODES = {"off": (), "on": PATHS, "on, no dashboard": PATHS[:3]}
+PAGE = "page"        # the topology page as a browser loads it: its HTML, script and style sheet
+PAGE_PARTS = ("/topology.html?id=smartcar", "/static/squall.js", "/static/squall.css")
+PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", PAGE, "/api/v1/dashboard/smartcar")
+MODES = {"off": (), "on": PATHS, "on, no dashboard": PATHS[:4]}
 
 
 def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
@@ -66,11 +70,12 @@ def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
         i = 0
         next_at = time.monotonic()
         while not stop.is_set():
+            path = paths[i % len(paths)]
             t0 = time.perf_counter()
-            r = client.get(paths[i % len(paths)])
+            codes = {client.get(part).status_code for part in (PAGE_PARTS if path == PAGE else (path,))}
             elapsed_ms = (time.perf_counter() - t0) * 1000.0
-            if r.status_code == 200:     # 404 / dashboard error until the run is submitted
-                latencies_ms.append((paths[i % len(paths)], elapsed_ms))
+            if codes == {200}:      # 404 / dashboard error until the run is submitted
+                latencies_ms.append((path, elapsed_ms))
             i += 1
             next_at += 1.0 / hz
             stop.wait(max(0.0, next_at - time.monotonic()))
@@ -176,7 +181,8 @@ def main() -> None:
         times = [ms for p, ms in polls if p == path]
         if times:
             print(f"  {path}: median {statistics.median(times):.1f} ms over {len(times)} requests")
-    latencies_ms = [ms for _, ms in polls]
+    latencies_ms = [ms for p, ms in polls if p != PAGE]
+    page_ms = [ms for p, ms in polls if p == PAGE]
     cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive") if len(latencies_ms) > 1 else None
     result = {"records_per_s_ui_off": round(off, 1), "records_per_s_ui_on": round(on, 1),
               "overhead_pct": round((off - on) / off * 100.0, 2),
@@ -184,13 +190,15 @@ def main() -> None:
               "overhead_pct_no_dashboard": round((off - bare) / off * 100.0, 2),
               "rest_p50_ms": round(cuts[49], 2) if cuts else None,
               "rest_p99_ms": round(cuts[98], 2) if cuts else None, "requests": len(latencies_ms),
+              "page_load_p50_ms": round(statistics.median(page_ms), 2) if page_ms else None,
               "snapshot_ms": round(snapshot_ms, 2), "dashboard_provider_ms": round(board_ms, 2),
               "ui_process_cpu_pct": round(statistics.median(ui_cpu["on"]), 1),
               "ui_process_cpu_pct_no_dashboard": round(statistics.median(ui_cpu["on, no dashboard"]), 1)}
     print(f"UI off {off:,.0f} records/s, UI on (polled at {args.poll_hz:g}/s) {on:,.0f} records/s: "
           f"{result['overhead_pct']} % slower; without the dashboard's path {bare:,.0f} records/s: "
           f"{result['overhead_pct_no_dashboard']} % slower; REST p50 {result['rest_p50_ms']} ms, "
-          f"p99 {result['rest_p99_ms']} ms over {len(latencies_ms)} requests")
+          f"p99 {result['rest_p99_ms']} ms over {len(latencies_ms)} requests; topology page load (HTML, "
+          f"script, style) p50 {result['page_load_p50_ms']} ms over {len(page_ms)} loads")
     print(f"in the topology's process: a snapshot of the figures {snapshot_ms:.1f} ms, a call of the "
           f"smart-car dashboard's provider {board_ms:.1f} ms (medians); the UI's process used "
           f"{result['ui_process_cpu_pct']} % of a core ({result['ui_process_cpu_pct_no_dashboard']} % without the "
