@@ -38,6 +38,7 @@ from squall.cep.crontab import Crontab
 from squall.cep.operators import make_operator
 from squall.cep.pattern import PatternPlan
 from squall.cep.protocol import EngineHost, Operator, StatementHost, TypedInlet
+from squall.cep.rows import WrappedPlan
 from squall.cep.select import OutputModel, StatementPlan
 from squall.cep.snapshot import EventTable, deref
 
@@ -184,7 +185,7 @@ class CreateContextOperator(Operator):
 
 
 @dataclass(frozen=True)
-class ContextPlan:
+class ContextPlan(WrappedPlan):
     """A statement run per partition of ``store``: ``inner`` is its plan (each partition
     builds an operator from it); ``reads`` the ``context.<x>`` names it reads, in which
     case each partition runs ``build(context properties)``, the statement compiled with
@@ -221,14 +222,6 @@ class ContextPlan:
                 out |= {t for c in (spec.start, spec.end) for t in c.event_types()}
             plan = plan.inner
         return out
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.inner.columns
-
-    @property
-    def event_type(self) -> str:
-        return self.inner.event_type
 
     @property
     def event_types(self) -> tuple[str, ...]:
