@@ -329,13 +329,16 @@ def main() -> int:
     ap.add_argument("--smartcar-job", choices=["plain", "checkpointed"], help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    from epl import START_MS, load_fleet, run_bare, timeline  # the same input and loop as benchmarks/epl.py
+    # The children measure peak memory: they load neither benchmarks/epl.py nor its CEP engine.
+    from squall_smartcar.record import date_to_ms
+    start_ms = date_to_ms("20240101000000")     # benchmarks/epl.py's START_MS
     if args.child_job:
-        child_job(args.replay, START_MS)
+        child_job(args.replay, start_ms)
         return 0
     if args.smartcar_job:
-        smartcar_job(args.replay, START_MS, args.smartcar_job == "checkpointed")
+        smartcar_job(args.replay, start_ms, args.smartcar_job == "checkpointed")
         return 0
+    from epl import START_MS, load_fleet, run_bare, timeline  # the same input and loop as benchmarks/epl.py
     from squall_smartcar.obd import read_fleet
 
     t0 = time.perf_counter()

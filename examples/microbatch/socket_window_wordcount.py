@@ -57,8 +57,9 @@ def run(host: str, port: int, *, window_s: float = 5.0, batch_interval_s: float 
             (``max_retries``, ``delimiter``, ...).
 
     Raises:
-        squall.microbatch.socket_source.SocketSourceError: nothing listens at ``host:port``
-            (and no retry is left).
+        squall.microbatch.dstream.DStreamError: the run failed; its message names the
+            cause, e.g. the source's ``SocketSourceError`` when nothing listens at
+            ``host:port`` (and no retry is left).
     """
     ssc = StreamingContext(batch_interval_s=batch_interval_s)
     counts = word_counts(ssc.socket_text_stream(host, port, **socket_options), window_s)

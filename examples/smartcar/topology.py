@@ -24,10 +24,7 @@ from pathlib import Path
 
 from squall import Spout, Topology, TopologyBuilder, TopologyValidationError
 from squall.component import OutputFieldsDeclarer
-from squall.cep.bolt import CepBolt
-from squall.multilang import ShellBolt
 from squall.store import EmbeddedKeyValueStore, EmbeddedTableStore, KeyValueStore, TableStore
-from squall.store.bolts import DeadLetterBolt, FieldsTableMapper, TableWriterBolt
 
 from .bolts import ERROR_STREAM, DetectionLogBolt, ParseBolt, SpeedingBolt
 from .record import EVENT_PROPERTIES, FIELDS
@@ -92,6 +89,12 @@ def build_topology(source: Spout, stores: Stores, rule: str, speeding_ttl_s: int
         TopologyValidationError: ``cep_tasks`` is below 1, or above 1 with a rule that
             cannot be split by car (the message says why).
     """
+    # Imported here: the micro-batch job reads this module's stores and names only, and
+    # the CEP engine alone costs it 9-16 MB of its peak memory.
+    from squall.cep.bolt import CepBolt
+    from squall.multilang import ShellBolt
+    from squall.store.bolts import DeadLetterBolt, FieldsTableMapper, TableWriterBolt
+
     b = TopologyBuilder()
     b.set_spout("source", source)
     if parse_command is None:
