@@ -16,7 +16,9 @@ and ``after match skip`` then drops the matches, completed or partial, that over
 * ``to current row``: nothing; overlapping matches with other first events are output too.
 
 A match is output as soon as it is complete: a greedy quantifier at the end of the
-pattern (``A B*``) does not wait for more events, as in Esper.
+pattern (``A B*``) does not wait for more events, as in Esper. As in Esper 8.9, an event
+whose several matches belong to a partition it leaves empty outputs none of them (see
+:meth:`MatchRecognizeOperator._output`).
 
 ``interval <period>``: a match is held until ``period`` after its first event (engine
 time) and the best of the matches with that first event is output then; a match
@@ -469,19 +471,37 @@ class MatchRecognizeOperator(Operator):
             self._schedule(min(self.held) + self.plan.interval_ms)
         if not self.plan.all_matches:
             due = self._rank_multi(due)
-        self._output(due)
+        self._output(due, on_event=False)
 
     # -- output
 
-    def _output(self, ends: list[_Entry]) -> None:
+    def _output(self, ends: list[_Entry], on_event: bool = True) -> None:
+        """Output the rows of ``ends`` and forget the partitions they leave empty.
+
+        ``on_event``: the matches were completed by an event (not by the interval timer).
+        Then, as in Esper 8.9, the event outputs no row at all when two or more of its
+        matches belong to one partition (``partition by``, key not null) that is left
+        with no partial match and no ``prev()`` events: Esper's ``RowRecogNFAView``
+        drops such a partition after the first row and fails on the next row's lookup of
+        it, losing the event's rows (its runtime logs the exception). That happens with
+        ``all matches``, ``to next row`` / ``to current row`` (matches with different
+        first events ending on one event) and ``interval ... or terminated``. Esper's
+        timer path does not drop partitions, so it loses nothing.
+        """
         plan = self.plan
         rows = []
+        dropped = set()
         for e in ends:
+            key = e.key
+            if on_event and key in dropped:
+                return      # Esper 8.9's failed lookup: none of the event's rows
             row = plan.measures(e.events, _lists(e.groups))
             rows.append(row if plan.select is None else plan.select(row))
-            p = self.partitions.get(e.key)
+            p = self.partitions.get(key)
             if p is not None and not p.states and not plan.prev_depth:
-                del self.partitions[e.key]
+                del self.partitions[key]
+                if key is not None:     # Esper keeps no state to drop for a null key
+                    dropped.add(key)
         if rows and not self.stopped:
             self.stmt.emit(rows, None)
 

@@ -235,3 +235,17 @@ def test_a_long_run_of_a_group_variable_is_measured_whole():
     for i, speed in enumerate(speeds):
         _send(engine, i, "x", speed)
     assert rows == [{"a": 50.0, "n": 500, "f": 81.0, "l": float(81 + 499 % 7), "b1": 82.0}]
+
+
+def test_an_event_ending_two_matches_of_a_partition_it_leaves_empty_outputs_nothing():
+    # Esper 8.9's behaviour (MatchRecognizeOperator._output): car x's 0 ends (A B) and (C)
+    # and starts no A, so x is left without a partial match: no row. Car y's 35 ends two
+    # matches too but starts an A (a partial match kept under to current row): two rows.
+    engine, _, rows, errors = _engine(
+        "select * from Car match_recognize ( partition by car measures A.speed as a, "
+        "B.speed as b, C.speed as c after match skip to current row pattern ((A B) | C) "
+        "define A as A.speed > 30, C as C.speed < 40 )")
+    for ts, car, speed in ((0, "x", 40), (0, "x", 0), (1, "y", 45), (1, "y", 35)):
+        _send(engine, ts, car, speed)
+    assert rows == [{"a": 45.0, "b": 35.0, "c": None}, {"a": None, "b": None, "c": 35.0}]
+    assert errors == []

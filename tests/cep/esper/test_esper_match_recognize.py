@@ -117,6 +117,40 @@ def test_stream_filter_before_the_pattern(both):
           EVENTS)
 
 
+# Matches with different first events (or all matches) ending on one event of a partition
+# left with no partial match and no prev(): Esper 8.9 outputs none of that event's rows
+# (see MatchRecognizeOperator._output); with prev() in a define, or without partition by,
+# it outputs them all.
+ONE_EVENT_MATCHES = "partition by carNumber measures A.speed as sA, B.speed as sB, C.speed as sC "
+TWO_ENDS = [ev(0, "A", 40), ev(0, "A", 0), ev(1_000, "B", 45), ev(1_000, "A", 50),
+            ev(2_000, "B", 1), ev(2_000, "A", 10), ev(3_000, "B", 5)]
+
+
+@pytest.mark.parametrize("body", [
+    ONE_EVENT_MATCHES + "after match skip to next row pattern ((A B) | C) define C as C.speed < 40",
+    ONE_EVENT_MATCHES + "all matches pattern ((A B) | C) define C as C.speed < 40",
+    ONE_EVENT_MATCHES + "after match skip to current row pattern ((A B) | C) "
+                        "define A as A.speed > 30, C as C.speed < 40",
+    ONE_EVENT_MATCHES + "after match skip to next row pattern ((A B) | C) "
+                        "define C as C.speed < 40 and prev(C.speed) is not null",
+    ONE_EVENT_MATCHES.replace("partition by carNumber ", "")
+    + "after match skip to next row pattern ((A B) | C) define C as C.speed < 40",
+])
+def test_matches_ending_on_one_event_of_an_emptied_partition(both, body):
+    check(both, MR % body, TWO_ENDS)
+
+
+def test_held_matches_released_by_one_event_of_an_emptied_partition(both):
+    # car A: three matches held, then released together by 10 (or terminated), which
+    # leaves A's partition empty: Esper outputs none of them. Car B's single held match is
+    # output by the timer.
+    check(both, MR % "partition by carNumber measures A.speed as sA, count(B.speed) as n "
+                     "all matches pattern (A B*) interval 1 seconds or terminated "
+                     "define A as A.speed > 50, B as B.speed > 50",
+          [ev(0, "A", 60), ev(0, "A", 70), ev(500, "A", 10), ev(600, "B", 60),
+           ev(3_000, "A", 10), ev(3_000, "B", 10)])
+
+
 # ------------------------------------------------------------------ generated
 
 ATOMS = st.sampled_from(["A", "B", "C"])
