@@ -37,16 +37,14 @@ Semantics: Esper 8 reference, 8 "EPL Reference: Match Recognize", and Esper 8.9'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.snapshot import EventTable, deref
 
-if TYPE_CHECKING:
-    from squall.cep.match_recognize_compile import MatchRecognizePlan
-
-__all__ = ["MatchRecognizeOperator", "NFAState", "END"]
+__all__ = ["MatchRecognizeOperator", "MatchRecognizePlan", "NFAState", "END"]
 
 
 def _always(ev, part) -> bool:
@@ -87,6 +85,31 @@ class NFAState:
 
 #: The end state: a next state that completes the match.
 END = NFAState("$end", -1, False, -1, None, None, True, False)
+
+
+@dataclass(frozen=True)
+class MatchRecognizePlan:
+    """A compiled ``match_recognize`` statement, built by
+    :func:`squall.cep.match_recognize_compile.compile_match_recognize_statement`."""
+    event_type: str
+    columns: tuple[str, ...]
+    start_states: tuple[NFAState, ...]
+    all_states: tuple[NFAState, ...]
+    num_streams: int
+    num_multi: int
+    partition: Callable[[dict], Any] | None   # event -> partition key
+    prev_depth: int                           # events kept per partition for prev()
+    measures: Callable[[list, list | None], dict]   # (single events, group lists) -> row
+    select: Callable[[dict], dict] | None     # measure row -> output row (None: select *)
+    stream_filter: Callable[[dict], Any] | None
+    all_matches: bool
+    skip: str
+    interval_ms: int | None
+    or_terminated: bool
+    model: str = "match_recognize"
+
+    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> MatchRecognizeOperator:
+        return MatchRecognizeOperator(stmt, self, engine)
 
 
 class _Entry:
@@ -149,7 +172,7 @@ def _test_in_match(st: NFAState, ev, part, events: list) -> bool:
 class MatchRecognizeOperator(Operator):
     """Runs one ``match_recognize`` statement (see the module docs)."""
 
-    def __init__(self, stmt: StatementHost, plan: "MatchRecognizePlan", engine: EngineHost) -> None:
+    def __init__(self, stmt: StatementHost, plan: MatchRecognizePlan, engine: EngineHost) -> None:
         self.stmt, self.plan, self.engine = stmt, plan, engine
         self.stopped = False
         self.max_instances = engine.max_pattern_instances

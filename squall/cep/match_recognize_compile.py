@@ -39,7 +39,7 @@ from squall.cep import ast as A
 from squall.cep.aggregates import build_aggs
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr, compile_row_expr
-from squall.cep.match_recognize import END, MatchRecognizeOperator, NFAState
+from squall.cep.match_recognize import END, MatchRecognizePlan, NFAState
 from squall.cep.match_recognize_parse import (
     INDEXED_PROPERTY,
     MatchRecognize,
@@ -51,37 +51,14 @@ from squall.cep.rows import rewrite
 
 if TYPE_CHECKING:
     from squall.cep.matching import EvalContext
-    from squall.cep.protocol import EngineHost, StatementHost
 
+# MatchRecognizePlan is defined next to the operator it makes (squall.cep.match_recognize,
+# which imports nothing from here); the statement compilers import it from this module.
 __all__ = ["MatchRecognizePlan", "compile_match_recognize_statement"]
 
 # Esper's RowRecogNFATypeEnum, as (kind, reluctant): kind one of single, zero_many,
 # one_many, optional.
 _KIND = {"one": "single", "*": "zero_many", "+": "one_many", "?": "optional"}
-
-
-@dataclass(frozen=True)
-class MatchRecognizePlan:
-    """A compiled ``match_recognize`` statement (see the module docs)."""
-    event_type: str
-    columns: tuple[str, ...]
-    start_states: tuple[NFAState, ...]
-    all_states: tuple[NFAState, ...]
-    num_streams: int
-    num_multi: int
-    partition: Callable[[dict], Any] | None   # event -> partition key
-    prev_depth: int                           # events kept per partition for prev()
-    measures: Callable[[list, list | None], dict]   # (single events, group lists) -> row
-    select: Callable[[dict], dict] | None     # measure row -> output row (None: select *)
-    stream_filter: Callable[[dict], Any] | None
-    all_matches: bool
-    skip: str
-    interval_ms: int | None
-    or_terminated: bool
-    model: str = "match_recognize"
-
-    def make_operator(self, stmt: "StatementHost", engine: "EngineHost") -> MatchRecognizeOperator:
-        return MatchRecognizeOperator(stmt, self, engine)
 
 
 # ------------------------------------------------------------------ pattern expansion
