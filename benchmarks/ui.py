@@ -9,7 +9,7 @@
   run, at-least-once without checkpoints.
 * "UI on": :func:`squall.ui.serve` (the UI in its own process, fed snapshots at most
   every 0.5 s) on a free loopback port with the smart-car dashboard registered, and a
-  client thread polling at ``--poll-hz`` (10 requests/s by default), in turn
+  client process polling at ``--poll-hz`` (10 requests/s by default), in turn
   ``/api/v1/topology/smartcar``, ``/metrics``, ``/api/v1/topology/summary``, a load of
   the topology page (its HTML, script and style sheet) and the dashboard, as a page left
   open plus a Prometheus scraper would. "UI on, no dashboard":
@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -64,8 +64,12 @@ PATHS = ("/api/v1/topology/smartcar", "/metrics", "/api/v1/topology/summary", PA
 MODES = {"off": (), "on": PATHS, "on, no dashboard": PATHS[:4]}
 
 
-def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
-          latencies_ms: list[tuple[str, float]]) -> None:
+def _poll(url: str, paths: tuple[str, ...], hz: float, ready, stop, results) -> None:
+    """The client, in a process of its own as a browser or a scraper is: its requests'
+    work must not be charged to the topology's interpreter. Sets ``ready`` once it
+    polls; puts its (path, ms) list on ``results`` once ``stop`` is set."""
+    latencies_ms: list[tuple[str, float]] = []
+    ready.set()
     with httpx.Client(base_url=url, timeout=10) as client:
         i = 0
         next_at = time.monotonic()
@@ -79,6 +83,7 @@ def _poll(url: str, paths: tuple[str, ...], hz: float, stop: threading.Event,
             i += 1
             next_at += 1.0 / hz
             stop.wait(max(0.0, next_at - time.monotonic()))
+    results.put(latencies_ms)
 
 
 def _cpu_s(pid: int) -> float:
@@ -110,9 +115,11 @@ def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float, latenci
                 return boards[0]()
 
             server = serve(cluster, port=0, token="bench", dashboards={"smartcar": board})
-            stop = threading.Event()
-            poller = threading.Thread(target=_poll, args=(server.url, paths, hz, stop, latencies_ms), daemon=True)
+            spawn = multiprocessing.get_context("spawn")
+            ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
+            poller = spawn.Process(target=_poll, args=(server.url, paths, hz, ready, stop, results), daemon=True)
             poller.start()
+            ready.wait(60)      # its start-up (imports) is not timed either
         t0 = time.perf_counter()
         cpu0 = _cpu_s(server.pid) if ui else 0.0
         handle = running["handle"] = cluster.submit_topology("smartcar", conf, topology, until_complete=True)
@@ -126,6 +133,7 @@ def one_run(replay: str, passes: int, paths: tuple[str, ...], hz: float, latenci
         finally:
             if ui:
                 stop.set()
+                latencies_ms.extend(results.get(timeout=60))
                 poller.join()
                 server.stop()
                 for b in boards:
