@@ -5,11 +5,7 @@ SIGKILL resumes from its checkpoint with every window and state as an uninterrup
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +16,7 @@ pl = pytest.importorskip("polars", reason="polars is not installed (pip install 
 from squall.microbatch import ListSource  # noqa: E402
 from squall.microbatch.dstream import DStreamError, StreamingContext  # noqa: E402
 from squall.microbatch.trident import SPOUT_NAME  # noqa: E402
+from crash_kit import run_job  # noqa: E402  (tests/microbatch is on sys.path)
 
 JOB = Path(__file__).with_name("dstream_crash_job.py")
 
@@ -92,23 +89,7 @@ def _uninterrupted() -> dict[tuple[str, int], list]:
 
 
 def _run_job(directory: Path, kill_after_lines: int | None = None) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(JOB.parent), *sys.path])}
-    proc = subprocess.Popen([sys.executable, str(JOB), str(directory)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    if kill_after_lines is None:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        return out
-    lines = directory / "out.jsonl"
-    while True:
-        done = len(lines.read_text().splitlines()) if lines.exists() else 0
-        if done >= kill_after_lines or proc.poll() is not None:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the job ended before it could be killed: {proc.communicate()}"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    return ""
+    return run_job(JOB, directory, kill_after_lines, progress="out.jsonl")
 
 
 def test_kill_9_then_rerun_resumes_every_window_and_state_from_the_checkpoint(tmp_path):

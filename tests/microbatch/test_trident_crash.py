@@ -5,11 +5,6 @@ embedded key-value state (txids per key)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +13,7 @@ pytest.importorskip("polars", reason="polars is not installed (pip install 'squa
 pytest.importorskip("rocksdict", reason="rocksdict is not installed (the RocksDB state backend)")
 
 from squall.store import EmbeddedKeyValueStore  # noqa: E402
+from crash_kit import run_job  # noqa: E402  (tests/microbatch is on sys.path)
 
 JOB = Path(__file__).with_name("trident_crash_job.py")
 BATCHES = 120
@@ -30,29 +26,9 @@ def expected() -> dict[str, int]:
     return want
 
 
-def run_job(directory: Path, kill_after_batches: int | None = None) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(JOB.parent), *sys.path])}
-    proc = subprocess.Popen([sys.executable, str(JOB), str(directory)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    if kill_after_batches is None:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        return out
-    progress = directory / "progress"
-    while True:
-        done = len(progress.read_text().splitlines()) if progress.exists() else 0
-        if done >= kill_after_batches or proc.poll() is not None:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the job ended before it could be killed: {proc.communicate()}"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    return ""
-
-
 def test_kill_9_then_rerun_counts_each_batch_once(tmp_path):
-    run_job(tmp_path, kill_after_batches=40)
-    out = run_job(tmp_path)
+    run_job(JOB, tmp_path, kill_after=40)
+    out = run_job(JOB, tmp_path)
     assert "completed=True" in out
     recovered = out.split("recovered=")[1].strip()
     assert recovered != "None", "the rerun started from scratch instead of the last checkpoint"
@@ -72,10 +48,10 @@ def test_kill_9_then_rerun_counts_each_batch_once(tmp_path):
 
 
 def test_rerun_after_a_complete_run_changes_nothing(tmp_path):
-    run_job(tmp_path)
+    run_job(JOB, tmp_path)
     first = json.loads((tmp_path / "memory.json").read_text())
     assert first == expected()
-    out = run_job(tmp_path)
+    out = run_job(JOB, tmp_path)
     assert "completed=True" in out
     kv = EmbeddedKeyValueStore(tmp_path / "kv").open()
     try:
