@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from squall.cli import CliError, data_dir_option
-from squall.cli.cluster import _ui_address
+from squall.cli.cluster import ui_options
 from squall.connectors.urls import mask_url
 from squall.errors import SquallError
 from squall.config import (AT_LEAST_ONCE, CHECKPOINT_INTERVAL_MS, CHECKPOINT_MODE, EXACTLY_ONCE,
@@ -101,12 +101,7 @@ def _rows(store, table: str) -> int | None:
 @click.option("--mode", type=click.Choice(["per-tuple", "micro-batch"]), default="per-tuple", show_default=True,
               help="micro-batch: the replay in columnar batches on Trident (the 'microbatch' extra; --replay "
                    "only, rules of the shipped form), with the same stores and log as per-tuple.")
-@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
-              metavar="[HOST:]PORT", callback=_ui_address,
-              help="Serve the web UI, REST API and /metrics for the run there, with the smart-car dashboard "
-                   "(extra squall[ui]); --ui alone: 127.0.0.1:8744.")
-@click.option("--ui-token", default=None, metavar="TOKEN",
-              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
+@ui_options("the web UI, REST API and /metrics for the run there, with the smart-car dashboard")
 @data_dir_option
 def run(replay_dir, cars, seed, duration_s, start, pace, rule_file, rules_dir, ttl_s, speeding_log, max_pending,
         bootstrap, topic, group, follow, startup_timeout_s, redis_url, hbase, guarantee, checkpoint_ms, state_backend,

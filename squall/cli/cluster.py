@@ -587,6 +587,20 @@ def _options(options: list[Callable]) -> Callable:
     return apply
 
 
+def ui_options(what: str) -> Callable:
+    """``--ui [HOST:]PORT`` (as ``ui_address``: ``(host, port)`` or None) and ``--ui-token``,
+    the options of every command that can serve the UI for its run; ``what`` ends the
+    ``--ui`` help's first sentence (what the UI serves)."""
+    return _options([
+        click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
+                     metavar="[HOST:]PORT", callback=_ui_address,
+                     help=f"Serve {what} (extra squall[ui]); --ui alone: 127.0.0.1:8744."),
+        click.option("--ui-token", default=None, metavar="TOKEN",
+                     help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and "
+                          "printed]."),
+    ])
+
+
 @click.command()
 @_target_argument
 @_options(_conf_options)
@@ -594,12 +608,7 @@ def _options(options: list[Callable]) -> Callable:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes; above 1 the topology runs on Ray started in this process.")
 @click.option("--name", default=None, help="The topology's name [default: ATTR, or the file's stem].")
-@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
-              metavar="[HOST:]PORT", callback=_ui_address,
-              help="Serve the web UI and REST API for the run there (extra squall[ui]); --ui alone: "
-                   "127.0.0.1:8744.")
-@click.option("--ui-token", default=None, metavar="TOKEN",
-              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
+@ui_options("the web UI and REST API for the run there")
 def local(target, conf_pairs, config_file, until_complete, progress_s, state_dir, workers, name, ui_address,
           ui_token):
     """Run topology MODULE:ATTR here until it ends or Ctrl-C (storm local).
@@ -632,12 +641,8 @@ def local(target, conf_pairs, config_file, until_complete, progress_s, state_dir
                    f"in this process and wait].")
 @_options(_conf_options)
 @_options(_run_options)
-@click.option("--ui", "ui_address", default=None, is_flag=False, flag_value="127.0.0.1:8744",
-              metavar="[HOST:]PORT", callback=_ui_address,
-              help="Without --address: serve the web UI and REST API for the run there (extra squall[ui]); "
-                   "--ui alone: 127.0.0.1:8744. On a running cluster, `squall ui` serves it.")
-@click.option("--ui-token", default=None, metavar="TOKEN",
-              help="The token the UI's actions need [default: $SQUALL_UI_TOKEN, else generated and printed].")
+@ui_options("the web UI and REST API for the run there, without --address (on a running cluster, "
+            "`squall ui` serves it)")
 def submit(target, name, workers, address, conf_pairs, config_file, until_complete, progress_s, state_dir,
            ui_address, ui_token):
     """Submit topology MODULE:ATTR to a cluster as NAME (storm jar).
