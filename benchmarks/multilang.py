@@ -1,7 +1,14 @@
-"""Multilang: the split-sentence bolt native vs as a shell bolt, in one run.
+"""Multilang: a Python bolt native vs as a shell bolt, in one run.
 
-The same topology four times: spout (sentences) -> split bolt (1 task, shuffle) ->
-count bolt (fields grouping on the word), with acking on. The split bolt is
+Two workloads, each topology spout -> bolt under test (1 task, shuffle) -> count bolt
+(2 tasks, fields grouping on the word), with acking on:
+
+* ``split`` (the headline figures): storm-starter's split-sentence bolt, 6.4 words out
+  per sentence in, so each input tuple costs the child 7.4 messages;
+* ``exclaim``: storm-starter's exclamation bolt, one tuple out per tuple in (words in,
+  ``word!!!`` out), the plain "tuples through a bolt" figure.
+
+The split bolt is
 
 * ``native``: a Python ``Bolt`` in the worker;
 * ``storm_py``: a ``ShellBolt`` running storm-starter's split-sentence component
@@ -10,17 +17,20 @@ count bolt (fields grouping on the word), with acking on. The split bolt is
 * ``pystorm_json`` / ``pystorm_msgpack``: a ``ShellBolt`` running a pystorm 3.1.4
   (PyPI) ``Bolt`` with its JSON or msgpack serializer (emits without asking for task ids).
 
+The exclamation bolt is native, or the pystorm one with either serializer (storm.py
+is left out: it would measure its task-id round trip again).
+
 The components are the test suite's (tests/multilang/components). Every run's word
-counts are checked against the input's. A figure is the sentences the split bolt
-takes per second over the whole run (child start-up included); words/s out is that
-times the words per sentence.
+counts are checked against the input's. A figure is the input tuples the bolt under
+test takes per second over the whole run (child start-up included); for the split bolt
+words/s out is that times the words per sentence.
 
     python benchmarks/multilang.py [--sentences N] [--repeat N] [--max-pending N]
 
-Prints one line per contender and, last, one JSON line with ``native_tuples_per_s``,
-``storm_py_tuples_per_s``, ``shell_json_tuples_per_s`` (pystorm JSON),
-``shell_msgpack_tuples_per_s`` (pystorm msgpack), their ratios to native, and the
-settings. With ``--repeat N`` the contenders run in turn N times and each figure is
+Prints one line per contender and, last, one JSON line with the split bolt's
+``native_tuples_per_s``, ``storm_py_tuples_per_s``, ``shell_json_tuples_per_s`` (pystorm
+JSON), ``shell_msgpack_tuples_per_s`` (pystorm msgpack), their ratios to native, the
+same for the exclamation bolt under ``exclaim_``-prefixed keys, and the settings. With ``--repeat N`` the contenders run in turn N times and each figure is
 the median over the rounds.
 """
 
@@ -52,33 +62,60 @@ SENTENCES = ["the cow jumped over the moon", "an apple a day keeps the doctor aw
              "four score and seven years ago", "snow white and the seven dwarfs", "i am at two with nature"]
 
 
-def split_bolt(contender: str, workdir: Path) -> Bolt:
+class ExclamationBolt(Bolt):
+    """storm-starter's exclamation bolt: ``word`` in, ``word!!!`` out, anchored."""
+
+    def declare_output_fields(self, declarer):
+        declarer.declare(["word"])
+
+    def prepare(self, config, context, collector):
+        self.emit = collector.emit
+        self.ack = collector.ack
+
+    def process(self, tup):
+        self.emit([tup.values[0] + "!!!"], "default", (tup,))
+        self.ack(tup)
+
+
+CONTENDERS = {"split": ["native", "storm_py", "pystorm_json", "pystorm_msgpack"],
+              "exclaim": ["native", "pystorm_json", "pystorm_msgpack"]}
+NATIVE = {"split": SplitBolt, "exclaim": ExclamationBolt}
+PYSTORM_SCRIPT = {"split": "pystorm_split.py", "exclaim": "pystorm_exclaim.py"}
+
+
+def bolt_under_test(workload: str, contender: str, workdir: Path) -> Bolt:
     py, cwd = sys.executable, str(workdir)
     if contender == "native":
-        return SplitBolt()
+        return NATIVE[workload]()
     if contender == "storm_py":
         return ShellBolt([py, "splitsentence.py"], fields=["word"], cwd=cwd)
     serializer = contender.removeprefix("pystorm_")
-    return ShellBolt([py, "pystorm_split.py", serializer], fields=["word"], serializer=serializer, cwd=cwd)
+    return ShellBolt([py, PYSTORM_SCRIPT[workload], serializer], fields=["word"], serializer=serializer, cwd=cwd)
 
 
-def run(contender: str, sentences: list[str], expected: Counter, workdir: Path, max_pending: int) -> float:
-    """Sentences per second through the split bolt; exits if the counts are wrong."""
+def run(workload: str, contender: str, inputs: list[str], expected: Counter, workdir: Path,
+        max_pending: int) -> float:
+    """Input tuples per second through the bolt under test; exits if the counts are wrong."""
     CountBolt.totals = {}
     b = TopologyBuilder()
-    b.set_spout("sentences", LineSpout(sentences))
-    b.set_bolt("split", split_bolt(contender, workdir)).shuffle_grouping("sentences")
-    b.set_bolt("count", CountBolt(), 2).fields_grouping("split", ["word"])
+    b.set_spout("input", LineSpout(inputs))
+    b.set_bolt("under_test", bolt_under_test(workload, contender, workdir)).shuffle_grouping("input")
+    b.set_bolt("count", CountBolt(), 2).fields_grouping("under_test", ["word"])
     conf = {MAX_SPOUT_PENDING: 2000, SHELLBOLT_MAX_PENDING: max_pending}
     result = run_topology(b.build(), conf)
+    label = f"{workload}/{contender}"
     if not result.completed:
-        sys.exit(f"{contender}: the topology did not complete: {result.errors()}")
+        sys.exit(f"{label}: the topology did not complete: {result.errors()}")
     total = Counter()
     for c in CountBolt.totals.values():
         total.update(c)
     if total != expected:
-        sys.exit(f"{contender}: wrong word counts ({sum(total.values())} words, expected {sum(expected.values())})")
-    return len(sentences) / result.elapsed_s
+        sys.exit(f"{label}: wrong word counts ({sum(total.values())} words, expected {sum(expected.values())})")
+    return len(inputs) / result.elapsed_s
+
+
+KEYS = {"native": "native_tuples_per_s", "storm_py": "storm_py_tuples_per_s",
+        "pystorm_json": "shell_json_tuples_per_s", "pystorm_msgpack": "shell_msgpack_tuples_per_s"}
 
 
 def main() -> None:
@@ -89,29 +126,35 @@ def main() -> None:
                     help="topology.shellbolt.max.pending (Storm's default 100)")
     args = ap.parse_args()
     sentences = [SENTENCES[i % len(SENTENCES)] for i in range(args.sentences)]
-    expected = Counter(w for s in sentences for w in s.split(" "))
-    words_per_sentence = sum(expected.values()) / len(sentences)
-    contenders = ["native", "storm_py", "pystorm_json", "pystorm_msgpack"]
-    rates: dict[str, list[float]] = {c: [] for c in contenders}
+    words = [w for s in sentences for w in s.split(" ")]
+    # The exclamation bolt gets as many input tuples as the split bolt sends words out.
+    workloads = {"split": (sentences, Counter(words)), "exclaim": (words, Counter(w + "!!!" for w in words))}
+    words_per_sentence = len(words) / len(sentences)
+    rates: dict[tuple[str, str], list[float]] = {(w, c): [] for w in CONTENDERS for c in CONTENDERS[w]}
     with tempfile.TemporaryDirectory(prefix="squall-multilang-bench-") as tmp:
         workdir = Path(tmp)
         extract_storm_adapters(workdir, ("multilang-python",))
-        for name in ("splitsentence.py", "pystorm_split.py"):
+        for name in ("splitsentence.py", *PYSTORM_SCRIPT.values()):
             shutil.copy(COMPONENTS / name, workdir / name)
         for _ in range(args.repeat):
-            for c in contenders:
-                rates[c].append(run(c, sentences, expected, workdir, args.max_pending))
-    figures = {c: statistics.median(r) for c, r in rates.items()}
-    print(f"split-sentence bolt, {args.sentences:,} sentences ({words_per_sentence:.1f} words each), "
-          f"acking on, topology.shellbolt.max.pending={args.max_pending}, {args.repeat} round(s), "
-          f"python {sys.version.split()[0]}")
-    for c in contenders:
-        print(f"  {c:<16} {figures[c]:>10,.0f} sentences/s  {figures[c] * words_per_sentence:>10,.0f} words/s out  "
-              f"{figures[c] / figures['native']:6.3f} x native")
-    keys = {"native": "native_tuples_per_s", "storm_py": "storm_py_tuples_per_s",
-            "pystorm_json": "shell_json_tuples_per_s", "pystorm_msgpack": "shell_msgpack_tuples_per_s"}
-    out = {keys[c]: round(figures[c]) for c in contenders}
-    out.update({f"{c}_ratio": round(figures[c] / figures["native"], 4) for c in contenders if c != "native"})
+            for (w, c), got in rates.items():
+                inputs, expected = workloads[w]
+                got.append(run(w, c, inputs, expected, workdir, args.max_pending))
+    figures = {k: statistics.median(r) for k, r in rates.items()}
+    print(f"{args.sentences:,} sentences ({words_per_sentence:.1f} words each), acking on, "
+          f"topology.shellbolt.max.pending={args.max_pending}, {args.repeat} round(s), python {sys.version.split()[0]}")
+    out: dict = {}
+    for w, contenders in CONTENDERS.items():
+        native = figures[(w, "native")]
+        print(f"{w} bolt ({len(workloads[w][0]):,} input tuples):")
+        prefix = "" if w == "split" else f"{w}_"
+        for c in contenders:
+            rate = figures[(w, c)]
+            extra = f"  {rate * words_per_sentence:>10,.0f} words/s out" if w == "split" else ""
+            print(f"  {c:<16} {rate:>10,.0f} tuples/s in{extra}  {rate / native:6.3f} x native")
+            out[prefix + KEYS[c]] = round(rate)
+            if c != "native":
+                out[f"{prefix}{c}_ratio"] = round(rate / native, 4)
     out.update({"sentences": args.sentences, "words_per_sentence": round(words_per_sentence, 2),
                 "shellbolt_max_pending": args.max_pending, "rounds": args.repeat})
     print(json.dumps(out))

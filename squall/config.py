@@ -48,7 +48,7 @@ __all__ = [
     "STATS_SAMPLE_RATE", "ERROR_THROTTLE_INTERVAL_SECS", "MAX_ERROR_REPORT_PER_INTERVAL",
     "SPOUT_BATCH_SIZE", "SPOUT_TURN_MAX_MS", "CHECKPOINT_INTERVAL_MS", "CHECKPOINT_MODE",
     "EXACTLY_ONCE", "AT_LEAST_ONCE", "SUBPROCESS_TIMEOUT_SECS", "WORKER_TIMEOUT_SECS", "TOPOLOGY_WORKERS",
-    "SHELLBOLT_MAX_PENDING", "DEFAULTS", "ConfigError", "ConfigWarning", "resolve",
+    "SHELLBOLT_MAX_PENDING", "MULTILANG_SERIALIZER", "DEFAULTS", "ConfigError", "ConfigWarning", "resolve",
     "check_keys",
 ]
 
@@ -76,6 +76,8 @@ WORKER_TIMEOUT_SECS = "supervisor.worker.timeout.secs"
 # Worker processes of a topology on the Ray runtime (squall.cluster); 1 = one process.
 TOPOLOGY_WORKERS = "topology.workers"
 SHELLBOLT_MAX_PENDING = "topology.shellbolt.max.pending"
+# The wire format of shell components not given serializer= (squall.multilang.serializer_named).
+MULTILANG_SERIALIZER = "topology.multilang.serializer"
 
 DEFAULTS: dict[str, Any] = {
     MESSAGE_TIMEOUT_SECS: 30,
@@ -92,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
     SUBPROCESS_TIMEOUT_SECS: None,
     WORKER_TIMEOUT_SECS: 30,
     SHELLBOLT_MAX_PENDING: 100,
+    MULTILANG_SERIALIZER: "org.apache.storm.multilang.JsonSerializer",
     TOPOLOGY_WORKERS: 1,
 }
 
@@ -110,6 +113,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     SUBPROCESS_TIMEOUT_SECS: (int, float, type(None)),
     WORKER_TIMEOUT_SECS: (int, float),
     SHELLBOLT_MAX_PENDING: (int,),
+    MULTILANG_SERIALIZER: (str,),
     TOPOLOGY_WORKERS: (int,),
 }
 
@@ -144,8 +148,9 @@ _NOT_YET_KEYS: dict[str, str] = {
     "topology.disable.loadaware.messaging": "",
     "java.library.path": "",
 }
+_CLUSTER_HINT = "Storm cluster settings; Squall's cluster is Ray's (docs/cluster.md: topology.workers, ray start)"
 _NOT_YET_PREFIXES: dict[str, str] = {
-    "topology.multilang.": "ShellBolt/ShellSpout take serializer= instead",
+    "topology.multilang.": "of Storm's multilang keys Squall reads topology.multilang.serializer",
     "topology.kryo.": "tuples stay Python objects inside a worker",
     "topology.bolts.": "Squall's windowed bolts take a window spec (squall.windowing)",
     "topology.trident.": "",
@@ -164,11 +169,11 @@ _NOT_YET_PREFIXES: dict[str, str] = {
     "topology.localityaware.": "",
     "topology.auto-credentials": "",
     "topology.submitter.": "",
-    "storm.": "Storm cluster settings; Squall's cluster runtime is not there yet",
-    "nimbus.": "Storm cluster settings; Squall's cluster runtime is not there yet",
-    "supervisor.": "Storm cluster settings; Squall's cluster runtime is not there yet",
-    "worker.": "Storm cluster settings; Squall's cluster runtime is not there yet",
-    "ui.": "Storm UI settings; Squall has no UI yet",
+    "storm.": _CLUSTER_HINT,
+    "nimbus.": _CLUSTER_HINT,
+    "supervisor.": _CLUSTER_HINT,
+    "worker.": _CLUSTER_HINT,
+    "ui.": "Storm UI settings; Squall's UI takes --ui / --ui-token or squall ui (docs/ui.md)",
     "logviewer.": "",
     "drpc.": "",
     "pacemaker.": "",
@@ -205,7 +210,7 @@ def check_keys(conf: Mapping[str, Any], where: str = "config") -> None:
       lacks) is a :class:`ConfigError` naming it: ``topology.message.timeout.sec``
       would otherwise leave the default timeout in force without a word.
     * A Storm key of a feature Squall does not have yet (``topology.kryo.register``,
-      ``topology.multilang.serializer``, ``nimbus.*``, ``supervisor.*`` but
+      ``topology.multilang.log.handler``, ``nimbus.*``, ``supervisor.*`` but
       ``supervisor.worker.timeout.secs``, ``ui.*``, ...)
       is a :class:`ConfigWarning` saying so: the topology runs, as a Storm topology's
       config should, and the user learns the setting has no effect.

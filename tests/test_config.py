@@ -36,7 +36,7 @@ def test_an_unknown_squall_key_is_an_error_listing_squall_keys():
         resolve({"squall.fancy": True})
 
 
-@pytest.mark.parametrize("key", ["topology.multilang.serializer", "topology.kryo.register",
+@pytest.mark.parametrize("key", ["topology.multilang.log.handler", "topology.kryo.register",
                                  "nimbus.seeds", "supervisor.slots.ports", "ui.port", "storm.zookeeper.servers",
                                  "topology.bolts.window.length.count"])
 def test_storm_settings_of_features_squall_lacks_warn_and_the_topology_runs(key):

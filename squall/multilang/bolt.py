@@ -13,11 +13,11 @@ from itertools import count
 from typing import Any
 
 from ..component import Bolt, OutputFieldsDeclarer
-from ..config import SHELLBOLT_MAX_PENDING, SUBPROCESS_TIMEOUT_SECS, WORKER_TIMEOUT_SECS
+from ..config import MULTILANG_SERIALIZER, SHELLBOLT_MAX_PENDING, SUBPROCESS_TIMEOUT_SECS, WORKER_TIMEOUT_SECS
 from ..tuple import Tuple
 from .errors import ShellComponentError, ShellError, ShellProtocolError
 from .process import EOF, LogThrottle, ShellProcess
-from .serializer import JsonSerializer, MsgpackSerializer, Serializer
+from .serializer import Serializer, serializer_named
 
 __all__ = ["ShellBolt", "ShellComponent", "HEARTBEAT_STREAM", "SUBPROCESS_TIMEOUT_SECS",
            "WORKER_TIMEOUT_SECS", "SHELLBOLT_MAX_PENDING"]
@@ -28,8 +28,6 @@ _DEFAULT_MAX_PENDING = 100       # Storm's topology.shellbolt.max.pending defaul
 _HEARTBEAT_EVERY_S = 1.0         # ShellBolt's heartbeat timer period (shorter for short timeouts)
 _RESTART_BACKOFF_S = (0.1, 10.0)
 _WAIT_S = 0.01
-
-_SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgpackSerializer}
 
 # Storm's multilang log levels (storm.py's logTrace..logError) to logging's.
 _LOG_LEVELS = {0: 5, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
@@ -46,8 +44,10 @@ class ShellComponent:
         cwd: the child's working directory (Storm runs it in the topology's
             ``resources`` directory; here the worker's directory unless given).
         env: variables added to the child's environment.
-        serializer: the wire format: ``"json"`` (Storm's, the default), ``"msgpack"``
-            (pystorm's), or a :class:`~squall.multilang.serializer.Serializer`.
+        serializer: the wire format: ``"json"`` (Storm's), ``"msgpack"`` (pystorm's),
+            or a :class:`~squall.multilang.serializer.Serializer`; None (the default):
+            the topology's ``topology.multilang.serializer`` (Storm's key, default
+            ``org.apache.storm.multilang.JsonSerializer``).
         metrics: handlers of the child's ``metrics`` command, ``{name: fn(params)}``
             (Storm's ``IShellMetric.updateMetricFromRPC``); must be picklable (module
             functions), as the component is copied per task.
@@ -65,10 +65,8 @@ class ShellComponent:
         self.cwd = cwd
         self.env = dict(env or {})
         if isinstance(serializer, str):
-            if serializer not in _SERIALIZERS:
-                raise ValueError(f"unknown serializer {serializer!r}; known: {', '.join(_SERIALIZERS)}")
-            serializer = _SERIALIZERS[serializer]()
-        self.serializer = serializer or JsonSerializer()
+            serializer = serializer_named(serializer, "serializer=")
+        self.serializer = serializer
         self.metrics = dict(metrics or {})
 
     def declare_output_fields(self, declarer: OutputFieldsDeclarer) -> None:
@@ -87,6 +85,8 @@ class ShellComponent:
         self.timeout_s = float(timeout)
         self._logger = logging.getLogger(f"squall.multilang.{context.component_id}")
         self._log_throttle = LogThrottle(self._logger)
+        if self.serializer is None:     # this task's copy of the component; the conf decides
+            self.serializer = serializer_named(config.get(MULTILANG_SERIALIZER) or "json")
         self._encode = self.serializer.encode
         self.process: ShellProcess | None = None
         self.restarts = 0
