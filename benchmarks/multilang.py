@@ -25,7 +25,7 @@ counts are checked against the input's. A figure is the input tuples the bolt un
 test takes per second over the whole run (child start-up included); for the split bolt
 words/s out is that times the words per sentence.
 
-    python benchmarks/multilang.py [--sentences N] [--repeat N] [--max-pending N]
+    python benchmarks/multilang.py [--sentences N] [--repeat N] [--max-pending N] [--child-alone]
 
 Prints one line per contender and, last, one JSON line with the split bolt's
 ``native_tuples_per_s``, ``storm_py_tuples_per_s``, ``shell_json_tuples_per_s`` (pystorm
@@ -40,8 +40,10 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -51,7 +53,7 @@ if str(ROOT) not in sys.path:            # tests.multilang.storm_adapters, run f
 
 from squall import Bolt, TopologyBuilder  # noqa: E402
 from squall.config import MAX_SPOUT_PENDING, SHELLBOLT_MAX_PENDING  # noqa: E402
-from squall.multilang import ShellBolt  # noqa: E402
+from squall.multilang import ShellBolt, serializer_named  # noqa: E402
 from squall.runtime import run_topology  # noqa: E402
 from tests.multilang.storm_adapters import extract_storm_adapters  # noqa: E402
 from wordcount import CountBolt, LineSpout, SplitBolt  # noqa: E402  (the native contender: benchmarks/ is on sys.path)
@@ -114,6 +116,29 @@ def run(workload: str, contender: str, inputs: list[str], expected: Counter, wor
     return len(inputs) / result.elapsed_s
 
 
+def child_alone(serializer: str, sentences: list[str], workdir: Path) -> float:
+    """Sentences per second the pystorm split child does with nothing else running:
+    the handshake and every tuple prepared in a file for its stdin, its stdout drained
+    by ``cat`` (a pipe, as a worker reads it). The ceiling the shell bolt can reach."""
+    ser = serializer_named(serializer)
+    stdin = workdir / f"child-alone-{serializer}.in"
+    with open(stdin, "wb") as f:
+        f.write(ser.encode({"conf": {}, "pidDir": str(workdir), "context": {
+            "taskid": 1, "componentid": "under_test", "task->component": {"1": "under_test"}}}))
+        for i, s in enumerate(sentences):
+            f.write(ser.encode({"id": str(i + 1), "comp": "input", "stream": "default", "task": 2, "tuple": [s]}))
+    with open(stdin, "rb") as src:
+        t0 = time.perf_counter()
+        child = subprocess.Popen([sys.executable, PYSTORM_SCRIPT["split"], serializer], cwd=workdir, stdin=src,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        drain = subprocess.run(["cat"], stdin=child.stdout, stdout=subprocess.DEVNULL, check=False)
+        child.wait()
+        elapsed = time.perf_counter() - t0
+    if drain.returncode:
+        sys.exit(f"child alone ({serializer}): cat failed")
+    return len(sentences) / elapsed
+
+
 KEYS = {"native": "native_tuples_per_s", "storm_py": "storm_py_tuples_per_s",
         "pystorm_json": "shell_json_tuples_per_s", "pystorm_msgpack": "shell_msgpack_tuples_per_s"}
 
@@ -124,6 +149,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
     ap.add_argument("--max-pending", type=int, default=100,
                     help="topology.shellbolt.max.pending (Storm's default 100)")
+    ap.add_argument("--child-alone", action="store_true",
+                    help="also time the pystorm split child alone (input from a file, output to a pipe)")
     args = ap.parse_args()
     sentences = [SENTENCES[i % len(SENTENCES)] for i in range(args.sentences)]
     words = [w for s in sentences for w in s.split(" ")]
@@ -136,10 +163,13 @@ def main() -> None:
         extract_storm_adapters(workdir, ("multilang-python",))
         for name in ("splitsentence.py", *PYSTORM_SCRIPT.values()):
             shutil.copy(COMPONENTS / name, workdir / name)
+        alone: dict[str, list[float]] = {"json": [], "msgpack": []} if args.child_alone else {}
         for _ in range(args.repeat):
             for (w, c), got in rates.items():
                 inputs, expected = workloads[w]
                 got.append(run(w, c, inputs, expected, workdir, args.max_pending))
+            for serializer, got in alone.items():
+                got.append(child_alone(serializer, sentences, workdir))
     figures = {k: statistics.median(r) for k, r in rates.items()}
     print(f"{args.sentences:,} sentences ({words_per_sentence:.1f} words each), acking on, "
           f"topology.shellbolt.max.pending={args.max_pending}, {args.repeat} round(s), python {sys.version.split()[0]}")
@@ -155,6 +185,10 @@ def main() -> None:
             out[prefix + KEYS[c]] = round(rate)
             if c != "native":
                 out[f"{prefix}{c}_ratio"] = round(rate / native, 4)
+    for serializer, got in alone.items():
+        rate = statistics.median(got)
+        print(f"pystorm split child alone, {serializer}: {rate:>10,.0f} sentences/s (its stdout to a pipe)")
+        out[f"child_alone_{serializer}_tuples_per_s"] = round(rate)
     out.update({"sentences": args.sentences, "words_per_sentence": round(words_per_sentence, 2),
                 "shellbolt_max_pending": args.max_pending, "rounds": args.repeat})
     print(json.dumps(out))

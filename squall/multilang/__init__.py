@@ -9,12 +9,12 @@ Semantics: Storm "Multi-Lang Protocol"; ``ShellBolt``, ``ShellSpout``, ``ShellPr
 
 from .bolt import HEARTBEAT_STREAM, ShellBolt, ShellComponent
 from .errors import ShellComponentError, ShellError, ShellProcessError, ShellProtocolError
-from .serializer import JsonSerializer, MsgpackSerializer, Serializer
+from .serializer import JsonSerializer, MsgpackSerializer, Serializer, serializer_named
 from .spout import ShellSpout
 from .streamparse import (StreamparseTopologyError, builder_from_streamparse, load_streamparse_topology,
                           topology_from_streamparse)
 
-__all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer", "MsgpackSerializer",
+__all__ = ["ShellBolt", "ShellSpout", "ShellComponent", "HEARTBEAT_STREAM", "Serializer", "JsonSerializer", "MsgpackSerializer", "serializer_named",
            "ShellError", "ShellProtocolError", "ShellProcessError", "ShellComponentError",
            "builder_from_streamparse", "topology_from_streamparse", "load_streamparse_topology",
            "StreamparseTopologyError"]
