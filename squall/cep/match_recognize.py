@@ -37,6 +37,7 @@ Semantics: Esper 8 reference, 8 "EPL Reference: Match Recognize", and Esper 8.9'
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Callable
@@ -107,8 +108,13 @@ class MatchRecognizePlan:
     interval_ms: int | None
     or_terminated: bool
     model: str = "match_recognize"
+    #: None, or the statement's squall.cep.match_recognize_fast.FastPath (its operator
+    #: then runs the statement, with this module's for what the fast path hands over)
+    fast: Any = dataclasses.field(default=None, compare=False)
 
-    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> MatchRecognizeOperator:
+    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> Operator:
+        if self.fast is not None:
+            return self.fast.make_operator(stmt, self, engine)
         return MatchRecognizeOperator(stmt, self, engine)
 
 
@@ -204,15 +210,20 @@ class MatchRecognizeOperator(Operator):
         variable, see :meth:`_memos`), whatever the number of partial matches waiting on
         it; a partial match that fails is reused for the next one that starts."""
         self.stmt.events_in += len(events)
+        flt = self.plan.stream_filter
+        if flt is not None:
+            events = [ev for ev in events if flt(ev)]
+        self.step(events)
+
+    def step(self, events) -> None:
+        """:meth:`on_events` after the stream's filter: the events are counted and kept."""
         plan = self.plan
-        flt, partition, prev_depth = plan.stream_filter, plan.partition, plan.prev_depth
+        partition, prev_depth = plan.partition, plan.prev_depth
         starts, num_streams = plan.start_states, plan.num_streams
         or_terminated, interval = plan.or_terminated, plan.interval_ms is not None
         partitions = self.partitions
         advance = self._advance
         has_greedy, zeros = self._has_greedy, self._zeros
-        if flt is not None:
-            events = [ev for ev in events if flt(ev)]
         for ev, memo in zip(events, self._memos(events, num_streams)):
             if memo is None:
                 memo = [None] * num_streams
@@ -281,7 +292,9 @@ class MatchRecognizeOperator(Operator):
         """Per event, the memo of the pure tests: all of them evaluated for the batch at
         once (a tuple per event), or None (evaluated when first needed). A batch test
         that raises (a property of another type) leaves the batch to the per-event path,
-        which tests only what a match needs, as before."""
+        which tests only what a match needs (so an event raises only where a partial
+        match needs its test, the events before it done, as on the fast path of
+        :mod:`squall.cep.match_recognize_fast`)."""
         batch = self._batch
         if batch is None:
             return repeat(None)
@@ -289,7 +302,7 @@ class MatchRecognizeOperator(Operator):
         try:
             for k, fn in batch.items():
                 columns[k] = fn(events)
-        except TypeError:
+        except Exception:
             return repeat(None)
         return zip(*columns)
 

@@ -40,6 +40,7 @@ from squall.cep.aggregates import build_aggs
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr, compile_row_expr
 from squall.cep.match_recognize import END, MatchRecognizePlan, NFAState
+from squall.cep.match_recognize_fast import build_fast_path
 from squall.cep.match_recognize_parse import (
     INDEXED_PROPERTY,
     MatchRecognize,
@@ -297,10 +298,11 @@ _COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
             ">": operator.gt, ">=": operator.ge}
 
 
-def _compare_to_literal(e) -> tuple[Callable, Callable] | None:
-    """``prop OP literal`` as ``(test, batch)``, else None: ``test(event, partition) ->
-    bool`` in one call, and ``batch(events) -> [bool, ...]`` for a whole batch in one
-    comprehension (no Python call per event).
+def _compare_to_literal(e) -> tuple[Callable, Callable, tuple] | None:
+    """``prop OP literal`` as ``(test, batch, form)``, else None: ``test(event, partition)
+    -> bool`` in one call, ``batch(events) -> [bool, ...]`` for a whole batch in one
+    comprehension (no Python call per event), and ``form`` = ``(prop, comparison
+    function, literal)`` for the fast path's generated code.
 
     The same values as the compiled expression tested ``is True`` (squall.cep.expressions:
     a null property gives null, so false); the general path costs four calls per test,
@@ -318,7 +320,7 @@ def _compare_to_literal(e) -> tuple[Callable, Callable] | None:
 
     def prop_op_literal_batch(events):
         return [(v := ev.get(name)) is not None and fn(v, value) is True for ev in events]
-    return prop_op_literal, prop_op_literal_batch
+    return prop_op_literal, prop_op_literal_batch, (name, fn, value)
 
 
 class _Compiler:
@@ -348,11 +350,13 @@ class _Compiler:
     # -- define: pure tests see (event, partition), the others (events per stream with the
     #    event tested in its variable's slot, partition); the partition is read by prev()
 
-    def define(self, var: str, cond: A.Expr) -> tuple[Callable, bool, Callable | None]:
-        """``(test, pure, batch)`` for ``define var as cond``: ``pure`` when the condition
-        reads only the event tested (and ``prev()``), so the operator evaluates it once per
-        event; ``batch`` (or None) tests a batch of events at once (see
-        :class:`squall.cep.match_recognize.NFAState`)."""
+    def define(self, var: str, cond: A.Expr) -> tuple[Callable, bool, Callable | None, tuple | None]:
+        """``(test, pure, batch, form)`` for ``define var as cond``: ``pure`` when the
+        condition reads only the event tested (and ``prev()``), so the operator evaluates
+        it once per event; ``batch`` (or None) tests a batch of events at once (see
+        :class:`squall.cep.match_recognize.NFAState`); ``form``: None, or for ``prop OP
+        literal`` ``(prop, comparison function, literal)`` (see
+        :mod:`squall.cep.match_recognize_fast`)."""
         getters: dict[str, Callable] = {}
         reads: dict[str, tuple[str, str]] = {}    # property name -> (variable, property)
         clause = "define"
@@ -394,9 +398,9 @@ class _Compiler:
                            if isinstance(e, A.Property) else None)
             fast = _compare_to_literal(own)
             if fast is not None:
-                return fast[0], True, fast[1]
+                return fast[0], True, fast[1], fast[2]
             f = compile_expr(own, scope)
-            return (lambda ev, part: f(ev, None) is True), True, None
+            return (lambda ev, part: f(ev, None) is True), True, None, None
         for name, (head, prop) in reads.items():
             if pure:
                 getters[name] = lambda c, prop=prop: c.a.get(prop)
@@ -411,7 +415,7 @@ class _Compiler:
         def test(a, part):
             lookup.a, lookup.b = a, part
             return f(lookup, None) is True
-        return test, pure, None
+        return test, pure, None, None
 
     def prev(self, call: A.FunctionCall, getters: dict) -> A.Property:
         args = call.args
@@ -606,7 +610,7 @@ def compile_match_recognize_statement(st: A.SelectStatement,
         else:
             greedy = None
         loops = kind in ("zero_many", "one_many")
-        test, pure, batch = conds.get(atom.name, (None, True, None))
+        test, pure, batch, _ = conds.get(atom.name, (None, True, None, None))
         st = NFAState(atom.name, streams[atom.name], atom.name in multi,
                       multi.get(atom.name, -1), greedy, test, pure, loops, batch)
         if loops:
@@ -676,7 +680,12 @@ def compile_match_recognize_statement(st: A.SelectStatement,
     interval_ms = None
     if mr.interval is not None:
         interval_ms = int(mr.interval.msec)
-    return MatchRecognizePlan(stream.event_type, columns, tuple(strand.start), tuple(strand.all),
+    plan = MatchRecognizePlan(stream.event_type, columns, tuple(strand.start), tuple(strand.all),
                               len(names), len(multi), partition, c.prev_depth, measures, select,
                               stream_filter, mr.all_matches, mr.skip, interval_ms,
                               mr.or_terminated)
+    forms = {s.index: conds[s.var][3] for s in strand.all if s.var in conds and conds[s.var][3]}
+    single_property = (mr.partition_by[0].name if len(mr.partition_by) == 1
+                       and isinstance(mr.partition_by[0], A.Property) else None)
+    fast = build_fast_path(plan, forms, single_property)
+    return plan if fast is None else dataclasses.replace(plan, fast=fast)
