@@ -9,9 +9,11 @@ model                   when
 ``unaggregated``        no aggregate functions (a group by is then ignored, as the
                         statement has nothing to aggregate)
 ``fully_aggregated``    aggregates, no group by, every property sits inside an aggregate
-``aggregated``          aggregates, no group by, some property outside aggregates
+``aggregated``          aggregates, no group by, some property outside aggregates (select
+                        or having)
 ``fully_grouped``       group by, every property outside aggregates is a group-by property
-``aggregated_grouped``  group by, some other property outside aggregates
+``aggregated_grouped``  group by, some other property outside aggregates (select or
+                        having, see :func:`compile_select_statement`)
 ======================  =========================================================
 
 Joins compile their result set through :func:`compile_select_statement` too, over the
@@ -34,7 +36,7 @@ from squall.cep.matching import EvalContext
 from squall.cep.typecheck import check_expr
 from squall.cep.views import BATCH_KINDS, compile_views
 
-__all__ = ["OutputModel", "MODELS", "ViewPlan", "StatementPlan", "view_plan", "stream_filter",
+__all__ = ["OutputModel", "MODELS", "REFERENCED_TIME_BATCH", "ViewPlan", "StatementPlan", "view_plan", "stream_filter",
            "compile_select_statement"]
 
 
@@ -52,6 +54,9 @@ class OutputModel(str, enum.Enum):
 
 
 MODELS = tuple(OutputModel)
+
+#: :attr:`ViewPlan.kind` of a ``time_batch`` with a reference point or flags.
+REFERENCED_TIME_BATCH = "time_batch(reference, flags)"
 
 # ---------------------------------------------------------------- aggregation
 
@@ -84,7 +89,11 @@ class ViewPlan:
     """A stream's data windows (:mod:`squall.cep.views`).
 
     ``kind``/``size``: the first data window's view name and size (msec or events; 0
-    for windows without one); ``windows``: the data windows (an intersection when
+    for windows without one), except that a ``time_batch`` with a reference point or
+    flags has kind :data:`REFERENCED_TIME_BATCH`: the fused batch operators
+    (:mod:`squall.cep.operators`, :mod:`squall.cep.context`) run a plain ``time_batch``
+    only, so it runs in the general pipeline (:class:`squall.cep.views.TimeBatch`);
+    ``windows``: the data windows (an intersection when
     several), ``groupwin``: the leading ``groupwin`` view or None. A stream without a
     data window has ``kind`` ``""`` and no ``windows`` (:attr:`unbound`).
     """
@@ -147,7 +156,10 @@ def view_plan(stream: A.StreamDef, declared: dict[str, type] | None, ctx: EvalCo
     windows, groupwin = compile_views(stream, lambda e: compile_row_expr(e, scope))
     if not windows:
         return ViewPlan("", 0)
-    return ViewPlan(windows[0].kind, windows[0].size or 0, windows, groupwin)
+    kind = windows[0].kind
+    if kind == "time_batch" and (windows[0].reference is not None or windows[0].flags):
+        kind = REFERENCED_TIME_BATCH
+    return ViewPlan(kind, windows[0].size or 0, windows, groupwin)
 
 
 def stream_filter(stream: A.StreamDef, declared, ctx: EvalContext) -> Getter | None:
@@ -215,12 +227,17 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
             else OutputModel.FULLY_AGGREGATED
     else:
         group_props = {p.name for g in group_exprs for p in _free_props(g)}
+        # Esper 8.9 (verified): a property outside aggregates in HAVING must be grouped
+        # or aggregated by an aggregate of the HAVING clause itself ('having speed >
+        # avg(speed)'); such a statement then posts a row per event (aggregated-grouped).
+        having_aggregated = {p.name for a in A.nodes_of(st.having, A.Aggregate)
+                             for p in A.nodes_of(a, A.Property)} if st.having is not None else set()
         for p in having_free:
-            if p.name not in group_props:
+            if p.name not in group_props and p.name not in having_aggregated:
                 raise EPLCompileError(
                     f"Non-aggregated property '{p.name}' in the HAVING clause must occur in the "
                     "group-by clause", line=p.line, column=p.column)
-        if wildcard or any(p.name not in group_props for p in free):
+        if wildcard or any(p.name not in group_props for p in free + having_free):
             model = OutputModel.AGGREGATED_GROUPED
         else:
             model = OutputModel.FULLY_GROUPED
@@ -256,19 +273,4 @@ def _check_types(st: A.SelectStatement, items, declared: dict[str, type] | None)
 
 def _check_output(st: A.SelectStatement, model: OutputModel, view: ViewPlan) -> None:
     """The output clause combinations :mod:`squall.cep.rate` supports."""
-    out = st.output
-    if model is OutputModel.AGGREGATED_GROUPED:
-        raise EPLCompileError(
-            "Output rate limiting on a grouped statement that selects properties outside the "
-            "group by (aggregated and grouped) is not supported yet; select only group-by "
-            "properties and aggregates", line=out.line, column=out.column)
-    if st.stream_selector != "istream" and (model is not OutputModel.UNAGGREGATED
-                                            or out.kind not in ("default", "all")):
-        raise EPLCompileError(
-            f"Output rate limiting with 'select {st.stream_selector}' is supported only for "
-            "statements without aggregates and with 'output [all] every'",
-            line=out.line, column=out.column)
-    if out.kind == "snapshot" and any(w.kind in BATCH_KINDS for w in view.windows):
-        raise EPLCompileError(
-            "'output snapshot' over a batch data window is not supported yet",
-            line=out.line, column=out.column)
+    return None

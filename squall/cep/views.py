@@ -18,7 +18,9 @@ view                          posts
                               leaves when that event arrives; events are kept in
                               arrival order and expire from the oldest arrival on
 ``length_batch(n)``           every n events: the batch as new, the prior batch as old
-``time_batch(p)``             see :mod:`squall.cep.operators` (same schedule)
+``time_batch(p [, ref]        see :mod:`squall.cep.operators` (same schedule);
+[, flags])``                  ``ref``: batch ends at ``ref + k * p``; flags
+                              ``force_update``, ``start_eager`` (:class:`TimeBatch`)
 ``ext_timed_batch(expr, p     batches on the events' timestamps: the first event's
 [, reference])``              timestamp (or ``reference``, aligned) starts a batch; an
                               event with ``ts >= start + p`` posts the batch as new
@@ -45,8 +47,10 @@ time, time_batch, ext_timed, ext_timed_batch, keepall; ``std:`` unique, groupwin
 lastevent, firstevent. A view without parameters may be written without parentheses
 (``#lastevent``, ``.std:lastevent``), as in Esper.
 
-Known differences: an intersection that includes a batch window (Esper's batch
-intersection) is rejected; ``time_batch`` reference points and flags are not supported.
+An intersection may hold one ``time_batch`` or ``length_batch`` window (Esper's batch
+intersection, :class:`BatchIntersection`): the batch posts only the events the other
+windows still hold. Known difference: an ``ext_timed_batch`` window in an intersection is
+rejected (Esper posts the events other windows remove from its batch at once).
 """
 
 from __future__ import annotations
@@ -71,11 +75,13 @@ BATCH_KINDS = frozenset({"length_batch", "time_batch", "ext_timed_batch"})
 @dataclass(frozen=True)
 class WindowSpec:
     """One data window: ``kind`` (lower-case view name), ``size`` (events or msec),
-    ``key`` (getter for unique/groupwin/ext_timed timestamp), ``reference`` (msec)."""
+    ``key`` (getter for unique/groupwin/ext_timed timestamp), ``reference`` (msec),
+    ``flags`` (time_batch: ``force_update``, ``start_eager``)."""
     kind: str
     size: int | None = None
     key: Callable[[dict], Any] | None = None
     reference: int | None = None
+    flags: frozenset = frozenset()
 
 
 # ------------------------------------------------------------ compiling view specs
@@ -137,12 +143,12 @@ def _spec(view: A.View, compile_expr) -> WindowSpec:
     n = len(view.params)
     if name in ("length", "length_batch"):
         return WindowSpec(name, _positive_int(view, "Length" if name == "length" else "Length batch"))
-    if name in ("time", "time_batch"):
-        what = "Time" if name == "time" else "Time batch"
+    if name == "time":
         if n != 1:
-            raise _err(view, f"{what} view requires a single time period parameter" +
-                       (" (reference points and flags are not supported)" if name == "time_batch" else ""))
-        return WindowSpec(name, _msec(view, view.params[0], what))
+            raise _err(view, "Time view requires a single time period parameter")
+        return WindowSpec(name, _msec(view, view.params[0], "Time"))
+    if name == "time_batch":
+        return _time_batch_spec(view)
     if name in ("ext_timed", "ext_timed_batch"):
         what = "Externally-timed" + (" batch" if name == "ext_timed_batch" else "")
         if n not in ((2,) if name == "ext_timed" else (2, 3)) or isinstance(view.params[0], A.TimePeriod):
@@ -162,6 +168,39 @@ def _spec(view: A.View, compile_expr) -> WindowSpec:
     return WindowSpec(name)
 
 
+_TIME_BATCH_FLAGS = ("force_update", "start_eager")
+
+
+def _time_batch_spec(view: A.View) -> WindowSpec:
+    """``time_batch(period [, reference] [, flags])``: ``reference`` a whole number of
+    msec, ``flags`` a string of comma-separated keywords (any case)."""
+    params = list(view.params)
+    if not 1 <= len(params) <= 3:
+        raise _err(view, "Time batch view requires a time period, an optional reference point "
+                   "and optional flags")
+    flags: frozenset = frozenset()
+    last = params[-1]
+    if len(params) > 1 and isinstance(last, A.Literal) and isinstance(last.value, str):
+        params.pop()
+        words = [w.strip().lower() for w in last.value.split(",") if w.strip()]
+        for w in words:
+            if w not in _TIME_BATCH_FLAGS:
+                raise _err(view, f"Time-batch encountered an invalid keyword '{w}', valid control "
+                           f"keywords are: {','.join(_TIME_BATCH_FLAGS)}")
+        flags = frozenset(words)
+    ref = None
+    if len(params) == 2:
+        p = params[1]
+        if not (isinstance(p, A.Literal) and isinstance(p.value, int) and not isinstance(p.value, bool)):
+            raise _err(view, "Time-Batch view requires a Long-typed reference point in msec as a "
+                       f"second parameter, got '{_param_text(p)}'")
+        ref = p.value
+    elif len(params) > 2:
+        raise _err(view, "Time batch view requires a time period, an optional reference point "
+                   "and optional flags")
+    return WindowSpec("time_batch", _msec(view, params[0], "Time batch"), reference=ref, flags=flags)
+
+
 def compile_views(stream: A.StreamDef, compile_expr) -> tuple[tuple[WindowSpec, ...], WindowSpec | None]:
     """Validate a stream's views -> (data windows of the intersection, groupwin or None);
     ``((), None)`` for a stream without a data window.
@@ -170,7 +209,7 @@ def compile_views(stream: A.StreamDef, compile_expr) -> tuple[tuple[WindowSpec, 
 
     Raises:
         EPLCompileError: unknown view, bad parameters, groupwin not first or alone,
-            several batch windows, a batch window in an intersection.
+            several batch windows, an ext_timed_batch window in an intersection.
     """
     if not stream.views:
         return (), None
@@ -194,11 +233,12 @@ def compile_views(stream: A.StreamDef, compile_expr) -> tuple[tuple[WindowSpec, 
         v = batches[1][0]
         raise EPLCompileError("Cannot combine multiple batch data windows into an intersection",
                               line=v.line, column=v.column)
-    if batches and len(views) > 1:
+    if batches and len(views) > 1 and batches[0][1].kind == "ext_timed_batch":
         v = batches[0][0]
         raise EPLCompileError(
-            f"A batch data window ('{v.name}') in an intersection with other data windows is not "
-            "supported", line=v.line, column=v.column)
+            f"An externally-timed batch window ('{v.name}') in an intersection with other data "
+            "windows is not supported (time_batch and length_batch are)",
+            line=v.line, column=v.column)
     return tuple(s for _, s in views), group
 
 
@@ -530,6 +570,9 @@ class LengthBatch:
             self.cur, self.prior = [], cur
             self.host.post(cur, prior, None)
 
+    def remove(self, ev) -> None:
+        _remove_from_list(self.cur, ev)
+
     def dump(self, tab):
         return {"cur": tab.refs(self.cur), "prior": tab.refs(self.prior)}
 
@@ -538,19 +581,38 @@ class LengthBatch:
         self.prior = [events[i] for i in data["prior"]]
 
 
+def _remove_from_list(buf: list, ev) -> None:
+    for i, x in enumerate(buf):
+        if x is ev:
+            del buf[i]
+            return
+
+
 class TimeBatch:
-    """``time_batch(p)``: the schedule of :mod:`squall.cep.operators` (reference point = time
-    of the first event; empty batch ends post nothing and stop the timer until the next
-    event, which schedules the end of its period, aligned to the reference)."""
+    """``time_batch(p [, reference] [, flags])``: the schedule of :mod:`squall.cep.operators`
+    (reference point = the given one, else the time of the first event; empty batch ends
+    post nothing and stop the timer until the next event, which schedules the end of its
+    period, aligned to the reference).
+
+    Flags (Esper 8.9, verified): ``force_update`` posts at every batch end, even with
+    both batches empty, and never stops the timer; ``start_eager`` starts the schedule
+    when the window is created (the statement starts, or a groupwin group appears), the
+    reference point then being that time whatever reference was given, and posts at
+    every batch end as ``force_update`` does.
+    """
 
     def __init__(self, spec: WindowSpec, host, path: tuple) -> None:
         self.host = host
         self.period = spec.size
-        self.reference = None
+        self.reference = spec.reference
+        self.force = bool(spec.flags)
         self.scheduled = None
         self.cur: list = []
         self.prior: list = []
         host.register(self)
+        if "start_eager" in spec.flags:
+            self.reference = host.engine.current_time_ms
+            self._schedule(self.reference + self.period)
 
     def insert(self, ev) -> None:
         if self.reference is None:
@@ -570,9 +632,12 @@ class TimeBatch:
         self.scheduled = None
         cur, prior = self.cur, self.prior
         self.cur, self.prior = [], cur
-        if cur or prior:
+        if cur or prior or self.force:
             self._schedule(now + self.period)
             self.host.post(cur, prior, (now - self.period, now))
+
+    def remove(self, ev) -> None:
+        _remove_from_list(self.cur, ev)
 
     def dump(self, tab):
         return {"reference": self.reference, "scheduled": self.scheduled,
@@ -621,6 +686,70 @@ class ExtTimedBatch:
 _BATCH = {"length_batch": LengthBatch, "time_batch": TimeBatch, "ext_timed_batch": ExtTimedBatch}
 
 
+class _Relay:
+    """The host a window inside a :class:`BatchIntersection` sees: timers are the
+    statement's, posts go to ``post``."""
+
+    __slots__ = ("engine", "register", "schedule", "post")
+
+    def __init__(self, host, post) -> None:
+        self.engine = host.engine
+        self.register = host.register
+        self.schedule = host.schedule
+        self.post = post
+
+
+class BatchIntersection:
+    """A time or length batch window intersected with sliding windows (Esper's
+    ``IntersectBatchView``; semantics verified against Esper 8.9):
+
+    * an arriving event enters the sliding windows first (as :class:`Sliding`); events
+      leaving them, and an arriving event one of them refuses, leave the batch being
+      collected, and nothing is posted for them;
+    * the batch then takes the arriving event, and posts as a batch window does: the
+      events the batch still holds as new data, the prior batch as old data;
+    * the events of a posted batch leave the sliding windows at once, unposted, so each
+      batch starts them afresh (``#time_batch(10 sec)#firstevent`` posts the first event
+      of every batch).
+    """
+
+    def __init__(self, specs, host, path: tuple) -> None:
+        self.host = host
+        i = next(k for k, s in enumerate(specs) if s.kind in BATCH_KINDS)
+        others = [s for k, s in enumerate(specs) if k != i]
+        make_batch = lambda: _BATCH[specs[i].kind](specs[i], _Relay(host, self._batch_posted), path)  # noqa: E731
+        # creation order numbers the timers: it follows the declaration order
+        if i == 0:
+            self.batch = make_batch()
+        self.sliding = Sliding(others, _Relay(host, self._sliding_posted), path)
+        if i != 0:
+            self.batch = make_batch()
+
+    def insert(self, ev) -> None:
+        self.sliding.insert(ev)
+
+    def _sliding_posted(self, new, gone, window) -> None:
+        batch = self.batch
+        for g in gone:
+            batch.remove(g)
+        for e in new:
+            batch.insert(e)
+
+    def _batch_posted(self, new, old, window) -> None:
+        windows = self.sliding.windows
+        for e in new:
+            for w in windows:
+                w.remove(e)
+        self.host.post(new, old, window)
+
+    def dump(self, tab):
+        return {"sliding": self.sliding.dump(tab), "batch": self.batch.dump(tab)}
+
+    def load(self, data, events) -> None:
+        self.sliding.load(data["sliding"], events)
+        self.batch.load(data["batch"], events)
+
+
 class NoWindow:
     """A stream without a data window: each event is posted as new data at once and not
     kept, so nothing is ever posted as old data (Esper 8 reference, 5.4.1: a stream
@@ -643,10 +772,12 @@ class NoWindow:
 
 def make_window_set(specs, host, path: tuple = ()):
     """The window set for a (groupwin-free) list of specs: :class:`NoWindow` when there
-    are none, a batch window or ``Sliding``."""
+    are none, a batch window, a :class:`BatchIntersection` or ``Sliding``."""
     if not specs:
         return NoWindow(host)
-    if specs[0].kind in BATCH_KINDS:
+    if any(s.kind in BATCH_KINDS for s in specs):
+        if len(specs) > 1:
+            return BatchIntersection(specs, host, path)
         return _BATCH[specs[0].kind](specs[0], host, path)
     return Sliding(specs, host, path)
 

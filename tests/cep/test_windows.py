@@ -4,6 +4,7 @@ differential tests are in tests/cep/esper/test_esper_windows.py)."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 from click.testing import CliRunner
@@ -87,6 +88,105 @@ def test_ext_timed_batch_uses_event_timestamps_not_engine_time():
     assert [n for _, n, _ in seen] == [[{"n": 2}], [{"n": 1}]]
 
 
+# ------------------------------------------------------------------ batch intersections
+
+def test_batch_in_an_intersection_posts_only_what_the_other_windows_still_hold():
+    engine, _, seen = _engine("select irstream v from T#time_batch(10 sec)#length(2)")
+    _feed(engine, [(1_000, {"v": 1}), (2_000, {"v": 2}), (5_000, {"v": 3}), (12_000, {"v": 4})])
+    engine.advance_time(21_000)
+    # 1 was pushed out of the length window before the batch ended: never posted, and
+    # its eviction posts nothing either
+    assert [(t, n, o) for t, n, o in seen] == [
+        (11_000, [{"v": 2}, {"v": 3}], []), (21_000, [{"v": 4}], [{"v": 2}, {"v": 3}])]
+
+
+def test_posted_batch_leaves_the_other_windows():
+    engine, _, seen = _engine("select irstream v from T#time_batch(1 sec)#firstevent")
+    _feed(engine, [(0, {"v": 1}), (10, {"v": 2}), (1_500, {"v": 3}), (1_600, {"v": 4})])
+    engine.advance_time(2_000)
+    # firstevent refuses 2; once 1 is posted it leaves firstevent, which then takes 3
+    assert [(t, n, o) for t, n, o in seen] == [
+        (1_000, [{"v": 1}], []), (2_000, [{"v": 3}], [{"v": 1}])]
+
+
+def test_expiry_of_another_window_takes_the_event_out_of_the_batch():
+    engine, _, seen = _engine("select count(*) as n from T#time_batch(10 sec)#time(3 sec)")
+    _feed(engine, [(1_000, {"v": 1}), (8_000, {"v": 2})])
+    engine.advance_time(30_000)
+    # 1 expired at 4000, so only 2 is in the batch
+    assert [(t, n) for t, n, _ in seen] == [(11_000, [{"n": 1}]), (21_000, [{"n": 0}])]
+
+
+# ------------------------------------------------------------------ time_batch reference and flags
+
+def test_time_batch_reference_point_aligns_batch_ends():
+    engine, _, seen = _engine("select count(*) as n from T#time_batch(10 sec, 2500L)")
+    _feed(engine, [(1_000, {}), (2_000, {}), (3_000, {})])
+    engine.advance_time(30_000)
+    assert [(t, n) for t, n, _ in seen] == [(2_500, [{"n": 2}]), (12_500, [{"n": 1}]),
+                                            (22_500, [{"n": 0}])]
+
+
+def test_time_batch_force_update_posts_empty_batches_forever():
+    engine, _, seen = _engine("select count(*) as n from T#time_batch(1 sec, 'FORCE_UPDATE')")
+    _feed(engine, [(500, {})])
+    engine.advance_time(5_500)
+    assert [(t, n) for t, n, _ in seen] == [(1_500, [{"n": 1}])] + [(t, [{"n": 0}]) for t in
+                                                                     (2_500, 3_500, 4_500, 5_500)]
+
+
+def test_time_batch_start_eager_starts_at_statement_start_and_ignores_the_reference():
+    engine = EPLEngine(ExternalClock(700))
+    st = engine.compile("select count(*) as n from T#time_batch(1 sec, 0L, 'start_eager')")[0]
+    seen: list = []
+    st.add_listener(lambda new, old: seen.append((engine.current_time_ms, new)))
+    engine.advance_time(2_700)
+    engine.send("T", {})
+    engine.advance_time(3_700)
+    assert seen == [(1_700, [{"n": 0}]), (2_700, [{"n": 0}]), (3_700, [{"n": 1}])]
+
+
+def test_referenced_time_batch_runs_in_the_pipeline():
+    for rule in ("select a from T#time_batch(1 sec, 0L)", "select a from T#time_batch(1 sec, 'force_update')"):
+        assert isinstance(_engine(rule)[1]._operator, Pipeline)
+
+
+@pytest.mark.parametrize("rule", [
+    "select irstream v, count(*) as n from T#time_batch(3 sec)#length(2)",
+    "select irstream v from T#length(5)#length_batch(3)#time(2 sec)",
+    "select irstream count(*) as n from T#groupwin(k)#time_batch(2 sec, 500L)#firstevent",
+    "select count(*) as n from T#time_batch(2 sec, 0L, 'force_update, start_eager')",
+])
+def test_batch_intersections_and_referenced_batches_survive_snapshot_and_restore(rule):
+    events = [(t, {"k": "ab"[i % 2], "v": i}) for i, t in enumerate(
+        [100, 900, 1_000, 2_500, 2_600, 4_000, 7_100, 7_200, 7_300, 12_000, 12_500])]
+
+    def run(cut):
+        engine = EPLEngine(ExternalClock(0))
+        out: list = []
+
+        def attach(eng):
+            eng.compile(rule, name="r")[0].add_listener(
+                lambda new, old: out.append((eng.current_time_ms, new, old)))
+        attach(engine)
+        for k, (t, e) in enumerate(events):
+            if k == cut:
+                snap = pickle.loads(pickle.dumps(engine.snapshot()))
+                engine = EPLEngine(ExternalClock(0))
+                attach(engine)
+                engine.restore(snap)
+            if t > engine.current_time_ms:
+                engine.advance_time(t)
+            engine.send("T", e)
+        engine.advance_time(30_000)
+        return out
+
+    whole = run(None)
+    assert whole
+    for cut in range(1, len(events)):
+        assert run(cut) == whole, cut
+
+
 # ------------------------------------------------------------------ no data window
 
 def test_stream_without_window_posts_no_remove_stream_and_aggregates_unbound():
@@ -144,7 +244,10 @@ def test_cli_prints_remove_rows(tmp_path):
     ("#groupwin(a)", "requires one or more child views", 4),
     ("#length(2)#groupwin(a)#length(1)", "must occur in the first position", 14),
     ("#length_batch(2)#time_batch(1 sec)", "multiple batch data windows", 20),
-    ("#length(2)#length_batch(2)", "is not supported", 14),
+    ("#length(2)#ext_timed_batch(ts, 2 sec)", "externally-timed batch window .* is not supported", 14),
+    ("#time_batch(1 sec, 1.5)", "Long-typed reference point", 4),
+    ("#time_batch(1 sec, 0L, 'eager')", "invalid keyword 'eager'", 4),
+    ("#time_batch(1 sec, 0L, 5L)", "optional reference point and optional flags", 4),
 ])
 def test_bad_views_are_compile_errors_with_position(views, fragment, column):
     with pytest.raises(EPLCompileError, match=fragment) as info:

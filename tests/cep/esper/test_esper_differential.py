@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 
 from tests.cep.esper.oracle import (
     OutputsDifferError,
-    SquallRejectedError,
     compares_rows,
     record,
 )
@@ -195,17 +194,45 @@ def test_having_on_non_grouped_property_without_aggregate_is_rejected_by_both(ru
         run_squall(rule, STREAM, T, "ts")
 
 
-@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
-    "Esper accepts a non-grouped property in HAVING when the HAVING expression also holds an "
-    "aggregate ('group by carNumber having speed > avg(speed)') and posts the batch's events above "
-    "their group's average: at 31000 {carNumber: A, speed: 100.0, a: 95.0} and {carNumber: B, "
-    "speed: 70.0, a: 60.0}; Squall rejects the statement with 'Non-aggregated property 'speed' in "
-    "the HAVING clause must occur in the group-by clause'"))
 def test_having_mixing_non_grouped_property_and_aggregate(both):
     events = [ev(1_000, "A", 90), ev(2_000, "A", 100), ev(3_000, "B", 50), ev(4_000, "B", 70)]
     rule = ("select carNumber, speed, avg(speed) as a from DriverCarInfo#time_batch(30 sec) "
             "group by carNumber having speed > avg(speed)")
+    # the batch's events above their group's average
+    assert [r["row"] for r in check(both, rule, events)] == [
+        {"carNumber": "A", "speed": 100.0, "a": 95.0}, {"carNumber": "B", "speed": 70.0, "a": 60.0}]
+
+
+@pytest.mark.parametrize("rule", [
+    # a fully grouped select list becomes a row per event through HAVING
+    "select carNumber, avg(speed) as a from DriverCarInfo#length(5) group by carNumber "
+    "having speed > avg(speed)",
+    "select carNumber, speed from DriverCarInfo#length(5) group by carNumber having speed > avg(speed)",
+    "select irstream carNumber, speed, avg(speed) as a from DriverCarInfo#time_batch(3 sec) "
+    "group by carNumber having speed > avg(speed)",
+    "select carNumber, speed from DriverCarInfo#time(4 sec) group by carNumber "
+    "having speed >= max(speed) and count(*) > 1",
+    # without group by (row per event)
+    "select carNumber, speed from DriverCarInfo#length(5) having speed > avg(speed)",
+    "select count(*) as n from DriverCarInfo#length(5) having speed > avg(speed)",
+    "select count(*) as n from DriverCarInfo#length(5) having speed > 50",
+])
+def test_having_with_non_grouped_properties(both, rule):
+    events = [ev(1_000, "A", 90), ev(2_000, "A", 100), ev(3_000, "B", 50), ev(4_000, "B", 70),
+              ev(5_000, "A", 10, 1), ev(9_000, "B", 80), ev(9_500, "A", 95)]
     check(both, rule, events)
+
+
+@pytest.mark.parametrize("having,prop", [("fuel > avg(speed)", "fuel"), ("speed > avg(fuel)", "speed"),
+                                         ("speed > 60 and count(*) > 0", "speed")])
+def test_having_property_not_aggregated_in_having_is_rejected_by_both(run_esper, run_squall, having, prop):
+    # a property outside aggregates must be grouped, or aggregated in the HAVING clause itself
+    rule = f"select carNumber, speed from DriverCarInfo#length(5) group by carNumber having {having}"
+    message = f"Non-aggregated property '{prop}' in the HAVING clause must occur in the group-by clause"
+    with pytest.raises(RuntimeError, match=message):
+        run_esper(rule, STREAM, T, "ts", PROPS)
+    with pytest.raises(AssertionError, match=message):
+        run_squall(rule, STREAM, T, "ts")
 
 
 def test_division_is_floating_point_and_by_zero_is_infinity(both):
@@ -436,5 +463,11 @@ def test_generated_streams_match_esper(both, events, threshold, period, size):
         # 5: grouped fully aggregated on a length batch
         f"select carNumber, count(*) as n, min(fuel) as mf from DriverCarInfo#length_batch({size}) "
         f"group by carNumber",
+        # 6: non-grouped property next to an aggregate in HAVING
+        f"select carNumber, speed from DriverCarInfo#time_batch({period} sec) group by carNumber "
+        f"having speed >= avg(speed) and speed > {threshold}",
+        # 7: a batch window intersected with a length window, reference point
+        f"select carNumber, count(*) as n from DriverCarInfo#time_batch({period} sec, 500L)#length({size}) "
+        f"group by carNumber",
     ])
-    check(both, rule, events, unordered=(0, 5))
+    check(both, rule, events, unordered=(0, 5, 7))
