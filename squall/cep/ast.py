@@ -27,6 +27,7 @@ __all__ = [
     "AGGREGATE_FUNCTIONS", "TIME_UNIT_MS", "expr_text", "to_epl",
     "PatternFilter", "PatternObserver", "PatternGuard", "PatternEvery", "PatternNot", "PatternAnd",
     "PatternOr", "PatternFollowedBy", "PatternExpr", "PatternStream", "pattern_text", "stream_text",
+    "PatternEveryDistinct", "PatternRepeat", "PatternWhile", "PatternTimerAt",
     "OrderItem", "Limit", "OutputRate",
     "CreateWindow", "CreateTable", "TableColumn", "TableAccess", "OnAction", "MergeClause",
     "MergeAction", "Subquery", "Exists", "InSubquery", "CreateContext", "KeyedItem", "HashItem",
@@ -293,6 +294,10 @@ class SelectStatement:
     limit: "Limit | None" = None
     #: ``insert into Name select ...``: the insert-stream rows become events of type Name.
     insert_into: str | None = None
+    #: ``insert rstream into`` / ``insert irstream into``: which of the statement's streams
+    #: ``insert_into`` receives (``"istream"``: the insert stream, whatever the select's
+    #: own ``stream_selector``; Esper 8 reference, 5.10).
+    insert_selector: str = "istream"
     #: ``into table T select ...``: the aggregations update table T's columns.
     into_table: str | None = None
     #: ``from T match_recognize ( ... )``: a
@@ -460,7 +465,9 @@ def to_epl(st: SelectStatement) -> str:
     >>> parse(to_epl(st))[0] == st
     True
     """
-    out = [] if st.insert_into is None else [f"insert into {st.insert_into}"]
+    out = [] if st.insert_into is None else \
+        [f"insert into {st.insert_into}" if st.insert_selector == "istream"
+         else f"insert {st.insert_selector} into {st.insert_into}"]
     out.append("select")
     if st.stream_selector != "istream":
         out.append(st.stream_selector)
@@ -562,8 +569,51 @@ class PatternFollowedBy:
     children: tuple["PatternExpr", ...]
 
 
+@dataclass(frozen=True)
+class PatternEveryDistinct:
+    """``every-distinct(expr, ... [, period]) child``: ``every`` that drops a match whose
+    distinct values were seen before (forgotten ``period`` after they were first seen)."""
+    child: "PatternExpr"
+    params: tuple[Union["Expr", TimePeriod], ...] = ()
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternRepeat:
+    """``[low:high] child until stop``: repeat and match-until in one node. ``[n] A`` has
+    ``low == high == n`` and no ``until``; ``A until B`` has no bounds."""
+    child: "PatternExpr"
+    low: int | None = None
+    high: int | None = None
+    until: "PatternExpr | None" = None
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternWhile:
+    """``child while (expr)``: the child ends (permanently false) at a match for which
+    ``expr`` is false."""
+    child: "PatternExpr"
+    expr: "Expr"
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PatternTimerAt:
+    """``timer:at(minutes, hours, days of month, months, days of week [, seconds])``:
+    ``fields`` as in :class:`squall.cep.crontab.Crontab` (a frozenset per field, None
+    for any)."""
+    fields: tuple
+    line: int | None = field(default=None, compare=False, repr=False)
+    column: int | None = field(default=None, compare=False, repr=False)
+
+
 PatternExpr = Union[PatternFilter, PatternObserver, PatternGuard, PatternEvery, PatternNot,
-                    PatternAnd, PatternOr, PatternFollowedBy]
+                    PatternAnd, PatternOr, PatternFollowedBy, PatternEveryDistinct, PatternRepeat,
+                    PatternWhile, PatternTimerAt]
 
 
 @dataclass(frozen=True)
@@ -575,8 +625,16 @@ class PatternStream:
     column: int | None = field(default=None, compare=False, repr=False)
 
 
-_PATTERN_PREC = {PatternFollowedBy: 1, PatternOr: 2, PatternAnd: 3, PatternEvery: 4, PatternNot: 4,
-                 PatternGuard: 5}
+_PATTERN_PREC = {PatternFollowedBy: 1, PatternOr: 2, PatternAnd: 3, PatternRepeat: 3.5,
+                 PatternEvery: 4, PatternNot: 4, PatternEveryDistinct: 4, PatternGuard: 5,
+                 PatternWhile: 5}
+
+
+def _cron_text(values) -> str:
+    if values is None:
+        return "*"
+    values = sorted(values)
+    return str(values[0]) if len(values) == 1 else "[" + ", ".join(map(str, values)) + "]"
 
 
 def pattern_text(p: PatternExpr) -> str:
@@ -608,6 +666,22 @@ def pattern_text(p: PatternExpr) -> str:
         return " or ".join(sub(c, 3) for c in p.children)
     if isinstance(p, PatternFollowedBy):
         return " -> ".join(sub(c, 2) for c in p.children)
+    if isinstance(p, PatternEveryDistinct):
+        return (f"every-distinct({', '.join(_param_text(x) for x in p.params)}) "
+                f"{sub(p.child, 5)}")
+    if isinstance(p, PatternRepeat):
+        if p.low is None and p.high is None:
+            head = ""
+        elif p.low == p.high:
+            head = f"[{p.low}] "
+        else:
+            head = f"[{'' if p.low is None else p.low}:{'' if p.high is None else p.high}] "
+        return head + sub(p.child, 4) + ("" if p.until is None else f" until {sub(p.until, 4)}")
+    if isinstance(p, PatternWhile):
+        return f"{sub(p.child, 6)} while ({expr_text(p.expr)})"
+    if isinstance(p, PatternTimerAt):
+        fields = p.fields if p.fields[5] != frozenset([0]) else p.fields[:5]
+        return f"timer:at({', '.join(_cron_text(f) for f in fields)})"
     raise TypeError(f"not a pattern expression: {p!r}")
 
 

@@ -44,6 +44,16 @@ class Crontab:
                 and (self.minutes is None or t.minute in self.minutes)
                 and (self.seconds is None or t.second in self.seconds))
 
+    def next_at_offset(self, ms: int) -> int | None:
+        """The first matching second strictly after the second of ``ms``, plus the
+        milliseconds of ``ms`` within its second (epoch ms), or None when the schedule
+        matches nothing: a ``timer:at`` started at 10.001 s that matches every 10th second
+        fires at 20.001 s, as Esper 8.9 computes it (verified by
+        ``tests/cep/esper/test_esper_pattern_operators.py``)."""
+        within = ms % 1000
+        due = self.next_after(ms - within)
+        return None if due is None else due + within
+
     def next_after(self, ms: int) -> int | None:
         """The first matching time strictly after ``ms`` (epoch ms), or None when the
         schedule matches nothing."""

@@ -298,7 +298,10 @@ class _ToAst(Transformer):
     def pattern_and(self, *items):
         return A.PatternAnd(tuple(i for i in items if not isinstance(i, Token)))
 
-    def pattern_every(self, _kw, child):
+    def pattern_every(self, _kw, *rest):
+        child = rest[-1]
+        if len(rest) == 2:   # every [n] A: every restarts the repeat
+            child = self._repeat(rest[0], child, None)
         return A.PatternEvery(child)
 
     def pattern_not(self, _kw, child):
@@ -309,6 +312,55 @@ class _ToAst(Transformer):
 
     def pattern_observer(self, ns, name, params=()):
         return A.PatternObserver(_name(ns), _name(name), params, ns.line, ns.column)
+
+    def pattern_every_distinct(self, kw, params, *rest):
+        child = rest[-1]
+        if len(rest) == 2:
+            child = self._repeat(rest[0], child, None)
+        return A.PatternEveryDistinct(child, params, kw.line, kw.column)
+
+    def pattern_until(self, *items):
+        rng = items[0] if isinstance(items[0], tuple) else None
+        child, _kw, until = items[-3:]
+        return self._repeat(rng or (None, None, _kw), child, until)
+
+    def pattern_repeat(self, rng, child):
+        return self._repeat(rng, child, None)
+
+    @staticmethod
+    def _repeat(rng, child, until):
+        low, high, tok = rng
+        return A.PatternRepeat(child, low, high, until, tok.line, tok.column)
+
+    def pattern_while(self, child, kw, expr):
+        return A.PatternWhile(child, expr, kw.line, kw.column)
+
+    def pattern_timer_at(self, kw, *params):
+        fields = self.cond_crontab(*params).crontab
+        return A.PatternTimerAt(fields, kw.line, kw.column)
+
+    # Repeat bounds (Esper 8 reference, 7.5.4 "Repeat"/"Until"): (low, high, token).
+    def range_exact(self, n):
+        v = self._range_count(n, 1)
+        return (v, v, n)
+
+    def range_both(self, lo, hi):
+        low, high = self._range_count(lo, 0), self._range_count(hi, 1)
+        if high < low:
+            raise _token_error(hi, f"the repeat's upper bound {high} is below its lower bound {low}")
+        return (low, high, lo)
+
+    def range_high(self, hi):
+        return (None, self._range_count(hi, 1), hi)
+
+    def range_low(self, lo):
+        return (self._range_count(lo, 0), None, lo)
+
+    @staticmethod
+    def _range_count(tok, least):
+        if not str(tok).isdigit() or int(str(tok)) < least:
+            raise _token_error(tok, f"a repeat count is a whole number of at least {least}")
+        return int(str(tok))
 
     def pattern_filter(self, *items):
         toks = [i for i in items if isinstance(i, Token)]
@@ -722,8 +774,33 @@ class _ToAst(Transformer):
             col, rest = _name(rest[-1]), rest[:-1]
         return A.TableAccess(_name(name), tuple(rest), col, name.line, name.column)
 
-    def insert_stmt(self, _insert, _into, name, st):
-        return dataclasses.replace(st, insert_into=str(name).strip("`"))
+    def insert_stmt(self, _insert, *rest):
+        selector = "istream"
+        if isinstance(rest[0], str) and not isinstance(rest[0], Token):
+            selector, rest = rest[0], rest[1:]
+        name, st = rest[1], rest[-1]
+        if len(rest) == 4:
+            st = self._name_columns(st, rest[2])
+        return dataclasses.replace(st, insert_into=str(name).strip("`"), insert_selector=selector)
+
+    @staticmethod
+    def _name_columns(st, names):
+        """``insert into R(a, b) select x, y``: the columns are named a and b, as if the
+        select said ``x as a, y as b`` (Esper 8.9: its listeners see a and b too)."""
+        first = names[0]
+        if st.items is None:
+            raise EPLCompileError("Wildcard not allowed when insert-into specifies column order",
+                                  line=first.line, column=first.column)
+        if len(names) != len(st.items):
+            raise EPLCompileError(
+                f"Number of supplied values in the select or values clause does not match "
+                f"insert-into clause ({len(st.items)} values, {len(names)} columns)",
+                line=first.line, column=first.column)
+        items = tuple(dataclasses.replace(i, alias=_name(n)) for i, n in zip(st.items, names))
+        return dataclasses.replace(st, items=items)
+
+    def insert_columns(self, *names):
+        return list(names)
 
     def select_stmt(self, _select, *parts):
         selector = "istream"
@@ -731,10 +808,33 @@ class _ToAst(Transformer):
             selector, parts = parts[0], parts[1:]
         items, _from, stream, *clauses = parts
         kw = dict(clauses)
-        return A.SelectStatement(items, stream, kw.get("where"), kw.get("group_by", ()),
-                                 kw.get("having"), selector, joins=kw.get("joins", ()),
-                                 output=kw.get("output"), order_by=kw.get("order_by", ()),
-                                 limit=kw.get("limit"))
+        st = A.SelectStatement(items, stream, kw.get("where"), kw.get("group_by", ()),
+                               kw.get("having"), selector, joins=kw.get("joins", ()),
+                               output=kw.get("output"), order_by=kw.get("order_by", ()),
+                               limit=kw.get("limit"))
+        return _pattern_tag_indexes(st) if isinstance(stream, A.PatternStream) else st
+
+
+def _pattern_tag_indexes(st: A.SelectStatement) -> A.SelectStatement:
+    """``a[0].v`` on a pattern tag ``a`` (an array of events when ``a`` is under a repeat
+    or until) is the property ``'a[0].v'``, not a table access (Esper 8 reference, 7.5.4)."""
+    tags = {n.tag for n in A.nodes_of(st.stream.pattern, A.PatternFilter) if n.tag}
+
+    def fix(node):
+        if isinstance(node, A.TableAccess) and node.table in tags and len(node.keys) == 1 \
+                and isinstance(node.keys[0], A.Literal) and type(node.keys[0].value) is int:
+            name = f"{node.table}[{node.keys[0].value}]" + (f".{node.column}" if node.column else "")
+            return A.Property(name, node.line, node.column_pos)
+        if isinstance(node, tuple):
+            return tuple(fix(x) for x in node)
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            return dataclasses.replace(node, **{f.name: fix(getattr(node, f.name))
+                                                for f in dataclasses.fields(node) if f.init})
+        return node
+
+    if not tags or not A.nodes_of(st, A.TableAccess):
+        return st
+    return fix(st)
 
 
 def _describe_expected(expected: set[str]) -> str:

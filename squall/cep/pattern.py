@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 from squall.cep import ast as A
 from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, column_name, compile_expr
-from squall.cep.pattern_compile import PatternCompiler, PatternProgram, TagRow
+from squall.cep.pattern_compile import PatternCompiler, PatternProgram, TagRow, arrayed_tags
 from squall.cep.pattern_operator import PatternOperator
 from squall.cep.typecheck import check_expr
 
@@ -115,6 +115,7 @@ def compile_pattern_statement(st: A.SelectStatement, declared_types: dict[str, d
     c = PatternCompiler(declared_types, ctx)
     c.collect_tags(stream.pattern)
     root = c.node(stream.pattern, ())
+    c.arrayed = arrayed_tags(stream.pattern)
     wildcard = items is None
     if wildcard:
         items = tuple(A.SelectItem(A.Property(t)) for t in c.visible_tags)

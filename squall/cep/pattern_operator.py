@@ -210,8 +210,14 @@ class PatternOperator(Operator):
     def snapshot_state(self, events: EventTable) -> dict:
         ref = events.ref
 
+        def one(v):     # an event, or a repeat's array of events
+            return [ref(e) for e in v] if type(v) is list else ref(v)
+
         def match(m):
-            return [[k, ref(v)] for k, v in m.items()]
+            return [[k, one(v)] for k, v in m.items()]
+
+        def keys(seen):
+            return [[list(k) if type(k) is tuple else k, due] for k, due in seen.items()]
 
         def dump(s):
             if s is None:
@@ -220,15 +226,21 @@ class PatternOperator(Operator):
             d = {"n": s.node.nid}
             if k == "filter":
                 d.update(begin=match(s.begin), active=s.active, seq=s.seq)
-            elif k == "interval":
+            elif k in ("interval", "timer_at"):
                 d.update(begin=match(s.begin), timer=None if s.timer is None else s.timer[:2])
             elif k == "guard":
                 d.update(begin=match(s.begin), child=dump(s.child), slot=s.slot,
                          timer=None if s.timer is None else s.timer[:2])
             elif k == "every":
                 d.update(begin=match(s.begin), spawned=[dump(c) for c in s.spawned])
-            elif k == "not":
+            elif k in ("not", "while"):
                 d.update(child=dump(s.child))
+            elif k == "every_distinct":
+                d.update(begin=match(s.begin),
+                         spawned=[[dump(c), keys(seen)] for c, seen in s.spawned.items()])
+            elif k == "repeat":
+                d.update(begin=match(s.begin), matcher=dump(s.matcher), until=dump(s.until),
+                         count=s.count, arrays=None if s.arrays is None else match(s.arrays))
             elif k == "and":
                 d.update(active=[dump(c) for c in s.active],
                          events=None if s.events is None else [[match(m) for m in lst]
@@ -252,8 +264,14 @@ class PatternOperator(Operator):
         filters, timers = [], []
         nodes = self.plan.nodes
 
+        def one(i):
+            return [deref(events, j) for j in i] if type(i) is list else deref(events, i)
+
         def match(pairs):
-            return {k: deref(events, i) for k, i in pairs}
+            return {k: one(i) for k, i in pairs}
+
+        def keys(pairs):
+            return {tuple(k) if type(k) is list else k: due for k, due in pairs}
 
         def load(d, parent):
             if d is None:
@@ -266,7 +284,7 @@ class PatternOperator(Operator):
                 s.active = False
                 if d["active"]:
                     filters.append((d["seq"], s))
-            elif k == "interval":
+            elif k in ("interval", "timer_at"):
                 s.begin = match(d["begin"])
                 s.timer = None
                 if d["timer"] is not None:
@@ -281,8 +299,17 @@ class PatternOperator(Operator):
             elif k == "every":
                 s.begin = match(d["begin"])
                 s.spawned = [load(c, s) for c in d["spawned"]]
-            elif k == "not":
+            elif k in ("not", "while"):
                 s.child = load(d["child"], s)
+            elif k == "every_distinct":
+                s.begin = match(d["begin"])
+                s.spawned = {load(c, s): keys(seen) for c, seen in d["spawned"]}
+            elif k == "repeat":
+                s.begin = match(d["begin"])
+                s.matcher = load(d["matcher"], s)
+                s.until = load(d["until"], s)
+                s.count = d["count"]
+                s.arrays = None if d["arrays"] is None else match(d["arrays"])
             elif k == "and":
                 s.active = [load(c, s) for c in d["active"]]
                 s.events = None if d["events"] is None else [[match(m) for m in lst]

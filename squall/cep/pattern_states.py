@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from squall.cep.pattern_compile import TagRow
+
 if TYPE_CHECKING:
     from squall.cep.pattern_compile import PatternNode, PatternProgram
 
@@ -94,6 +96,29 @@ class _IntervalState(_State):
             self.parent.evaluate_true(begin, self, True)
         else:
             due = self.op.engine.current_time_ms + self.node.delay_ms
+            self.timer = self.op.add_timer(due, slot, self)
+
+    def fire(self) -> None:
+        self.timer = None
+        self.parent.evaluate_true(self.begin, self, True)
+
+    def quit(self) -> None:
+        if self.timer is not None:
+            self.op.cancel_timer(self.timer)
+            self.timer = None
+
+
+class _TimerAtState(_State):
+    """``timer:at(crontab)``: true at the first time after its start that the crontab
+    matches (Esper 8 reference, 7.6.4)."""
+    __slots__ = ("begin", "timer")
+
+    def start(self, begin: dict) -> None:
+        self.begin = begin
+        self.timer = None
+        slot = self.op.alloc_slot()
+        due = self.node.crontab.next_at_offset(self.op.engine.current_time_ms)
+        if due is not None:     # a schedule that matches nothing never fires
             self.timer = self.op.add_timer(due, slot, self)
 
     def fire(self) -> None:
@@ -205,6 +230,207 @@ class _EveryState(_State):
     def quit(self) -> None:
         for c in list(self.spawned):
             c.quit()
+
+
+class _EveryDistinctState(_State):
+    """``every-distinct(exprs [, period]) X``: ``every``, but a match whose distinct values
+    its instance saw before is dropped. Each instance of ``X`` has its own set of seen
+    values; the restart after a match inherits a copy of it (Esper's
+    EvalEveryDistinctState[ExpireKey]Node). With a period, a value is forgotten
+    ``period`` after it was first seen; forgetting happens at the next match (the values
+    are kept in the order they were seen, so the oldest come first)."""
+    __slots__ = ("begin", "spawned")
+    keeps_filters = True
+
+    def start(self, begin: dict) -> None:
+        self.begin = dict(begin)
+        self.spawned = {}           # child state -> {distinct key: expiry time or None}
+        self._spawn({})
+
+    def _spawn(self, seen: dict) -> None:
+        catcher = _SpawnCatcher()
+        child = new_state(self.node.children[0], catcher, self.op)
+        child.start(self.begin)
+        if catcher.fired:
+            child.quit()
+        else:
+            child.parent = self
+            self.spawned[child] = seen
+
+    def _key(self, match):
+        row = TagRow(match, None, self.node.names)
+        key = tuple([f(row, None) for f in self.node.exprs])
+        try:
+            hash(key)
+        except TypeError:       # an unhashable value (a list) is compared by its text
+            key = repr(key)
+        return key
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        seen = self.spawned.get(src)
+        dup = False
+        if seen is not None:
+            key = self._key(match)
+            expiry = self.node.delay_ms
+            if expiry is None:
+                dup = key in seen
+                seen.setdefault(key, None)
+            else:
+                now = self.op.engine.current_time_ms
+                for k, due in list(seen.items()):
+                    if now < due:
+                        break
+                    del seen[k]
+                dup = key in seen
+                if not dup:
+                    seen[key] = now + expiry
+        if quitted:
+            self.spawned.pop(src, None)
+        if not src.is_filter and (quitted or self.op.may_start(match)):
+            self._spawn(dict(seen) if seen is not None else {})
+        if not dup:
+            self.parent.evaluate_true(match, self, False)
+
+    def evaluate_false(self, src, restartable) -> None:
+        src.quit()
+        self.spawned.pop(src, None)
+        if not restartable:
+            self.parent.evaluate_false(self, False)
+            return
+        self._spawn({})
+
+    def quit(self) -> None:
+        for c in list(self.spawned):
+            c.quit()
+
+
+class _RepeatState(_State):
+    """``[low:high] X until Y`` (and ``[n] X``, ``X until Y``): counts the matches of
+    ``X``, restarting it after each, and collects the events of its tags into arrays.
+    ``[n] X`` is true at the n-th match; otherwise ``Y`` ends it: true when ``X`` matched
+    at least ``low`` times, else permanently false. At ``high`` matches ``X`` is no longer
+    restarted. Esper's EvalMatchUntilStateNode."""
+    __slots__ = ("begin", "matcher", "until", "count", "arrays")
+
+    def start(self, begin: dict) -> None:
+        self.begin = dict(begin)
+        self.count = 0
+        self.arrays = {}
+        self.until = self.matcher = None
+        kids = self.node.children
+        # The until-expression starts first (Esper does so): an event that both ends the
+        # repeat and matches X is not counted.
+        if len(kids) > 1:
+            self.until = new_state(kids[1], self, self.op)
+            self.until.start(self.begin)
+            if self.arrays is None:     # done while starting
+                return
+        self.matcher = new_state(kids[0], self, self.op)
+        self.matcher.start(self.begin)
+
+    def _consolidated(self, match: dict) -> dict:
+        out = dict(match)
+        for tag, events in self.arrays.items():
+            out[tag] = list(events)
+        return out
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        if self.arrays is None:
+            return
+        node = self.node
+        is_matcher = src is self.matcher
+        if is_matcher:
+            self.count += 1
+            for tag in node.arrayed:
+                v = match.get(tag)
+                if v is not None:
+                    lst = self.arrays.setdefault(tag, [])
+                    if type(v) is list:
+                        lst.extend(v)
+                    else:
+                        lst.append(v)
+            if quitted:
+                self.matcher = None
+        elif quitted:
+            self.until = None
+        if is_matcher:
+            if node.low is not None and node.low == node.high and self.count == node.low:
+                # tightly bound ([n] X, with or without until): true at the n-th match
+                out = self._consolidated(match)
+                self._quit_all()
+                self.parent.evaluate_true(out, self, True)
+            else:
+                restart = node.high is None or node.high > self.count
+                if self.matcher is None:
+                    if restart:
+                        self.matcher = new_state(node.children[0], self, self.op)
+                        self.matcher.start(self.begin)
+                elif not restart:
+                    self.matcher.quit()
+                    self.matcher = None
+            return
+        out = self._consolidated(match)
+        enough = node.low is None or self.count >= node.low
+        self._quit_all()
+        if enough:
+            self.parent.evaluate_true(out, self, True)
+        else:
+            self.parent.evaluate_false(self, True)
+
+    def evaluate_false(self, src, restartable) -> None:
+        # Esper quits only the child that turned false; the parent quits the rest.
+        if src is self.matcher:
+            self.matcher = None
+        elif src is self.until:
+            self.until = None
+        src.quit()
+        self.parent.evaluate_false(self, True)
+
+    def _quit_all(self) -> None:
+        for c in (self.matcher, self.until):
+            if c is not None:
+                c.quit()
+        self.matcher = self.until = None
+        self.arrays = None
+
+    def quit(self) -> None:
+        if self.arrays is not None:
+            self._quit_all()
+
+
+class _WhileState(_State):
+    """``X while (expr)``: each match of ``X`` passes when ``expr`` is true over its tags;
+    false ends ``X`` (permanently false), null drops the match only. Esper's
+    EvalGuardStateNode with the expression guard."""
+    __slots__ = ("child",)
+
+    def start(self, begin: dict) -> None:
+        self.child = new_state(self.node.children[0], self, self.op)
+        self.child.start(begin)
+
+    def evaluate_true(self, match, src, quitted) -> None:
+        had_quit = self.child is None
+        if quitted:
+            self.child = None
+        if had_quit:
+            return
+        ok = self.node.exprs[0](TagRow(match, None, self.node.names), None)
+        if ok is True:
+            self.parent.evaluate_true(match, self, quitted)
+        elif ok is not None:
+            if self.child is not None:
+                self.child.quit()
+                self.child = None
+            self.parent.evaluate_false(self, True)
+
+    def evaluate_false(self, src, restartable) -> None:
+        self.child = None
+        self.parent.evaluate_false(self, True)
+
+    def quit(self) -> None:
+        if self.child is not None:
+            self.child.quit()
+            self.child = None
 
 
 class _NotState(_State):
@@ -364,7 +590,8 @@ class _FollowedByState(_State):
 
 STATES = {"filter": FilterState, "interval": _IntervalState, "guard": _GuardState,
            "every": _EveryState, "not": _NotState, "and": _AndState, "or": _OrState,
-           "followed_by": _FollowedByState}
+           "followed_by": _FollowedByState, "timer_at": _TimerAtState,
+           "every_distinct": _EveryDistinctState, "repeat": _RepeatState, "while": _WhileState}
 
 
 class RootState:

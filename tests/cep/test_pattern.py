@@ -79,7 +79,7 @@ def test_syntax_errors_keep_line_and_column(text, line, column, token):
     ("select a.v from pattern [a=A and b=B(k = a.k)]", "tag 'a' is not available here"),
     ("select a.v from pattern [a=A -> a=B]", "Tag 'a' for event type 'B' was already used"),
     ("select count(*) from pattern [every a=A]", "Aggregate functions are not supported"),
-    ("select a.v from pattern [timer:at(1)]", "unsupported pattern observer 'timer:at'"),
+    ("select a.v from pattern [timer:schedule(1)]", "unsupported pattern observer 'timer:schedule'"),
     ("select a.v from pattern [a=A where timer:withinmax(1)]", "unsupported pattern guard"),
     ("select a.v from pattern [a=A -> timer:interval('x')]", "expects a time period"),
 ])
