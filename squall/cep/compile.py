@@ -33,6 +33,7 @@ engine.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Union
 
 from squall.cep import ast as A
@@ -58,7 +59,7 @@ from squall.cep.table import (CreateTablePlan, IntoTablePlan, TableAccessPlan, T
                               compile_create_table, compile_into_table, compile_table_access,
                               refuse_table_stream, uses_tables)
 
-__all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "column_name", "MODELS",
+__all__ = ["StatementPlan", "AggSpec", "Plan", "compile_statement", "splits_streams", "column_name", "MODELS",
            "OutputModel"]
 
 #: What :func:`compile_statement` returns; each plan kind builds its operator
@@ -67,6 +68,18 @@ Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan
              CreateWindowPlan, ConsumerPlan, CreateTablePlan, IntoTablePlan, TableAccessPlan,
              OnActionPlan, MatchRecognizePlan, SubqueryPlan, CreateContextPlan, ContextPlan,
              CreateSchemaPlan]
+
+
+def splits_streams(st: A.SelectStatement) -> bool:
+    """Whether ``insert into`` receives other streams than the listeners: ``insert rstream
+    into`` / ``insert irstream into`` (except ``insert rstream into ... select rstream``),
+    or ``insert into ... select rstream`` (Esper 8.9, verified: the listeners get the
+    remove stream, the inserted stream the insert stream)."""
+    if st.insert_into is None:
+        return False
+    ins, sel = st.insert_selector, st.stream_selector
+    return (ins == "istream" and sel == "rstream") or (ins == "rstream" and sel != "rstream") \
+        or ins == "irstream"
 
 
 def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declared_types: dict[str, dict[str, type]],
@@ -85,12 +98,9 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
             (:mod:`squall.cep.typecheck`), misplaced or nested aggregate, unsupported view
             or stream selector, ...
     """
-    if isinstance(st, A.SelectStatement) and st.insert_into is not None \
-            and st.stream_selector == "rstream":
-        raise EPLCompileError(
-            "'insert into' with 'select rstream' is not supported yet (Esper inserts the insert "
-            "stream there; use 'select' or 'select irstream')", line=st.stream.line,
-            column=st.stream.column)
+    if isinstance(st, A.SelectStatement) and splits_streams(st):
+        # the statement computes both streams; Statement.emit_streams gives each its own
+        st = dataclasses.replace(st, stream_selector="irstream")
     if isinstance(st, A.SelectStatement) and st.output is not None \
             and (st.joins or isinstance(st.stream, A.PatternStream)):
         raise EPLCompileError("Output rate limiting ('output ... every ...') on a join or pattern "

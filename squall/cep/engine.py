@@ -30,7 +30,7 @@ import logging
 import time
 from typing import Any, Callable, Iterable
 
-from squall.cep.compile import compile_statement
+from squall.cep.compile import compile_statement, splits_streams
 from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError
 from squall.cep.matching import MATCH_TIMEOUT_S, PATTERN_CACHE_SIZE, EvalContext
 from squall.cep.output import compile_shaper
@@ -148,6 +148,9 @@ class Statement:
         self._shape = None
         #: ``insert into Name``: the insert-stream rows go to the engine as events of Name.
         self._insert_into: str | None = None
+        #: (insert selector, select's stream selector) when ``insert into`` receives other
+        #: streams than the listeners (squall.cep.compile.splits_streams), else None.
+        self._split: tuple[str, str] | None = None
         self._engine = engine
         self._operator: Operator = make_operator(self, plan, engine)
 
@@ -202,10 +205,23 @@ class Statement:
             new_rows, old_rows = shape(new_rows), shape(old_rows)
         if not new_rows and not old_rows:
             return
-        self.rows_out += len(new_rows) + len(old_rows)
         self.last_output_window = window
-        if self._insert_into is not None and new_rows:
+        split = self._split
+        if split is not None:
+            # the operator computed both streams (squall.cep.compile.splits_streams)
+            inserted = new_rows if split[0] == "istream" else \
+                old_rows if split[0] == "rstream" else new_rows + old_rows
+            if inserted:
+                self._engine._insert(self._insert_into, [dict(r) for r in inserted])
+            if split[1] == "istream":
+                old_rows = []
+            elif split[1] == "rstream":
+                new_rows, old_rows = old_rows, []
+            if not new_rows and not old_rows:
+                return
+        elif self._insert_into is not None and new_rows:
             self._engine._insert(self._insert_into, [dict(r) for r in new_rows])
+        self.rows_out += len(new_rows) + len(old_rows)
         for fn in self._listeners:
             fn(new_rows, old_rows)
 
@@ -421,6 +437,8 @@ class EPLEngine:
             st._ctx = ctx
             if p.ast.insert_into is not None:
                 st._insert_into = p.ast.insert_into
+                if splits_streams(p.ast):
+                    st._split = (p.ast.insert_selector, p.ast.stream_selector)
             self._statements[n] = st
             # Kept, so remove() takes out these very entries (inlets() builds new ones).
             st._route_entries = _route_targets(st)
