@@ -66,19 +66,30 @@ def _tuplify(v):
     return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
-class RateLimiter:
-    """The output clause of one statement (see the module docstring)."""
+def kind_wants_old(kind: str, selector: str) -> bool:
+    return kind in ("last", "all") and selector != "istream"
 
-    def __init__(self, pipeline, plan) -> None:
+
+class RateLimiter:
+    """The output clause of one statement (see the module docstring).
+
+    ``owner``: the operator whose posts it limits; it has ``stmt``, ``engine``,
+    ``stopped`` and ``rsp`` (its result-set processor, read at each use: a
+    unidirectional join makes a new one per execution; None for pattern rows).
+    ``contents``: for ``snapshot`` on a join, a function giving the combinations the
+    windows hold now (a single stream's events are tracked from its posts)."""
+
+    def __init__(self, owner, plan, contents=None) -> None:
         out = plan.output
-        self.pipeline = pipeline
-        self.stmt = pipeline.stmt
-        self.engine = pipeline.engine
-        self.rsp = pipeline.rsp
+        self.pipeline = owner
+        self.stmt = owner.stmt
+        self.engine = owner.engine
         self.kind = out.kind
         self.grouped = plan.model == "fully_grouped"
+        self.agg_grouped = plan.model == "aggregated_grouped"
         self.model = plan.model
         self.key = plan.group_key
+        self.rstream = plan.selector == "rstream"
         self.every_n = out.events
         self.period_ms = None if out.period is None else int(out.period.msec)
         # interval state
@@ -94,11 +105,23 @@ class RateLimiter:
         self.last_new = None
         self.last_old = None
         self.touched: dict = {}         # group key -> an event of the group (last, grouped)
+        self.touched_old: dict = {}     # group key -> its remove-stream row (grouped, irstream)
+        self.last_rows: dict = {}       # group key -> its last row (last, aggregated grouped)
+        self.last_old_rows: dict = {}   # group key -> its last remove-stream row (same)
+        self.seen: dict = {}            # group keys the interval touched (all, aggregated grouped)
+        self.reps: dict = {}            # group key -> the group's last new event (same)
         self.conds: dict = {}           # group key -> its own condition (first, grouped)
         self.contents: dict = {}        # id(event) -> event in the windows (snapshot)
+        self.join_contents = contents
         # Without a data window the stream holds no events: a snapshot has no event rows,
         # and a grouped one covers every group ever seen (Esper's unbound row-per-group).
-        self.unbound = plan.view.unbound
+        view = getattr(plan, "view", None)
+        self.unbound = view is None or view.unbound
+        self.wants_before = self.grouped and kind_wants_old(out.kind, plan.selector)
+
+    @property
+    def rsp(self):
+        return self.pipeline.rsp
 
     # -- posts
 
@@ -106,11 +129,10 @@ class RateLimiter:
         kind = self.kind
         self.posted = True
         if kind == "snapshot":
-            if not self.unbound:
+            if not self.unbound and self.join_contents is None:
                 self._hold(new, old)
         elif kind == "first":
-
-            if self.grouped:
+            if self.grouped or self.agg_grouped:
                 self._first_per_group(new, old)
                 return
             if not self.witnessed:
@@ -120,19 +142,30 @@ class RateLimiter:
                 self.stmt.emit_streams(new_rows, old_rows, None)
         elif kind == "last":
             if self.grouped:
-                key, touched = self.key, self.touched
-                for ev in new:
-                    touched.setdefault(key(ev), ev)
-                for ev in old:
-                    touched.setdefault(key(ev), ev)
+                self._touch(new, old)
+            elif self.agg_grouped:
+                self._last_per_group(new, old)
+            elif self.model == "fully_aggregated":
+                # the remove stream's row is the one before the interval's first post
+                if new_rows and (self.last_new is None or not self.rstream):
+                    self.last_new = new_rows[-1]
+                if old_rows and self.last_old is None:
+                    self.last_old = old_rows[0]
             else:
                 if new_rows:
                     self.last_new = new_rows[-1]
                 if old_rows:
                     self.last_old = old_rows[-1]
-        elif not (kind == "all" and self.grouped):
+        elif kind == "all" and self.grouped:
+            pass   # every group's row at the interval's end (before_post keeps the old rows)
+        elif kind == "all" and self.agg_grouped and not self.rstream:
+            self._all_per_event(new, old, new_rows, old_rows)
+        else:
             self.buf_new.extend(new_rows)
             self.buf_old.extend(old_rows)
+        self._count(new, old)
+
+    def _count(self, new, old) -> None:
         if self.every_n is not None:
             self.n_new += len(new)
             self.n_old += len(old)
@@ -160,18 +193,89 @@ class RateLimiter:
         for ev in old:
             c.pop(id(ev), None)
 
+    def before_post(self, new: list, old: list) -> None:
+        """Called before the result-set processor takes a post (when ``wants_before``):
+        grouped fully aggregated ``last``/``all`` with the remove stream keep each group's
+        row from before the interval first touched it."""
+        key, told, rows = self.key, self.touched_old, self.rsp._group_rows
+        for events in (new, old):
+            for ev in events:
+                k = key(ev)
+                if k not in told:
+                    told[k] = rows({k: ev})
+
+    def _touch(self, new, old) -> None:
+        """Grouped fully aggregated ``last``/``all``: the groups the post touched."""
+        key, touched = self.key, self.touched
+        for ev in new:
+            touched.setdefault(key(ev), ev)
+        for ev in old:
+            touched.setdefault(key(ev), ev)
+
+    def _last_per_group(self, new, old) -> None:
+        """Aggregated grouped ``last``: per group, its last row of each stream, made
+        at the post (the group's aggregates then)."""
+        # With 'having', Esper 8.9 keeps a group's first row of one post (its last
+        # otherwise); a later post replaces it either way.
+        keep_first = self.rsp.having is not None
+        if not self.rstream:
+            self._last_rows(new, self.last_rows, keep_first)
+        if self.rstream or self.rsp.want_old:
+            self._last_rows(old, self.last_rows if self.rstream else self.last_old_rows, keep_first)
+
+    def _last_rows(self, events, target: dict, keep_first: bool) -> None:
+        rows, key, done = self.rsp._event_rows, self.key, set()
+        for ev in events:
+            r = rows([ev])
+            if r:
+                k = key(ev)
+                if keep_first:
+                    if k in done:
+                        continue
+                    done.add(k)
+                target[k] = r[0]
+
+    def _all_per_event(self, new, old, new_rows, old_rows) -> None:
+        """Aggregated grouped ``all``: the post's rows, a row of its group's last new
+        event for each event that left (the aggregates after the post); the groups the
+        interval does not touch get their row at its end (see _output_rows)."""
+        key, reps, touched = self.key, self.reps, self.seen
+        for ev in new:
+            k = key(ev)
+            reps[k] = ev
+            touched[k] = True
+        extra, left = [], {}
+        for ev in old:
+            k = key(ev)
+            touched[k] = True
+            left[k] = True
+        for k in left:   # one row per group, whatever number of its events left
+            rep = reps.get(k)
+            if rep is not None:
+                extra.extend(self.rsp._event_rows([rep]))
+        self.buf_new.extend(new_rows)
+        self.buf_new.extend(extra)
+        self.buf_old.extend(old_rows)
+
     def _first_per_group(self, new, old) -> None:
         """Each group has its own condition, updated only by events whose group row
-        passes ``having``; a group whose condition holds outputs its row now."""
-        key, group_rows, out, done = self.key, self.rsp._group_rows, [], set()
+        passes ``having``; a group whose condition holds outputs its row now (aggregated
+        grouped: the row of the event that met the condition)."""
+        key, out, done = self.key, [], set()
+        if self.grouped:
+            group_rows = self.rsp._group_rows
+            rows_of = lambda k, ev: group_rows({k: ev})  # noqa: E731
+        else:
+            event_rows = self.rsp._event_rows
+            rows_of = lambda k, ev: event_rows([ev])  # noqa: E731
         for events, dn, do in ((new, 1, 0), (old, 0, 1)):
             for ev in events:
                 k = key(ev)
-                rows = group_rows({k: ev})
+                rows = rows_of(k, ev)
                 if rows and self._group_condition(k, dn, do) and k not in done:
                     done.add(k)
                     out.extend(rows)
-        if out:
+        if out and not self.rstream:
             self.stmt.emit_streams(out, [], None)
 
     def _group_condition(self, k, dn: int, do: int) -> bool:
@@ -242,21 +346,51 @@ class RateLimiter:
         elif kind == "last":
             if self.grouped:
                 touched, self.touched = self.touched, {}
-                if touched:
-                    emit(rsp._group_rows(touched), [], None)
+                old = self._old_group_rows()
+                if self.rstream:
+                    emit(old, [], None)
+                else:
+                    emit(rsp._group_rows(touched) if touched else [], old, None)
+            elif self.agg_grouped:
+                new, old = self.last_rows, self.last_old_rows
+                self.last_rows, self.last_old_rows = {}, {}
+                emit(list(new.values()), list(old.values()), None)
             else:
                 new, old = self.last_new, self.last_old
                 self.last_new = self.last_old = None
                 emit([] if new is None else [new], [] if old is None else [old], None)
         elif kind == "snapshot":
-            emit(self._snapshot_rows(), [], None)
+            if not self.rstream:   # Esper 8.9 outputs no snapshot to 'select rstream'
+                emit(self._snapshot_rows(), [], None)
         elif kind == "all" and self.grouped:
-            if rsp.groups:
-                emit(rsp._group_rows({k: acc[0] for k, acc in rsp.groups.items()}), [], None)
+            # the remove stream: every group's row as the interval began
+            told, self.touched_old = self.touched_old, {}
+            old = []
+            if self.wants_before:
+                for k, acc in rsp.groups.items():
+                    rows = told.get(k)
+                    old.extend(rsp._group_rows({k: acc[0]}) if rows is None else rows)
+            if self.rstream:
+                emit(old, [], None)
+            else:
+                emit(rsp._group_rows({k: acc[0] for k, acc in rsp.groups.items()}) if rsp.groups else [],
+                     old, None)
+        elif kind == "all" and self.agg_grouped and not self.rstream:
+            new, old, seen = self.buf_new, self.buf_old, self.seen
+            self.buf_new, self.buf_old, self.seen = [], [], {}
+            rows = rsp._event_rows
+            for k, ev in self.reps.items():
+                if k not in seen:
+                    new.extend(rows([ev]))
+            emit(new, old, None)
         else:
             new, old = self.buf_new, self.buf_old
             self.buf_new, self.buf_old = [], []
             emit(new, old, None)
+
+    def _old_group_rows(self) -> list:
+        told, self.touched_old = self.touched_old, {}
+        return [r for rows in told.values() for r in rows]
 
     def _snapshot_rows(self) -> list:
         rsp, model = self.rsp, self.model
@@ -267,6 +401,8 @@ class RateLimiter:
             return rsp._rows(events, rsp.aggs.values(rsp.acc))
         if model == "fully_aggregated":
             return rsp._row()
+        if model == "aggregated_grouped":
+            return rsp._event_rows(events)
         if self.unbound:
             return rsp._group_rows({k: acc[0] for k, acc in rsp.groups.items()})
         key, keys = self.key, {}
@@ -285,6 +421,11 @@ class RateLimiter:
                 "last_new": None if self.last_new is None else dict(self.last_new),
                 "last_old": None if self.last_old is None else dict(self.last_old),
                 "touched": [[k, ref(ev)] for k, ev in self.touched.items()],
+                "touched_old": [[k, [dict(r) for r in rows]] for k, rows in self.touched_old.items()],
+                "last_rows": [[k, dict(r)] for k, r in self.last_rows.items()],
+                "last_old_rows": [[k, dict(r)] for k, r in self.last_old_rows.items()],
+                "seen": list(self.seen),
+                "reps": [[k, ref(ev)] for k, ev in self.reps.items()],
                 "conds": [[k, c] for k, c in self.conds.items()],
                 "contents": tab.refs(self.contents.values())}
 
@@ -297,6 +438,11 @@ class RateLimiter:
         self.last_new = None if state["last_new"] is None else dict(state["last_new"])
         self.last_old = None if state["last_old"] is None else dict(state["last_old"])
         self.touched = {_tuplify(k): deref(events, i) for k, i in state["touched"]}
+        self.touched_old = {_tuplify(k): [dict(r) for r in rows] for k, rows in state["touched_old"]}
+        self.last_rows = {_tuplify(k): dict(r) for k, r in state["last_rows"]}
+        self.last_old_rows = {_tuplify(k): dict(r) for k, r in state["last_old_rows"]}
+        self.seen = {_tuplify(k): True for k in state["seen"]}
+        self.reps = {_tuplify(k): deref(events, i) for k, i in state["reps"]}
         self.conds = {_tuplify(k): (list(c) if isinstance(c, (list, tuple)) else c)
                       for k, c in state["conds"]}
         contents = [deref(events, i) for i in state["contents"]]

@@ -261,6 +261,9 @@ class Pipeline(TimerHost, Operator):
             old = [ev for ev in old if where(ev)]
             if not new and not old:
                 return
+        rate = self.rate
+        if rate is not None and rate.wants_before:
+            rate.before_post(new, old)
         new_rows, old_rows = self.rsp.process(new, old)
         if self.rstream:
             new_rows, old_rows = old_rows, []

@@ -33,6 +33,7 @@ from squall.cep.expressions import (Eval, Getter, Scope, check_clause_types, che
                                     column_name, compile_expr, compile_row_expr,
                                     declared_prop_type)
 from squall.cep.matching import EvalContext
+from squall.cep.output import hidden_order_columns
 from squall.cep.typecheck import check_expr
 from squall.cep.views import BATCH_KINDS, compile_views
 
@@ -220,6 +221,17 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
 
     free = [p for i in items for p in _free_props(i.expr)]
     having_free = _free_props(st.having) if st.having is not None else []
+    # Order-by keys reading properties that are not selected (squall.cep.output): they
+    # count for the grouped models as the select list does (Esper 8.9, verified: 'group
+    # by carNumber order by speed' posts a row per event)
+    hidden = hidden_order_columns(st, None if wildcard else items, columns)
+    for _, e in hidden:
+        for a in A.nodes_of(e, A.Aggregate):
+            if a not in agg_index:
+                raise EPLCompileError(
+                    "Aggregate functions in the order-by clause must also occur in the select "
+                    f"expression ('{A.expr_text(a)}')", line=a.line, column=a.column)
+    hidden_free = [p for _, e in hidden for p in _free_props(e)]
     if not aggs:
         model = OutputModel.UNAGGREGATED
     elif not group_exprs:
@@ -237,7 +249,7 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
                 raise EPLCompileError(
                     f"Non-aggregated property '{p.name}' in the HAVING clause must occur in the "
                     "group-by clause", line=p.line, column=p.column)
-        if wildcard or any(p.name not in group_props for p in free + having_free):
+        if wildcard or any(p.name not in group_props for p in free + having_free + hidden_free):
             model = OutputModel.AGGREGATED_GROUPED
         else:
             model = OutputModel.FULLY_GROUPED
@@ -249,6 +261,12 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
         else:
             gg = tuple(group_getters)
             group_key = lambda ev: tuple([g(ev) for g in gg])  # noqa: E731
+    if hidden:
+        # a fully aggregated statement posts one row per stream: nothing to sort
+        none = lambda ev, av: None  # noqa: E731
+        select += tuple(none if model is OutputModel.FULLY_AGGREGATED else compile_expr(e, sscope)
+                        for _, e in hidden)
+        columns += tuple(name for name, _ in hidden)
     if st.output is not None:
         _check_output(st, model, view)
     _check_types(st, items, declared)
@@ -272,5 +290,17 @@ def _check_types(st: A.SelectStatement, items, declared: dict[str, type] | None)
 
 
 def _check_output(st: A.SelectStatement, model: OutputModel, view: ViewPlan) -> None:
-    """The output clause combinations :mod:`squall.cep.rate` supports."""
-    return None
+    """The output clause combinations :mod:`squall.cep.rate` supports: all of Esper's
+    but two forms of ``output first`` on grouped statements, whose rows differ from
+    Esper 8.9's in cases not yet analysed (docs/epl.md, known differences)."""
+    out = st.output
+    if out.kind != "first":
+        return
+    if model is OutputModel.FULLY_GROUPED and st.stream_selector != "istream":
+        raise EPLCompileError(
+            f"'output first' with 'select {st.stream_selector}' on a grouped, fully aggregated "
+            "statement is not supported yet", line=out.line, column=out.column)
+    if model is OutputModel.AGGREGATED_GROUPED and any(w.kind in BATCH_KINDS for w in view.windows):
+        raise EPLCompileError(
+            "'output first' on a grouped statement that selects properties outside the group by, "
+            "over a batch data window, is not supported yet", line=out.line, column=out.column)

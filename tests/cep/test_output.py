@@ -233,7 +233,6 @@ def test_declared_type_unknown_property_is_compile_error_with_position():
     ("select a from T#length", "Length view requires a single integer-type parameter"),
     ("select * from A as a unidirectional, B as b", "no view was specified for B"),
     ("select foo(a) from T#time_batch(1)", "Unknown function"),
-    ("select a from T#time_batch(1)#length(2)", "not supported"),
     ("select a from T#length_batch(0)", "positive"),
 ])
 def test_compile_errors(epl, fragment):

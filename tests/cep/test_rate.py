@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+
 import pytest
 
 from squall.cep import EPLEngine, ExternalClock
@@ -63,13 +66,10 @@ def test_fully_aggregated_outputs_its_row_after_idle_intervals():
 
 
 @pytest.mark.parametrize("rule,message", [
-    ("select carNumber, speed, count(*) from DriverCarInfo#length(3) group by carNumber "
-     "output every 2 events", "aggregated and grouped"),
-    ("select irstream count(*) from DriverCarInfo#length(3) output every 2 events", "irstream"),
-    ("select carNumber from DriverCarInfo#time_batch(3 sec) output snapshot every 2 events",
-     "batch data window"),
-    ("select a.carNumber from DriverCarInfo#length(2) as a, DriverCarInfo#length(2) as b "
-     "output every 2 events", "join or pattern"),
+    ("select irstream carNumber, count(*) from DriverCarInfo#length(3) group by carNumber "
+     "output first every 2 events", "'output first' with 'select irstream'"),
+    ("select carNumber, speed, count(*) from DriverCarInfo#length_batch(3) group by carNumber "
+     "output first every 2 events", "over a batch data window"),
 ])
 def test_unsupported_combinations_are_compile_errors(rule, message):
     with pytest.raises(EPLCompileError, match=message) as info:
@@ -116,7 +116,69 @@ def test_inserted_events_follow_the_event_that_made_them():
                     ("r#2", [{"c": "A", "s2": 18.0}]), ("r#1", [{"c": "B"}])]
 
 
-def test_insert_into_with_select_rstream_is_rejected():
-    with pytest.raises(EPLCompileError, match="rstream"):
-        EPLEngine(ExternalClock(0)).compile(
-            "insert into R select rstream carNumber from DriverCarInfo#length(2)")
+
+
+def test_aggregated_grouped_last_keeps_each_groups_row_made_at_its_post():
+    # A's row made at 4 s (n=2) is output, not A's count at the
+    # interval's end (Esper 8.9 stores the row when it is made)
+    events = [(1_000, "A", 1.0), (2_000, "B", 2.0), (3_000, "A", 3.0), (4_000, "A", 4.0),
+              (5_000, "B", 5.0), (6_000, "C", 6.0)]
+    out = _run("select irstream carNumber as c, speed as v, count(*) as n from DriverCarInfo#length(3) "
+               "group by carNumber output last every 3 events", events)
+    assert out[1] == (6_000, [{"c": "A", "v": 4.0, "n": 2}, {"c": "B", "v": 5.0, "n": 1},
+                              {"c": "C", "v": 6.0, "n": 1}],
+                      [{"c": "A", "v": 3.0, "n": 1}, {"c": "B", "v": 2.0, "n": 1}])
+
+
+def test_aggregated_grouped_all_adds_untouched_groups_and_groups_that_lost_events():
+    events = [(1_000, "A", 1.0), (2_000, "B", 2.0), (3_000, "A", 3.0), (4_000, "A", 4.0)]
+    out = _run("select carNumber as c, speed as v, count(*) as n from DriverCarInfo#length(3) "
+               "group by carNumber output all every 2 events", events)
+    # 4 s: A@3 s and A@4 s entered, A@1 s left (A's last event's row again), B untouched
+    assert out[1] == (4_000, [{"c": "A", "v": 3.0, "n": 2}, {"c": "A", "v": 4.0, "n": 2},
+                              {"c": "A", "v": 4.0, "n": 2}, {"c": "B", "v": 2.0, "n": 1}], [])
+
+
+def test_snapshot_over_a_batch_window_is_the_last_batch():
+    out = _run("select carNumber as c from DriverCarInfo#length_batch(2) output snapshot every 2 events",
+               EVENTS)
+    assert [(t, [r["c"] for r in new]) for t, new, _ in out] == [(2_000, ["A", "B"]), (4_000, ["A", "C"])]
+
+
+def test_fully_aggregated_last_remove_row_is_the_row_before_the_interval():
+    out = _run("select irstream count(*) as n from DriverCarInfo#length(2) output last every 2 events",
+               EVENTS)
+    assert out[:2] == [(2_000, [{"n": 2}], [{"n": 0}]), (4_000, [{"n": 2}], [{"n": 2}])]
+
+
+def test_rstream_snapshot_outputs_nothing():
+    assert _run("select rstream carNumber from DriverCarInfo#length(2) output snapshot every 1 events",
+                EVENTS) == []
+
+
+RESTORED = [
+    "select irstream carNumber, speed, count(*) as n from DriverCarInfo#length(3) group by carNumber "
+    "output last every 3 events",
+    "select carNumber, speed, count(*) as n from DriverCarInfo#time(3 sec) group by carNumber "
+    "output all every 4 events",
+    "select irstream carNumber, count(*) as n from DriverCarInfo#length(3) group by carNumber "
+    "output all every 3 events",
+    "select rstream carNumber, count(*) as n from DriverCarInfo#length(4) group by carNumber "
+    "output last every 5 events",
+    "select carNumber, speed from DriverCarInfo#length_batch(3) output snapshot every 2 events",
+    "select irstream count(*) as n from DriverCarInfo#length(2) output last every 3 events",
+    "select carNumber, speed, sum(speed) as s from DriverCarInfo#length(4) group by carNumber "
+    "having sum(speed) > 20 output first every 3 events",
+]
+
+
+@pytest.mark.parametrize("rule", RESTORED)
+@pytest.mark.parametrize("codec", [pickle, json])
+def test_rate_state_survives_a_snapshot(rule, codec):
+    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    events = _events([300 * (i % 11) for i in range(60)])
+    whole, _ = run_cut(rule, events)
+    assert whole
+    for cut in (5, 17, 31, 58):
+        resumed, _ = run_cut(rule, events, cut, codec=codec)
+        assert _same(whole, resumed), cut
