@@ -11,10 +11,12 @@ row (a *match*: tag -> event).
 Semantics (Esper 8 reference, 7 "EPL Reference: Patterns"; verified against Esper 8.9
 by ``tests/cep/esper/test_esper_patterns.py``):
 
-* Operators, loosest first: ``->`` (followed-by), ``or``, ``and``, ``every`` / ``not``,
-  then the guard postfix ``where timer:within(period)``; parentheses group. So
-  ``every a=A -> b=B where timer:within(10 sec)`` is ``(every a=A) -> (b=B where
-  timer:within(10 sec))``: each A waits at most 10 seconds for its B.
+* Operators, loosest first: ``->`` (followed-by), ``or``, ``and``, repeat / ``until``
+  (``[n] X``, ``[n:m] X until Y``), ``every`` / ``every-distinct(...)`` / ``not``, then
+  the guard postfixes ``where timer:within(period)`` and ``while (expr)``; parentheses
+  group. So ``every a=A -> b=B where timer:within(10 sec)`` is ``(every a=A) -> (b=B
+  where timer:within(10 sec))``: each A waits at most 10 seconds for its B; ``every a=A
+  until b=B`` is ``(every a=A) until b=B``; ``every [2] a=A`` restarts ``[2] a=A``.
 * A filter ``tag=Type(f1, f2)`` matches one event of ``Type`` for which every filter
   expression is true (null is false); filters may use tags matched earlier in a
   followed-by (``carNumber = a.carNumber``). A filter that is not directly under
@@ -27,6 +29,25 @@ by ``tests/cep/esper/test_esper_patterns.py``):
   ``X or Y``: true when either is; the first child that finishes stops the others.
   ``not X``: true as soon as it starts, permanently false once ``X`` is true (and
   finished) — so ``A -> (B and not C)`` is "A, then B before any C".
+* ``every-distinct(e1, ..., [period]) X``: ``every X``, but a match whose values of
+  ``e1, ...`` (over its tags) its instance saw before is dropped; the restart after a
+  match inherits the values seen, a restart after ``X`` turned false starts with none.
+  With a period, a value is forgotten ``period`` after it was first seen.
+* ``[n] X``: true at the n-th match of ``X`` (``X`` restarted after each match).
+  ``[low:high] X until Y`` (``[n:]``, ``[:m]``, plain ``X until Y``): matches ``X``
+  repeatedly (at most ``high`` times) until ``Y`` turns true, then is true if ``X``
+  matched at least ``low`` times, else permanently false; ``[n] X until Y`` is true at
+  the n-th ``X`` or false at ``Y`` before it. ``Y`` starts before ``X``, so an event that
+  matches both ends the repeat without counting. Variable bounds need ``until``. Tags
+  of ``X`` are *arrays of events* after the repeat: ``a[0].v`` (null past the end; null
+  tag when ``X`` never matched); ``a.v`` on such a tag is a compile error, as in Esper.
+* ``X while (expr)``: each match of ``X`` passes while ``expr`` (over its tags) is true;
+  false ends ``X`` (permanently false); null drops the match only.
+* ``timer:at(minutes, hours, days of month, months, days of week [, seconds])``
+  (``*``, ``*/n``, ``n``, ``a:b``, ``[list]``; seconds 0 when omitted; UTC): true at the
+  first matching second after it starts, plus the milliseconds of its start time
+  within its second (Esper's schedule: started at 10.001 s, ``*/10`` seconds fires at
+  20.001 s).
 * ``timer:interval(p)``: true ``p`` after it starts. ``X where timer:within(p)``: ``X``
   must turn true within ``p`` of the guard's start, else it is permanently false. A
   timer due at the same time as an event fires first, so an event exactly at the
@@ -40,7 +61,9 @@ Output: one row per match, after the event (or the time) that completed it; ``se
 gives one column per tag (the tagged event as a dict; null when an ``or`` branch left
 it unset). Properties in select/where are ``tag.property`` or a bare tag.
 Not supported (EPLCompileError): aggregates, group by, having, data windows on a
-pattern, ``every-distinct``, ``until``/repeat ``[n]``, ``timer:at``, ``while`` guards.
+pattern; properties without a tag in ``every-distinct`` and ``while`` expressions
+(Esper resolves them against the tagged events); repeat bounds given by expressions;
+``timer:at`` with ``last``/``weekday`` forms or a time zone; ``-[n]>``.
 
 Active instances (waiting filters and timers) are capped per statement by the engine's
 ``max_pattern_instances`` (:class:`squall.cep.pattern_operator.PatternOperator` says
