@@ -16,7 +16,8 @@ not fit runs on the general operator.
 
 The events a partial match holds are not needed for any decision: each partial match keeps
 its *history*, an immutable cons list ``(older, state index, event)`` shared by the
-branches that consumed the same events, and a completed match's row is computed from it
+branches that consumed the same events (its first event bare when the pattern has one
+start state), and a completed match's row is computed from it
 (events per single variable, event lists per group variable, greedy counts) by the same
 measure functions the general operator calls. The only run-time choice is among complete
 matches with the same first event (greedy counts, Esper's ``rankEndStates``), made with the
@@ -40,6 +41,7 @@ determinisation is Squall's own.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Callable
 
@@ -70,6 +72,7 @@ MAX_CONDITIONS = 6
 # ``is True``, and ``v OP literal`` calls the same rich comparison.
 _OP_SOURCE = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=",
               operator.gt: ">", operator.ge: ">="}
+_COMPARE = {src: fn for fn, src in _OP_SOURCE.items()}
 
 
 class _Transition:
@@ -278,6 +281,7 @@ class _Source:
                 "        c = rec[0]"]
         body += self.configs_tree(list(range(len(self.configs))), 2)
         body.append("    return inst, None")
+        ns["type_"], ns["float_"] = type, float
         consts = "".join(f", {k}={k}" for k in ns if k != "__builtins__")
         return "\n".join([f"def run(events, parts, inst, out{consts}):"] + body) + "\n"
 
@@ -310,8 +314,11 @@ class _Source:
         general += [pad + "    except Exception:", pad + "        return inst, ev"]
         general += self.masks_tree(c, masks, depth + 1, lambda b: f"t{b}")
         if all(self.floats[b] for b in bits):
-            lines.append(pad + "if " + " and ".join(f"type({v}) is float" for v in props) + ":")
-            lines += self.masks_tree(c, masks, depth + 1, self.float_test)
+            lines.append(pad + "if " + " and ".join(f"type_({v}) is float_" for v in props) + ":")
+            need = sum(1 << b for b in bits)
+            real = {r & need for r in self.float_masks()}
+            lines += self.masks_tree(c, [m for m in masks if m in real], depth + 1,
+                                     self.float_test)
             lines.append(pad + "else:")
             return lines + general
         return lines + [pad + "if True:"] + general
@@ -320,9 +327,32 @@ class _Source:
         key = (c, mask)
         code = self.codes.get(key)
         if code is None:
-            code = self.codes[key] = tuple(_transition_code(c, self.trans[key], self.configs,
-                                                            self.index))
+            code = self.codes[key] = tuple(_transition_code(
+                c, self.trans[key], self.configs, self.index, len(self.plan.start_states) == 1))
         return code
+
+    def float_masks(self) -> set[int]:
+        """The masks float values can give (conditions on one property exclude each other
+        or imply each other: ``speed <= 80`` and ``speed > 80`` are never both true), so
+        the float branch's tree does not test what the first tests decided. A condition
+        compares with a literal, so its value is constant between two literals: one
+        float per interval (and each literal, the infinities and NaN) gives every mask."""
+        by_prop: dict[str, list[int]] = {}
+        real = {0}
+        for bit, (prop, _, _) in enumerate(self.tests):
+            if self.floats[bit]:
+                by_prop.setdefault(prop, []).append(bit)
+            else:   # never in a float branch: either value
+                real |= {r | 1 << bit for r in real}
+        for prop, bits in by_prop.items():
+            cuts = sorted({float(self.tests[b][2]) for b in bits})
+            points = [-math.inf, math.inf, math.nan] + cuts
+            points += [math.nextafter(a, b) for a, b in zip(cuts, cuts[1:])]
+            points += [math.nextafter(cuts[0], -math.inf), math.nextafter(cuts[-1], math.inf)]
+            masks = {sum(1 << b for b in bits if _COMPARE[self.tests[b][1]](x, float(self.tests[b][2])))
+                     for x in points}
+            real = {r | m for r in real for m in masks}
+        return real
 
     def float_test(self, bit: int) -> str:
         prop, op, _ = self.tests[bit]
@@ -348,8 +378,10 @@ class _Source:
                 + self.masks_tree(c, [m for m in masks if not m >> bit & 1], depth + 1, test))
 
 
-def _transition_code(c: int, t: _Transition, configs, index) -> list[str]:
-    """Straight-line code of one step on ``rec`` (the partition's record)."""
+def _transition_code(c: int, t: _Transition, configs, index, bare_root: bool) -> list[str]:
+    """Straight-line code of one step on ``rec`` (the partition's record); ``bare_root``:
+    the pattern has one start state, so a history's first event is kept as itself (no
+    tuple for the event that starts a match)."""
     old = configs[c]
     new = _canonical(t.new)
     target = index[new]
@@ -360,6 +392,8 @@ def _transition_code(c: int, t: _Transition, configs, index) -> list[str]:
         name = names.get(src)
         if name is None:
             kind, i, si = src
+            if kind == "s" and bare_root:
+                return "ev"
             name = names[src] = f"h{len(names)}"
             lines.append(f"{name} = ({'None' if kind == 's' else f'rec[{i + 1}]'}, {si}, ev)")
         return name
@@ -475,6 +509,9 @@ class FastMatchRecognizeOperator(Operator):
         items = []
         base = None
         while h is not None:
+            if type(h) is not tuple:    # the first event, on the only start state
+                items.append((self.plan.start_states[0].index, h))
+                break
             prev, si, ev = h
             if si < 0:
                 base = ev
