@@ -38,12 +38,12 @@ from typing import Union
 
 from squall.cep import ast as A
 from squall.cep.aggregates import AggSpec
-from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import column_name
 from squall.cep.join import JoinPlan, compile_join_statement
 from squall.cep.matching import EvalContext
 from squall.cep.match_recognize_compile import MatchRecognizePlan, compile_match_recognize_statement
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
+from squall.cep.rate import RatedPlan
 from squall.cep.select import MODELS, OutputModel, StatementPlan, compile_select_statement
 from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_variable,
                                   compile_on_set, resolve_variables)
@@ -101,10 +101,6 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
     if isinstance(st, A.SelectStatement) and splits_streams(st):
         # the statement computes both streams; Statement.emit_streams gives each its own
         st = dataclasses.replace(st, stream_selector="irstream")
-    if isinstance(st, A.SelectStatement) and st.output is not None \
-            and (st.joins or isinstance(st.stream, A.PatternStream)):
-        raise EPLCompileError("Output rate limiting ('output ... every ...') on a join or pattern "
-                              "is not supported yet", line=st.output.line, column=st.output.column)
     if ctx is None:
         ctx = EvalContext()
     if ctx.aggregations and not isinstance(st, (A.CreateContext, A.CreateSchema)):
@@ -140,7 +136,11 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
     if isinstance(target, TableStore):
         refuse_table_stream(st, target)
     if isinstance(st.stream, A.PatternStream):
-        return compile_pattern_statement(st, declared_types, ctx)
+        if st.output is None:
+            return compile_pattern_statement(st, declared_types, ctx)
+        # the output clause wraps the pattern's rows (squall.cep.rate)
+        return RatedPlan(compile_pattern_statement(dataclasses.replace(st, output=None),
+                                                   declared_types, ctx), st.output)
     if st.match_recognize is not None:
         return compile_match_recognize_statement(st, declared_types, ctx)
     if st.joins:

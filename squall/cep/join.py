@@ -190,11 +190,10 @@ def compile_join_statement(st: A.SelectStatement,
     # The result-set plan: the statement as if over one stream of combinations.
     synthetic = A.StreamDef("$join", (A.View("keepall", ()),))
     rs_stmt = A.SelectStatement(items, synthetic, st.where, st.group_by, st.having,
-                                st.stream_selector)
-    for extra in ("output", "insert_into"):
-        if getattr(st, extra, None):
-            raise EPLCompileError(f"'{extra.replace('_', ' ')}' is not supported on a join yet",
-                                  line=st.stream.line, column=st.stream.column)
+                                st.stream_selector, output=st.output)
+    if st.insert_into:
+        raise EPLCompileError("'insert into' is not supported on a join yet",
+                              line=st.stream.line, column=st.stream.column)
     rs = compile_select_statement(rs_stmt, {}, ctx)
 
     def prop_type(prop: A.Property) -> str | None:
@@ -269,6 +268,10 @@ class JoinOperator(TimerHost, Operator):
         self._new: list = [None] * n
         self._old: list = [None] * n
         self._pending = False
+        self.rate = None
+        if rs.output is not None:
+            from squall.cep.rate import RateLimiter
+            self.rate = RateLimiter(self, rs, contents=self._all_combos)
 
     # -- engine interface
 
@@ -384,23 +387,54 @@ class JoinOperator(TimerHost, Operator):
             # Esper clears a unidirectional join's aggregation state before each execution:
             # aggregates cover the combinations of one triggering event only.
             self.rsp = self._new_rsp()
-        ins, rem = self.rsp.process(list(new_rows.values()), list(old_rows.values()))
+        new_combos, old_combos = list(new_rows.values()), list(old_rows.values())
+        rate = self.rate
+        if rate is not None and rate.wants_before:
+            rate.before_post(new_combos, old_combos)
+        ins, rem = self.rsp.process(new_combos, old_combos)
         if self.stopped:
             return
-        if self.rstream:
+        if rate is not None:
+            # output rate limiting counts combinations (Esper's join output view)
+            rate.on_post(new_combos, old_combos, *((rem, []) if self.rstream else (ins, rem)))
+        elif self.rstream:
             self.stmt.emit_streams(rem, [], None)
         else:
             self.stmt.emit_streams(ins, rem, None)
 
+    def _all_combos(self) -> list:
+        """The combinations the windows hold now (``output snapshot``); none when a
+        stream is unidirectional (it holds no events)."""
+        if self.uni is not None:
+            return []
+        out: dict = {}
+        self._combos(0, list(self.repos[0].values()), out)
+        return list(out.values())
+
     # -- snapshot (protocol of squall.cep.snapshot)
 
+    def combo_ref(self, row: JoinRow, events: EventTable) -> list:
+        """A combination held by the output clause, as references to its events."""
+        return [events.ref(row[a]) for a in self.aliases]
+
+    def combo_deref(self, events: list, refs: list) -> JoinRow:
+        row = JoinRow(zip(self.aliases, (deref(events, i) for i in refs)))
+        row.names = self.names
+        return row
+
     def schedule_owners(self) -> dict:
-        return {("join",): self}
+        owners = {("join",): self}
+        if self.rate is not None:
+            owners[("rate",)] = self.rate
+        return owners
 
     def snapshot_state(self, events: EventTable):
-        return {"windows": [None if w is None else w.dump(events) for w in self.windows],
-                "repos": [events.refs(r.values()) for r in self.repos],
-                "rsp": self.rsp.dump(events)}
+        state = {"windows": [None if w is None else w.dump(events) for w in self.windows],
+                 "repos": [events.refs(r.values()) for r in self.repos],
+                 "rsp": self.rsp.dump(events)}
+        if self.rate is not None:
+            state["rate"] = self.rate.snapshot_state(events)
+        return state
 
     def restore_state(self, state, events: list) -> None:
         for w, d in zip(self.windows, state["windows"]):
@@ -409,6 +443,8 @@ class JoinOperator(TimerHost, Operator):
         self.repos = [{id(e): e for e in (deref(events, i) for i in refs)}
                       for refs in state["repos"]]
         self.rsp.load(state["rsp"], events)
+        if self.rate is not None:
+            self.rate.restore_state(state["rate"], events)
         self._due = {}
         for obj in self._timed:
             if getattr(obj, "scheduled", None) is not None:

@@ -57,9 +57,14 @@ over batch windows, joins and patterns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from squall.cep.protocol import EngineHost, Operator, StatementHost
+from squall.cep.rows import WrappedPlan
 from squall.cep.snapshot import EventTable, deref
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "RatedPlan", "RatedOperator"]
 
 
 def _tuplify(v):
@@ -394,7 +399,9 @@ class RateLimiter:
 
     def _snapshot_rows(self) -> list:
         rsp, model = self.rsp, self.model
-        events = list(self.contents.values())
+        events = self.join_contents() if self.join_contents is not None else list(self.contents.values())
+        if rsp is None:
+            return events   # pattern rows: no data window holds them
         if model == "unaggregated":
             return rsp._rows(events, None)
         if model == "aggregated":
@@ -413,7 +420,9 @@ class RateLimiter:
     # -- snapshot protocol (squall.cep.snapshot)
 
     def snapshot_state(self, tab: EventTable):
-        ref = tab.ref
+        # a join's "events" are combinations: its operator refers to their events
+        ref = tab.ref if not hasattr(self.pipeline, "combo_ref") else \
+            (lambda row: self.pipeline.combo_ref(row, tab))
         return {"n_new": self.n_new, "n_old": self.n_old, "due": self.due, "phase": self.phase,
                 "posted": self.posted,
                 "witnessed": self.witnessed, "buf_new": [dict(r) for r in self.buf_new],
@@ -430,6 +439,7 @@ class RateLimiter:
                 "contents": tab.refs(self.contents.values())}
 
     def restore_state(self, state, events: list) -> None:
+        ev_of = getattr(self.pipeline, "combo_deref", deref)
         self.n_new, self.n_old = state["n_new"], state["n_old"]
         self.due, self.posted, self.witnessed = state["due"], state["posted"], state["witnessed"]
         self.phase = state["phase"]
@@ -437,13 +447,96 @@ class RateLimiter:
         self.buf_old = [dict(r) for r in state["buf_old"]]
         self.last_new = None if state["last_new"] is None else dict(state["last_new"])
         self.last_old = None if state["last_old"] is None else dict(state["last_old"])
-        self.touched = {_tuplify(k): deref(events, i) for k, i in state["touched"]}
+        self.touched = {_tuplify(k): ev_of(events, i) for k, i in state["touched"]}
         self.touched_old = {_tuplify(k): [dict(r) for r in rows] for k, rows in state["touched_old"]}
         self.last_rows = {_tuplify(k): dict(r) for k, r in state["last_rows"]}
         self.last_old_rows = {_tuplify(k): dict(r) for k, r in state["last_old_rows"]}
         self.seen = {_tuplify(k): True for k in state["seen"]}
-        self.reps = {_tuplify(k): deref(events, i) for k, i in state["reps"]}
+        self.reps = {_tuplify(k): ev_of(events, i) for k, i in state["reps"]}
         self.conds = {_tuplify(k): (list(c) if isinstance(c, (list, tuple)) else c)
                       for k, c in state["conds"]}
         contents = [deref(events, i) for i in state["contents"]]
         self.contents = {id(ev): ev for ev in contents}
+
+
+@dataclass(frozen=True)
+class RatedPlan(WrappedPlan):
+    """A statement whose operator makes rows without a result-set processor (a pattern)
+    under an output clause: its rows are un-aggregated, one per match, and no data window
+    holds them (``output snapshot`` outputs none)."""
+
+    inner: Any
+    output: Any                     # ast.OutputRate
+    model: str = "unaggregated"
+    group_key: Any = None
+    selector: str = "istream"
+    view: Any = None
+
+    def __getattr__(self, name):
+        # what the engine reads of a plan beyond the columns (event types, wildcard, ...)
+        return getattr(self.inner, name)
+
+    def make_operator(self, stmt: StatementHost, engine: EngineHost) -> "RatedOperator":
+        return RatedOperator(stmt, self, engine)
+
+
+class _RatedHost:
+    """The statement host the inner operator sees: its rows go to the rate limiter."""
+
+    def __init__(self, stmt: StatementHost, op: "RatedOperator") -> None:
+        self._stmt = stmt
+        self._op = op
+
+    @property
+    def events_in(self) -> int:
+        return self._stmt.events_in
+
+    @events_in.setter
+    def events_in(self, n: int) -> None:
+        self._stmt.events_in = n
+
+    def emit(self, rows: list, window) -> None:
+        if not self._op.stopped:
+            self._op.rate.on_post(rows, [], rows, [])
+
+    def emit_streams(self, new_rows: list, old_rows: list, window) -> None:
+        if not self._op.stopped:
+            self._op.rate.on_post(new_rows, old_rows, new_rows, old_rows)
+
+    def __getattr__(self, name):
+        return getattr(self._stmt, name)
+
+
+class RatedOperator(Operator):
+    """Runs a :class:`RatedPlan`: the inner operator's rows pass the output clause."""
+
+    rsp = None
+
+    def __init__(self, stmt: StatementHost, plan: RatedPlan, engine: EngineHost) -> None:
+        self.stmt = stmt
+        self.engine = engine
+        self.stopped = False
+        self.rate = RateLimiter(self, plan)
+        self.inner = plan.inner.make_operator(_RatedHost(stmt, self), engine)
+
+    def on_events(self, events) -> None:
+        self.inner.on_events(events)
+
+    def inlets(self):
+        return self.inner.inlets()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.inner.stop()
+
+    def schedule_owners(self) -> dict:
+        owners = {("inner",) + k: v for k, v in self.inner.schedule_owners().items()}
+        owners[("rate",)] = self.rate
+        return owners
+
+    def snapshot_state(self, events: EventTable):
+        return {"inner": self.inner.snapshot_state(events), "rate": self.rate.snapshot_state(events)}
+
+    def restore_state(self, state, events: list) -> None:
+        self.inner.restore_state(state["inner"], events)
+        self.rate.restore_state(state["rate"], events)

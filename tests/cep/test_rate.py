@@ -182,3 +182,36 @@ def test_rate_state_survives_a_snapshot(rule, codec):
     for cut in (5, 17, 31, 58):
         resumed, _ = run_cut(rule, events, cut, codec=codec)
         assert _same(whole, resumed), cut
+
+
+def test_join_output_counts_combinations():
+    out = _run("select a.carNumber as ac, b.carNumber as bc from DriverCarInfo#length(2) as a, "
+               "DriverCarInfo#length(2) as b where a.carNumber = b.carNumber output every 3 events", EVENTS)
+    # each event joins itself; A@1 s has left both windows when A@3 s comes: 3 by 3 s
+    assert [(t, [(r["ac"], r["bc"]) for r in new]) for t, new, _ in out] == \
+        [(3_000, [("A", "A"), ("B", "B"), ("A", "A")])]
+
+
+def test_pattern_output_last_every_period():
+    out = _run("select a.speed as x from pattern[every a=DriverCarInfo] output last every 5 sec", EVENTS)
+    assert [(t, new) for t, new, _ in out] == [(6_000, [{"x": 4.0}]), (11_000, [{"x": 5.0}])]
+
+
+@pytest.mark.parametrize("rule", [
+    "select a.carNumber as ac, count(*) as n from DriverCarInfo#length(3) as a, DriverCarInfo#length(2) "
+    "as b where a.carNumber = b.carNumber group by a.carNumber output last every 3 events",
+    "select a.carNumber as ac, b.speed as bs from DriverCarInfo#length(3) as a, DriverCarInfo#length(2) "
+    "as b where a.carNumber = b.carNumber output every 4 events",
+    "select a.speed as x, b.speed as y from pattern[every a=DriverCarInfo -> "
+    "b=DriverCarInfo(carNumber = a.carNumber)] output every 3 events",
+    "select a.speed as x from pattern[every a=DriverCarInfo] output last every 2 sec",
+])
+@pytest.mark.parametrize("codec", [pickle, json])
+def test_join_and_pattern_rate_state_survives_a_snapshot(rule, codec):
+    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    events = _events([300 * (i % 11) for i in range(60)])
+    whole, _ = run_cut(rule, events)
+    assert whole
+    for cut in (5, 17, 31, 58):
+        resumed, _ = run_cut(rule, events, cut, codec=codec)
+        assert _same(whole, resumed), cut
