@@ -17,10 +17,37 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cep.esper.oracle import EsperRejectedError, OutputsDifferError, SquallRejectedError, \
-    compares_rows
+from tests.cep.esper.oracle import (
+    EsperRejectedError,
+    OutputsDifferError,
+    SquallRejectedError,
+    compares_rows,
+)
 
-from .test_esper_patterns import ABC_PROPS, CAR, CAR_PROPS, TYPES, abc, car, cars, ev  # noqa: F401
+from .test_esper_differential import assert_same
+from .test_esper_patterns import ABC_PROPS, CAR, CAR_PROPS, TYPES, car, ev
+
+
+@pytest.fixture
+def abc(run_esper, run_squall):
+    """``abc(rule, events)``: events of types A, B, C; returns the Esper rows."""
+    def run(rule, events):
+        e = run_esper(rule, events, "A", "ts", ABC_PROPS, advance="span", types=TYPES,
+                      type_field="type")
+        assert_same(e, run_squall(rule, events, "A", "ts", type_field="type"))
+        return e
+    return run
+
+
+@pytest.fixture
+def cars(run_esper, run_squall):
+    """``cars(rule, events)``: DriverCarInfo events; returns the Esper rows."""
+    def run(rule, events):
+        e = run_esper(rule, events, CAR, "ts", CAR_PROPS, advance="span")
+        assert_same(e, run_squall(rule, events, CAR, "ts"))
+        return e
+    return run
+
 
 STREAM = [
     ev("A", 1_000, "x", 1), ev("A", 2_000, "y", 2), ev("B", 2_500, "x", 9), ev("A", 3_000, "x", 3),
@@ -234,6 +261,34 @@ def test_while_ends_the_guarded_expression_at_the_first_false(abc):
     assert rows == [(1_000, {"av": 1.0}), (2_000, {"av": 2.0}), (3_000, {"av": 3.0})]
 
 
+# ------------------------------------------------------------------ with and / or / not / guards
+
+@pytest.mark.parametrize("rule", [
+    "select a[0].v as a0, a[1].v as a1 from pattern [every [2] (a=A and not c=C)]",
+    "select a[0].v as a0, a[1].v as a1, b.v as bv from pattern [every ([2] a=A and b=B)]",
+    "select a[0].v as a0, a[1].v as a1, a[2].v as a2, a[3].v as a3 from pattern [every [2] ([2] a=A)]",
+    "select a[0].v as a0, a[1].v as a1, b[0].v as b0 from pattern [every [2] (a=A or b=B)]",
+    "select a.v as av, b.v as bv from pattern [every-distinct(a.k) (a=A or b=B)]",
+    "select a.v as av, b.v as bv from pattern [every-distinct(a.k) (a=A and not b=B)]",
+    "select a.v as av, b.v as bv from pattern [every-distinct(a.k, b.k) (a=A and b=B)]",
+    "select a.v as av from pattern [every a=A -> (timer:at(*, *, *, *, *, */7) and not b=B)]",
+    "select a[0].v as a0, a[1].v as a1, c.v as cv from pattern "
+    "[every ([1:] (a=A where timer:within(2 sec)) until c=C)]",
+    "select a[0].v as a0, a[1].v as a1, c.v as cv from pattern "
+    "[every ([2] a=A until (c=C or timer:interval(5 sec)))]",
+    "select a.v as av, b[0].v as b0, b[1].v as b1, c.v as cv from pattern "
+    "[every a=A -> ([:3] b=B(v > a.v) until c=C(k = a.k)) where timer:within(8 sec)]",
+    "select a.v as av, b.v as bv from pattern "
+    "[every a=A -> (b=B(v > a.v) while (b.k = a.k)) where timer:within(8 sec)]",
+    "select a.v as av, b.v as bv from pattern [every (a=A -> b=B) while (a.k = b.k)]",
+    "select a.v as av, b.v as bv from pattern [every a=A -> every (b=B while (b.v > 2))]",
+    "select a[0].v as a0, b.v as bv from pattern [(every a=A) until b=B while (b.v < 5)]",
+    "select a[0].v as a0, b.v as bv from pattern [every ((a=A) until b=B while (b.v < 5))]",
+])
+def test_combined_with_other_operators(abc, rule):
+    abc(rule, STREAM)
+
+
 # ------------------------------------------------------------------ errors both refuse
 
 @pytest.mark.parametrize("rule", [
@@ -245,6 +300,7 @@ def test_while_ends_the_guarded_expression_at_the_first_false(abc):
     "select a[0].v as a0 from pattern [[0] a=A]",
     "select a.v as av from pattern [every-distinct(5 sec) a=A]",
     "select a.v as av from pattern [every a=A where timer:within(3 sec) while (a.v > 2)]",
+    "select a.v as av from pattern [every-distinct(a.k) every a=A]",
 ])
 def test_refused_by_both(run_esper, run_squall, rule):
     with pytest.raises(EsperRejectedError):
