@@ -367,6 +367,53 @@ class OutputRate:
     period: "TimePeriod | None" = None
     line: int | None = field(default=None, compare=False, repr=False)
     column: int | None = field(default=None, compare=False, repr=False)
+    #: ``when expr``: the trigger expression (no ``events`` nor ``period`` then)
+    when: "Expr | None" = None
+    #: ``then set v = e, ...`` after a ``when`` (or ``when terminated``) output
+    then: "tuple[Assignment, ...]" = ()
+    #: ``output after N events`` / ``output after <period>``
+    after_events: int | None = None
+    after_period: "TimePeriod | None" = None
+    #: ``when terminated`` as the condition; ``and when terminated`` next to another one
+    terminated: bool = False
+    and_terminated: bool = False
+    #: ``... when terminated and expr`` (either form), and its ``then set``
+    terminated_when: "Expr | None" = None
+    terminated_then: "tuple[Assignment, ...]" = ()
+
+    @property
+    def has_condition(self) -> bool:
+        """Whether a condition holds output back (else only ``after`` applies)."""
+        return self.events is not None or self.period is not None or self.when is not None \
+            or self.terminated
+
+
+def _output_text(o: OutputRate) -> str:
+    def then(assignments):
+        return (" then set " + ", ".join(f"{a.name} = {expr_text(a.expr)}" for a in assignments)
+                if assignments else "")
+
+    def term(expr, assignments):
+        return "when terminated" + (f" and {expr_text(expr)}" if expr is not None else "") \
+            + then(assignments)
+    parts = ["output"]
+    if o.after_events is not None:
+        parts.append(f"after {o.after_events} events")
+    elif o.after_period is not None:
+        parts.append(f"after {_param_text(o.after_period)}")
+    if o.kind != "default":
+        parts.append(o.kind)
+    if o.events is not None:
+        parts.append(f"every {o.events} events")
+    elif o.period is not None:
+        parts.append(f"every {_param_text(o.period)}")
+    elif o.when is not None:
+        parts.append(f"when {expr_text(o.when)}{then(o.then)}")
+    elif o.terminated:
+        parts.append(term(o.terminated_when, o.terminated_then))
+    if o.and_terminated:
+        parts.append("and " + term(o.terminated_when, o.terminated_then))
+    return " ".join(parts)
 
 
 # Precedence, low to high; mirrors the grammar's rule nesting.
@@ -495,9 +542,7 @@ def to_epl(st: SelectStatement) -> str:
     if st.having is not None:
         out.append("having " + expr_text(st.having))
     if st.output is not None:
-        o = st.output
-        rate = f"{o.events} events" if o.events is not None else _param_text(o.period)
-        out.append(f"output {'' if o.kind == 'default' else o.kind + ' '}every {rate}")
+        out.append(_output_text(st.output))
     if st.order_by:
         out.append("order by " + ", ".join(expr_text(i.expr) + (" desc" if i.descending else "")
                                            for i in st.order_by))

@@ -43,7 +43,7 @@ from squall.cep.join import JoinPlan, compile_join_statement
 from squall.cep.matching import EvalContext
 from squall.cep.match_recognize_compile import MatchRecognizePlan, compile_match_recognize_statement
 from squall.cep.pattern import PatternPlan, compile_pattern_statement
-from squall.cep.rate import RatedPlan
+from squall.cep.rate import RatedPlan, compile_output
 from squall.cep.select import MODELS, OutputModel, StatementPlan, compile_select_statement
 from squall.cep.variables import (CreateVariablePlan, OnSetPlan, compile_create_variable,
                                   compile_on_set, resolve_variables)
@@ -140,7 +140,7 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
             return compile_pattern_statement(st, declared_types, ctx)
         # the output clause wraps the pattern's rows (squall.cep.rate)
         return RatedPlan(compile_pattern_statement(dataclasses.replace(st, output=None),
-                                                   declared_types, ctx), st.output)
+                                                   declared_types, ctx), compile_output(st.output, ctx))
     if st.match_recognize is not None:
         return compile_match_recognize_statement(st, declared_types, ctx)
     if st.joins:

@@ -407,21 +407,57 @@ class _ToAst(Transformer):
     # -- output rate limiting, order by, limit (squall.cep.output)
 
     def output_clause(self, _kw, *rest):
-        kind = "default"
-        if isinstance(rest[0], Token) and rest[0].type == "NAME":
-            tok = rest[0]
-            kind = str(tok).lower()
-            if kind not in ("all", "first", "last", "snapshot"):
-                raise EPLSyntaxError(
-                    f"Incorrect syntax near '{tok}' at line {tok.line}, column {tok.column}: "
-                    "expected all, first, last, snapshot or every",
-                    line=tok.line, column=tok.column, token=str(tok),
-                    expected=("all", "first", "last", "snapshot", "every"))
-        rate = rest[-1]
-        pos = {"line": _kw.line, "column": _kw.column}
+        fields: dict = {"line": _kw.line, "column": _kw.column}
+        kind, kind_tok = "default", None
+        for item in rest:
+            if isinstance(item, Token) and item.type == "NAME":
+                kind_tok = item
+                kind = str(item).lower()
+                if kind not in ("all", "first", "last", "snapshot"):
+                    raise EPLSyntaxError(
+                        f"Incorrect syntax near '{item}' at line {item.line}, column {item.column}: "
+                        "expected all, first, last, snapshot or every",
+                        line=item.line, column=item.column, token=str(item),
+                        expected=("all", "first", "last", "snapshot", "every"))
+            else:
+                fields.update(item)
+        out = A.OutputRate(kind, **fields)
+        if not out.has_condition and (kind_tok is not None or out.after_events is None
+                                      and out.after_period is None):
+            tok = kind_tok or _kw
+            raise EPLSyntaxError(
+                f"Incorrect syntax near '{tok}' at line {tok.line}, column {tok.column}: "
+                "expected every, when or after", line=tok.line, column=tok.column, token=str(tok),
+                expected=("every", "when", "after"))
+        return ("output", out)
+
+    def output_after(self, _kw, rate):
         if isinstance(rate, int):
-            return ("output", A.OutputRate(kind, events=rate, **pos))
-        return ("output", A.OutputRate(kind, period=rate, **pos))
+            return {"after_events": rate}
+        return {"after_period": rate}
+
+    def output_every(self, _kw, rate):
+        if isinstance(rate, int):
+            return {"events": rate}
+        return {"period": rate}
+
+    def output_when(self, _kw, expr, *then):
+        return {"when": expr, "then": then[0] if then else ()}
+
+    @staticmethod
+    def _terminated(rest) -> dict:
+        expr = next((r for r in rest if not isinstance(r, (Token, tuple))), None)
+        then = next((r for r in rest if isinstance(r, tuple)), ())
+        return {"terminated_when": expr, "terminated_then": then}
+
+    def output_when_terminated(self, _when, _term, *rest):
+        return {"terminated": True, **self._terminated(rest)}
+
+    def output_and_term(self, _and, _when, _term, *rest):
+        return {"and_terminated": True, **self._terminated(rest)}
+
+    def output_then(self, _then, _set, *assignments):
+        return tuple(assignments)
 
     def output_rate(self, *toks):
         if len(toks) == 2 and str(toks[1]).lower() in ("events", "event"):

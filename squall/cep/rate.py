@@ -58,9 +58,15 @@ over batch windows, joins and patterns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from squall.cep import ast as A
+from squall.cep.errors import EPLCompileError, EPLVariableError
+from squall.cep.expressions import Scope, compile_row_expr
+from squall.cep.matching import EvalContext
 from squall.cep.protocol import EngineHost, Operator, StatementHost
+from squall.cep.typecheck import check_expr
+from squall.cep.variables import assign, assignable, check_value
 from squall.cep.rows import WrappedPlan
 from squall.cep.snapshot import EventTable, deref
 
@@ -69,6 +75,72 @@ __all__ = ["RateLimiter", "RatedPlan", "RatedOperator"]
 
 def _tuplify(v):
     return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+#: Esper's built-in properties of an ``output when`` expression
+BUILTINS = {"count_insert": "Integer", "count_remove": "Integer", "count_insert_total": "Integer",
+            "count_remove_total": "Integer", "last_output_timestamp": "Long"}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A compiled output clause (:func:`compile_output`); ``when`` and the ``then``
+    assignments read the built-in properties (:data:`BUILTINS`) and variables."""
+
+    kind: str
+    events: int | None
+    period: Any                     # ast.TimePeriod | None
+    after_events: int | None
+    after_ms: int | None
+    when: Callable | None           # f(builtins dict) -> value
+    then: tuple                     # (variable cell, f(builtins dict), java type), in order
+
+
+def compile_output(out: A.OutputRate, ctx: EvalContext) -> OutputSpec:
+    """Check and compile an output clause (after ``resolve_variables``).
+
+    Raises:
+        EPLCompileError: ``when terminated`` (it needs a context with an end, not supported
+            yet), a property in ``when`` / ``then`` other than the built-in ones, a
+            ``then set`` of an unknown or constant variable or of a value that does not fit.
+    """
+    if out.terminated or out.and_terminated:
+        raise EPLCompileError("'when terminated' in an output clause is not supported yet",
+                              line=out.line, column=out.column)
+    scope = Scope(None, "", "output-when", None, ctx)
+    when = None
+    if out.when is not None:
+        when = _compile_builtin_expr(out.when, scope)
+    then = []
+    for a in out.then:
+        text = f"{a.name}={A.expr_text(a.expr)}"
+        decl = ctx.variables.get(a.name)
+        if decl is None or decl.constant:
+            why = "has not been created or configured" if decl is None else \
+                "is declared constant and may not be set"
+            raise EPLCompileError(f"Failed to validate the output clause's assignment '{text}': "
+                                  f"variable '{a.name}' {why}", line=a.line, column=a.column)
+        vt = check_expr(a.expr, lambda p: BUILTINS.get(p.name), "output-when", (a.line, a.column))
+        if not assignable(decl.java_type, vt):
+            raise EPLCompileError(f"Failed to validate the output clause's assignment '{text}': "
+                                  f"variable '{a.name}' of declared type {decl.java_type} cannot be "
+                                  f"assigned a value of type {vt}", line=a.line, column=a.column)
+        then.append((decl.cell, _compile_builtin_expr(a.expr, scope), decl.java_type))
+    return OutputSpec(out.kind, out.events, out.period, out.after_events,
+                      None if out.after_period is None else int(out.after_period.msec),
+                      when, tuple(then))
+
+
+def _compile_builtin_expr(e: A.Expr, scope: Scope) -> Callable:
+    for p in A.nodes_of([e], A.Property):
+        if p.name not in BUILTINS:
+            raise EPLCompileError(
+                f"Output when: '{p.name}' is not a variable nor a built-in property of the output "
+                f"condition ({', '.join(BUILTINS)})", line=p.line, column=p.column)
+    for agg in A.nodes_of([e], A.Aggregate):
+        raise EPLCompileError("Output when: aggregates are not allowed in the output condition",
+                              line=agg.line, column=agg.column)
+    return compile_row_expr(e, scope)
 
 
 def kind_wants_old(kind: str, selector: str) -> bool:
@@ -97,6 +169,20 @@ class RateLimiter:
         self.rstream = plan.selector == "rstream"
         self.every_n = out.events
         self.period_ms = None if out.period is None else int(out.period.msec)
+        self.when = out.when
+        self.then = out.then
+        self.conditioned = out.events is not None or out.period is not None or out.when is not None
+        # output after: suppressed until so many events (or rows, without a condition)
+        # or until the period from the statement's start has passed
+        start = self.engine.current_time_ms
+        self.after_events = out.after_events
+        self.after_due = None if out.after_ms is None else start + out.after_ms
+        self.after_seen = 0
+        self.after_done = out.after_events is None and out.after_ms is None
+        # output when: built-in properties
+        self.total_new = 0
+        self.total_old = 0
+        self.last_output_ms = start
         # interval state
         self.n_new = 0
         self.n_old = 0
@@ -131,6 +217,16 @@ class RateLimiter:
     # -- posts
 
     def on_post(self, new: list, old: list, new_rows: list, old_rows: list) -> None:
+        counted = True
+        if not self.after_done and not self._after(len(new) if self.conditioned else len(new_rows)):
+            # Before 'after' is met (Esper 8.9): an un-aggregated statement drops the
+            # post; the others keep it for the next output, without counting it.
+            if self.model == "unaggregated" or not self.conditioned:
+                return
+            counted = False
+        if not self.conditioned:
+            self.stmt.emit_streams(new_rows, old_rows, None)
+            return
         kind = self.kind
         self.posted = True
         if kind == "snapshot":
@@ -168,9 +264,35 @@ class RateLimiter:
         else:
             self.buf_new.extend(new_rows)
             self.buf_old.extend(old_rows)
-        self._count(new, old)
+        if counted:
+            self._count(new, old)
+
+    def _after(self, n: int) -> bool:
+        """Whether ``output after`` lets this post through (Esper 8.9: the post that
+        passes the count is the first one output)."""
+        if self.after_due is not None:
+            if self.engine.current_time_ms < self.after_due:
+                return False
+        else:
+            self.after_seen += n
+            if self.after_seen <= self.after_events:
+                return False
+        self.after_done = True
+        return True
 
     def _count(self, new, old) -> None:
+        if self.when is not None:
+            self.n_new += len(new)
+            self.n_old += len(old)
+            self.total_new += len(new)
+            self.total_old += len(old)
+            props = self._builtins()
+            if self.when(props) is True:
+                self._assign(props)
+                self.n_new = self.n_old = 0
+                self.last_output_ms = self.engine.current_time_ms
+                self._output()
+            return
         if self.every_n is not None:
             self.n_new += len(new)
             self.n_old += len(old)
@@ -190,6 +312,21 @@ class RateLimiter:
             else:
                 due = phase + ((now - phase) // p + 1) * p
             self._schedule(due)
+
+    def _builtins(self) -> dict:
+        return {"count_insert": self.n_new, "count_remove": self.n_old,
+                "count_insert_total": self.total_new, "count_remove_total": self.total_old,
+                "last_output_timestamp": self.last_output_ms}
+
+    def _assign(self, props: dict) -> None:
+        """``then set``: the assignments in order (a later one sees the earlier ones)."""
+        for cell, f, java_type in self.then:
+            try:
+                v = check_value(cell.name, java_type, f(props))
+            except EPLVariableError as exc:
+                self.stmt.report_error(props, f"{exc}; the assignment was skipped")
+                continue
+            assign(cell, v)
 
     def _hold(self, new, old) -> None:
         c = self.contents
@@ -424,6 +561,8 @@ class RateLimiter:
         ref = tab.ref if not hasattr(self.pipeline, "combo_ref") else \
             (lambda row: self.pipeline.combo_ref(row, tab))
         return {"n_new": self.n_new, "n_old": self.n_old, "due": self.due, "phase": self.phase,
+                "after": [self.after_seen, self.after_done],
+                "totals": [self.total_new, self.total_old, self.last_output_ms],
                 "posted": self.posted,
                 "witnessed": self.witnessed, "buf_new": [dict(r) for r in self.buf_new],
                 "buf_old": [dict(r) for r in self.buf_old],
@@ -441,6 +580,8 @@ class RateLimiter:
     def restore_state(self, state, events: list) -> None:
         ev_of = getattr(self.pipeline, "combo_deref", deref)
         self.n_new, self.n_old = state["n_new"], state["n_old"]
+        self.after_seen, self.after_done = state["after"]
+        self.total_new, self.total_old, self.last_output_ms = state["totals"]
         self.due, self.posted, self.witnessed = state["due"], state["posted"], state["witnessed"]
         self.phase = state["phase"]
         self.buf_new = [dict(r) for r in state["buf_new"]]

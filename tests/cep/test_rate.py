@@ -9,7 +9,7 @@ import pytest
 
 from squall.cep import EPLEngine, ExternalClock
 from squall.cep import ast as A
-from squall.cep.errors import EPLCompileError
+from squall.cep.errors import EPLCompileError, EPLSyntaxError
 from squall.cep.parser import parse
 
 T = "DriverCarInfo"
@@ -213,5 +213,87 @@ def test_join_and_pattern_rate_state_survives_a_snapshot(rule, codec):
     whole, _ = run_cut(rule, events)
     assert whole
     for cut in (5, 17, 31, 58):
+        resumed, _ = run_cut(rule, events, cut, codec=codec)
+        assert _same(whole, resumed), cut
+
+
+@pytest.mark.parametrize("text", [
+    "select a from T output after 10 sec",
+    "select a from T output after 3 events last every 2 events",
+    "select a from T output when count_insert > 2",
+    "select a from T output last when x > 1 then set x = 0, y = 2",
+    "select a from T output every 5 sec and when terminated",
+    "select a from T output when terminated and x > 1 then set x = 2",
+])
+def test_output_when_after_and_terminated_parse_and_print(text):
+    st = parse(text)[0]
+    assert parse(A.to_epl(st))[0].output == st.output
+
+
+@pytest.mark.parametrize("text", ["select a from T output last", "select a from T output after 2 sec last"])
+def test_a_keyword_needs_a_condition(text):
+    with pytest.raises(EPLSyntaxError, match="expected every, when or after"):
+        parse(text)
+
+
+def test_output_when_counts_since_the_last_output_and_sets_variables():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile("create variable int k = 2")
+    st = engine.compile("select carNumber as c from DriverCarInfo#length(10) "
+                        "output when count_insert >= k then set k = k + 1")[0]
+    out = []
+    st.add_listener(lambda new, old: out.append((engine.current_time_ms, [r["c"] for r in new])))
+    for t, car, speed in EVENTS:
+        engine.advance_time(t)
+        engine.send(T, {"carNumber": car, "speed": speed})
+    # 2 rows (k becomes 3), then 3 rows (k becomes 4)
+    assert out == [(2_000, ["A", "B"]), (9_000, ["A", "C", "A"])]
+    assert engine.variables["k"] == 4
+
+
+def test_output_after_events_drops_unaggregated_rows_and_keeps_aggregated_ones():
+    plain = _run("select carNumber as c from DriverCarInfo#length(10) output after 2 events every 2 events",
+                 EVENTS)
+    assert [(t, [r["c"] for r in new]) for t, new, _ in plain] == [(4_000, ["A", "C"])]
+    agg = _run("select count(*) as n from DriverCarInfo#length(10) output after 2 events every 2 events",
+               EVENTS)
+    # the first two posts are output with the next interval, not counted in it
+    assert [(t, [r["n"] for r in new]) for t, new, _ in agg] == [(4_000, [1, 2, 3, 4])]
+
+
+def test_output_after_a_period_alone_passes_rows_from_then_on():
+    out = _run("select carNumber as c from DriverCarInfo#length(10) output after 3 sec", EVENTS)
+    assert [(t, [r["c"] for r in new]) for t, new, _ in out] == \
+        [(3_000, ["A"]), (4_000, ["C"]), (9_000, ["A"])]
+
+
+@pytest.mark.parametrize("rule,message", [
+    ("select carNumber from DriverCarInfo#length(3) output when terminated", "when terminated"),
+    ("select carNumber from DriverCarInfo#length(3) output every 2 events and when terminated",
+     "when terminated"),
+    ("select carNumber from DriverCarInfo#length(3) output when speed > 3", "'speed' is not a variable"),
+    ("select carNumber from DriverCarInfo#length(3) output when count_insert > 1 then set nope = 1",
+     "variable 'nope' has not been created"),
+])
+def test_output_when_compile_errors(rule, message):
+    with pytest.raises(EPLCompileError, match=message) as info:
+        EPLEngine(ExternalClock(0)).compile(rule)
+    assert info.value.line == 1
+
+
+@pytest.mark.parametrize("rule", [
+    "select carNumber, speed from DriverCarInfo#length(3) output when count_insert >= 3",
+    "select count(*) as n from DriverCarInfo#length(3) output last when count_insert_total > 5 "
+    "and count_remove > 1",
+    "select count(*) as n, sum(speed) as s from DriverCarInfo#length(3) output after 7 events every 3 events",
+    "select carNumber, speed from DriverCarInfo#length(3) output after 9 sec",
+])
+@pytest.mark.parametrize("codec", [pickle, json])
+def test_when_and_after_state_survives_a_snapshot(rule, codec):
+    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    events = _events([300 * (i % 11) for i in range(60)])
+    whole, _ = run_cut(rule, events)
+    assert whole
+    for cut in (3, 6, 17, 31, 58):
         resumed, _ = run_cut(rule, events, cut, codec=codec)
         assert _same(whole, resumed), cut
