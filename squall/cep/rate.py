@@ -1,11 +1,15 @@
-"""Output rate limiting: ``output [all | first | last | snapshot] every (N events | period)``
-(Esper 8 reference, 5.7 "Stabilizing and Controlling Output: the Output Clause";
-verified against Esper 8.9 in tests/cep/esper/test_esper_rate.py).
+"""Output rate limiting: ``output [after (period | N events)] [all | first | last |
+snapshot] (every (N events | period) | when expr [then set v = e, ...])`` (Esper 8
+reference, 5.7 "Stabilizing and Controlling Output: the Output Clause"; verified against
+Esper 8.9 in tests/cep/esper/test_esper_rate.py).
 
-A :class:`RateLimiter` sits between a :class:`squall.cep.resultset.Pipeline`'s
-result-set processor and the statement's listeners: it sees every post (the events
-that passed WHERE and the rows the processor made of them) and decides what reaches the
-listeners, and when.
+A :class:`RateLimiter` sits between an operator's result-set processor and the
+statement's listeners: it sees every post (the events that passed WHERE, or a join's
+combinations, and the rows the processor made of them) and decides what reaches the
+listeners, and when. It serves :class:`squall.cep.resultset.Pipeline`, joins
+(:mod:`squall.cep.join`: combinations are counted, ``snapshot`` outputs the windows'
+current combinations) and, through :class:`RatedPlan`, patterns (one un-aggregated row
+per match; no data window holds them, so ``snapshot`` outputs nothing).
 
 The condition:
 
@@ -15,32 +19,58 @@ The condition:
 * ``every <period>``: on the engine schedule; the first post schedules the interval's
   end ``period`` later, and from then on intervals follow each other without a gap
   (whether or not events come).
+* ``when expr``: evaluated after each post, with Esper's built-in properties
+  ``count_insert`` / ``count_remove`` (events since the last output), ``count_insert_total``
+  / ``count_remove_total`` and ``last_output_timestamp`` (the statement's start before the
+  first output), and variables; when true, the ``then set`` assignments run in order (a
+  later one sees the earlier ones), then the interval ends. Esper also evaluates it when a
+  variable it reads changes; Squall does not (a documented difference).
+* ``after N events`` / ``after <period>`` (from the statement's start): until then,
+  an un-aggregated statement drops its posts and the others keep them for the next output
+  without counting them toward the condition; the post that passes N events is the first
+  one counted. ``after`` alone outputs every post's rows from then on, as without a clause.
 
 What is output at the end of an interval, per kind and output model:
 
-==========  =========================================  ====================================
-kind        un-aggregated / aggregated / fully         fully aggregated, grouped
-            aggregated (no group by)
-==========  =========================================  ====================================
-(none)      every row of the interval's posts          every row of the interval's posts
-``all``     every row of the interval's posts          one row per group ever seen, current
-                                                       aggregates (also after intervals
-                                                       without posts)
-``last``    the interval's last row                    one row per group the interval's
-                                                       posts touched, current aggregates
-``first``   the rows of the interval's first post,     per group, its own condition: a row
-            at once; nothing more until the            at once when the group's first
-            interval ends                              event comes, then when its own count
-                                                       or period ends
-``snapshot`` one row per event in the data windows     one row per group of the events in
-            (fully aggregated: one row, current        the data windows, current aggregates
-            aggregates, even over no events)           (no data window: every group ever
-                                                       seen)
-==========  =========================================  ====================================
+==========  ==================================  ====================  =====================
+kind        un-aggregated / aggregated / fully  fully aggregated,     aggregated, grouped
+            aggregated (no group by)            grouped               (row per event)
+==========  ==================================  ====================  =====================
+(none)      every row of the interval's posts   every row of the      every row of the
+                                                interval's posts      interval's posts
+``all``     every row of the interval's posts   one row per group     the posts' rows, a row
+                                                ever seen, current    of the group's last
+                                                aggregates (also      event per group that
+                                                after intervals       lost events in a post,
+                                                without posts)        a row per group the
+                                                                      interval did not touch
+``last``    the interval's last row             one row per group     per group, its last
+                                                the posts touched,    row, made at its post
+                                                current aggregates    (with ``having``: its
+                                                                      first row of one post)
+``first``   the rows of the interval's first    per group, its own    as fully aggregated,
+            post, at once; nothing more until   condition: a row at   grouped, with the row
+            the interval ends                   once when the         of the event that met
+                                                group's first event   the condition
+                                                comes, then when its
+                                                own count or period
+                                                ends
+``snapshot`` one row per event in the data      one row per group of  one row per event in
+            windows (fully aggregated: one      the events in the     the data windows, its
+            row, current aggregates, even over  data windows, current group's current
+            no events)                          aggregates            aggregates
+==========  ==================================  ====================  =====================
 
-A stream without a data window holds no events, so ``snapshot`` on it outputs no
-event rows (un-aggregated, aggregated): only the fully aggregated row, or one row per
-group (as Esper 8.9 does).
+A batch window holds its last batch for ``snapshot``. A stream without a data window
+holds no events, so ``snapshot`` on it outputs no event rows (un-aggregated, aggregated):
+only the fully aggregated row, or one row per group (as Esper 8.9 does).
+
+The remove stream (``irstream``; ``rstream`` delivers it as the insert stream): the rows
+of the posts (no keyword, ``all`` un-grouped), the last one (``last``; fully aggregated:
+the row from before the interval's first post), each touched group's row from before the
+interval (fully aggregated grouped ``last``; ``all``: every group's), each group's last
+(aggregated grouped ``last``); ``snapshot`` outputs nothing to ``rstream``, and ``first``
+on an aggregated grouped statement nothing to it either.
 
 A fully aggregated statement without group by outputs its current row (``having``
 permitting) at the end of an interval in which nothing was posted (possible with a
@@ -49,10 +79,11 @@ event, one row per period.
 
 ``first`` counts (or times) from the first output: posts before it that give no row
 (``having``) do not count; per group, only events whose group row passes ``having``
-update the group's condition. ``having`` otherwise filters rows as without the clause; ``order by`` / ``limit`` apply to each
-output batch. Not supported (compile errors): ``irstream``/``rstream`` other than
-un-aggregated with ``all`` or no keyword, aggregated grouped statements, ``snapshot``
-over batch windows, joins and patterns.
+update the group's condition. ``having`` otherwise filters rows as without the clause;
+``order by`` / ``limit`` apply to each output batch. Not supported (compile errors, see
+:func:`squall.cep.select._check_output` and :func:`compile_output`): ``output first`` with
+``irstream``/``rstream`` on a grouped fully aggregated statement, ``output first`` on an
+aggregated grouped statement over a batch window, ``when terminated`` (either form).
 """
 
 from __future__ import annotations
@@ -65,12 +96,12 @@ from squall.cep.errors import EPLCompileError, EPLVariableError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.matching import EvalContext
 from squall.cep.protocol import EngineHost, Operator, StatementHost
-from squall.cep.typecheck import check_expr
-from squall.cep.variables import assign, assignable, check_value
 from squall.cep.rows import WrappedPlan
 from squall.cep.snapshot import EventTable, deref
+from squall.cep.typecheck import check_expr
+from squall.cep.variables import assign, assignable, check_value
 
-__all__ = ["RateLimiter", "RatedPlan", "RatedOperator"]
+__all__ = ["RateLimiter", "RatedPlan", "RatedOperator", "OutputSpec", "compile_output", "BUILTINS"]
 
 
 def _tuplify(v):

@@ -175,7 +175,8 @@ RESTORED = [
 @pytest.mark.parametrize("rule", RESTORED)
 @pytest.mark.parametrize("codec", [pickle, json])
 def test_rate_state_survives_a_snapshot(rule, codec):
-    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    from tests.cep.test_snapshot import _events, _same
+    from tests.cep.test_snapshot import _run as run_cut
     events = _events([300 * (i % 11) for i in range(60)])
     whole, _ = run_cut(rule, events)
     assert whole
@@ -208,7 +209,8 @@ def test_pattern_output_last_every_period():
 ])
 @pytest.mark.parametrize("codec", [pickle, json])
 def test_join_and_pattern_rate_state_survives_a_snapshot(rule, codec):
-    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    from tests.cep.test_snapshot import _events, _same
+    from tests.cep.test_snapshot import _run as run_cut
     events = _events([300 * (i % 11) for i in range(60)])
     whole, _ = run_cut(rule, events)
     assert whole
@@ -290,7 +292,8 @@ def test_output_when_compile_errors(rule, message):
 ])
 @pytest.mark.parametrize("codec", [pickle, json])
 def test_when_and_after_state_survives_a_snapshot(rule, codec):
-    from tests.cep.test_snapshot import _events, _run as run_cut, _same
+    from tests.cep.test_snapshot import _events, _same
+    from tests.cep.test_snapshot import _run as run_cut
     events = _events([300 * (i % 11) for i in range(60)])
     whole, _ = run_cut(rule, events)
     assert whole

@@ -14,7 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cep.esper import test_esper_windows
-from tests.cep.esper.oracle import OutputsDifferError, SquallRejectedError, compares_rows
+from tests.cep.esper.oracle import (
+    OutputsDifferError,
+    SquallRejectedError,
+    compares_rows,
+)
 from tests.cep.esper.test_esper_differential import assert_same, ev
 from tests.cep.esper.test_esper_windows import STREAM
 
