@@ -98,11 +98,34 @@ def compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet, declar
             (:mod:`squall.cep.typecheck`), misplaced or nested aggregate, unsupported view
             or stream selector, ...
     """
+    if ctx is None:
+        ctx = EvalContext()
+    return _compiled_output(_compile_statement(st, declared_types, ctx, catalog), ctx)
+
+
+def _compiled_output(plan: Plan, ctx: EvalContext) -> Plan:
+    """``plan`` with its output clause compiled (:func:`squall.cep.rate.compile_output`),
+    also in a plan it wraps (a join's or a consumer's result-set plan): select.py keeps
+    the clause's AST, as its ``when`` / ``then set`` read variables, whose module imports
+    select.py."""
+    if isinstance(plan, StatementPlan) and isinstance(plan.output, A.OutputRate):
+        return dataclasses.replace(plan, output=compile_output(plan.output, ctx))
+    if dataclasses.is_dataclass(plan) and not isinstance(plan, StatementPlan):
+        changes = {f.name: _compiled_output(getattr(plan, f.name), ctx)
+                   for f in dataclasses.fields(plan)
+                   if isinstance(getattr(plan, f.name), StatementPlan)}
+        changes = {n: v for n, v in changes.items() if v is not getattr(plan, n)}
+        if changes:
+            return dataclasses.replace(plan, **changes)
+    return plan
+
+
+def _compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet,
+                       declared_types: dict[str, dict[str, type]], ctx: EvalContext,
+                       catalog: dict | None) -> Plan:
     if isinstance(st, A.SelectStatement) and splits_streams(st):
         # the statement computes both streams; Statement.emit_streams gives each its own
         st = dataclasses.replace(st, stream_selector="irstream")
-    if ctx is None:
-        ctx = EvalContext()
     if ctx.aggregations and not isinstance(st, (A.CreateContext, A.CreateSchema)):
         st = apply_plugin_aggregates(st, ctx.aggregations)
     if isinstance(st, A.CreateVariable):

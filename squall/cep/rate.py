@@ -96,7 +96,6 @@ from squall.cep.errors import EPLCompileError, EPLVariableError
 from squall.cep.expressions import Scope, compile_row_expr
 from squall.cep.matching import EvalContext
 from squall.cep.protocol import EngineHost, Operator, StatementHost
-from squall.cep.rows import WrappedPlan
 from squall.cep.snapshot import EventTable, deref
 from squall.cep.typecheck import check_expr
 from squall.cep.variables import assign, assignable, check_value
@@ -632,7 +631,7 @@ class RateLimiter:
 
 
 @dataclass(frozen=True)
-class RatedPlan(WrappedPlan):
+class RatedPlan:
     """A statement whose operator makes rows without a result-set processor (a pattern)
     under an output clause: its rows are un-aggregated, one per match, and no data window
     holds them (``output snapshot`` outputs none)."""
@@ -645,7 +644,7 @@ class RatedPlan(WrappedPlan):
     view: Any = None
 
     def __getattr__(self, name):
-        # what the engine reads of a plan beyond the columns (event types, wildcard, ...)
+        # what the engine reads of the inner plan (columns, event types, wildcard, ...)
         return getattr(self.inner, name)
 
     def make_operator(self, stmt: StatementHost, engine: EngineHost) -> "RatedOperator":

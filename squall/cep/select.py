@@ -267,12 +267,8 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
         select += tuple(none if model is OutputModel.FULLY_AGGREGATED else compile_expr(e, sscope)
                         for _, e in hidden)
         columns += tuple(name for name, _ in hidden)
-    output = None
     if st.output is not None:
         _check_output(st, model, view)
-        # squall.cep.rate reads variables, whose module imports this one
-        from squall.cep.rate import compile_output
-        output = compile_output(st.output, ctx)
     _check_types(st, items, declared)
     if wildcard and declared is None:
         columns = ()
@@ -282,7 +278,7 @@ def compile_select_statement(st: A.SelectStatement, declared_types: dict[str, di
         _build_aggs(aggs, Scope(declared, tn, "select-clause", None, ctx), retract=True)
     return StatementPlan(tn, view, model, where, group_key, columns, select, having, agg_spec,
                          wildcard and declared is None, st.stream_selector, aggs_retract,
-                         stream_filter(stream, declared, ctx), output)
+                         stream_filter(stream, declared, ctx), st.output)
 
 
 def _check_types(st: A.SelectStatement, items, declared: dict[str, type] | None) -> None:
