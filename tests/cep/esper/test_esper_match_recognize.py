@@ -184,12 +184,15 @@ def cases(draw):
     defines = ", ".join(f"{n} as {conds[n]}" for n in names if draw(st.booleans()))
     skip = draw(st.sampled_from(["", "after match skip to next row ",
                                  "after match skip to current row "]))
+    # All matches of a pattern whose variables match nearly every event grow as 2^n
+    # partial matches; short inputs keep them under the engine's cap (Esper has none).
+    all_matches = "all matches " if draw(st.integers(0, 3)) == 0 else ""
     part = draw(st.sampled_from(["", "partition by carNumber "]))
     measures = ", ".join(f"count({n}.speed) as n{n}, last({n}.speed) as l{n}, {n}[0].speed as f{n}"
                          if n in multi else f"{n}.speed as s{n}" for n in names)
-    body = (f"{part}measures {measures} {skip}pattern ({pattern})"
+    body = (f"{part}measures {measures} {all_matches}{skip}pattern ({pattern})"
             + (f" define {defines}" if defines else ""))
-    n = draw(st.integers(1, 24))
+    n = draw(st.integers(1, 10 if all_matches else 24))
     t, events = 0, []
     for _ in range(n):
         t += draw(st.sampled_from([0, 500, 1000, 4000]))
@@ -199,7 +202,7 @@ def cases(draw):
 
 @compares_rows(min_nonempty=10)
 @given(case=cases())
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_generated_match_recognize(both, case):
     body, events = case
