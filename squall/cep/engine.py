@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 from squall.cep.compile import compile_statement, splits_streams
 from squall.cep.errors import EPLCompileError, EPLError, EPLEvaluationError
 from squall.cep.matching import MATCH_TIMEOUT_S, PATTERN_CACHE_SIZE, EvalContext
-from squall.cep.output import compile_shaper
+from squall.cep.output import HIDDEN, compile_shaper
 from squall.cep.parser import parse_statements
 from squall.cep.operators import make_operator
 from squall.cep.protocol import Operator
@@ -169,7 +169,10 @@ class Statement:
     @property
     def columns(self) -> tuple[str, ...]:
         """Output row keys, in select-list order (empty for ``select *`` on undeclared types)."""
-        return self.plan.columns
+        columns = self.plan.columns
+        if any(c.startswith(HIDDEN) for c in columns):
+            return tuple(c for c in columns if not c.startswith(HIDDEN))   # order-by keys
+        return columns
 
     def add_listener(self, fn: Listener) -> None:
         """Call ``fn(new_rows, old_rows)`` on each output; rows are dicts keyed by column.

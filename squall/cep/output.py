@@ -10,13 +10,17 @@ rows m..m+n-1 of the sorted batch; ``limit m, n`` is the same as ``limit n offse
 
 Order-by keys are evaluated on the output row: a key (or part of one) equal to a select
 expression reads that column, a property reads the column of that name (an alias or, for
-``select *``, the event's property). A key that needs anything else (an aggregate or
-property that is not selected) is a compile error.
+``select *``, the event's property). A key that reads a property that is not selected is
+evaluated on each row's event, as Esper does: the result-set processor computes it as a
+hidden column (:func:`hidden_order_columns`, named with the :data:`HIDDEN` prefix), which
+the shaper sorts by and then drops. An aggregate that is not selected is a compile error
+(in Esper too).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Callable
 
 from squall.cep import ast as A
@@ -24,9 +28,12 @@ from squall.cep.errors import EPLCompileError
 from squall.cep.expressions import Scope, compile_expr
 from squall.cep.matching import EvalContext
 
-__all__ = ["compile_shaper"]
+__all__ = ["compile_shaper", "hidden_order_columns", "HIDDEN"]
 
 Shaper = Callable[[list], list]
+
+#: Prefix of a hidden column carrying an order-by key (never an EPL identifier).
+HIDDEN = "\x00order by "
 
 
 def _rewrite(e, by_expr: dict):
@@ -52,12 +59,32 @@ def _rewrite(e, by_expr: dict):
     return dataclasses.replace(e, **changes) if changes else e
 
 
-def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool,
-               ctx: EvalContext) -> Callable[[dict], object]:
+def _by_expr(items, columns: tuple) -> dict:
     by_expr = {}
     for item, col in zip(items or (), columns):
         by_expr.setdefault(item.expr, col)
-    r = _rewrite(e, by_expr)
+    return by_expr
+
+
+def hidden_order_columns(st: A.SelectStatement, items, columns: tuple) -> tuple:
+    """The order-by keys to evaluate on each row's event, as ``(hidden column name, key
+    expression)`` pairs: those reading a property that is no output column (none for
+    ``select *``, whose rows hold the event's properties). The statement compiler adds
+    them to the rows (:mod:`squall.cep.select`), :func:`compile_shaper` sorts by them."""
+    if items is None or not columns:
+        return ()
+    by_expr = _by_expr(items, columns)
+    out = []
+    for i, o in enumerate(st.order_by):
+        r = _rewrite(o.expr, by_expr)
+        if any(isinstance(p, A.Property) and p.name not in columns for p in A.walk(r)):
+            out.append((f"{HIDDEN}{i}", o.expr))
+    return tuple(out)
+
+
+def _order_key(e: A.Expr, items, columns: tuple, open_columns: bool,
+               ctx: EvalContext) -> Callable[[dict], object]:
+    r = _rewrite(e, _by_expr(items, columns))
     for sub in A.walk(r):
         if isinstance(sub, A.Aggregate):
             raise EPLCompileError(
@@ -96,23 +123,34 @@ def compile_shaper(st: A.SelectStatement, columns: tuple, ctx: EvalContext) -> S
             "properties to sort by (with aliases) and order by them",
             line=st.stream.line, column=st.stream.column)
     open_columns = items is None or not columns
-    keys = [(_sort_key(_order_key(o.expr, items, columns, open_columns, ctx)), o.descending)
-            for o in st.order_by]
+    hidden = tuple(c for c in columns if c.startswith(HIDDEN))
+    keys = [(_sort_key(operator.itemgetter(f"{HIDDEN}{i}") if f"{HIDDEN}{i}" in hidden
+                       else _order_key(o.expr, items, columns, open_columns, ctx)), o.descending)
+            for i, o in enumerate(st.order_by)]
     keys.reverse()   # successive stable sorts, least significant key first
     lim = st.limit
     if lim is not None and not (isinstance(lim.count, int) and isinstance(lim.offset, int)):
-        return _shape_with_variables(keys, _limit_value(lim.count, ctx), _limit_value(lim.offset, ctx))
-    start = lim.offset if lim is not None else 0
-    stop = start + lim.count if lim is not None else None
+        shape = _shape_with_variables(keys, _limit_value(lim.count, ctx), _limit_value(lim.offset, ctx))
+    else:
+        start = lim.offset if lim is not None else 0
+        stop = start + lim.count if lim is not None else None
 
-    def shape(rows: list) -> list:
-        if len(rows) > 1:
-            for key, desc in keys:
-                rows = sorted(rows, key=key, reverse=desc)
-        if lim is not None:
-            rows = rows[start:stop]
-        return rows
-    return shape
+        def shape(rows: list) -> list:
+            if len(rows) > 1:
+                for key, desc in keys:
+                    rows = sorted(rows, key=key, reverse=desc)
+            if lim is not None:
+                rows = rows[start:stop]
+            return rows
+    return _dropping(shape, hidden) if hidden else shape
+
+
+def _dropping(shape: Shaper, hidden: tuple) -> Shaper:
+    """``shape``, then the rows without their hidden order-by columns (copies: an output
+    clause may deliver a row object again)."""
+    def drop(rows: list) -> list:
+        return [{k: v for k, v in r.items() if k not in hidden} for r in shape(rows)]
+    return drop
 
 
 def _limit_value(v, ctx: EvalContext):
