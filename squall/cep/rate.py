@@ -26,8 +26,8 @@ The condition:
   later one sees the earlier ones), then the interval ends. Esper also evaluates it when a
   variable it reads changes; Squall does not (a documented difference).
 * ``after N events`` / ``after <period>`` (from the statement's start): until then,
-  an un-aggregated statement drops its posts and the others keep them for the next output
-  without counting them toward the condition; the post that passes N events is the first
+  an un-aggregated statement drops its posts and the others keep them for the next
+  output without counting them toward the condition; the post that passes N events is the first
   one counted. ``after`` alone outputs every post's rows from then on, as without a clause.
 
 What is output at the end of an interval, per kind and output model:
@@ -83,7 +83,8 @@ update the group's condition. ``having`` otherwise filters rows as without the c
 ``order by`` / ``limit`` apply to each output batch. Not supported (compile errors, see
 :func:`squall.cep.select._check_output` and :func:`compile_output`): ``output first`` with
 ``irstream``/``rstream`` on a grouped fully aggregated statement, ``output first`` on an
-aggregated grouped statement over a batch window, ``when terminated`` (either form).
+aggregated grouped statement over a batch window, ``output after ... first`` on an
+aggregated statement, ``when terminated`` (either form).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class RateLimiter:
         counted = True
         if not self.after_done and not self._after(len(new) if self.conditioned else len(new_rows)):
             # Before 'after' is met (Esper 8.9): an un-aggregated statement drops the
-            # post; the others keep it for the next output, without counting it.
+            # post; the others keep it for the next output, uncounted.
             if self.model == "unaggregated" or not self.conditioned:
                 return
             counted = False

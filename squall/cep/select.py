@@ -296,6 +296,10 @@ def _check_output(st: A.SelectStatement, model: OutputModel, view: ViewPlan) -> 
     out = st.output
     if out.kind != "first":
         return
+    if (out.after_events is not None or out.after_period is not None) \
+            and model is not OutputModel.UNAGGREGATED:
+        raise EPLCompileError("'output after ... first' on a statement with aggregates is not "
+                              "supported yet", line=out.line, column=out.column)
     if model is OutputModel.FULLY_GROUPED and st.stream_selector != "istream":
         raise EPLCompileError(
             f"'output first' with 'select {st.stream_selector}' on a grouped, fully aggregated "

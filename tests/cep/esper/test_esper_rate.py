@@ -263,6 +263,16 @@ def test_output_when_and_after(both, rule, grouped):
     check(both, rule, grouped=grouped)
 
 
+@pytest.mark.xfail(strict=True, raises=SquallRejectedError, reason=(
+    "Esper's 'output after ... first' on an aggregated statement outputs a row whose choice "
+    "Squall does not reproduce yet (a buffered post's row after 'after N events', the current "
+    "post's after 'after <period>'); Squall rejects it (\"'output after ... first' on a statement "
+    "with aggregates is not supported yet\")"))
+def test_output_after_first_with_aggregates_is_a_known_difference(both):
+    check(both, "select count(*) as n, sum(speed) as s from DriverCarInfo#time(3 sec) "
+                "output after 1 events first every 2 events", [ev(1_000, "A", 0), ev(1_000, "A", 0)])
+
+
 @pytest.mark.xfail(strict=True, raises=OutputsDifferError, reason=(
     "Esper evaluates an 'output when' expression also when a variable it reads changes (here "
     "set by an event the statement does not take: it outputs A and B at 5000); Squall evaluates "
@@ -275,23 +285,25 @@ def test_output_when_on_a_variable_change_is_a_known_difference(both):
 
 @compares_rows(min_nonempty=10)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(gaps=events_st, kind=st.sampled_from(["", "all ", "last ", "first "]), n=st.integers(0, 3),
-       cond=st.sampled_from(["when count_insert >= {n} + 1", "when count_insert > {n} or count_remove > {n}",
-                             "after {n} events every 2 events", "after {n} sec every {n} events",
+@given(gaps=events_st, kind=st.sampled_from(["", "all ", "last ", "first "]), n=st.integers(1, 3),
+       cond=st.sampled_from(["{kind}when count_insert >= {n}", "{kind}when count_insert > {n} or count_remove > {n}",
+                             "after {n} events {kind}every 2 events", "after {n} sec {kind}every {n} events",
                              "after {n} events"]),
        shape=st.sampled_from([
-           "select carNumber, speed from DriverCarInfo#length(3) output {kind}{cond}",
-           "select count(*) as n, sum(speed) as s from DriverCarInfo#time(3 sec) output {kind}{cond}",
-           "select carNumber, count(*) as n from DriverCarInfo#length(3) group by carNumber output {kind}{cond}",
+           "select carNumber, speed from DriverCarInfo#length(3) output {cond}",
+           "select count(*) as n, sum(speed) as s from DriverCarInfo#time(3 sec) output {cond}",
+           "select carNumber, count(*) as n from DriverCarInfo#length(3) group by carNumber output {cond}",
        ]))
 def test_generated_output_when_and_after(both, gaps, kind, n, cond, shape):
     t, events = 1_000, []
     for gap, car, speed in gaps:
         t += gap
         events.append(ev(t, car, speed))
-    if cond == "after {n} events" or "every 0" in cond.format(n=n):
-        kind, n = "", max(n, 1)   # 'after' alone takes no keyword; every needs a positive count
-    check(both, shape.format(kind=kind, cond=cond.format(n=n)), events, grouped="group by" in shape)
+    if kind == "first " and "when" in cond and "group by" in shape:
+        kind = "last "   # Esper 8.9 fails to compile a grouped 'output first when' (a NullPointerException)
+    if kind == "first " and "after" in cond and "speed from" not in shape:
+        kind = "last "   # 'output after ... first' with aggregates: refused (known difference)
+    check(both, shape.format(cond=cond.format(kind=kind, n=n)), events, grouped="group by" in shape)
 
 
 # ------------------------------------------------------------------ insert into
