@@ -70,12 +70,13 @@ Plan = Union[StatementPlan, JoinPlan, PatternPlan, CreateVariablePlan, OnSetPlan
              CreateSchemaPlan]
 
 
-def splits_streams(st: A.SelectStatement) -> bool:
+def splits_streams(st) -> bool:
     """Whether ``insert into`` receives other streams than the listeners: ``insert rstream
     into`` / ``insert irstream into`` (except ``insert rstream into ... select rstream``),
     or ``insert into ... select rstream`` (Esper 8.9, verified: the listeners get the
-    remove stream, the inserted stream the insert stream)."""
-    if st.insert_into is None:
+    remove stream, the inserted stream the insert stream). False for other statements
+    (an ``on ... insert into`` has its own rules)."""
+    if not isinstance(st, A.SelectStatement) or st.insert_into is None:
         return False
     ins, sel = st.insert_selector, st.stream_selector
     return (ins == "istream" and sel == "rstream") or (ins == "rstream" and sel != "rstream") \
@@ -123,7 +124,7 @@ def _compiled_output(plan: Plan, ctx: EvalContext) -> Plan:
 def _compile_statement(st: A.SelectStatement | A.CreateVariable | A.OnSet,
                        declared_types: dict[str, dict[str, type]], ctx: EvalContext,
                        catalog: dict | None) -> Plan:
-    if isinstance(st, A.SelectStatement) and splits_streams(st):
+    if splits_streams(st):
         # the statement computes both streams; Statement.emit_streams gives each its own
         st = dataclasses.replace(st, stream_selector="irstream")
     if ctx.aggregations and not isinstance(st, (A.CreateContext, A.CreateSchema)):

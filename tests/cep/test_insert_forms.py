@@ -86,3 +86,14 @@ def test_insert_rstream_into_a_chain_over_a_batch():
     engine.send_many(T, [{"v": i} for i in range(6)])
     # the batches of 0-1 and 2-3 left (posted as old data) when 2-3 and 4-5 came
     assert seen == [1, 2, 3, 4]
+
+
+def test_on_select_insert_into_keeps_its_own_rules():
+    engine = EPLEngine(ExternalClock(0))
+    engine.compile("create window W#keepall as select v from T; insert into W select v from T; "
+                   "on Q insert into Hit select v from W; select v from Hit")
+    seen = []
+    engine.statements[-1].add_listener(lambda new, old: seen.extend(new))
+    engine.send(T, {"v": 1})
+    engine.send("Q", {})
+    assert seen == [{"v": 1}]

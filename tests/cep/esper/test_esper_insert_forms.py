@@ -104,7 +104,9 @@ def test_generated_insert_forms(both, events, window, n, s, insert, selector, co
         f"from DriverCarInfo{w}",
         # 2, 3: readers of both
         f"select irstream {car}, {sp} from R#length(3)",
-        f"select {car}, count(*) as n from R2#time(5 sec) group by {car}",
+        # (a length window: timers of several statements due at one time fire in
+        # another order in Esper, docs/epl.md known difference 2)
+        f"select {car}, count(*) as n from R2#length(2) group by {car}",
     ])
     esper_rows, squall_rows = both(rule, events)
     assert_same(esper_rows, squall_rows, tuple(range(4)) if _intersection(w) else (3,))
