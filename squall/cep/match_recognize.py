@@ -45,15 +45,19 @@ from typing import Any, Callable
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.snapshot import EventTable, deref
 
-__all__ = ["MatchRecognizeOperator", "MatchRecognizePlan", "NFAState", "END"]
+# Entry, Partition, always, group_cells and group_lists are the state the fast path
+# (squall.cep.match_recognize_fast) converts to and from.
+__all__ = ["MatchRecognizeOperator", "MatchRecognizePlan", "NFAState", "END", "Entry", "Partition",
+           "always", "group_cells", "group_lists"]
 
 
-def _always(ev, part) -> bool:
+def always(ev, part) -> bool:
     """The test of a variable without ``define``: every event."""
     return True
 
 
-def _always_batch(events) -> list[bool]:
+def always_batch(events) -> list[bool]:
+    """:func:`always` for a batch."""
     return [True] * len(events)
 
 
@@ -78,8 +82,8 @@ class NFAState:
     def __init__(self, var, stream, multiple, multi, greedy, test, pure, loops, batch=None):
         self.var, self.stream, self.multiple, self.multi = var, stream, multiple, multi
         self.greedy, self.pure, self.loops = greedy, pure, loops
-        self.test = _always if test is None else test
-        self.batch = _always_batch if test is None else batch
+        self.test = always if test is None else test
+        self.batch = always_batch if test is None else batch
         self.next: Any = []
         self.index = -1
 
@@ -118,7 +122,7 @@ class MatchRecognizePlan:
         return MatchRecognizeOperator(stmt, self, engine)
 
 
-class _Entry:
+class Entry:
     """A partial (or, with ``end`` set, complete) match.
 
     ``events``: the single events per slot (owned: stepped in place); ``groups``: None
@@ -137,11 +141,14 @@ class _Entry:
         self.key = key
 
 
-class _Partition:
+class Partition:
+    """One partition's partial matches (``states``, in first-event order) and its last
+    events for ``prev()`` (``prev``, newest last)."""
+
     __slots__ = ("states", "prev")
 
     def __init__(self):
-        self.states: list[_Entry] = []
+        self.states: list[Entry] = []
         self.prev: list = []       # the last events of the partition, newest last
 
 
@@ -155,14 +162,17 @@ def _group_list(cell) -> list:
     return out
 
 
-def _group_cells(events) -> Any:
+def group_cells(events) -> Any:
+    """A list of events as a group's cons list (the inverse of ``_group_list``)."""
     cell = None
     for ev in events:
         cell = (cell, ev)
     return cell
 
 
-def _lists(groups):
+def group_lists(groups):
+    """An entry's groups (cons lists) as the lists the measures read: None, or per group
+    variable None or its events, oldest first."""
     return None if groups is None else [None if g is None else _group_list(g) for g in groups]
 
 
@@ -184,10 +194,10 @@ class MatchRecognizeOperator(Operator):
         self.max_instances = engine.max_pattern_instances
         self.instances = 0
         self._cap_reported = False
-        self.partitions: dict[Any, _Partition] = {}
+        self.partitions: dict[Any, Partition] = {}
         self.seq = 0
         #: interval: first-event time -> complete matches held until then + interval
-        self.held: dict[int, list[_Entry]] = {}
+        self.held: dict[int, list[Entry]] = {}
         self.due: int | None = None
         self._states = plan.all_states
         # Only states with greedy True ever count (_advance); without one, every match
@@ -231,14 +241,14 @@ class MatchRecognizeOperator(Operator):
             key = partition(ev) if partition is not None else None
             part = partitions.get(key)
             if part is None:
-                part = partitions[key] = _Partition()
+                part = partitions[key] = Partition()
             if prev_depth:
                 buf = part.prev
                 buf.append(ev)
                 if len(buf) > prev_depth + 1:
                     del buf[0]
-            nxt: list[_Entry] = []
-            ends: list[_Entry] = []
+            nxt: list[Entry] = []
+            ends: list[Entry] = []
             terminated = None
             spare = None
             for entry in part.states:
@@ -257,7 +267,7 @@ class MatchRecognizeOperator(Operator):
                 elif or_terminated and END in st.next:
                     if terminated is None:
                         terminated = []
-                    terminated.append(_Entry(entry.begin, entry.begin_ms, END, entry.events,
+                    terminated.append(Entry(entry.begin, entry.begin_ms, END, entry.events,
                                              entry.groups, entry.greedy, key))
                 else:
                     spare = entry
@@ -273,7 +283,7 @@ class MatchRecognizeOperator(Operator):
                 begin_ms = self.engine.current_time_ms if interval else 0
                 greedy = [0] * len(zeros) if has_greedy else zeros
                 if spare is None:
-                    entry = _Entry(seq, begin_ms, st, [None] * num_streams, None, greedy, key)
+                    entry = Entry(seq, begin_ms, st, [None] * num_streams, None, greedy, key)
                 else:
                     # A partial match that just failed is referenced by nothing any more:
                     # reusing the object costs 0.13 us against 0.36 us for a new one, and
@@ -322,7 +332,7 @@ class MatchRecognizeOperator(Operator):
                                          "active (the engine's max_pattern_instances); further "
                                          "partial matches are not started until some end")
 
-    def _advance(self, entry: _Entry, st: NFAState, ev, seq: int, nxt: list, ends: list) -> None:
+    def _advance(self, entry: Entry, st: NFAState, ev, seq: int, nxt: list, ends: list) -> None:
         """``st`` accepted ``ev`` for ``entry``: record the event on it, then move it on to
         each next state of ``st`` (the first admitted takes ``entry`` itself, the others
         copies); a completed match goes to ``ends`` with ``st`` as its state."""
@@ -353,7 +363,7 @@ class MatchRecognizeOperator(Operator):
                 e = entry
                 first = False
             else:
-                e = _Entry(entry.begin, entry.begin_ms, n, list(events),
+                e = Entry(entry.begin, entry.begin_ms, n, list(events),
                            None if groups is None else list(groups),
                            list(greedy) if self._has_greedy else greedy, entry.key)
             if n is END:
@@ -364,7 +374,7 @@ class MatchRecognizeOperator(Operator):
                 e.state = n
                 nxt.append(e)
 
-    def _complete(self, ends: list[_Entry], terminated: list[_Entry], now: int) -> None:
+    def _complete(self, ends: list[Entry], terminated: list[Entry], now: int) -> None:
         """The matches one event completed: rank, hold (interval), skip, output."""
         plan = self.plan
         if not plan.all_matches:
@@ -399,7 +409,7 @@ class MatchRecognizeOperator(Operator):
                 return True
         return False
 
-    def _rank(self, ends: list[_Entry]) -> _Entry:
+    def _rank(self, ends: list[Entry]) -> Entry:
         ends = sorted(ends, key=lambda e: -e.end)
         low = min(e.begin for e in ends)
         found = None
@@ -410,12 +420,12 @@ class MatchRecognizeOperator(Operator):
                 found = e
         return found
 
-    def _rank_multi(self, ends: list[_Entry]) -> list[_Entry]:
+    def _rank_multi(self, ends: list[Entry]) -> list[Entry]:
         if len(ends) <= 1:
             return ends
         if self.plan.partition is None:
             return self._rank_by_begin(ends)
-        per: dict[Any, list[_Entry]] = {}
+        per: dict[Any, list[Entry]] = {}
         for e in ends:
             per.setdefault(e.key, []).append(e)
         out = []
@@ -423,8 +433,8 @@ class MatchRecognizeOperator(Operator):
             out.extend(lst if len(lst) == 1 else self._rank_by_begin(lst))
         return out
 
-    def _rank_by_begin(self, ends: list[_Entry]) -> list[_Entry]:
-        by_begin: dict[int, list[_Entry]] = {}
+    def _rank_by_begin(self, ends: list[Entry]) -> list[Entry]:
+        by_begin: dict[int, list[Entry]] = {}
         for e in ends:
             by_begin.setdefault(e.begin, []).append(e)
         if len(by_begin) == 1:
@@ -479,7 +489,7 @@ class MatchRecognizeOperator(Operator):
                 out = self._rank_multi(out)
         return out
 
-    def _hold_one(self, end: _Entry, due: int) -> None:
+    def _hold_one(self, end: Entry, due: int) -> None:
         if not self.held:
             self.held[end.begin_ms] = [end]
             self._schedule(due)
@@ -498,7 +508,7 @@ class MatchRecognizeOperator(Operator):
         if not self.held:
             return
         cutoff = now - self.plan.interval_ms
-        due: list[_Entry] = []
+        due: list[Entry] = []
         for begin in sorted(self.held):
             if begin > cutoff:
                 break
@@ -511,7 +521,7 @@ class MatchRecognizeOperator(Operator):
 
     # -- output
 
-    def _output(self, ends: list[_Entry], on_event: bool = True) -> None:
+    def _output(self, ends: list[Entry], on_event: bool = True) -> None:
         """Output the rows of ``ends`` and forget the partitions they leave empty.
 
         ``on_event``: the matches were completed by an event (not by the interval timer).
@@ -531,7 +541,7 @@ class MatchRecognizeOperator(Operator):
             key = e.key
             if on_event and key in dropped:
                 return      # Esper 8.9's failed lookup: none of the event's rows
-            row = plan.measures(e.events, _lists(e.groups))
+            row = plan.measures(e.events, group_lists(e.groups))
             rows.append(row if plan.select is None else plan.select(row))
             p = self.partitions.get(key)
             if p is not None and not p.states and not plan.prev_depth:
@@ -543,19 +553,19 @@ class MatchRecognizeOperator(Operator):
 
     # -- snapshot
 
-    def _dump_entry(self, e: _Entry, t: EventTable) -> list:
+    def _dump_entry(self, e: Entry, t: EventTable) -> list:
         return [e.begin, e.begin_ms, e.state.index if e.state is not END else -1,
                 t.refs(e.events),
                 None if e.groups is None else [None if g is None else t.refs(_group_list(g))
                                                for g in e.groups],
                 list(e.greedy), e.end, _plain_key(e.key)]
 
-    def _load_entry(self, d: list, events: list) -> _Entry:
+    def _load_entry(self, d: list, events: list) -> Entry:
         begin, begin_ms, si, evs, groups, greedy, end, key = d
-        e = _Entry(begin, begin_ms, END if si < 0 else self._states[si],
+        e = Entry(begin, begin_ms, END if si < 0 else self._states[si],
                    [deref(events, i) for i in evs],
                    None if groups is None else [None if g is None else
-                                                _group_cells([deref(events, i) for i in g])
+                                                group_cells([deref(events, i) for i in g])
                                                 for g in groups],
                    list(greedy) if self._has_greedy else self._zeros, _key(key), end)
         return e
@@ -573,7 +583,7 @@ class MatchRecognizeOperator(Operator):
         self._cap_reported = state["cap_reported"]
         self.partitions = {}
         for k, entries, prev in state["partitions"]:
-            p = _Partition()
+            p = Partition()
             p.states = [self._load_entry(d, events) for d in entries]
             p.prev = [deref(events, i) for i in prev]
             self.partitions[_key(k)] = p

@@ -47,14 +47,14 @@ from typing import Any, Callable
 
 from squall.cep.match_recognize import (
     END,
+    Entry,
     MatchRecognizeOperator,
     MatchRecognizePlan,
     NFAState,
-    _always,
-    _Entry,
-    _group_cells,
-    _lists,
-    _Partition,
+    Partition,
+    always,
+    group_cells,
+    group_lists,
 )
 from squall.cep.protocol import EngineHost, Operator, StatementHost
 from squall.cep.snapshot import EventTable
@@ -207,7 +207,7 @@ def build_fast_path(plan: MatchRecognizePlan, conditions: dict[int, tuple[str, C
     distinct: dict[tuple, int] = {}
     bit_of: list = []
     for st in states:
-        if st.test is _always:
+        if st.test is always:
             bit_of.append(None)
             continue
         cond = conditions.get(st.index)
@@ -551,14 +551,14 @@ class FastMatchRecognizeOperator(Operator):
         cfgs = self.fast.configs
         zeros = g._zeros
         for key, rec in self.parts.items():
-            p = g.partitions[key] = _Partition()
+            p = g.partitions[key] = Partition()
             cfg = cfgs[rec[0]]
             groups = 1 + max((grp for _, grp in cfg), default=-1)
             for (si, grp), h in zip(cfg, rec[1:]):
                 events, lists, greedy = self._replay(h)
-                cells = None if lists is None else [None if x is None else _group_cells(x)
+                cells = None if lists is None else [None if x is None else group_cells(x)
                                                     for x in lists]
-                p.states.append(_Entry(self.seq - groups + 1 + grp, 0, self._states[si], events,
+                p.states.append(Entry(self.seq - groups + 1 + grp, 0, self._states[si], events,
                                        cells, greedy if g._has_greedy else zeros, key))
 
     def _from_general(self) -> bool:
@@ -576,7 +576,7 @@ class FastMatchRecognizeOperator(Operator):
             cid = index.get(_canonical([(e.state.index, e.begin) for e in p.states]))
             if cid is None:
                 return False
-            parts[key] = [cid] + [(None, -1, (list(e.events), _lists(e.groups), list(e.greedy)))
+            parts[key] = [cid] + [(None, -1, (list(e.events), group_lists(e.groups), list(e.greedy)))
                                   for e in p.states]
         self.parts = parts
         self.inst = sum(len(r) - 1 for r in parts.values())
