@@ -633,6 +633,16 @@ class _Span:
             self.owner.end(self, now_ms)
 
 
+def _outputs_when_terminated(plan) -> bool:
+    """Whether the statement's output clause has ``when terminated`` (either form)."""
+    while plan is not None:
+        out = getattr(plan, "output", None)
+        if out is not None and (getattr(out, "terminated", False) or getattr(out, "and_terminated", False)):
+            return True
+        plan = getattr(plan, "inner", None)
+    return False
+
+
 class TemporalContextOperator(Operator):
     """A statement in a ``start ... end ...`` (non-overlapping) or ``initiated by ...
     terminated by ...`` (overlapping) context.
@@ -658,6 +668,7 @@ class TemporalContextOperator(Operator):
         # A pattern's timers run from the partition's start, so its statement is built
         # when the partition starts, not when an event first reaches it.
         self.eager = isinstance(plan.inner, PatternPlan)
+        self.outputs_when_terminated = _outputs_when_terminated(plan.inner)
         for cond in (self.spec.start, self.spec.end):
             for t in cond.event_types():
                 if t not in types:
@@ -670,7 +681,10 @@ class TemporalContextOperator(Operator):
         # 'start @now end after P': partition k spans [origin + k*P, origin + (k+1)*P).
         # One that receives no event outputs nothing, so it is only made when an event
         # comes (an idle hour of 1-second partitions costs nothing); its id is still k.
-        self.periodic = self.spec.start.kind == "now" and self.spec.end.kind == "after"
+        # With 'output when terminated' every partition outputs at its end (a fully
+        # aggregated statement's row even without events), so each is made at its start.
+        self.periodic = self.spec.start.kind == "now" and self.spec.end.kind == "after" \
+            and not self.outputs_when_terminated
         start, end, now = self.spec.start, self.spec.end, engine.current_time_ms
         #: ``start pattern [...]``: the pattern watching for a start (non-overlapping: only
         #: while no partition runs, restarted when one ends, as Esper)
@@ -757,7 +771,10 @@ class TemporalContextOperator(Operator):
 
     def end(self, span: _Span, now_ms: int) -> None:
         span.ended = True
-        if span.built:
+        if span.built or self.outputs_when_terminated:
+            # 'output when terminated' outputs before the partition goes, also one no
+            # event reached (a fully aggregated statement's row, as in Esper)
+            span.op.terminate()
             span.op.stop()
         if span.end_watch is not None:
             span.end_watch.op.stop()

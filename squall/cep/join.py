@@ -298,6 +298,10 @@ class JoinOperator(TimerHost, Operator):
     def stop(self) -> None:
         self.stopped = True
 
+    def terminate(self) -> None:
+        if self.rate is not None:
+            self.rate.on_terminate()
+
     # -- window host
 
     def on_due(self, now: int) -> None:

@@ -131,6 +131,11 @@ class Operator(Protocol):
         """The statement is removed: pending timers become no-ops, nothing more is
         output."""
 
+    def terminate(self) -> None:
+        """The statement's context partition ends (called just before :meth:`stop`): an
+        output clause ``when terminated`` / ``and when terminated`` outputs now. Default:
+        nothing (Esper: "Output When Terminated", Esper 8 reference 5.7.1)."""
+
     @abstractmethod
     def schedule_owners(self) -> dict[tuple, Any]:
         """Every object whose bound methods the operator passes to

@@ -84,7 +84,12 @@ update the group's condition. ``having`` otherwise filters rows as without the c
 :func:`squall.cep.select._check_output` and :func:`compile_output`): ``output first`` with
 ``irstream``/``rstream`` on a grouped fully aggregated statement, ``output first`` on an
 aggregated grouped statement over a batch window, ``output after ... first`` on an
-aggregated statement, ``when terminated`` (either form).
+aggregated statement.
+
+``when terminated`` (alone, or ``and when terminated`` next to another condition; with
+``and expr`` and ``then set``) outputs what the interval holds when the statement's
+context partition ends (a start/end or initiated/terminated context), as an interval's
+end would; in a statement whose partitions never end it never fires.
 """
 
 from __future__ import annotations
@@ -125,25 +130,35 @@ class OutputSpec:
     after_ms: int | None
     when: Callable | None           # f(builtins dict) -> value
     then: tuple                     # (variable cell, f(builtins dict), java type), in order
+    terminated: bool = False        # 'when terminated' (alone) or 'and when terminated'
+    terminated_when: Callable | None = None     # 'when terminated and expr'
+    terminated_then: tuple = ()                 # its 'then set'
 
 
 def compile_output(out: A.OutputRate, ctx: EvalContext) -> OutputSpec:
     """Check and compile an output clause (after ``resolve_variables``).
 
     Raises:
-        EPLCompileError: ``when terminated`` (it needs a context with an end, not supported
-            yet), a property in ``when`` / ``then`` other than the built-in ones, a
+        EPLCompileError: a property in ``when`` / ``then`` other than the built-in ones, a
             ``then set`` of an unknown or constant variable or of a value that does not fit.
     """
-    if out.terminated or out.and_terminated:
-        raise EPLCompileError("'when terminated' in an output clause is not supported yet",
-                              line=out.line, column=out.column)
     scope = Scope(None, "", "output-when", None, ctx)
     when = None
     if out.when is not None:
         when = _compile_builtin_expr(out.when, scope)
+    terminated_when = None
+    if out.terminated_when is not None:
+        terminated_when = _compile_builtin_expr(out.terminated_when, scope)
+    return OutputSpec(out.kind, out.events, out.period, out.after_events,
+                      None if out.after_period is None else int(out.after_period.msec),
+                      when, _compile_assignments(out.then, scope, ctx),
+                      out.terminated or out.and_terminated, terminated_when,
+                      _compile_assignments(out.terminated_then, scope, ctx))
+
+
+def _compile_assignments(assignments, scope: Scope, ctx: EvalContext) -> tuple:
     then = []
-    for a in out.then:
+    for a in assignments:
         text = f"{a.name}={A.expr_text(a.expr)}"
         decl = ctx.variables.get(a.name)
         if decl is None or decl.constant:
@@ -157,9 +172,7 @@ def compile_output(out: A.OutputRate, ctx: EvalContext) -> OutputSpec:
                                   f"variable '{a.name}' of declared type {decl.java_type} cannot be "
                                   f"assigned a value of type {vt}", line=a.line, column=a.column)
         then.append((decl.cell, _compile_builtin_expr(a.expr, scope), decl.java_type))
-    return OutputSpec(out.kind, out.events, out.period, out.after_events,
-                      None if out.after_period is None else int(out.after_period.msec),
-                      when, tuple(then))
+    return tuple(then)
 
 
 def _compile_builtin_expr(e: A.Expr, scope: Scope) -> Callable:
@@ -202,7 +215,12 @@ class RateLimiter:
         self.period_ms = None if out.period is None else int(out.period.msec)
         self.when = out.when
         self.then = out.then
-        self.conditioned = out.events is not None or out.period is not None or out.when is not None
+        self.terminated = out.terminated
+        self.terminated_when = out.terminated_when
+        self.terminated_then = out.terminated_then
+        self.counts_builtins = out.when is not None or out.terminated_when is not None
+        self.conditioned = out.events is not None or out.period is not None or out.when is not None \
+            or out.terminated
         # output after: suppressed until so many events (or rows, without a condition)
         # or until the period from the statement's start has passed
         start = self.engine.current_time_ms
@@ -312,25 +330,27 @@ class RateLimiter:
         return True
 
     def _count(self, new, old) -> None:
-        if self.when is not None:
+        if self.counts_builtins:
             self.n_new += len(new)
             self.n_old += len(old)
             self.total_new += len(new)
             self.total_old += len(old)
+        if self.when is not None:
             props = self._builtins()
             if self.when(props) is True:
-                self._assign(props)
+                self._assign(props, self.then)
                 self.n_new = self.n_old = 0
                 self.last_output_ms = self.engine.current_time_ms
                 self._output()
             return
         if self.every_n is not None:
-            self.n_new += len(new)
-            self.n_old += len(old)
+            if not self.counts_builtins:
+                self.n_new += len(new)
+                self.n_old += len(old)
             if self.n_new >= self.every_n or self.n_old >= self.every_n:
                 self.n_new = self.n_old = 0
                 self._output()
-        elif self.due is None:
+        elif self.period_ms is not None and self.due is None:
             now, phase, p = self.engine.current_time_ms, self.phase, self.period_ms
             # the first post starts the intervals; after idle intervals (see on_due) the
             # next interval end keeps the original phase. A timer post (a window expiry)
@@ -349,9 +369,27 @@ class RateLimiter:
                 "count_insert_total": self.total_new, "count_remove_total": self.total_old,
                 "last_output_timestamp": self.last_output_ms}
 
-    def _assign(self, props: dict) -> None:
+    def on_terminate(self) -> None:
+        """The context partition ends: ``when terminated`` (``and expr`` permitting)
+        outputs what the interval holds, as at an interval's end, then runs its ``then
+        set``.
+
+        Semantics: Esper 8 reference 5.7.1.1, "Output When Terminated"."""
+        if not self.terminated or self.pipeline.stopped:
+            return
+        props = self._builtins()
+        if self.terminated_when is not None and self.terminated_when(props) is not True:
+            return
+        self.n_new = self.n_old = 0
+        self.last_output_ms = self.engine.current_time_ms
+        self._output()
+        # after the output here (Esper 8.9: a fully aggregated row made at the end still
+        # reads the variable's old value), where 'output when ... then set' assigns first
+        self._assign(props, self.terminated_then)
+
+    def _assign(self, props: dict, assignments: tuple) -> None:
         """``then set``: the assignments in order (a later one sees the earlier ones)."""
-        for cell, f, java_type in self.then:
+        for cell, f, java_type in assignments:
             try:
                 v = check_value(cell.name, java_type, f(props))
             except EPLVariableError as exc:
@@ -700,6 +738,9 @@ class RatedOperator(Operator):
     def stop(self) -> None:
         self.stopped = True
         self.inner.stop()
+
+    def terminate(self) -> None:
+        self.rate.on_terminate()
 
     def schedule_owners(self) -> dict:
         owners = {("inner",) + k: v for k, v in self.inner.schedule_owners().items()}

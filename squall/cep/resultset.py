@@ -281,6 +281,10 @@ class Pipeline(TimerHost, Operator):
     def stop(self) -> None:
         self.stopped = True
 
+    def terminate(self) -> None:
+        if self.rate is not None:
+            self.rate.on_terminate()
+
     # -- snapshot protocol (squall.cep.snapshot)
 
     def schedule_owners(self) -> dict:

@@ -82,6 +82,9 @@ class AccessOperator(Operator):
         self.stopped = True
         self.inner.stop()
 
+    def terminate(self) -> None:
+        self.inner.terminate()
+
     def schedule_owners(self) -> dict:
         return self.inner.schedule_owners()
 

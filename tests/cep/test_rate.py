@@ -270,9 +270,6 @@ def test_output_after_a_period_alone_passes_rows_from_then_on():
 
 
 @pytest.mark.parametrize("rule,message", [
-    ("select carNumber from DriverCarInfo#length(3) output when terminated", "when terminated"),
-    ("select carNumber from DriverCarInfo#length(3) output every 2 events and when terminated",
-     "when terminated"),
     ("select carNumber from DriverCarInfo#length(3) output when speed > 3", "'speed' is not a variable"),
     ("select carNumber from DriverCarInfo#length(3) output when count_insert > 1 then set nope = 1",
      "variable 'nope' has not been created"),
