@@ -324,11 +324,12 @@ class MatchRecognizeOperator(Operator):
 
     # -- the step
 
-    def _refuse(self) -> None:
-        """At the cap: the partial match is not started or extended; reported once."""
+    def _refuse(self, ev) -> None:
+        """At the cap: the partial match is not started or extended by ``ev``; reported
+        once, naming that event."""
         if not self._cap_reported:
             self._cap_reported = True
-            self.stmt.report_error(None, f"match_recognize: {self.max_instances} partial matches "
+            self.stmt.report_error(ev, f"match_recognize: {self.max_instances} partial matches "
                                          "active (the engine's max_pattern_instances); further "
                                          "partial matches are not started until some end")
 
@@ -356,7 +357,7 @@ class MatchRecognizeOperator(Operator):
         for n in nexts:
             if n is not END:
                 if self.instances >= self.max_instances:
-                    self._refuse()
+                    self._refuse(ev)
                     continue
                 self.instances += 1
             if first:

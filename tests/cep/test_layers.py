@@ -135,7 +135,7 @@ def test_the_compilers_never_import_the_engine():
                  "pattern_states", "pattern_operator", "variables", "compile",
                  "output", "resultset", "operators", "protocol", "named_window", "table",
                  "on_action", "query", "match_recognize", "match_recognize_compile",
-                 "match_recognize_parse", "types_option", "subquery", "context",
+                 "match_recognize_parse", "match_recognize_fast", "types_option", "subquery", "context",
                  "context_compile", "plugins", "schema"):
         assert "engine" not in graph[name], name
     assert "compile" in graph["engine"]
@@ -147,8 +147,8 @@ OPERATOR_MODULES = ("expressions", "select", "join", "pattern", "pattern_compile
                     "pattern_states", "pattern_operator", "variables", "compile", "output",
                     "resultset", "operators", "protocol", "views", "rate", "named_window",
                     "table", "on_action", "query", "match_recognize",
-                    "match_recognize_compile", "match_recognize_parse", "subquery", "context",
-                    "context_compile", "plugins", "schema")
+                    "match_recognize_compile", "match_recognize_parse", "match_recognize_fast",
+                    "subquery", "context", "context_compile", "plugins", "schema")
 
 
 def test_operator_modules_do_not_even_annotate_with_the_engine():

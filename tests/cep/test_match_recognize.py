@@ -143,6 +143,7 @@ def test_partial_matches_are_capped_and_reported_once():
     assert st0._operator.instances == 100 and errors0 == []
     assert st._operator.instances == 20
     assert len(errors) == 1 and "max_pattern_instances" in str(errors[0])
+    assert errors[0].record is not None and errors[0].record["speed"] == 1   # names the event
     _send(engine, 60, "x", -1)
     assert len(rows) == 1      # the waiting matches still end
 
