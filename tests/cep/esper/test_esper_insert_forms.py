@@ -10,7 +10,7 @@ names the columns for both.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.cep.esper.oracle import compares_rows
@@ -94,6 +94,9 @@ def test_column_list_errors_are_rejected_by_both(run_esper, run_squall, rule, me
        columns=st.booleans(), threshold=st.integers(0, 60))
 def test_generated_insert_forms(both, events, window, n, s, insert, selector, columns, threshold):
     w = window.format(n=n, s=s)
+    # groupwin batches of several groups ending at one time: Esper inserts each group's
+    # post in turn, Squall the posts of one time together (docs/epl.md, Also different)
+    assume(not ("groupwin" in w and "batch" in w and insert == "insert irstream into R"))
     target = "(car, sp)" if columns else ""
     car, sp = ("car", "sp") if columns else ("carNumber", "speed")
     rule = ";\n".join([
