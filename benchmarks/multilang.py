@@ -64,15 +64,9 @@ SENTENCES = ["the cow jumped over the moon", "an apple a day keeps the doctor aw
              "four score and seven years ago", "snow white and the seven dwarfs", "i am at two with nature"]
 
 
-class ExclamationBolt(Bolt):
-    """storm-starter's exclamation bolt: ``word`` in, ``word!!!`` out, anchored."""
-
-    def declare_output_fields(self, declarer):
-        declarer.declare(["word"])
-
-    def prepare(self, config, context, collector):
-        self.emit = collector.emit
-        self.ack = collector.ack
+class ExclamationBolt(SplitBolt):
+    """storm-starter's exclamation bolt: ``word`` in, ``word!!!`` out, anchored (the
+    split bolt's stream and collector, another ``process``)."""
 
     def process(self, tup):
         self.emit([tup.values[0] + "!!!"], "default", (tup,))
