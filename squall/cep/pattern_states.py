@@ -108,10 +108,10 @@ class _IntervalState(_State):
             self.timer = None
 
 
-class _TimerAtState(_State):
+class _TimerAtState(_IntervalState):
     """``timer:at(crontab)``: true at the first time after its start that the crontab
-    matches (Esper 8 reference, 7.6.4)."""
-    __slots__ = ("begin", "timer")
+    matches (Esper 8 reference, 7.6.4); fires and quits as ``timer:interval`` does."""
+    __slots__ = ()
 
     def start(self, begin: dict) -> None:
         self.begin = begin
@@ -120,15 +120,6 @@ class _TimerAtState(_State):
         due = self.node.crontab.next_at_offset(self.op.engine.current_time_ms)
         if due is not None:     # a schedule that matches nothing never fires
             self.timer = self.op.add_timer(due, slot, self)
-
-    def fire(self) -> None:
-        self.timer = None
-        self.parent.evaluate_true(self.begin, self, True)
-
-    def quit(self) -> None:
-        if self.timer is not None:
-            self.op.cancel_timer(self.timer)
-            self.timer = None
 
 
 class _GuardState(_State):
